@@ -1,0 +1,92 @@
+/*
+ * cli.h - the orch command line: one function per subcommand.
+ *
+ * main.c parses the global options, picks a command from the table in
+ * cli_table.c and calls it with the remaining arguments (argv[0] is the
+ * command name). A command returns an orch_status and fills err; it prints
+ * its results to stdout. Only main.c prints err and chooses the exit code.
+ */
+#ifndef ORCH_CLI_H
+#define ORCH_CLI_H
+
+#include <stdio.h>
+
+#include "core/err.h"
+
+#define ORCH_MAX_SETS 64 /* --set options per command */
+
+/* Options every command understands, resolved before the command runs. */
+typedef struct orch_cli_globals {
+    const char *db_path; /* --db, else $ORCH_DB, else ./orch.db */
+    int threads;         /* --threads, else $ORCH_THREADS, else 0 = library default */
+} orch_cli_globals;
+
+typedef int (*orch_cmd_fn)(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+
+typedef struct orch_cmd {
+    const char *name;
+    orch_cmd_fn run;
+    const char *summary; /* one line for `orch help` */
+    const char *usage;   /* full text for `orch CMD --help` */
+} orch_cmd;
+
+/* The command table, terminated by an entry with name == NULL. */
+extern const orch_cmd orch_commands[];
+
+const orch_cmd *orch_cmd_find(const char *name);
+
+/* Prints `orch help` (the command list) to out. */
+void orch_cli_print_help(FILE *out);
+
+/* Subcommands (cmd_*.c). */
+int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_runs(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_show(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_query(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_help(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+
+/* ------------------------------------------------------ argument parsing */
+
+/* One option of a command. has_arg: 0 flag, 1 takes a value. */
+typedef struct orch_opt {
+    const char *name; /* long name without dashes, e.g. "json" */
+    int has_arg;
+    int id;           /* returned by orch_opt_next */
+} orch_opt;
+
+typedef struct orch_opt_state {
+    int argc;
+    char **argv;
+    int index;          /* next argv element to look at */
+    const char *value;  /* the option's value, for has_arg options */
+    const char *cmd;    /* command name, for messages */
+} orch_opt_state;
+
+enum { ORCH_OPT_END = -1, ORCH_OPT_POSITIONAL = -2, ORCH_OPT_ERROR = -3 };
+
+/* Walks argv[1..]: returns an option's id (value in st->value), or
+ * ORCH_OPT_POSITIONAL with st->value set to a positional argument, or
+ * ORCH_OPT_END, or ORCH_OPT_ERROR with err filled (unknown option, missing
+ * value). Accepts "--name value", "--name=value", and "--" to end options.
+ * The options --db, --threads and --help are handled here for every
+ * command: --db/--threads update globals, --help returns id ORCH_OPT_HELP. */
+enum { ORCH_OPT_HELP = 1000 };
+int orch_opt_next(orch_opt_state *st, const orch_opt *opts, orch_cli_globals *globals,
+                  orch_err *err);
+
+/* Prints the usage of cmd to stdout (for --help). */
+void orch_cli_print_usage(const orch_cmd *cmd);
+
+/* Parses a positive int for option name; fills err on failure. */
+int orch_parse_int(const char *name, const char *text, long min, long max, long *out,
+                   orch_err *err);
+
+/* Applies --threads, else $ORCH_THREADS, to the kernels (one place for the
+ * thread count). Commands that compute call it after parsing options. */
+int orch_cli_apply_threads(orch_cli_globals *globals, orch_err *err);
+
+/* The store path: --db, else $ORCH_DB, else "orch.db". */
+const char *orch_cli_db_path(const orch_cli_globals *globals);
+
+#endif

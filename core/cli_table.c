@@ -1,0 +1,99 @@
+/* cli_table.c - the list of orch commands and their help texts. */
+#include "core/cli.h"
+
+#include <string.h>
+
+const orch_cmd orch_commands[] = {
+    {"run", orch_cmd_run, "run a pipeline and record it in the store",
+     "usage: orch run FILE.lua [--set key.sub=value]... [--name NAME] [--db PATH] [--threads N]\n"
+     "\n"
+     "Validates the pipeline, then trains it and records every step, metric and\n"
+     "NaN event in the store.\n"
+     "\n"
+     "  --set key.sub=value  override a pipeline field (same validation as the file)\n"
+     "  --name NAME          the run's name (default: the pipeline's name)\n"
+     "  --db PATH            the store (default: $ORCH_DB, else ./orch.db)\n"
+     "  --threads N          threads for the kernels (default: $ORCH_THREADS, else BLIS's)\n"
+     "\n"
+     "Exit codes: 0 finished, 1 runtime failure or diverged run, 2 invalid input.\n"},
+    {"plan", orch_cmd_plan, "validate a pipeline and print it resolved, without running",
+     "usage: orch plan FILE.lua [--set key.sub=value]... [--json]\n"
+     "\n"
+     "Loads the pipeline in the sandbox, applies --set overrides, validates every\n"
+     "field and prints the resolved pipeline. Nothing runs, nothing is written.\n"
+     "\n"
+     "  --set key.sub=value  override a pipeline field, e.g. --set optimizer.lr=3e-4\n"
+     "  --json               print the resolved pipeline as JSON, with its config hash\n"},
+    {"runs", orch_cmd_runs, "list the runs in the store",
+     "usage: orch runs [--pipeline FILE] [--strategy S] [--status S] [--csv|--json] [--db PATH]\n"
+     "\n"
+     "Lists runs with their status, steps, final loss, max grad_norm and first NaN.\n"
+     "\n"
+     "  --pipeline FILE   only runs of this pipeline file\n"
+     "  --strategy S      only runs of strategy S (surgery, detach, lora, full)\n"
+     "  --status S        only runs with status S (queued, running, finished,\n"
+     "                    diverged, failed, interrupted)\n"
+     "  --csv, --json     machine-readable output\n"},
+    {"show", orch_cmd_show, "show one run: config, summary, NaN events",
+     "usage: orch show RUN [--db PATH]\n"
+     "\n"
+     "Prints a run's fields, resolved config, summary and NaN events (the first\n"
+     "one with its provenance). RUN is a run id as listed by 'orch runs'.\n"},
+    {"query", orch_cmd_query, "run a read-only SQL query on the store",
+     "usage: orch query \"SQL\" [--csv|--json] [--db PATH]\n"
+     "\n"
+     "Runs one SQL statement on the store opened read-only. Writes, ATTACH and\n"
+     "PRAGMA assignments are refused (exit 2). Tables: runs, steps, metrics,\n"
+     "nan_events; view: run_summary. See docs/store.md.\n"
+     "\n"
+     "  --csv    RFC 4180 CSV with a header row\n"
+     "  --json   a JSON array of objects\n"
+     "\n"
+     "example: orch query \"SELECT strategy, status, final_loss FROM run_summary\" --csv\n"},
+    {"help", orch_cmd_help, "show help for orch or for a command",
+     "usage: orch help [COMMAND]\n"},
+    {NULL, NULL, NULL, NULL},
+};
+
+const orch_cmd *orch_cmd_find(const char *name)
+{
+    for (const orch_cmd *cmd = orch_commands; cmd->name != NULL; cmd++)
+        if (strcmp(cmd->name, name) == 0)
+            return cmd;
+    return NULL;
+}
+
+void orch_cli_print_help(FILE *out)
+{
+    fprintf(out, "usage: orch [--db PATH] [--threads N] COMMAND [ARGS]\n"
+                 "       orch --version | orch help [COMMAND] | orch COMMAND --help\n"
+                 "\n"
+                 "orch runs declarative training pipelines (Lua) over a Qwen2.5-VL vision\n"
+                 "tower and records every run in SQLite.\n"
+                 "\n"
+                 "commands:\n");
+    for (const orch_cmd *cmd = orch_commands; cmd->name != NULL; cmd++)
+        fprintf(out, "  %-8s %s\n", cmd->name, cmd->summary);
+    fprintf(out, "\n"
+                 "The store is --db PATH, else $ORCH_DB, else ./orch.db.\n"
+                 "Exit codes: 0 success, 1 runtime failure, 2 invalid input.\n");
+}
+
+void orch_cli_print_usage(const orch_cmd *cmd)
+{
+    fputs(cmd->usage, stdout);
+}
+
+int orch_cmd_help(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
+{
+    (void)globals;
+    if (argc < 2) {
+        orch_cli_print_help(stdout);
+        return ORCH_OK;
+    }
+    const orch_cmd *cmd = orch_cmd_find(argv[1]);
+    if (cmd == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "help: '%s' is not an orch command", argv[1]);
+    orch_cli_print_usage(cmd);
+    return ORCH_OK;
+}

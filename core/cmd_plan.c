@@ -1,0 +1,69 @@
+/* cmd_plan.c - `orch plan`: load, validate and print a pipeline. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cli.h"
+#include "core/pipeline.h"
+#include "core/pipeline_json.h"
+#include "core/pipeline_print.h"
+#include "lua/dsl.h"
+
+enum { OPT_SET = 1, OPT_JSON, OPT_DOT };
+
+int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
+{
+    static const orch_opt opts[] = {{"set", 1, OPT_SET}, {"json", 0, OPT_JSON}, {NULL, 0, 0}};
+    orch_opt_state st = {argc, argv, 1, NULL, "plan"};
+    const char *sets[ORCH_MAX_SETS];
+    int n_sets = 0, json = 0;
+    const char *path = NULL;
+    for (;;) {
+        int id = orch_opt_next(&st, opts, globals, err);
+        if (id == ORCH_OPT_END)
+            break;
+        switch (id) {
+        case ORCH_OPT_ERROR:
+            return err->code;
+        case ORCH_OPT_HELP:
+            orch_cli_print_usage(orch_cmd_find("plan"));
+            return ORCH_OK;
+        case OPT_SET:
+            if (n_sets == ORCH_MAX_SETS)
+                return orch_seterr(err, ORCH_EINVAL, "plan: at most %d --set options", ORCH_MAX_SETS);
+            sets[n_sets++] = st.value;
+            break;
+        case OPT_JSON:
+            json = 1;
+            break;
+        case ORCH_OPT_POSITIONAL:
+            if (path != NULL)
+                return orch_seterr(err, ORCH_EINVAL, "plan: one pipeline file at a time (got '%s' and '%s')",
+                                   path, st.value);
+            path = st.value;
+            break;
+        }
+    }
+    if (path == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "plan: missing pipeline file (usage: orch plan FILE.lua)");
+
+    orch_pipeline *pipeline = calloc(1, sizeof *pipeline);
+    if (pipeline == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "plan: out of memory");
+    int rc = orch_dsl_load(path, sets, n_sets, pipeline, err);
+    if (rc == ORCH_OK) {
+        if (json) {
+            char *text = orch_pipeline_to_json(pipeline, 1);
+            if (text == NULL) {
+                rc = orch_seterr(err, ORCH_ENOMEM, "plan: cannot encode the pipeline as JSON");
+            } else {
+                fputs(text, stdout);
+                fputc('\n', stdout);
+                free(text);
+            }
+        } else {
+            orch_pipeline_print(pipeline, stdout);
+        }
+    }
+    free(pipeline);
+    return rc;
+}

@@ -1,0 +1,134 @@
+/* cmd_store.c - `orch runs`, `orch show`, `orch query`: reading the store. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cli.h"
+#include "store/store.h"
+
+enum { OPT_CSV = 1, OPT_JSON, OPT_PIPELINE, OPT_STRATEGY, OPT_STATUS };
+
+/* Opens the store read-only for a reading command. */
+static int open_for_reading(orch_cli_globals *globals, orch_store **store, orch_err *err)
+{
+    return orch_store_open(orch_cli_db_path(globals), ORCH_STORE_READONLY, store, err);
+}
+
+int orch_cmd_query(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
+{
+    static const orch_opt opts[] = {{"csv", 0, OPT_CSV}, {"json", 0, OPT_JSON}, {NULL, 0, 0}};
+    orch_opt_state st = {argc, argv, 1, NULL, "query"};
+    int format = ORCH_FMT_TABLE;
+    const char *sql = NULL;
+    for (;;) {
+        int id = orch_opt_next(&st, opts, globals, err);
+        if (id == ORCH_OPT_END)
+            break;
+        switch (id) {
+        case ORCH_OPT_ERROR:
+            return err->code;
+        case ORCH_OPT_HELP:
+            orch_cli_print_usage(orch_cmd_find("query"));
+            return ORCH_OK;
+        case OPT_CSV:
+            format = ORCH_FMT_CSV;
+            break;
+        case OPT_JSON:
+            format = ORCH_FMT_JSON;
+            break;
+        case ORCH_OPT_POSITIONAL:
+            if (sql != NULL)
+                return orch_seterr(err, ORCH_EINVAL,
+                                   "query: one SQL statement, quoted as one argument");
+            sql = st.value;
+            break;
+        }
+    }
+    if (sql == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "query: missing SQL (usage: orch query \"SELECT ...\")");
+    orch_store *store = NULL;
+    int rc = open_for_reading(globals, &store, err);
+    if (rc == ORCH_OK)
+        rc = orch_store_query(store, sql, format, stdout, err);
+    orch_store_close(store);
+    return rc;
+}
+
+int orch_cmd_runs(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
+{
+    static const orch_opt opts[] = {{"csv", 0, OPT_CSV},
+                                    {"json", 0, OPT_JSON},
+                                    {"pipeline", 1, OPT_PIPELINE},
+                                    {"strategy", 1, OPT_STRATEGY},
+                                    {"status", 1, OPT_STATUS},
+                                    {NULL, 0, 0}};
+    orch_opt_state st = {argc, argv, 1, NULL, "runs"};
+    int format = ORCH_FMT_TABLE;
+    const char *pipeline = NULL, *strategy = NULL, *status = NULL;
+    for (;;) {
+        int id = orch_opt_next(&st, opts, globals, err);
+        if (id == ORCH_OPT_END)
+            break;
+        switch (id) {
+        case ORCH_OPT_ERROR:
+            return err->code;
+        case ORCH_OPT_HELP:
+            orch_cli_print_usage(orch_cmd_find("runs"));
+            return ORCH_OK;
+        case OPT_CSV:
+            format = ORCH_FMT_CSV;
+            break;
+        case OPT_JSON:
+            format = ORCH_FMT_JSON;
+            break;
+        case OPT_PIPELINE:
+            pipeline = st.value;
+            break;
+        case OPT_STRATEGY:
+            strategy = st.value;
+            break;
+        case OPT_STATUS:
+            status = st.value;
+            break;
+        case ORCH_OPT_POSITIONAL:
+            return orch_seterr(err, ORCH_EINVAL, "runs: unexpected argument '%s'", st.value);
+        }
+    }
+    orch_store *store = NULL;
+    int rc = open_for_reading(globals, &store, err);
+    if (rc == ORCH_OK)
+        rc = orch_store_list_runs(store, pipeline, strategy, status, format, stdout, err);
+    orch_store_close(store);
+    return rc;
+}
+
+int orch_cmd_show(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
+{
+    orch_opt_state st = {argc, argv, 1, NULL, "show"};
+    const char *run_text = NULL;
+    for (;;) {
+        int id = orch_opt_next(&st, NULL, globals, err);
+        if (id == ORCH_OPT_END)
+            break;
+        if (id == ORCH_OPT_ERROR)
+            return err->code;
+        if (id == ORCH_OPT_HELP) {
+            orch_cli_print_usage(orch_cmd_find("show"));
+            return ORCH_OK;
+        }
+        if (run_text != NULL)
+            return orch_seterr(err, ORCH_EINVAL, "show: one run at a time");
+        run_text = st.value;
+    }
+    if (run_text == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "show: missing run id (usage: orch show RUN)");
+    long run_id = 0;
+    if (orch_parse_int("run", run_text, 1, 0x7fffffffL, &run_id, err) != ORCH_OK)
+        return orch_seterr(err, ORCH_EINVAL, "show: '%s' is not a run id (see 'orch runs')",
+                           run_text);
+    orch_store *store = NULL;
+    int rc = open_for_reading(globals, &store, err);
+    if (rc == ORCH_OK)
+        rc = orch_store_show_run(store, run_id, stdout, err);
+    orch_store_close(store);
+    return rc;
+}

@@ -1,0 +1,102 @@
+/* detach_cache.c - feature cache for detached towers; see detach_cache.h. */
+#include "core/detach_cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+int orch_detach_cache_open(orch_detach_cache *c, const char *dir, const orch_exec *ex,
+                           orch_err *err)
+{
+    memset(c, 0, sizeof *c);
+    const orch_graph *g = ex->graph;
+    XXH3_state_t *state = XXH3_createState();
+    if (state == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "feature cache: out of memory");
+    XXH3_64bits_reset(state);
+    /* the config field by field: struct padding must not enter the key */
+    const orch_model_config *cfg = &g->config;
+    const int fields[] = {cfg->depth, cfg->hidden_size, cfg->num_heads, cfg->intermediate_size,
+                          cfg->patch_size, cfg->temporal_patch_size, cfg->in_channels,
+                          cfg->spatial_merge_size, cfg->window_size, cfg->out_hidden_size,
+                          cfg->n_fullatt, (int)ex->precision};
+    XXH3_64bits_update(state, fields, sizeof fields);
+    XXH3_64bits_update(state, cfg->fullatt_block_indexes, sizeof(int) * (size_t)cfg->n_fullatt);
+    for (int i = 0; i < g->n_params; i++) {
+        const orch_param *p = &g->params[i];
+        if (strncmp(p->name, "visual.", 7) != 0)
+            continue;
+        XXH3_64bits_update(state, p->name, strlen(p->name));
+        XXH3_64bits_update(state, p->data, sizeof(float) * (size_t)p->numel);
+    }
+    c->model_hash = XXH3_64bits_digest(state);
+    c->hash_state = state; /* reused for the per-image keys */
+    return orch_fcache_open(dir, &c->disk, err);
+}
+
+void orch_detach_cache_close(orch_detach_cache *c)
+{
+    if (c == NULL)
+        return;
+    orch_fcache_close(c->disk);
+    XXH3_freeState(c->hash_state);
+    memset(c, 0, sizeof *c);
+}
+
+static orch_fcache_key image_key(orch_detach_cache *c, const orch_batch *b, int image,
+                                 int64_t first_row, int64_t rows)
+{
+    XXH3_state_t *state = c->hash_state;
+    XXH3_128bits_reset_withSeed(state, c->model_hash);
+    XXH3_128bits_update(state, &b->grid_thw[3 * image], 3 * sizeof(int64_t));
+    XXH3_128bits_update(state, b->pixel_values + first_row * b->patch_dim,
+                        sizeof(float) * (size_t)(rows * b->patch_dim));
+    XXH128_hash_t h = XXH3_128bits_digest(state);
+    orch_fcache_key key = {h.high64, h.low64};
+    return key;
+}
+
+int orch_detach_cache_forward(orch_detach_cache *c, orch_exec *ex, const orch_batch *batch,
+                              double *loss, int *hits, int *misses, orch_err *err)
+{
+    int64_t rows;
+    int cols;
+    float *out = orch_exec_tower_output(ex, &rows, &cols);
+    const int32_t *units = ex->geometry.cu_image_units;
+    orch_fcache_key *keys = malloc(sizeof *keys * (size_t)batch->n_images);
+    char *hit = calloc((size_t)batch->n_images, 1);
+    if (keys == NULL || hit == NULL) {
+        free(keys);
+        free(hit);
+        return orch_seterr(err, ORCH_ENOMEM, "feature cache: out of memory");
+    }
+    *hits = *misses = 0;
+    int64_t first_row = 0;
+    for (int i = 0; i < batch->n_images; i++) {
+        const int64_t *grid = &batch->grid_thw[3 * i];
+        int64_t image_rows = grid[0] * grid[1] * grid[2];
+        keys[i] = image_key(c, batch, i, first_row, image_rows);
+        first_row += image_rows;
+        size_t n = (size_t)(units[i + 1] - units[i]) * (size_t)cols;
+        hit[i] = (char)orch_fcache_get(c->disk, keys[i], out + (size_t)units[i] * cols, n);
+        *hits += hit[i];
+    }
+    *misses = batch->n_images - *hits;
+    int rc = ORCH_OK;
+    if (*misses == 0) {
+        *loss = orch_exec_forward_from(ex, orch_exec_tower_end(ex));
+    } else {
+        *loss = orch_exec_forward(ex);
+        for (int i = 0; i < batch->n_images && rc == ORCH_OK; i++) {
+            if (hit[i])
+                continue;
+            size_t n = (size_t)(units[i + 1] - units[i]) * (size_t)cols;
+            rc = orch_fcache_put(c->disk, keys[i], out + (size_t)units[i] * cols, n, err);
+        }
+    }
+    c->hits += *hits;
+    c->misses += *misses;
+    free(keys);
+    free(hit);
+    return rc;
+}

@@ -1,0 +1,41 @@
+/*
+ * detach_cache.h - the tower's forward, skipped when its output is known.
+ *
+ * Under detach no gradient reaches the tower, so an image's tower output
+ * depends only on the tower's weights, its config, the precision and the
+ * image itself (windows and attention segments never cross images). The
+ * cache keys each image by a 128-bit xxh3 of all of these and keeps the
+ * outputs on disk (store/feature_cache.h), so later epochs and other runs
+ * of a sweep skip the tower entirely when every image of a batch hits.
+ */
+#ifndef ORCH_DETACH_CACHE_H
+#define ORCH_DETACH_CACHE_H
+
+#include <stdint.h>
+
+#include "core/dataset.h"
+#include "core/err.h"
+#include "core/exec.h"
+#include "store/feature_cache.h"
+
+typedef struct orch_detach_cache {
+    orch_fcache *disk;     /* owned */
+    uint64_t model_hash;   /* tower weights + config + precision */
+    int64_t hits, misses;  /* images, over the run */
+    void *hash_state;      /* an XXH3_state_t, owned */
+} orch_detach_cache;
+
+/* Opens the cache in dir for the graph's current tower weights. */
+int orch_detach_cache_open(orch_detach_cache *c, const char *dir, const orch_exec *ex,
+                           orch_err *err);
+
+void orch_detach_cache_close(orch_detach_cache *c);
+
+/* Forward of a batch already set on ex (orch_exec_set_batch), with the
+ * tower's output taken from the cache when every image hits and stored
+ * for the images that missed otherwise. *loss gets the loss; *hits and
+ * *misses this batch's counts. */
+int orch_detach_cache_forward(orch_detach_cache *c, orch_exec *ex, const orch_batch *batch,
+                              double *loss, int *hits, int *misses, orch_err *err);
+
+#endif

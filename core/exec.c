@@ -1,0 +1,509 @@
+/* exec.c - forward, backward and finite checks over a graph; see exec.h. */
+#include "core/exec.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------- helpers */
+
+static int64_t rows_of(const orch_exec *ex, int tensor)
+{
+    return orch_tensor_rows(&ex->graph->tensors[tensor], ex->n_patches, ex->unit, ex->n_images);
+}
+
+static int64_t numel_of(const orch_exec *ex, int tensor)
+{
+    return rows_of(ex, tensor) * ex->graph->tensors[tensor].cols;
+}
+
+static float *data_of(const orch_exec *ex, int tensor)
+{
+    return ex->graph->tensors[tensor].data;
+}
+
+/* The gradient buffer of an input tensor, or NULL when none is wanted
+ * (no requires_grad, or the detach cut). */
+static float *grad_of_input(const orch_exec *ex, int tensor)
+{
+    const orch_graph *g = ex->graph;
+    if (tensor < 0 || (g->detached && tensor == g->tower_out))
+        return NULL;
+    const orch_tensor *t = &g->tensors[tensor];
+    return t->requires_grad ? t->grad : NULL;
+}
+
+/* The values products read: the rounded copy under bf16/fp16. */
+static const float *weights_of(const orch_exec *ex, int param)
+{
+    if (param < 0)
+        return NULL;
+    const orch_param *p = &ex->graph->params[param];
+    return p->lowp != NULL ? p->lowp : p->data;
+}
+
+static float *param_grad(const orch_exec *ex, int param)
+{
+    if (param < 0 || !ex->graph->params[param].trainable)
+        return NULL;
+    return ex->graph->params[param].grad;
+}
+
+static void round_buffer(const orch_exec *ex, float *x, int64_t n)
+{
+    if (ex->precision == ORCH_BF16)
+        orch_round_bf16_buf(x, n);
+    else if (ex->precision == ORCH_FP16)
+        orch_round_f16_buf(x, n);
+}
+
+/* ------------------------------------------------------- finite checks */
+
+/* Largest finite |x| over a stage's inputs (and, in backward, the incoming
+ * gradient); only computed on the slow path, when something is bad. */
+static void input_stats(const orch_exec *ex, const orch_node *n, orch_phase phase,
+                        double *absmax, int *finite)
+{
+    const orch_graph *g = ex->graph;
+    *absmax = 0.0;
+    *finite = 1;
+    for (int k = 0; k < ORCH_NODE_MAX_IN; k++) {
+        if (n->in[k] < 0)
+            continue;
+        orch_finite_stats s = orch_finite_scan(data_of(ex, n->in[k]), numel_of(ex, n->in[k]));
+        if (s.max_abs > *absmax)
+            *absmax = s.max_abs;
+        if (s.first_bad >= 0)
+            *finite = 0;
+    }
+    for (int k = 0; k < ORCH_NODE_MAX_PARAM; k++) {
+        if (n->param[k] < 0)
+            continue;
+        const orch_param *p = &g->params[n->param[k]];
+        orch_finite_stats s = orch_finite_scan(p->data, p->numel);
+        if (s.max_abs > *absmax)
+            *absmax = s.max_abs;
+        if (s.first_bad >= 0)
+            *finite = 0;
+    }
+    if (phase == ORCH_PHASE_BACKWARD && g->tensors[n->out].grad != NULL) {
+        orch_finite_stats s = orch_finite_scan(g->tensors[n->out].grad, numel_of(ex, n->out));
+        if (s.max_abs > *absmax)
+            *absmax = s.max_abs;
+        if (s.first_bad >= 0)
+            *finite = 0;
+    }
+}
+
+/* Puts the configured bad value into x[0] when this is the injection point. */
+static void maybe_inject(const orch_exec *ex, orch_phase phase, const char *stage,
+                         const char *tensor, float *x, int64_t n)
+{
+    const orch_inject *inj = &ex->inject;
+    if (!inj->enabled || n <= 0 || inj->step != ex->step || inj->phase != phase ||
+        strcmp(inj->stage, stage) != 0)
+        return;
+    if (inj->tensor[0] != '\0' && strcmp(inj->tensor, tensor) != 0)
+        return;
+    x[0] = inj->value_is_inf ? INFINITY : NAN;
+}
+
+/* Scans one tensor a stage produced and reports it when non-finite. */
+static void check(orch_exec *ex, const orch_node *n, orch_phase phase, const char *tensor,
+                  float *x, int64_t count)
+{
+    if (x == NULL)
+        return;
+    maybe_inject(ex, phase, n->stage, tensor, x, count);
+    if (!ex->check_nan)
+        return;
+    orch_finite_stats s = orch_finite_scan(x, count);
+    if (s.first_bad < 0)
+        return;
+    ex->nonfinite_seen = 1;
+    if (ex->observer == NULL)
+        return;
+    orch_scan_event ev = {ex->step, phase, n->stage, tensor, s, 0.0, 1};
+    input_stats(ex, n, phase, &ev.input_absmax, &ev.inputs_finite);
+    ex->observer(ex->observer_ctx, &ev);
+}
+
+/* ------------------------------------------------------------- set-up */
+
+int orch_exec_init(orch_exec *ex, orch_graph *g, const orch_pipeline *p, int64_t max_patches,
+                   int max_images, orch_err *err)
+{
+    memset(ex, 0, sizeof *ex);
+    ex->graph = g;
+    ex->precision = p->precision;
+    ex->check_nan = p->checks.nan;
+    ex->inject = p->checks.inject;
+    ex->loss_scale = 1.0;
+    ex->unit = g->config.spatial_merge_size * g->config.spatial_merge_size;
+    int head_dim = g->config.hidden_size / g->config.num_heads;
+    int d = g->config.hidden_size;
+    int n_out = g->tensors[g->logits].cols;
+    int32_t one_segment[2] = {0, (int32_t)max_patches};
+    ex->scratch_floats = orch_attention_scratch_floats(one_segment, 1, 0);
+    int widest = 3 * d;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].rank > widest)
+            widest = g->nodes[i].rank;
+    ex->work_floats = max_patches * widest;
+    ex->cos_t = malloc(sizeof(float) * (size_t)(max_patches * head_dim));
+    ex->sin_t = malloc(sizeof(float) * (size_t)(max_patches * head_dim));
+    ex->labels = calloc((size_t)max_images, sizeof(int32_t));
+    ex->targets = calloc((size_t)max_images * (size_t)n_out, sizeof(float));
+    ex->scratch = malloc(sizeof(float) * ex->scratch_floats);
+    ex->work = malloc(sizeof(float) * (size_t)ex->work_floats);
+    if (!ex->cos_t || !ex->sin_t || !ex->labels || !ex->targets || !ex->scratch || !ex->work) {
+        orch_exec_free(ex);
+        return orch_seterr(err, ORCH_ENOMEM, "exec: out of memory");
+    }
+    return ORCH_OK;
+}
+
+void orch_exec_free(orch_exec *ex)
+{
+    if (ex == NULL)
+        return;
+    orch_geometry_free(&ex->geometry);
+    free(ex->cos_t);
+    free(ex->sin_t);
+    free(ex->labels);
+    free(ex->targets);
+    free(ex->scratch);
+    free(ex->work);
+    memset(ex, 0, sizeof *ex);
+}
+
+int orch_exec_set_batch(orch_exec *ex, const orch_batch *batch, orch_err *err)
+{
+    orch_graph *g = ex->graph;
+    const orch_model_config *c = &g->config;
+    if (batch->n_patches > g->rows_max[ORCH_ROWS_PATCH] ||
+        batch->n_images > g->rows_max[ORCH_ROWS_IMAGE])
+        return orch_seterr(err, ORCH_EINVAL, "batch of %lld patches / %d images exceeds %lld / %lld",
+                           (long long)batch->n_patches, batch->n_images,
+                           (long long)g->rows_max[ORCH_ROWS_PATCH],
+                           (long long)g->rows_max[ORCH_ROWS_IMAGE]);
+    int patch_dim = g->tensors[g->input].cols;
+    if (batch->patch_dim != patch_dim)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "pixel_values has %d columns; this tower takes %d (C*tp*P*P)",
+                           batch->patch_dim, patch_dim);
+    orch_geometry_free(&ex->geometry);
+    int window_units = c->window_size / c->spatial_merge_size / c->patch_size;
+    int rc = orch_geometry_build((const int64_t(*)[3])batch->grid_thw, batch->n_images,
+                                 c->spatial_merge_size, window_units, &ex->geometry, err);
+    if (rc != ORCH_OK)
+        return rc;
+    ex->n_patches = batch->n_patches;
+    ex->n_images = batch->n_images;
+
+    /* pixel rows into window order, a merge unit at a time */
+    float *x = data_of(ex, g->input);
+    size_t unit_floats = (size_t)ex->unit * (size_t)patch_dim;
+    for (int k = 0; k < ex->geometry.n_units; k++)
+        memcpy(x + (size_t)k * unit_floats,
+               batch->pixel_values + (size_t)ex->geometry.window_index[k] * unit_floats,
+               unit_floats * sizeof(float));
+    round_buffer(ex, x, ex->n_patches * patch_dim);
+
+    int head_dim = c->hidden_size / c->num_heads;
+    int32_t *pos = (int32_t *)ex->work; /* (N, 2) int32 fits in work */
+    for (int64_t i = 0; i < ex->n_patches; i++) {
+        pos[2 * i] = ex->geometry.pos_h[i];
+        pos[2 * i + 1] = ex->geometry.pos_w[i];
+    }
+    orch_rotary_tables(ex->cos_t, ex->sin_t, pos, (int)ex->n_patches, head_dim, 10000.0f);
+
+    int n_out = g->tensors[g->logits].cols;
+    for (int i = 0; i < batch->n_images; i++) {
+        if (batch->label_kind == ORCH_LABEL_CLASS)
+            ex->labels[i] = (int32_t)batch->class_labels[i];
+        else if (batch->label_kind == ORCH_LABEL_REGRESSION)
+            for (int j = 0; j < n_out && j < batch->n_targets; j++)
+                ex->targets[i * n_out + j] = batch->targets[(size_t)i * batch->n_targets + j];
+    }
+    return ORCH_OK;
+}
+
+int orch_exec_refresh_lowp(orch_exec *ex, int all, orch_err *err)
+{
+    if (ex->precision == ORCH_FP32)
+        return ORCH_OK;
+    orch_graph *g = ex->graph;
+    for (int i = 0; i < g->n_params; i++) {
+        orch_param *p = &g->params[i];
+        if (!all && !p->trainable)
+            continue;
+        if (p->lowp == NULL && (p->lowp = malloc(sizeof(float) * (size_t)p->numel)) == NULL)
+            return orch_seterr(err, ORCH_ENOMEM, "exec: out of memory for %s", p->name);
+        memcpy(p->lowp, p->data, sizeof(float) * (size_t)p->numel);
+        round_buffer(ex, p->lowp, p->numel);
+    }
+    return ORCH_OK;
+}
+
+/* -------------------------------------------------------------- forward */
+
+static void attention_forward(orch_exec *ex, const orch_node *n)
+{
+    const orch_model_config *c = &ex->graph->config;
+    int d = c->hidden_size, h = c->num_heads, hd = d / h, ld = 3 * d;
+    int rows = (int)ex->n_patches;
+    const float *qkv = data_of(ex, n->in[0]);
+    float *rot = data_of(ex, n->aux[0]);
+    orch_rotary_fwd(rot, ld, qkv, ld, ex->cos_t, ex->sin_t, rows, h, hd);
+    orch_rotary_fwd(rot + d, ld, qkv + d, ld, ex->cos_t, ex->sin_t, rows, h, hd);
+    for (int i = 0; i < rows; i++)
+        memcpy(rot + (size_t)i * ld + 2 * d, qkv + (size_t)i * ld + 2 * d, sizeof(float) * d);
+    round_buffer(ex, rot, (int64_t)rows * ld);
+    const int32_t *cu = n->full_attention ? ex->geometry.cu_full : ex->geometry.cu_window;
+    int n_seg = n->full_attention ? ex->geometry.n_full_segs : ex->geometry.n_window_segs;
+    orch_attention_fwd(data_of(ex, n->out), data_of(ex, n->aux[1]), ex->scratch,
+                       ex->scratch_floats, rot, rot + d, rot + 2 * d, ld, cu, n_seg, h, hd);
+}
+
+static void node_forward(orch_exec *ex, const orch_node *n)
+{
+    const orch_graph *g = ex->graph;
+    float *y = data_of(ex, n->out);
+    const float *x = n->in[0] >= 0 ? data_of(ex, n->in[0]) : NULL;
+    int rows = (int)rows_of(ex, n->out);
+    int64_t count = numel_of(ex, n->out);
+    switch (n->op) {
+    case ORCH_OP_LINEAR:
+        orch_linear_fwd(y, x, weights_of(ex, n->param[0]), weights_of(ex, n->param[1]), rows,
+                        n->in_dim, n->out_dim);
+        break;
+    case ORCH_OP_LORA_LINEAR:
+        orch_lora_linear_fwd(y, data_of(ex, n->aux[0]), x, weights_of(ex, n->param[0]),
+                             weights_of(ex, n->param[1]), weights_of(ex, n->param[2]),
+                             weights_of(ex, n->param[3]), n->scale, rows, n->in_dim, n->out_dim,
+                             n->rank);
+        break;
+    case ORCH_OP_RMSNORM:
+        orch_rmsnorm_fwd(y, data_of(ex, n->aux[0]), x, weights_of(ex, n->param[0]), n->eps, rows,
+                         g->tensors[n->out].cols);
+        break;
+    case ORCH_OP_ATTENTION:
+        attention_forward(ex, n);
+        break;
+    case ORCH_OP_SWIGLU:
+        orch_swiglu_fwd(y, x, data_of(ex, n->in[1]), count);
+        break;
+    case ORCH_OP_GELU:
+        orch_gelu_fwd(y, x, count, 0);
+        break;
+    case ORCH_OP_ADD:
+        orch_add_fwd(y, x, data_of(ex, n->in[1]), count);
+        break;
+    case ORCH_OP_UNPERMUTE: {
+        int cols = g->tensors[n->out].cols;
+        for (int k = 0; k < rows; k++)
+            memcpy(y + (size_t)ex->geometry.window_index[k] * cols, x + (size_t)k * cols,
+                   sizeof(float) * cols);
+        break;
+    }
+    case ORCH_OP_MEAN_POOL:
+        orch_mean_pool_fwd(y, x, ex->geometry.cu_image_units, ex->n_images,
+                           g->tensors[n->out].cols);
+        break;
+    case ORCH_OP_CROSS_ENTROPY:
+        y[0] = orch_cross_entropy_fwd(NULL, x, ex->labels, ex->n_images,
+                                      g->tensors[n->in[0]].cols);
+        break;
+    case ORCH_OP_MSE:
+        y[0] = orch_mse_fwd(x, ex->targets, numel_of(ex, n->in[0]));
+        break;
+    case ORCH_OP__COUNT:
+        break;
+    }
+    if (n->op != ORCH_OP_CROSS_ENTROPY && n->op != ORCH_OP_MSE)
+        round_buffer(ex, y, count);
+}
+
+double orch_exec_forward(orch_exec *ex)
+{
+    return orch_exec_forward_from(ex, 0);
+}
+
+int orch_exec_tower_end(const orch_exec *ex)
+{
+    const orch_graph *g = ex->graph;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].out == g->tower_out)
+            return i + 1;
+    return 0;
+}
+
+double orch_exec_forward_from(orch_exec *ex, int first_node)
+{
+    orch_graph *g = ex->graph;
+    ex->nonfinite_seen = 0;
+    for (int i = first_node; i < g->n_nodes; i++) {
+        const orch_node *n = &g->nodes[i];
+        node_forward(ex, n);
+        check(ex, n, ORCH_PHASE_FORWARD, "output", data_of(ex, n->out), numel_of(ex, n->out));
+    }
+    return data_of(ex, g->loss)[0];
+}
+
+/* ------------------------------------------------------------- backward */
+
+static void attention_backward(orch_exec *ex, const orch_node *n, float *dqkv)
+{
+    const orch_model_config *c = &ex->graph->config;
+    int d = c->hidden_size, h = c->num_heads, hd = d / h, ld = 3 * d;
+    int rows = (int)ex->n_patches;
+    const float *rot = data_of(ex, n->aux[0]);
+    float *work = ex->work;
+    memset(work, 0, sizeof(float) * (size_t)rows * ld);
+    const int32_t *cu = n->full_attention ? ex->geometry.cu_full : ex->geometry.cu_window;
+    int n_seg = n->full_attention ? ex->geometry.n_full_segs : ex->geometry.n_window_segs;
+    orch_attention_bwd(work, work + d, work + 2 * d, ld, ex->scratch, ex->scratch_floats,
+                       ex->graph->tensors[n->out].grad, data_of(ex, n->out),
+                       data_of(ex, n->aux[1]), rot, rot + d, rot + 2 * d, ld, cu, n_seg, h, hd);
+    orch_rotary_bwd(work, ld, work, ld, ex->cos_t, ex->sin_t, rows, h, hd);
+    orch_rotary_bwd(work + d, ld, work + d, ld, ex->cos_t, ex->sin_t, rows, h, hd);
+    orch_add_fwd(dqkv, dqkv, work, (int64_t)rows * ld);
+}
+
+static void node_backward(orch_exec *ex, const orch_node *n)
+{
+    const orch_graph *g = ex->graph;
+    const float *dy = g->tensors[n->out].grad;
+    const float *x = n->in[0] >= 0 ? data_of(ex, n->in[0]) : NULL;
+    float *dx = grad_of_input(ex, n->in[0]);
+    float *dx1 = grad_of_input(ex, n->in[1]);
+    int rows = (int)rows_of(ex, n->out);
+    int64_t count = numel_of(ex, n->out);
+    switch (n->op) {
+    case ORCH_OP_LINEAR:
+        orch_linear_bwd(dx, param_grad(ex, n->param[0]), param_grad(ex, n->param[1]), dy, x,
+                        weights_of(ex, n->param[0]), rows, n->in_dim, n->out_dim);
+        break;
+    case ORCH_OP_LORA_LINEAR:
+        orch_lora_linear_bwd(dx, param_grad(ex, n->param[2]), param_grad(ex, n->param[3]),
+                             param_grad(ex, n->param[0]), param_grad(ex, n->param[1]), ex->work,
+                             dy, x, data_of(ex, n->aux[0]), weights_of(ex, n->param[0]),
+                             weights_of(ex, n->param[2]), weights_of(ex, n->param[3]), n->scale,
+                             rows, n->in_dim, n->out_dim, n->rank);
+        break;
+    case ORCH_OP_RMSNORM:
+        orch_rmsnorm_bwd(dx, param_grad(ex, n->param[0]), dy, x, weights_of(ex, n->param[0]),
+                         data_of(ex, n->aux[0]), rows, g->tensors[n->out].cols);
+        break;
+    case ORCH_OP_ATTENTION:
+        if (dx != NULL)
+            attention_backward(ex, n, dx);
+        break;
+    case ORCH_OP_SWIGLU:
+        orch_swiglu_bwd(dx, dx1, dy, x, data_of(ex, n->in[1]), count);
+        break;
+    case ORCH_OP_GELU:
+        if (dx != NULL)
+            orch_gelu_bwd(dx, dy, x, count, 0);
+        break;
+    case ORCH_OP_ADD:
+        orch_add_bwd(dx, dx1, dy, count);
+        break;
+    case ORCH_OP_UNPERMUTE:
+        if (dx != NULL) {
+            int cols = g->tensors[n->out].cols;
+            for (int k = 0; k < rows; k++)
+                orch_add_fwd(dx + (size_t)k * cols, dx + (size_t)k * cols,
+                             dy + (size_t)ex->geometry.window_index[k] * cols, cols);
+        }
+        break;
+    case ORCH_OP_MEAN_POOL:
+        if (dx != NULL)
+            orch_mean_pool_bwd(dx, dy, ex->geometry.cu_image_units, ex->n_images,
+                               g->tensors[n->out].cols);
+        break;
+    case ORCH_OP_CROSS_ENTROPY:
+        if (dx != NULL)
+            orch_cross_entropy_bwd(dx, x, NULL, ex->labels, (float)ex->loss_scale, ex->n_images,
+                                   g->tensors[n->in[0]].cols);
+        break;
+    case ORCH_OP_MSE:
+        if (dx != NULL)
+            orch_mse_bwd(dx, x, ex->targets, (float)ex->loss_scale, numel_of(ex, n->in[0]));
+        break;
+    case ORCH_OP__COUNT:
+        break;
+    }
+}
+
+static const char *param_tensor_name(int slot)
+{
+    static const char *const names[ORCH_NODE_MAX_PARAM] = {"grad_weight", "grad_bias",
+                                                          "grad_lora_A", "grad_lora_B"};
+    return names[slot];
+}
+
+void orch_exec_backward(orch_exec *ex)
+{
+    orch_graph *g = ex->graph;
+    for (int i = 0; i < g->n_tensors; i++) {
+        orch_tensor *t = &g->tensors[i];
+        if (t->grad != NULL && t->view_of < 0)
+            memset(t->grad, 0, sizeof(float) * (size_t)numel_of(ex, i));
+    }
+    for (int i = 0; i < g->n_params; i++)
+        if (g->params[i].trainable)
+            memset(g->params[i].grad, 0, sizeof(float) * (size_t)g->params[i].numel);
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        const orch_node *n = &g->nodes[i];
+        if (!n->needs_backward)
+            continue;
+        node_backward(ex, n);
+        for (int k = 0; k < ORCH_NODE_MAX_IN; k++) {
+            float *dx = grad_of_input(ex, n->in[k]);
+            if (dx == NULL)
+                continue;
+            int64_t count = numel_of(ex, n->in[k]);
+            round_buffer(ex, dx, count);
+            check(ex, n, ORCH_PHASE_BACKWARD, k == 0 ? "grad_input" : "grad_input.1", dx, count);
+        }
+        for (int k = 0; k < ORCH_NODE_MAX_PARAM; k++) {
+            float *dp = param_grad(ex, n->param[k]);
+            if (dp == NULL)
+                continue;
+            int64_t count = g->params[n->param[k]].numel;
+            round_buffer(ex, dp, count);
+            check(ex, n, ORCH_PHASE_BACKWARD, param_tensor_name(k), dp, count);
+        }
+    }
+}
+
+void orch_exec_scan_params(orch_exec *ex)
+{
+    static const char *const names[ORCH_NODE_MAX_PARAM] = {"weight", "bias", "lora_A.weight",
+                                                          "lora_B.weight"};
+    orch_graph *g = ex->graph;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const orch_node *n = &g->nodes[i];
+        for (int k = 0; k < ORCH_NODE_MAX_PARAM; k++) {
+            if (n->param[k] < 0)
+                continue;
+            orch_param *p = &g->params[n->param[k]];
+            if (p->trainable) {
+                check(ex, n, ORCH_PHASE_UPDATE, names[k], p->data, p->numel);
+            } else {
+                /* an injected write into a frozen tensor is for the frozen
+                 * checksum to catch, not for the scan */
+                maybe_inject(ex, ORCH_PHASE_UPDATE, n->stage, names[k], p->data, p->numel);
+            }
+        }
+    }
+}
+
+float *orch_exec_tower_output(const orch_exec *ex, int64_t *rows, int *cols)
+{
+    *rows = rows_of(ex, ex->graph->tower_out);
+    *cols = ex->graph->tensors[ex->graph->tower_out].cols;
+    return data_of(ex, ex->graph->tower_out);
+}

@@ -1,0 +1,98 @@
+/*
+ * exec.h - runs a graph: forward, backward and the optimizer update of one
+ * step, with the finite checks that give NaN provenance.
+ *
+ * The executor owns the per-batch state the stages share (geometry, rotary
+ * tables, labels, scratch) and no policy: what to do about a non-finite
+ * value is the run loop's business. It reports every non-finite tensor it
+ * finds to an observer with the step, phase, stage and tensor name, the
+ * counts, and whether the stage's inputs were finite (a producer of NaN is
+ * told apart from a stage that only passed one on).
+ */
+#ifndef ORCH_EXEC_H
+#define ORCH_EXEC_H
+
+#include <stdint.h>
+
+#include "core/dataset.h"
+#include "core/geometry.h"
+#include "core/graph.h"
+#include "core/pipeline.h"
+#include "kernels/kernels.h"
+
+typedef struct orch_scan_event {
+    int64_t step;
+    orch_phase phase;
+    const char *stage;
+    const char *tensor; /* "output", "grad_input", "grad_weight", "weight", ... */
+    orch_finite_stats stats;
+    double input_absmax; /* largest finite |x| over the stage's inputs */
+    int inputs_finite;   /* 1 when every input of the stage was finite */
+} orch_scan_event;
+
+typedef void (*orch_scan_observer)(void *ctx, const orch_scan_event *event);
+
+typedef struct orch_exec {
+    orch_graph *graph; /* borrowed */
+    orch_precision precision;
+    int check_nan;
+    orch_inject inject;
+    orch_scan_observer observer;
+    void *observer_ctx;
+    int64_t step;
+    double loss_scale; /* multiplies the loss gradient (fp16 loss scaling) */
+    /* the current batch */
+    int64_t n_patches;
+    int n_images;
+    int unit;
+    orch_geometry geometry;
+    float *cos_t, *sin_t;   /* (max patches, head_dim) */
+    int32_t *labels;        /* (max images) class labels */
+    float *targets;         /* (max images, outputs) regression targets */
+    float *scratch;         /* attention scratch */
+    size_t scratch_floats;
+    float *work;            /* (max patches, max(3D, rank)) backward scratch */
+    int64_t work_floats;
+    int nonfinite_seen;     /* any event reported in this step */
+} orch_exec;
+
+/* Prepares an executor over g (reserved for max_patches / max_images).
+ * Returns ORCH_OK or ORCH_ENOMEM. */
+int orch_exec_init(orch_exec *ex, orch_graph *g, const orch_pipeline *p, int64_t max_patches,
+                   int max_images, orch_err *err);
+
+void orch_exec_free(orch_exec *ex);
+
+/* Loads a batch: permutes the patch rows into window order, computes the
+ * geometry and rotary tables, rounds the input to the run's precision.
+ * Returns ORCH_EINVAL for a batch the graph cannot take. */
+int orch_exec_set_batch(orch_exec *ex, const orch_batch *batch, orch_err *err);
+
+/* Runs every stage forward; returns the loss (NaN/Inf as computed). */
+double orch_exec_forward(orch_exec *ex);
+
+/* Runs the stages from node first_node on (the detach feature cache fills
+ * the tower's output itself and starts at orch_exec_tower_end). */
+double orch_exec_forward_from(orch_exec *ex, int first_node);
+
+/* The index of the first node after the tower's last stage. */
+int orch_exec_tower_end(const orch_exec *ex);
+
+/* Zeroes gradients and runs backward through the stages that need it, the
+ * loss gradient being ex->loss_scale. Parameter gradients are overwritten. */
+void orch_exec_backward(orch_exec *ex);
+
+/* Refreshes the precision-rounded copies of parameters (all when all != 0,
+ * else only trainable ones). Call after loading weights and after updates. */
+int orch_exec_refresh_lowp(orch_exec *ex, int all, orch_err *err);
+
+/* Scans every trainable parameter after an update (phase "update"); an
+ * injection aimed at a frozen parameter writes into it here, for the
+ * frozen checksum to catch. */
+void orch_exec_scan_params(orch_exec *ex);
+
+/* The merger output in image order (the tower's output), rows x cols;
+ * writable so the detach feature cache can fill it. */
+float *orch_exec_tower_output(const orch_exec *ex, int64_t *rows, int *cols);
+
+#endif

@@ -1,0 +1,193 @@
+/*
+ * pipeline.h - the resolved, validated pipeline: what a Lua declaration means.
+ *
+ * lua/ turns a pipeline file (plus --set overrides) into an orch_pipeline and
+ * validates every field; nothing downstream re-validates user input. The
+ * struct is plain data with fixed-size arrays, so it can be copied, hashed
+ * through its JSON form and sent to other MPI ranks as is.
+ *
+ * Every string field is a NUL-terminated array; an empty string means "not
+ * given". Names follow Hugging Face module names and PyTorch conventions.
+ */
+#ifndef ORCH_PIPELINE_H
+#define ORCH_PIPELINE_H
+
+#include <stdint.h>
+
+#define ORCH_PATH_MAX 512
+#define ORCH_NAME_MAX 128
+#define ORCH_MAX_IMAGES 64   /* images in one synthetic grid list */
+#define ORCH_MAX_TARGETS 16  /* LoRA target modules */
+#define ORCH_MAX_TAGS 16
+#define ORCH_MAX_FULLATT 64  /* fullatt_block_indexes entries */
+
+/* ---------------------------------------------------------------- model */
+
+/* The vision tower's structural config, as in Hugging Face's vision_config. */
+typedef struct orch_model_config {
+    int depth;
+    int hidden_size;
+    int num_heads;
+    int intermediate_size;
+    int patch_size;
+    int temporal_patch_size;
+    int in_channels;
+    int spatial_merge_size;
+    int window_size; /* in pixels, as in HF */
+    int out_hidden_size;
+    double initializer_range; /* std of HF's normal init of a tower without
+                                 weights; 0 means HF's 0.02 */
+    int n_fullatt;
+    int fullatt_block_indexes[ORCH_MAX_FULLATT];
+} orch_model_config;
+
+typedef struct orch_model {
+    char preset[ORCH_NAME_MAX];     /* "tiny", "small", "qwen2.5-vl-3b", "qwen2.5-vl-7b" */
+    char weights[ORCH_PATH_MAX];    /* safetensors file or index.json; "" = seeded init */
+    orch_model_config config;       /* the preset with explicit overrides applied */
+} orch_model;
+
+/* ----------------------------------------------------------------- data */
+
+typedef enum orch_data_source { ORCH_DATA_SYNTHETIC = 0, ORCH_DATA_NPY } orch_data_source;
+
+typedef struct orch_data {
+    orch_data_source source;
+    /* synthetic: a deterministic procedural image set run through the processor */
+    int n_samples;  /* images in the data set */
+    int n_classes;  /* class labels 0..n_classes-1 */
+    int image_height, image_width; /* pixels before smart_resize; 0 = use grid */
+    /* image_grid_thw, [t, h, w] in patches, one per image of a batch when the
+     * images are given as grids instead of pixel sizes */
+    int n_grids;
+    int64_t image_grid_thw[ORCH_MAX_IMAGES][3];
+    /* npy: the Hugging Face processor's outputs saved with np.save */
+    char pixel_values[ORCH_PATH_MAX]; /* (patches, C*tp*P*P) float32 */
+    char grid_thw_path[ORCH_PATH_MAX]; /* (images, 3) int64 */
+    char labels[ORCH_PATH_MAX];       /* (images,) int64 or (images, k) float32 */
+} orch_data;
+
+/* ------------------------------------------------------------- strategy */
+
+typedef enum orch_strategy_kind {
+    ORCH_STRATEGY_SURGERY = 0,
+    ORCH_STRATEGY_DETACH,
+    ORCH_STRATEGY_LORA,
+    ORCH_STRATEGY_FULL
+} orch_strategy_kind;
+
+typedef enum orch_adapter_kind { ORCH_ADAPTER_LINEAR = 0, ORCH_ADAPTER_MLP } orch_adapter_kind;
+
+typedef struct orch_strategy {
+    orch_strategy_kind kind;
+    /* surgery */
+    char replace[ORCH_NAME_MAX];   /* HF module name of the Linear to replace */
+    char init[ORCH_PATH_MAX];      /* safetensors with initial trainable values; "" = seeded */
+    int grad_through_frozen;       /* 1: backward down to the input, as enable_input_require_grads */
+    /* detach */
+    orch_adapter_kind adapter;
+    int adapter_hidden;            /* hidden width of the MLP adapter */
+    /* lora (PEFT semantics) */
+    int rank;
+    double alpha;
+    double dropout;
+    int n_targets;
+    char targets[ORCH_MAX_TARGETS][ORCH_NAME_MAX];
+} orch_strategy;
+
+/* ----------------------------------------------------------- head, loss */
+
+typedef enum orch_head_kind { ORCH_HEAD_CLASSIFIER = 0, ORCH_HEAD_REGRESSION } orch_head_kind;
+typedef enum orch_loss_kind { ORCH_LOSS_CROSS_ENTROPY = 0, ORCH_LOSS_MSE } orch_loss_kind;
+
+typedef struct orch_head {
+    orch_head_kind kind;
+    int n_outputs; /* classes for a classifier, targets for a regression */
+} orch_head;
+
+/* ------------------------------------------------------------ optimizer */
+
+typedef enum orch_optimizer_kind { ORCH_OPT_SGD = 0, ORCH_OPT_ADAMW } orch_optimizer_kind;
+
+typedef struct orch_optimizer {
+    orch_optimizer_kind kind;
+    double lr;
+    double momentum;    /* sgd */
+    int nesterov;       /* sgd */
+    double beta1, beta2; /* adamw */
+    double eps;         /* adamw */
+    double weight_decay;
+    double grad_clip;   /* max global grad norm; 0 = no clipping */
+} orch_optimizer;
+
+typedef struct orch_schedule {
+    int steps;
+    int batch_size;   /* images per step */
+    int warmup_steps; /* linear warm-up from 0 to lr */
+} orch_schedule;
+
+/* ------------------------------------------------------------ precision */
+
+typedef enum orch_precision { ORCH_FP32 = 0, ORCH_BF16, ORCH_FP16 } orch_precision;
+
+typedef struct orch_loss_scale {
+    double init;         /* initial scale (PyTorch GradScaler: 65536); 1 = none */
+    int dynamic;         /* 1: GradScaler behaviour (skip + halve on non-finite) */
+    int growth_interval; /* good steps before the scale doubles */
+} orch_loss_scale;
+
+/* --------------------------------------------------------------- checks */
+
+typedef enum orch_on_nan { ORCH_ON_NAN_ABORT = 0, ORCH_ON_NAN_SKIP_UPDATE, ORCH_ON_NAN_CONTINUE } orch_on_nan;
+typedef enum orch_phase { ORCH_PHASE_FORWARD = 0, ORCH_PHASE_BACKWARD, ORCH_PHASE_UPDATE } orch_phase;
+
+typedef struct orch_inject {
+    int enabled;
+    int step;
+    orch_phase phase;
+    char stage[ORCH_NAME_MAX];
+    char tensor[ORCH_NAME_MAX]; /* "" = the stage's main output / gradient */
+    int value_is_inf;           /* 0: NaN, 1: +Inf */
+} orch_inject;
+
+typedef struct orch_checks {
+    int nan;          /* finite_scan after every stage */
+    int frozen;       /* checksum frozen parameters every step */
+    orch_on_nan on_nan;
+    int stats_every;  /* per-stage statistics period in steps; 0 = off */
+    orch_inject inject;
+} orch_checks;
+
+/* ------------------------------------------------------------- pipeline */
+
+typedef struct orch_pipeline {
+    char path[ORCH_PATH_MAX];  /* the pipeline file as given */
+    char name[ORCH_NAME_MAX];  /* declared name, else the file's base name */
+    orch_model model;
+    orch_data data;
+    orch_strategy strategy;
+    orch_head head;
+    orch_loss_kind loss;
+    orch_optimizer optimizer;
+    orch_schedule schedule;
+    orch_precision precision;
+    orch_loss_scale loss_scale;
+    int checkpoint;            /* gradient checkpointing of frozen blocks */
+    uint64_t seed;
+    orch_checks checks;
+    int n_tags;
+    char tags[ORCH_MAX_TAGS][ORCH_NAME_MAX];
+} orch_pipeline;
+
+/* Names for the enums, as written in Lua and stored in SQLite. */
+const char *orch_strategy_name(orch_strategy_kind kind);
+const char *orch_precision_name(orch_precision precision);
+const char *orch_optimizer_name(orch_optimizer_kind kind);
+const char *orch_phase_name(orch_phase phase);
+const char *orch_on_nan_name(orch_on_nan policy);
+const char *orch_head_name(orch_head_kind kind);         /* "classifier", "regression" */
+const char *orch_loss_name(orch_loss_kind kind);         /* "cross_entropy", "mse" */
+const char *orch_data_source_name(orch_data_source src); /* "synthetic", "npy" */
+const char *orch_adapter_name(orch_adapter_kind kind);   /* "linear", "mlp" */
+
+#endif

@@ -1,0 +1,434 @@
+/* train.c - the run loop; see train.h. */
+#include "core/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "core/data_source.h"
+#include "core/detach_cache.h"
+#include "core/exec.h"
+#include "core/graph.h"
+#include "core/init.h"
+#include "core/pipeline_json.h"
+#include "kernels/kernels.h"
+
+/* Everything one run holds; released by run_free. */
+typedef struct run_state {
+    const orch_pipeline *p;
+    orch_sink *sink;
+    orch_train_result *result;
+    orch_dataset data;
+    orch_graph graph;
+    orch_exec exec;
+    orch_batch batch;
+    int *order;        /* current epoch's permutation */
+    int64_t order_epoch;
+    int64_t updates;   /* optimizer steps taken (AdamW's t) */
+    int good_steps;    /* consecutive finite steps, for loss-scale growth */
+    orch_detach_cache cache; /* detach only, when options->feature_cache */
+    int record_error;  /* a sink call failed inside the observer */
+    orch_err observer_err;
+} run_state;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* ------------------------------------------------------- NaN observer */
+
+static void on_nonfinite(void *ctx, const orch_scan_event *ev)
+{
+    run_state *rs = ctx;
+    orch_train_result *res = rs->result;
+    if (res->nan_events == 0)
+        snprintf(res->first_nan, sizeof res->first_nan, "step %lld %s %s %s",
+                 (long long)ev->step, orch_phase_name(ev->phase), ev->stage, ev->tensor);
+    res->nan_events++;
+    orch_nan_record rec = {ev->step,
+                           orch_phase_name(ev->phase),
+                           ev->stage,
+                           ev->tensor,
+                           ev->stats.nan_count,
+                           ev->stats.inf_count,
+                           ev->input_absmax,
+                           ev->inputs_finite};
+    if (!rs->record_error &&
+        rs->sink->nan_event(rs->sink->ctx, res->run_id, &rec, &rs->observer_err) != ORCH_OK)
+        rs->record_error = 1;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static int max_batch_patches(const orch_dataset *ds, int batch_size, int64_t *out)
+{
+    int64_t largest = 0;
+    for (int i = 0; i < ds->n_images; i++) {
+        int64_t n = orch_dataset_patches(ds, i);
+        if (n > largest)
+            largest = n;
+    }
+    *out = largest * batch_size;
+    return ORCH_OK;
+}
+
+/* Images of step `step`: positions step*B .. step*B+B-1 of an endless
+ * sequence of epochs, each a seeded permutation (reproducible on resume). */
+static int batch_indices(run_state *rs, int64_t step, int *indices, orch_err *err)
+{
+    int n = rs->data.n_images, b = rs->p->schedule.batch_size;
+    for (int i = 0; i < b; i++) {
+        int64_t pos = step * b + i;
+        int64_t epoch = pos / n;
+        if (epoch != rs->order_epoch) {
+            orch_dataset_order(&rs->data, rs->p->seed, epoch, rs->order);
+            rs->order_epoch = epoch;
+        }
+        indices[i] = rs->order[pos % n];
+    }
+    (void)err;
+    return ORCH_OK;
+}
+
+static double lr_at(const orch_pipeline *p, int64_t step)
+{
+    double lr = p->optimizer.lr;
+    int warmup = p->schedule.warmup_steps;
+    if (warmup > 0 && step < warmup)
+        lr *= (double)(step + 1) / (double)(warmup + 1);
+    return lr;
+}
+
+static void scale_grads(orch_graph *g, double factor)
+{
+    for (int i = 0; i < g->n_params; i++) {
+        orch_param *prm = &g->params[i];
+        if (!prm->trainable)
+            continue;
+        for (int64_t j = 0; j < prm->numel; j++)
+            prm->grad[j] = (float)(prm->grad[j] * factor);
+    }
+}
+
+/* Global grad norm (before clipping) and one norm per trainable group,
+ * recorded as metrics "grad_norm/<group>". */
+static double grad_norms(run_state *rs, int64_t step, orch_err *err, int *rc)
+{
+    orch_graph *g = &rs->graph;
+    double group_sq[ORCH_GROUP__COUNT] = {0};
+    int group_used[ORCH_GROUP__COUNT] = {0};
+    double total_sq = 0.0;
+    for (int i = 0; i < g->n_params; i++) {
+        orch_param *prm = &g->params[i];
+        if (!prm->trainable)
+            continue;
+        const float *buf = prm->grad;
+        double norm = orch_grad_norm(&buf, &prm->numel, 1);
+        group_sq[prm->group] += norm * norm;
+        group_used[prm->group] = 1;
+        total_sq += norm * norm;
+    }
+    *rc = ORCH_OK;
+    for (int k = 0; k < ORCH_GROUP__COUNT && *rc == ORCH_OK; k++) {
+        if (!group_used[k])
+            continue;
+        char name[64];
+        snprintf(name, sizeof name, "grad_norm/%s", orch_group_name((orch_group)k));
+        *rc = rs->sink->metric(rs->sink->ctx, rs->result->run_id, step, name, sqrt(group_sq[k]),
+                               err);
+    }
+    return sqrt(total_sq);
+}
+
+/* PyTorch's clip_grad_norm_ (error_if_nonfinite=False): every gradient is
+ * multiplied by min(1, max_norm / (norm + 1e-6)). With an Inf norm the
+ * coefficient is 0, so finite gradients become 0 and Inf ones NaN; with a
+ * NaN norm every gradient becomes NaN. Reproducing that, not hiding it, is
+ * what lets a run show how a loop without a skip writes NaN into weights. */
+static void clip_grads(orch_graph *g, double norm, double max_norm)
+{
+    if (max_norm <= 0.0)
+        return;
+    double coef = max_norm / (norm + 1e-6);
+    if (coef < 1.0 || isnan(coef))
+        scale_grads(g, coef);
+}
+
+static void optimizer_step(run_state *rs, double lr)
+{
+    const orch_optimizer *o = &rs->p->optimizer;
+    orch_graph *g = &rs->graph;
+    rs->updates++;
+    for (int i = 0; i < g->n_params; i++) {
+        orch_param *prm = &g->params[i];
+        if (!prm->trainable)
+            continue;
+        if (o->kind == ORCH_OPT_ADAMW)
+            orch_adamw_step(prm->data, prm->m, prm->v, prm->grad, prm->numel, (float)lr,
+                            (float)o->beta1, (float)o->beta2, (float)o->eps,
+                            (float)o->weight_decay, rs->updates);
+        else
+            orch_sgd_step(prm->data, prm->m, prm->grad, prm->numel, (float)lr,
+                          (float)o->momentum, 0.0f, (float)o->weight_decay, o->nesterov,
+                          rs->updates);
+    }
+}
+
+static uint64_t param_checksum(const orch_param *prm)
+{
+    return XXH3_64bits(prm->data, sizeof(float) * (size_t)prm->numel);
+}
+
+/* Frozen parameters must not change; a change is recorded as a
+ * frozen_changed event naming the tensor. Returns the number changed. */
+static int check_frozen(run_state *rs, int64_t step, orch_err *err, int *rc)
+{
+    orch_graph *g = &rs->graph;
+    int changed = 0;
+    *rc = ORCH_OK;
+    for (int i = 0; i < g->n_params && *rc == ORCH_OK; i++) {
+        orch_param *prm = &g->params[i];
+        if (prm->trainable || param_checksum(prm) == prm->checksum)
+            continue;
+        changed++;
+        orch_nan_record rec = {step, "update", prm->name, "frozen_changed", 0, 0, 0.0, 1};
+        *rc = rs->sink->nan_event(rs->sink->ctx, rs->result->run_id, &rec, err);
+        prm->checksum = param_checksum(prm); /* report each change once */
+    }
+    return changed;
+}
+
+static void run_free(run_state *rs)
+{
+    orch_detach_cache_close(&rs->cache);
+    orch_exec_free(&rs->exec);
+    orch_graph_free(&rs->graph);
+    orch_batch_free(&rs->batch);
+    orch_dataset_free(&rs->data);
+    free(rs->order);
+}
+
+/* ------------------------------------------------------------ prepare */
+
+/* Everything that can fail on bad input happens here, before the run row
+ * exists: data, graph, weights. */
+static int prepare(run_state *rs, const orch_train_options *options, orch_err *err)
+{
+    const orch_pipeline *p = rs->p;
+    int rc = orch_data_open(p, &rs->data, err);
+    if (rc != ORCH_OK)
+        return rc;
+    if (p->head.kind == ORCH_HEAD_CLASSIFIER && rs->data.label_kind == ORCH_LABEL_CLASS &&
+        rs->data.n_classes > p->head.n_outputs)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "%s: the data has %d classes but head.classes is %d", p->path,
+                           rs->data.n_classes, p->head.n_outputs);
+    rc = orch_graph_build(p, &rs->graph, err);
+    if (rc != ORCH_OK)
+        return rc;
+    int64_t max_patches = 0;
+    max_batch_patches(&rs->data, p->schedule.batch_size, &max_patches);
+    rc = orch_graph_reserve(&rs->graph, max_patches, p->schedule.batch_size, err);
+    if (rc == ORCH_OK)
+        rc = orch_init_params(&rs->graph, p, err);
+    if (rc == ORCH_OK)
+        rc = orch_exec_init(&rs->exec, &rs->graph, p, max_patches, p->schedule.batch_size, err);
+    if (rc == ORCH_OK)
+        rc = orch_exec_refresh_lowp(&rs->exec, 1, err);
+    rs->order = malloc(sizeof(int) * (size_t)rs->data.n_images);
+    if (rc == ORCH_OK && rs->order == NULL)
+        rc = orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
+    rs->order_epoch = -1;
+    for (int i = 0; i < rs->graph.n_params; i++)
+        if (!rs->graph.params[i].trainable)
+            rs->graph.params[i].checksum = param_checksum(&rs->graph.params[i]);
+    if (rc == ORCH_OK && rs->graph.detached && options != NULL && options->feature_cache != NULL)
+        rc = orch_detach_cache_open(&rs->cache, options->feature_cache, &rs->exec, err);
+    rs->exec.observer = on_nonfinite;
+    rs->exec.observer_ctx = rs;
+    rs->exec.loss_scale = p->loss_scale.init > 0 ? p->loss_scale.init : 1.0;
+    return rc;
+}
+
+/* --------------------------------------------------------------- step */
+
+typedef enum { STEP_OK = 0, STEP_DIVERGED } step_outcome;
+
+static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *outcome,
+                    orch_err *err)
+{
+    const orch_pipeline *p = rs->p;
+    orch_exec *ex = &rs->exec;
+    orch_train_result *res = rs->result;
+    double t0 = now_ms();
+    *outcome = STEP_OK;
+    int rc = batch_indices(rs, step, indices, err);
+    if (rc == ORCH_OK)
+        rc = orch_dataset_batch(&rs->data, indices, p->schedule.batch_size, &rs->batch, err);
+    if (rc == ORCH_OK)
+        rc = orch_exec_set_batch(ex, &rs->batch, err);
+    if (rc != ORCH_OK)
+        return rc;
+    ex->step = step;
+    double lr = lr_at(p, step);
+    double loss = 0.0;
+    int hits = 0, misses = 0;
+    if (rs->cache.disk != NULL) {
+        rc = orch_detach_cache_forward(&rs->cache, ex, &rs->batch, &loss, &hits, &misses, err);
+        if (rc == ORCH_OK)
+            rc = rs->sink->metric(rs->sink->ctx, res->run_id, step, "feature_cache/hits", hits,
+                                  err);
+        if (rc == ORCH_OK)
+            rc = rs->sink->metric(rs->sink->ctx, res->run_id, step, "feature_cache/misses",
+                                  misses, err);
+        if (rc != ORCH_OK)
+            return rc;
+    } else {
+        loss = orch_exec_forward(ex);
+    }
+    orch_exec_backward(ex);
+    double scale = ex->loss_scale;
+    if (scale != 1.0)
+        scale_grads(&rs->graph, 1.0 / scale);
+    double grad_norm = grad_norms(rs, step, err, &rc);
+    if (rc != ORCH_OK)
+        return rc;
+    int finite = isfinite(loss) && isfinite(grad_norm) && !ex->nonfinite_seen;
+    int skip = 0;
+    if (p->loss_scale.dynamic) {
+        /* GradScaler: a non-finite gradient skips the step and halves the
+         * scale; growth_interval finite steps in a row double it. */
+        if (!isfinite(grad_norm)) {
+            skip = 1;
+            ex->loss_scale *= 0.5;
+            rs->good_steps = 0;
+        } else if (++rs->good_steps >= p->loss_scale.growth_interval) {
+            ex->loss_scale *= 2.0;
+            rs->good_steps = 0;
+        }
+    }
+    if (!finite && !skip) {
+        if (p->checks.on_nan == ORCH_ON_NAN_ABORT)
+            *outcome = STEP_DIVERGED;
+        else if (p->checks.on_nan == ORCH_ON_NAN_SKIP_UPDATE)
+            skip = 1;
+    }
+    if (!skip && *outcome == STEP_OK) {
+        clip_grads(&rs->graph, grad_norm, p->optimizer.grad_clip);
+        optimizer_step(rs, lr);
+        rc = orch_exec_refresh_lowp(ex, 0, err);
+        if (rc != ORCH_OK)
+            return rc;
+        orch_exec_scan_params(ex);
+    }
+    if (skip)
+        res->skipped_steps++;
+    if (p->checks.frozen && check_frozen(rs, step, err, &rc) > 0 && rc == ORCH_OK &&
+        p->checks.on_nan == ORCH_ON_NAN_ABORT)
+        *outcome = STEP_DIVERGED;
+    if (rc != ORCH_OK)
+        return rc;
+    if (rs->record_error)
+        return orch_seterr(err, rs->observer_err.code, "%s", rs->observer_err.msg);
+
+    orch_step_record rec = {step, loss, grad_norm, lr, now_ms() - t0};
+    rc = rs->sink->step(rs->sink->ctx, res->run_id, &rec, err);
+    if (rc == ORCH_OK && (p->loss_scale.dynamic || p->loss_scale.init != 1.0))
+        rc = rs->sink->metric(rs->sink->ctx, res->run_id, step, "loss_scale", scale, err);
+    if (rc == ORCH_OK && skip)
+        rc = rs->sink->metric(rs->sink->ctx, res->run_id, step, "skipped_step", 1.0, err);
+    if (res->steps_done == 0)
+        res->first_loss = loss;
+    res->final_loss = loss;
+    if (!(grad_norm <= res->max_grad_norm))
+        res->max_grad_norm = grad_norm;
+    res->steps_done++;
+    return rc;
+}
+
+static void print_progress(FILE *out, const orch_pipeline *p, const orch_train_result *res,
+                           double elapsed_ms)
+{
+    if (out == NULL)
+        return;
+    double rate = elapsed_ms > 0 ? res->steps_done * 1e3 / elapsed_ms : 0.0;
+    fprintf(out, "\rstep %lld/%d  loss %.4f  grad_norm %.4g  %.1f steps/s  nan %lld   ",
+            (long long)res->steps_done, p->schedule.steps, res->final_loss, res->max_grad_norm,
+            rate, (long long)res->nan_events);
+    fflush(out);
+}
+
+int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_sink *sink,
+               orch_train_result *result, orch_err *err)
+{
+    run_state rs;
+    memset(&rs, 0, sizeof rs);
+    memset(result, 0, sizeof *result);
+    rs.p = p;
+    rs.sink = sink;
+    rs.result = result;
+    result->max_grad_norm = 0.0;
+    int rc = prepare(&rs, options, err);
+    if (rc != ORCH_OK) {
+        run_free(&rs);
+        return rc;
+    }
+
+    char *config_json = orch_pipeline_to_json(p, 0);
+    char hash[65] = "";
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    if (config_json == NULL || orch_pipeline_hash(p, hash) != ORCH_OK) {
+        free(config_json);
+        run_free(&rs);
+        return orch_seterr(err, ORCH_ENOMEM, "run: cannot encode the pipeline");
+    }
+    orch_run_info info = {p->path,
+                          options && options->run_name ? options->run_name : p->name,
+                          orch_strategy_name(p->strategy.kind),
+                          config_json,
+                          hash,
+                          p->seed,
+                          host,
+                          (int64_t)getpid(),
+                          ORCH_VERSION};
+    rc = sink->begin_run(sink->ctx, &info, &result->run_id, err);
+    free(config_json);
+    if (rc != ORCH_OK) {
+        run_free(&rs);
+        return rc;
+    }
+
+    int *indices = malloc(sizeof(int) * (size_t)p->schedule.batch_size);
+    if (indices == NULL)
+        rc = orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
+    step_outcome outcome = STEP_OK;
+    double start = now_ms();
+    for (int64_t step = 0; rc == ORCH_OK && step < p->schedule.steps; step++) {
+        rc = run_step(&rs, step, indices, &outcome, err);
+        print_progress(options ? options->progress : NULL, p, result, now_ms() - start);
+        if (outcome == STEP_DIVERGED)
+            break;
+    }
+    if (options && options->progress)
+        fputc('\n', options->progress);
+    free(indices);
+
+    orch_err end_err;
+    orch_err_clear(&end_err);
+    if (rc == ORCH_OK) {
+        result->status = outcome == STEP_DIVERGED ? ORCH_RUN_DIVERGED : ORCH_RUN_FINISHED;
+        rc = sink->end_run(sink->ctx, result->run_id, result->status, NULL, err);
+    } else {
+        result->status = ORCH_RUN_FAILED;
+        sink->end_run(sink->ctx, result->run_id, ORCH_RUN_FAILED, err->msg, &end_err);
+    }
+    run_free(&rs);
+    return rc;
+}

@@ -1,0 +1,46 @@
+/*
+ * train.h - the run loop: data, graph, executor, optimizer and records.
+ *
+ * orch_train runs a validated pipeline for its scheduled steps and hands
+ * every record to a sink (core/sink.h): the run row, each step's loss,
+ * grad_norm and lr, per-group gradient norms and loss-scale metrics, and
+ * every non-finite tensor the executor finds. The NaN policy
+ * (checks.on_nan) is applied here: abort ends the run `diverged`,
+ * skip_update drops the step's update and counts it, continue keeps going.
+ */
+#ifndef ORCH_TRAIN_H
+#define ORCH_TRAIN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/err.h"
+#include "core/pipeline.h"
+#include "core/sink.h"
+
+typedef struct orch_train_options {
+    const char *run_name; /* NULL: the pipeline's name */
+    FILE *progress;       /* a live line per step, or NULL */
+    const char *feature_cache; /* directory of the detach feature cache, or NULL */
+} orch_train_options;
+
+typedef struct orch_train_result {
+    int64_t run_id;
+    orch_run_status status;
+    int64_t steps_done;
+    double first_loss, final_loss;
+    double max_grad_norm;
+    int64_t nan_events;
+    int64_t skipped_steps;
+    char first_nan[256]; /* "step 1 backward visual.merger.mlp.2 grad_weight", or "" */
+} orch_train_result;
+
+/* Trains p and records it through sink. A run that starts is always ended
+ * in the sink (finished, diverged or failed with the message). Returns
+ * ORCH_OK when the run ran to its end (finished or diverged: see
+ * result->status), ORCH_EINVAL for inputs found bad before the run row was
+ * written, or another error for a failure (the run is then `failed`). */
+int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_sink *sink,
+               orch_train_result *result, orch_err *err);
+
+#endif

@@ -1,0 +1,13 @@
+/*
+ * klinear.h - row helpers linear.c shares with lora.c (room-internal).
+ */
+#ifndef ORCH_KLINEAR_H
+#define ORCH_KLINEAR_H
+
+/* y (n, out) += b (out) on every row. */
+void orch_linear_add_bias(float *y, const float *b, int n, int out);
+
+/* db (out) += sum over the n rows of dy (n, out); deterministic. */
+void orch_linear_col_sum(float *db, const float *dy, int n, int out);
+
+#endif

@@ -1,0 +1,161 @@
+/*
+ * optim.c - SGD and AdamW steps with PyTorch's formulas, the global grad
+ * norm (double accumulation) and clip-by-norm (clip_grad_norm_ semantics).
+ *
+ * Steps are element-wise over a parameter buffer, in fp32 with the scalar
+ * factors computed in double first (as PyTorch computes them in Python).
+ * The norm splits each buffer into one chunk per thread and adds the
+ * partial sums in chunk order: the same result for a fixed thread count.
+ */
+#include "kernels/kernels.h"
+#include "kernels/kinternal.h"
+
+#include <math.h>
+#include <omp.h>
+
+/* ------------------------------------------------------------------- SGD */
+
+ORCH_SIMD_CLONES
+static void sgd_chunk(float *p, float *buf, const float *g, int64_t lo, int64_t hi, float lr,
+                      float mom, float damp, float wd, int nesterov, int first)
+{
+    if (buf == NULL || mom == 0.0f) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++)
+            p[i] -= lr * (g[i] + wd * p[i]);
+        return;
+    }
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        float d = g[i] + wd * p[i];
+        float b = first ? d : mom * buf[i] + (1.0f - damp) * d;
+        buf[i] = b;
+        float step = nesterov ? d + mom * b : b;
+        p[i] -= lr * step;
+    }
+}
+
+void orch_sgd_step(float *param, float *buf, const float *grad, int64_t n, float lr,
+                   float momentum, float dampening, float weight_decay, int nesterov, int64_t t)
+{
+    int nt = orch_par_threads(n);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t lo, hi;
+        orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        sgd_chunk(param, buf, grad, lo, hi, lr, momentum, dampening, weight_decay, nesterov,
+                  t <= 1);
+    }
+}
+
+/* ----------------------------------------------------------------- AdamW */
+
+ORCH_SIMD_CLONES
+static void adamw_chunk(float *p, float *m, float *v, const float *g, int64_t lo, int64_t hi,
+                        float decay, float b1, float b2, float step_size, float bc2_sqrt,
+                        float eps)
+{
+    float w1 = 1.0f - b1, w2 = 1.0f - b2;
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        float gi = g[i];
+        float pi = p[i] * decay;
+        float mi = m[i] + w1 * (gi - m[i]); /* exp_avg.lerp_(grad, 1 - beta1) */
+        float vi = v[i] * b2 + w2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        float denom = sqrtf(vi) / bc2_sqrt + eps;
+        p[i] = pi - step_size * (mi / denom);
+    }
+}
+
+void orch_adamw_step(float *param, float *m, float *v, const float *grad, int64_t n, float lr,
+                     float beta1, float beta2, float eps, float weight_decay, int64_t t)
+{
+    double bc1 = 1.0 - pow((double)beta1, (double)t);
+    double bc2 = 1.0 - pow((double)beta2, (double)t);
+    float decay = (float)(1.0 - (double)lr * (double)weight_decay);
+    float step_size = (float)((double)lr / bc1);
+    float bc2_sqrt = (float)sqrt(bc2);
+    int nt = orch_par_threads(n);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t lo, hi;
+        orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        adamw_chunk(param, m, v, grad, lo, hi, decay, beta1, beta2, step_size, bc2_sqrt, eps);
+    }
+}
+
+/* ------------------------------------------------------------- grad norm */
+
+ORCH_SIMD_CLONES
+static double sumsq_chunk(const float *x, int64_t lo, int64_t hi)
+{
+    double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = lo; i < hi; i++)
+        acc += (double)x[i] * (double)x[i];
+    return acc;
+}
+
+#define MAX_PARTS 256
+
+double orch_grad_norm(const float *const *bufs, const int64_t *lens, int n_bufs)
+{
+    double total = 0.0;
+    for (int b = 0; b < n_bufs; b++) {
+        int64_t n = lens[b];
+        int nt = orch_par_threads(n);
+        nt = nt < MAX_PARTS ? nt : MAX_PARTS;
+        double part[MAX_PARTS];
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            int64_t lo, hi;
+            int nth = omp_get_num_threads(), me = omp_get_thread_num();
+            orch_chunk(n, nth, me, &lo, &hi);
+            part[me] = sumsq_chunk(bufs[b], lo, hi);
+            if (me == 0)
+                nt = nth; /* the team actually granted */
+        }
+        for (int t = 0; t < nt; t++)
+            total += part[t];
+    }
+    return sqrt(total);
+}
+
+ORCH_SIMD_CLONES
+static void scale_chunk(float *x, int64_t lo, int64_t hi, float c)
+{
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++)
+        x[i] *= c;
+}
+
+double orch_clip_by_norm(float *const *bufs, const int64_t *lens, int n_bufs, double norm,
+                         double max_norm)
+{
+    if (!isfinite(norm))
+        return NAN;
+    double coef = max_norm / (norm + 1e-6);
+    if (coef >= 1.0)
+        return 1.0;
+    float c = (float)coef;
+    for (int b = 0; b < n_bufs; b++) {
+        int64_t n = lens[b];
+        int nt = orch_par_threads(n);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            int64_t lo, hi;
+            orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+            scale_chunk(bufs[b], lo, hi, c);
+        }
+    }
+    return coef;
+}
+
+double orch_clip_grad_norm(float *const *bufs, const int64_t *lens, int n_bufs, double max_norm)
+{
+    double norm = orch_grad_norm((const float *const *)bufs, lens, n_bufs);
+    orch_clip_by_norm(bufs, lens, n_bufs, norm, max_norm);
+    return norm;
+}

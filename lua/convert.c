@@ -1,0 +1,371 @@
+/* convert.c - declaration to orch_pipeline: helpers and the top level; see convert.h. */
+#include "lua/convert.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lauxlib.h>
+
+#include "lua/prelude.h"
+#include "lua/suggest.h"
+
+/* ------------------------------------------------------------- messages */
+
+void cv_fail(cv *c, const char *path, const char *fmt, ...)
+{
+    char where[ORCH_PATH_MAX + 64];
+    char msg[ORCH_ERR_MSG_MAX];
+    dsl_loc_find(&c->ctx->loc, path, c->ctx->main_path, where, sizeof where);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    lua_pushfstring(c->L, "%s: %s", where, msg);
+    lua_error(c->L);
+    abort(); /* unreachable: lua_error does not return */
+}
+
+void cv_join(char *out, const char *parent, const char *key)
+{
+    if (parent[0] == '\0')
+        snprintf(out, DSL_LOC_PATH_MAX, "%s", key);
+    else
+        snprintf(out, DSL_LOC_PATH_MAX, "%s.%s", parent, key);
+}
+
+void cv_index(char *out, const char *parent, long long i)
+{
+    snprintf(out, DSL_LOC_PATH_MAX, "%s[%lld]", parent, i);
+}
+
+const char *cv_describe(cv *c, int idx, char *buf, size_t n)
+{
+    lua_State *L = c->L;
+    switch (lua_type(L, idx)) {
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx))
+            snprintf(buf, n, "number %lld", (long long)lua_tointeger(L, idx));
+        else
+            snprintf(buf, n, "number %.14g", (double)lua_tonumber(L, idx));
+        break;
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        char shown[48];
+        size_t k = 0;
+        for (size_t i = 0; i < len && k < 40; i++)
+            shown[k++] = (s[i] >= 0 && s[i] < 32) ? '?' : s[i];
+        shown[k] = '\0';
+        snprintf(buf, n, "string '%s%s'", shown, len > 40 ? "..." : "");
+        break;
+    }
+    case LUA_TBOOLEAN:
+        snprintf(buf, n, "boolean %s", lua_toboolean(L, idx) ? "true" : "false");
+        break;
+    case LUA_TNIL:
+    case LUA_TNONE:
+        snprintf(buf, n, "nil");
+        break;
+    default:
+        snprintf(buf, n, "a %s", luaL_typename(L, idx));
+        break;
+    }
+    return buf;
+}
+
+/* Fails with "path must be WHAT (got ...)" for the value at idx. */
+static _Noreturn void type_fail(cv *c, int idx, const char *path, const char *what)
+{
+    char got[96];
+    cv_fail(c, path, "%s must be %s (got %s)", path, what, cv_describe(c, idx, got, sizeof got));
+}
+
+/* ----------------------------------------------------------------- keys */
+
+int cv_get(cv *c, int t, const char *key)
+{
+    lua_pushstring(c->L, key);
+    return lua_rawget(c->L, t);
+}
+
+void cv_check_keys(cv *c, int t, const char *path, const char *const *valid, size_t n)
+{
+    lua_State *L = c->L;
+    t = lua_absindex(L, t);
+    char unknown[DSL_LOC_PATH_MAX] = "";
+    int have_unknown = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            char sub[DSL_LOC_PATH_MAX], valid_text[512], got[96];
+            if (lua_isinteger(L, -1))
+                cv_index(sub, path, (long long)lua_tointeger(L, -1));
+            else
+                snprintf(sub, sizeof sub, "%s", path);
+            lua_pushvalue(L, -1);
+            lua_rawget(L, t);
+            cv_fail(c, sub, "%s has a value without a name (%s); write key = value (valid keys: %s)",
+                    path[0] ? path : "the pipeline", cv_describe(c, -1, got, sizeof got),
+                    dsl_join_names(valid_text, sizeof valid_text, valid, n));
+        }
+        const char *key = lua_tostring(L, -1);
+        size_t i = 0;
+        while (i < n && strcmp(key, valid[i]) != 0)
+            i++;
+        if (i == n && (!have_unknown || strcmp(key, unknown) < 0)) {
+            snprintf(unknown, sizeof unknown, "%s", key);
+            have_unknown = 1;
+        }
+    }
+    if (!have_unknown)
+        return;
+    char full[DSL_LOC_PATH_MAX], near_full[DSL_LOC_PATH_MAX], valid_text[512];
+    cv_join(full, path, unknown);
+    const char *near = dsl_nearest(unknown, valid, n);
+    if (near != NULL) {
+        cv_join(near_full, path, near);
+        cv_fail(c, full, "unknown key '%s' (did you mean '%s'?)", full, near_full);
+    }
+    cv_fail(c, full, "unknown key '%s' (valid keys%s%s: %s)", full, path[0] ? " of " : "", path,
+            dsl_join_names(valid_text, sizeof valid_text, valid, n));
+}
+
+void cv_need(cv *c, int t, const char *tpath, const char *key, const char *hint)
+{
+    int type = cv_get(c, t, key);
+    lua_pop(c->L, 1);
+    if (type == LUA_TNIL) {
+        char full[DSL_LOC_PATH_MAX];
+        cv_join(full, tpath, key);
+        cv_fail(c, tpath[0] ? tpath : full, "%s is required%s", full, hint);
+    }
+}
+
+void cv_forbid(cv *c, int t, const char *tpath, const char *key, const char *why)
+{
+    int type = cv_get(c, t, key);
+    lua_pop(c->L, 1);
+    if (type != LUA_TNIL) {
+        char full[DSL_LOC_PATH_MAX];
+        cv_join(full, tpath, key);
+        cv_fail(c, full, "%s is not used with %s", full, why);
+    }
+}
+
+/* --------------------------------------------------------------- values */
+
+long long cv_int(cv *c, int idx, const char *path, long long lo, long long hi)
+{
+    if (lua_type(c->L, idx) != LUA_TNUMBER)
+        type_fail(c, idx, path, "an integer");
+    int ok = 0;
+    lua_Integer v = lua_tointegerx(c->L, idx, &ok);
+    if (!ok)
+        type_fail(c, idx, path, "an integer");
+    if (v < lo || v > hi) {
+        if (hi >= CV_INT_MAX)
+            cv_fail(c, path, "%s must be >= %lld (got %lld)", path, lo, (long long)v);
+        cv_fail(c, path, "%s must be between %lld and %lld (got %lld)", path, lo, hi,
+                (long long)v);
+    }
+    return v;
+}
+
+double cv_num(cv *c, int idx, const char *path)
+{
+    if (lua_type(c->L, idx) != LUA_TNUMBER)
+        type_fail(c, idx, path, "a number");
+    double v = (double)lua_tonumber(c->L, idx);
+    if (!isfinite(v))
+        type_fail(c, idx, path, "a finite number");
+    return v;
+}
+
+int cv_bool(cv *c, int idx, const char *path)
+{
+    if (lua_type(c->L, idx) != LUA_TBOOLEAN)
+        type_fail(c, idx, path, "true or false");
+    return lua_toboolean(c->L, idx);
+}
+
+void cv_str(cv *c, int idx, const char *path, char *out, size_t n)
+{
+    if (lua_type(c->L, idx) != LUA_TSTRING)
+        type_fail(c, idx, path, "a string");
+    size_t len;
+    const char *s = lua_tolstring(c->L, idx, &len);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 32 || s[i] == 127)
+            cv_fail(c, path, "%s must not contain control characters or NUL bytes", path);
+    if (len >= n)
+        cv_fail(c, path, "%s is too long (%zu bytes; at most %zu)", path, len, n - 1);
+    memcpy(out, s, len + 1);
+}
+
+int cv_enum(cv *c, int idx, const char *path, const char *const *names, size_t n)
+{
+    char list[512];
+    dsl_join_names(list, sizeof list, names, n);
+    if (lua_type(c->L, idx) != LUA_TSTRING) {
+        char what[600];
+        snprintf(what, sizeof what, "one of %s", list);
+        type_fail(c, idx, path, what);
+    }
+    const char *s = lua_tostring(c->L, idx);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0)
+            return (int)i;
+    char got[96];
+    const char *near = dsl_nearest(s, names, n);
+    if (near != NULL)
+        cv_fail(c, path, "%s must be one of %s (got %s; did you mean '%s'?)", path, list,
+                cv_describe(c, idx, got, sizeof got), near);
+    cv_fail(c, path, "%s must be one of %s (got %s)", path, list,
+            cv_describe(c, idx, got, sizeof got));
+}
+
+size_t cv_list(cv *c, int idx, const char *path, size_t max)
+{
+    lua_State *L = c->L;
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) != LUA_TTABLE)
+        type_fail(c, idx, path, "a list like {a, b}");
+    lua_pushnil(L);
+    int empty = lua_next(L, idx) == 0;
+    if (!empty)
+        lua_pop(L, 2);
+    if (!empty && !dsl_is_sequence(L, idx))
+        cv_fail(c, path, "%s must be a list like {a, b} (got a table with named or missing "
+                         "entries)",
+                path);
+    size_t len = (size_t)lua_rawlen(L, idx);
+    if (len > max)
+        cv_fail(c, path, "%s has %zu entries; at most %zu are allowed", path, len, max);
+    return len;
+}
+
+/* --------------------------------------------------------------- fields */
+
+int cv_opt_int(cv *c, int t, const char *tpath, const char *key, long long lo, long long hi,
+               long long *out)
+{
+    char full[DSL_LOC_PATH_MAX];
+    cv_join(full, tpath, key);
+    int present = cv_get(c, t, key) != LUA_TNIL;
+    if (present)
+        *out = cv_int(c, -1, full, lo, hi);
+    lua_pop(c->L, 1);
+    return present;
+}
+
+int cv_opt_num(cv *c, int t, const char *tpath, const char *key, double *out)
+{
+    char full[DSL_LOC_PATH_MAX];
+    cv_join(full, tpath, key);
+    int present = cv_get(c, t, key) != LUA_TNIL;
+    if (present)
+        *out = cv_num(c, -1, full);
+    lua_pop(c->L, 1);
+    return present;
+}
+
+int cv_opt_bool(cv *c, int t, const char *tpath, const char *key, int *out)
+{
+    char full[DSL_LOC_PATH_MAX];
+    cv_join(full, tpath, key);
+    int present = cv_get(c, t, key) != LUA_TNIL;
+    if (present)
+        *out = cv_bool(c, -1, full);
+    lua_pop(c->L, 1);
+    return present;
+}
+
+int cv_opt_str(cv *c, int t, const char *tpath, const char *key, char *out, size_t n)
+{
+    char full[DSL_LOC_PATH_MAX];
+    cv_join(full, tpath, key);
+    int present = cv_get(c, t, key) != LUA_TNIL;
+    if (present)
+        cv_str(c, -1, full, out, n);
+    lua_pop(c->L, 1);
+    return present;
+}
+
+int cv_opt_enum(cv *c, int t, const char *tpath, const char *key, const char *const *names,
+                size_t n, int *out)
+{
+    char full[DSL_LOC_PATH_MAX];
+    cv_join(full, tpath, key);
+    int present = cv_get(c, t, key) != LUA_TNIL;
+    if (present)
+        *out = cv_enum(c, -1, full, names, n);
+    lua_pop(c->L, 1);
+    return present;
+}
+
+void cv_file(cv *c, const char *path, const char *name, char *out, size_t n)
+{
+    if (name[0] == '\0')
+        cv_fail(c, path, "%s: the file name is empty", path);
+    int from_set = 0;
+    const char *origin = dsl_loc_origin(&c->ctx->loc, path, &from_set);
+    if (origin == NULL && !from_set)
+        origin = c->ctx->main_path;
+    int len;
+    const char *slash = origin ? strrchr(origin, '/') : NULL;
+    if (name[0] == '/' || slash == NULL)
+        len = snprintf(out, n, "%s", name);
+    else
+        len = snprintf(out, n, "%.*s/%s", (int)(slash - origin), origin, name);
+    if (len < 0 || (size_t)len >= n)
+        cv_fail(c, path, "%s: the file name '%s' is too long", path, name);
+    struct stat st;
+    if (stat(out, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT && strcmp(out, name) != 0)
+            cv_fail(c, path,
+                    "%s: no such file '%s' (relative names are resolved against the directory "
+                    "of the pipeline file that gives them: %s)",
+                    path, name, out);
+        if (e == ENOENT)
+            cv_fail(c, path, "%s: no such file '%s'", path, name);
+        cv_fail(c, path, "%s: cannot use '%s' (%s)", path, out, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode))
+        cv_fail(c, path, "%s: '%s' is not a regular file", path, out);
+}
+
+/* ------------------------------------------------------------ top level */
+
+static const char *const top_keys[] = {"name",      "model",      "data",       "strategy",
+                                       "head",      "loss",       "optimizer",  "schedule",
+                                       "precision", "loss_scale", "checkpoint", "seed",
+                                       "checks",    "tags"};
+
+int dsl_convert(lua_State *L)
+{
+    cv c = {L, dsl_ctx_get(L), lua_touserdata(L, 2), 0, 0};
+    lua_settop(L, 1);
+    memset(c.p, 0, sizeof *c.p);
+    if (strlen(c.ctx->main_path) >= sizeof c.p->path)
+        cv_fail(&c, "", "the pipeline path is too long (at most %zu bytes)",
+                sizeof c.p->path - 1);
+    snprintf(c.p->path, sizeof c.p->path, "%s", c.ctx->main_path);
+    cv_check_keys(&c, 1, "", top_keys, sizeof top_keys / sizeof top_keys[0]);
+    cv_model(&c, 1);
+    cv_data(&c, 1);
+    cv_head_loss(&c, 1);
+    cv_strategy(&c, 1);
+    cv_optimizer(&c, 1);
+    cv_schedule(&c, 1);
+    cv_precision(&c, 1);
+    cv_checks(&c, 1);
+    cv_tags_name(&c, 1);
+    return 0;
+}

@@ -1,0 +1,102 @@
+/*
+ * convert.h - the Lua declaration to orch_pipeline, validating every field.
+ *
+ * dsl_convert runs in protected mode (it is a lua_CFunction). It reads the
+ * declaration with raw accesses only (no metamethod runs), fills the
+ * orch_pipeline and raises at the first invalid field with a one-line
+ * message "LOCATION: what is wrong", where LOCATION comes from the source
+ * locator ("pipelines/x.lua:12" or "--set optimizer.lr=abc"). It holds no
+ * malloc'd memory, so raising is always safe.
+ *
+ * The cv_* helpers are shared by convert.c (top level, helpers),
+ * convert_model.c (model, data) and convert_train.c (the rest).
+ */
+#ifndef ORCH_LUA_CONVERT_H
+#define ORCH_LUA_CONVERT_H
+
+#include <stddef.h>
+
+#include <lua.h>
+
+#include "core/pipeline.h"
+#include "lua/dsl_ctx.h"
+
+/* lua_CFunction: (root table, light userdata orch_pipeline *out). */
+int dsl_convert(lua_State *L);
+
+typedef struct cv {
+    lua_State *L;
+    dsl_ctx *ctx;
+    orch_pipeline *p;
+    unsigned model_given;  /* bit i: model field i was given explicitly */
+    int head_classes;      /* head.classes as given, 0 if absent */
+} cv;
+
+#define CV_INT_MAX 2147483647LL
+
+/* Raises "LOCATION(path): message". Never returns. */
+_Noreturn void cv_fail(cv *c, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes "parent.key" (or "key" for the root) into out[DSL_LOC_PATH_MAX]. */
+void cv_join(char *out, const char *parent, const char *key);
+
+/* Writes "parent[i]" into out[DSL_LOC_PATH_MAX]. */
+void cv_index(char *out, const char *parent, long long i);
+
+/* A short description of the value at idx for "(got ...)": "string 'x'",
+ * "number 3.5", "boolean true", "a table", "nil". Writes into buf. */
+const char *cv_describe(cv *c, int idx, char *buf, size_t n);
+
+/* Pushes t[key] (raw) and returns its type. */
+int cv_get(cv *c, int t, const char *key);
+
+/* Fails on any key of the table at t that is not in valid[0..n-1]: "unknown
+ * key 'model.dept' (did you mean 'model.depth'?)". Several unknown keys
+ * report the alphabetically first. */
+void cv_check_keys(cv *c, int t, const char *path, const char *const *valid, size_t n);
+
+/* Fails with "path is required" plus hint (may be "") unless t[key] is set. */
+void cv_need(cv *c, int t, const char *tpath, const char *key, const char *hint);
+
+/* Fails unless t[key] is absent: "path is not used with WHY". */
+void cv_forbid(cv *c, int t, const char *tpath, const char *key, const char *why);
+
+/* Value readers: the value at idx, named path in messages. */
+long long cv_int(cv *c, int idx, const char *path, long long lo, long long hi);
+double cv_num(cv *c, int idx, const char *path);
+int cv_bool(cv *c, int idx, const char *path);
+void cv_str(cv *c, int idx, const char *path, char *out, size_t n);
+int cv_enum(cv *c, int idx, const char *path, const char *const *names, size_t n);
+/* The length of the list (sequence, or empty table) at idx; fails for any
+ * other value or more than max items. */
+size_t cv_list(cv *c, int idx, const char *path, size_t max);
+
+/* Field readers: read t[key] when present (returns 1) and leave *out alone
+ * when absent (returns 0). The value is popped. */
+int cv_opt_int(cv *c, int t, const char *tpath, const char *key, long long lo, long long hi,
+               long long *out);
+int cv_opt_num(cv *c, int t, const char *tpath, const char *key, double *out);
+int cv_opt_bool(cv *c, int t, const char *tpath, const char *key, int *out);
+int cv_opt_str(cv *c, int t, const char *tpath, const char *key, char *out, size_t n);
+int cv_opt_enum(cv *c, int t, const char *tpath, const char *key, const char *const *names,
+                size_t n, int *out);
+
+/* Resolves a file name given at path: absolute names stay; relative ones
+ * are taken against the directory of the file that set path (the current
+ * directory for a --set). Fails unless the result is an existing regular
+ * file. Writes the resolved name into out. */
+void cv_file(cv *c, const char *path, const char *name, char *out, size_t n);
+
+/* The sections, in validation order (convert_model.c, convert_train.c). */
+void cv_model(cv *c, int root);
+void cv_data(cv *c, int root);
+void cv_head_loss(cv *c, int root);
+void cv_strategy(cv *c, int root);
+void cv_optimizer(cv *c, int root);
+void cv_schedule(cv *c, int root);
+void cv_precision(cv *c, int root);
+void cv_checks(cv *c, int root);
+void cv_tags_name(cv *c, int root);
+
+#endif

@@ -1,0 +1,391 @@
+/* convert_model.c - model (preset, config, weights) and data; see convert.h. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "lua/convert.h"
+#include "lua/defaults.h"
+#include "lua/suggest.h"
+#include "lua/tower.h"
+
+/* ---------------------------------------------------------------- model */
+
+typedef struct model_field {
+    const char *key;
+    size_t offset;
+    long long lo, hi;
+} model_field;
+
+#define CFG(f) offsetof(orch_model_config, f)
+static const model_field fields[] = {
+    {"depth", CFG(depth), 1, 1024},
+    {"hidden_size", CFG(hidden_size), 1, 65536},
+    {"num_heads", CFG(num_heads), 1, 1024},
+    {"intermediate_size", CFG(intermediate_size), 1, 1 << 20},
+    {"patch_size", CFG(patch_size), 1, 1024},
+    {"temporal_patch_size", CFG(temporal_patch_size), 1, 64},
+    {"in_channels", CFG(in_channels), 1, 64},
+    {"spatial_merge_size", CFG(spatial_merge_size), 1, 64},
+    {"window_size", CFG(window_size), 1, 1 << 20},
+    {"out_hidden_size", CFG(out_hidden_size), 1, 1 << 20},
+};
+#define N_FIELDS (sizeof fields / sizeof fields[0])
+enum { F_DEPTH, F_HIDDEN, F_HEADS, F_INTER, F_PATCH, F_TP, F_CH, F_MERGE, F_WINDOW, F_OUT,
+       F_FULLATT };
+
+static const char *const model_keys[] = {"preset",
+                                         "weights",
+                                         "depth",
+                                         "hidden_size",
+                                         "num_heads",
+                                         "intermediate_size",
+                                         "patch_size",
+                                         "temporal_patch_size",
+                                         "in_channels",
+                                         "spatial_merge_size",
+                                         "window_size",
+                                         "out_hidden_size",
+                                         "fullatt_block_indexes",
+                                         "initializer_range"};
+
+static const char *field_path(int f)
+{
+    static char paths[N_FIELDS + 1][48];
+    const char *key = f == F_FULLATT ? "fullatt_block_indexes" : fields[f].key;
+    snprintf(paths[f], sizeof paths[f], "model.%s", key);
+    return paths[f];
+}
+
+/* Where to point at for a rule between fields a and b: the one given
+ * explicitly (b first), else the preset. */
+static const char *blame(const cv *c, int a, int b)
+{
+    if (c->model_given & (1u << b))
+        return field_path(b);
+    if (c->model_given & (1u << a))
+        return field_path(a);
+    return c->p->model.preset[0] ? "model.preset" : "model";
+}
+
+static void check_config(cv *c)
+{
+    orch_model_config *k = &c->p->model.config;
+    if (k->hidden_size % k->num_heads != 0)
+        cv_fail(c, blame(c, F_HIDDEN, F_HEADS),
+                "model.hidden_size = %d is not a multiple of model.num_heads = %d",
+                k->hidden_size, k->num_heads);
+    int head_dim = k->hidden_size / k->num_heads;
+    if (head_dim % 4 != 0)
+        cv_fail(c, blame(c, F_HIDDEN, F_HEADS),
+                "head_dim = model.hidden_size / model.num_heads = %d must be a multiple of 4 "
+                "(the rotary embedding splits it into h and w halves)",
+                head_dim);
+    int factor = k->patch_size * k->spatial_merge_size;
+    if (k->window_size % factor != 0)
+        cv_fail(c, blame(c, F_PATCH, F_WINDOW),
+                "model.window_size = %d pixels is not a multiple of patch_size x "
+                "spatial_merge_size = %d",
+                k->window_size, factor);
+    for (int i = 0; i < k->n_fullatt; i++) {
+        int b = k->fullatt_block_indexes[i];
+        if (b >= k->depth) {
+            char where[DSL_LOC_PATH_MAX];
+            if (c->model_given & (1u << F_FULLATT))
+                cv_index(where, "model.fullatt_block_indexes", i + 1);
+            else
+                snprintf(where, sizeof where, "%s", blame(c, F_FULLATT, F_DEPTH));
+            cv_fail(c, where,
+                    "model.fullatt_block_indexes has block %d, but model.depth = %d (blocks are "
+                    "0..%d)",
+                    b, k->depth, k->depth - 1);
+        }
+        for (int j = 0; j < i; j++)
+            if (k->fullatt_block_indexes[j] == b) {
+                char where[DSL_LOC_PATH_MAX];
+                cv_index(where, "model.fullatt_block_indexes", i + 1);
+                cv_fail(c, where, "model.fullatt_block_indexes lists block %d twice", b);
+            }
+    }
+    /* canonical order: membership is what counts */
+    for (int i = 1; i < k->n_fullatt; i++)
+        for (int j = i; j > 0 && k->fullatt_block_indexes[j - 1] > k->fullatt_block_indexes[j];
+             j--) {
+            int tmp = k->fullatt_block_indexes[j];
+            k->fullatt_block_indexes[j] = k->fullatt_block_indexes[j - 1];
+            k->fullatt_block_indexes[j - 1] = tmp;
+        }
+}
+
+void cv_model(cv *c, int root)
+{
+    lua_State *L = c->L;
+    orch_model *m = &c->p->model;
+    int type = cv_get(c, root, "model");
+    if (type == LUA_TNIL)
+        cv_fail(c, "model", "model is required, e.g. model = { preset = \"tiny\" }");
+    if (type == LUA_TSTRING) { /* model = "tiny" */
+        lua_createtable(L, 0, 1);
+        lua_insert(L, -2);
+        lua_setfield(L, -2, "preset");
+    } else if (type != LUA_TTABLE) {
+        char got[96];
+        cv_fail(c, "model", "model must be a table like { preset = \"tiny\" } (got %s)",
+                cv_describe(c, -1, got, sizeof got));
+    }
+    int t = lua_gettop(L);
+    cv_check_keys(c, t, "model", model_keys, sizeof model_keys / sizeof model_keys[0]);
+
+    int preset = -1;
+    int have_preset =
+        cv_opt_enum(c, t, "model", "preset", dsl_preset_names, dsl_n_presets, &preset);
+    if (have_preset) {
+        snprintf(m->preset, sizeof m->preset, "%s", dsl_preset_names[preset]);
+        dsl_preset(m->preset, &m->config);
+    }
+    char presets[256];
+    dsl_join_names(presets, sizeof presets, dsl_preset_names, dsl_n_presets);
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        long long v;
+        if (cv_opt_int(c, t, "model", fields[i].key, fields[i].lo, fields[i].hi, &v)) {
+            memcpy((char *)&m->config + fields[i].offset, &(int){(int)v}, sizeof(int));
+            c->model_given |= 1u << i;
+        } else if (!have_preset) {
+            cv_fail(c, "model", "model.%s is required when model.preset is not given (presets: %s)",
+                    fields[i].key, presets);
+        }
+    }
+
+    type = cv_get(c, t, "fullatt_block_indexes");
+    if (type != LUA_TNIL) {
+        const char *path = "model.fullatt_block_indexes";
+        size_t n = cv_list(c, -1, path, ORCH_MAX_FULLATT);
+        for (size_t i = 0; i < n; i++) {
+            char item[DSL_LOC_PATH_MAX];
+            cv_index(item, path, (long long)i + 1);
+            lua_rawgeti(L, -1, (lua_Integer)i + 1);
+            m->config.fullatt_block_indexes[i] = (int)cv_int(c, -1, item, 0, CV_INT_MAX);
+            lua_pop(L, 1);
+        }
+        m->config.n_fullatt = (int)n;
+        c->model_given |= 1u << F_FULLATT;
+    } else if (!have_preset) {
+        cv_fail(c, "model",
+                "model.fullatt_block_indexes is required when model.preset is not given ({} for "
+                "none)");
+    }
+    lua_pop(L, 1);
+
+    double range = DSL_DEFAULT_INITIALIZER_RANGE;
+    if (cv_opt_num(c, t, "model", "initializer_range", &range) && !(range > 0 && range <= 1))
+        cv_fail(c, "model.initializer_range",
+                "model.initializer_range must be in (0, 1] (got %.14g)", range);
+    m->config.initializer_range = range;
+
+    char name[ORCH_PATH_MAX];
+    if (cv_opt_str(c, t, "model", "weights", name, sizeof name))
+        cv_file(c, "model.weights", name, m->weights, sizeof m->weights);
+    check_config(c);
+    lua_pop(L, 1);
+}
+
+/* ----------------------------------------------------------------- data */
+
+static const char *const data_keys[] = {"source",         "samples",      "classes", "image_size",
+                                        "image_grid_thw", "pixel_values", "labels"};
+static const char *const sources[] = {"synthetic", "npy"};
+
+#define MAX_SIDE 16384
+#define MAX_PATCHES_PER_IMAGE (1LL << 22)
+
+static void image_size(cv *c, int t)
+{
+    lua_State *L = c->L;
+    const orch_model_config *k = &c->p->model.config;
+    const char *path = "data.image_size";
+    long long h, w;
+    cv_get(c, t, "image_size");
+    if (lua_type(L, -1) == LUA_TNUMBER) {
+        h = w = cv_int(c, -1, path, 1, CV_INT_MAX);
+    } else {
+        if (lua_type(L, -1) != LUA_TTABLE) {
+            char got[96];
+            cv_fail(c, path, "%s must be {height, width} in pixels (got %s)", path,
+                    cv_describe(c, -1, got, sizeof got));
+        }
+        size_t n = cv_list(c, -1, path, 16);
+        if (n != 2)
+            cv_fail(c, path, "%s must be {height, width} in pixels (got %zu entries)", path, n);
+        char item[DSL_LOC_PATH_MAX];
+        lua_rawgeti(L, -1, 1);
+        cv_index(item, path, 1);
+        h = cv_int(c, -1, item, 1, CV_INT_MAX);
+        lua_rawgeti(L, -2, 2);
+        cv_index(item, path, 2);
+        w = cv_int(c, -1, item, 1, CV_INT_MAX);
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+    long long factor = (long long)k->patch_size * k->spatial_merge_size;
+    if (h < factor || w < factor)
+        cv_fail(c, path,
+                "%s = {%lld, %lld}: each side must be at least patch_size x spatial_merge_size = "
+                "%lld pixels",
+                path, h, w, factor);
+    if (h > MAX_SIDE || w > MAX_SIDE)
+        cv_fail(c, path, "%s = {%lld, %lld}: each side must be at most %d pixels", path, h, w,
+                MAX_SIDE);
+    if ((h > w ? h : w) > 200 * (h < w ? h : w))
+        cv_fail(c, path,
+                "%s = {%lld, %lld}: the aspect ratio must be at most 200 (as in the "
+                "Qwen2-VL processor)",
+                path, h, w);
+    c->p->data.image_height = (int)h;
+    c->p->data.image_width = (int)w;
+}
+
+/* Reads the grid row at idx (named path) into row. */
+static void grid_row(cv *c, int idx, const char *path, int64_t row[3])
+{
+    lua_State *L = c->L;
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        char got[96];
+        cv_fail(c, path, "%s must be a grid {t, h, w} of 3 integers (got %s)", path,
+                cv_describe(c, idx, got, sizeof got));
+    }
+    size_t n = cv_list(c, idx, path, 16);
+    if (n != 3)
+        cv_fail(c, path, "%s must be a grid {t, h, w} of 3 integers (got %zu)", path, n);
+    for (int i = 0; i < 3; i++) {
+        char item[DSL_LOC_PATH_MAX];
+        cv_index(item, path, i + 1);
+        lua_rawgeti(L, idx, i + 1);
+        row[i] = cv_int(c, -1, item, 1, CV_INT_MAX);
+        lua_pop(L, 1);
+    }
+    long long t = row[0], h = row[1], w = row[2];
+    if (w == 1 && t > 1 && h > 1)
+        cv_fail(c, path, "%s = [%lld, %lld, %lld]: the order is [t, h, w]; did you mean [1, %lld, %lld]?",
+                path, t, h, w, t, h);
+    int m = c->p->model.config.spatial_merge_size;
+    if (h % m != 0)
+        cv_fail(c, path, "%s = [%lld, %lld, %lld]: h = %lld is not a multiple of spatial_merge_size %d",
+                path, t, h, w, h, m);
+    if (w % m != 0)
+        cv_fail(c, path, "%s = [%lld, %lld, %lld]: w = %lld is not a multiple of spatial_merge_size %d",
+                path, t, h, w, w, m);
+    if (t > MAX_PATCHES_PER_IMAGE || h > MAX_PATCHES_PER_IMAGE || t * h > MAX_PATCHES_PER_IMAGE ||
+        t * h * w > MAX_PATCHES_PER_IMAGE)
+        cv_fail(c, path, "%s = [%lld, %lld, %lld]: more than %lld patches in one image", path, t,
+                h, w, MAX_PATCHES_PER_IMAGE);
+}
+
+static void grids(cv *c, int t)
+{
+    lua_State *L = c->L;
+    orch_data *d = &c->p->data;
+    const char *path = "data.image_grid_thw";
+    int type = cv_get(c, t, "image_grid_thw");
+    if (type == LUA_TSTRING)
+        cv_fail(c, path,
+                "%s names a file, which needs source = \"npy\"; synthetic data takes grids like "
+                "{{1, 24, 24}}",
+                path);
+    if (type != LUA_TTABLE) {
+        char got[96];
+        cv_fail(c, path, "%s must be a list of grids {{t, h, w}, ...} (got %s)", path,
+                cv_describe(c, -1, got, sizeof got));
+    }
+    int g = lua_gettop(L);
+    int first = lua_rawgeti(L, g, 1);
+    lua_pop(L, 1);
+    if (first == LUA_TNUMBER) { /* one grid written flat: {1, 24, 24} */
+        grid_row(c, g, path, d->image_grid_thw[0]);
+        d->n_grids = 1;
+    } else {
+        size_t n = cv_list(c, g, path, ORCH_MAX_IMAGES);
+        if (n == 0)
+            cv_fail(c, path, "%s is empty; give at least one grid {t, h, w}", path);
+        for (size_t i = 0; i < n; i++) {
+            char item[DSL_LOC_PATH_MAX];
+            cv_index(item, path, (long long)i + 1);
+            lua_rawgeti(L, g, (lua_Integer)i + 1);
+            grid_row(c, -1, item, d->image_grid_thw[i]);
+            lua_pop(L, 1);
+        }
+        d->n_grids = (int)n;
+    }
+    lua_pop(L, 1);
+}
+
+/* Reads t[key] as a file name at path and resolves it into out. */
+static void data_file(cv *c, int t, const char *key, char *out, size_t n)
+{
+    char path[DSL_LOC_PATH_MAX], name[ORCH_PATH_MAX];
+    cv_join(path, "data", key);
+    cv_need(c, t, "data", key, " with source = \"npy\" (a .npy file)");
+    cv_opt_str(c, t, "data", key, name, sizeof name);
+    cv_file(c, path, name, out, n);
+}
+
+void cv_data(cv *c, int root)
+{
+    lua_State *L = c->L;
+    orch_data *d = &c->p->data;
+    int type = cv_get(c, root, "data");
+    if (type == LUA_TNIL)
+        cv_fail(c, "data",
+                "data is required, e.g. data = { source = \"synthetic\", samples = 64, classes = "
+                "4, image_size = {56, 56} }");
+    if (type != LUA_TTABLE) {
+        char got[96];
+        cv_fail(c, "data", "data must be a table (got %s)", cv_describe(c, -1, got, sizeof got));
+    }
+    int t = lua_gettop(L);
+    cv_check_keys(c, t, "data", data_keys, sizeof data_keys / sizeof data_keys[0]);
+    int source = ORCH_DATA_SYNTHETIC;
+    cv_opt_enum(c, t, "data", "source", sources, 2, &source);
+    d->source = (orch_data_source)source;
+    long long v;
+    if (cv_opt_int(c, t, "data", "classes", 2, 1 << 20, &v))
+        d->n_classes = (int)v;
+
+    if (d->source == ORCH_DATA_SYNTHETIC) {
+        const char *why = "source = \"synthetic\" (it names a .npy file for source = \"npy\")";
+        cv_forbid(c, t, "data", "pixel_values", why);
+        cv_forbid(c, t, "data", "labels", why);
+        cv_need(c, t, "data", "samples", " for synthetic data (the number of images)");
+        cv_opt_int(c, t, "data", "samples", 1, 10000000, &v);
+        d->n_samples = (int)v;
+        int has_size = cv_get(c, t, "image_size") != LUA_TNIL;
+        int has_grid = cv_get(c, t, "image_grid_thw") != LUA_TNIL;
+        lua_pop(L, 2);
+        if (has_size && has_grid)
+            cv_fail(c, "data.image_grid_thw",
+                    "give data.image_size (pixels) or data.image_grid_thw (patches), not both");
+        if (!has_size && !has_grid)
+            cv_fail(c, "data",
+                    "data needs image_size = {height, width} in pixels or image_grid_thw = "
+                    "{{t, h, w}, ...} in patches");
+        if (has_size)
+            image_size(c, t);
+        else
+            grids(c, t);
+    } else {
+        const char *why = "source = \"npy\" (the .npy files hold the images)";
+        cv_forbid(c, t, "data", "samples", why);
+        cv_forbid(c, t, "data", "image_size", why);
+        data_file(c, t, "pixel_values", d->pixel_values, sizeof d->pixel_values);
+        if (cv_get(c, t, "image_grid_thw") == LUA_TTABLE)
+            cv_fail(c, "data.image_grid_thw",
+                    "data.image_grid_thw must name a .npy file with source = \"npy\" (grids as "
+                    "tables are for synthetic data)");
+        lua_pop(L, 1);
+        data_file(c, t, "image_grid_thw", d->grid_thw_path, sizeof d->grid_thw_path);
+        data_file(c, t, "labels", d->labels, sizeof d->labels);
+    }
+    lua_pop(L, 1);
+}

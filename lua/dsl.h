@@ -1,0 +1,46 @@
+/*
+ * dsl.h - the pipeline DSL: a Lua file (plus --set overrides) to a
+ * validated orch_pipeline. The one door into lua/; nothing else in the
+ * program sees a lua_State.
+ *
+ * A pipeline file returns one table (docs/pipelines.md). orch_dsl_load runs
+ * it in a fresh sandboxed Lua 5.4 state (only base, string, table, math and
+ * utf8; a require limited to the pipeline search path; an instruction limit
+ * and a memory cap), applies the --set overrides, converts the table into
+ * the struct and validates every field, then closes the state. Nothing is
+ * run, written or allocated for the caller.
+ *
+ * Every error is one line, "LOCATION: what is wrong", where LOCATION is
+ * "FILE:LINE" of the offending field (the file that set it, for composed
+ * pipelines), or "--set KEY=VALUE" for an override, e.g.
+ *     pipelines/x.lua:12: optimizer.lr must be > 0 (got -0.001)
+ *     --set optimizer.lr=abc: optimizer.lr must be a number (got string 'abc')
+ * (main.c adds the "orch: " prefix).
+ */
+#ifndef ORCH_LUA_DSL_H
+#define ORCH_LUA_DSL_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+#include "core/pipeline.h"
+
+/* Loads the pipeline file at path with sets[0..n_sets-1] ("key.sub=value",
+ * applied in order) into *out. out is caller-owned and fully overwritten;
+ * on failure it is zeroed. The strings are borrowed for the call.
+ * Relative file names in the pipeline (model.weights, strategy.init, the
+ * data.*.npy files) are resolved against the directory of the pipeline file
+ * that gives them (the current directory for --set) and stored resolved.
+ * Returns ORCH_OK; ORCH_EINVAL for anything wrong with the pipeline, its
+ * files or the overrides (err->msg says what and where); ORCH_ENOMEM when
+ * the process itself runs out of memory. */
+int orch_dsl_load(const char *path, const char *const *sets, int n_sets, orch_pipeline *out,
+                  orch_err *err);
+
+/* Writes the require search path for the pipeline at path into buf (size
+ * n): its directory ("." for the current one), then each directory of
+ * $ORCH_PIPELINE_PATH, separated by ':'. Returns 0, or -1 if it was
+ * truncated. */
+int orch_dsl_search_path(const char *path, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * dsl_ctx.h - the state of one orch_dsl_load call, shared by the lua/ files.
+ *
+ * One dsl_ctx lives on the C side for the whole load: it owns the locator
+ * and the limits, and outlives the Lua state. Lua code reaches it through
+ * the state's extra space (dsl_ctx_get), never through a global.
+ */
+#ifndef ORCH_LUA_DSL_CTX_H
+#define ORCH_LUA_DSL_CTX_H
+
+#include <stddef.h>
+
+#include <lua.h>
+
+#include "core/err.h"
+#include "core/pipeline.h"
+#include "lua/locate.h"
+
+#define DSL_MAX_DIRS 8                           /* require search directories */
+#define DSL_MEM_LIMIT ((size_t)256 << 20)        /* bytes a pipeline's Lua state may hold */
+#define DSL_INSTRUCTION_LIMIT 100000000LL        /* Lua instructions per load */
+#define DSL_HOOK_PERIOD 10000                    /* instructions between hook calls */
+#define DSL_FILE_MAX ((size_t)4 << 20)           /* bytes of one pipeline file */
+
+typedef struct dsl_ctx {
+    const char *main_path; /* the pipeline file as given (borrowed) */
+    /* require search path; dirs[0] is the main file's directory, "" = the
+     * current directory; the rest come from $ORCH_PIPELINE_PATH */
+    int n_dirs;
+    char dirs[DSL_MAX_DIRS][ORCH_PATH_MAX];
+    dsl_locator loc;
+    size_t mem_used, mem_limit;
+    int mem_refused;                /* the allocator refused a request over mem_limit */
+    long long instructions, instruction_limit;
+    int killed;                     /* the instruction limit was hit */
+    char kill_msg[ORCH_ERR_MSG_MAX]; /* the message every later hook call raises */
+} dsl_ctx;
+
+/* The dsl_ctx of a state made by dsl_state_new. */
+dsl_ctx *dsl_ctx_get(lua_State *L);
+
+#endif

@@ -1,0 +1,201 @@
+/* overrides.c - --set key.sub=value; see overrides.h. */
+#include "lua/overrides.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "lua/dsl_ctx.h"
+#include "lua/locate.h"
+
+#define MAX_SEGMENTS 16
+
+typedef struct segment {
+    const char *s; /* into the --set argument */
+    size_t len;
+    long long index; /* > 0 for a list position */
+} segment;
+
+/* Raises "--set ARG: message". */
+static int set_fail(lua_State *L, const char *arg, const char *fmt, const char *a)
+{
+    char msg[ORCH_ERR_MSG_MAX];
+    snprintf(msg, sizeof msg, fmt, a);
+    lua_pushfstring(L, "--set %s: %s", arg, msg);
+    return lua_error(L);
+}
+
+/* Splits key[0..len) into segments; returns their count or -1. */
+static int split_key(const char *key, size_t len, segment *seg)
+{
+    int n = 0;
+    size_t i = 0;
+    while (i <= len) {
+        size_t j = i;
+        while (j < len && key[j] != '.')
+            j++;
+        if (j == i || n == MAX_SEGMENTS)
+            return -1;
+        segment *s = &seg[n++];
+        s->s = key + i;
+        s->len = j - i;
+        s->index = 0;
+        if (isdigit((unsigned char)key[i])) {
+            if (key[i] == '0' || s->len > 9)
+                return -1;
+            for (size_t k = i; k < j; k++) {
+                if (!isdigit((unsigned char)key[k]))
+                    return -1;
+                s->index = s->index * 10 + (key[k] - '0');
+            }
+        } else {
+            for (size_t k = i; k < j; k++)
+                if (!(isalnum((unsigned char)key[k]) || key[k] == '_'))
+                    return -1;
+        }
+        i = j + 1;
+    }
+    return n;
+}
+
+static void push_key(lua_State *L, const segment *s)
+{
+    if (s->index > 0)
+        lua_pushinteger(L, s->index);
+    else
+        lua_pushlstring(L, s->s, s->len);
+}
+
+/* 1 if text must be read as a Lua literal rather than as a bare string. */
+static int is_literal(const char *text)
+{
+    unsigned char c = (unsigned char)text[0];
+    if (isdigit(c) || c == '{' || c == '"' || c == '\'')
+        return 1;
+    if (c == '[' && (text[1] == '[' || text[1] == '='))
+        return 1;
+    if (c == '-' || c == '+' || c == '.') {
+        const char *q = text + 1;
+        if (c != '.' && *q == '.')
+            q++;
+        return isdigit((unsigned char)*q);
+    }
+    return 0;
+}
+
+/* Pushes the value of text (see overrides.h). */
+static void push_value(lua_State *L, const char *arg, const char *text)
+{
+    if (text[0] == '\0')
+        set_fail(L, arg, "%sempty value; write KEY=nil to remove a field, KEY='' for an empty "
+                         "string",
+                 "");
+    if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0) {
+        lua_pushboolean(L, text[0] == 't');
+        return;
+    }
+    if (strcmp(text, "nil") == 0) {
+        lua_pushnil(L);
+        return;
+    }
+    if (!is_literal(text)) {
+        lua_pushstring(L, text);
+        return;
+    }
+    const char *src = text[0] == '+' ? text + 1 : text;
+    const char *chunk = lua_pushfstring(L, "return %s", src);
+    if (luaL_loadbufferx(L, chunk, strlen(chunk), "=value", "t") != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        if (strncmp(msg, "value:1: ", 9) == 0)
+            msg += 9;
+        set_fail(L, arg, "not a valid value (%s)", msg);
+    }
+    lua_newtable(L); /* an empty environment: literals only */
+    lua_setupvalue(L, -2, 1);
+    int status = lua_pcall(L, 0, 1, 0);
+    dsl_ctx *ctx = dsl_ctx_get(L);
+    if (ctx->killed) {
+        lua_pushstring(L, ctx->kill_msg);
+        lua_error(L);
+    }
+    if (status != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        if (msg == NULL)
+            msg = "error";
+        if (strncmp(msg, "value:1: ", 9) == 0)
+            msg += 9;
+        set_fail(L, arg, "cannot evaluate the value (%s)", msg);
+    }
+    lua_remove(L, -2); /* the chunk text */
+}
+
+int dsl_apply_set(lua_State *L)
+{
+    dsl_ctx *ctx = dsl_ctx_get(L);
+    const char *arg = lua_touserdata(L, 2);
+    lua_settop(L, 1);
+    const char *eq = strchr(arg, '=');
+    if (eq == NULL)
+        return set_fail(L, arg, "%sexpected KEY=VALUE, e.g. --set optimizer.lr=3e-4", "");
+    segment seg[MAX_SEGMENTS];
+    int n = split_key(arg, (size_t)(eq - arg), seg);
+    if (n < 1) {
+        lua_pushlstring(L, arg, (size_t)(eq - arg));
+        return set_fail(L, arg,
+                        "bad key '%s' (names and list positions separated by dots, e.g. "
+                        "optimizer.lr or optimizer.betas.2)",
+                        lua_tostring(L, -1));
+    }
+    char path[DSL_LOC_PATH_MAX] = "";
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(path);
+        if (seg[i].index > 0)
+            snprintf(path + len, sizeof path - len, "[%lld]", seg[i].index);
+        else
+            snprintf(path + len, sizeof path - len, "%s%.*s", i ? "." : "", (int)seg[i].len,
+                     seg[i].s);
+    }
+
+    push_value(L, arg, eq + 1); /* at 2 */
+    int table = 1;
+    for (int i = 0; i < n - 1; i++) {
+        push_key(L, &seg[i]);
+        lua_rawget(L, table);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            push_key(L, &seg[i]);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, table);
+        } else if (lua_type(L, -1) != LUA_TTABLE) {
+            lua_pushlstring(L, arg, (size_t)(seg[i].s + seg[i].len - arg));
+            return set_fail(L, arg, "'%s' is not a table, so it has no fields",
+                            lua_tostring(L, -1));
+        }
+        table = lua_gettop(L);
+    }
+    /* strategy.kind = another kind: a new strategy, as extend() does */
+    if (n == 2 && seg[0].index == 0 && seg[0].len == 8 && memcmp(seg[0].s, "strategy", 8) == 0 &&
+        seg[1].len == 4 && memcmp(seg[1].s, "kind", 4) == 0) {
+        lua_pushliteral(L, "kind");
+        lua_rawget(L, table);
+        int same = lua_rawequal(L, -1, 2);
+        lua_pop(L, 1);
+        if (!same) {
+            lua_pushliteral(L, "strategy");
+            lua_newtable(L);
+            lua_pushvalue(L, 2);
+            lua_setfield(L, -2, "kind");
+            lua_rawset(L, 1);
+            dsl_loc_add_set(&ctx->loc, "strategy", lua_pushfstring(L, "--set %s", arg));
+            return 0;
+        }
+    }
+    push_key(L, &seg[n - 1]);
+    lua_pushvalue(L, 2);
+    lua_rawset(L, table);
+    dsl_loc_add_set(&ctx->loc, path, lua_pushfstring(L, "--set %s", arg));
+    return 0;
+}

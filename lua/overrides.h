@@ -1,0 +1,28 @@
+/*
+ * overrides.h - --set key.sub=value applied to a loaded declaration.
+ *
+ * The key is a dotted path of names (optimizer.lr) and list positions
+ * (optimizer.betas.2). Missing tables on the way are created; a value that
+ * is not a table on the way is an error. The value is a Lua literal:
+ *   - true, false; nil removes the field (its default applies again);
+ *   - text starting with a digit, a sign or '.' and a digit, a quote, '{'
+ *     or "[[" is evaluated as a Lua expression: text only, in an empty
+ *     environment, under the instruction and memory limits (so
+ *     {1, 24, 24}, -1e-3, "x y" and 2^10 work, and nothing else is
+ *     reachable);
+ *   - anything else is taken as a bare string: lora, qwen2.5-vl-3b,
+ *     visual.merger.mlp.0, weights/w.safetensors.
+ * Setting strategy.kind to another kind replaces the whole strategy table,
+ * as extend() does. The override is recorded with the locator, so any later
+ * validation error about the field names "--set KEY=VALUE" as its location.
+ */
+#ifndef ORCH_LUA_OVERRIDES_H
+#define ORCH_LUA_OVERRIDES_H
+
+#include <lua.h>
+
+/* lua_CFunction: (root table, light userdata const char *arg) where arg is
+ * "key.sub=value". Raises "--set ARG: what is wrong" on a bad override. */
+int dsl_apply_set(lua_State *L);
+
+#endif

@@ -1,0 +1,210 @@
+/* prelude.c - strategy constructors and extend(); see prelude.h. */
+#include "lua/prelude.h"
+
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "lua/defaults.h"
+
+#define MAX_NESTING 64
+
+int dsl_is_sequence(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return 0;
+    lua_Unsigned n = lua_rawlen(L, idx);
+    if (n == 0)
+        return 0;
+    lua_Unsigned count = 0;
+    int ok = 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        lua_pop(L, 1);
+        if (!lua_isinteger(L, -1)) {
+            ok = 0;
+        } else {
+            lua_Integer k = lua_tointeger(L, -1);
+            if (k < 1 || (lua_Unsigned)k > n)
+                ok = 0;
+        }
+        count++;
+    }
+    return ok && count == n;
+}
+
+/* ------------------------------------------------------- constructors */
+
+/* Pushes a fresh table of the defaults of strategy kind. */
+static void push_defaults(lua_State *L, const char *kind)
+{
+    lua_newtable(L);
+    if (strcmp(kind, "surgery") == 0) {
+        lua_pushliteral(L, DSL_DEFAULT_SURGERY_REPLACE);
+        lua_setfield(L, -2, "replace");
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "grad_through_frozen");
+    } else if (strcmp(kind, "detach") == 0) {
+        lua_pushliteral(L, DSL_DEFAULT_DETACH_ADAPTER);
+        lua_setfield(L, -2, "adapter");
+    } else if (strcmp(kind, "lora") == 0) {
+        lua_pushinteger(L, DSL_DEFAULT_LORA_RANK);
+        lua_setfield(L, -2, "rank");
+        lua_pushnumber(L, DSL_DEFAULT_LORA_ALPHA);
+        lua_setfield(L, -2, "alpha");
+        lua_pushnumber(L, DSL_DEFAULT_LORA_DROPOUT);
+        lua_setfield(L, -2, "dropout");
+        lua_createtable(L, 2, 0);
+        lua_pushliteral(L, DSL_DEFAULT_LORA_TARGET_0);
+        lua_rawseti(L, -2, 1);
+        lua_pushliteral(L, DSL_DEFAULT_LORA_TARGET_1);
+        lua_rawseti(L, -2, 2);
+        lua_setfield(L, -2, "targets");
+    }
+}
+
+/* surgery{...} and friends; upvalue 1 is the kind. */
+static int strategy_ctor(lua_State *L)
+{
+    const char *kind = lua_tostring(L, lua_upvalueindex(1));
+    int type = lua_type(L, 1);
+    if (type == LUA_TNONE || type == LUA_TNIL) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+    } else if (type != LUA_TTABLE) {
+        return luaL_error(L, "%s: expected a table of options, as in %s { ... } (got %s)", kind,
+                          kind, luaL_typename(L, 1));
+    }
+    lua_settop(L, 1);
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, 1) != 0) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, 2);
+    }
+    lua_pushliteral(L, "kind");
+    lua_rawget(L, 2);
+    if (!lua_isnil(L, -1) &&
+        (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), kind) != 0))
+        return luaL_error(L, "%s: kind is set by the constructor; leave it out (got %s)", kind,
+                          lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                                         : luaL_typename(L, -1));
+    lua_pop(L, 1);
+    lua_pushstring(L, kind);
+    lua_setfield(L, 2, "kind");
+    lua_createtable(L, 0, 1);
+    push_defaults(L, kind);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, 2);
+    return 1;
+}
+
+/* ------------------------------------------------------------- extend */
+
+/* Pushes a deep copy of the value at idx (tables copied with their
+ * metatables; keys are not copied). */
+static void deep_copy(lua_State *L, int idx, int depth)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        lua_pushvalue(L, idx);
+        return;
+    }
+    if (depth > MAX_NESTING)
+        luaL_error(L, "extend: tables nested more than %d levels deep (a table that contains "
+                      "itself?)",
+                   MAX_NESTING);
+    luaL_checkstack(L, 6, "extend: tables nested too deep");
+    lua_newtable(L);
+    int r = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        deep_copy(L, -1, depth + 1); /* key, value, copy */
+        lua_pushvalue(L, -3);        /* key, value, copy, key */
+        lua_insert(L, -2);           /* key, value, key, copy */
+        lua_rawset(L, r);            /* key, value */
+        lua_pop(L, 1);
+    }
+    if (lua_getmetatable(L, idx))
+        lua_setmetatable(L, r);
+}
+
+/* 1 if the tables at b and o merge key by key (see prelude.h). */
+static int mergeable(lua_State *L, int b, int o)
+{
+    if (dsl_is_sequence(L, b) || dsl_is_sequence(L, o))
+        return 0;
+    lua_pushliteral(L, "kind");
+    lua_rawget(L, b);
+    lua_pushliteral(L, "kind");
+    lua_rawget(L, o);
+    int same = lua_isnil(L, -1) || lua_isnil(L, -2) || lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same;
+}
+
+/* Pushes the merge of the values at b and o. */
+static void merge(lua_State *L, int b, int o, int depth)
+{
+    b = lua_absindex(L, b);
+    o = lua_absindex(L, o);
+    if (lua_type(L, b) != LUA_TTABLE || lua_type(L, o) != LUA_TTABLE || !mergeable(L, b, o)) {
+        deep_copy(L, o, depth);
+        return;
+    }
+    if (depth > MAX_NESTING)
+        luaL_error(L, "extend: tables nested more than %d levels deep (a table that contains "
+                      "itself?)",
+                   MAX_NESTING);
+    luaL_checkstack(L, 8, "extend: tables nested too deep");
+    deep_copy(L, b, depth);
+    int r = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, o) != 0) { /* key, value */
+        lua_pushvalue(L, -2);
+        lua_rawget(L, r);               /* key, value, old */
+        merge(L, -1, -2, depth + 1);    /* key, value, old, merged */
+        lua_remove(L, -2);              /* key, value, merged */
+        lua_pushvalue(L, -3);           /* key, value, merged, key */
+        lua_insert(L, -2);              /* key, value, key, merged */
+        lua_rawset(L, r);               /* key, value */
+        lua_pop(L, 1);
+    }
+    if (lua_getmetatable(L, o))
+        lua_setmetatable(L, r);
+}
+
+/* extend(base, overrides, ...): folds the overrides into a copy of base. */
+static int extend(lua_State *L)
+{
+    int n = lua_gettop(L);
+    if (lua_type(L, 1) != LUA_TTABLE)
+        return luaL_error(L, "extend: the base must be a table (got %s)", luaL_typename(L, 1));
+    if (n < 2)
+        return luaL_error(L, "extend: expected extend(base, overrides)");
+    for (int i = 2; i <= n; i++)
+        if (lua_type(L, i) != LUA_TTABLE)
+            return luaL_error(L, "extend: the overrides (argument %d) must be a table (got %s)",
+                              i, luaL_typename(L, i));
+    lua_pushvalue(L, 1);
+    for (int i = 2; i <= n; i++) {
+        merge(L, -1, i, 0);
+        lua_remove(L, -2);
+    }
+    return 1;
+}
+
+void dsl_prelude_open(lua_State *L, int g)
+{
+    static const char *const kinds[] = {"surgery", "detach", "lora", "full"};
+    g = lua_absindex(L, g);
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        lua_pushstring(L, kinds[i]);
+        lua_pushcclosure(L, strategy_ctor, 1);
+        lua_setfield(L, g, kinds[i]);
+    }
+    lua_pushcfunction(L, extend);
+    lua_setfield(L, g, "extend");
+}

@@ -1,0 +1,28 @@
+/*
+ * prelude.h - the globals a pipeline file sees besides the standard ones.
+ *
+ *   surgery{...}, detach{...}, lora{...}, full{...}
+ *       Strategy constructors: return a NEW table with the given options and
+ *       kind = "<name>". The defaults (defaults.h) are visible through the
+ *       table's metatable (__index), not stored in it, so extend() of two
+ *       lora{} tables merges only what each one set explicitly.
+ *   extend(base, overrides)
+ *       Deep merge into a NEW table (neither argument changes): nested
+ *       tables merge key by key; sequences (arrays) and empty tables
+ *       replace; a table with a `kind` replaces wholesale when its kind
+ *       differs from the base's (lora over surgery is a new strategy).
+ */
+#ifndef ORCH_LUA_PRELUDE_H
+#define ORCH_LUA_PRELUDE_H
+
+#include <lua.h>
+
+/* Registers the prelude functions in the table at index g (the globals).
+ * Raises on memory errors; call in protected mode. */
+void dsl_prelude_open(lua_State *L, int g);
+
+/* 1 if the table at idx is a non-empty sequence: its keys are exactly the
+ * integers 1..n. Raw access only. */
+int dsl_is_sequence(lua_State *L, int idx);
+
+#endif

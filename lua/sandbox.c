@@ -1,0 +1,307 @@
+/* sandbox.c - the pipeline's Lua state: libraries, limits, guards; see sandbox.h. */
+#include "lua/sandbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "lua/prelude.h"
+#include "lua/require.h"
+
+dsl_ctx *dsl_ctx_get(lua_State *L)
+{
+    dsl_ctx *ctx;
+    memcpy(&ctx, lua_getextraspace(L), sizeof ctx);
+    return ctx;
+}
+
+/* ------------------------------------------------------------- allocator */
+
+/* lua_Alloc counting live bytes against ctx->mem_limit. Shrinking never
+ * fails, as Lua requires. */
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    dsl_ctx *ctx = ud;
+    size_t old = ptr != NULL ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        ctx->mem_used -= old;
+        return NULL;
+    }
+    if (nsize > old && ctx->mem_used + (nsize - old) > ctx->mem_limit) {
+        ctx->mem_refused = 1;
+        return NULL;
+    }
+    void *grown = realloc(ptr, nsize);
+    if (grown == NULL)
+        return nsize <= old ? ptr : NULL;
+    ctx->mem_used = ctx->mem_used - old + nsize;
+    return grown;
+}
+
+lua_State *dsl_state_new(dsl_ctx *ctx)
+{
+    lua_State *L = lua_newstate(capped_alloc, ctx);
+    if (L == NULL)
+        return NULL;
+    memcpy(lua_getextraspace(L), &ctx, sizeof ctx);
+    return L;
+}
+
+/* ------------------------------------------------------------------ hook */
+
+/* The source name of a function for messages: the file of "@file", the
+ * text of "=text", else Lua's short form. */
+static const char *source_name(const lua_Debug *ar)
+{
+    if (ar->source != NULL && (ar->source[0] == '@' || ar->source[0] == '='))
+        return ar->source + 1;
+    return ar->short_src;
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+    dsl_ctx *ctx = dsl_ctx_get(L);
+    if (!ctx->killed) {
+        ctx->instructions += DSL_HOOK_PERIOD;
+        if (ctx->instructions < ctx->instruction_limit)
+            return;
+        ctx->killed = 1;
+        lua_getinfo(L, "Sl", ar);
+        snprintf(ctx->kill_msg, sizeof ctx->kill_msg,
+                 "%s:%d: pipeline ran too long (more than %lld million Lua instructions); "
+                 "endless loop?",
+                 source_name(ar), ar->currentline, ctx->instruction_limit / 1000000);
+        /* from now on every instruction raises, so nothing can outlast it */
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+    }
+    lua_pushstring(L, ctx->kill_msg);
+    lua_error(L);
+}
+
+void dsl_sandbox_start_hook(lua_State *L)
+{
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, DSL_HOOK_PERIOD);
+}
+
+/* ------------------------------------------------------- message handler */
+
+int dsl_has_position(const char *msg)
+{
+    const char *sep = strstr(msg, ": ");
+    if (sep == NULL)
+        return 0;
+    const char *q = sep;
+    while (q > msg && q[-1] >= '0' && q[-1] <= '9')
+        q--;
+    return q < sep && q > msg && q[-1] == ':';
+}
+
+/* Message handler: a string with a position; never a traceback, so the
+ * message stays one line. Adds the innermost pipeline-file line when the
+ * error has none (error("x", 0), a table as error object). */
+static int message_handler(lua_State *L)
+{
+    dsl_ctx *ctx = dsl_ctx_get(L);
+    if (ctx->killed) {
+        lua_pushstring(L, ctx->kill_msg);
+        return 1;
+    }
+    const char *msg = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
+    if (msg == NULL)
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    if (dsl_has_position(msg))
+        return 1;
+    lua_Debug ar;
+    for (int level = 0; lua_getstack(L, level, &ar); level++) {
+        lua_getinfo(L, "Sl", &ar);
+        if (ar.currentline > 0 && ar.source != NULL && ar.source[0] == '@') {
+            lua_pushfstring(L, "%s:%d: %s", ar.source + 1, ar.currentline, msg);
+            return 1;
+        }
+    }
+    lua_pushstring(L, msg);
+    return 1;
+}
+
+int dsl_pcall(lua_State *L, int nargs, int nresults)
+{
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, message_handler);
+    lua_insert(L, base);
+    int status = lua_pcall(L, nargs, nresults, base);
+    lua_remove(L, base);
+    return status;
+}
+
+/* ------------------------------------------------------- guarded globals */
+
+/* pcall that does not catch the instruction limit. */
+static int guarded_pcall(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    dsl_ctx *ctx = dsl_ctx_get(L);
+    if (ctx->killed) {
+        lua_pushstring(L, ctx->kill_msg);
+        return lua_error(L);
+    }
+    if (status != LUA_OK) {
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    lua_insert(L, 1);
+    return lua_gettop(L);
+}
+
+/* xpcall(f, handler, ...) that does not catch the instruction limit. */
+static int guarded_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 1);
+    lua_copy(L, 2, 1); /* handler at 1 */
+    lua_replace(L, 2); /* function at 2 */
+    int status = lua_pcall(L, n - 2, LUA_MULTRET, 1);
+    dsl_ctx *ctx = dsl_ctx_get(L);
+    if (ctx->killed) {
+        lua_pushstring(L, ctx->kill_msg);
+        return lua_error(L);
+    }
+    if (status != LUA_OK) {
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    lua_replace(L, 1);
+    return lua_gettop(L);
+}
+
+/* load(chunk [, chunkname [, mode [, env]]]) for text chunks only. */
+static int text_load(lua_State *L)
+{
+    int top = lua_gettop(L);
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        size_t len;
+        const char *s = lua_tolstring(L, 1, &len);
+        if (len > 0 && s[0] == LUA_SIGNATURE[0])
+            return luaL_error(L, "load: binary chunks (bytecode) are not allowed in pipelines "
+                                 "(sandbox)");
+    }
+    lua_pushvalue(L, lua_upvalueindex(1)); /* the base library's load */
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushliteral(L, "t");
+    int nargs = 3;
+    if (top >= 4) {
+        lua_pushvalue(L, 4);
+        nargs = 4;
+    }
+    lua_call(L, nargs, LUA_MULTRET);
+    return lua_gettop(L) - top;
+}
+
+/* print to stderr: stdout carries orch's own output (plan, --json). */
+static int stderr_print(lua_State *L)
+{
+    int n = lua_gettop(L);
+    for (int i = 1; i <= n; i++) {
+        size_t len;
+        const char *s = luaL_tolstring(L, i, &len);
+        if (i > 1)
+            fputc('\t', stderr);
+        fwrite(s, 1, len, stderr);
+        lua_pop(L, 1);
+    }
+    fputc('\n', stderr);
+    return 0;
+}
+
+typedef struct blocked_name {
+    const char *name;
+    const char *hint;
+} blocked_name;
+
+static const blocked_name blocked[] = {
+    {"os", ""},
+    {"io", ""},
+    {"debug", ""},
+    {"package", "; use require \"name\" for files in the pipeline's directory"},
+    {"coroutine", ""},
+    {"dofile", "; use require \"name\" for files in the pipeline's directory"},
+    {"loadfile", "; use require \"name\" for files in the pipeline's directory"},
+    {"loadstring", "; use load(text)"},
+    {"module", ""},
+    {"setfenv", ""},
+    {"getfenv", ""},
+};
+
+/* __index of _G: a missing global is nil, except the names of what the
+ * sandbox removed, which raise a clear error at the line that asked. */
+static int global_index(lua_State *L)
+{
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        const char *key = lua_tostring(L, 2);
+        for (size_t i = 0; i < sizeof blocked / sizeof blocked[0]; i++)
+            if (strcmp(key, blocked[i].name) == 0)
+                return luaL_error(L, "'%s' is not available in pipelines (sandbox)%s", key,
+                                  blocked[i].hint);
+    }
+    lua_pushnil(L);
+    return 1;
+}
+
+int dsl_sandbox_open(lua_State *L)
+{
+    static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
+                                    {LUA_STRLIBNAME, luaopen_string},
+                                    {LUA_TABLIBNAME, luaopen_table},
+                                    {LUA_MATHLIBNAME, luaopen_math},
+                                    {LUA_UTF8LIBNAME, luaopen_utf8},
+                                    {NULL, NULL}};
+    for (const luaL_Reg *lib = libs; lib->func != NULL; lib++) {
+        luaL_requiref(L, lib->name, lib->func, 1);
+        lua_pop(L, 1);
+    }
+    lua_pushglobaltable(L);
+    int g = lua_gettop(L);
+
+    /* deterministic math.random */
+    lua_getfield(L, g, LUA_MATHLIBNAME);
+    lua_getfield(L, -1, "randomseed");
+    lua_pushinteger(L, 0);
+    lua_call(L, 1, 0);
+    lua_pop(L, 1);
+
+    for (size_t i = 0; i < sizeof blocked / sizeof blocked[0]; i++) {
+        lua_pushnil(L);
+        lua_setfield(L, g, blocked[i].name);
+    }
+    lua_getfield(L, g, "load");
+    lua_pushcclosure(L, text_load, 1);
+    lua_setfield(L, g, "load");
+    lua_pushcfunction(L, guarded_pcall);
+    lua_setfield(L, g, "pcall");
+    lua_pushcfunction(L, guarded_xpcall);
+    lua_setfield(L, g, "xpcall");
+    lua_pushcfunction(L, stderr_print);
+    lua_setfield(L, g, "print");
+    lua_pushcfunction(L, dsl_require);
+    lua_setfield(L, g, "require");
+    dsl_prelude_open(L, g);
+
+    lua_newtable(L);
+    lua_pushcfunction(L, global_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "the pipeline sandbox");
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, g);
+    lua_pop(L, 1);
+    return 0;
+}

@@ -1,0 +1,116 @@
+/*
+ * schema.c - the store's schema as forward migrations.
+ *
+ * store_migrations[i] takes a store from PRAGMA user_version i to i + 1.
+ * store_migrate (store.c) runs the missing ones in one BEGIN IMMEDIATE
+ * transaction and then sets user_version, so a store is always at exactly
+ * one version. Migrations are append-only: a released entry is never edited;
+ * a change is a new entry (ALTER TABLE ADD COLUMN, a new table, or a view
+ * dropped and recreated). docs/store.md documents every column.
+ *
+ * Conventions: times are ISO-8601 UTC text with milliseconds
+ * ("2025-01-31T12:00:00.123Z"); a NaN loss, grad_norm or metric value is
+ * stored as NULL (SQLite turns a bound NaN into NULL) and +/-Inf as the
+ * IEEE infinities, which SQLite keeps and compares (SQL spells them 9e999
+ * and -9e999).
+ */
+#include "store/store_int.h"
+
+/* Version 0 -> 1: runs, steps, nan_events, metrics, run_summary. */
+static const char migration_1[] =
+    "CREATE TABLE runs (\n"
+    "    id           INTEGER PRIMARY KEY,\n"
+    "    pipeline     TEXT NOT NULL,\n"
+    "    name         TEXT NOT NULL,\n"
+    "    strategy     TEXT NOT NULL,\n"
+    "    status       TEXT NOT NULL DEFAULT 'queued' CHECK (status IN\n"
+    "                 ('queued', 'running', 'finished', 'diverged', 'failed', 'interrupted')),\n"
+    "    config_json  TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(config_json)),\n"
+    "    config_hash  TEXT,\n"
+    "    seed         INTEGER,\n"
+    "    host         TEXT,\n"
+    "    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n"
+    "    started_at   TEXT,\n"
+    "    finished_at  TEXT,\n"
+    "    orch_version TEXT,\n"
+    "    error        TEXT\n"
+    ");\n"
+    "CREATE INDEX runs_pipeline ON runs (pipeline);\n"
+    "CREATE INDEX runs_status ON runs (status);\n"
+    "\n"
+    "CREATE TABLE steps (\n"
+    "    run_id    INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+    "    step      INTEGER NOT NULL,\n"
+    "    loss      REAL,\n"
+    "    grad_norm REAL,\n"
+    "    lr        REAL,\n"
+    "    wall_ms   REAL,\n"
+    "    finite    INTEGER GENERATED ALWAYS AS (loss IS NOT NULL AND grad_norm IS NOT NULL\n"
+    "              AND abs(loss) < 9e999 AND abs(grad_norm) < 9e999) VIRTUAL,\n"
+    "    PRIMARY KEY (run_id, step)\n"
+    ") WITHOUT ROWID;\n"
+    "\n"
+    "CREATE TABLE nan_events (\n"
+    "    id            INTEGER PRIMARY KEY,\n"
+    "    run_id        INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+    "    step          INTEGER NOT NULL,\n"
+    "    phase         TEXT NOT NULL CHECK (phase IN ('forward', 'backward', 'update')),\n"
+    "    stage         TEXT NOT NULL,\n"
+    "    tensor        TEXT,\n"
+    "    nan_count     INTEGER NOT NULL DEFAULT 0 CHECK (nan_count >= 0),\n"
+    "    inf_count     INTEGER NOT NULL DEFAULT 0 CHECK (inf_count >= 0),\n"
+    "    input_absmax  REAL,\n"
+    "    inputs_finite INTEGER CHECK (inputs_finite IN (0, 1))\n"
+    ");\n"
+    "CREATE INDEX nan_events_run_step ON nan_events (run_id, step, id);\n"
+    "\n"
+    "CREATE TABLE metrics (\n"
+    "    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+    "    step   INTEGER NOT NULL,\n"
+    "    name   TEXT NOT NULL,\n"
+    "    value  REAL,\n"
+    "    PRIMARY KEY (run_id, name, step)\n"
+    ") WITHOUT ROWID;\n"
+    "\n"
+    "CREATE VIEW run_summary AS\n"
+    "SELECT r.id AS run_id,\n"
+    "       r.pipeline,\n"
+    "       r.name,\n"
+    "       r.strategy,\n"
+    "       json_extract(r.config_json, '$.optimizer.lr') AS lr,\n"
+    "       json_extract(r.config_json, '$.precision') AS precision,\n"
+    "       r.seed,\n"
+    "       r.status,\n"
+    "       (SELECT count(*) FROM steps s WHERE s.run_id = r.id) AS steps,\n"
+    "       (SELECT max(s.step) FROM steps s WHERE s.run_id = r.id) AS last_step,\n"
+    "       (SELECT s.loss FROM steps s WHERE s.run_id = r.id\n"
+    "         ORDER BY s.step DESC LIMIT 1) AS final_loss,\n"
+    "       (SELECT min(s.loss) FROM steps s WHERE s.run_id = r.id\n"
+    "         AND abs(s.loss) < 9e999) AS best_loss,\n"
+    "       (SELECT max(s.grad_norm) FROM steps s WHERE s.run_id = r.id) AS max_grad_norm,\n"
+    "       (SELECT count(*) FROM steps s WHERE s.run_id = r.id AND NOT s.finite)\n"
+    "         AS nonfinite_steps,\n"
+    "       (SELECT min(s.step) FROM steps s WHERE s.run_id = r.id AND NOT s.finite)\n"
+    "         AS first_nonfinite_step,\n"
+    "       e.step AS first_nan_step,\n"
+    "       e.phase AS first_nan_phase,\n"
+    "       e.stage AS first_nan_stage,\n"
+    "       e.tensor AS first_nan_tensor,\n"
+    "       (SELECT count(*) FROM nan_events n WHERE n.run_id = r.id) AS nan_events,\n"
+    "       json_extract(r.config_json, '$.tags') AS tags,\n"
+    "       r.created_at,\n"
+    "       r.started_at,\n"
+    "       r.finished_at\n"
+    "  FROM runs r\n"
+    "  LEFT JOIN nan_events e ON e.id = (SELECT n.id FROM nan_events n WHERE n.run_id = r.id\n"
+    "                                     ORDER BY n.step, n.id LIMIT 1)\n"
+    " ORDER BY r.id;\n";
+
+const char *const store_migrations[] = {
+    migration_1,
+};
+
+const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);
+
+_Static_assert(sizeof store_migrations / sizeof store_migrations[0] == ORCH_STORE_SCHEMA_VERSION,
+               "a migration was added: bump ORCH_STORE_SCHEMA_VERSION and docs/store.md");

@@ -1,0 +1,492 @@
+/*
+ * sink.c - the SQLite record sink (core/sink.h) with batched transactions.
+ *
+ * Records are copied into an in-memory batch and written with persistent
+ * prepared statements in one BEGIN IMMEDIATE ... COMMIT when the batch holds
+ * STORE_BATCH_RECORDS records, when its oldest record is STORE_BATCH_MS old
+ * or the last commit was STORE_BATCH_MS ago (checked as records arrive: a
+ * slow run writes each step as it comes, a fast one in batches), at a run's
+ * first NaN event (the diagnosis must survive a crash that may follow), and
+ * on flush, begin_run and end_run. The write lock is held only while a batch is written, never
+ * while the run computes, so several runs can share one store.
+ *
+ * A reader never sees half a batch: it sees the steps of the batches
+ * committed so far and status 'running' until end_run commits the last
+ * batch together with the final status.
+ */
+#include "store/store_int.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+static const char sql_insert_run[] =
+    "INSERT INTO runs (pipeline, name, strategy, status, config_json, config_hash, seed, host, "
+    "orch_version, created_at, started_at) "
+    "VALUES (?1, ?2, ?3, 'running', coalesce(?4, '{}'), ?5, ?6, ?7, ?8, " NOW_SQL ", " NOW_SQL ")";
+static const char sql_insert_step[] =
+    "INSERT INTO steps (run_id, step, loss, grad_norm, lr, wall_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+    "ON CONFLICT (run_id, step) DO UPDATE SET loss = excluded.loss, "
+    "grad_norm = excluded.grad_norm, lr = excluded.lr, wall_ms = excluded.wall_ms";
+static const char sql_insert_metric[] =
+    "INSERT INTO metrics (run_id, step, name, value) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT (run_id, name, step) DO UPDATE SET value = excluded.value";
+static const char sql_insert_nan[] =
+    "INSERT INTO nan_events (run_id, step, phase, stage, tensor, nan_count, inf_count, "
+    "input_absmax, inputs_finite) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+static const char sql_end_run[] =
+    "UPDATE runs SET status = ?2, finished_at = " NOW_SQL ", error = ?3 WHERE id = ?1";
+static const char sql_has_nan[] = "SELECT 1 FROM nan_events WHERE run_id = ?1 LIMIT 1";
+
+/* ------------------------------------------------------------ helpers */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Binds a double, NaN as NULL (what SQLite would do anyway, said aloud). */
+static int bind_real(sqlite3_stmt *st, int i, double v)
+{
+    return isnan(v) ? sqlite3_bind_null(st, i) : sqlite3_bind_double(st, i, v);
+}
+
+/* Copies str into the batch's string pool; *at is its offset, SIZE_MAX for NULL. */
+static int pool_add(store_sink *k, const char *str, size_t *at, orch_err *err)
+{
+    if (str == NULL) {
+        *at = SIZE_MAX;
+        return ORCH_OK;
+    }
+    size_t n = strlen(str) + 1;
+    if (k->pool_len + n > k->pool_cap) {
+        size_t cap = k->pool_cap ? k->pool_cap : 4096;
+        while (cap < k->pool_len + n)
+            cap *= 2;
+        char *p = realloc(k->pool, cap);
+        if (p == NULL)
+            return orch_seterr(err, ORCH_ENOMEM, "store: out of memory buffering records");
+        k->pool = p;
+        k->pool_cap = cap;
+    }
+    memcpy(k->pool + k->pool_len, str, n);
+    *at = k->pool_len;
+    k->pool_len += n;
+    return ORCH_OK;
+}
+
+static const char *pool_str(const store_sink *k, size_t at)
+{
+    return at == SIZE_MAX ? NULL : k->pool + at;
+}
+
+/* Appends a record slot (zeroed, run and step set) and returns it in *out. */
+static int rec_add(store_sink *k, store_rec_kind kind, int64_t run_id, int64_t step,
+                   store_rec **out, orch_err *err)
+{
+    if (k->n_recs == k->cap_recs) {
+        size_t cap = k->cap_recs ? k->cap_recs * 2 : STORE_BATCH_RECORDS;
+        store_rec *r = realloc(k->recs, cap * sizeof *r);
+        if (r == NULL)
+            return orch_seterr(err, ORCH_ENOMEM, "store: out of memory buffering records");
+        k->recs = r;
+        k->cap_recs = cap;
+    }
+    if (k->n_recs == 0)
+        k->oldest_ms = now_ms();
+    store_rec *r = &k->recs[k->n_recs++];
+    memset(r, 0, sizeof *r);
+    r->kind = kind;
+    r->run_id = run_id;
+    r->step = step;
+    r->s1 = r->s2 = r->s3 = SIZE_MAX;
+    *out = r;
+    return ORCH_OK;
+}
+
+static void batch_clear(store_sink *k)
+{
+    k->n_recs = 0;
+    k->pool_len = 0;
+}
+
+/* Steps a data-changing statement to SQLITE_DONE and makes it reusable.
+ * bound is the OR of its sqlite3_bind_* results: not SQLITE_OK, it is not
+ * stepped. */
+static int run_stmt(orch_store *s, sqlite3_stmt *st, int bound, const char *what, orch_err *err)
+{
+    int rc = bound == SQLITE_OK ? sqlite3_step(st) : sqlite3_errcode(s->db);
+    int status = rc == SQLITE_DONE ? ORCH_OK : store_dberr(s, rc, what, err);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return status;
+}
+
+/* ------------------------------------------------------- transactions */
+
+static int txn_begin(orch_store *s, orch_err *err)
+{
+    return run_stmt(s, s->sink.begin, SQLITE_OK, "store: starting a transaction", err);
+}
+
+static int txn_commit(orch_store *s, orch_err *err)
+{
+    int rc = run_stmt(s, s->sink.commit, SQLITE_OK, "store: committing", err);
+    if (rc == ORCH_OK)
+        s->sink.last_commit_ms = now_ms();
+    return rc;
+}
+
+static void txn_rollback(orch_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db)) {
+        sqlite3_step(s->sink.rollback);
+        sqlite3_reset(s->sink.rollback);
+    }
+}
+
+/* Writes one buffered record inside the open transaction. */
+static int write_rec(orch_store *s, const store_rec *r, orch_err *err)
+{
+    store_sink *k = &s->sink;
+    sqlite3_stmt *st = NULL;
+    const char *what = "store: writing a record";
+    int b = SQLITE_OK;
+    switch (r->kind) {
+    case STORE_REC_STEP:
+        st = k->insert_step;
+        what = "store: writing a step";
+        b |= sqlite3_bind_int64(st, 1, r->run_id);
+        b |= sqlite3_bind_int64(st, 2, r->step);
+        b |= bind_real(st, 3, r->a);
+        b |= bind_real(st, 4, r->b);
+        b |= bind_real(st, 5, r->c);
+        b |= bind_real(st, 6, r->d);
+        break;
+    case STORE_REC_METRIC:
+        st = k->insert_metric;
+        what = "store: writing a metric";
+        b |= sqlite3_bind_int64(st, 1, r->run_id);
+        b |= sqlite3_bind_int64(st, 2, r->step);
+        b |= sqlite3_bind_text(st, 3, pool_str(k, r->s1), -1, SQLITE_STATIC);
+        b |= bind_real(st, 4, r->a);
+        break;
+    case STORE_REC_NAN:
+        st = k->insert_nan;
+        what = "store: writing a NaN event";
+        b |= sqlite3_bind_int64(st, 1, r->run_id);
+        b |= sqlite3_bind_int64(st, 2, r->step);
+        b |= sqlite3_bind_text(st, 3, pool_str(k, r->s1), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_text(st, 4, pool_str(k, r->s2), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_text(st, 5, pool_str(k, r->s3), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_int64(st, 6, r->n1);
+        b |= sqlite3_bind_int64(st, 7, r->n2);
+        if (r->first) {
+            b |= bind_real(st, 8, r->a);
+            b |= sqlite3_bind_int(st, 9, r->inputs_finite ? 1 : 0);
+        }
+        break;
+    }
+    return run_stmt(s, st, b, what, err);
+}
+
+/* Writes every buffered record; the caller holds the transaction. */
+static int write_batch(orch_store *s, orch_err *err)
+{
+    for (size_t i = 0; i < s->sink.n_recs; i++) {
+        int rc = write_rec(s, &s->sink.recs[i], err);
+        if (rc != ORCH_OK)
+            return rc;
+    }
+    return ORCH_OK;
+}
+
+int store_sink_flush(orch_store *s, orch_err *err)
+{
+    if (s->sink.n_recs == 0)
+        return ORCH_OK;
+    int rc = txn_begin(s, err);
+    if (rc == ORCH_OK)
+        rc = write_batch(s, err);
+    if (rc == ORCH_OK)
+        rc = txn_commit(s, err);
+    if (rc != ORCH_OK) {
+        txn_rollback(s);
+        s->sink.last_nan_run = 0; /* the run's first NaN event may be lost */
+    }
+    batch_clear(&s->sink); /* written, or rolled back and discarded */
+    return rc;
+}
+
+static int maybe_flush(orch_store *s, orch_err *err)
+{
+    const store_sink *k = &s->sink;
+    double now = now_ms();
+    if (k->n_recs >= STORE_BATCH_RECORDS || now - k->oldest_ms >= STORE_BATCH_MS ||
+        now - k->last_commit_ms >= STORE_BATCH_MS)
+        return store_sink_flush(s, err);
+    return ORCH_OK;
+}
+
+/* ---------------------------------------------------------- callbacks */
+
+static int sink_begin_run(void *ctx, const orch_run_info *info, int64_t *run_id, orch_err *err)
+{
+    orch_store *s = ctx;
+    sqlite3_stmt *st = s->sink.insert_run;
+    int rc = ORCH_OK;
+    int b = SQLITE_OK;
+    if (info == NULL || run_id == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: begin_run without run info");
+    if (info->pipeline == NULL || info->name == NULL || info->strategy == NULL)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "store: begin_run needs a pipeline, a name and a strategy");
+    *run_id = 0;
+    rc = txn_begin(s, err);
+    if (rc != ORCH_OK)
+        goto out;
+    rc = write_batch(s, err);
+    if (rc != ORCH_OK)
+        goto out;
+    b |= sqlite3_bind_text(st, 1, info->pipeline, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 2, info->name, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 3, info->strategy, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 4, info->config_json, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 5, info->config_hash, -1, SQLITE_STATIC);
+    /* INTEGER is signed 64-bit: a seed >= 2^63 is stored as seed - 2^64. */
+    b |= sqlite3_bind_int64(st, 6, (int64_t)info->seed);
+    b |= sqlite3_bind_text(st, 7, info->host, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 8, info->orch_version, -1, SQLITE_STATIC);
+    rc = run_stmt(s, st, b, "store: recording the run", err);
+    if (rc != ORCH_OK)
+        goto out;
+    int64_t id = sqlite3_last_insert_rowid(s->db);
+    rc = txn_commit(s, err);
+    if (rc == ORCH_OK)
+        *run_id = id;
+out:
+    if (rc != ORCH_OK)
+        txn_rollback(s);
+    batch_clear(&s->sink);
+    return rc;
+}
+
+static int sink_step(void *ctx, int64_t run_id, const orch_step_record *rec, orch_err *err)
+{
+    orch_store *s = ctx;
+    store_rec *r = NULL;
+    if (rec == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: step without a record");
+    int rc = rec_add(&s->sink, STORE_REC_STEP, run_id, rec->step, &r, err);
+    if (rc != ORCH_OK)
+        return rc;
+    r->a = rec->loss;
+    r->b = rec->grad_norm;
+    r->c = rec->lr;
+    r->d = rec->wall_ms;
+    return maybe_flush(s, err);
+}
+
+static int sink_metric(void *ctx, int64_t run_id, int64_t step, const char *name, double value,
+                       orch_err *err)
+{
+    orch_store *s = ctx;
+    store_rec *r = NULL;
+    size_t at = SIZE_MAX;
+    if (name == NULL || name[0] == '\0')
+        return orch_seterr(err, ORCH_EINVAL, "store: a metric needs a name");
+    int rc = pool_add(&s->sink, name, &at, err);
+    if (rc == ORCH_OK)
+        rc = rec_add(&s->sink, STORE_REC_METRIC, run_id, step, &r, err);
+    if (rc != ORCH_OK)
+        return rc;
+    r->a = value;
+    r->s1 = at;
+    return maybe_flush(s, err);
+}
+
+/* Is this the run's first NaN event? Its first events are written at once,
+ * so the table answers for every run but the one just seen. */
+static int is_first_nan(orch_store *s, int64_t run_id, int *first, orch_err *err)
+{
+    store_sink *k = &s->sink;
+    if (run_id == k->last_nan_run) {
+        *first = 0;
+        return ORCH_OK;
+    }
+    int rc = sqlite3_bind_int64(k->has_nan, 1, run_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(k->has_nan);
+    int status = ORCH_OK;
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        *first = rc == SQLITE_DONE;
+    else
+        status = store_dberr(s, rc, "store: reading NaN events", err);
+    sqlite3_reset(k->has_nan);
+    sqlite3_clear_bindings(k->has_nan);
+    if (status == ORCH_OK)
+        k->last_nan_run = run_id;
+    return status;
+}
+
+static int valid_phase(const char *phase)
+{
+    return phase != NULL && (strcmp(phase, "forward") == 0 || strcmp(phase, "backward") == 0 ||
+                             strcmp(phase, "update") == 0);
+}
+
+static int sink_nan_event(void *ctx, int64_t run_id, const orch_nan_record *rec, orch_err *err)
+{
+    orch_store *s = ctx;
+    store_sink *k = &s->sink;
+    store_rec *r = NULL;
+    size_t phase = SIZE_MAX, stage = SIZE_MAX, tensor = SIZE_MAX;
+    int first = 0;
+    if (rec == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: nan_event without a record");
+    if (!valid_phase(rec->phase))
+        return orch_seterr(err, ORCH_EINVAL,
+                           "store: NaN event phase '%s' is not forward, backward or update",
+                           rec->phase != NULL ? rec->phase : "(null)");
+    if (rec->stage == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: a NaN event needs a stage");
+    int rc = is_first_nan(s, run_id, &first, err);
+    if (rc == ORCH_OK)
+        rc = pool_add(k, rec->phase, &phase, err);
+    if (rc == ORCH_OK)
+        rc = pool_add(k, rec->stage, &stage, err);
+    if (rc == ORCH_OK)
+        rc = pool_add(k, rec->tensor, &tensor, err);
+    if (rc == ORCH_OK)
+        rc = rec_add(k, STORE_REC_NAN, run_id, rec->step, &r, err);
+    if (rc != ORCH_OK)
+        return rc;
+    r->s1 = phase;
+    r->s2 = stage;
+    r->s3 = tensor;
+    r->n1 = rec->nan_count;
+    r->n2 = rec->inf_count;
+    r->first = first;
+    r->a = rec->input_absmax;
+    r->inputs_finite = rec->inputs_finite;
+    return first ? store_sink_flush(s, err) : maybe_flush(s, err);
+}
+
+static int sink_flush(void *ctx, orch_err *err)
+{
+    return store_sink_flush(ctx, err);
+}
+
+static int sink_end_run(void *ctx, int64_t run_id, orch_run_status status,
+                        const char *error_message, orch_err *err)
+{
+    orch_store *s = ctx;
+    sqlite3_stmt *st = s->sink.end_run;
+    int rc = ORCH_OK;
+    int b = SQLITE_OK;
+    if (status != ORCH_RUN_FINISHED && status != ORCH_RUN_DIVERGED && status != ORCH_RUN_FAILED &&
+        status != ORCH_RUN_INTERRUPTED)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "store: end_run needs a final status (finished, diverged, failed or "
+                           "interrupted), not %s",
+                           orch_run_status_name(status));
+    rc = txn_begin(s, err);
+    if (rc != ORCH_OK)
+        goto out;
+    rc = write_batch(s, err);
+    if (rc != ORCH_OK)
+        goto out;
+    b |= sqlite3_bind_int64(st, 1, run_id);
+    b |= sqlite3_bind_text(st, 2, orch_run_status_name(status), -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 3, error_message, -1, SQLITE_STATIC);
+    rc = run_stmt(s, st, b, "store: recording the end of the run", err);
+    if (rc != ORCH_OK)
+        goto out;
+    if (sqlite3_changes(s->db) != 1) {
+        rc = orch_seterr(err, ORCH_EINVAL, "store: end_run: no run %lld in %s", (long long)run_id,
+                         s->path);
+        goto out;
+    }
+    rc = txn_commit(s, err);
+out:
+    if (rc != ORCH_OK)
+        txn_rollback(s);
+    batch_clear(&s->sink);
+    return rc;
+}
+
+/* -------------------------------------------------------------- setup */
+
+static int sink_prepare(orch_store *s, orch_err *err)
+{
+    store_sink *k = &s->sink;
+    struct {
+        sqlite3_stmt **st;
+        const char *sql;
+    } list[] = {
+        {&k->insert_run, sql_insert_run},
+        {&k->insert_step, sql_insert_step},
+        {&k->insert_metric, sql_insert_metric},
+        {&k->insert_nan, sql_insert_nan},
+        {&k->end_run, sql_end_run},
+        {&k->has_nan, sql_has_nan},
+        {&k->begin, "BEGIN IMMEDIATE"},
+        {&k->commit, "COMMIT"},
+        {&k->rollback, "ROLLBACK"},
+    };
+    for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
+        int rc = store_prepare(s, list[i].sql, 1, list[i].st, err);
+        if (rc != ORCH_OK) {
+            store_sink_fini(k);
+            return rc;
+        }
+    }
+    return ORCH_OK;
+}
+
+int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
+{
+    if (s == NULL || out == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: no store for the sink");
+    if (s->mode != ORCH_STORE_READWRITE)
+        return orch_seterr(err, ORCH_EINVAL, "store: %s is open read-only; it cannot record runs",
+                           s->path);
+    if (!s->sink_ready) {
+        int rc = sink_prepare(s, err);
+        if (rc != ORCH_OK)
+            return rc;
+        s->sink_ready = 1;
+    }
+    out->ctx = s;
+    out->begin_run = sink_begin_run;
+    out->step = sink_step;
+    out->metric = sink_metric;
+    out->nan_event = sink_nan_event;
+    out->flush = sink_flush;
+    out->end_run = sink_end_run;
+    return ORCH_OK;
+}
+
+void store_sink_fini(store_sink *k)
+{
+    sqlite3_stmt **all[] = {&k->insert_run, &k->insert_step, &k->insert_metric,
+                            &k->insert_nan, &k->end_run,     &k->has_nan,
+                            &k->begin,      &k->commit,      &k->rollback};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        sqlite3_finalize(*all[i]);
+        *all[i] = NULL;
+    }
+    free(k->recs);
+    free(k->pool);
+    k->recs = NULL;
+    k->pool = NULL;
+    k->n_recs = k->cap_recs = 0;
+    k->pool_len = k->pool_cap = 0;
+}

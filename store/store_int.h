@@ -1,0 +1,133 @@
+/*
+ * store_int.h - what the files of store/ share; not for use outside store/
+ * (tests may include it to reach the connection).
+ *
+ *   store.c   open, identify, migrate, close, SQLite error mapping
+ *   schema.c  the migrations (SQL text)
+ *   sink.c    the record sink: buffered records, batched transactions
+ *   guard.c   the read-only authorizer
+ *   query.c   orch query: one guarded statement
+ *   format.c  printing rows as a table, CSV or JSON
+ *   report.c  orch runs, orch show
+ */
+#ifndef ORCH_STORE_INT_H
+#define ORCH_STORE_INT_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/err.h"
+#include "store/store.h"
+
+/* --------------------------------------------------------------- sink */
+
+/* One buffered record. Strings live in the batch's string pool (offsets). */
+typedef enum store_rec_kind { STORE_REC_STEP = 0, STORE_REC_METRIC, STORE_REC_NAN } store_rec_kind;
+
+typedef struct store_rec {
+    store_rec_kind kind;
+    int64_t run_id;
+    int64_t step;
+    double a, b, c, d; /* step: loss grad_norm lr wall_ms; metric: value; nan: absmax */
+    int64_t n1, n2;    /* nan: nan_count inf_count */
+    int first;         /* nan: the run's first event (write provenance) */
+    int inputs_finite; /* nan */
+    size_t s1, s2, s3; /* metric: name; nan: phase stage tensor (SIZE_MAX = NULL) */
+} store_rec;
+
+typedef struct store_sink {
+    sqlite3_stmt *insert_run, *insert_step, *insert_metric, *insert_nan, *end_run, *has_nan, *begin,
+        *commit, *rollback;
+    store_rec *recs;
+    size_t n_recs, cap_recs;
+    char *pool;
+    size_t pool_len, pool_cap;
+    double oldest_ms;      /* CLOCK_MONOTONIC time of the oldest pending record */
+    double last_commit_ms; /* and of the last commit */
+    int64_t last_nan_run;  /* run whose first NaN event was already seen, or 0 */
+} store_sink;
+
+/* Records pending before a batch is written, and the age that forces one. */
+#define STORE_BATCH_RECORDS 256
+#define STORE_BATCH_MS      100.0
+
+/* Writes the pending records in one transaction; see orch_store_sink. */
+int store_sink_flush(orch_store *s, orch_err *err);
+
+/* Finalizes the sink's statements and frees its buffers. */
+void store_sink_fini(store_sink *k);
+
+/* ------------------------------------------------------------- guard */
+
+typedef struct store_guard {
+    int trusted;    /* 1 while store/ prepares its own statements */
+    int refused;    /* the authorizer denied something in this prepare */
+    char what[160]; /* what was denied, for the message */
+} store_guard;
+
+/* The authorizer installed on read-only stores (sqlite3_set_authorizer with
+ * a store_guard * as its first argument). */
+int store_guard_authorize(void *ctx, int action, const char *a1, const char *a2,
+                          const char *db_name, const char *trigger);
+
+/* ------------------------------------------------------------- store */
+
+struct orch_store {
+    sqlite3 *db;
+    char *path;
+    orch_store_mode mode;
+    store_guard guard;
+    store_sink sink;
+    int sink_ready;
+};
+
+/* Maps a SQLite failure to ORCH_EDB with "what: sqlite3_errmsg" in err (or
+ * ORCH_EINVAL "PATH is not an orch store: ..." for SQLITE_NOTADB). */
+int store_dberr(orch_store *s, int rc, const char *what, orch_err *err);
+
+/* Prepares one of store/'s own statements (the guard lets it through).
+ * persistent selects SQLITE_PREPARE_PERSISTENT. */
+int store_prepare(orch_store *s, const char *sql, int persistent, sqlite3_stmt **st, orch_err *err);
+
+/* Runs SQL text without results (DDL, PRAGMA, BEGIN); store/'s own only. */
+int store_exec(orch_store *s, const char *sql, orch_err *err);
+
+/* Migrates db forward from its user_version to n_migrations, where
+ * migrations[i] takes version i to i+1, inside BEGIN IMMEDIATE; also stamps
+ * the application id. Refuses (ORCH_EINVAL) a newer version, a foreign
+ * application id and a version-0 database that already holds tables. path
+ * is for messages. Exposed so tests can migrate with their own lists. */
+int store_migrate(sqlite3 *db, const char *path, const char *const *migrations, int n_migrations,
+                  orch_err *err);
+
+/* ------------------------------------------------------------ schema */
+
+extern const char *const store_migrations[];
+extern const int store_n_migrations;
+
+/* ------------------------------------------------------------ format */
+
+typedef struct store_print_opts {
+    int real_digits;       /* 0: shortest text that reads back exactly; else %.Ng */
+    const char *null_text; /* what NULL looks like in a table */
+} store_print_opts;
+
+/* Steps st to the end and prints its rows in format; NULL opts = exact reals
+ * and "NULL". The caller keeps st (reset, not finalized). ORCH_EDB when a
+ * step fails, ORCH_ENOMEM, ORCH_EIO when writing out fails. */
+int store_print_rows(orch_store *s, sqlite3_stmt *st, orch_format format,
+                     const store_print_opts *opts, FILE *out, orch_err *err);
+
+/* Prints v as JSON, every real as the shortest text that reads back
+ * exactly. indent < 0: one line; else newlines and indent spaces per level,
+ * starting at depth. Returns 0, or -1 when encoding or writing failed. */
+int store_json_print(json_t *v, int indent, int depth, FILE *out);
+
+/* The shortest %.Ng (N <= 17) text of v that reads back as v; "Infinity",
+ * "-Infinity" and "NaN" for non-finite values. Reals always show a '.' or an
+ * exponent. buf must hold 32 bytes. Returns buf. */
+char *store_format_real(double v, int digits, char *buf);
+
+#endif

@@ -1,0 +1,4 @@
+-- there is no fp64 precision
+return extend(require "common", {
+    precision = "fp64",
+})

@@ -1,0 +1,4 @@
+-- mse does not fit a classifier head
+return extend(require "common", {
+    loss = "mse",
+})

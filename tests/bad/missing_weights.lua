@@ -1,0 +1,4 @@
+-- a weights file that is not there
+return extend(require "common", {
+    model = { weights = "missing.safetensors" },
+})

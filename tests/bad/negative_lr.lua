@@ -1,0 +1,6 @@
+-- the learning rate must be positive
+return extend(require "common", {
+    optimizer = {
+        lr = -0.001,
+    },
+})

@@ -1,0 +1,2 @@
+-- a module that is not in the search path
+return require "no_such_base"

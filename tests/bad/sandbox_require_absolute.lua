@@ -1,0 +1,2 @@
+-- require may not name an absolute path
+return require "/etc/passwd"

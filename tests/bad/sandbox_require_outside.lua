@@ -1,0 +1,3 @@
+-- require may not leave the pipeline's directory
+local base = require "../../pipelines/base"
+return base

@@ -1,0 +1,6 @@
+-- a typo inside model
+return extend(require "common", {
+    model = {
+        dept = 2,
+    },
+})

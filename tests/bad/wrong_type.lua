@@ -1,0 +1,4 @@
+-- steps as a string
+return extend(require "common", {
+    schedule = { steps = "ten" },
+})

@@ -1,0 +1,241 @@
+/* test_model_nan.c - NaN provenance and frozen checks through the run loop.
+ *
+ * orch_train runs the tiny tower on synthetic images into a sink that keeps
+ * every record in memory, so the tests assert exactly what a store would
+ * receive: an injected NaN must be the run's first event at exactly its
+ * step, phase, stage and tensor; a stage that only passes a NaN on must be
+ * told apart from the one that produced it; a write into a frozen tensor
+ * must be caught by the checksum. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/train.h"
+#include "tests/testutil.h"
+
+#define MAX_EVENTS 4096
+
+typedef struct event {
+    int64_t step;
+    char phase[16], stage[ORCH_NAME_MAX], tensor[64];
+    int64_t nan_count, inf_count;
+    int inputs_finite;
+} event;
+
+typedef struct memory_sink {
+    int n_events, n_steps;
+    event events[MAX_EVENTS];
+    double loss[64], grad_norm[64];
+    orch_run_status status;
+    int ended;
+} memory_sink;
+
+static int mem_begin(void *ctx, const orch_run_info *info, int64_t *run_id, orch_err *err)
+{
+    (void)ctx;
+    (void)info;
+    (void)err;
+    *run_id = 1;
+    return ORCH_OK;
+}
+
+static int mem_step(void *ctx, int64_t run_id, const orch_step_record *rec, orch_err *err)
+{
+    memory_sink *m = ctx;
+    (void)run_id;
+    (void)err;
+    if (m->n_steps < 64) {
+        m->loss[m->n_steps] = rec->loss;
+        m->grad_norm[m->n_steps] = rec->grad_norm;
+    }
+    m->n_steps++;
+    return ORCH_OK;
+}
+
+static int mem_metric(void *ctx, int64_t run_id, int64_t step, const char *name, double value,
+                      orch_err *err)
+{
+    (void)ctx;
+    (void)run_id;
+    (void)step;
+    (void)name;
+    (void)value;
+    (void)err;
+    return ORCH_OK;
+}
+
+static int mem_nan(void *ctx, int64_t run_id, const orch_nan_record *rec, orch_err *err)
+{
+    memory_sink *m = ctx;
+    (void)run_id;
+    (void)err;
+    if (m->n_events < MAX_EVENTS) {
+        event *e = &m->events[m->n_events];
+        e->step = rec->step;
+        snprintf(e->phase, sizeof e->phase, "%s", rec->phase);
+        snprintf(e->stage, sizeof e->stage, "%s", rec->stage);
+        snprintf(e->tensor, sizeof e->tensor, "%s", rec->tensor);
+        e->nan_count = rec->nan_count;
+        e->inf_count = rec->inf_count;
+        e->inputs_finite = rec->inputs_finite;
+    }
+    m->n_events++;
+    return ORCH_OK;
+}
+
+static int mem_flush(void *ctx, orch_err *err)
+{
+    (void)ctx;
+    (void)err;
+    return ORCH_OK;
+}
+
+static int mem_end(void *ctx, int64_t run_id, orch_run_status status, const char *msg,
+                   orch_err *err)
+{
+    memory_sink *m = ctx;
+    (void)run_id;
+    (void)msg;
+    (void)err;
+    m->status = status;
+    m->ended = 1;
+    return ORCH_OK;
+}
+
+static memory_sink *run(orch_pipeline *p, orch_train_result *result)
+{
+    memory_sink *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    orch_sink sink = {m, mem_begin, mem_step, mem_metric, mem_nan, mem_flush, mem_end};
+    orch_err err;
+    orch_err_clear(&err);
+    int rc = orch_train(p, NULL, &sink, result, &err);
+    if (rc != ORCH_OK)
+        fail_msg("orch_train: %s", err.msg);
+    assert_true(m->ended);
+    return m;
+}
+
+static void test_injected_nan_is_first_event(void **state)
+{
+    (void)state;
+    orch_pipeline p;
+    tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
+    p.schedule.steps = 4;
+    p.checks.inject.enabled = 1;
+    p.checks.inject.step = 2;
+    p.checks.inject.phase = ORCH_PHASE_BACKWARD;
+    snprintf(p.checks.inject.stage, ORCH_NAME_MAX, "visual.merger.mlp.2");
+    snprintf(p.checks.inject.tensor, ORCH_NAME_MAX, "grad_weight");
+    orch_train_result result;
+    memory_sink *m = run(&p, &result);
+    assert_true(m->n_events >= 1);
+    assert_int_equal(m->events[0].step, 2);
+    assert_string_equal(m->events[0].phase, "backward");
+    assert_string_equal(m->events[0].stage, "visual.merger.mlp.2");
+    assert_string_equal(m->events[0].tensor, "grad_weight");
+    assert_int_equal(m->events[0].nan_count, 1);
+    assert_int_equal(m->status, ORCH_RUN_DIVERGED);
+    assert_int_equal(result.status, ORCH_RUN_DIVERGED);
+    assert_string_equal(result.first_nan, "step 2 backward visual.merger.mlp.2 grad_weight");
+    /* steps 0, 1 and the diverged step 2 are recorded, nothing after */
+    assert_int_equal(m->n_steps, 3);
+    assert_true(isfinite(m->loss[0]) && isfinite(m->loss[1]));
+    free(m);
+}
+
+static void test_producer_told_from_passer(void **state)
+{
+    (void)state;
+    orch_pipeline p;
+    tiny_pipeline(&p, ORCH_STRATEGY_DETACH);
+    p.schedule.steps = 2;
+    p.checks.on_nan = ORCH_ON_NAN_CONTINUE;
+    p.checks.inject.enabled = 1;
+    p.checks.inject.step = 0;
+    p.checks.inject.phase = ORCH_PHASE_FORWARD;
+    p.checks.inject.value_is_inf = 1;
+    snprintf(p.checks.inject.stage, ORCH_NAME_MAX, "visual.blocks.2.mlp.down_proj");
+    orch_train_result result;
+    memory_sink *m = run(&p, &result);
+    assert_true(m->n_events >= 2);
+    assert_string_equal(m->events[0].stage, "visual.blocks.2.mlp.down_proj");
+    assert_string_equal(m->events[0].phase, "forward");
+    assert_string_equal(m->events[0].tensor, "output");
+    assert_int_equal(m->events[0].inf_count, 1);
+    assert_int_equal(m->events[0].inputs_finite, 1); /* it produced the Inf */
+    /* the next stage only passed it on */
+    assert_string_equal(m->events[1].stage, "visual.blocks.2.mlp_residual");
+    assert_int_equal(m->events[1].inputs_finite, 0);
+    assert_int_equal(result.status, ORCH_RUN_FINISHED); /* continue keeps stepping */
+    assert_int_equal(m->n_steps, 2);
+    free(m);
+}
+
+static void test_frozen_write_is_caught(void **state)
+{
+    (void)state;
+    orch_pipeline p;
+    tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
+    p.schedule.steps = 3;
+    p.checks.frozen = 1;
+    p.checks.nan = 0;
+    p.checks.on_nan = ORCH_ON_NAN_CONTINUE;
+    p.checks.inject.enabled = 1;
+    p.checks.inject.step = 1;
+    p.checks.inject.phase = ORCH_PHASE_UPDATE;
+    snprintf(p.checks.inject.stage, ORCH_NAME_MAX, "visual.blocks.0.attn.qkv");
+    snprintf(p.checks.inject.tensor, ORCH_NAME_MAX, "weight");
+    orch_train_result result;
+    memory_sink *m = run(&p, &result);
+    int found = 0;
+    for (int i = 0; i < m->n_events; i++)
+        if (strcmp(m->events[i].tensor, "frozen_changed") == 0) {
+            assert_int_equal(m->events[i].step, 1);
+            assert_string_equal(m->events[i].stage, "visual.blocks.0.attn.qkv.weight");
+            found++;
+        }
+    assert_int_equal(found, 1);
+    free(m);
+}
+
+static void test_clean_run_has_no_events_and_learns(void **state)
+{
+    (void)state;
+    orch_pipeline p;
+    tiny_pipeline(&p, ORCH_STRATEGY_DETACH);
+    p.schedule.steps = 12;
+    p.optimizer.lr = 1e-2;
+    p.checks.frozen = 1;
+    orch_train_result result;
+    memory_sink *m = run(&p, &result);
+    assert_int_equal(m->n_events, 0);
+    assert_int_equal(result.status, ORCH_RUN_FINISHED);
+    assert_int_equal(m->n_steps, 12);
+    for (int i = 0; i < 12; i++)
+        assert_true(isfinite(m->loss[i]) && isfinite(m->grad_norm[i]));
+    free(m);
+    /* the same pipeline and seed give the same losses bit for bit */
+    memory_sink *again = run(&p, &result);
+    memory_sink *first = run(&p, &result);
+    assert_memory_equal(again->loss, first->loss, sizeof(double) * 12);
+    free(again);
+    free(first);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_injected_nan_is_first_event),
+        cmocka_unit_test(test_producer_told_from_passer),
+        cmocka_unit_test(test_frozen_write_is_caught),
+        cmocka_unit_test(test_clean_run_has_no_events_and_learns),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
