@@ -17,13 +17,15 @@ const orch_cmd orch_commands[] = {
      "\n"
      "Exit codes: 0 finished, 1 runtime failure or diverged run, 2 invalid input.\n"},
     {"plan", orch_cmd_plan, "validate a pipeline and print it resolved, without running",
-     "usage: orch plan FILE.lua [--set key.sub=value]... [--json]\n"
+     "usage: orch plan FILE.lua [--set key.sub=value]... [--json | --dot]\n"
      "\n"
      "Loads the pipeline in the sandbox, applies --set overrides, validates every\n"
      "field and prints the resolved pipeline. Nothing runs, nothing is written.\n"
      "\n"
      "  --set key.sub=value  override a pipeline field, e.g. --set optimizer.lr=3e-4\n"
-     "  --json               print the resolved pipeline as JSON, with its config hash\n"},
+     "  --json               print the resolved pipeline as JSON, with its config hash\n"
+     "  --dot                print the stage graph in Graphviz DOT (trainable stages\n"
+     "                       filled, stages without backward grey, the detach cut dashed)\n"},
     {"runs", orch_cmd_runs, "list the runs in the store",
      "usage: orch runs [--pipeline FILE] [--strategy S] [--status S] [--csv|--json] [--db PATH]\n"
      "\n"

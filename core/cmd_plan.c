@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/cli.h"
+#include "core/graph.h"
 #include "core/pipeline.h"
 #include "core/pipeline_json.h"
 #include "core/pipeline_print.h"
@@ -12,10 +13,11 @@ enum { OPT_SET = 1, OPT_JSON, OPT_DOT };
 
 int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
 {
-    static const orch_opt opts[] = {{"set", 1, OPT_SET}, {"json", 0, OPT_JSON}, {NULL, 0, 0}};
+    static const orch_opt opts[] = {
+        {"set", 1, OPT_SET}, {"json", 0, OPT_JSON}, {"dot", 0, OPT_DOT}, {NULL, 0, 0}};
     orch_opt_state st = {argc, argv, 1, NULL, "plan"};
     const char *sets[ORCH_MAX_SETS];
-    int n_sets = 0, json = 0;
+    int n_sets = 0, json = 0, dot = 0;
     const char *path = NULL;
     for (;;) {
         int id = orch_opt_next(&st, opts, globals, err);
@@ -35,6 +37,9 @@ int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *er
         case OPT_JSON:
             json = 1;
             break;
+        case OPT_DOT:
+            dot = 1;
+            break;
         case ORCH_OPT_POSITIONAL:
             if (path != NULL)
                 return orch_seterr(err, ORCH_EINVAL, "plan: one pipeline file at a time (got '%s' and '%s')",
@@ -50,7 +55,14 @@ int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *er
     if (pipeline == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "plan: out of memory");
     int rc = orch_dsl_load(path, sets, n_sets, pipeline, err);
-    if (rc == ORCH_OK) {
+    if (rc == ORCH_OK && dot) {
+        /* the stage graph the run would execute, trainable stages marked */
+        orch_graph graph;
+        rc = orch_graph_build(pipeline, &graph, err);
+        if (rc == ORCH_OK)
+            orch_graph_print_dot(&graph, stdout);
+        orch_graph_free(&graph);
+    } else if (rc == ORCH_OK) {
         if (json) {
             char *text = orch_pipeline_to_json(pipeline, 1);
             if (text == NULL) {

@@ -444,6 +444,24 @@ static const char *param_tensor_name(int slot)
     return names[slot];
 }
 
+/* Gradient checkpointing: a frozen block kept only its input; run its
+ * forward again into the shared buffers (no checks: the first forward
+ * reported), and clear the gradients the previous block left in them. */
+static void recompute_block(orch_exec *ex, int block)
+{
+    const orch_graph *g = ex->graph;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].block == block)
+            node_forward(ex, &g->nodes[i]);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const orch_node *n = &g->nodes[i];
+        const orch_tensor *t = &g->tensors[n->out];
+        if (n->block != block || t->grad == NULL || strstr(t->name, "mlp_residual:out") != NULL)
+            continue;
+        memset(t->grad, 0, sizeof(float) * (size_t)numel_of(ex, n->out));
+    }
+}
+
 void orch_exec_backward(orch_exec *ex)
 {
     orch_graph *g = ex->graph;
@@ -455,10 +473,16 @@ void orch_exec_backward(orch_exec *ex)
     for (int i = 0; i < g->n_params; i++)
         if (g->params[i].trainable)
             memset(g->params[i].grad, 0, sizeof(float) * (size_t)g->params[i].numel);
+    int recomputed = -1;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         const orch_node *n = &g->nodes[i];
         if (!n->needs_backward)
             continue;
+        if (n->block >= 0 && n->block != recomputed &&
+            orch_graph_block_recomputed(g, n->block)) {
+            recompute_block(ex, n->block);
+            recomputed = n->block;
+        }
         node_backward(ex, n);
         for (int k = 0; k < ORCH_NODE_MAX_IN; k++) {
             float *dx = grad_of_input(ex, n->in[k]);

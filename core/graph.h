@@ -53,6 +53,8 @@ typedef struct orch_tensor {
     orch_rows rows;
     int cols;
     int view_of;       /* -1, or the tensor whose memory this one reinterprets */
+    int alias_of;      /* -1, or (gradient checkpointing) the same-named tensor
+                          of another frozen block whose buffers this one reuses */
     int requires_grad; /* set by orch_graph_plan_backward */
     int is_aux;        /* saved for a backward, not a stage output */
     float *data;       /* rows_max * cols floats; owned unless view_of >= 0 */
@@ -105,6 +107,7 @@ typedef struct orch_node {
     float scale;                    /* lora alpha / r */
     int in_dim, out_dim, rank;
     int needs_backward; /* set by orch_graph_plan_backward */
+    int block;          /* vision block index, -1 outside the blocks */
 } orch_node;
 
 typedef struct orch_graph {
@@ -121,6 +124,7 @@ typedef struct orch_graph {
     int loss;         /* loss tensor (1 x 1) */
     int detached;     /* detach: no gradient enters the tower */
     int input_requires_grad; /* grad_through_frozen */
+    int checkpoint;          /* recompute frozen blocks' activations in backward */
     int64_t rows_max[4];     /* reserved rows per orch_rows kind */
 } orch_graph;
 
@@ -142,6 +146,13 @@ void orch_graph_plan_backward(orch_graph *g);
  * max_patches patches and max_images images; parameters' grad and
  * optimizer state for trainable ones. Returns ORCH_OK or ORCH_ENOMEM. */
 int orch_graph_reserve(orch_graph *g, int64_t max_patches, int max_images, orch_err *err);
+
+/* With checkpoint on: 1 when block's activations are not kept but
+ * recomputed in backward (a frozen block: no trainable parameter). */
+int orch_graph_block_recomputed(const orch_graph *g, int block);
+
+/* Bytes of activation and activation-gradient memory reserved. */
+int64_t orch_graph_activation_bytes(const orch_graph *g);
 
 /* Lookups: the id of a node, tensor or parameter by name, -1 if absent. */
 int orch_graph_find_node(const orch_graph *g, const char *stage);

@@ -53,6 +53,7 @@ static int add_tensor(orch_graph *g, const char *name, orch_rows rows, int cols,
     t->rows = rows;
     t->cols = cols;
     t->view_of = -1;
+    t->alias_of = -1;
     t->is_aux = is_aux;
     return g->n_tensors++;
 }
@@ -94,6 +95,7 @@ static orch_node *add_node(orch_graph *g, const char *stage, orch_op op)
     for (int i = 0; i < ORCH_NODE_MAX_AUX; i++)
         n->aux[i] = -1;
     n->out = -1;
+    n->block = -1;
     return n;
 }
 
@@ -276,8 +278,12 @@ int orch_graph_build(const orch_pipeline *p, orch_graph *g, orch_err *err)
                              c->patch_size};
     int x = add_linear_shaped(g, "visual.patch_embed.proj", g->input, patch_dim, d, 0,
                               ORCH_ROWS_PATCH, 5, conv_shape);
-    for (int layer = 0; x >= 0 && layer < c->depth; layer++)
+    for (int layer = 0; x >= 0 && layer < c->depth; layer++) {
+        int first = g->n_nodes;
         x = add_block(g, layer, x, is_full_block(c, layer));
+        for (int i = first; x >= 0 && i < g->n_nodes; i++)
+            g->nodes[i].block = layer;
+    }
     int z = x < 0 ? -1 : add_rmsnorm(g, "visual.merger.ln_q", x, d, ORCH_ROWS_PATCH);
     int z4 = z < 0 ? -1 : add_tensor(g, "visual.merger.ln_q:view", ORCH_ROWS_UNIT, unit * d, 0);
     if (z4 < 0)
@@ -297,6 +303,7 @@ int orch_graph_build(const orch_pipeline *p, orch_graph *g, orch_err *err)
     g->tower_out = vis;
 
     const orch_strategy *s = &p->strategy;
+    g->checkpoint = p->checkpoint;
     int feat = vis;
     if (s->kind == ORCH_STRATEGY_DETACH) {
         g->detached = 1;
@@ -404,25 +411,105 @@ int64_t orch_tensor_rows(const orch_tensor *t, int64_t n_patches, int unit, int 
     return 0;
 }
 
+int orch_graph_block_recomputed(const orch_graph *g, int block)
+{
+    if (!g->checkpoint || block < 0)
+        return 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const orch_node *n = &g->nodes[i];
+        if (n->block != block)
+            continue;
+        for (int k = 0; k < ORCH_NODE_MAX_PARAM; k++)
+            if (n->param[k] >= 0 && g->params[n->param[k]].trainable)
+                return 0;
+    }
+    return 1;
+}
+
+/* Gradient checkpointing: the tensors a recomputed block produces, except
+ * its output, reuse the buffers of the same tensors of the first recomputed
+ * block; only block inputs/outputs stay resident. */
+static void plan_aliases(orch_graph *g)
+{
+    int first = -1;
+    for (int b = 0; b < g->config.depth && first < 0; b++)
+        if (orch_graph_block_recomputed(g, b))
+            first = b;
+    if (first < 0)
+        return;
+    char prefix[32], owner_name[ORCH_NAME_MAX + 32];
+    snprintf(prefix, sizeof prefix, "visual.blocks.%d.", first);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const orch_node *n = &g->nodes[i];
+        if (n->block <= first || !orch_graph_block_recomputed(g, n->block))
+            continue;
+        int produced[1 + ORCH_NODE_MAX_AUX] = {n->out, n->aux[0], n->aux[1], n->aux[2]};
+        for (int k = 0; k < 1 + ORCH_NODE_MAX_AUX; k++) {
+            int t = produced[k];
+            if (t < 0 || strstr(g->tensors[t].name, "mlp_residual:out") != NULL)
+                continue;
+            const char *rest = strchr(g->tensors[t].name + strlen("visual.blocks."), '.');
+            snprintf(owner_name, sizeof owner_name, "%s%s", prefix, rest ? rest + 1 : "");
+            int owner = orch_graph_find_tensor(g, owner_name);
+            if (owner >= 0 && g->tensors[owner].cols == g->tensors[t].cols)
+                g->tensors[t].alias_of = owner;
+        }
+    }
+}
+
+int64_t orch_graph_activation_bytes(const orch_graph *g)
+{
+    int64_t bytes = 0;
+    for (int i = 0; i < g->n_tensors; i++) {
+        const orch_tensor *t = &g->tensors[i];
+        if (t->view_of >= 0 || t->alias_of >= 0)
+            continue;
+        bytes += t->cap * (int64_t)sizeof(float) * (t->grad != NULL ? 2 : 1);
+    }
+    return bytes;
+}
+
 int orch_graph_reserve(orch_graph *g, int64_t max_patches, int max_images, orch_err *err)
 {
     int unit = g->config.spatial_merge_size * g->config.spatial_merge_size;
+    plan_aliases(g);
+    /* an owner holds a gradient buffer when it or any alias of it needs one */
+    char *wants_grad = calloc((size_t)g->n_tensors + 1, 1);
+    if (wants_grad == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "graph: out of memory");
+    for (int i = 0; i < g->n_tensors; i++) {
+        const orch_tensor *t = &g->tensors[i];
+        if (t->requires_grad && !t->is_aux)
+            wants_grad[t->alias_of >= 0 ? t->alias_of : i] = 1;
+    }
     for (int i = 0; i < g->n_tensors; i++) {
         orch_tensor *t = &g->tensors[i];
-        if (t->view_of >= 0)
+        if (t->view_of >= 0 || t->alias_of >= 0)
             continue;
         int64_t cap = orch_tensor_rows(t, max_patches, unit, max_images) * t->cols;
         if (cap > t->cap) {
             free(t->data);
             free(t->grad);
             t->data = calloc((size_t)cap, sizeof(float));
-            t->grad = t->requires_grad && !t->is_aux ? calloc((size_t)cap, sizeof(float)) : NULL;
-            if (t->data == NULL || (t->requires_grad && !t->is_aux && t->grad == NULL))
+            t->grad = wants_grad[i] ? calloc((size_t)cap, sizeof(float)) : NULL;
+            if (t->data == NULL || (wants_grad[i] && t->grad == NULL)) {
+                free(wants_grad);
                 return orch_seterr(err, ORCH_ENOMEM, "graph: out of memory for %s (%lld floats)",
                                    t->name, (long long)cap);
+            }
             t->cap = cap;
         }
     }
+    for (int i = 0; i < g->n_tensors; i++) {
+        orch_tensor *t = &g->tensors[i];
+        if (t->alias_of >= 0) {
+            orch_tensor *owner = &g->tensors[t->alias_of];
+            t->data = owner->data;
+            t->grad = t->requires_grad && !t->is_aux ? owner->grad : NULL;
+            t->cap = owner->cap;
+        }
+    }
+    free(wants_grad);
     for (int i = 0; i < g->n_tensors; i++) {
         orch_tensor *t = &g->tensors[i];
         if (t->view_of >= 0) {
@@ -455,7 +542,7 @@ void orch_graph_free(orch_graph *g)
     if (g == NULL)
         return;
     for (int i = 0; i < g->n_tensors; i++) {
-        if (g->tensors[i].view_of >= 0)
+        if (g->tensors[i].view_of >= 0 || g->tensors[i].alias_of >= 0)
             continue;
         free(g->tensors[i].data);
         free(g->tensors[i].grad);

@@ -7,6 +7,11 @@
  * thread team when n is large enough to pay for it. exp and erf are the
  * vectorizable fp32 approximations of kinternal.h (errors stated there).
  */
+/* Contract a*b+c into FMA where the CPU has it (the AVX2 clones): the exp
+ * and erf polynomials run ~30% faster. -std=c11 alone turns contraction off.
+ * This changes rounding only (FMA is exact before its one rounding). */
+#pragma GCC optimize("fp-contract=fast")
+
 #include "kernels/kernels.h"
 #include "kernels/kinternal.h"
 

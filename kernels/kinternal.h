@@ -55,12 +55,15 @@ static inline float orch_self(int c, float a, float b)
 }
 
 /* exp(x) for fp32, branch-free (vectorizes), relative error ~1.5e-7 over
- * the normal range; results below FLT_MIN flush to 0, x > 88.3 gives +Inf,
- * NaN stays NaN. Cephes expf polynomial, magic-number rounding. */
+ * the normal range (Cephes expf polynomial, magic-number rounding). The
+ * clamp to [-88.3, 88.8] makes the 2^n scale itself produce the limits:
+ * n = -127 gives a zero scale (results below ~6e-39 flush to 0; a few
+ * just below FLT_MIN come out subnormal), n = 128 gives an Inf scale (x > 88.376 returns +Inf). NaN
+ * stays NaN. */
 static inline float orch_expf(float x)
 {
-    float xc = orch_self(x > -87.3f, x, -87.3f); /* also maps NaN to -87.3 */
-    xc = orch_self(xc < 88.3f, xc, 88.3f);
+    float xc = orch_self(x > -88.3f, x, -88.3f); /* also maps NaN to -88.3 */
+    xc = orch_self(xc < 88.8f, xc, 88.8f);
     float t = xc * 1.44269504088896341f + 12582912.0f; /* round to nearest */
     float n = t - 12582912.0f;
     float r = xc - n * 0.693359375f;
@@ -72,13 +75,10 @@ static inline float orch_expf(float x)
     y = y * r + 1.6666665459e-1f;
     y = y * r + 5.0000001201e-1f;
     y = y * r * r + r + 1.0f;
-    int32_t e = ((int32_t)n + 127) << 23;
+    int32_t e = ((int32_t)n + 127) << 23; /* n in [-127, 128] */
     float s;
     memcpy(&s, &e, sizeof s);
-    y = y * s;
-    y = orch_self(x < -87.3f, 0.0f, y);
-    y = orch_self(x > 88.3f, __builtin_inff(), y);
-    return orch_self(x != x, x, y);
+    return orch_self(x != x, x, y * s);
 }
 
 /* erf(x) for fp32, rational approximation (Eigen's), absolute error

@@ -13,6 +13,11 @@
 #include <math.h>
 #include <omp.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX_PATH 1
+#endif
+
 /* ------------------------------------------------------------------- SGD */
 
 ORCH_SIMD_CLONES
@@ -69,6 +74,37 @@ static void adamw_chunk(float *p, float *m, float *v, const float *g, int64_t lo
     }
 }
 
+#ifdef HAVE_AVX_PATH
+/* The same arithmetic, in the same order, 8 lanes at a time: gcc does not
+ * vectorize sqrtf while errno semantics are on (-fmath-errno, the default),
+ * and IEEE sqrt and division are correctly rounded in both forms, so the
+ * results are bit-identical to adamw_chunk. */
+__attribute__((target("avx"))) static void adamw_avx(float *p, float *m, float *v, const float *g,
+                                                     int64_t lo, int64_t hi, float decay, float b1,
+                                                     float b2, float step_size, float bc2_sqrt,
+                                                     float eps)
+{
+    const __m256 vdecay = _mm256_set1_ps(decay), vw1 = _mm256_set1_ps(1.0f - b1);
+    const __m256 vb2 = _mm256_set1_ps(b2), vw2 = _mm256_set1_ps(1.0f - b2);
+    const __m256 vstep = _mm256_set1_ps(step_size), vbc = _mm256_set1_ps(bc2_sqrt);
+    const __m256 veps = _mm256_set1_ps(eps);
+    int64_t i = lo;
+    for (; hi - i >= 8; i += 8) {
+        __m256 gi = _mm256_loadu_ps(g + i), mi = _mm256_loadu_ps(m + i);
+        __m256 vi = _mm256_loadu_ps(v + i);
+        __m256 pi = _mm256_mul_ps(_mm256_loadu_ps(p + i), vdecay);
+        mi = _mm256_add_ps(mi, _mm256_mul_ps(vw1, _mm256_sub_ps(gi, mi)));
+        vi = _mm256_add_ps(_mm256_mul_ps(vi, vb2), _mm256_mul_ps(_mm256_mul_ps(vw2, gi), gi));
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+        __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), vbc), veps);
+        pi = _mm256_sub_ps(pi, _mm256_mul_ps(vstep, _mm256_div_ps(mi, denom)));
+        _mm256_storeu_ps(p + i, pi);
+    }
+    adamw_chunk(p, m, v, g, i, hi, decay, b1, b2, step_size, bc2_sqrt, eps);
+}
+#endif
+
 void orch_adamw_step(float *param, float *m, float *v, const float *grad, int64_t n, float lr,
                      float beta1, float beta2, float eps, float weight_decay, int64_t t)
 {
@@ -81,8 +117,17 @@ void orch_adamw_step(float *param, float *m, float *v, const float *grad, int64_
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t lo, hi;
+        int done = 0;
         orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
-        adamw_chunk(param, m, v, grad, lo, hi, decay, beta1, beta2, step_size, bc2_sqrt, eps);
+#ifdef HAVE_AVX_PATH
+        if (__builtin_cpu_supports("avx")) {
+            adamw_avx(param, m, v, grad, lo, hi, decay, beta1, beta2, step_size, bc2_sqrt, eps);
+            done = 1;
+        }
+#endif
+        if (!done)
+            adamw_chunk(param, m, v, grad, lo, hi, decay, beta1, beta2, step_size, bc2_sqrt,
+                        eps);
     }
 }
 

@@ -89,8 +89,15 @@ static _Noreturn void type_fail(cv *c, int idx, const char *path, const char *wh
 
 int cv_get(cv *c, int t, const char *key)
 {
+    t = lua_absindex(c->L, t);
     lua_pushstring(c->L, key);
-    return lua_rawget(c->L, t);
+    int type = lua_rawget(c->L, t);
+    if (type == LUA_TTABLE && dsl_is_unset(c->L, -1)) {
+        lua_pop(c->L, 1);
+        lua_pushnil(c->L);
+        return LUA_TNIL;
+    }
+    return type;
 }
 
 void cv_check_keys(cv *c, int t, const char *path, const char *const *valid, size_t n)

@@ -51,7 +51,7 @@ static int lua_failure(lua_State *L, const dsl_ctx *ctx, int status, orch_err *e
     if (status == LUA_ERRMEM) {
         if (ctx->mem_refused)
             return orch_seterr(err, ORCH_EINVAL,
-                               "%s: the pipeline needs more than the %zu MB a pipeline may use",
+                               "%s: out of memory: a pipeline may use at most %zu MB",
                                ctx->main_path, ctx->mem_limit >> 20);
         return orch_seterr(err, ORCH_ENOMEM, "%s: out of memory", ctx->main_path);
     }

@@ -153,7 +153,7 @@ static token lex(lexer *lx)
 }
 
 /* A lexer with up to LOOKAHEAD tokens of lookahead. */
-#define LOOKAHEAD 4
+#define LOOKAHEAD 16
 typedef struct stream {
     lexer lx;
     token buf[LOOKAHEAD];
@@ -195,7 +195,7 @@ static int join_key(char *out, const char *parent, const char *key, size_t key_l
     size_t pl = strlen(parent);
     if (pl + 1 + key_len + 1 > DSL_LOC_PATH_MAX)
         return 0;
-    memcpy(out, parent, pl);
+    memmove(out, parent, pl);
     if (pl)
         out[pl++] = '.';
     memcpy(out + pl, key, key_len);
@@ -219,6 +219,57 @@ static int is_punct(const token *t, int ch)
     return t->kind == T_PUNCT && t->ch == ch;
 }
 
+static int is_dot(const token *t)
+{
+    return t->kind == T_OTHER && t->len == 1 && t->s[0] == '.';
+}
+
+static int is_keyword(const token *t)
+{
+    static const char *const words[] = {"and",   "break", "do",     "else", "elseif", "end",
+                                        "false", "for",   "function", "goto", "if",   "in",
+                                        "local", "nil",   "not",    "or",   "repeat", "return",
+                                        "then",  "true",  "until",  "while"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (is_name(t, words[i]))
+            return 1;
+    return 0;
+}
+
+/* At the top level, `var.a.b = value` (the variable assumed to hold the
+ * declaration) records a.b; a table constructor or call that follows
+ * directly (`= {`, `= lora {`, `= extend(`) inherits the path. Returns 1
+ * when t started such an assignment (its tokens are consumed). */
+static int root_assignment(stream *st, const token *t, frame *root,
+                           void (*fn)(const char *path, int line, void *ud), void *ud)
+{
+    if (t->kind != T_NAME || is_keyword(t))
+        return 0;
+    char path[DSL_LOC_PATH_MAX] = "";
+    int k = 0;
+    while (k + 2 < LOOKAHEAD && is_dot(peek(st, k)) && peek(st, k + 1)->kind == T_NAME) {
+        const token *name = peek(st, k + 1);
+        if (!join_key(path, path, name->s, name->len))
+            return 0;
+        k += 2;
+    }
+    if (k == 0 || k + 1 >= LOOKAHEAD || !is_punct(peek(st, k), '='))
+        return 0;
+    fn(path, t->line, ud);
+    for (int i = 0; i <= k; i++)
+        take(st);
+    const token *next = peek(st, 0);
+    const token *after = peek(st, 1);
+    int carries = is_punct(next, '{') ||
+                  (next->kind == T_NAME && !is_keyword(next) &&
+                   (is_punct(after, '{') || is_punct(after, '(') || after->kind == T_STRING));
+    if (carries) {
+        memcpy(root->item, path, sizeof root->item);
+        root->item_known = 1;
+    }
+    return 1;
+}
+
 void dsl_loc_scan(const char *src, size_t len, void (*fn)(const char *path, int line, void *ud),
                   void *ud)
 {
@@ -238,6 +289,8 @@ void dsl_loc_scan(const char *src, size_t len, void (*fn)(const char *path, int 
         if (t.kind == T_EOF)
             break;
         frame *f = overflow ? NULL : &fr[depth];
+        if (depth == 0 && !overflow && root_assignment(&st, &t, &fr[0], fn, ud))
+            continue;
         if (f != NULL && f->kind == '{' && f->at_start) {
             f->at_start = 0;
             if (t.kind == T_NAME && is_punct(peek(&st, 0), '=')) {
@@ -296,10 +349,11 @@ void dsl_loc_scan(const char *src, size_t len, void (*fn)(const char *path, int 
             case '}':
             case ')':
             case ']':
-                if (overflow)
+                if (overflow) {
                     overflow--;
-                else if (depth > 0)
-                    depth--;
+                } else if (depth > 0 && --depth == 0) {
+                    fr[0].item[0] = '\0'; /* a top-level statement ended */
+                }
                 break;
             case ',':
             case ';':
@@ -465,7 +519,8 @@ static const dsl_loc_entry *file_entry(const dsl_locator *loc, const char *path)
             const dsl_loc_entry *e = &loc->entries[i];
             if (loc->sources[e->source].is_set || strcmp(e->path, p) != 0)
                 continue;
-            if (best == NULL || loc->sources[e->source].rank > loc->sources[best->source].rank)
+            /* >=: within a file the later assignment wins, as in Lua */
+            if (best == NULL || loc->sources[e->source].rank >= loc->sources[best->source].rank)
                 best = e;
         }
         if (best != NULL)

@@ -68,6 +68,19 @@ static void push_key(lua_State *L, const segment *s)
         lua_pushlstring(L, s->s, s->len);
 }
 
+/* The field a string shorthand stands for at the top level (strategy =
+ * "lora" is { kind = "lora" }), or NULL. */
+static const char *shorthand(const segment *s)
+{
+    if (s->index == 0 && s->len == 8 && memcmp(s->s, "strategy", 8) == 0)
+        return "kind";
+    if (s->index == 0 && s->len == 4 && memcmp(s->s, "head", 4) == 0)
+        return "kind";
+    if (s->index == 0 && s->len == 5 && memcmp(s->s, "model", 5) == 0)
+        return "preset";
+    return NULL;
+}
+
 /* 1 if text must be read as a Lua literal rather than as a bare string. */
 static int is_literal(const char *text)
 {
@@ -166,6 +179,14 @@ int dsl_apply_set(lua_State *L)
         if (lua_isnil(L, -1)) {
             lua_pop(L, 1);
             lua_newtable(L);
+            push_key(L, &seg[i]);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, table);
+        } else if (lua_type(L, -1) == LUA_TSTRING && i == 0 && shorthand(&seg[0]) != NULL) {
+            /* strategy = "lora" and friends: expand to { kind = "lora" } */
+            lua_createtable(L, 0, 1);
+            lua_insert(L, -2);
+            lua_setfield(L, -2, shorthand(&seg[0]));
             push_key(L, &seg[i]);
             lua_pushvalue(L, -2);
             lua_rawset(L, table);

@@ -9,6 +9,48 @@
 
 #define MAX_NESTING 64
 
+static const char unset_key = 'U'; /* registry: the `unset` marker */
+
+int dsl_is_unset(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return 0;
+    idx = lua_absindex(L, idx);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &unset_key);
+    int same = lua_rawequal(L, idx, -1);
+    lua_pop(L, 1);
+    return same;
+}
+
+static int unset_tostring(lua_State *L)
+{
+    lua_pushliteral(L, "unset");
+    return 1;
+}
+
+static int unset_newindex(lua_State *L)
+{
+    return luaL_error(L, "unset is a marker for extend(), not a table");
+}
+
+/* Pushes a new `unset` marker and registers it. */
+static void push_unset(lua_State *L)
+{
+    lua_newtable(L);
+    lua_createtable(L, 0, 4);
+    lua_pushcfunction(L, unset_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, unset_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushliteral(L, "unset");
+    lua_setfield(L, -2, "__name");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &unset_key);
+}
+
 int dsl_is_sequence(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
@@ -108,7 +150,7 @@ static int strategy_ctor(lua_State *L)
 static void deep_copy(lua_State *L, int idx, int depth)
 {
     idx = lua_absindex(L, idx);
-    if (lua_type(L, idx) != LUA_TTABLE) {
+    if (lua_type(L, idx) != LUA_TTABLE || dsl_is_unset(L, idx)) {
         lua_pushvalue(L, idx);
         return;
     }
@@ -163,6 +205,13 @@ static void merge(lua_State *L, int b, int o, int depth)
     int r = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, o) != 0) { /* key, value */
+        if (dsl_is_unset(L, -1)) {      /* remove the key */
+            lua_pushvalue(L, -2);
+            lua_pushnil(L);
+            lua_rawset(L, r);
+            lua_pop(L, 1);
+            continue;
+        }
         lua_pushvalue(L, -2);
         lua_rawget(L, r);               /* key, value, old */
         merge(L, -1, -2, depth + 1);    /* key, value, old, merged */
@@ -207,4 +256,6 @@ void dsl_prelude_open(lua_State *L, int g)
     }
     lua_pushcfunction(L, extend);
     lua_setfield(L, g, "extend");
+    push_unset(L);
+    lua_setfield(L, g, "unset");
 }

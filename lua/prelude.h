@@ -17,6 +17,13 @@
 
 #include <lua.h>
 
+/*   unset
+ *       A marker value: extend(base, { data = { image_size = unset } })
+ *       removes data.image_size from the result (a nil in a table
+ *       constructor is no value at all, so it cannot). Anywhere else the
+ *       converter reads it as an absent field.
+ */
+
 /* Registers the prelude functions in the table at index g (the globals).
  * Raises on memory errors; call in protected mode. */
 void dsl_prelude_open(lua_State *L, int g);
@@ -24,5 +31,8 @@ void dsl_prelude_open(lua_State *L, int g);
 /* 1 if the table at idx is a non-empty sequence: its keys are exactly the
  * integers 1..n. Raw access only. */
 int dsl_is_sequence(lua_State *L, int idx);
+
+/* 1 if the value at idx is the `unset` marker. */
+int dsl_is_unset(lua_State *L, int idx);
 
 #endif

@@ -194,17 +194,16 @@ static int text_load(lua_State *L)
             return luaL_error(L, "load: binary chunks (bytecode) are not allowed in pipelines "
                                  "(sandbox)");
     }
+    int nargs = top >= 4 ? 4 : 3; /* an explicit env, even nil, counts */
+    lua_settop(L, 4);
     lua_pushvalue(L, lua_upvalueindex(1)); /* the base library's load */
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 2);
     lua_pushliteral(L, "t");
-    int nargs = 3;
-    if (top >= 4) {
+    if (nargs == 4)
         lua_pushvalue(L, 4);
-        nargs = 4;
-    }
     lua_call(L, nargs, LUA_MULTRET);
-    return lua_gettop(L) - top;
+    return lua_gettop(L) - 4;
 }
 
 /* print to stderr: stdout carries orch's own output (plan, --json). */

@@ -51,10 +51,12 @@ typedef struct model {
     orch_batch batch;
 } model;
 
-static void model_open(model *m, orch_strategy_kind kind, int grad_through_frozen)
+static void model_open_ckpt(model *m, orch_strategy_kind kind, int grad_through_frozen,
+                            int checkpoint)
 {
     tiny_pipeline(&m->p, kind);
     m->p.strategy.grad_through_frozen = grad_through_frozen;
+    m->p.checkpoint = checkpoint;
     orch_err err;
     assert_int_equal(orch_graph_build(&m->p, &m->g, &err), ORCH_OK);
     assert_int_equal(orch_graph_reserve(&m->g, 76, 2, &err), ORCH_OK);
@@ -69,6 +71,11 @@ static void model_open(model *m, orch_strategy_kind kind, int grad_through_froze
     assert_int_equal(orch_exec_init(&m->ex, &m->g, &m->p, 76, 2, &err), ORCH_OK);
     make_batch(&m->batch);
     assert_int_equal(orch_exec_set_batch(&m->ex, &m->batch, &err), ORCH_OK);
+}
+
+static void model_open(model *m, orch_strategy_kind kind, int grad_through_frozen)
+{
+    model_open_ckpt(m, kind, grad_through_frozen, 0);
 }
 
 static void model_close(model *m)
@@ -213,6 +220,37 @@ static void test_backward_plans(void **state)
     model_close(&m);
 }
 
+/* Gradient checkpointing recomputes frozen blocks in backward: the same
+ * gradients bit for bit, with less activation memory. */
+static void test_checkpoint_same_gradients_less_memory(void **state)
+{
+    (void)state;
+    model plain, ckpt;
+    model_open_ckpt(&plain, ORCH_STRATEGY_SURGERY, 1, 0);
+    model_open_ckpt(&ckpt, ORCH_STRATEGY_SURGERY, 1, 1);
+    double loss_plain = orch_exec_forward(&plain.ex);
+    double loss_ckpt = orch_exec_forward(&ckpt.ex);
+    assert_true(loss_plain == loss_ckpt);
+    orch_exec_backward(&plain.ex);
+    orch_exec_backward(&ckpt.ex);
+    for (int i = 0; i < plain.g.n_params; i++) {
+        if (!plain.g.params[i].trainable)
+            continue;
+        assert_memory_equal(plain.g.params[i].grad, ckpt.g.params[i].grad,
+                            sizeof(float) * (size_t)plain.g.params[i].numel);
+    }
+    assert_memory_equal(plain.g.tensors[plain.g.input].grad, ckpt.g.tensors[ckpt.g.input].grad,
+                        sizeof(float) * 76 * 24);
+    int64_t bytes_plain = orch_graph_activation_bytes(&plain.g);
+    int64_t bytes_ckpt = orch_graph_activation_bytes(&ckpt.g);
+    print_message("activation memory: %lld bytes plain, %lld with checkpoint\n",
+                  (long long)bytes_plain, (long long)bytes_ckpt);
+    /* 4 blocks: only one block's internals stay resident */
+    assert_true(bytes_ckpt * 2 < bytes_plain);
+    model_close(&plain);
+    model_close(&ckpt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_lora_graph_gradients),
         cmocka_unit_test(test_input_gradient_through_frozen),
         cmocka_unit_test(test_backward_plans),
+        cmocka_unit_test(test_checkpoint_same_gradients_less_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
