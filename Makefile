@@ -4,6 +4,7 @@
 #   make test   install missing packages, build, run the whole suite
 #   make asan   the suite under AddressSanitizer + UBSan (separate build dir)
 #   make bench  kernel and step benchmarks (ratios against raw BLIS sgemm)
+#   make bench-torch  step times against PyTorch (needs python3-torch)
 #
 # Every room (core/, lua/, kernels/, store/) is compiled into its own object
 # list; tests link only the rooms they exercise, named by their prefix.
@@ -51,7 +52,7 @@ BENCH_BIN  = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 ORCH = $(BUILD)/orch
 
-.PHONY: all deps build run test asan bench clean format
+.PHONY: all deps build run test asan bench bench-torch clean format
 
 all: build
 
@@ -103,6 +104,10 @@ asan:
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+# orch against PyTorch on the same tower (optional: needs Debian's python3-torch).
+bench-torch: build
+	/usr/bin/python3 tests/oracle/bench_torch.py
 
 format:
 	clang-format -i $(wildcard */*.c */*.h)

@@ -124,25 +124,31 @@ typedef struct prod {
     float beta;
 } prod;
 
-static void raw_gemm(const prod *p, const float *a, const float *b, float *c, int sup_off, int nt)
+/* raw_gemm on operands with explicit row strides (of the stored matrices). */
+static void raw_gemm_ld(const prod *p, const float *a, long lda, const float *b, long ldb, float *c,
+                        long ldc, int sup_off, int nt)
 {
     float al = 1.0f, be = p->beta;
     /* row-major storage; a transposed operand is named by BLIS's trans flag */
     trans_t tra = p->ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE;
     trans_t trb = p->tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE;
-    inc_t rsa = p->ta ? p->m : p->k, csa = 1; /* A stored (k,m) or (m,k) */
-    inc_t rsb = p->tb ? p->k : p->n, csb = 1; /* B stored (n,k) or (k,n) */
     if (!sup_off && nt == g_threads) {
-        bli_sgemm(tra, trb, p->m, p->n, p->k, &al, (float *)a, rsa, csa, (float *)b, rsb, csb,
-                  &be, c, p->n, 1);
+        bli_sgemm(tra, trb, p->m, p->n, p->k, &al, (float *)a, lda, 1, (float *)b, ldb, 1, &be, c,
+                  ldc, 1);
         return;
     }
     rntm_t rntm = BLIS_RNTM_INITIALIZER;
     bli_rntm_set_num_threads(nt, &rntm);
     if (sup_off)
         bli_rntm_disable_l3_sup(&rntm);
-    bli_sgemm_ex(tra, trb, p->m, p->n, p->k, &al, (float *)a, rsa, csa, (float *)b, rsb, csb, &be,
-                 c, p->n, 1, NULL, &rntm);
+    bli_sgemm_ex(tra, trb, p->m, p->n, p->k, &al, (float *)a, lda, 1, (float *)b, ldb, 1, &be, c,
+                 ldc, 1, NULL, &rntm);
+}
+
+static void raw_gemm(const prod *p, const float *a, const float *b, float *c, int sup_off, int nt)
+{
+    /* A stored (k,m) or (m,k), B stored (n,k) or (k,n), C (m,n), all dense */
+    raw_gemm_ld(p, a, p->ta ? p->m : p->k, b, p->tb ? p->k : p->n, c, p->n, sup_off, nt);
 }
 
 static double list_flops(const prod *list, int n)
@@ -155,8 +161,8 @@ static double list_flops(const prod *list, int n)
 
 static void print_prod_header(void)
 {
-    printf("%-6s %-14s %-22s %9s %8s %8s %8s %6s %6s  %s\n", "config", "kernel", "shape",
-           "ms", "GFLOP/s", "raw-def", "raw-off", "ratio", "%peak", "target");
+    printf("%-6s %-14s %-22s %9s %8s %8s %8s %6s %6s  %s\n", "config", "kernel", "shape", "ms",
+           "GFLOP/s", "raw-def", "raw-off", "ratio", "%peak", "target");
 }
 
 static void print_prod_row(const char *cfg, const char *kernel, const char *shape, double t,
@@ -210,8 +216,8 @@ static void lin_run(void *p, int which)
     } else {
         orch_lora_linear_fwd(c->y, c->u, c->x, c->w, c->b, c->a, c->bm, 1.0f, c->n, c->in, c->out,
                              c->r);
-        orch_lora_linear_bwd(c->dx, c->da, c->dbm, NULL, NULL, c->du, c->dy, c->x, c->u, c->w,
-                             c->a, c->bm, 1.0f, c->n, c->in, c->out, c->r);
+        orch_lora_linear_bwd(c->dx, c->da, c->dbm, NULL, NULL, c->du, c->dy, c->x, c->u, c->w, c->a,
+                             c->bm, 1.0f, c->n, c->in, c->out, c->r);
     }
 }
 
@@ -267,7 +273,7 @@ static void bench_linear_common(const char *cfg, const char *name, int n, int in
     else
         snprintf(shape, sizeof shape, "%dx%d->%d", n, in, out);
     print_prod_row(cfg, name, shape, med[0], list_flops(c.list, c.n_prod), med[1], med[2], 0.9);
-    float *all[] = {c.x,  c.w, c.b,  c.y,  c.dy,  c.dx, c.dw, c.db, c.a,
+    float *all[] = {c.x,  c.w, c.b,  c.y,   c.dy, c.dx, c.dw, c.db, c.a,
                     c.bm, c.u, c.da, c.dbm, c.du, c.ra, c.rb, c.rc};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
@@ -298,36 +304,41 @@ typedef struct att_ctx {
     int32_t lmax;
 } att_ctx;
 
-/* One pass of the products orch_attention_fwd/bwd perform, with raw BLIS,
- * in the same task split (OpenMP over (segment, head) with 1 BLIS thread,
- * or BLIS threads when there are fewer tasks than threads) and the same
- * query blocks, on contiguous per-thread operands. */
+/* One pass of the products orch_attention_fwd/bwd perform, with raw BLIS
+ * on the same operands (head column blocks of the fused qkv buffer, the
+ * same output buffers, S blocks in per-thread scratch), the same query
+ * blocks and the same task split (OpenMP over (segment, head) with 1 BLIS
+ * thread, or BLIS threads when there are fewer tasks than threads): the
+ * kernel minus its softmax and row work. */
 static void raw_attention(att_ctx *c, int sup_off)
 {
-    int h = c->h, hd = c->hd, qb = c->qb, bt = c->bt;
-    int32_t lmax = c->lmax;
+    int h = c->h, hd = c->hd, bt = c->bt, dm = h * hd, ld = 3 * dm;
 #pragma omp parallel num_threads(c->team)
     {
-        float *p = c->mem + c->per * (size_t)omp_get_thread_num();
-        float *s1 = p, *s2 = p + (size_t)qb * lmax, *q = s2 + (size_t)qb * lmax;
-        float *k = q + (size_t)lmax * hd, *v = k + (size_t)lmax * hd;
-        float *o = v + (size_t)lmax * hd, *dq = o + (size_t)lmax * hd;
-        float *dk = dq + (size_t)lmax * hd;
+        float *s1 = c->mem + c->per * (size_t)omp_get_thread_num();
+        float *s2 = s1 + (size_t)c->qb * c->lmax;
 #pragma omp for schedule(dynamic, 1)
         for (long task = 0; task < (long)c->n_seg * h; task++) {
-            int s = (int)(task / h);
+            int s = (int)(task / h), hh = (int)(task % h);
+            long s0 = c->cu[s];
             int l = c->cu[s + 1] - c->cu[s];
+            const float *k = c->qkv + s0 * ld + dm + (long)hh * hd, *v = k + dm;
+            float *dk = c->dqkv + s0 * ld + dm + (long)hh * hd, *dv = dk + dm;
             for (int q0 = 0; q0 < l; q0 += ORCH_ATTN_QBLOCK) {
                 int nb = l - q0 < ORCH_ATTN_QBLOCK ? l - q0 : ORCH_ATTN_QBLOCK;
+                const float *q = c->qkv + (s0 + q0) * ld + (long)hh * hd;
+                float *o = c->out + (s0 + q0) * dm + (long)hh * hd;
+                const float *dout = c->dout + (s0 + q0) * dm + (long)hh * hd;
+                float *dq = c->dqkv + (s0 + q0) * ld + (long)hh * hd;
                 prod fw1 = {0, 1, nb, l, hd, 0.0f}, fw2 = {0, 0, nb, hd, l, 0.0f};
                 prod bw2 = {1, 0, l, hd, nb, 1.0f}, bw4 = {0, 0, nb, hd, l, 1.0f};
-                raw_gemm(&fw1, q, k, s1, sup_off, bt);  /* S = Q K^T */
-                raw_gemm(&fw2, s1, v, o, sup_off, bt);  /* O = P V */
-                raw_gemm(&fw1, q, k, s1, sup_off, bt);  /* S again (backward) */
-                raw_gemm(&bw2, s1, o, dk, sup_off, bt); /* dV += P^T dO */
-                raw_gemm(&fw1, o, v, s2, sup_off, bt);  /* dP = dO V^T */
-                raw_gemm(&bw4, s2, k, dq, sup_off, bt); /* dQ += dS K */
-                raw_gemm(&bw2, s2, q, dk, sup_off, bt); /* dK += dS^T Q */
+                raw_gemm_ld(&fw1, q, ld, k, ld, s1, l, sup_off, bt);     /* S = Q K^T */
+                raw_gemm_ld(&fw2, s1, l, v, ld, o, dm, sup_off, bt);     /* O = P V */
+                raw_gemm_ld(&fw1, q, ld, k, ld, s1, l, sup_off, bt);     /* S again */
+                raw_gemm_ld(&bw2, s1, l, dout, dm, dv, ld, sup_off, bt); /* dV += P^T dO */
+                raw_gemm_ld(&fw1, dout, dm, v, ld, s2, l, sup_off, bt);  /* dP = dO V^T */
+                raw_gemm_ld(&bw4, s2, l, k, ld, dq, ld, sup_off, bt);    /* dQ += dS K */
+                raw_gemm_ld(&bw2, s2, l, q, ld, dk, ld, sup_off, bt);    /* dK += dS^T Q */
             }
         }
     }
@@ -341,8 +352,8 @@ static void att_run(void *p, int which)
         raw_attention(c, which == 2);
         return;
     }
-    orch_attention_fwd(c->out, c->lse, c->scr, c->ns, c->qkv, c->qkv + dm, c->qkv + 2 * dm,
-                       3 * dm, c->cu, c->n_seg, c->h, c->hd);
+    orch_attention_fwd(c->out, c->lse, c->scr, c->ns, c->qkv, c->qkv + dm, c->qkv + 2 * dm, 3 * dm,
+                       c->cu, c->n_seg, c->h, c->hd);
     orch_attention_bwd(c->dqkv, c->dqkv + dm, c->dqkv + 2 * dm, 3 * dm, c->scr, c->ns, c->dout,
                        c->out, c->lse, c->qkv, c->qkv + dm, c->qkv + 2 * dm, 3 * dm, c->cu,
                        c->n_seg, c->h, c->hd);
@@ -374,7 +385,7 @@ static void bench_attention(const char *cfg, const char *name, const int32_t *cu
     c.qb = c.lmax < ORCH_ATTN_QBLOCK ? c.lmax : ORCH_ATTN_QBLOCK;
     c.team = n_tasks >= g_threads ? g_threads : 1;
     c.bt = c.team > 1 ? 1 : g_threads;
-    c.per = (size_t)c.qb * c.lmax * 2 + (size_t)c.lmax * hd * 6;
+    c.per = (size_t)c.qb * c.lmax * 2;
     c.mem = buf(c.per * (size_t)c.team);
     double flops = 0;
     for (int s = 0; s < n_seg; s++) {
@@ -473,8 +484,8 @@ static void k_f16(ew_ctx *c)
 }
 static void k_adamw(ew_ctx *c)
 {
-    orch_adamw_step(c->b, c->m, c->v, c->a, (int64_t)c->n * c->d, 1e-9f, 0.9f, 0.999f, 1e-8f,
-                    0.0f, 3);
+    orch_adamw_step(c->b, c->m, c->v, c->a, (int64_t)c->n * c->d, 1e-9f, 0.9f, 0.999f, 1e-8f, 0.0f,
+                    3);
 }
 static void k_pool_f(ew_ctx *c)
 {
@@ -553,15 +564,15 @@ static void bench_elementwise(const char *cfg, int n, int d, int mlp, int h, int
         int width; /* 0: D, 1: mlp */
         double bpe;
     } ks[] = {
-        {"rmsnorm fwd", k_rms_f, 0, 8},     {"rmsnorm bwd", k_rms_b, 0, 16},
-        {"add fwd", k_add_f, 0, 12},        {"add bwd (both)", k_add_b, 0, 24},
-        {"rotary fwd", k_rot_f, 0, 8},      {"rotary bwd", k_rot_b, 0, 8},
-        {"gelu fwd", k_gelu_f, 0, 8},       {"gelu bwd", k_gelu_b, 0, 16},
-        {"silu fwd", k_silu_f, 1, 8},       {"swiglu fwd", k_swiglu_f, 1, 12},
-        {"swiglu bwd", k_swiglu_b, 1, 28},  {"finite_scan", k_scan, 1, 4},
-        {"round bf16", k_bf16, 0, 8},       {"round f16", k_f16, 0, 8},
-        {"adamw step", k_adamw, 0, 28},     {"mean_pool fwd", k_pool_f, 0, 4},
-        {"xent fwd", k_ce_f, 0, 4},         {"xent bwd", k_ce_b, 0, 12},
+        {"rmsnorm fwd", k_rms_f, 0, 8},    {"rmsnorm bwd", k_rms_b, 0, 16},
+        {"add fwd", k_add_f, 0, 12},       {"add bwd (both)", k_add_b, 0, 24},
+        {"rotary fwd", k_rot_f, 0, 8},     {"rotary bwd", k_rot_b, 0, 8},
+        {"gelu fwd", k_gelu_f, 0, 8},      {"gelu bwd", k_gelu_b, 0, 16},
+        {"silu fwd", k_silu_f, 1, 8},      {"swiglu fwd", k_swiglu_f, 1, 12},
+        {"swiglu bwd", k_swiglu_b, 1, 28}, {"finite_scan", k_scan, 1, 4},
+        {"round bf16", k_bf16, 0, 8},      {"round f16", k_f16, 0, 8},
+        {"adamw step", k_adamw, 0, 28},    {"mean_pool fwd", k_pool_f, 0, 4},
+        {"xent fwd", k_ce_f, 0, 4},        {"xent bwd", k_ce_b, 0, 12},
     };
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
         c.n = n;
@@ -604,10 +615,12 @@ int main(int argc, char **argv)
     printf("fp32 FMA peak (8-wide fma loop, 12 chains): 1 thread %.1f GFLOP/s, %d threads %.1f "
            "GFLOP/s; %%peak below uses %.1f\n",
            g_peak1, omp_get_num_procs(), g_peakn, g_peak);
-    printf("sup choice: 64x64x64 -> %s, 1024x3840x1280 -> %s, 256x1024x80 -> %s\n\n",
-           orch_sup_choice(64, 64, 64) == ORCH_SUP_ON ? "default" : "sup-off",
-           orch_sup_choice(1024, 3840, 1280) == ORCH_SUP_ON ? "default" : "sup-off",
-           orch_sup_choice(256, 1024, 80) == ORCH_SUP_ON ? "default" : "sup-off");
+    printf("sup choice (AUTO): 64x64x64 NN %s, 1024x3840x1280 NT %s, 256x1024x80 NT %s, "
+           "1024x80x256 TN %s\n\n",
+           orch_sup_choice_layout(64, 64, 64, 0, 0) == ORCH_SUP_ON ? "default" : "sup-off",
+           orch_sup_choice_layout(1024, 3840, 1280, 0, 1) == ORCH_SUP_ON ? "default" : "sup-off",
+           orch_sup_choice_layout(256, 1024, 80, 0, 1) == ORCH_SUP_ON ? "default" : "sup-off",
+           orch_sup_choice_layout(1024, 80, 256, 1, 0) == ORCH_SUP_ON ? "default" : "sup-off");
 
     printf("== products, forward + backward (ratio = best raw time / kernel time)\n");
     print_prod_header();

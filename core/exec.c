@@ -139,6 +139,7 @@ int orch_exec_init(orch_exec *ex, orch_graph *g, const orch_pipeline *p, int64_t
     ex->check_nan = p->checks.nan;
     ex->inject = p->checks.inject;
     ex->loss_scale = 1.0;
+    ex->seed = p->seed;
     ex->unit = g->config.spatial_merge_size * g->config.spatial_merge_size;
     int head_dim = g->config.hidden_size / g->config.num_heads;
     int d = g->config.hidden_size;
@@ -147,8 +148,8 @@ int orch_exec_init(orch_exec *ex, orch_graph *g, const orch_pipeline *p, int64_t
     ex->scratch_floats = orch_attention_scratch_floats(one_segment, 1, 0);
     int widest = 3 * d;
     for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i].rank > widest)
-            widest = g->nodes[i].rank;
+        if (g->nodes[i].rank + g->nodes[i].in_dim > widest && g->nodes[i].op == ORCH_OP_LORA_LINEAR)
+            widest = g->nodes[i].rank + g->nodes[i].in_dim;
     ex->work_floats = max_patches * widest;
     ex->cos_t = malloc(sizeof(float) * (size_t)(max_patches * head_dim));
     ex->sin_t = malloc(sizeof(float) * (size_t)(max_patches * head_dim));
@@ -266,6 +267,69 @@ static void attention_forward(orch_exec *ex, const orch_node *n)
                        ex->scratch_floats, rot, rot + d, rot + 2 * d, ld, cu, n_seg, h, hd);
 }
 
+/* ------------------------------------------------------ LoRA dropout */
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* PEFT's lora_dropout: the branch sees dropout(x), the base sees x. The
+ * mask (0 or 1/(1-p)) is a pure function of (seed, step, stage, element),
+ * so a recomputed forward and a resumed run draw the same one. */
+static void lora_dropout_forward(orch_exec *ex, const orch_node *n, float *y, const float *x,
+                                 int rows)
+{
+    int in = n->in_dim, out = n->out_dim, r = n->rank;
+    float *mask = data_of(ex, n->aux[1]);
+    float *u = data_of(ex, n->aux[0]);
+    float *dropped = ex->work; /* rows x in */
+    uint64_t stream = mix64(ex->seed ^ mix64((uint64_t)ex->step + 0x9E3779B97F4A7C15ULL));
+    for (const char *c = n->stage; *c; c++)
+        stream = mix64(stream ^ (uint8_t)*c);
+    float keep_scale = 1.0f / (1.0f - n->dropout);
+    uint64_t threshold = (uint64_t)((double)n->dropout * 18446744073709551615.0);
+    for (int64_t i = 0; i < (int64_t)rows * in; i++) {
+        mask[i] = mix64(stream + (uint64_t)i) < threshold ? 0.0f : keep_scale;
+        dropped[i] = x[i] * mask[i];
+    }
+    const float *a = weights_of(ex, n->param[2]), *b = weights_of(ex, n->param[3]);
+    orch_linear_fwd(y, x, weights_of(ex, n->param[0]), weights_of(ex, n->param[1]), rows, in,
+                    out);
+    orch_sgemm(rows, r, in, 1.0f, dropped, in, 1, a, 1, in, 0.0f, u, r, 1, ORCH_SUP_AUTO, 0);
+    orch_sgemm(rows, out, r, n->scale, u, r, 1, b, 1, r, 1.0f, y, out, 1, ORCH_SUP_AUTO, 0);
+}
+
+/* Backward of lora_dropout_forward: dB = s dy^T u; du = s dy B;
+ * dA = du^T dropout(x); dx = dy W + mask * (du A). */
+static void lora_dropout_backward(orch_exec *ex, const orch_node *n, float *dx, const float *dy,
+                                  const float *x, int rows)
+{
+    int in = n->in_dim, out = n->out_dim, r = n->rank;
+    const float *mask = data_of(ex, n->aux[1]);
+    const float *u = data_of(ex, n->aux[0]);
+    const float *a = weights_of(ex, n->param[2]), *b = weights_of(ex, n->param[3]);
+    float *du = ex->work;                          /* rows x r */
+    float *tmp = ex->work + (size_t)rows * r;       /* rows x in */
+    float *da = param_grad(ex, n->param[2]), *db = param_grad(ex, n->param[3]);
+    if (db != NULL)
+        orch_sgemm(out, r, rows, n->scale, dy, 1, out, u, r, 1, 1.0f, db, r, 1, ORCH_SUP_AUTO, 0);
+    orch_sgemm(rows, r, out, n->scale, dy, out, 1, b, r, 1, 0.0f, du, r, 1, ORCH_SUP_AUTO, 0);
+    if (da != NULL) {
+        for (int64_t i = 0; i < (int64_t)rows * in; i++)
+            tmp[i] = x[i] * mask[i];
+        orch_sgemm(r, in, rows, 1.0f, du, 1, r, tmp, in, 1, 1.0f, da, in, 1, ORCH_SUP_AUTO, 0);
+    }
+    if (dx != NULL) {
+        orch_linear_bwd(dx, NULL, NULL, dy, x, weights_of(ex, n->param[0]), rows, in, out);
+        orch_sgemm(rows, in, r, 1.0f, du, r, 1, a, in, 1, 0.0f, tmp, in, 1, ORCH_SUP_AUTO, 0);
+        for (int64_t i = 0; i < (int64_t)rows * in; i++)
+            dx[i] += tmp[i] * mask[i];
+    }
+}
+
 static void node_forward(orch_exec *ex, const orch_node *n)
 {
     const orch_graph *g = ex->graph;
@@ -279,10 +343,13 @@ static void node_forward(orch_exec *ex, const orch_node *n)
                         n->in_dim, n->out_dim);
         break;
     case ORCH_OP_LORA_LINEAR:
-        orch_lora_linear_fwd(y, data_of(ex, n->aux[0]), x, weights_of(ex, n->param[0]),
-                             weights_of(ex, n->param[1]), weights_of(ex, n->param[2]),
-                             weights_of(ex, n->param[3]), n->scale, rows, n->in_dim, n->out_dim,
-                             n->rank);
+        if (n->aux[1] >= 0)
+            lora_dropout_forward(ex, n, y, x, rows);
+        else
+            orch_lora_linear_fwd(y, data_of(ex, n->aux[0]), x, weights_of(ex, n->param[0]),
+                                 weights_of(ex, n->param[1]), weights_of(ex, n->param[2]),
+                                 weights_of(ex, n->param[3]), n->scale, rows, n->in_dim,
+                                 n->out_dim, n->rank);
         break;
     case ORCH_OP_RMSNORM:
         orch_rmsnorm_fwd(y, data_of(ex, n->aux[0]), x, weights_of(ex, n->param[0]), n->eps, rows,
@@ -386,6 +453,10 @@ static void node_backward(orch_exec *ex, const orch_node *n)
                         weights_of(ex, n->param[0]), rows, n->in_dim, n->out_dim);
         break;
     case ORCH_OP_LORA_LINEAR:
+        if (n->aux[1] >= 0) {
+            lora_dropout_backward(ex, n, dx, dy, x, rows);
+            break;
+        }
         orch_lora_linear_bwd(dx, param_grad(ex, n->param[2]), param_grad(ex, n->param[3]),
                              param_grad(ex, n->param[0]), param_grad(ex, n->param[1]), ex->work,
                              dy, x, data_of(ex, n->aux[0]), weights_of(ex, n->param[0]),

@@ -41,6 +41,7 @@ typedef struct orch_exec {
     void *observer_ctx;
     int64_t step;
     double loss_scale; /* multiplies the loss gradient (fp16 loss scaling) */
+    uint64_t seed;     /* the run's seed: LoRA dropout masks derive from it */
     /* the current batch */
     int64_t n_patches;
     int n_images;

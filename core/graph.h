@@ -105,6 +105,7 @@ typedef struct orch_node {
     int full_attention;             /* attention: 1 = per frame, 0 = windows */
     float eps;                      /* rmsnorm */
     float scale;                    /* lora alpha / r */
+    float dropout;                  /* lora: p of the branch's input dropout */
     int in_dim, out_dim, rank;
     int needs_backward; /* set by orch_graph_plan_backward */
     int block;          /* vision block index, -1 outside the blocks */

@@ -240,8 +240,19 @@ static int apply_lora(orch_graph *g, int node_id, const orch_strategy *s)
     int u = add_tensor(g, name, rows, s->rank, 1);
     if (a < 0 || b < 0 || u < 0)
         return ORCH_ENOMEM;
+    int mask = -1;
+    if (s->dropout > 0.0) {
+        /* the dropout's scaled keep mask, 0 or 1/(1-p), saved for backward */
+        n = &g->nodes[node_id];
+        snprintf(name, sizeof name, "%s:lora_dropout_mask", n->stage);
+        mask = add_tensor(g, name, rows, n->in_dim, 1);
+        if (mask < 0)
+            return ORCH_ENOMEM;
+    }
     n = &g->nodes[node_id];
     n->op = ORCH_OP_LORA_LINEAR;
+    n->aux[1] = mask;
+    n->dropout = (float)s->dropout;
     n->param[2] = a;
     n->param[3] = b;
     n->aux[0] = u;

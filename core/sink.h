@@ -35,8 +35,9 @@ typedef struct orch_run_info {
     const char *pipeline;    /* pipeline file as given */
     const char *name;        /* run name (pipeline name unless overridden) */
     const char *strategy;    /* "surgery", "detach", "lora", "full" */
-    const char *config_json; /* resolved pipeline, canonical JSON */
-    const char *config_hash; /* hex sha256 of config_json */
+    const char *config_json; /* resolved pipeline, canonical JSON (with path, name, tags) */
+    const char *config_hash; /* hex sha256 of the configuration alone: the canonical JSON
+                                without path, name and tags (orch_pipeline_hash) */
     uint64_t seed;
     const char *host;
     int64_t pid;

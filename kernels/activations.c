@@ -17,10 +17,10 @@
 
 #include <omp.h>
 
-#define SQRT1_2 0.70710678118654752f
+#define SQRT1_2      0.70710678118654752f
 #define INV_SQRT_2PI 0.39894228040143268f
-#define GELU_K 0.79788456080286536f /* sqrt(2/pi) */
-#define GELU_C 0.044715f
+#define GELU_K       0.79788456080286536f /* sqrt(2/pi) */
+#define GELU_C       0.044715f
 
 /* Runs body(lo, hi) over [0, n) split across the team. */
 #define PAR_CHUNKS(n, call)                                                                        \

@@ -67,8 +67,14 @@ void orch_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, in
                 int64_t csa, const float *b, int64_t rsb, int64_t csb, float beta, float *c,
                 int64_t rsc, int64_t csc, orch_sup sup, int nthreads);
 
-/* The path ORCH_SUP_AUTO picks for an m x n x k product (ON or OFF). */
+/* The path ORCH_SUP_AUTO picks (ON or OFF) for an m x n x k product whose
+ * A and B are stored row-major (NN). */
 orch_sup orch_sup_choice(int64_t m, int64_t n, int64_t k);
+
+/* The same for any layout: a_trans / b_trans non-zero when that operand is
+ * a transposed view (unit row stride), e.g. b_trans for x W^T. This is the
+ * rule orch_sgemm applies; measurements in docs/performance.md. */
+orch_sup orch_sup_choice_layout(int64_t m, int64_t n, int64_t k, int a_trans, int b_trans);
 
 /* ============================================================== linear */
 
@@ -254,8 +260,8 @@ void orch_mse_bwd(float *dpred, const float *pred, const float *target, float dl
  *   p -= lr * g
  * param (n) and buf (n) updated in place; buf may be NULL when momentum is
  * 0. grad (n) is read only. t is the 1-based step count of this buffer. */
-void orch_sgd_step(float *param, float *buf, const float *grad, int64_t n, float lr,
-                   float momentum, float dampening, float weight_decay, int nesterov, int64_t t);
+void orch_sgd_step(float *param, float *buf, const float *grad, int64_t n, float lr, float momentum,
+                   float dampening, float weight_decay, int nesterov, int64_t t);
 
 /* One AdamW step, PyTorch's torch.optim.AdamW (amsgrad=False):
  *   p *= 1 - lr*weight_decay                       (decoupled decay)

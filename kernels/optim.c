@@ -40,8 +40,8 @@ static void sgd_chunk(float *p, float *buf, const float *g, int64_t lo, int64_t 
     }
 }
 
-void orch_sgd_step(float *param, float *buf, const float *grad, int64_t n, float lr,
-                   float momentum, float dampening, float weight_decay, int nesterov, int64_t t)
+void orch_sgd_step(float *param, float *buf, const float *grad, int64_t n, float lr, float momentum,
+                   float dampening, float weight_decay, int nesterov, int64_t t)
 {
     int nt = orch_par_threads(n);
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -57,8 +57,7 @@ void orch_sgd_step(float *param, float *buf, const float *grad, int64_t n, float
 
 ORCH_SIMD_CLONES
 static void adamw_chunk(float *p, float *m, float *v, const float *g, int64_t lo, int64_t hi,
-                        float decay, float b1, float b2, float step_size, float bc2_sqrt,
-                        float eps)
+                        float decay, float b1, float b2, float step_size, float bc2_sqrt, float eps)
 {
     float w1 = 1.0f - b1, w2 = 1.0f - b2;
 #pragma omp simd
@@ -126,8 +125,7 @@ void orch_adamw_step(float *param, float *m, float *v, const float *grad, int64_
         }
 #endif
         if (!done)
-            adamw_chunk(param, m, v, grad, lo, hi, decay, beta1, beta2, step_size, bc2_sqrt,
-                        eps);
+            adamw_chunk(param, m, v, grad, lo, hi, decay, beta1, beta2, step_size, bc2_sqrt, eps);
     }
 }
 

@@ -72,8 +72,8 @@ static void bwd_dx_rows(float *dx, const float *dy, const float *x, const float 
 }
 
 ORCH_SIMD_CLONES
-static void bwd_dw_cols(float *dw, const float *dy, const float *x, const float *rstd, int n,
-                        int d, int64_t j0, int64_t j1)
+static void bwd_dw_cols(float *dw, const float *dy, const float *x, const float *rstd, int n, int d,
+                        int64_t j0, int64_t j1)
 {
     for (int i = 0; i < n; i++) {
         const float *xr = x + (int64_t)i * d, *gr = dy + (int64_t)i * d;

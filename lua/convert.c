@@ -117,7 +117,8 @@ void cv_check_keys(cv *c, int t, const char *path, const char *const *valid, siz
                 snprintf(sub, sizeof sub, "%s", path);
             lua_pushvalue(L, -1);
             lua_rawget(L, t);
-            cv_fail(c, sub, "%s has a value without a name (%s); write key = value (valid keys: %s)",
+            cv_fail(c, sub,
+                    "%s has a value without a name (%s); write key = value (valid keys: %s)",
                     path[0] ? path : "the pipeline", cv_describe(c, -1, got, sizeof got),
                     dsl_join_names(valid_text, sizeof valid_text, valid, n));
         }
@@ -178,8 +179,7 @@ long long cv_int(cv *c, int idx, const char *path, long long lo, long long hi)
     if (v < lo || v > hi) {
         if (hi >= CV_INT_MAX)
             cv_fail(c, path, "%s must be >= %lld (got %lld)", path, lo, (long long)v);
-        cv_fail(c, path, "%s must be between %lld and %lld (got %lld)", path, lo, hi,
-                (long long)v);
+        cv_fail(c, path, "%s must be between %lld and %lld (got %lld)", path, lo, hi, (long long)v);
     }
     return v;
 }
@@ -201,6 +201,31 @@ int cv_bool(cv *c, int idx, const char *path)
     return lua_toboolean(c->L, idx);
 }
 
+/* 1 if s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code
+ * points above U+10FFFF). */
+static int valid_utf8(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned c = *p++;
+        if (c < 0x80)
+            continue;
+        int more = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC2 ? 1 : -1;
+        if (more < 0 || c > 0xF4 || end - p < more)
+            return 0;
+        unsigned cp = c & (0x3F >> more);
+        for (int i = 0; i < more; i++, p++) {
+            if ((*p & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (*p & 0x3F);
+        }
+        if ((more == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (more == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return 0;
+    }
+    return 1;
+}
+
 void cv_str(cv *c, int idx, const char *path, char *out, size_t n)
 {
     if (lua_type(c->L, idx) != LUA_TSTRING)
@@ -210,6 +235,8 @@ void cv_str(cv *c, int idx, const char *path, char *out, size_t n)
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)s[i] < 32 || s[i] == 127)
             cv_fail(c, path, "%s must not contain control characters or NUL bytes", path);
+    if (!valid_utf8(s, len))
+        cv_fail(c, path, "%s must be valid UTF-8 text", path);
     if (len >= n)
         cv_fail(c, path, "%s is too long (%zu bytes; at most %zu)", path, len, n - 1);
     memcpy(out, s, len + 1);
@@ -248,8 +275,9 @@ size_t cv_list(cv *c, int idx, const char *path, size_t max)
     if (!empty)
         lua_pop(L, 2);
     if (!empty && !dsl_is_sequence(L, idx))
-        cv_fail(c, path, "%s must be a list like {a, b} (got a table with named or missing "
-                         "entries)",
+        cv_fail(c, path,
+                "%s must be a list like {a, b} (got a table with named or missing "
+                "entries)",
                 path);
     size_t len = (size_t)lua_rawlen(L, idx);
     if (len > max)
@@ -350,10 +378,9 @@ void cv_file(cv *c, const char *path, const char *name, char *out, size_t n)
 
 /* ------------------------------------------------------------ top level */
 
-static const char *const top_keys[] = {"name",      "model",      "data",       "strategy",
-                                       "head",      "loss",       "optimizer",  "schedule",
-                                       "precision", "loss_scale", "checkpoint", "seed",
-                                       "checks",    "tags"};
+static const char *const top_keys[] = {
+    "name",     "model",     "data",       "strategy",   "head", "loss",   "optimizer",
+    "schedule", "precision", "loss_scale", "checkpoint", "seed", "checks", "tags"};
 
 int dsl_convert(lua_State *L)
 {
@@ -361,8 +388,9 @@ int dsl_convert(lua_State *L)
     lua_settop(L, 1);
     memset(c.p, 0, sizeof *c.p);
     if (strlen(c.ctx->main_path) >= sizeof c.p->path)
-        cv_fail(&c, "", "the pipeline path is too long (at most %zu bytes)",
-                sizeof c.p->path - 1);
+        cv_fail(&c, "", "the pipeline path is too long (at most %zu bytes)", sizeof c.p->path - 1);
+    if (!valid_utf8(c.ctx->main_path, strlen(c.ctx->main_path)))
+        cv_fail(&c, "", "the pipeline path must be valid UTF-8 text");
     snprintf(c.p->path, sizeof c.p->path, "%s", c.ctx->main_path);
     cv_check_keys(&c, 1, "", top_keys, sizeof top_keys / sizeof top_keys[0]);
     cv_model(&c, 1);

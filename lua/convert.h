@@ -28,8 +28,8 @@ typedef struct cv {
     lua_State *L;
     dsl_ctx *ctx;
     orch_pipeline *p;
-    unsigned model_given;  /* bit i: model field i was given explicitly */
-    int head_classes;      /* head.classes as given, 0 if absent */
+    unsigned model_given; /* bit i: model field i was given explicitly */
+    int head_classes;     /* head.classes as given, 0 if absent */
 } cv;
 
 #define CV_INT_MAX 2147483647LL

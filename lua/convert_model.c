@@ -33,8 +33,19 @@ static const model_field fields[] = {
     {"out_hidden_size", CFG(out_hidden_size), 1, 1 << 20},
 };
 #define N_FIELDS (sizeof fields / sizeof fields[0])
-enum { F_DEPTH, F_HIDDEN, F_HEADS, F_INTER, F_PATCH, F_TP, F_CH, F_MERGE, F_WINDOW, F_OUT,
-       F_FULLATT };
+enum {
+    F_DEPTH,
+    F_HIDDEN,
+    F_HEADS,
+    F_INTER,
+    F_PATCH,
+    F_TP,
+    F_CH,
+    F_MERGE,
+    F_WINDOW,
+    F_OUT,
+    F_FULLATT
+};
 
 static const char *const model_keys[] = {"preset",
                                          "weights",
@@ -51,11 +62,21 @@ static const char *const model_keys[] = {"preset",
                                          "fullatt_block_indexes",
                                          "initializer_range"};
 
+/* "model.<key>" of field f (F_FULLATT included), as a constant. */
 static const char *field_path(int f)
 {
-    static char paths[N_FIELDS + 1][48];
-    const char *key = f == F_FULLATT ? "fullatt_block_indexes" : fields[f].key;
-    snprintf(paths[f], sizeof paths[f], "model.%s", key);
+    static const char *const paths[] = {"model.depth",
+                                        "model.hidden_size",
+                                        "model.num_heads",
+                                        "model.intermediate_size",
+                                        "model.patch_size",
+                                        "model.temporal_patch_size",
+                                        "model.in_channels",
+                                        "model.spatial_merge_size",
+                                        "model.window_size",
+                                        "model.out_hidden_size",
+                                        "model.fullatt_block_indexes"};
+    _Static_assert(sizeof paths / sizeof paths[0] == N_FIELDS + 1, "one path per field");
     return paths[f];
 }
 
@@ -75,8 +96,8 @@ static void check_config(cv *c)
     orch_model_config *k = &c->p->model.config;
     if (k->hidden_size % k->num_heads != 0)
         cv_fail(c, blame(c, F_HIDDEN, F_HEADS),
-                "model.hidden_size = %d is not a multiple of model.num_heads = %d",
-                k->hidden_size, k->num_heads);
+                "model.hidden_size = %d is not a multiple of model.num_heads = %d", k->hidden_size,
+                k->num_heads);
     int head_dim = k->hidden_size / k->num_heads;
     if (head_dim % 4 != 0)
         cv_fail(c, blame(c, F_HIDDEN, F_HEADS),
@@ -197,7 +218,7 @@ static const char *const data_keys[] = {"source",         "samples",      "class
                                         "image_grid_thw", "pixel_values", "labels"};
 static const char *const sources[] = {"synthetic", "npy"};
 
-#define MAX_SIDE 16384
+#define MAX_SIDE              16384
 #define MAX_PATCHES_PER_IMAGE (1LL << 22)
 
 static void image_size(cv *c, int t)
@@ -268,19 +289,22 @@ static void grid_row(cv *c, int idx, const char *path, int64_t row[3])
     }
     long long t = row[0], h = row[1], w = row[2];
     if (w == 1 && t > 1 && h > 1)
-        cv_fail(c, path, "%s = [%lld, %lld, %lld]: the order is [t, h, w]; did you mean [1, %lld, %lld]?",
+        cv_fail(c, path,
+                "%s = [%lld, %lld, %lld]: the order is [t, h, w]; did you mean [1, %lld, %lld]?",
                 path, t, h, w, t, h);
     int m = c->p->model.config.spatial_merge_size;
     if (h % m != 0)
-        cv_fail(c, path, "%s = [%lld, %lld, %lld]: h = %lld is not a multiple of spatial_merge_size %d",
+        cv_fail(c, path,
+                "%s = [%lld, %lld, %lld]: h = %lld is not a multiple of spatial_merge_size %d",
                 path, t, h, w, h, m);
     if (w % m != 0)
-        cv_fail(c, path, "%s = [%lld, %lld, %lld]: w = %lld is not a multiple of spatial_merge_size %d",
+        cv_fail(c, path,
+                "%s = [%lld, %lld, %lld]: w = %lld is not a multiple of spatial_merge_size %d",
                 path, t, h, w, w, m);
     if (t > MAX_PATCHES_PER_IMAGE || h > MAX_PATCHES_PER_IMAGE || t * h > MAX_PATCHES_PER_IMAGE ||
         t * h * w > MAX_PATCHES_PER_IMAGE)
-        cv_fail(c, path, "%s = [%lld, %lld, %lld]: more than %lld patches in one image", path, t,
-                h, w, MAX_PATCHES_PER_IMAGE);
+        cv_fail(c, path, "%s = [%lld, %lld, %lld]: more than %lld patches in one image", path, t, h,
+                w, MAX_PATCHES_PER_IMAGE);
 }
 
 static void grids(cv *c, int t)

@@ -244,7 +244,8 @@ void cv_strategy(cv *c, int root)
             if (cv_opt_int(c, t, "strategy", "hidden", 1, 1 << 16, &v))
                 s->adapter_hidden = (int)v;
         } else {
-            cv_forbid(c, t, "strategy", "hidden", "adapter = \"linear\" (it is the MLP adapter's width)");
+            cv_forbid(c, t, "strategy", "hidden",
+                      "adapter = \"linear\" (it is the MLP adapter's width)");
         }
         break;
     }
@@ -262,8 +263,7 @@ void cv_strategy(cv *c, int root)
         }
         if (cv_opt_num(c, t, "strategy", "dropout", &x)) {
             if (!(x >= 0 && x < 1))
-                cv_fail(c, "strategy.dropout", "strategy.dropout must be in [0, 1) (got %.14g)",
-                        x);
+                cv_fail(c, "strategy.dropout", "strategy.dropout must be in [0, 1) (got %.14g)", x);
             s->dropout = x;
         }
         lora_targets(c, t);
@@ -278,10 +278,9 @@ void cv_strategy(cv *c, int root)
 /* -------------------------------------------------------------- optimizer */
 
 static const char *const optimizer_names[] = {"sgd", "adamw"};
-static const char *const sgd_keys[] = {"kind", "lr", "weight_decay", "grad_clip", "momentum",
-                                       "nesterov"};
-static const char *const adamw_keys[] = {"kind", "lr", "weight_decay", "grad_clip", "betas",
-                                         "eps"};
+static const char *const sgd_keys[] = {"kind",      "lr",       "weight_decay",
+                                       "grad_clip", "momentum", "nesterov"};
+static const char *const adamw_keys[] = {"kind", "lr", "weight_decay", "grad_clip", "betas", "eps"};
 static const kind_options optimizer_options[] = {
     {"sgd", sgd_keys, N_OF(sgd_keys)},
     {"adamw", adamw_keys, N_OF(adamw_keys)},
@@ -300,8 +299,8 @@ static int opt_range(cv *c, int t, const char *tpath, const char *key, double lo
     int ok = (open_lo ? x > lo : x >= lo) && (hi <= 0 || x < hi);
     if (!ok) {
         if (hi > 0)
-            cv_fail(c, full, "%s must be in %s%g, %g) (got %.14g)", full, open_lo ? "(" : "[",
-                    lo, hi, x);
+            cv_fail(c, full, "%s must be in %s%g, %g) (got %.14g)", full, open_lo ? "(" : "[", lo,
+                    hi, x);
         cv_fail(c, full, "%s must be %s %g (got %.14g)", full, open_lo ? ">" : ">=", lo, x);
     }
     *out = x;
@@ -324,8 +323,8 @@ void cv_optimizer(cv *c, int root)
 
     cv_need(c, t, "optimizer", "lr", " (the learning rate, e.g. lr = 1e-3)");
     opt_range(c, t, "optimizer", "lr", 0, 1, 0, &o->lr);
-    o->weight_decay = o->kind == ORCH_OPT_ADAMW ? DSL_DEFAULT_ADAMW_WEIGHT_DECAY
-                                                : DSL_DEFAULT_SGD_WEIGHT_DECAY;
+    o->weight_decay =
+        o->kind == ORCH_OPT_ADAMW ? DSL_DEFAULT_ADAMW_WEIGHT_DECAY : DSL_DEFAULT_SGD_WEIGHT_DECAY;
     opt_range(c, t, "optimizer", "weight_decay", 0, 0, 0, &o->weight_decay);
     o->grad_clip = DSL_DEFAULT_GRAD_CLIP;
     opt_range(c, t, "optimizer", "grad_clip", 0, 0, 0, &o->grad_clip);
@@ -459,10 +458,11 @@ static void inject(cv *c, int t)
         if (near[0] != '\0')
             snprintf(hint, sizeof hint, " (did you mean '%s'?)", near);
         cv_fail(c, "checks.inject.stage",
-                "checks.inject.stage = '%s' is not a stage%s; stages are visual.patch_embed, "
-                "visual.blocks.N[.norm1|.attn|.attn.qkv|.attn.proj|.norm2|.mlp|.mlp.gate_proj|"
-                ".mlp.up_proj|.mlp.down_proj] with N < %d, visual.merger[.ln_q|.mlp.0|.mlp.1|"
-                ".mlp.2], adapter, head, loss",
+                "checks.inject.stage = '%s' is not a stage%s; stages are "
+                "visual.patch_embed.proj, visual.blocks.N.{norm1, attn.qkv, attn, attn.proj, "
+                "attn_residual, norm2, mlp.gate_proj, mlp.up_proj, mlp.act_fn, mlp.down_proj, "
+                "mlp_residual} with N < %d, visual.merger.{ln_q, mlp.0, mlp.1, mlp.2, "
+                "unpermute}, adapter, adapter.{0, 1, 2}, pool, head, loss",
                 in->stage, hint, depth);
     }
     cv_opt_str(c, t, path, "tensor", in->tensor, sizeof in->tensor);

@@ -21,26 +21,13 @@ static int run_main(lua_State *L)
     if (lua_type(L, -1) != LUA_TTABLE) {
         char where[ORCH_PATH_MAX + 32];
         dsl_loc_find(&ctx->loc, "", ctx->main_path, where, sizeof where);
-        lua_pushfstring(L, "%s: the pipeline must return a table, e.g. return { model = ... } "
-                           "(got %s)",
+        lua_pushfstring(L,
+                        "%s: the pipeline must return a table, e.g. return { model = ... } "
+                        "(got %s)",
                         where, luaL_typename(L, -1));
         return lua_error(L);
     }
     return 1;
-}
-
-/* 1 if msg starts with "NAME:" for a source the locator knows, or "--set ". */
-static int names_a_source(const dsl_ctx *ctx, const char *msg)
-{
-    if (strncmp(msg, "--set ", 6) == 0)
-        return 1;
-    for (size_t i = 0; i < ctx->loc.n_sources; i++) {
-        size_t n = strlen(ctx->loc.sources[i].name);
-        if (strncmp(msg, ctx->loc.sources[i].name, n) == 0 && msg[n] == ':')
-            return 1;
-    }
-    size_t n = strlen(ctx->main_path);
-    return strncmp(msg, ctx->main_path, n) == 0 && msg[n] == ':';
 }
 
 /* Copies the error of a failed protected call into err as one line. */
@@ -58,7 +45,11 @@ static int lua_failure(lua_State *L, const dsl_ctx *ctx, int status, orch_err *e
     const char *msg = lua_tostring(L, -1);
     if (msg == NULL)
         msg = "(error object is not a string)";
-    if (names_a_source(ctx, msg) || dsl_has_position(msg))
+    size_t skip = 0;
+    const char *full = dsl_truncated_source(ctx, msg, &skip);
+    if (full != NULL) /* Lua shortened a long file name: give it whole */
+        orch_seterr(err, ORCH_EINVAL, "%s%s", full, msg + skip);
+    else if (dsl_names_source(ctx, msg) || dsl_has_position(msg))
         orch_seterr(err, ORCH_EINVAL, "%s", msg);
     else
         orch_seterr(err, ORCH_EINVAL, "%s: %s", ctx->main_path, msg);
@@ -84,6 +75,9 @@ static int load_in_state(lua_State *L, dsl_ctx *ctx, const char *const *sets, in
     if (status != LUA_OK)
         return lua_failure(L, ctx, status, err);
     int root = lua_gettop(L);
+    /* no collection (so no __gc finalizer of the pipeline) runs from now on
+     * while C reads the declaration; emergency collections still free memory */
+    lua_gc(L, LUA_GCSTOP);
 
     for (int i = 0; i < n_sets; i++) {
         lua_pushcfunction(L, dsl_apply_set);

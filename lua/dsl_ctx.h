@@ -16,11 +16,11 @@
 #include "core/pipeline.h"
 #include "lua/locate.h"
 
-#define DSL_MAX_DIRS 8                           /* require search directories */
-#define DSL_MEM_LIMIT ((size_t)256 << 20)        /* bytes a pipeline's Lua state may hold */
-#define DSL_INSTRUCTION_LIMIT 100000000LL        /* Lua instructions per load */
-#define DSL_HOOK_PERIOD 10000                    /* instructions between hook calls */
-#define DSL_FILE_MAX ((size_t)4 << 20)           /* bytes of one pipeline file */
+#define DSL_MAX_DIRS          8                   /* require search directories */
+#define DSL_MEM_LIMIT         ((size_t)256 << 20) /* bytes a pipeline's Lua state may hold */
+#define DSL_INSTRUCTION_LIMIT 100000000LL         /* Lua instructions per load */
+#define DSL_HOOK_PERIOD       10000               /* instructions between hook calls */
+#define DSL_FILE_MAX          ((size_t)4 << 20)   /* bytes of one pipeline file */
 
 typedef struct dsl_ctx {
     const char *main_path; /* the pipeline file as given (borrowed) */
@@ -30,9 +30,9 @@ typedef struct dsl_ctx {
     char dirs[DSL_MAX_DIRS][ORCH_PATH_MAX];
     dsl_locator loc;
     size_t mem_used, mem_limit;
-    int mem_refused;                /* the allocator refused a request over mem_limit */
+    int mem_refused; /* the allocator refused a request over mem_limit */
     long long instructions, instruction_limit;
-    int killed;                     /* the instruction limit was hit */
+    int killed;                      /* the instruction limit was hit */
     char kill_msg[ORCH_ERR_MSG_MAX]; /* the message every later hook call raises */
 } dsl_ctx;
 

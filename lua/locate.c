@@ -12,11 +12,11 @@ enum { T_EOF, T_NAME, T_STRING, T_NUMBER, T_PUNCT, T_OTHER };
 
 typedef struct token {
     int kind;
-    int ch;          /* T_PUNCT: one of { } ( ) [ ] , ; = */
-    const char *s;   /* T_NAME: the name; T_STRING: the contents */
+    int ch;        /* T_PUNCT: one of { } ( ) [ ] , ; = */
+    const char *s; /* T_NAME: the name; T_STRING: the contents */
     size_t len;
     int line;
-    int simple;      /* T_STRING: a quoted string without escapes */
+    int simple; /* T_STRING: a quoted string without escapes */
 } token;
 
 typedef struct lexer {
@@ -90,12 +90,14 @@ static token lex(lexer *lx)
         while (lx->p < lx->end && (isalnum((unsigned char)*lx->p) || *lx->p == '_'))
             lx->p++;
         t.kind = T_NAME;
-    } else if (isdigit(c) || (c == '.' && lx->p + 1 < lx->end && isdigit((unsigned char)lx->p[1]))) {
+    } else if (isdigit(c) ||
+               (c == '.' && lx->p + 1 < lx->end && isdigit((unsigned char)lx->p[1]))) {
         char prev = 0;
         while (lx->p < lx->end) {
             char d = *lx->p;
             if (isalnum((unsigned char)d) || d == '.' || d == '_' ||
-                ((d == '+' || d == '-') && (prev == 'e' || prev == 'E' || prev == 'p' || prev == 'P'))) {
+                ((d == '+' || d == '-') &&
+                 (prev == 'e' || prev == 'E' || prev == 'p' || prev == 'P'))) {
                 prev = d;
                 lx->p++;
             } else {
@@ -180,13 +182,13 @@ static token take(stream *st)
 #define MAX_DEPTH 64
 
 typedef struct frame {
-    char kind;  /* 'R' root, '{' constructor, '(' or '[' */
-    int known;  /* path is meaningful */
+    char kind;                   /* 'R' root, '{' constructor, '(' or '[' */
+    int known;                   /* path is meaningful */
     char path[DSL_LOC_PATH_MAX]; /* '{': the table's path */
     char item[DSL_LOC_PATH_MAX]; /* '{': current item's path; '(' '[' 'R': inherited */
     int item_known;
-    int index;     /* '{': positional items so far */
-    int at_start;  /* '{': the next token starts an item */
+    int index;    /* '{': positional items so far */
+    int at_start; /* '{': the next token starts an item */
 } frame;
 
 /* Joins parent and key into out; returns 0 if it does not fit. */
@@ -226,10 +228,10 @@ static int is_dot(const token *t)
 
 static int is_keyword(const token *t)
 {
-    static const char *const words[] = {"and",   "break", "do",     "else", "elseif", "end",
-                                        "false", "for",   "function", "goto", "if",   "in",
-                                        "local", "nil",   "not",    "or",   "repeat", "return",
-                                        "then",  "true",  "until",  "while"};
+    static const char *const words[] = {"and",   "break", "do",       "else", "elseif", "end",
+                                        "false", "for",   "function", "goto", "if",     "in",
+                                        "local", "nil",   "not",      "or",   "repeat", "return",
+                                        "then",  "true",  "until",    "while"};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (is_name(t, words[i]))
             return 1;

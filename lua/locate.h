@@ -37,9 +37,9 @@
 #define DSL_LOC_PATH_MAX 256
 
 typedef struct dsl_loc_entry {
-    char *path;    /* "optimizer.lr", "data.image_grid_thw[1]" */
+    char *path; /* "optimizer.lr", "data.image_grid_thw[1]" */
     int line;
-    int source;    /* index into sources */
+    int source; /* index into sources */
 } dsl_loc_entry;
 
 typedef struct dsl_loc_source {

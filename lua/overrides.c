@@ -102,8 +102,9 @@ static int is_literal(const char *text)
 static void push_value(lua_State *L, const char *arg, const char *text)
 {
     if (text[0] == '\0')
-        set_fail(L, arg, "%sempty value; write KEY=nil to remove a field, KEY='' for an empty "
-                         "string",
+        set_fail(L, arg,
+                 "%sempty value; write KEY=nil to remove a field, KEY='' for an empty "
+                 "string",
                  "");
     if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0) {
         lua_pushboolean(L, text[0] == 't');

@@ -155,8 +155,9 @@ static void deep_copy(lua_State *L, int idx, int depth)
         return;
     }
     if (depth > MAX_NESTING)
-        luaL_error(L, "extend: tables nested more than %d levels deep (a table that contains "
-                      "itself?)",
+        luaL_error(L,
+                   "extend: tables nested more than %d levels deep (a table that contains "
+                   "itself?)",
                    MAX_NESTING);
     luaL_checkstack(L, 6, "extend: tables nested too deep");
     lua_newtable(L);
@@ -197,15 +198,16 @@ static void merge(lua_State *L, int b, int o, int depth)
         return;
     }
     if (depth > MAX_NESTING)
-        luaL_error(L, "extend: tables nested more than %d levels deep (a table that contains "
-                      "itself?)",
+        luaL_error(L,
+                   "extend: tables nested more than %d levels deep (a table that contains "
+                   "itself?)",
                    MAX_NESTING);
     luaL_checkstack(L, 8, "extend: tables nested too deep");
     deep_copy(L, b, depth);
     int r = lua_gettop(L);
     lua_pushnil(L);
-    while (lua_next(L, o) != 0) { /* key, value */
-        if (dsl_is_unset(L, -1)) {      /* remove the key */
+    while (lua_next(L, o) != 0) {  /* key, value */
+        if (dsl_is_unset(L, -1)) { /* remove the key */
             lua_pushvalue(L, -2);
             lua_pushnil(L);
             lua_rawset(L, r);
@@ -213,12 +215,12 @@ static void merge(lua_State *L, int b, int o, int depth)
             continue;
         }
         lua_pushvalue(L, -2);
-        lua_rawget(L, r);               /* key, value, old */
-        merge(L, -1, -2, depth + 1);    /* key, value, old, merged */
-        lua_remove(L, -2);              /* key, value, merged */
-        lua_pushvalue(L, -3);           /* key, value, merged, key */
-        lua_insert(L, -2);              /* key, value, key, merged */
-        lua_rawset(L, r);               /* key, value */
+        lua_rawget(L, r);            /* key, value, old */
+        merge(L, -1, -2, depth + 1); /* key, value, old, merged */
+        lua_remove(L, -2);           /* key, value, merged */
+        lua_pushvalue(L, -3);        /* key, value, merged, key */
+        lua_insert(L, -2);           /* key, value, key, merged */
+        lua_rawset(L, r);            /* key, value */
         lua_pop(L, 1);
     }
     if (lua_getmetatable(L, o))
@@ -235,8 +237,8 @@ static int extend(lua_State *L)
         return luaL_error(L, "extend: expected extend(base, overrides)");
     for (int i = 2; i <= n; i++)
         if (lua_type(L, i) != LUA_TTABLE)
-            return luaL_error(L, "extend: the overrides (argument %d) must be a table (got %s)",
-                              i, luaL_typename(L, i));
+            return luaL_error(L, "extend: the overrides (argument %d) must be a table (got %s)", i,
+                              luaL_typename(L, i));
     lua_pushvalue(L, 1);
     for (int i = 2; i <= n; i++) {
         merge(L, -1, i, 0);

@@ -12,7 +12,7 @@
 
 #include "lua/sandbox.h"
 
-static const char loaded_key = 'L'; /* registry: name -> module value */
+static const char loaded_key = 'L';  /* registry: name -> module value */
 static const char loading_key = 'I'; /* the "being loaded" marker */
 
 /* Writes dir joined with rel into out; returns 0 if it does not fit. */
@@ -134,8 +134,9 @@ void dsl_run_file(lua_State *L, const char *path)
     }
     if (len > 0 && src[0] == LUA_SIGNATURE[0]) {
         free(src);
-        lua_pushfstring(L, "%s: binary chunks (bytecode) are not allowed in pipelines (sandbox); "
-                           "give the Lua source",
+        lua_pushfstring(L,
+                        "%s: binary chunks (bytecode) are not allowed in pipelines (sandbox); "
+                        "give the Lua source",
                         path);
         lua_error(L);
         return;
@@ -194,14 +195,15 @@ static void check_name(lua_State *L, const dsl_ctx *ctx, const char *name, char 
             luaL_error(L, "require \"%s\": '%s' is not available in pipelines (sandbox)", name,
                        name);
     if (len > 4 && strcmp(name + len - 4, ".lua") == 0)
-        luaL_error(L, "require \"%s\": give the module name without \".lua\": require \"%s\"",
-                   name, lua_pushlstring(L, name, len - 4));
+        luaL_error(L, "require \"%s\": give the module name without \".lua\": require \"%s\"", name,
+                   lua_pushlstring(L, name, len - 4));
     for (size_t i = 0; i < len; i++) {
         char c = name[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '-' || c == '.'))
-            luaL_error(L, "require \"%s\": invalid module name (letters, digits, '_', '-' and "
-                          "'.' only)",
+            luaL_error(L,
+                       "require \"%s\": invalid module name (letters, digits, '_', '-' and "
+                       "'.' only)",
                        name);
     }
     if (len + 5 > n)
@@ -241,8 +243,9 @@ int dsl_require(lua_State *L)
     lua_pushvalue(L, 1);
     lua_rawget(L, cache);
     if (lua_touserdata(L, -1) == &loading_key)
-        return luaL_error(L, "require \"%s\": circular require (the module requires itself, "
-                             "directly or through another module)",
+        return luaL_error(L,
+                          "require \"%s\": circular require (the module requires itself, "
+                          "directly or through another module)",
                           name);
     if (!lua_isnil(L, -1))
         return 1;

@@ -100,9 +100,45 @@ int dsl_has_position(const char *msg)
     return q < sep && q > msg && q[-1] == ':';
 }
 
+const char *dsl_truncated_source(const dsl_ctx *ctx, const char *msg, size_t *skip)
+{
+    if (strncmp(msg, "...", 3) != 0)
+        return NULL;
+    const char *colon = strchr(msg + 3, ':');
+    if (colon == NULL || colon[1] < '0' || colon[1] > '9')
+        return NULL;
+    size_t tail = (size_t)(colon - (msg + 3));
+    for (size_t i = 0; i < ctx->loc.n_sources; i++) {
+        const char *name = ctx->loc.sources[i].name;
+        size_t n = strlen(name);
+        if (!ctx->loc.sources[i].is_set && n > tail &&
+            strncmp(name + n - tail, msg + 3, tail) == 0) {
+            *skip = (size_t)(colon - msg);
+            return name;
+        }
+    }
+    return NULL;
+}
+
+int dsl_names_source(const dsl_ctx *ctx, const char *msg)
+{
+    size_t skip;
+    if (strncmp(msg, "--set ", 6) == 0 || dsl_truncated_source(ctx, msg, &skip) != NULL)
+        return 1;
+    for (size_t i = 0; i < ctx->loc.n_sources; i++) {
+        size_t n = strlen(ctx->loc.sources[i].name);
+        if (!ctx->loc.sources[i].is_set && strncmp(msg, ctx->loc.sources[i].name, n) == 0 &&
+            msg[n] == ':')
+            return 1;
+    }
+    size_t n = strlen(ctx->main_path);
+    return strncmp(msg, ctx->main_path, n) == 0 && msg[n] == ':';
+}
+
 /* Message handler: a string with a position; never a traceback, so the
  * message stays one line. Adds the innermost pipeline-file line when the
- * error has none (error("x", 0), a table as error object). */
+ * error has none (error("x", 0), a table as error object) or only the
+ * position of a chunk made by load(). */
 static int message_handler(lua_State *L)
 {
     dsl_ctx *ctx = dsl_ctx_get(L);
@@ -113,7 +149,7 @@ static int message_handler(lua_State *L)
     const char *msg = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
     if (msg == NULL)
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-    if (dsl_has_position(msg))
+    if (dsl_names_source(ctx, msg))
         return 1;
     lua_Debug ar;
     for (int level = 0; lua_getstack(L, level, &ar); level++) {
@@ -258,12 +294,10 @@ static int global_index(lua_State *L)
 
 int dsl_sandbox_open(lua_State *L)
 {
-    static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
-                                    {LUA_STRLIBNAME, luaopen_string},
-                                    {LUA_TABLIBNAME, luaopen_table},
-                                    {LUA_MATHLIBNAME, luaopen_math},
-                                    {LUA_UTF8LIBNAME, luaopen_utf8},
-                                    {NULL, NULL}};
+    static const luaL_Reg libs[] = {
+        {LUA_GNAME, luaopen_base},       {LUA_STRLIBNAME, luaopen_string},
+        {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
+        {LUA_UTF8LIBNAME, luaopen_utf8}, {NULL, NULL}};
     for (const luaL_Reg *lib = libs; lib->func != NULL; lib++) {
         luaL_requiref(L, lib->name, lib->func, 1);
         lua_pop(L, 1);

@@ -43,4 +43,13 @@ int dsl_pcall(lua_State *L, int nargs, int nresults);
 /* 1 if msg starts with a position "SOURCE:LINE: " as Lua writes it. */
 int dsl_has_position(const char *msg);
 
+/* 1 if msg starts with "NAME:" for a pipeline file the locator knows (or
+ * the main file), or with "--set ". */
+int dsl_names_source(const dsl_ctx *ctx, const char *msg);
+
+/* Lua shortens long chunk names in its messages to "...TAIL:LINE: ...". If
+ * msg starts so and TAIL ends a known file name, returns that name and sets
+ * *skip to the length of "...TAIL"; else returns NULL. */
+const char *dsl_truncated_source(const dsl_ctx *ctx, const char *msg, size_t *skip);
+
 #endif

@@ -12,12 +12,14 @@ typedef struct preset {
     orch_model_config config;
 } preset;
 
-#define TOWER(d, hid, heads, inter, patch, win, out, nf, ...)                                   \
-    {                                                                                          \
-        .depth = (d), .hidden_size = (hid), .num_heads = (heads), .intermediate_size = (inter), \
-        .patch_size = (patch), .temporal_patch_size = 2, .in_channels = 3,                     \
-        .spatial_merge_size = 2, .window_size = (win), .out_hidden_size = (out),               \
-        .initializer_range = 0.02, .n_fullatt = (nf), .fullatt_block_indexes = {__VA_ARGS__}   \
+#define TOWER(d, hid, heads, inter, patch, win, out, nf, ...)                                      \
+    {                                                                                              \
+        .depth = (d), .hidden_size = (hid), .num_heads = (heads), .intermediate_size = (inter),    \
+        .patch_size = (patch), .temporal_patch_size = 2, .in_channels = 3,                         \
+        .spatial_merge_size = 2, .window_size = (win), .out_hidden_size = (out),                   \
+        .initializer_range = 0.02, .n_fullatt = (nf), .fullatt_block_indexes = {                   \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
     }
 
 static const preset presets[] = {
@@ -41,13 +43,23 @@ int dsl_preset(const char *name, orch_model_config *out)
     return -1;
 }
 
-static const char *const block_linears[] = {"attn.qkv", "attn.proj", "mlp.gate_proj",
-                                            "mlp.up_proj", "mlp.down_proj"};
-static const char *const block_others[] = {"norm1", "attn", "norm2", "mlp"};
+static const char *const block_linears[] = {"attn.qkv", "attn.proj", "mlp.gate_proj", "mlp.up_proj",
+                                            "mlp.down_proj"};
+/* Stage names as core/graph_build.c names its nodes (keep in sync). */
+static const char *const block_others[] = {"norm1", "attn",       "attn_residual",
+                                           "norm2", "mlp.act_fn", "mlp_residual"};
 static const char *const merger_linears[] = {"visual.merger.mlp.0", "visual.merger.mlp.2"};
-static const char *const other_stages[] = {"visual.patch_embed", "visual.merger",
-                                           "visual.merger.ln_q", "visual.merger.mlp.1",
-                                           "adapter", "head", "loss"};
+static const char *const other_stages[] = {"visual.patch_embed.proj",
+                                           "visual.merger.ln_q",
+                                           "visual.merger.mlp.1",
+                                           "visual.merger.unpermute",
+                                           "adapter",
+                                           "adapter.0",
+                                           "adapter.1",
+                                           "adapter.2",
+                                           "pool",
+                                           "head",
+                                           "loss"};
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -90,44 +102,46 @@ int dsl_is_stage(const char *name, int depth)
 {
     const char *rest = block_rest(name, depth);
     if (rest != NULL)
-        return rest[0] == '\0' || in_list(rest, block_linears, N_OF(block_linears)) ||
+        return in_list(rest, block_linears, N_OF(block_linears)) ||
                in_list(rest, block_others, N_OF(block_others));
     return in_list(name, merger_linears, N_OF(merger_linears)) ||
            in_list(name, other_stages, N_OF(other_stages));
 }
 
+typedef struct nearest {
+    const char *name;
+    int limit, best;
+    char *out;
+    size_t n;
+} nearest;
+
+static void consider(nearest *nr, const char *cand)
+{
+    int d = dsl_edit_distance(nr->name, cand);
+    if (d <= nr->limit && (nr->best < 0 || d < nr->best)) {
+        nr->best = d;
+        snprintf(nr->out, nr->n, "%s", cand);
+    }
+}
+
 void dsl_nearest_module(const char *name, int depth, int linear_only, char *out, size_t n)
 {
-    /* candidates: every Linear (or stage) of blocks 0..depth-1, merger, others */
-    int best_d = -1;
-    char cand[96];
-    out[0] = '\0';
     int limit = (int)(strlen(name) / 3);
-    if (limit < 2)
-        limit = 2;
-    for (int b = -1; b < depth; b++) {
-        size_t n_rest = N_OF(block_linears) + (linear_only ? 0 : N_OF(block_others) + 1);
-        for (size_t r = 0; r < n_rest; r++) {
-            if (b < 0) { /* the names outside the blocks, once */
-                if (r >= N_OF(merger_linears) + (linear_only ? 0 : N_OF(other_stages)))
-                    break;
-                const char *s = r < N_OF(merger_linears)
-                                    ? merger_linears[r]
-                                    : other_stages[r - N_OF(merger_linears)];
-                snprintf(cand, sizeof cand, "%s", s);
-            } else if (r < N_OF(block_linears)) {
-                snprintf(cand, sizeof cand, "visual.blocks.%d.%s", b, block_linears[r]);
-            } else if (r < N_OF(block_linears) + N_OF(block_others)) {
-                snprintf(cand, sizeof cand, "visual.blocks.%d.%s", b,
-                         block_others[r - N_OF(block_linears)]);
-            } else {
-                snprintf(cand, sizeof cand, "visual.blocks.%d", b);
-            }
-            int d = dsl_edit_distance(name, cand);
-            if (d <= limit && (best_d < 0 || d < best_d)) {
-                best_d = d;
-                snprintf(out, n, "%s", cand);
-            }
+    nearest nr = {name, limit < 2 ? 2 : limit, -1, out, n};
+    out[0] = '\0';
+    for (size_t i = 0; i < N_OF(merger_linears); i++)
+        consider(&nr, merger_linears[i]);
+    for (size_t i = 0; !linear_only && i < N_OF(other_stages); i++)
+        consider(&nr, other_stages[i]);
+    char cand[96];
+    for (int b = 0; b < depth; b++) {
+        for (size_t i = 0; i < N_OF(block_linears); i++) {
+            snprintf(cand, sizeof cand, "visual.blocks.%d.%s", b, block_linears[i]);
+            consider(&nr, cand);
+        }
+        for (size_t i = 0; !linear_only && i < N_OF(block_others); i++) {
+            snprintf(cand, sizeof cand, "visual.blocks.%d.%s", b, block_others[i]);
+            consider(&nr, cand);
         }
     }
 }

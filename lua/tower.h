@@ -13,11 +13,13 @@
  *   qwen2.5-vl-7b  as 3b with out_hidden 3584
  * All have temporal_patch_size 2 and in_channels 3.
  *
- * Module names follow Hugging Face: visual.patch_embed,
- * visual.blocks.N.{norm1, attn, attn.qkv, attn.proj, norm2, mlp,
- * mlp.gate_proj, mlp.up_proj, mlp.down_proj}, visual.merger,
- * visual.merger.{ln_q, mlp.0, mlp.1, mlp.2}. The Linear layers are qkv,
- * proj, gate_proj, up_proj, down_proj of every block and merger.mlp.0/2.
+ * Module names follow Hugging Face. The Linear layers are
+ * visual.blocks.N.{attn.qkv, attn.proj, mlp.gate_proj, mlp.up_proj,
+ * mlp.down_proj} and visual.merger.mlp.{0, 2}. Stages (for checks.inject)
+ * are the nodes core/graph_build.c builds: those Linears,
+ * visual.blocks.N.{norm1, attn, attn_residual, norm2, mlp.act_fn,
+ * mlp_residual}, visual.patch_embed.proj, visual.merger.{ln_q, mlp.1,
+ * unpermute}, adapter, adapter.{0, 1, 2}, pool, head and loss.
  */
 #ifndef ORCH_LUA_TOWER_H
 #define ORCH_LUA_TOWER_H
@@ -36,8 +38,7 @@ int dsl_preset(const char *name, orch_model_config *out);
 /* 1 if name is a Linear of a tower of the given depth. */
 int dsl_is_linear(const char *name, int depth);
 
-/* 1 if name is a module (stage) of a tower of the given depth, or one of
- * the stages after the tower: "adapter", "head", "loss". */
+/* 1 if name is a stage of a pipeline whose tower has the given depth. */
 int dsl_is_stage(const char *name, int depth);
 
 /* The valid name nearest to name (a Linear when linear_only, else any

@@ -51,7 +51,7 @@ static int all_finite(const float *x, size_t n)
 static void scan_case(size_t n)
 {
     float *x = rnd(n, -2, 2);
-    x[n / 3] = -7.5f; /* the largest finite magnitude */
+    x[n / 3] = -7.5f;                        /* the largest finite magnitude */
     float want_max = n >= 10 ? 7.5f : -1.0f; /* tiny n: the marker gets overwritten */
     orch_finite_stats st = orch_finite_scan(x, (int64_t)n);
     assert_int_equal(st.nan_count, 0);
@@ -165,15 +165,15 @@ static void test_round_f16(void **state)
         {-65520.0f, -INFINITY},
         {1e6f, INFINITY},
         {INFINITY, INFINITY},
-        {1.0f + 1.0f / 4096.0f, 1.0f},                 /* below half an ulp */
-        {1.0f + 1.0f / 2048.0f, 1.0f},                 /* tie -> even */
-        {1.0f + 3.0f / 2048.0f, 1.0f + 2.0f / 1024.0f}, /* tie -> even (up) */
-        {5.9604644775390625e-8f, 5.9604644775390625e-8f},  /* 2^-24 smallest subnormal */
-        {2.98023223876953125e-8f, 0.0f},                   /* 2^-25: tie -> 0 */
-        {4.470348358154297e-8f, 5.9604644775390625e-8f},   /* 0.75 * 2^-24 -> 2^-24 */
-        {8.940696716308594e-8f, 1.1920928955078125e-7f},   /* 1.5 * 2^-24: tie -> 2^-23 */
-        {6.097555160522461e-5f, 6.097555160522461e-5f},    /* largest subnormal 1023*2^-24 */
-        {6.103515625e-5f, 6.103515625e-5f},                /* 2^-14 smallest normal */
+        {1.0f + 1.0f / 4096.0f, 1.0f},                    /* below half an ulp */
+        {1.0f + 1.0f / 2048.0f, 1.0f},                    /* tie -> even */
+        {1.0f + 3.0f / 2048.0f, 1.0f + 2.0f / 1024.0f},   /* tie -> even (up) */
+        {5.9604644775390625e-8f, 5.9604644775390625e-8f}, /* 2^-24 smallest subnormal */
+        {2.98023223876953125e-8f, 0.0f},                  /* 2^-25: tie -> 0 */
+        {4.470348358154297e-8f, 5.9604644775390625e-8f},  /* 0.75 * 2^-24 -> 2^-24 */
+        {8.940696716308594e-8f, 1.1920928955078125e-7f},  /* 1.5 * 2^-24: tie -> 2^-23 */
+        {6.097555160522461e-5f, 6.097555160522461e-5f},   /* largest subnormal 1023*2^-24 */
+        {6.103515625e-5f, 6.103515625e-5f},               /* 2^-14 smallest normal */
         {1e-10f, 0.0f},
         {-1e-10f, -0.0f},
         {1e-40f, 0.0f}, /* fp32 subnormal input */
@@ -208,7 +208,7 @@ static void test_round_bf16(void **state)
         {65504.0f, 65536.0f}, /* bf16 has 8 bits of precision... */
         {65520.0f, 65536.0f}, /* ...and fp32's range: no overflow */
         {1e38f, bits_f(0x7e960000u)},
-        {FLT_MAX, INFINITY}, /* rounds past the largest bf16 */
+        {FLT_MAX, INFINITY},                          /* rounds past the largest bf16 */
         {1.0f + 1.0f / 256.0f, 1.0f},                 /* tie -> even */
         {1.0f + 3.0f / 256.0f, 1.0f + 2.0f / 128.0f}, /* tie -> even (up) */
         {1e-40f, bits_f(0x00010000u)},                /* subnormals are kept */
@@ -218,8 +218,8 @@ static void test_round_bf16(void **state)
         float x = cases[i].in;
         orch_round_bf16_buf(&x, 1);
         if (f_bits(x) != f_bits(cases[i].want))
-            printf("bf16 round %.9g -> %08x, want %08x\n", (double)cases[i].in,
-                   (unsigned)f_bits(x), (unsigned)f_bits(cases[i].want));
+            printf("bf16 round %.9g -> %08x, want %08x\n", (double)cases[i].in, (unsigned)f_bits(x),
+                   (unsigned)f_bits(cases[i].want));
         assert_true(f_bits(x) == f_bits(cases[i].want));
     }
     float nan = NAN;
@@ -400,6 +400,45 @@ static void test_adamw(void **state)
     }
 }
 
+/* The vectorized AdamW path against the formula written out in fp32 with
+ * the same operation order: bit-identical (IEEE sqrt and division are
+ * correctly rounded in scalar and vector form). */
+static void test_adamw_vector_path(void **state)
+{
+    (void)state;
+    size_t n = 100003; /* vector body, scalar tail, and the parallel path */
+    float *p = rnd(n, -1, 1), *m = zeros(n), *v = zeros(n), *g = rnd(n, -1, 1);
+    float *rp = malloc(n * sizeof *rp), *rm = zeros(n), *rv = zeros(n);
+    assert_non_null(rp);
+    memcpy(rp, p, n * sizeof *p);
+    const float lr = 1e-3f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f;
+    for (int64_t t = 1; t <= 3; t++) {
+        orch_adamw_step(p, m, v, g, (int64_t)n, lr, b1, b2, eps, wd, t);
+        float decay = (float)(1.0 - (double)lr * (double)wd);
+        float step = (float)((double)lr / (1.0 - pow((double)b1, (double)t)));
+        float bc2s = (float)sqrt(1.0 - pow((double)b2, (double)t));
+        for (size_t i = 0; i < n; i++) {
+            float pi = rp[i] * decay;
+            float mi = rm[i] + (1.0f - b1) * (g[i] - rm[i]);
+            float vi = rv[i] * b2 + (1.0f - b2) * g[i] * g[i];
+            rm[i] = mi;
+            rv[i] = vi;
+            float denom = sqrtf(vi) / bc2s + eps;
+            rp[i] = pi - step * (mi / denom);
+        }
+    }
+    assert_memory_equal(p, rp, n * sizeof *p);
+    assert_memory_equal(m, rm, n * sizeof *m);
+    assert_memory_equal(v, rv, n * sizeof *v);
+    free(p);
+    free(m);
+    free(v);
+    free(g);
+    free(rp);
+    free(rm);
+    free(rv);
+}
+
 static void test_sgd(void **state)
 {
     (void)state;
@@ -548,11 +587,17 @@ static void test_threads_setting(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_finite_scan),          cmocka_unit_test(test_round_f16),
-        cmocka_unit_test(test_round_bf16),           cmocka_unit_test(test_softmax_extremes),
-        cmocka_unit_test(test_cross_entropy_extremes), cmocka_unit_test(test_elementwise_extremes),
-        cmocka_unit_test(test_adamw),                cmocka_unit_test(test_sgd),
-        cmocka_unit_test(test_clip),                 cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_finite_scan),
+        cmocka_unit_test(test_round_f16),
+        cmocka_unit_test(test_round_bf16),
+        cmocka_unit_test(test_softmax_extremes),
+        cmocka_unit_test(test_cross_entropy_extremes),
+        cmocka_unit_test(test_elementwise_extremes),
+        cmocka_unit_test(test_adamw),
+        cmocka_unit_test(test_adamw_vector_path),
+        cmocka_unit_test(test_sgd),
+        cmocka_unit_test(test_clip),
+        cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_threads_setting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -85,7 +85,7 @@ static void check_gemm(int m, int n, int k, orch_sup sup)
 static void test_sgemm_paths(void **state)
 {
     (void)state;
-    static const int shapes[][3] = {{1, 1, 1}, {3, 5, 7},     {17, 33, 9},
+    static const int shapes[][3] = {{1, 1, 1},    {3, 5, 7},      {17, 33, 9},
                                     {64, 64, 64}, {130, 97, 150}, {1, 200, 31}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int sup = 0; sup < 3; sup++)
@@ -133,8 +133,8 @@ static void test_linear_forward(void **state)
     check_linear(1, 1, 1, 1);
     check_linear(1, 7, 5, 1);
     check_linear(3, 5, 7, 0);
-    check_linear(33, 40, 24, 1);  /* tiny-config merger-ish */
-    check_linear(60, 32, 96, 1);  /* tiny qkv */
+    check_linear(33, 40, 24, 1);    /* tiny-config merger-ish */
+    check_linear(60, 32, 96, 1);    /* tiny qkv */
     check_linear(129, 130, 131, 1); /* large enough for the packed path */
 }
 
@@ -409,10 +409,10 @@ static void test_pool_and_losses_forward(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sgemm_paths),       cmocka_unit_test(test_linear_forward),
-        cmocka_unit_test(test_lora_forward),      cmocka_unit_test(test_attention_forward),
-        cmocka_unit_test(test_rmsnorm_forward),   cmocka_unit_test(test_activation_forward),
-        cmocka_unit_test(test_rotary_forward),    cmocka_unit_test(test_pool_and_losses_forward),
+        cmocka_unit_test(test_sgemm_paths),     cmocka_unit_test(test_linear_forward),
+        cmocka_unit_test(test_lora_forward),    cmocka_unit_test(test_attention_forward),
+        cmocka_unit_test(test_rmsnorm_forward), cmocka_unit_test(test_activation_forward),
+        cmocka_unit_test(test_rotary_forward),  cmocka_unit_test(test_pool_and_losses_forward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,8 +38,8 @@
 #include "kernels/kernels.h"
 #include "tests/testutil.h"
 
-#define H_STEP (1.0 / 128.0)
-#define TOL 1e-3
+#define H_STEP  (1.0 / 128.0)
+#define TOL     1e-3
 #define PREFILL 0.25f
 
 static unsigned long long g_seed = 0x5eed1234ULL;
@@ -173,15 +173,14 @@ typedef struct lora_ctx {
 static double lora_loss(void *p)
 {
     lora_ctx *c = p;
-    orch_lora_linear_fwd(c->y, c->u, c->x, c->w, c->b, c->a, c->bm, c->scale, c->n, c->in,
-                         c->out, c->r);
+    orch_lora_linear_fwd(c->y, c->u, c->x, c->w, c->b, c->a, c->bm, c->scale, c->n, c->in, c->out,
+                         c->r);
     return dot(c->y, c->rw, (size_t)c->n * c->out);
 }
 
 static void check_lora(int n, int in, int out, int r, float alpha)
 {
-    lora_ctx c = {n, in, out, r, alpha / (float)r, NULL, NULL, NULL, NULL,
-                  NULL, NULL, NULL, NULL};
+    lora_ctx c = {n, in, out, r, alpha / (float)r, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     c.x = alloc_rand((size_t)n * in, -1, 1);
     c.w = alloc_rand((size_t)out * in, -1, 1);
     c.b = alloc_rand((size_t)out, -1, 1);
@@ -703,9 +702,8 @@ static void test_chain_grad(void **state)
     fd_check("dx", chain_loss, &c, c.x, (size_t)n * dm, dx, NULL);
     fd_check("dWqkv", chain_loss, &c, c.wqkv, (size_t)3 * dm * dm, dwqkv, NULL);
     fd_check("d norm weight", chain_loss, &c, c.nw, (size_t)dm, dnw, NULL);
-    float *all[] = {c.x,   c.nw,  c.wqkv, c.bqkv, c.wo, c.xn,      c.rstd, c.qkv, c.att, c.lse,
-                    c.y,   c.r,   c.ct,   c.st,   datt, dqkv,      dxn,    dx,    dwqkv, dnw,
-                    c.scratch};
+    float *all[] = {c.x, c.nw, c.wqkv, c.bqkv, c.wo, c.xn, c.rstd, c.qkv, c.att, c.lse,    c.y,
+                    c.r, c.ct, c.st,   datt,   dqkv, dxn,  dx,     dwqkv, dnw,   c.scratch};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
 }

@@ -96,11 +96,11 @@ static const char *put(const char *dir, const char *name, const char *text)
 }
 
 /* A valid flat pipeline, for files written by tests. */
-#define FLAT_BODY                                                                                 \
-    "    model = { preset = \"tiny\" },\n"                                                       \
-    "    data = { samples = 8, classes = 4, image_size = { 16, 16 } },\n"                        \
-    "    strategy = full {},\n"                                                                  \
-    "    optimizer = { kind = \"sgd\", lr = 0.1 },\n"                                            \
+#define FLAT_BODY                                                                                  \
+    "    model = { preset = \"tiny\" },\n"                                                         \
+    "    data = { samples = 8, classes = 4, image_size = { 16, 16 } },\n"                          \
+    "    strategy = full {},\n"                                                                    \
+    "    optimizer = { kind = \"sgd\", lr = 0.1 },\n"                                              \
     "    schedule = { steps = 4, batch_size = 2 },\n"
 
 /* ------------------------------------------------------ shipped pipelines */
@@ -259,6 +259,10 @@ static void test_set_overrides(void **state)
     assert_non_null(strstr(text, "\nprecision = \"bf16\"\n"));
     assert_non_null(strstr(text, "\nchecks.inject.phase = \"backward\"\n"));
     free(text);
+    expect_ok(load("pipelines/detach.lua", "strategy.adapter=mlp",
+                   "checks.inject={step=0, phase='update', stage='adapter.2', value='inf'}", NULL));
+    assert_string_equal(P.checks.inject.stage, "adapter.2");
+    assert_int_equal(P.checks.inject.value_is_inf, 1);
 }
 
 static void test_set_strategy_kind(void **state)
@@ -276,8 +280,8 @@ static void test_set_strategy_kind(void **state)
     expect_ok(load("pipelines/lora.lua", "strategy.kind=lora", NULL));
     assert_int_equal(P.strategy.rank, 4);
     /* strings: bare or quoted */
-    expect_ok(load("pipelines/surgery.lua", "strategy.replace=visual.blocks.0.mlp.down_proj",
-                   NULL));
+    expect_ok(
+        load("pipelines/surgery.lua", "strategy.replace=visual.blocks.0.mlp.down_proj", NULL));
     assert_string_equal(P.strategy.replace, "visual.blocks.0.mlp.down_proj");
     expect_ok(load("pipelines/surgery.lua", "model.preset='small'", "data.image_size=112", NULL));
     assert_int_equal(P.model.config.depth, 8);
@@ -311,6 +315,14 @@ static void test_set_errors(void **state)
         {"model.preset=huge", "--set model.preset=huge: model.preset must be one of tiny, small"},
         {"schedule.steps=1e999", "--set schedule.steps=1e999: schedule.steps must be an integer"},
         {"data.image_grid_thw={{24,24,1}}", "--set data.image_grid_thw={{24,24,1}}: give"},
+        {"checks.inject={step=0, stage='visual.merger.mlp.22'}",
+         "checks.inject.stage = 'visual.merger.mlp.22' is not a stage (did you mean "
+         "'visual.merger.mlp.2'?)"},
+        {"strategy={kind='detach', hidden=8}",
+         "strategy.hidden is not used with adapter = \"linear\""},
+        {"optimizer.nesterov=true", "optimizer.nesterov is an option of sgd, not of adamw"},
+        {"head.kind=regression", "head.classes is for kind = \"classifier\""},
+        {"strategy.rnak=2", "unknown key 'strategy.rnak' (did you mean 'strategy.rank'?)"},
         {"strategy.rank=(\"x\"):rep(1e9)",
          "--set strategy.rank=(\"x\"):rep(1e9): strategy.rank must be an integer (got string"},
         {"tags={(\"x\"):rep(1e9)}",
@@ -319,8 +331,8 @@ static void test_set_errors(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = load("pipelines/lora.lua", cases[i].set, NULL);
         if (rc != ORCH_EINVAL || strstr(E.msg, cases[i].expect) == NULL) {
-            print_error("--set %s: expected \"%s\", got rc %d: %s\n", cases[i].set,
-                        cases[i].expect, rc, E.msg);
+            print_error("--set %s: expected \"%s\", got rc %d: %s\n", cases[i].set, cases[i].expect,
+                        rc, E.msg);
             fail();
         }
     }
@@ -347,19 +359,19 @@ static void test_lines_base_vs_derived(void **state)
     const char *dir = *state;
     put(dir, "base.lua",
         "-- base\n"
-        "return {\n"                                     /* 2 */
-        "    model = { preset = \"tiny\" },\n"           /* 3 */
+        "return {\n"                           /* 2 */
+        "    model = { preset = \"tiny\" },\n" /* 3 */
         "    data = { samples = 8, classes = 4, image_size = { 16, 16 } },\n"
-        "    strategy = lora { rank = 2 },\n"            /* 5 */
-        "    optimizer = {\n"                            /* 6 */
-        "        kind = \"adamw\",\n"                    /* 7 */
-        "        lr = 1e-3,\n"                           /* 8 */
+        "    strategy = lora { rank = 2 },\n" /* 5 */
+        "    optimizer = {\n"                 /* 6 */
+        "        kind = \"adamw\",\n"         /* 7 */
+        "        lr = 1e-3,\n"                /* 8 */
         "    },\n"
         "    schedule = { steps = 4, batch_size = 2 },\n" /* 10 */
         "}\n");
     put(dir, "badbase.lua",
         "return extend(require \"base\", {\n"
-        "    optimizer = { weight_decay = -1 },\n"       /* 2 */
+        "    optimizer = { weight_decay = -1 },\n" /* 2 */
         "})\n");
     /* a field the derived file does not touch: the base's line */
     const char *p = put(dir, "derived1.lua",
@@ -382,7 +394,7 @@ static void test_lines_base_vs_derived(void **state)
                         "return extend(require \"base\", {\n"
                         "    name = \"d3\",\n"
                         "    optimizer = {\n"
-                        "        lr = 0,\n"              /* 4 */
+                        "        lr = 0,\n" /* 4 */
                         "    },\n"
                         "})\n");
     snprintf(want, sizeof want, "%s/derived3.lua:4: optimizer.lr must be > 0 (got 0)", dir);
@@ -452,20 +464,19 @@ static void collect(const char *path, int line, void *ud)
 static void test_locator_scan(void **state)
 {
     (void)state;
-    static const char src[] =
-        "-- a comment with model = { x = 1 }\n"             /* 1 */
-        "local s = [[ text with lr = 3\n"                   /* 2 */
-        "]] --[==[ long comment\n"                          /* 3 */
-        "a = { b = 1 } ]==]\n"                              /* 4 */
-        "return extend(base, {\n"                           /* 5 */
-        "    optimizer = { lr = \"}\", betas = { 0.9,\n"    /* 6 */
-        "        0.99 } },\n"                               /* 7 */
-        "    strategy = lora { rank = 4, [\"alpha\"] = 2 },\n" /* 8 */
-        "    model = extend(base.model, { depth = 2 }),\n"  /* 9 */
-        "    tags = { 'a', f(x), { t = 1 } },\n"            /* 10 */
-        "    [k] = { z = 1 },\n"                            /* 11 */
-        "    cond = x == 1 and { p = 1 } or { q = 2 },\n"   /* 12 */
-        "})\n";
+    static const char src[] = "-- a comment with model = { x = 1 }\n"                /* 1 */
+                              "local s = [[ text with lr = 3\n"                      /* 2 */
+                              "]] --[==[ long comment\n"                             /* 3 */
+                              "a = { b = 1 } ]==]\n"                                 /* 4 */
+                              "return extend(base, {\n"                              /* 5 */
+                              "    optimizer = { lr = \"}\", betas = { 0.9,\n"       /* 6 */
+                              "        0.99 } },\n"                                  /* 7 */
+                              "    strategy = lora { rank = 4, [\"alpha\"] = 2 },\n" /* 8 */
+                              "    model = extend(base.model, { depth = 2 }),\n"     /* 9 */
+                              "    tags = { 'a', f(x), { t = 1 } },\n"               /* 10 */
+                              "    [k] = { z = 1 },\n"                               /* 11 */
+                              "    cond = x == 1 and { p = 1 } or { q = 2 },\n"      /* 12 */
+                              "})\n";
     seen s = {""};
     dsl_loc_scan(src, sizeof src - 1, collect, &s);
     assert_string_equal(s.text, "return@5 optimizer@6 optimizer.lr@6 optimizer.betas@6 "
@@ -586,8 +597,8 @@ static void test_explicit_model_and_defaults(void **state)
     assert_int_equal(P.checks.nan, 1);
     assert_int_equal(P.checks.frozen, 0);
     /* without a preset every field is required */
-    const char *q = put(dir, "partial.lua",
-                        "return {\n" FLAT_BODY "    model = { depth = 2 },\n}\n");
+    const char *q =
+        put(dir, "partial.lua", "return {\n" FLAT_BODY "    model = { depth = 2 },\n}\n");
     expect_error(load(q, NULL), "partial.lua:7: model.hidden_size is required when model.preset "
                                 "is not given");
 }
@@ -604,11 +615,11 @@ static void test_relative_files(void **state)
     put(dir, "sub/px.npy", "x");
     put(dir, "sub/grid.npy", "x");
     put(dir, "sub/labels.npy", "x");
-    const char *p = put(dir, "sub/weights.lua",
-                        "return {\n" FLAT_BODY
-                        "    model = { preset = 'tiny', weights = 'w.safetensors' },\n"
-                        "    strategy = surgery { init = 'w.safetensors' },\n"
-                        "}\n");
+    const char *p =
+        put(dir, "sub/weights.lua",
+            "return {\n" FLAT_BODY "    model = { preset = 'tiny', weights = 'w.safetensors' },\n"
+            "    strategy = surgery { init = 'w.safetensors' },\n"
+            "}\n");
     expect_ok(load(p, NULL));
     snprintf(want, sizeof want, "%s/sub/w.safetensors", dir);
     assert_string_equal(P.model.weights, want);
@@ -698,6 +709,32 @@ static void test_files_and_limits(void **state)
                         "#!/usr/bin/env orch\n"
                         "return {\n" FLAT_BODY "    seed = -1,\n}\n");
     expect_error(load(p, NULL), "shebang.lua:8: seed must be >= 0 (got -1)");
+    /* an error inside a chunk made by load() still names the pipeline line */
+    const char *q = put(dir, "loaded.lua",
+                        "local f = load('return nil + 1')\n"
+                        "local x = f()\n"
+                        "return x\n");
+    expect_error(load(q, NULL), "loaded.lua:2: [string \"return nil + 1\"]:1: attempt to "
+                                "perform arithmetic on a nil value");
+    /* error("...", 0) gets the line where it was raised */
+    const char *r = put(dir, "level0.lua", "\nerror('plain', 0)\n");
+    expect_error(load(r, NULL), "level0.lua:2: plain");
+    /* a long path: Lua shortens chunk names to 60 bytes, orch gives them whole */
+    char deep[700];
+    snprintf(deep, sizeof deep, "%s/a-directory-with-a-rather-long-name-to-pass-lua-idsize", dir);
+    assert_int_equal(mkdir(deep, 0755), 0);
+    const char *w = put(dir, "a-directory-with-a-rather-long-name-to-pass-lua-idsize/long.lua",
+                        "local t = {}\nreturn t.x.y\n");
+    char want[800];
+    snprintf(want, sizeof want, "%s:2: attempt to index a nil value (field 'x')", w);
+    expect_error(load(w, NULL), want);
+    assert_int_equal(strncmp(E.msg, w, strlen(w)), 0);
+    /* strings are UTF-8 (JSON and the store need it) */
+    const char *u = put(dir, "utf8.lua", "return {\n" FLAT_BODY "    name = '\\255',\n}\n");
+    expect_error(load(u, NULL), "utf8.lua:7: name must be valid UTF-8 text");
+    const char *v = put(dir, "utf8ok.lua", "return {\n" FLAT_BODY "    name = 'caf\xc3\xa9',\n}\n");
+    expect_ok(load(v, NULL));
+    assert_string_equal(P.name, "caf\xc3\xa9");
 }
 
 /* ---------------------------------------------------------- JSON and hash */
@@ -777,11 +814,19 @@ static void test_print(void **state)
     orch_pipeline_print(&P, out);
     fclose(out);
     static const char *const lines[] = {
-        "-- pipeline pipelines/detach.lua\n", "-- config hash ", "\nname = \"detach\"\n",
-        "\nmodel.preset = \"tiny\"\n", "\nmodel.fullatt_block_indexes = {1, 3}\n",
-        "\ndata.image_size = {56, 56}", "\nstrategy.kind = \"detach\"\n",
-        "\nstrategy.adapter = \"linear\"\n", "\nhead.classes = 4\n", "\nloss = \"cross_entropy\"\n",
-        "\noptimizer.eps = 1e-08\n", "\nschedule.steps = 30\n", "\nseed = 1234\n",
+        "-- pipeline pipelines/detach.lua\n",
+        "-- config hash ",
+        "\nname = \"detach\"\n",
+        "\nmodel.preset = \"tiny\"\n",
+        "\nmodel.fullatt_block_indexes = {1, 3}\n",
+        "\ndata.image_size = {56, 56}",
+        "\nstrategy.kind = \"detach\"\n",
+        "\nstrategy.adapter = \"linear\"\n",
+        "\nhead.classes = 4\n",
+        "\nloss = \"cross_entropy\"\n",
+        "\noptimizer.eps = 1e-08\n",
+        "\nschedule.steps = 30\n",
+        "\nseed = 1234\n",
         "\nchecks.on_nan = \"abort\"\n",
     };
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
@@ -807,8 +852,7 @@ int main(void)
         cmocka_unit_test(test_locator_scan),
         cmocka_unit_test(test_suggest),
         cmocka_unit_test_setup_teardown(test_extend_and_constructors, tmp_setup, tmp_teardown),
-        cmocka_unit_test_setup_teardown(test_explicit_model_and_defaults, tmp_setup,
-                                        tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_explicit_model_and_defaults, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_relative_files, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_require_rules, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_files_and_limits, tmp_setup, tmp_teardown),

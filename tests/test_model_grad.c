@@ -149,29 +149,72 @@ static void test_lora_graph_gradients(void **state)
     model_close(&m);
 }
 
-static void test_input_gradient_through_frozen(void **state)
+/* d loss / d pixel_values against central differences, a few elements. */
+static void check_input_grads(model *m)
 {
-    (void)state;
-    model m;
-    model_open(&m, ORCH_STRATEGY_SURGERY, 1);
-    orch_exec_forward(&m.ex);
-    orch_exec_backward(&m.ex);
-    orch_tensor *in = &m.g.tensors[m.g.input];
+    orch_exec_forward(&m->ex);
+    orch_exec_backward(&m->ex);
+    orch_tensor *in = &m->g.tensors[m->g.input];
     assert_non_null(in->grad);
-    /* d loss / d pixel_values[j] by central differences, a few elements */
     const int64_t picks[3] = {0, 700, 76 * 24 - 1};
     for (int k = 0; k < 3; k++) {
         int64_t j = picks[k];
         float saved = in->data[j];
         const float h = 1e-2f;
         in->data[j] = saved + h;
-        double up = orch_exec_forward(&m.ex);
+        double up = orch_exec_forward(&m->ex);
         in->data[j] = saved - h;
-        double down = orch_exec_forward(&m.ex);
+        double down = orch_exec_forward(&m->ex);
         in->data[j] = saved;
         double numeric = (up - down) / (2.0 * h);
-        assert_true(fabs(in->grad[j] - numeric) <= 3e-2 * fmax(fabs(numeric), 1e-2));
+        if (fabs(in->grad[j] - numeric) > 3e-2 * fmax(fabs(numeric), 1e-2))
+            fail_msg("pixel_values[%lld]: analytic %.6g numeric %.6g", (long long)j,
+                     in->grad[j], numeric);
     }
+}
+
+/* PEFT's lora_dropout: the branch sees dropout(x). With LoRA on a block's
+ * qkv, the input gradient goes through the mask too. */
+static void test_lora_dropout_gradients(void **state)
+{
+    (void)state;
+    model m;
+    tiny_pipeline(&m.p, ORCH_STRATEGY_LORA);
+    m.p.strategy.dropout = 0.3;
+    orch_err err;
+    assert_int_equal(orch_graph_build(&m.p, &m.g, &err), ORCH_OK);
+    /* the input gradient goes through block 1's dropout mask too */
+    m.g.input_requires_grad = 1;
+    orch_graph_plan_backward(&m.g);
+    assert_int_equal(orch_graph_reserve(&m.g, 76, 2, &err), ORCH_OK);
+    assert_int_equal(orch_init_params(&m.g, &m.p, &err), ORCH_OK);
+    for (int i = 0; i < m.g.n_params; i++) {
+        orch_param *prm = &m.g.params[i];
+        unsigned long long s = 500 + (unsigned long long)i;
+        if (strstr(prm->name, "norm") == NULL && strstr(prm->name, "ln_q") == NULL)
+            fill_uniform(prm->data, (size_t)prm->numel, -0.3f, 0.3f, &s);
+    }
+    assert_int_equal(orch_exec_init(&m.ex, &m.g, &m.p, 76, 2, &err), ORCH_OK);
+    make_batch(&m.batch);
+    assert_int_equal(orch_exec_set_batch(&m.ex, &m.batch, &err), ORCH_OK);
+    check_param_grads(&m);
+    check_input_grads(&m);
+    /* the mask really drops: about 30% zeros */
+    int node = orch_graph_find_node(&m.g, "visual.merger.mlp.0");
+    const orch_tensor *mask = &m.g.tensors[m.g.nodes[node].aux[1]];
+    int64_t n = 19 * (int64_t)mask->cols, zeros = 0;
+    for (int64_t i = 0; i < n; i++)
+        zeros += mask->data[i] == 0.0f;
+    assert_true(zeros > n / 5 && zeros < n * 2 / 5);
+    model_close(&m);
+}
+
+static void test_input_gradient_through_frozen(void **state)
+{
+    (void)state;
+    model m;
+    model_open(&m, ORCH_STRATEGY_SURGERY, 1);
+    check_input_grads(&m);
     model_close(&m);
 }
 
@@ -256,6 +299,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_graph_gradients),
         cmocka_unit_test(test_lora_graph_gradients),
+        cmocka_unit_test(test_lora_dropout_gradients),
         cmocka_unit_test(test_input_gradient_through_frozen),
         cmocka_unit_test(test_backward_plans),
         cmocka_unit_test(test_checkpoint_same_gradients_less_memory),

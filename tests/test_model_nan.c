@@ -229,6 +229,76 @@ static void test_clean_run_has_no_events_and_learns(void **state)
     free(first);
 }
 
+/* The nan-repro mechanism (docs/nan-diagnosis.md) on the tiny tower: fp16,
+ * a fixed loss scale of 65536, no skip, clip at 1.0, pretrained-scale
+ * weights. */
+static void nan_repro_pipeline(orch_pipeline *p)
+{
+    tiny_pipeline(p, ORCH_STRATEGY_SURGERY);
+    p->model.config.initializer_range = 0.7;
+    p->data.n_samples = 8;
+    p->data.n_classes = 4;
+    p->head.n_outputs = 4;
+    p->data.image_height = p->data.image_width = 56;
+    p->schedule.batch_size = 4;
+    p->schedule.steps = 3;
+    p->precision = ORCH_FP16;
+    p->loss_scale.init = 65536;
+    p->optimizer.grad_clip = 1.0;
+    p->checks.frozen = 1;
+    p->checks.on_nan = ORCH_ON_NAN_CONTINUE;
+}
+
+static int first_step_of(const memory_sink *m, const char *phase, const char *stage)
+{
+    for (int i = 0; i < m->n_events; i++)
+        if (strcmp(m->events[i].phase, phase) == 0 && strcmp(m->events[i].stage, stage) == 0)
+            return (int)m->events[i].step;
+    return -1;
+}
+
+static void test_fp16_overflow_reaches_the_tower(void **state)
+{
+    (void)state;
+    orch_pipeline p;
+    nan_repro_pipeline(&p);
+    orch_train_result result;
+    memory_sink *m = run(&p, &result);
+    assert_true(isfinite(m->loss[0]));          /* the first loss is fine */
+    assert_false(isfinite(m->grad_norm[0]));    /* the first backward is not */
+    assert_int_equal(m->events[0].step, 0);
+    assert_string_equal(m->events[0].phase, "backward");
+    assert_int_equal(m->events[0].inputs_finite, 1);
+    /* the update writes NaN into the replaced layer inside the tower ... */
+    assert_int_equal(first_step_of(m, "update", "visual.merger.mlp.2"), 0);
+    /* ... so the tower's output is NaN from the next step on */
+    assert_int_equal(first_step_of(m, "forward", "visual.merger.mlp.2"), 1);
+    for (int i = 0; i < m->n_events; i++)
+        assert_string_not_equal(m->events[i].tensor, "frozen_changed");
+    free(m);
+}
+
+static void test_dynamic_loss_scale_skips_and_stays_finite(void **state)
+{
+    (void)state;
+    orch_pipeline p;
+    nan_repro_pipeline(&p);
+    p.loss_scale.dynamic = 1;
+    orch_train_result result;
+    memory_sink *m = run(&p, &result);
+    assert_true(result.skipped_steps >= 1);
+    assert_int_equal(first_step_of(m, "update", "visual.merger.mlp.2"), -1);
+    assert_int_equal(first_step_of(m, "forward", "visual.merger.mlp.2"), -1);
+    assert_true(isfinite(m->loss[m->n_steps - 1]));
+    free(m);
+    /* bf16 keeps fp32's range: nothing overflows */
+    nan_repro_pipeline(&p);
+    p.precision = ORCH_BF16;
+    m = run(&p, &result);
+    assert_int_equal(m->n_events, 0);
+    free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +306,8 @@ int main(void)
         cmocka_unit_test(test_producer_told_from_passer),
         cmocka_unit_test(test_frozen_write_is_caught),
         cmocka_unit_test(test_clean_run_has_no_events_and_learns),
+        cmocka_unit_test(test_fp16_overflow_reaches_the_tower),
+        cmocka_unit_test(test_dynamic_loss_scale_skips_and_stays_finite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,9 +23,9 @@ static const bad_case bad_cases[] = {
     {"tests/bad/runtime_error.lua",
      "bad/runtime_error.lua:4: attempt to index a nil value (local 'settings')"},
     {"tests/bad/error_object.lua", "bad/error_object.lua:2: (error object is a table value)"},
-    {"tests/bad/returns_nothing.lua",
-     "bad/returns_nothing.lua: the pipeline must return a table"},
-    {"tests/bad/extend_nil.lua", "bad/extend_nil.lua:3: extend: the base must be a table (got nil)"},
+    {"tests/bad/returns_nothing.lua", "bad/returns_nothing.lua: the pipeline must return a table"},
+    {"tests/bad/extend_nil.lua",
+     "bad/extend_nil.lua:3: extend: the base must be a table (got nil)"},
     {"tests/bad/require_missing.lua",
      "bad/require_missing.lua:2: require \"no_such_base\": no file no_such_base.lua in the "
      "pipeline search path (tests/bad)"},
