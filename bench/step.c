@@ -88,7 +88,8 @@ static int t_end(void *c, int64_t id, orch_run_status s, const char *m, orch_err
 static double time_run(const orch_pipeline *p)
 {
     timing_sink t = {0};
-    orch_sink sink = {&t, t_begin, t_step, t_metric, t_nan, t_flush, t_end};
+    orch_sink sink = {.ctx = &t, .begin_run = t_begin, .step = t_step, .metric = t_metric,
+                      .nan_event = t_nan, .flush = t_flush, .end_run = t_end};
     orch_train_result result;
     orch_err err;
     if (orch_train(p, NULL, &sink, &result, &err) != ORCH_OK) {

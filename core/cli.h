@@ -9,6 +9,7 @@
 #ifndef ORCH_CLI_H
 #define ORCH_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "core/err.h"
@@ -44,6 +45,8 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
 int orch_cmd_runs(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_show(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_query(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_compare(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_help(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 
 /* ------------------------------------------------------ argument parsing */
@@ -81,6 +84,24 @@ void orch_cli_print_usage(const orch_cmd *cmd);
 /* Parses a positive int for option name; fills err on failure. */
 int orch_parse_int(const char *name, const char *text, long min, long max, long *out,
                    orch_err *err);
+
+/* How `orch run` and `orch resume` drive a training. */
+typedef struct orch_cli_train_options {
+    const char *name;              /* --name, or NULL */
+    int quiet;                     /* --quiet: no live line */
+    int json;                      /* --json: one JSON object per step on stdout */
+    int64_t resume_run_id;         /* > 0: continue this run */
+    const char *resume_checkpoint; /* its last checkpoint, or NULL */
+} orch_cli_train_options;
+
+struct orch_pipeline;
+
+/* Trains a validated pipeline into the store (--db): reaps runs whose
+ * process is gone, records through the SQLite sink, turns SIGINT/SIGTERM
+ * into an `interrupted` end, prints the summary. A diverged or interrupted
+ * run returns ORCH_ERUNTIME with a message saying so. */
+int orch_cli_train(const struct orch_pipeline *pipeline, orch_cli_globals *globals,
+                   const orch_cli_train_options *opt, orch_err *err);
 
 /* Applies --threads, else $ORCH_THREADS, to the kernels (one place for the
  * thread count). Commands that compute call it after parsing options. */

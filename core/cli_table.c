@@ -5,17 +5,40 @@
 
 const orch_cmd orch_commands[] = {
     {"run", orch_cmd_run, "run a pipeline and record it in the store",
-     "usage: orch run FILE.lua [--set key.sub=value]... [--name NAME] [--db PATH] [--threads N]\n"
+     "usage: orch run FILE.lua [--set key.sub=value]... [--name NAME] [--quiet | --json]\n"
+     "                [--db PATH] [--threads N]\n"
      "\n"
      "Validates the pipeline, then trains it and records every step, metric and\n"
      "NaN event in the store.\n"
      "\n"
      "  --set key.sub=value  override a pipeline field (same validation as the file)\n"
      "  --name NAME          the run's name (default: the pipeline's name)\n"
+     "  --quiet              no live progress line (it is shown only on a terminal)\n"
+     "  --json               one JSON object per step on stdout, for other tools\n"
      "  --db PATH            the store (default: $ORCH_DB, else ./orch.db)\n"
      "  --threads N          threads for the kernels (default: $ORCH_THREADS, else BLIS's)\n"
      "\n"
-     "Exit codes: 0 finished, 1 runtime failure or diverged run, 2 invalid input.\n"},
+     "Checkpoints (schedule.checkpoint_every, and at the end) go to PATH.runs/RUN/.\n"
+     "Ctrl-C or SIGTERM ends the run after its current step, recorded `interrupted`.\n"
+     "\n"
+     "Exit codes: 0 finished; 1 runtime failure, diverged or interrupted run;\n"
+     "2 invalid input.\n"},
+    {"resume", orch_cmd_resume, "continue an interrupted run from its last checkpoint",
+     "usage: orch resume RUN [--quiet | --json] [--db PATH] [--threads N]\n"
+     "\n"
+     "Continues run RUN (interrupted, or failed) from its last checkpoint with the\n"
+     "run's own resolved configuration, as recorded in the store. Steps recorded\n"
+     "after that checkpoint are recomputed. With the same thread count the losses\n"
+     "are bit for bit those of an uninterrupted run.\n"},
+    {"compare", orch_cmd_compare, "compare runs side by side",
+     "usage: orch compare RUN... | --pipeline FILE | --tag TAG  [--csv | --json] [--db PATH]\n"
+     "\n"
+     "One row per run: strategy, precision, lr, seed, status, steps, final and best\n"
+     "loss, max grad_norm, first NaN (step, phase, stage) and steps/s.\n"
+     "\n"
+     "  --pipeline FILE   every run of this pipeline file\n"
+     "  --tag TAG         every run whose pipeline has this tag\n"
+     "  --csv, --json     machine-readable output\n"},
     {"plan", orch_cmd_plan, "validate a pipeline and print it resolved, without running",
      "usage: orch plan FILE.lua [--set key.sub=value]... [--json | --dot]\n"
      "\n"

@@ -1,6 +1,8 @@
-/* cmd_run.c - `orch run`: validate a pipeline, train it, record it. */
-#include <stdlib.h>
+/* cmd_run.c - `orch run`: validate a pipeline, train it, record it; and the
+ * training driver `orch resume` shares. */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -10,15 +12,103 @@
 #include "lua/dsl.h"
 #include "store/store.h"
 
-enum { OPT_SET = 1, OPT_NAME };
+enum { OPT_SET = 1, OPT_NAME, OPT_QUIET, OPT_JSON };
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    orch_train_request_stop();
+}
+
+/* SIGINT and SIGTERM (Ctrl-C, Slurm's time limit) end the run cleanly. */
+static void install_stop_handlers(struct sigaction *old_int, struct sigaction *old_term)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, old_int);
+    sigaction(SIGTERM, &sa, old_term);
+}
+
+int orch_cli_train(const orch_pipeline *pipeline, orch_cli_globals *globals,
+                   const orch_cli_train_options *opt, orch_err *err)
+{
+    const char *db = orch_cli_db_path(globals);
+    orch_store *store = NULL;
+    orch_sink sink;
+    int rc = orch_store_reap_path(db, stderr, err);
+    if (rc == ORCH_OK)
+        rc = orch_store_open(db, ORCH_STORE_READWRITE, &store, err);
+    /* a store migrated by this open had nothing reaped above */
+    if (rc == ORCH_OK)
+        rc = orch_store_reap(store, stderr, err);
+    if (rc == ORCH_OK)
+        rc = orch_store_sink(store, &sink, err);
+    orch_train_result result;
+    memset(&result, 0, sizeof result);
+    if (rc == ORCH_OK) {
+        /* beside the store: the detach feature cache, shared by its runs, and
+         * one folder per run for checkpoints */
+        char cache_dir[ORCH_PATH_MAX + 16], run_dir[ORCH_PATH_MAX + 16];
+        snprintf(cache_dir, sizeof cache_dir, "%s.features", db);
+        snprintf(run_dir, sizeof run_dir, "%s.runs", db);
+        orch_train_options options = {
+            .run_name = opt->name,
+            .progress = (!opt->quiet && !opt->json && isatty(2)) ? stderr : NULL,
+            .json = opt->json ? stdout : NULL,
+            .feature_cache = cache_dir,
+            .run_dir = run_dir,
+            .resume_run_id = opt->resume_run_id,
+            .resume_checkpoint = opt->resume_checkpoint,
+        };
+        struct sigaction old_int, old_term;
+        install_stop_handlers(&old_int, &old_term);
+        rc = orch_train(pipeline, &options, &sink, &result, err);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
+    if (rc == ORCH_OK) {
+        FILE *out = opt->json ? stderr : stdout;
+        fprintf(out,
+                "run %lld %s: %lld steps, loss %.4f -> %.4f, max grad_norm %.4g, %lld NaN "
+                "events",
+                (long long)result.run_id, orch_run_status_name(result.status),
+                (long long)result.last_step + 1, result.first_loss, result.final_loss,
+                result.max_grad_norm, (long long)result.nan_events);
+        if (result.skipped_steps > 0)
+            fprintf(out, ", %lld skipped steps", (long long)result.skipped_steps);
+        fprintf(out, "\n");
+        if (result.first_nan[0] != '\0')
+            fprintf(out, "first non-finite: %s (orch show %lld)\n", result.first_nan,
+                    (long long)result.run_id);
+        if (result.status == ORCH_RUN_DIVERGED)
+            rc = orch_seterr(err, ORCH_ERUNTIME, "run %lld diverged at %s",
+                             (long long)result.run_id,
+                             result.first_nan[0] ? result.first_nan : "a frozen-tensor change");
+        else if (result.status == ORCH_RUN_INTERRUPTED)
+            rc = orch_seterr(err, ORCH_ERUNTIME,
+                             "run %lld interrupted after step %lld; continue it with: orch resume "
+                             "%lld",
+                             (long long)result.run_id, (long long)result.last_step,
+                             (long long)result.run_id);
+    }
+    orch_store_close(store);
+    return rc;
+}
 
 int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
 {
-    static const orch_opt opts[] = {{"set", 1, OPT_SET}, {"name", 1, OPT_NAME}, {NULL, 0, 0}};
+    static const orch_opt opts[] = {{"set", 1, OPT_SET},
+                                    {"name", 1, OPT_NAME},
+                                    {"quiet", 0, OPT_QUIET},
+                                    {"json", 0, OPT_JSON},
+                                    {NULL, 0, 0}};
     orch_opt_state st = {argc, argv, 1, NULL, "run"};
     const char *sets[ORCH_MAX_SETS];
     int n_sets = 0;
-    const char *path = NULL, *name = NULL;
+    const char *path = NULL;
+    orch_cli_train_options opt = {NULL, 0, 0, 0, NULL};
     for (;;) {
         int id = orch_opt_next(&st, opts, globals, err);
         if (id == ORCH_OPT_END)
@@ -36,7 +126,13 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
             sets[n_sets++] = st.value;
             break;
         case OPT_NAME:
-            name = st.value;
+            opt.name = st.value;
+            break;
+        case OPT_QUIET:
+            opt.quiet = 1;
+            break;
+        case OPT_JSON:
+            opt.json = 1;
             break;
         case ORCH_OPT_POSITIONAL:
             if (path != NULL)
@@ -57,36 +153,8 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
     if (pipeline == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
     rc = orch_dsl_load(path, sets, n_sets, pipeline, err);
-    orch_store *store = NULL;
-    orch_sink sink;
     if (rc == ORCH_OK)
-        rc = orch_store_open(orch_cli_db_path(globals), ORCH_STORE_READWRITE, &store, err);
-    if (rc == ORCH_OK)
-        rc = orch_store_sink(store, &sink, err);
-    orch_train_result result;
-    if (rc == ORCH_OK) {
-        /* the detach feature cache lives beside the store, shared by its runs */
-        char cache_dir[ORCH_PATH_MAX + 16];
-        snprintf(cache_dir, sizeof cache_dir, "%s.features", orch_cli_db_path(globals));
-        orch_train_options options = {name, isatty(2) ? stderr : NULL, cache_dir};
-        rc = orch_train(pipeline, &options, &sink, &result, err);
-    }
-    if (rc == ORCH_OK) {
-        printf("run %lld %s: %lld steps, loss %.4f -> %.4f, max grad_norm %.4g, %lld NaN events",
-               (long long)result.run_id, orch_run_status_name(result.status),
-               (long long)result.steps_done, result.first_loss, result.final_loss,
-               result.max_grad_norm, (long long)result.nan_events);
-        if (result.skipped_steps > 0)
-            printf(", %lld skipped steps", (long long)result.skipped_steps);
-        printf("\n");
-        if (result.first_nan[0] != '\0')
-            printf("first non-finite: %s (orch show %lld)\n", result.first_nan,
-                   (long long)result.run_id);
-        if (result.status == ORCH_RUN_DIVERGED)
-            rc = orch_seterr(err, ORCH_ERUNTIME, "run %lld diverged at %s",
-                             (long long)result.run_id, result.first_nan);
-    }
-    orch_store_close(store);
+        rc = orch_cli_train(pipeline, globals, &opt, err);
     free(pipeline);
     return rc;
 }

@@ -5,12 +5,19 @@
 #include "core/cli.h"
 #include "store/store.h"
 
-enum { OPT_CSV = 1, OPT_JSON, OPT_PIPELINE, OPT_STRATEGY, OPT_STATUS };
+enum { OPT_CSV = 1, OPT_JSON, OPT_PIPELINE, OPT_STRATEGY, OPT_STATUS, OPT_TAG };
 
-/* Opens the store read-only for a reading command. */
+#define ORCH_MAX_COMPARE 256
+
+/* Opens the store read-only for a reading command, after marking runs
+ * whose process is gone as interrupted (a note on stderr for each). */
 static int open_for_reading(orch_cli_globals *globals, orch_store **store, orch_err *err)
 {
-    return orch_store_open(orch_cli_db_path(globals), ORCH_STORE_READONLY, store, err);
+    const char *db = orch_cli_db_path(globals);
+    int rc = orch_store_reap_path(db, stderr, err);
+    if (rc != ORCH_OK)
+        return rc;
+    return orch_store_open(db, ORCH_STORE_READONLY, store, err);
 }
 
 int orch_cmd_query(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
@@ -129,6 +136,63 @@ int orch_cmd_show(int argc, char **argv, orch_cli_globals *globals, orch_err *er
     int rc = open_for_reading(globals, &store, err);
     if (rc == ORCH_OK)
         rc = orch_store_show_run(store, run_id, stdout, err);
+    orch_store_close(store);
+    return rc;
+}
+
+int orch_cmd_compare(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
+{
+    static const orch_opt opts[] = {{"csv", 0, OPT_CSV},
+                                    {"json", 0, OPT_JSON},
+                                    {"pipeline", 1, OPT_PIPELINE},
+                                    {"tag", 1, OPT_TAG},
+                                    {NULL, 0, 0}};
+    orch_opt_state st = {argc, argv, 1, NULL, "compare"};
+    int format = ORCH_FMT_TABLE, n_ids = 0;
+    int64_t ids[ORCH_MAX_COMPARE];
+    const char *pipeline = NULL, *tag = NULL;
+    for (;;) {
+        int id = orch_opt_next(&st, opts, globals, err);
+        if (id == ORCH_OPT_END)
+            break;
+        switch (id) {
+        case ORCH_OPT_ERROR:
+            return err->code;
+        case ORCH_OPT_HELP:
+            orch_cli_print_usage(orch_cmd_find("compare"));
+            return ORCH_OK;
+        case OPT_CSV:
+            format = ORCH_FMT_CSV;
+            break;
+        case OPT_JSON:
+            format = ORCH_FMT_JSON;
+            break;
+        case OPT_PIPELINE:
+            pipeline = st.value;
+            break;
+        case OPT_TAG:
+            tag = st.value;
+            break;
+        case ORCH_OPT_POSITIONAL: {
+            long run_id = 0;
+            if (n_ids == ORCH_MAX_COMPARE)
+                return orch_seterr(err, ORCH_EINVAL, "compare: at most %d runs",
+                                   ORCH_MAX_COMPARE);
+            if (orch_parse_int("run", st.value, 1, 0x7fffffffL, &run_id, err) != ORCH_OK)
+                return orch_seterr(err, ORCH_EINVAL,
+                                   "compare: '%s' is not a run id (see 'orch runs')", st.value);
+            ids[n_ids++] = run_id;
+            break;
+        }
+        }
+    }
+    if (n_ids == 0 && pipeline == NULL && tag == NULL)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "compare: name runs (orch compare 1 2 3), --pipeline P or --tag T");
+    orch_store *store = NULL;
+    int rc = open_for_reading(globals, &store, err);
+    if (rc == ORCH_OK)
+        rc = orch_store_compare(store, ids, n_ids, pipeline, tag, format, stdout, err);
     orch_store_close(store);
     return rc;
 }

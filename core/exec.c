@@ -596,6 +596,30 @@ void orch_exec_scan_params(orch_exec *ex)
     }
 }
 
+void orch_exec_stage_stats(const orch_exec *ex, orch_stat_fn emit, void *ctx)
+{
+    const orch_graph *g = ex->graph;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const orch_node *n = &g->nodes[i];
+        const orch_tensor *t = &g->tensors[n->out];
+        /* a recomputed block's buffers hold another block's values by now */
+        if (orch_graph_block_recomputed(g, n->block) && strstr(t->name, "mlp_residual") == NULL)
+            continue;
+        int64_t count = numel_of(ex, n->out);
+        orch_finite_stats s = orch_finite_scan(t->data, count);
+        double sum_sq = 0.0;
+        for (int64_t j = 0; j < count; j++)
+            sum_sq += (double)t->data[j] * t->data[j];
+        double rms = s.first_bad < 0 && count > 0 ? sqrt(sum_sq / (double)count) : NAN;
+        double grad_norm = NAN;
+        if (t->grad != NULL && n->needs_backward) {
+            const float *bufs[1] = {t->grad};
+            grad_norm = orch_grad_norm(bufs, &count, 1);
+        }
+        emit(ctx, n->stage, s.max_abs, rms, grad_norm);
+    }
+}
+
 float *orch_exec_tower_output(const orch_exec *ex, int64_t *rows, int *cols)
 {
     *rows = rows_of(ex, ex->graph->tower_out);

@@ -92,6 +92,13 @@ int orch_exec_refresh_lowp(orch_exec *ex, int all, orch_err *err);
  * frozen checksum to catch. */
 void orch_exec_scan_params(orch_exec *ex);
 
+/* Per-stage statistics of the last forward (and backward, when a gradient
+ * exists): for every stage, the largest finite |x| and the RMS of its
+ * output, and the L2 norm of the gradient at its output (NaN when none). */
+typedef void (*orch_stat_fn)(void *ctx, const char *stage, double act_absmax, double act_rms,
+                             double grad_norm);
+void orch_exec_stage_stats(const orch_exec *ex, orch_stat_fn emit, void *ctx);
+
 /* The merger output in image order (the tower's output), rows x cols;
  * writable so the detach feature cache can fill it. */
 float *orch_exec_tower_output(const orch_exec *ex, int64_t *rows, int *cols);

@@ -124,6 +124,7 @@ typedef struct orch_schedule {
     int steps;
     int batch_size;   /* images per step */
     int warmup_steps; /* linear warm-up from 0 to lr */
+    int checkpoint_every; /* write a checkpoint every N steps; 0: only at the end */
 } orch_schedule;
 
 /* ------------------------------------------------------------ precision */

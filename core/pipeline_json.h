@@ -37,4 +37,28 @@ char *orch_pipeline_config_json(const orch_pipeline *p);
  * into hex. Returns ORCH_OK, or ORCH_ENOMEM (hex is then ""). */
 int orch_pipeline_hash(const orch_pipeline *p, char hex[65]);
 
+/* Parses JSON produced by orch_pipeline_to_json back into *out (zeroed
+ * first). Every field orch_pipeline_to_json writes is read back; the result
+ * is field-for-field equal to the struct that was serialized, so
+ * orch_pipeline_hash(out) equals the hash of the original. Unknown keys or
+ * wrong types are an error (ORCH_EINVAL, "config_json: <key>: <problem>"),
+ * since the text comes from a store and must be exactly what orch wrote.
+ *
+ * Exactly: every key orch writes must be there (a missing one is an error
+ * too), duplicate keys are refused, integers must fit their C field, lists
+ * their fixed-size arrays and strings their buffers (no NUL bytes), enums
+ * must be one of their names, and "config_hash" must equal the hash of the
+ * configuration read, so a config_json edited by hand or written by an orch
+ * with another schema is refused rather than silently run differently.
+ * The values are not re-validated as the DSL does (ranges, consistency):
+ * they were validated when the pipeline was loaded.
+ *
+ * Array entries past their count (tags, strategy.targets, grids,
+ * fullatt_block_indexes) and the bytes after each string's NUL are zero in
+ * *out. json may be pretty or compact. Keys are named by their JSON path,
+ * list items 0-based: "config_json: strategy.targets[1]: expected a string,
+ * got integer". Returns ORCH_OK; ORCH_EINVAL (and *out zeroed) for any
+ * problem with the text; ORCH_ENOMEM when out of memory. */
+int orch_pipeline_from_json(const char *json, orch_pipeline *out, orch_err *err);
+
 #endif

@@ -197,6 +197,8 @@ void orch_pipeline_print(const orch_pipeline *p, FILE *out)
     line_int(out, "schedule.steps", p->schedule.steps, "");
     line_int(out, "schedule.batch_size", p->schedule.batch_size, "");
     line_int(out, "schedule.warmup_steps", p->schedule.warmup_steps, "");
+    line_int(out, "schedule.checkpoint_every", p->schedule.checkpoint_every,
+             p->schedule.checkpoint_every ? "" : "only at the end");
     fputc('\n', out);
     line_str(out, "precision", orch_precision_name(p->precision), "");
     line_real(out, "loss_scale.init", p->loss_scale.init,

@@ -64,6 +64,24 @@ typedef struct orch_nan_record {
     int inputs_finite;    /* 1: every input finite, so this stage produced it */
 } orch_nan_record;
 
+/* Per-stage statistics, every checks.stats_every steps. */
+typedef struct orch_stage_stat {
+    int64_t step;
+    const char *stage;
+    double act_absmax; /* largest finite |x| of the stage's forward output */
+    double act_rms;    /* root mean square of the output (NaN if non-finite) */
+    double grad_norm;  /* L2 norm of the gradient at the output; NaN: no gradient */
+} orch_stage_stat;
+
+/* A file a run wrote (a checkpoint), recorded with its hash. */
+typedef struct orch_artifact {
+    int64_t step;       /* the last completed step it holds */
+    const char *kind;   /* "checkpoint" */
+    const char *path;   /* as written (relative to the working directory or absolute) */
+    const char *sha256; /* hex */
+    int64_t bytes;
+} orch_artifact;
+
 typedef struct orch_sink orch_sink;
 struct orch_sink {
     void *ctx; /* the sink's own state; owned by whoever made the sink */
@@ -76,6 +94,14 @@ struct orch_sink {
     /* error_message may be NULL; it is stored for failed runs. */
     int (*end_run)(void *ctx, int64_t run_id, orch_run_status status, const char *error_message,
                    orch_err *err);
+    int (*stage_stat)(void *ctx, int64_t run_id, const orch_stage_stat *rec, orch_err *err);
+    int (*artifact)(void *ctx, int64_t run_id, const orch_artifact *rec, orch_err *err);
+    /* Takes over an existing run to continue it from its checkpoint at
+     * from_step: the run becomes `running` under info's host and pid, and
+     * every step, metric, NaN event and statistic recorded after from_step
+     * is deleted (the resumed run records them again). */
+    int (*resume_run)(void *ctx, int64_t run_id, const orch_run_info *info, int64_t from_step,
+                      orch_err *err);
 };
 
 #endif

@@ -1,6 +1,10 @@
 /* train.c - the run loop; see train.h. */
 #include "core/train.h"
 
+#include <errno.h>
+#include <signal.h>
+#include <sys/stat.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +12,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "core/checkpoint.h"
 #include "core/data_source.h"
 #include "core/detach_cache.h"
 #include "core/exec.h"
@@ -348,21 +353,99 @@ static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *out
     res->final_loss = loss;
     if (!(grad_norm <= res->max_grad_norm))
         res->max_grad_norm = grad_norm;
+    res->last_grad_norm = grad_norm;
     res->steps_done++;
     return rc;
 }
 
+/* ------------------------------------------------------------- stop flag */
+
+/* Set from a signal handler (SIGINT, SIGTERM): the loop ends after the step
+ * it is in, records everything and marks the run interrupted. */
+static volatile sig_atomic_t stop_requested;
+
+void orch_train_request_stop(void)
+{
+    stop_requested = 1;
+}
+
+/* --------------------------------------------------------------- output */
+
 static void print_progress(FILE *out, const orch_pipeline *p, const orch_train_result *res,
-                           double elapsed_ms)
+                           int64_t step, double elapsed_ms, int64_t steps_this_process)
 {
     if (out == NULL)
         return;
-    double rate = elapsed_ms > 0 ? res->steps_done * 1e3 / elapsed_ms : 0.0;
-    fprintf(out, "\rstep %lld/%d  loss %.4f  grad_norm %.4g  %.1f steps/s  nan %lld   ",
-            (long long)res->steps_done, p->schedule.steps, res->final_loss, res->max_grad_norm,
-            rate, (long long)res->nan_events);
+    double rate = elapsed_ms > 0 ? steps_this_process * 1e3 / elapsed_ms : 0.0;
+    double eta = rate > 0 ? (p->schedule.steps - step - 1) / rate : 0.0;
+    fprintf(out, "\rstep %lld/%d  loss %.4f  grad_norm %.4g  %.1f steps/s  ETA %.0fs  nan %lld  ",
+            (long long)step + 1, p->schedule.steps, res->final_loss, res->last_grad_norm, rate,
+            eta, (long long)res->nan_events);
     fflush(out);
 }
+
+static void print_json_step(FILE *out, int64_t run_id, int64_t step, const orch_train_result *res,
+                            double lr, double wall_ms)
+{
+    if (out == NULL)
+        return;
+    /* JSON has no NaN or Inf: non-finite values are null, as in the store */
+    char loss[32] = "null", norm[32] = "null";
+    if (isfinite(res->final_loss))
+        snprintf(loss, sizeof loss, "%.9g", res->final_loss);
+    if (isfinite(res->last_grad_norm))
+        snprintf(norm, sizeof norm, "%.9g", res->last_grad_norm);
+    fprintf(out,
+            "{\"run\": %lld, \"step\": %lld, \"loss\": %s, \"grad_norm\": %s, \"lr\": %.9g, "
+            "\"wall_ms\": %.3f, \"nan_events\": %lld, \"skipped_steps\": %lld}\n",
+            (long long)run_id, (long long)step, loss, norm, lr, wall_ms,
+            (long long)res->nan_events, (long long)res->skipped_steps);
+    fflush(out);
+}
+
+/* -------------------------------------------------------- checkpoints */
+
+typedef struct stats_ctx {
+    run_state *rs;
+    int64_t step;
+    int rc;
+    orch_err *err;
+} stats_ctx;
+
+static void emit_stat(void *ctx, const char *stage, double absmax, double rms, double grad_norm)
+{
+    stats_ctx *sc = ctx;
+    if (sc->rc != ORCH_OK || sc->rs->sink->stage_stat == NULL)
+        return;
+    orch_stage_stat rec = {sc->step, stage, absmax, rms, grad_norm};
+    sc->rc = sc->rs->sink->stage_stat(sc->rs->sink->ctx, sc->rs->result->run_id, &rec, sc->err);
+}
+
+static int write_checkpoint(run_state *rs, const orch_train_options *options, int64_t step,
+                            const char *config_hash, orch_err *err)
+{
+    if (options == NULL || options->run_dir == NULL)
+        return ORCH_OK;
+    char dir[ORCH_PATH_MAX + 64], path[ORCH_PATH_MAX + 128];
+    if (mkdir(options->run_dir, 0777) != 0 && errno != EEXIST)
+        return orch_seterr(err, ORCH_EIO, "%s: %s", options->run_dir, strerror(errno));
+    snprintf(dir, sizeof dir, "%s/%lld", options->run_dir, (long long)rs->result->run_id);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return orch_seterr(err, ORCH_EIO, "%s: %s", dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/checkpoint-%lld.safetensors", dir, (long long)step);
+    orch_checkpoint_state st = {step, rs->updates, rs->exec.loss_scale, rs->good_steps, ""};
+    snprintf(st.config_hash, sizeof st.config_hash, "%s", config_hash);
+    char sha[65] = "";
+    int64_t bytes = 0;
+    int rc = orch_checkpoint_write(path, &rs->graph, rs->p->optimizer.kind, &st, sha, &bytes, err);
+    if (rc == ORCH_OK && rs->sink->artifact != NULL) {
+        orch_artifact art = {step, "checkpoint", path, sha, bytes};
+        rc = rs->sink->artifact(rs->sink->ctx, rs->result->run_id, &art, err);
+    }
+    return rc;
+}
+
+/* ----------------------------------------------------------------- run */
 
 int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_sink *sink,
                orch_train_result *result, orch_err *err)
@@ -373,22 +456,33 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     rs.p = p;
     rs.sink = sink;
     rs.result = result;
-    result->max_grad_norm = 0.0;
+    int resuming = options != NULL && options->resume_run_id > 0;
     int rc = prepare(&rs, options, err);
+    char hash[65] = "";
+    if (rc == ORCH_OK && orch_pipeline_hash(p, hash) != ORCH_OK)
+        rc = orch_seterr(err, ORCH_ENOMEM, "run: cannot hash the pipeline");
+    int64_t first_step = 0;
+    if (rc == ORCH_OK && resuming && options->resume_checkpoint != NULL) {
+        orch_checkpoint_state st;
+        rc = orch_checkpoint_read(options->resume_checkpoint, &rs.graph, p->optimizer.kind, hash,
+                                  &st, err);
+        if (rc == ORCH_OK)
+            rc = orch_exec_refresh_lowp(&rs.exec, 0, err);
+        first_step = st.step + 1;
+        rs.updates = st.updates;
+        rs.exec.loss_scale = st.loss_scale;
+        rs.good_steps = st.good_steps;
+    }
+    char *config_json = rc == ORCH_OK ? orch_pipeline_to_json(p, 0) : NULL;
+    if (rc == ORCH_OK && config_json == NULL)
+        rc = orch_seterr(err, ORCH_ENOMEM, "run: cannot encode the pipeline");
     if (rc != ORCH_OK) {
+        free(config_json);
         run_free(&rs);
         return rc;
     }
-
-    char *config_json = orch_pipeline_to_json(p, 0);
-    char hash[65] = "";
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    if (config_json == NULL || orch_pipeline_hash(p, hash) != ORCH_OK) {
-        free(config_json);
-        run_free(&rs);
-        return orch_seterr(err, ORCH_ENOMEM, "run: cannot encode the pipeline");
-    }
     orch_run_info info = {p->path,
                           options && options->run_name ? options->run_name : p->name,
                           orch_strategy_name(p->strategy.kind),
@@ -398,7 +492,12 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
                           host,
                           (int64_t)getpid(),
                           ORCH_VERSION};
-    rc = sink->begin_run(sink->ctx, &info, &result->run_id, err);
+    if (resuming) {
+        result->run_id = options->resume_run_id;
+        rc = sink->resume_run(sink->ctx, result->run_id, &info, first_step - 1, err);
+    } else {
+        rc = sink->begin_run(sink->ctx, &info, &result->run_id, err);
+    }
     free(config_json);
     if (rc != ORCH_OK) {
         run_free(&rs);
@@ -410,25 +509,55 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
         rc = orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
     step_outcome outcome = STEP_OK;
     double start = now_ms();
-    for (int64_t step = 0; rc == ORCH_OK && step < p->schedule.steps; step++) {
+    int64_t step = first_step, last_done = first_step - 1, last_checkpoint = first_step - 1;
+    FILE *progress = options ? options->progress : NULL;
+    FILE *json = options ? options->json : NULL;
+    stop_requested = 0;
+    for (; rc == ORCH_OK && step < p->schedule.steps; step++) {
+        double t0 = now_ms();
         rc = run_step(&rs, step, indices, &outcome, err);
-        print_progress(options ? options->progress : NULL, p, result, now_ms() - start);
-        if (outcome == STEP_DIVERGED)
+        if (rc != ORCH_OK)
             break;
+        last_done = step;
+        int stats_every = p->checks.stats_every;
+        if (stats_every > 0 && step % stats_every == 0) {
+            stats_ctx sc = {&rs, step, ORCH_OK, err};
+            orch_exec_stage_stats(&rs.exec, emit_stat, &sc);
+            rc = sc.rc;
+        }
+        print_progress(progress, p, result, step, now_ms() - start, step - first_step + 1);
+        print_json_step(json, result->run_id, step, result, lr_at(p, step), now_ms() - t0);
+        if (outcome == STEP_DIVERGED || stop_requested)
+            break;
+        int every = p->schedule.checkpoint_every;
+        if (rc == ORCH_OK && every > 0 && (step + 1) % every == 0 && step + 1 < p->schedule.steps) {
+            rc = write_checkpoint(&rs, options, step, hash, err);
+            last_checkpoint = step;
+        }
     }
-    if (options && options->progress)
-        fputc('\n', options->progress);
+    if (progress != NULL)
+        fputc('\n', progress);
     free(indices);
+    /* the final state is a checkpoint too, so finished runs can be continued
+     * elsewhere and interrupted ones resume from their last whole step */
+    if (rc == ORCH_OK && last_done > last_checkpoint && outcome != STEP_DIVERGED)
+        rc = write_checkpoint(&rs, options, last_done, hash, err);
 
     orch_err end_err;
     orch_err_clear(&end_err);
     if (rc == ORCH_OK) {
-        result->status = outcome == STEP_DIVERGED ? ORCH_RUN_DIVERGED : ORCH_RUN_FINISHED;
+        if (outcome == STEP_DIVERGED)
+            result->status = ORCH_RUN_DIVERGED;
+        else if (stop_requested && last_done + 1 < p->schedule.steps)
+            result->status = ORCH_RUN_INTERRUPTED;
+        else
+            result->status = ORCH_RUN_FINISHED;
         rc = sink->end_run(sink->ctx, result->run_id, result->status, NULL, err);
     } else {
         result->status = ORCH_RUN_FAILED;
         sink->end_run(sink->ctx, result->run_id, ORCH_RUN_FAILED, err->msg, &end_err);
     }
+    result->last_step = last_done;
     run_free(&rs);
     return rc;
 }

@@ -19,9 +19,13 @@
 #include "core/sink.h"
 
 typedef struct orch_train_options {
-    const char *run_name; /* NULL: the pipeline's name */
-    FILE *progress;       /* a live line per step, or NULL */
+    const char *run_name;      /* NULL: the pipeline's name */
+    FILE *progress;            /* a live line per step (a terminal), or NULL */
+    FILE *json;                /* one JSON object per step, or NULL */
     const char *feature_cache; /* directory of the detach feature cache, or NULL */
+    const char *run_dir;       /* where run folders (checkpoints) go, or NULL: none */
+    int64_t resume_run_id;     /* > 0: continue this run instead of starting one */
+    const char *resume_checkpoint; /* its last checkpoint, or NULL: from step 0 */
 } orch_train_options;
 
 typedef struct orch_train_result {
@@ -30,10 +34,17 @@ typedef struct orch_train_result {
     int64_t steps_done;
     double first_loss, final_loss;
     double max_grad_norm;
+    double last_grad_norm;
+    int64_t last_step;   /* the last completed step, -1 if none */
     int64_t nan_events;
     int64_t skipped_steps;
     char first_nan[256]; /* "step 1 backward visual.merger.mlp.2 grad_weight", or "" */
 } orch_train_result;
+
+/* Asks a running orch_train to stop after its current step; the run is
+ * recorded `interrupted` with every completed step. Async-signal-safe: for
+ * SIGINT and SIGTERM handlers. */
+void orch_train_request_stop(void);
 
 /* Trains p and records it through sink. A run that starts is always ended
  * in the sink (finished, diverged or failed with the message). Returns

@@ -223,9 +223,14 @@ static void run_tasks(const attn_args *a, float *scratch, size_t scratch_floats,
     size_t share = share_floats(lmax);
     int nt = orch_threads_get();
     int64_t workers = (int64_t)(scratch_floats / share);
-    int64_t n_tasks = 0;
-    for (int s = 0; s < a->n_seg; s++)
-        n_tasks += a->cu[s + 1] > a->cu[s] ? a->n_head : 0;
+    int64_t n_tasks = 0, work = 0;
+    for (int s = 0; s < a->n_seg; s++) {
+        int64_t l = a->cu[s + 1] - a->cu[s];
+        n_tasks += l > 0 ? a->n_head : 0;
+        work += l * l * a->hd * a->n_head;
+    }
+    if (work < ((int64_t)1 << 19)) /* ~10 us: not worth a thread team */
+        nt = 1;
     int team = nt;
     if (team > workers)
         team = (int)workers;

@@ -57,8 +57,16 @@ void orch_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, in
     }
     if (sup == ORCH_SUP_AUTO) /* an operand stored transposed has unit row stride */
         sup = orch_sup_choice_layout(m, n, k, rsa == 1 && csa != 1, rsb == 1 && csb != 1);
+    if (nthreads <= 0) {
+        /* a thread team costs a few microseconds: one more thread per
+         * 2^19 multiply-adds (about 10 us of work), up to the setting */
+        int64_t most = (m * n * k) >> 19;
+        nthreads = orch_threads_get();
+        if (most < nthreads)
+            nthreads = most < 1 ? 1 : (int)most;
+    }
     rntm_t rntm = BLIS_RNTM_INITIALIZER;
-    bli_rntm_set_num_threads(nthreads > 0 ? nthreads : orch_threads_get(), &rntm);
+    bli_rntm_set_num_threads(nthreads, &rntm);
     if (sup == ORCH_SUP_OFF)
         bli_rntm_disable_l3_sup(&rntm);
     float al = alpha, be = beta;

@@ -24,6 +24,9 @@
  *    orch_threads_get(); results are deterministic for a fixed thread count.
  *  - Element counts that can exceed 2^31 are int64_t; row counts and widths
  *    are int.
+ *  - Call kernels from serial code, one at a time: they open their own
+ *    OpenMP teams (a call from inside a parallel region would run with a
+ *    team of one and, for attention, share one scratch slice).
  *
  * Shape legend: N rows (tokens of all images of a batch, concatenated), D
  * features, H heads, hd head_dim, B batch rows of a loss, C classes.
@@ -61,8 +64,9 @@ typedef enum orch_sup {
  * c (m, n) c[i*rsc + j*csc]. A transposed operand is expressed by swapping
  * its strides (a (out,in) weight used as (in,out): rs = 1, cs = in).
  * beta == 0 overwrites C without reading it (NaNs in C do not propagate).
- * nthreads <= 0 uses orch_threads_get(); inside an OpenMP parallel region
- * pass 1. m, n or k of 0 is allowed (k == 0 scales C by beta). */
+ * nthreads <= 0 uses up to orch_threads_get() threads, fewer for small
+ * products (one thread per 2^19 multiply-adds); inside an OpenMP parallel
+ * region pass 1. m, n or k of 0 is allowed (k == 0 scales C by beta). */
 void orch_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
                 int64_t csa, const float *b, int64_t rsb, int64_t csb, float beta, float *c,
                 int64_t rsc, int64_t csc, orch_sup sup, int nthreads);

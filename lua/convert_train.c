@@ -363,7 +363,8 @@ void cv_optimizer(cv *c, int root)
 
 /* --------------------------------------------------------------- schedule */
 
-static const char *const schedule_keys[] = {"steps", "batch_size", "warmup_steps"};
+static const char *const schedule_keys[] = {"steps", "batch_size", "warmup_steps",
+                                            "checkpoint_every"};
 
 void cv_schedule(cv *c, int root)
 {
@@ -386,6 +387,8 @@ void cv_schedule(cv *c, int root)
                     "schedule.warmup_steps = %lld is more than schedule.steps = %d", v, s->steps);
         s->warmup_steps = (int)v;
     }
+    if (cv_opt_int(c, t, "schedule", "checkpoint_every", 0, CV_INT_MAX, &v))
+        s->checkpoint_every = (int)v;
     const orch_data *d = &c->p->data;
     if (d->source == ORCH_DATA_SYNTHETIC && s->batch_size > d->n_samples)
         cv_fail(c, "schedule.batch_size",

@@ -106,8 +106,92 @@ static const char migration_1[] =
     "                                     ORDER BY n.step, n.id LIMIT 1)\n"
     " ORDER BY r.id;\n";
 
+/* Version 1 -> 2: the run lifecycle (runs.pid, runs.heartbeat_at),
+ * per-stage statistics, checkpoint artifacts, and run_summary recreated
+ * with steps_per_s, frozen_changed, last_checkpoint_step, pid, host and
+ * heartbeat_at appended. Frozen-parameter changes are recorded as
+ * nan_events rows with tensor 'frozen_changed'; they are not NaN events, so
+ * the view's first_nan_* and nan_events leave them out (they count in
+ * frozen_changed). Rows written by version 1 get NULL pid and heartbeat_at. */
+static const char migration_2[] =
+    "ALTER TABLE runs ADD COLUMN pid INTEGER;\n"
+    "ALTER TABLE runs ADD COLUMN heartbeat_at TEXT;\n"
+    "\n"
+    "CREATE TABLE stage_stats (\n"
+    "    run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+    "    step       INTEGER NOT NULL,\n"
+    "    stage      TEXT NOT NULL,\n"
+    "    act_absmax REAL,\n"
+    "    act_rms    REAL,\n"
+    "    grad_norm  REAL,\n"
+    "    PRIMARY KEY (run_id, step, stage)\n"
+    ") WITHOUT ROWID;\n"
+    "\n"
+    "CREATE TABLE artifacts (\n"
+    "    id         INTEGER PRIMARY KEY,\n"
+    "    run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+    "    step       INTEGER NOT NULL,\n"
+    "    kind       TEXT NOT NULL CHECK (kind IN ('checkpoint')),\n"
+    "    path       TEXT NOT NULL,\n"
+    "    sha256     TEXT NOT NULL,\n"
+    "    bytes      INTEGER CHECK (bytes >= 0),\n"
+    "    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))\n"
+    ");\n"
+    "CREATE UNIQUE INDEX artifacts_run_kind_step ON artifacts (run_id, kind, step);\n"
+    "\n"
+    "CREATE VIEW run_checkpoints AS\n"
+    "SELECT run_id, step, path, sha256, bytes, created_at FROM artifacts\n"
+    " WHERE kind = 'checkpoint' ORDER BY run_id, step;\n"
+    "\n"
+    "DROP VIEW run_summary;\n"
+    "CREATE VIEW run_summary AS\n"
+    "SELECT r.id AS run_id,\n"
+    "       r.pipeline,\n"
+    "       r.name,\n"
+    "       r.strategy,\n"
+    "       json_extract(r.config_json, '$.optimizer.lr') AS lr,\n"
+    "       json_extract(r.config_json, '$.precision') AS precision,\n"
+    "       r.seed,\n"
+    "       r.status,\n"
+    "       (SELECT count(*) FROM steps s WHERE s.run_id = r.id) AS steps,\n"
+    "       (SELECT max(s.step) FROM steps s WHERE s.run_id = r.id) AS last_step,\n"
+    "       (SELECT s.loss FROM steps s WHERE s.run_id = r.id\n"
+    "         ORDER BY s.step DESC LIMIT 1) AS final_loss,\n"
+    "       (SELECT min(s.loss) FROM steps s WHERE s.run_id = r.id\n"
+    "         AND abs(s.loss) < 9e999) AS best_loss,\n"
+    "       (SELECT max(s.grad_norm) FROM steps s WHERE s.run_id = r.id) AS max_grad_norm,\n"
+    "       (SELECT count(*) FROM steps s WHERE s.run_id = r.id AND NOT s.finite)\n"
+    "         AS nonfinite_steps,\n"
+    "       (SELECT min(s.step) FROM steps s WHERE s.run_id = r.id AND NOT s.finite)\n"
+    "         AS first_nonfinite_step,\n"
+    "       e.step AS first_nan_step,\n"
+    "       e.phase AS first_nan_phase,\n"
+    "       e.stage AS first_nan_stage,\n"
+    "       e.tensor AS first_nan_tensor,\n"
+    "       (SELECT count(*) FROM nan_events n WHERE n.run_id = r.id\n"
+    "         AND n.tensor IS NOT 'frozen_changed') AS nan_events,\n"
+    "       json_extract(r.config_json, '$.tags') AS tags,\n"
+    "       r.created_at,\n"
+    "       r.started_at,\n"
+    "       r.finished_at,\n"
+    "       (SELECT 1000.0 * count(s.wall_ms) / nullif(sum(s.wall_ms), 0) FROM steps s\n"
+    "         WHERE s.run_id = r.id) AS steps_per_s,\n"
+    "       (SELECT count(*) FROM nan_events n WHERE n.run_id = r.id\n"
+    "         AND n.tensor = 'frozen_changed') AS frozen_changed,\n"
+    "       (SELECT max(a.step) FROM artifacts a WHERE a.run_id = r.id\n"
+    "         AND a.kind = 'checkpoint') AS last_checkpoint_step,\n"
+    "       r.pid,\n"
+    "       r.host,\n"
+    "       r.heartbeat_at\n"
+    "  FROM runs r\n"
+    "  LEFT JOIN nan_events e ON e.id = (SELECT n.id FROM nan_events n WHERE n.run_id = r.id\n"
+    "                                     AND n.tensor IS NOT 'frozen_changed'\n"
+    "                                     ORDER BY n.step, n.id LIMIT 1)\n"
+    " ORDER BY r.id;\n";
+
 const char *const store_migrations[] = {
     migration_1,
+    migration_2,
 };
 
 const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);

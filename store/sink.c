@@ -7,8 +7,14 @@
  * or the last commit was STORE_BATCH_MS ago (checked as records arrive: a
  * slow run writes each step as it comes, a fast one in batches), at a run's
  * first NaN event (the diagnosis must survive a crash that may follow), and
- * on flush, begin_run and end_run. The write lock is held only while a batch is written, never
- * while the run computes, so several runs can share one store.
+ * on flush, begin_run, end_run, artifact and resume_run. The write lock is
+ * held only while a batch is written, never while the run computes, so
+ * several runs can share one store.
+ *
+ * The heartbeat: the sink remembers the runs it has begun or resumed and not
+ * yet ended, and every transaction it commits sets their runs.heartbeat_at,
+ * so a live run's heartbeat is at most STORE_BATCH_MS plus one step old.
+ * reap.c reads it to tell a live run from one whose process is gone.
  *
  * A reader never sees half a batch: it sees the steps of the batches
  * committed so far and status 'running' until end_run commits the last
@@ -26,8 +32,9 @@
 
 static const char sql_insert_run[] =
     "INSERT INTO runs (pipeline, name, strategy, status, config_json, config_hash, seed, host, "
-    "orch_version, created_at, started_at) "
-    "VALUES (?1, ?2, ?3, 'running', coalesce(?4, '{}'), ?5, ?6, ?7, ?8, " NOW_SQL ", " NOW_SQL ")";
+    "orch_version, pid, created_at, started_at, heartbeat_at) "
+    "VALUES (?1, ?2, ?3, 'running', coalesce(?4, '{}'), ?5, ?6, ?7, ?8, ?9, " NOW_SQL ", " NOW_SQL
+    ", " NOW_SQL ")";
 static const char sql_insert_step[] =
     "INSERT INTO steps (run_id, step, loss, grad_norm, lr, wall_ms) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
@@ -39,9 +46,35 @@ static const char sql_insert_metric[] =
 static const char sql_insert_nan[] =
     "INSERT INTO nan_events (run_id, step, phase, stage, tensor, nan_count, inf_count, "
     "input_absmax, inputs_finite) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-static const char sql_end_run[] =
-    "UPDATE runs SET status = ?2, finished_at = " NOW_SQL ", error = ?3 WHERE id = ?1";
-static const char sql_has_nan[] = "SELECT 1 FROM nan_events WHERE run_id = ?1 LIMIT 1";
+static const char sql_end_run[] = "UPDATE runs SET status = ?2, finished_at = " NOW_SQL
+                                  ", heartbeat_at = " NOW_SQL ", error = ?3 WHERE id = ?1";
+static const char sql_has_nan[] = "SELECT 1 FROM nan_events WHERE run_id = ?1 "
+                                  "AND tensor IS NOT '" STORE_FROZEN_TENSOR "' LIMIT 1";
+static const char sql_insert_stage[] =
+    "INSERT INTO stage_stats (run_id, step, stage, act_absmax, act_rms, grad_norm) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+    "ON CONFLICT (run_id, step, stage) DO UPDATE SET act_absmax = excluded.act_absmax, "
+    "act_rms = excluded.act_rms, grad_norm = excluded.grad_norm";
+static const char sql_insert_artifact[] =
+    "INSERT INTO artifacts (run_id, step, kind, path, sha256, bytes) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+    "ON CONFLICT (run_id, kind, step) DO UPDATE SET path = excluded.path, "
+    "sha256 = excluded.sha256, bytes = excluded.bytes, created_at = " NOW_SQL;
+static const char sql_heartbeat[] = "UPDATE runs SET heartbeat_at = " NOW_SQL " WHERE id = ?1";
+static const char sql_resume_get[] =
+    "SELECT r.status, r.pid, r.host, " STORE_AGE_SQL ", r.config_hash FROM runs r WHERE r.id = ?1";
+static const char sql_resume_set[] =
+    "UPDATE runs SET status = 'running', pid = ?2, host = ?3, "
+    "orch_version = coalesce(?4, orch_version), heartbeat_at = " NOW_SQL ", "
+    "finished_at = NULL, error = NULL WHERE id = ?1";
+/* What a resumed run records again: everything after its checkpoint. */
+static const char *const sql_resume_del[5] = {
+    "DELETE FROM steps WHERE run_id = ?1 AND step > ?2",
+    "DELETE FROM metrics WHERE run_id = ?1 AND step > ?2",
+    "DELETE FROM nan_events WHERE run_id = ?1 AND step > ?2",
+    "DELETE FROM stage_stats WHERE run_id = ?1 AND step > ?2",
+    "DELETE FROM artifacts WHERE run_id = ?1 AND step > ?2",
+};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -117,6 +150,39 @@ static void batch_clear(store_sink *k)
     k->pool_len = 0;
 }
 
+/* Makes room for one more live run, before the transaction that adds it. */
+static int live_reserve(store_sink *k, orch_err *err)
+{
+    if (k->n_live < k->cap_live)
+        return ORCH_OK;
+    size_t cap = k->cap_live ? 2 * k->cap_live : 4;
+    int64_t *l = realloc(k->live, cap * sizeof *l);
+    if (l == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "store: out of memory");
+    k->live = l;
+    k->cap_live = cap;
+    return ORCH_OK;
+}
+
+/* Adds run_id to the live runs; live_reserve made room. */
+static void live_add(store_sink *k, int64_t run_id)
+{
+    for (size_t i = 0; i < k->n_live; i++)
+        if (k->live[i] == run_id)
+            return;
+    if (k->n_live < k->cap_live)
+        k->live[k->n_live++] = run_id;
+}
+
+static void live_remove(store_sink *k, int64_t run_id)
+{
+    for (size_t i = 0; i < k->n_live; i++)
+        if (k->live[i] == run_id) {
+            k->live[i] = k->live[--k->n_live];
+            return;
+        }
+}
+
 /* Steps a data-changing statement to SQLITE_DONE and makes it reusable.
  * bound is the OR of its sqlite3_bind_* results: not SQLITE_OK, it is not
  * stepped. */
@@ -178,6 +244,16 @@ static int write_rec(orch_store *s, const store_rec *r, orch_err *err)
         b |= sqlite3_bind_text(st, 3, pool_str(k, r->s1), -1, SQLITE_STATIC);
         b |= bind_real(st, 4, r->a);
         break;
+    case STORE_REC_STAGE:
+        st = k->insert_stage;
+        what = "store: writing a stage statistic";
+        b |= sqlite3_bind_int64(st, 1, r->run_id);
+        b |= sqlite3_bind_int64(st, 2, r->step);
+        b |= sqlite3_bind_text(st, 3, pool_str(k, r->s1), -1, SQLITE_STATIC);
+        b |= bind_real(st, 4, r->a);
+        b |= bind_real(st, 5, r->b);
+        b |= bind_real(st, 6, r->c);
+        break;
     case STORE_REC_NAN:
         st = k->insert_nan;
         what = "store: writing a NaN event";
@@ -197,11 +273,19 @@ static int write_rec(orch_store *s, const store_rec *r, orch_err *err)
     return run_stmt(s, st, b, what, err);
 }
 
-/* Writes every buffered record; the caller holds the transaction. */
+/* Writes every buffered record and the heartbeat of every live run; the
+ * caller holds the transaction. */
 static int write_batch(orch_store *s, orch_err *err)
 {
-    for (size_t i = 0; i < s->sink.n_recs; i++) {
-        int rc = write_rec(s, &s->sink.recs[i], err);
+    store_sink *k = &s->sink;
+    for (size_t i = 0; i < k->n_recs; i++) {
+        int rc = write_rec(s, &k->recs[i], err);
+        if (rc != ORCH_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < k->n_live; i++) {
+        int rc = run_stmt(s, k->heartbeat, sqlite3_bind_int64(k->heartbeat, 1, k->live[i]),
+                          "store: writing the heartbeat", err);
         if (rc != ORCH_OK)
             return rc;
     }
@@ -210,7 +294,10 @@ static int write_batch(orch_store *s, orch_err *err)
 
 int store_sink_flush(orch_store *s, orch_err *err)
 {
-    if (s->sink.n_recs == 0)
+    const store_sink *k = &s->sink;
+    /* Nothing pending: only a heartbeat is due, and not more often than
+     * batches are. */
+    if (k->n_recs == 0 && (k->n_live == 0 || now_ms() - k->last_commit_ms < STORE_BATCH_MS))
         return ORCH_OK;
     int rc = txn_begin(s, err);
     if (rc == ORCH_OK)
@@ -249,6 +336,9 @@ static int sink_begin_run(void *ctx, const orch_run_info *info, int64_t *run_id,
         return orch_seterr(err, ORCH_EINVAL,
                            "store: begin_run needs a pipeline, a name and a strategy");
     *run_id = 0;
+    rc = live_reserve(&s->sink, err);
+    if (rc != ORCH_OK)
+        return rc;
     rc = txn_begin(s, err);
     if (rc != ORCH_OK)
         goto out;
@@ -264,13 +354,16 @@ static int sink_begin_run(void *ctx, const orch_run_info *info, int64_t *run_id,
     b |= sqlite3_bind_int64(st, 6, (int64_t)info->seed);
     b |= sqlite3_bind_text(st, 7, info->host, -1, SQLITE_STATIC);
     b |= sqlite3_bind_text(st, 8, info->orch_version, -1, SQLITE_STATIC);
+    b |= info->pid > 0 ? sqlite3_bind_int64(st, 9, info->pid) : sqlite3_bind_null(st, 9);
     rc = run_stmt(s, st, b, "store: recording the run", err);
     if (rc != ORCH_OK)
         goto out;
     int64_t id = sqlite3_last_insert_rowid(s->db);
     rc = txn_commit(s, err);
-    if (rc == ORCH_OK)
+    if (rc == ORCH_OK) {
         *run_id = id;
+        live_add(&s->sink, id);
+    }
 out:
     if (rc != ORCH_OK)
         txn_rollback(s);
@@ -349,6 +442,7 @@ static int sink_nan_event(void *ctx, int64_t run_id, const orch_nan_record *rec,
     store_rec *r = NULL;
     size_t phase = SIZE_MAX, stage = SIZE_MAX, tensor = SIZE_MAX;
     int first = 0;
+    int frozen = 0;
     if (rec == NULL)
         return orch_seterr(err, ORCH_EINVAL, "store: nan_event without a record");
     if (!valid_phase(rec->phase))
@@ -357,7 +451,10 @@ static int sink_nan_event(void *ctx, int64_t run_id, const orch_nan_record *rec,
                            rec->phase != NULL ? rec->phase : "(null)");
     if (rec->stage == NULL)
         return orch_seterr(err, ORCH_EINVAL, "store: a NaN event needs a stage");
-    int rc = is_first_nan(s, run_id, &first, err);
+    /* A frozen-parameter change is no NaN: never the first event, but
+     * written at once all the same. */
+    frozen = rec->tensor != NULL && strcmp(rec->tensor, STORE_FROZEN_TENSOR) == 0;
+    int rc = frozen ? ORCH_OK : is_first_nan(s, run_id, &first, err);
     if (rc == ORCH_OK)
         rc = pool_add(k, rec->phase, &phase, err);
     if (rc == ORCH_OK)
@@ -376,7 +473,28 @@ static int sink_nan_event(void *ctx, int64_t run_id, const orch_nan_record *rec,
     r->first = first;
     r->a = rec->input_absmax;
     r->inputs_finite = rec->inputs_finite;
-    return first ? store_sink_flush(s, err) : maybe_flush(s, err);
+    return first || frozen ? store_sink_flush(s, err) : maybe_flush(s, err);
+}
+
+static int sink_stage_stat(void *ctx, int64_t run_id, const orch_stage_stat *rec, orch_err *err)
+{
+    orch_store *s = ctx;
+    store_rec *r = NULL;
+    size_t at = SIZE_MAX;
+    if (rec == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: stage_stat without a record");
+    if (rec->stage == NULL || rec->stage[0] == '\0')
+        return orch_seterr(err, ORCH_EINVAL, "store: a stage statistic needs a stage");
+    int rc = pool_add(&s->sink, rec->stage, &at, err);
+    if (rc == ORCH_OK)
+        rc = rec_add(&s->sink, STORE_REC_STAGE, run_id, rec->step, &r, err);
+    if (rc != ORCH_OK)
+        return rc;
+    r->s1 = at;
+    r->a = rec->act_absmax;
+    r->b = rec->act_rms;
+    r->c = rec->grad_norm;
+    return maybe_flush(s, err);
 }
 
 static int sink_flush(void *ctx, orch_err *err)
@@ -415,10 +533,173 @@ static int sink_end_run(void *ctx, int64_t run_id, orch_run_status status,
         goto out;
     }
     rc = txn_commit(s, err);
+    if (rc == ORCH_OK)
+        live_remove(&s->sink, run_id);
 out:
     if (rc != ORCH_OK)
         txn_rollback(s);
     batch_clear(&s->sink);
+    return rc;
+}
+
+static int is_sha256_hex(const char *h)
+{
+    size_t n = 0;
+    for (; h[n] != '\0'; n++)
+        if (!((h[n] >= '0' && h[n] <= '9') || (h[n] >= 'a' && h[n] <= 'f') ||
+              (h[n] >= 'A' && h[n] <= 'F')))
+            return 0;
+    return n == 64;
+}
+
+static int sink_artifact(void *ctx, int64_t run_id, const orch_artifact *rec, orch_err *err)
+{
+    orch_store *s = ctx;
+    sqlite3_stmt *st = s->sink.insert_artifact;
+    int b = SQLITE_OK;
+    if (rec == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: artifact without a record");
+    if (rec->kind == NULL || strcmp(rec->kind, "checkpoint") != 0)
+        return orch_seterr(err, ORCH_EINVAL, "store: artifact kind '%s' is not checkpoint",
+                           rec->kind != NULL ? rec->kind : "(null)");
+    if (rec->path == NULL || rec->path[0] == '\0')
+        return orch_seterr(err, ORCH_EINVAL, "store: an artifact needs a path");
+    if (rec->sha256 == NULL || !is_sha256_hex(rec->sha256))
+        return orch_seterr(err, ORCH_EINVAL,
+                           "store: artifact %s: sha256 must be 64 hexadecimal digits", rec->path);
+    if (rec->step < 0 || rec->bytes < 0)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "store: artifact %s: step %lld and size %lld must not be negative",
+                           rec->path, (long long)rec->step, (long long)rec->bytes);
+    /* The steps it holds first, in their own transaction: an artifact that
+     * cannot be recorded loses no steps. */
+    int rc = store_sink_flush(s, err);
+    if (rc != ORCH_OK)
+        return rc;
+    rc = txn_begin(s, err);
+    if (rc != ORCH_OK)
+        goto out;
+    rc = write_batch(s, err); /* no records now: the heartbeat */
+    if (rc != ORCH_OK)
+        goto out;
+    b |= sqlite3_bind_int64(st, 1, run_id);
+    b |= sqlite3_bind_int64(st, 2, rec->step);
+    b |= sqlite3_bind_text(st, 3, rec->kind, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 4, rec->path, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 5, rec->sha256, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_int64(st, 6, rec->bytes);
+    rc = run_stmt(s, st, b, "store: recording an artifact", err);
+    if (rc == ORCH_OK)
+        rc = txn_commit(s, err);
+out:
+    if (rc != ORCH_OK)
+        txn_rollback(s);
+    return rc;
+}
+
+/* Copies column i's text into buf (n bytes); "" for NULL. */
+static void column_copy(sqlite3_stmt *st, int i, char *buf, size_t n)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(buf, n, "%s", t != NULL ? (const char *)t : "");
+}
+
+/* May run_id be resumed? Reads its row inside the caller's transaction;
+ * fills err and returns ORCH_EINVAL when not. */
+static int check_resumable(orch_store *s, int64_t run_id, const orch_run_info *info, orch_err *err)
+{
+    sqlite3_stmt *st = s->sink.resume_get;
+    char status[32], host[256], hash[160], local[256];
+    int rc = sqlite3_bind_int64(st, 1, run_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return orch_seterr(err, ORCH_EINVAL, "no run %lld in %s", (long long)run_id, s->path);
+    }
+    if (rc != SQLITE_ROW) {
+        rc = store_dberr(s, rc, "store: reading the run to resume", err);
+        sqlite3_reset(st);
+        return rc;
+    }
+    column_copy(st, 0, status, sizeof status);
+    int64_t pid = sqlite3_column_int64(st, 1);
+    column_copy(st, 2, host, sizeof host);
+    double age = sqlite3_column_double(st, 3);
+    int has_hash = sqlite3_column_type(st, 4) != SQLITE_NULL;
+    column_copy(st, 4, hash, sizeof hash);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+
+    long long id = (long long)run_id;
+    if (strcmp(status, "finished") == 0)
+        return orch_seterr(err, ORCH_EINVAL, "run %lld is finished; nothing to resume", id);
+    if (strcmp(status, "diverged") == 0)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "run %lld diverged; resuming it with the same configuration and seed "
+                           "would diverge again",
+                           id);
+    if (strcmp(status, "queued") == 0)
+        return orch_seterr(err, ORCH_EINVAL, "run %lld never started; nothing to resume", id);
+    if (strcmp(status, "running") == 0 &&
+        !store_process_gone(host, pid, age, store_local_host(local, sizeof local)))
+        return orch_seterr(err, ORCH_EINVAL,
+                           "run %lld is still running (pid %lld on %s); stop it before resuming",
+                           id, (long long)pid, host[0] != '\0' ? host : "an unknown host");
+    if (has_hash && info->config_hash != NULL && strcmp(hash, info->config_hash) != 0)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "run %lld was made with configuration %.12s, not %.12s; a resumed run "
+                           "must continue the same configuration",
+                           id, hash, info->config_hash);
+    return ORCH_OK;
+}
+
+static int sink_resume_run(void *ctx, int64_t run_id, const orch_run_info *info, int64_t from_step,
+                           orch_err *err)
+{
+    orch_store *s = ctx;
+    store_sink *k = &s->sink;
+    sqlite3_stmt *st = k->resume_set;
+    int b = SQLITE_OK;
+    if (info == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: resume_run without run info");
+    if (from_step < -1)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "store: resume_run from step %lld (the last kept step, or -1 for none)",
+                           (long long)from_step);
+    int rc = live_reserve(k, err);
+    if (rc != ORCH_OK)
+        return rc;
+    rc = txn_begin(s, err);
+    if (rc != ORCH_OK)
+        goto out;
+    rc = write_batch(s, err);
+    if (rc == ORCH_OK)
+        rc = check_resumable(s, run_id, info, err);
+    if (rc != ORCH_OK)
+        goto out;
+    b |= sqlite3_bind_int64(st, 1, run_id);
+    b |= info->pid > 0 ? sqlite3_bind_int64(st, 2, info->pid) : sqlite3_bind_null(st, 2);
+    b |= sqlite3_bind_text(st, 3, info->host, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 4, info->orch_version, -1, SQLITE_STATIC);
+    rc = run_stmt(s, st, b, "store: taking over the run", err);
+    for (int i = 0; i < 5 && rc == ORCH_OK; i++) {
+        sqlite3_stmt *del = k->resume_del[i];
+        rc = run_stmt(s, del,
+                      sqlite3_bind_int64(del, 1, run_id) | sqlite3_bind_int64(del, 2, from_step),
+                      "store: deleting what the resumed run records again", err);
+    }
+    if (rc == ORCH_OK)
+        rc = txn_commit(s, err);
+    if (rc == ORCH_OK) {
+        live_add(k, run_id);
+        if (k->last_nan_run == run_id)
+            k->last_nan_run = 0; /* its first NaN event may have been deleted */
+    }
+out:
+    if (rc != ORCH_OK)
+        txn_rollback(s);
+    batch_clear(k);
     return rc;
 }
 
@@ -440,6 +721,16 @@ static int sink_prepare(orch_store *s, orch_err *err)
         {&k->begin, "BEGIN IMMEDIATE"},
         {&k->commit, "COMMIT"},
         {&k->rollback, "ROLLBACK"},
+        {&k->insert_stage, sql_insert_stage},
+        {&k->insert_artifact, sql_insert_artifact},
+        {&k->heartbeat, sql_heartbeat},
+        {&k->resume_get, sql_resume_get},
+        {&k->resume_set, sql_resume_set},
+        {&k->resume_del[0], sql_resume_del[0]},
+        {&k->resume_del[1], sql_resume_del[1]},
+        {&k->resume_del[2], sql_resume_del[2]},
+        {&k->resume_del[3], sql_resume_del[3]},
+        {&k->resume_del[4], sql_resume_del[4]},
     };
     for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
         int rc = store_prepare(s, list[i].sql, 1, list[i].st, err);
@@ -471,22 +762,31 @@ int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
     out->nan_event = sink_nan_event;
     out->flush = sink_flush;
     out->end_run = sink_end_run;
+    out->stage_stat = sink_stage_stat;
+    out->artifact = sink_artifact;
+    out->resume_run = sink_resume_run;
     return ORCH_OK;
 }
 
 void store_sink_fini(store_sink *k)
 {
-    sqlite3_stmt **all[] = {&k->insert_run, &k->insert_step, &k->insert_metric,
-                            &k->insert_nan, &k->end_run,     &k->has_nan,
-                            &k->begin,      &k->commit,      &k->rollback};
+    sqlite3_stmt **all[] = {
+        &k->insert_run,    &k->insert_step,   &k->insert_metric,   &k->insert_nan,
+        &k->end_run,       &k->has_nan,       &k->begin,           &k->commit,
+        &k->rollback,      &k->insert_stage,  &k->insert_artifact, &k->heartbeat,
+        &k->resume_get,    &k->resume_set,    &k->resume_del[0],   &k->resume_del[1],
+        &k->resume_del[2], &k->resume_del[3], &k->resume_del[4]};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;
     }
     free(k->recs);
     free(k->pool);
+    free(k->live);
     k->recs = NULL;
     k->pool = NULL;
+    k->live = NULL;
+    k->n_live = k->cap_live = 0;
     k->n_recs = k->cap_recs = 0;
     k->pool_len = k->pool_cap = 0;
 }

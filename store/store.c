@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 5000
 
@@ -188,6 +189,25 @@ out:
 
 /* ------------------------------------------------------------ open */
 
+/* The directory part of path ("." for a bare name), malloc'd; NULL when
+ * out of memory. */
+static char *dir_of(const char *path)
+{
+    size_t n = strlen(path);
+    char *dir = malloc(n + 2);
+    if (dir == NULL)
+        return NULL;
+    memcpy(dir, path, n + 1);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    return dir;
+}
+
 /* Catches the path problems SQLite reports badly ("unable to open database
  * file") before it sees them. */
 static int check_path(const char *path, orch_store_mode mode, orch_err *err)
@@ -213,18 +233,9 @@ static int check_path(const char *path, orch_store_mode mode, orch_err *err)
         return S_ISDIR(sb.st_mode)
                    ? orch_seterr(err, ORCH_EINVAL, "%s is a directory, not a store", path)
                    : ORCH_OK;
-    size_t n = strlen(path);
-    char *dir = malloc(n + 2);
+    char *dir = dir_of(path);
     if (dir == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "store: out of memory");
-    memcpy(dir, path, n + 1);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL)
-        strcpy(dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
     int rc = ORCH_OK;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         rc = orch_seterr(err, ORCH_EINVAL, "cannot create store %s: no directory %s", path, dir);
@@ -311,6 +322,55 @@ out:
     }
     *out = s;
     return ORCH_OK;
+}
+
+/* May a writer use path: an existing regular file we can read and write,
+ * in a directory where SQLite can make its -wal and -shm files? */
+static int writable_file(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || access(path, R_OK | W_OK) != 0)
+        return 0;
+    char *dir = dir_of(path);
+    int ok = dir != NULL && access(dir, W_OK | X_OK) == 0;
+    free(dir);
+    return ok;
+}
+
+int store_open_existing(const char *path, orch_store **out, orch_err *err)
+{
+    orch_store *s = NULL;
+    identity id = {0, 0};
+    orch_err quiet = {0};
+    int rc = ORCH_OK;
+    *out = NULL;
+    if (path == NULL || path[0] == '\0' || strcmp(path, ":memory:") == 0 || !writable_file(path))
+        return ORCH_OK;
+    s = calloc(1, sizeof *s);
+    if (s == NULL || (s->path = strdup(path)) == NULL) {
+        rc = orch_seterr(err, ORCH_ENOMEM, "store: out of memory");
+        goto out;
+    }
+    s->mode = ORCH_STORE_READWRITE;
+    /* No SQLITE_OPEN_CREATE: a file that vanished since the check stays gone. */
+    int src = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE, NULL);
+    if (src != SQLITE_OK)
+        goto out; /* not ours to report: the command's own open will */
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    /* Not a database, another application's, another schema version: nothing
+     * to do here. */
+    if (read_identity(s->db, path, &id, &quiet) != ORCH_OK ||
+        id.app_id != ORCH_STORE_APPLICATION_ID || id.version != ORCH_STORE_SCHEMA_VERSION)
+        goto out;
+    rc = store_exec(s, "PRAGMA foreign_keys = ON", err);
+    if (rc != ORCH_OK)
+        goto out;
+    *out = s;
+    s = NULL;
+out:
+    orch_store_close(s);
+    return rc;
 }
 
 void orch_store_close(orch_store *s)

@@ -1,17 +1,23 @@
 /*
  * store.h - the run store: one SQLite file (WAL) holding every run's
  * configuration, status, per-step loss and grad_norm, NaN events and other
- * scalar metrics. docs/store.md describes the schema and gives example SQL.
+ * scalar metrics, per-stage statistics and checkpoint artifacts.
+ * docs/store.md describes the schema and gives example SQL.
  *
  * Two ways in:
  *
  *   ORCH_STORE_READWRITE  used by `orch run`: creates the file if needed,
  *                         migrates it to the current schema version, and
  *                         feeds it through the record sink (orch_store_sink).
- *   ORCH_STORE_READONLY   used by `orch runs`, `orch show`, `orch query`: the
- *                         file must exist; it is opened SQLITE_OPEN_READONLY
- *                         and an authorizer refuses anything but reading, so
- *                         history can be explored with SQL without risk.
+ *   ORCH_STORE_READONLY   used by `orch runs`, `orch show`, `orch query`,
+ *                         `orch compare`: the file must exist; it is opened
+ *                         SQLITE_OPEN_READONLY and an authorizer refuses
+ *                         anything but reading, so history can be explored
+ *                         with SQL without risk.
+ *
+ * Every command that opens a store first calls orch_store_reap_path (or
+ * orch_store_reap on its read-write store), which marks runs left 'running'
+ * by a process that is gone as 'interrupted'.
  *
  * Every function returns an orch_status and fills err with one line on
  * failure. Output goes only to the FILE * passed in. Only store/ includes
@@ -29,7 +35,7 @@
 /* The schema version this binary writes (PRAGMA user_version). A store with
  * a newer version is refused; an older one is migrated forward on a
  * read-write open. */
-#define ORCH_STORE_SCHEMA_VERSION 1
+#define ORCH_STORE_SCHEMA_VERSION 2
 
 /* PRAGMA application_id of an orch store: the bytes "orch". */
 #define ORCH_STORE_APPLICATION_ID 0x6f726368
@@ -71,14 +77,31 @@ const char *orch_store_path(const orch_store *s);
 /* Fills *out with the SQLite sink of a read-write store. out->ctx is s: the
  * sink is valid until orch_store_close(s) and belongs to one thread.
  *
- * Records are buffered in memory and written in one transaction when 256
- * records are pending, when the oldest pending record is 100 ms old or the
- * last commit was 100 ms ago (checked as records arrive), at the first NaN
- * event of a run, on flush(), on begin_run() and on end_run(); so no write
- * lock is held while the run computes. begin_run inserts the run as 'running' and returns its id;
- * end_run writes the pending records and the final status in one
- * transaction. A failed write rolls back, discards that batch, and returns
- * ORCH_EDB. Returns ORCH_EINVAL for a read-only store. */
+ * Records (steps, metrics, NaN events, stage statistics) are buffered in
+ * memory and written in one transaction when 256 records are pending, when
+ * the oldest pending record is 100 ms old or the last commit was 100 ms ago
+ * (checked as records arrive), at the first NaN event of a run and at a
+ * frozen-parameter change, on flush(), begin_run(), end_run(), artifact()
+ * and resume_run(); so no write lock is held while the run computes. Every
+ * such transaction also sets runs.heartbeat_at of each run this sink has
+ * begun or resumed and not yet ended (an explicit flush() with nothing
+ * pending still does, when the last commit is 100 ms old).
+ *
+ * begin_run inserts the run as 'running' with pid (NULL when <= 0), host
+ * and heartbeat_at, and returns its id. end_run writes the pending records
+ * and the final status in one transaction. artifact flushes, then inserts
+ * the artifact in its own transaction (so it never appears before the steps
+ * it holds); recording the same kind at the same step again replaces it.
+ * resume_run (see core/sink.h) accepts a run that is 'interrupted' or
+ * 'failed', or 'running' whose process is gone (ORCH_STORE_STALE_S); it
+ * refuses with ORCH_EINVAL an unknown run ("no run 42 in PATH"), a
+ * finished ("run 3 is finished; nothing to resume"), diverged, queued or
+ * live running one, an info->config_hash that differs from the run's, and
+ * from_step < -1. Artifacts after from_step are deleted with the records
+ * (their files are the caller's business).
+ *
+ * A failed write rolls back, discards that batch, and returns ORCH_EDB.
+ * Returns ORCH_EINVAL for a read-only store. */
 int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err);
 
 /* Runs one SQL statement on a store opened ORCH_STORE_READONLY and prints
@@ -99,9 +122,98 @@ int orch_store_query(orch_store *s, const char *sql, orch_format format, FILE *o
 int orch_store_list_runs(orch_store *s, const char *pipeline, const char *strategy,
                          const char *status, orch_format format, FILE *out, orch_err *err);
 
-/* Prints one run for people: its fields, its summary (from run_summary),
- * its NaN events (the first with its provenance) and its configuration as
- * indented JSON. An unknown id is ORCH_EINVAL ("no run 42 in PATH"). */
+/* Prints one run for people: its fields (pid and heartbeat included), its
+ * summary (from run_summary), its NaN events (the first with its
+ * provenance), the frozen-parameter check, its checkpoints, a digest of its
+ * stage statistics when it has some, and its configuration as indented
+ * JSON. An unknown id is ORCH_EINVAL ("no run 42 in PATH"). */
 int orch_store_show_run(orch_store *s, int64_t run_id, FILE *out, orch_err *err);
+
+/* ----------------------------------------------------------- lifecycle */
+
+/* A run left 'running' counts as gone when its process is: on this host
+ * (runs.host equals gethostname()), when kill(pid, 0) fails with ESRCH; on
+ * another host, or with no pid recorded (runs written by schema version 1),
+ * when its last sign of life (heartbeat_at, else started_at, else
+ * created_at) is older than this many seconds. A live run's heartbeat is
+ * refreshed by every batch the sink commits. */
+#define ORCH_STORE_STALE_S 600
+
+/* Marks every run that is 'running' but whose process is gone (see
+ * ORCH_STORE_STALE_S) as 'interrupted', with finished_at = now and error
+ * "process PID on HOST ended without closing the run" (plus " (no heartbeat
+ * for 10 minutes)" when judged by its heartbeat), and prints one line per
+ * run to notes (when not NULL):
+ *   orch: run 7 (surgery) was left running by pid 1234 on vm, which is gone: marked interrupted
+ * It reads without a lock first and takes the write lock only when there is
+ * something to mark; a run that changed meanwhile (status, pid, heartbeat)
+ * is left alone. s must be open ORCH_STORE_READWRITE (ORCH_EINVAL
+ * otherwise); ORCH_EDB on SQLite failures. */
+int orch_store_reap(orch_store *s, FILE *notes, orch_err *err);
+
+/* orch_store_reap for commands that only read: opens path read-write if,
+ * and only if, it is an existing, writable orch store (file and directory)
+ * of exactly this schema version; reaps; closes. Otherwise (no file, not
+ * writable, not an orch store, an older or newer schema) it does nothing
+ * and returns ORCH_OK: the command's own open reports what is wrong. It
+ * never creates, migrates or deletes a file. ORCH_EDB when the store is
+ * busy beyond the 5 s timeout or SQLite fails; callers that only read may
+ * print that as a warning and go on. */
+int orch_store_reap_path(const char *path, FILE *notes, orch_err *err);
+
+/* What `orch resume` needs to know of a run. Strings are malloc'd and owned
+ * by the struct; orch_resume_info_free releases them. */
+typedef struct orch_resume_info {
+    int64_t run_id;
+    char *pipeline; /* runs.pipeline, the file as given when it started */
+    char *name;
+    char *strategy;
+    char *config_json; /* the resolved configuration the run started with */
+    char *config_hash; /* NULL if none was recorded */
+    char *status;      /* "interrupted", "failed", ... */
+    uint64_t seed;
+    int64_t steps;     /* steps recorded */
+    int64_t last_step; /* highest step recorded; -1 when none */
+    /* The checkpoint with the highest step (artifacts, kind 'checkpoint'):
+     * checkpoint_step -1 and the strings NULL when the run has none. */
+    int64_t checkpoint_step;
+    char *checkpoint_path;
+    char *checkpoint_sha256;
+    int64_t checkpoint_bytes; /* -1 if not recorded */
+} orch_resume_info;
+
+/* Fills *out (zeroed first) with run run_id's configuration, status, step
+ * count and last checkpoint. Works on read-only and read-write stores.
+ * ORCH_EINVAL "no run 42 in PATH" for an unknown run; ORCH_EDB, ORCH_ENOMEM.
+ * On failure *out holds nothing to free (freeing it is still safe). */
+int orch_store_resume_info(orch_store *s, int64_t run_id, orch_resume_info *out, orch_err *err);
+
+/* Frees the strings of info and zeroes it; NULL-safe. */
+void orch_resume_info_free(orch_resume_info *info);
+
+/* ------------------------------------------------------------- compare */
+
+/* Prints runs side by side, one row each: run, name, strategy, precision,
+ * lr, seed, status, steps, final_loss, best_loss, max_grad_norm,
+ * first_nan, steps_per_s.
+ *
+ * Selection: the n_ids runs of run_ids, in that order (a repeated id once),
+ * then, when pipeline or tag is given, every other run that matches all of
+ * them, by id: pipeline as for orch_store_list_runs (runs.pipeline, its
+ * trailing path components, or the run name), tag an element of the
+ * configuration's $.tags. At least one selector is needed.
+ *
+ * ORCH_FMT_TABLE: reals with 6 significant digits, a NaN loss or grad norm
+ * as "NaN", first_nan in one cell ("0 backward head") or "-". CSV and JSON:
+ * exact values, NULL for a NaN or a missing value, and first_nan as three
+ * columns first_nan_step, first_nan_phase, first_nan_stage.
+ *
+ * ORCH_EINVAL: no selector ("compare: name the runs to compare, or give
+ * --pipeline or --tag"), an unknown id ("compare: no run 42 in PATH"), a
+ * selection that matches no run ("compare: no runs in PATH match --pipeline
+ * P"), an unknown format; nothing is printed then. ORCH_EDB, ORCH_EIO
+ * otherwise. Works on read-only and read-write stores. */
+int orch_store_compare(orch_store *s, const int64_t *run_ids, int n_ids, const char *pipeline,
+                       const char *tag, orch_format format, FILE *out, orch_err *err);
 
 #endif

@@ -9,6 +9,9 @@
  *   query.c   orch query: one guarded statement
  *   format.c  printing rows as a table, CSV or JSON
  *   report.c  orch runs, orch show
+ *   reap.c    marking runs whose process is gone as interrupted
+ *   resume.c  what orch resume reads of a run
+ *   compare.c orch compare
  */
 #ifndef ORCH_STORE_INT_H
 #define ORCH_STORE_INT_H
@@ -24,22 +27,31 @@
 /* --------------------------------------------------------------- sink */
 
 /* One buffered record. Strings live in the batch's string pool (offsets). */
-typedef enum store_rec_kind { STORE_REC_STEP = 0, STORE_REC_METRIC, STORE_REC_NAN } store_rec_kind;
+typedef enum store_rec_kind {
+    STORE_REC_STEP = 0,
+    STORE_REC_METRIC,
+    STORE_REC_NAN,
+    STORE_REC_STAGE
+} store_rec_kind;
 
 typedef struct store_rec {
     store_rec_kind kind;
     int64_t run_id;
     int64_t step;
-    double a, b, c, d; /* step: loss grad_norm lr wall_ms; metric: value; nan: absmax */
+    double a, b, c, d; /* step: loss grad_norm lr wall_ms; metric: value; nan: absmax;
+                          stage: act_absmax act_rms grad_norm */
     int64_t n1, n2;    /* nan: nan_count inf_count */
     int first;         /* nan: the run's first event (write provenance) */
     int inputs_finite; /* nan */
-    size_t s1, s2, s3; /* metric: name; nan: phase stage tensor (SIZE_MAX = NULL) */
+    size_t s1, s2, s3; /* metric, stage: name; nan: phase stage tensor (SIZE_MAX = NULL) */
 } store_rec;
 
 typedef struct store_sink {
     sqlite3_stmt *insert_run, *insert_step, *insert_metric, *insert_nan, *end_run, *has_nan, *begin,
-        *commit, *rollback;
+        *commit, *rollback, *insert_stage, *insert_artifact, *heartbeat, *resume_get, *resume_set,
+        *resume_del[5];
+    int64_t *live; /* runs begun or resumed and not ended: their heartbeat is kept */
+    size_t n_live, cap_live;
     store_rec *recs;
     size_t n_recs, cap_recs;
     char *pool;
@@ -48,6 +60,10 @@ typedef struct store_sink {
     double last_commit_ms; /* and of the last commit */
     int64_t last_nan_run;  /* run whose first NaN event was already seen, or 0 */
 } store_sink;
+
+/* The nan_events tensor of a frozen-parameter change (core/train.c): not a
+ * NaN event, never a run's first one. */
+#define STORE_FROZEN_TENSOR "frozen_changed"
 
 /* Records pending before a batch is written, and the age that forces one. */
 #define STORE_BATCH_RECORDS 256
@@ -101,6 +117,28 @@ int store_exec(orch_store *s, const char *sql, orch_err *err);
  * is for messages. Exposed so tests can migrate with their own lists. */
 int store_migrate(sqlite3 *db, const char *path, const char *const *migrations, int n_migrations,
                   orch_err *err);
+
+/* Opens path read-write only if it is an existing, writable orch store of
+ * exactly ORCH_STORE_SCHEMA_VERSION, without creating or migrating
+ * anything. *out is NULL, with ORCH_OK, when it is not (nothing to do);
+ * errors are SQLite failures while opening. See orch_store_reap_path. */
+int store_open_existing(const char *path, orch_store **out, orch_err *err);
+
+/* ------------------------------------------------------------- reap */
+
+/* Is the process of a 'running' run gone? host and pid as recorded (pid <=
+ * 0: unknown), age_s the seconds since its last sign of life, local_host
+ * this machine's name. The rule of ORCH_STORE_STALE_S. */
+int store_process_gone(const char *host, int64_t pid, double age_s, const char *local_host);
+
+/* This machine's host name as gethostname() gives it ("" on failure); buf
+ * holds n bytes. Returns buf. */
+char *store_local_host(char *buf, size_t n);
+
+/* SQL for the seconds since a run's last sign of life, over runs aliased r. */
+#define STORE_AGE_SQL                                                                              \
+    "(julianday('now') - julianday(coalesce(r.heartbeat_at, r.started_at, r.created_at))) "        \
+    "* 86400.0"
 
 /* ------------------------------------------------------------ schema */
 

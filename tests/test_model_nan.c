@@ -112,7 +112,8 @@ static memory_sink *run(orch_pipeline *p, orch_train_result *result)
 {
     memory_sink *m = calloc(1, sizeof *m);
     assert_non_null(m);
-    orch_sink sink = {m, mem_begin, mem_step, mem_metric, mem_nan, mem_flush, mem_end};
+    orch_sink sink = {.ctx = m, .begin_run = mem_begin, .step = mem_step, .metric = mem_metric,
+                      .nan_event = mem_nan, .flush = mem_flush, .end_run = mem_end};
     orch_err err;
     orch_err_clear(&err);
     int rc = orch_train(p, NULL, &sink, result, &err);

@@ -225,7 +225,7 @@ static void test_allowed_reads(void **state)
         ORCH_OK);
     assert_string_equal(f->out, "name\r\nrun_id\r\nstep\r\n");
     assert_int_equal(query(f, "PRAGMA user_version", ORCH_FMT_CSV, &err), ORCH_OK);
-    assert_string_equal(f->out, "user_version\r\n1\r\n");
+    assert_string_equal(f->out, "user_version\r\n2\r\n");
     assert_int_equal(query(f, "PRAGMA journal_mode", ORCH_FMT_CSV, &err), ORCH_OK);
     assert_string_equal(f->out, "journal_mode\r\nwal\r\n");
     assert_int_equal(query(f, "PRAGMA index_list(steps)", ORCH_FMT_TABLE, &err), ORCH_OK);
@@ -246,10 +246,10 @@ static void test_allowed_reads(void **state)
     assert_int_equal(
         query(f, "EXPLAIN QUERY PLAN SELECT * FROM steps WHERE run_id = 1", ORCH_FMT_TABLE, &err),
         ORCH_OK);
-    assert_int_equal(
-        query(f, "SELECT name FROM sqlite_schema WHERE type = 'view'", ORCH_FMT_CSV, &err),
-        ORCH_OK);
-    assert_string_equal(f->out, "name\r\nrun_summary\r\n");
+    assert_int_equal(query(f, "SELECT name FROM sqlite_schema WHERE type = 'view' ORDER BY name",
+                           ORCH_FMT_CSV, &err),
+                     ORCH_OK);
+    assert_string_equal(f->out, "name\r\nrun_checkpoints\r\nrun_summary\r\n");
 }
 
 static void test_bad_sql(void **state)
@@ -547,6 +547,100 @@ static void test_show_run(void **state)
     assert_string_equal(err.msg, msg);
 }
 
+/* show's lifecycle sections: pid and heartbeat, frozen parameters,
+ * checkpoints, stage statistics. */
+static void test_show_lifecycle(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    orch_store *rw = NULL;
+    orch_sink k;
+    int64_t checked = 0, changed = 0;
+    orch_run_info info = {.pipeline = "pipelines/surgery.lua",
+                          .name = "surgery",
+                          .strategy = "surgery",
+                          .config_json = "{\"checks\":{\"frozen\":true,\"stats_every\":5}}",
+                          .host = "vm",
+                          .pid = 4242};
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &rw, &err), ORCH_OK);
+    assert_int_equal(orch_store_sink(rw, &k, &err), ORCH_OK);
+    assert_int_equal(k.begin_run(k.ctx, &info, &checked, &err), ORCH_OK);
+    for (int i = 0; i < 10; i++) {
+        orch_step_record r = {i, 1.0, 1.0, 1e-3, 100.0};
+        assert_int_equal(k.step(k.ctx, checked, &r, &err), ORCH_OK);
+        if (i % 5 == 0) {
+            orch_stage_stat a = {i, "visual.blocks.0", 10.0 * (i + 1), 1.0, 0.5};
+            orch_stage_stat b = {i, "visual.merger.mlp.2", i == 5 ? 2e4 : 5.0, 1.0, NAN};
+            assert_int_equal(k.stage_stat(k.ctx, checked, &a, &err), ORCH_OK);
+            assert_int_equal(k.stage_stat(k.ctx, checked, &b, &err), ORCH_OK);
+        }
+    }
+    orch_artifact ck = {4, "checkpoint", "runs/3/step-4.safetensors",
+                        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                        3 * 1048576 / 2};
+    assert_int_equal(k.artifact(k.ctx, checked, &ck, &err), ORCH_OK);
+    ck.step = 9;
+    ck.path = "runs/3/step-9.safetensors";
+    ck.bytes = 512;
+    assert_int_equal(k.artifact(k.ctx, checked, &ck, &err), ORCH_OK);
+    assert_int_equal(k.end_run(k.ctx, checked, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+
+    info.name = "changed";
+    info.config_json = "{\"checks\":{\"frozen\":false}}";
+    assert_int_equal(k.begin_run(k.ctx, &info, &changed, &err), ORCH_OK);
+    orch_nan_record fz = {3,   "update", "visual.blocks.0.attn.qkv.weight", "frozen_changed", 0, 0,
+                          0.0, 1};
+    assert_int_equal(k.nan_event(k.ctx, changed, &fz, &err), ORCH_OK);
+    assert_int_equal(k.end_run(k.ctx, changed, ORCH_RUN_FAILED, "frozen tensor changed", &err),
+                     ORCH_OK);
+    orch_store_close(rw);
+
+    assert_int_equal(show(f, checked, &err), ORCH_OK);
+    char hint[300];
+    snprintf(hint, sizeof hint,
+             "  which stage blows up first: orch query \"SELECT stage, min(step) FROM stage_stats "
+             "WHERE run_id = %lld AND (act_absmax IS NULL OR act_absmax > 1e4) GROUP BY stage "
+             "ORDER BY 2 LIMIT 5\"\n",
+             (long long)checked);
+    const char *want[] = {
+        "  host             vm\n  pid              4242\n",
+        "  heartbeat_at     20",
+        "  steps_per_s      10.0\n",
+        "\nfrozen parameters\n  unchanged (checked every step)\n",
+        "\ncheckpoints\nstep  path                       sha256        size\n",
+        "   4  runs/3/step-4.safetensors  0123456789ab  1.5 MiB\n",
+        "   9  runs/3/step-9.safetensors  0123456789ab  512 B\n(2 rows)\n",
+        "\nstage statistics\n  2 stages at 2 steps (0 to 5)\n",
+        "  largest act_absmax at step 5: visual.merger.mlp.2, 20000.0 (act_rms 1.0, grad_norm "
+        "none)\n",
+        "  first past |x| > 1e4 (or non-finite): visual.merger.mlp.2 at step 5\n",
+        hint,
+        "\nconfig\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (strstr(f->out, want[i]) == NULL)
+            fail_msg("show lacks '%s' in:\n%s", want[i], f->out);
+    assert_null(strstr(f->out, "NaN event"));
+
+    assert_int_equal(show(f, changed, &err), ORCH_OK);
+    const char *want2[] = {
+        "  nan_events       0\n",
+        "\nfrozen parameters\n  changed: 1 frozen tensor change recorded\n",
+        "   3  visual.blocks.0.attn.qkv.weight\n(1 row)\n",
+        "\ncheckpoints\n  none\n",
+    };
+    for (size_t i = 0; i < sizeof want2 / sizeof want2[0]; i++)
+        if (strstr(f->out, want2[i]) == NULL)
+            fail_msg("show lacks '%s' in:\n%s", want2[i], f->out);
+    assert_null(strstr(f->out, "NaN event")); /* a frozen change is no NaN event */
+    assert_null(strstr(f->out, "stage statistics"));
+
+    /* The runs of the fixture have no frozen check in their configuration. */
+    assert_int_equal(show(f, 1, &err), ORCH_OK);
+    assert_non_null(strstr(f->out, "\nfrozen parameters\n  not checked (checks.frozen is off)\n"));
+    assert_non_null(strstr(f->out, "  pid              -\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -559,6 +653,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wal_situations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_show_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_show_lifecycle, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,7 +88,8 @@ static void test_fresh_store_has_schema(void **state)
 
     assert_int_equal(scalar(f->db, "PRAGMA user_version"), ORCH_STORE_SCHEMA_VERSION);
     assert_int_equal(scalar(f->db, "PRAGMA application_id"), ORCH_STORE_APPLICATION_ID);
-    const char *objects[] = {"runs", "steps", "nan_events", "metrics", "run_summary"};
+    const char *objects[] = {"runs",        "steps",       "nan_events", "metrics",
+                             "run_summary", "stage_stats", "artifacts",  "run_checkpoints"};
     for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++) {
         char sql[160];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_schema WHERE name = '%s'",
@@ -96,7 +97,11 @@ static void test_fresh_store_has_schema(void **state)
         assert_int_equal(scalar(f->db, sql), 1);
     }
     assert_int_equal(scalar(f->db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' "
-                                   "AND name IN ('runs_pipeline', 'nan_events_run_step')"),
+                                   "AND name IN ('runs_pipeline', 'nan_events_run_step', "
+                                   "'artifacts_run_kind_step')"),
+                     3);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM pragma_table_info('runs') "
+                                   "WHERE name IN ('pid', 'heartbeat_at')"),
                      2);
     /* WAL is a property of the file; a raw reader sees it. */
     sqlite3 *db = NULL;
@@ -281,7 +286,10 @@ static void test_constraints(void **state)
                     "INSERT INTO steps (run_id, step, loss) VALUES (1, 0, 1.0);"
                     "INSERT INTO metrics (run_id, step, name, value) VALUES (1, 0, 'm', 2.0);"
                     "INSERT INTO nan_events (run_id, step, phase, stage) "
-                    "VALUES (1, 0, 'forward', 's')");
+                    "VALUES (1, 0, 'forward', 's');"
+                    "INSERT INTO stage_stats (run_id, step, stage) VALUES (1, 0, 's');"
+                    "INSERT INTO artifacts (run_id, step, kind, path, sha256, bytes) "
+                    "VALUES (1, 0, 'checkpoint', 'a', 'h', 1)");
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
     sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
@@ -291,6 +299,15 @@ static void test_constraints(void **state)
         "INSERT INTO nan_events (run_id, step, phase, stage) VALUES (1, 0, 'sideways', 's')",
         "INSERT INTO steps (run_id, step) VALUES (7, 0)",
         "INSERT INTO steps (run_id, step) VALUES (1, 0)",
+        "INSERT INTO stage_stats (run_id, step, stage) VALUES (1, 0, 's')",
+        "INSERT INTO stage_stats (run_id, step, stage) VALUES (7, 0, 's')",
+        "INSERT INTO artifacts (run_id, step, kind, path, sha256) VALUES (1, 1, 'model', 'a', 'h')",
+        "INSERT INTO artifacts (run_id, step, kind, path, sha256) VALUES (1, 0, 'checkpoint', "
+        "'b', 'h')",
+        "INSERT INTO artifacts (run_id, step, kind, path, sha256, bytes) VALUES (1, 2, "
+        "'checkpoint', 'c', 'h', -1)",
+        "INSERT INTO artifacts (run_id, step, kind, path, sha256) VALUES (7, 0, 'checkpoint', "
+        "'d', 'h')",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(sqlite3_exec(db, bad[i], NULL, NULL, NULL) & 0xff, SQLITE_CONSTRAINT);
@@ -298,8 +315,184 @@ static void test_constraints(void **state)
                      SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(scalar(f->db, "SELECT (SELECT count(*) FROM steps) + (SELECT count(*) "
-                                   "FROM metrics) + (SELECT count(*) FROM nan_events)"),
+                                   "FROM metrics) + (SELECT count(*) FROM nan_events) + (SELECT "
+                                   "count(*) FROM stage_stats) + (SELECT count(*) FROM artifacts)"),
                      0);
+}
+
+/* ------------------------------------------------- migration from v1 */
+
+/* Every row of sql as one string: reals with 17 digits, NULL as NULL. */
+static char *dump(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    char *text = NULL;
+    FILE *out = open_memstream(&text, &n);
+    assert_non_null(out);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(st); i++) {
+            switch (sqlite3_column_type(st, i)) {
+            case SQLITE_NULL:
+                fputs("NULL", out);
+                break;
+            case SQLITE_INTEGER:
+                fprintf(out, "%lld", (long long)sqlite3_column_int64(st, i));
+                break;
+            case SQLITE_FLOAT:
+                fprintf(out, "%.17g", sqlite3_column_double(st, i));
+                break;
+            default:
+                fprintf(out, "'%s'", (const char *)sqlite3_column_text(st, i));
+            }
+            fputc(i + 1 < sqlite3_column_count(st) ? '|' : '\n', out);
+        }
+    }
+    sqlite3_finalize(st);
+    fclose(out);
+    return text;
+}
+
+/* What version 1 holds, in version 1's columns. */
+static const char *const v1_dumps[] = {
+    "SELECT id, pipeline, name, strategy, status, config_json, config_hash, seed, host, "
+    "created_at, started_at, finished_at, orch_version, error FROM runs ORDER BY id",
+    "SELECT run_id, step, loss, grad_norm, lr, wall_ms, finite FROM steps ORDER BY run_id, step",
+    "SELECT run_id, step, name, value FROM metrics ORDER BY run_id, name, step",
+    "SELECT id, run_id, step, phase, stage, tensor, nan_count, inf_count, input_absmax, "
+    "inputs_finite FROM nan_events ORDER BY id",
+    "SELECT run_id, pipeline, name, strategy, lr, precision, seed, status, steps, last_step, "
+    "final_loss, best_loss, max_grad_norm, nonfinite_steps, first_nonfinite_step, "
+    "first_nan_step, first_nan_phase, first_nan_stage, first_nan_tensor, nan_events, tags, "
+    "created_at, started_at, finished_at FROM run_summary",
+};
+#define N_DUMPS (sizeof v1_dumps / sizeof v1_dumps[0])
+
+/* A store written by schema version 1 (its migration alone, as the orch of
+ * version 1 ran it), with runs, steps, metrics and NaN events in it. */
+static void write_v1_store(const char *path)
+{
+    sqlite3 *db = NULL;
+    orch_err err = {0};
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+    assert_int_equal(store_migrate(db, path, store_migrations, 1, &err), ORCH_OK);
+    sqlite3_close(db);
+    raw_exec(
+        path,
+        "INSERT INTO runs (pipeline, name, strategy, status, config_json, config_hash, seed, "
+        "host, started_at, finished_at, orch_version, error) VALUES "
+        "('pipelines/lora.lua', 'lora', 'lora', 'finished', "
+        "'{\"optimizer\":{\"lr\":0.0002},\"precision\":\"fp16\",\"tags\":[\"sweep\"]}', "
+        "'aa', 7, 'vm', '2024-05-01T10:00:00.000Z', '2024-05-01T10:05:00.000Z', '0.0.9', NULL),"
+        "('pipelines/surgery.lua', 'surgery', 'surgery', 'diverged', "
+        "'{\"optimizer\":{\"lr\":0.01},\"precision\":\"bf16\"}', 'bb', -3, 'vm', "
+        "'2024-05-02T10:00:00.000Z', '2024-05-02T10:01:00.000Z', '0.0.9', 'loss is NaN'),"
+        "('pipelines/detach.lua', 'detach', 'detach', 'running', '{}', NULL, 1, 'vm', "
+        "'2024-05-03T10:00:00.000Z', NULL, '0.0.9', NULL);"
+        "INSERT INTO steps (run_id, step, loss, grad_norm, lr, wall_ms) VALUES "
+        "(1, 0, 2.5, 1.0, 1e-3, 10.0), (1, 1, 0.1, 0.30000000000000004, 1e-3, 30.0),"
+        "(2, 0, 3.0, 9e999, 1e-2, 5.0), (2, 1, NULL, NULL, 1e-2, 5.0),"
+        "(3, 0, 1.0, 1.0, 1e-3, NULL);"
+        "INSERT INTO metrics (run_id, step, name, value) VALUES "
+        "(1, 0, 'loss_scale', 65536.0), (1, 1, 'grad_norm/lora', NULL), (2, 1, 'm', -9e999);"
+        "INSERT INTO nan_events (run_id, step, phase, stage, tensor, nan_count, inf_count, "
+        "input_absmax, inputs_finite) VALUES "
+        "(2, 1, 'backward', 'visual.merger.mlp.2', 'grad_weight', 4, 2, 65504.0, 1),"
+        "(2, 1, 'update', 'visual.merger.mlp.0', NULL, 1, 0, NULL, NULL)");
+}
+
+static void test_migrate_from_v1(void **state)
+{
+    fixture *f = *state;
+    orch_store *s = NULL;
+    orch_err err = {0};
+    char *before[N_DUMPS];
+    sqlite3 *db = NULL;
+    write_v1_store(f->db);
+    assert_int_equal(scalar(f->db, "PRAGMA user_version"), 1);
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    for (size_t i = 0; i < N_DUMPS; i++)
+        before[i] = dump(db, v1_dumps[i]);
+    sqlite3_close(db);
+    assert_non_null(strstr(before[1], "0.30000000000000004"));
+
+    /* Reading commands do not migrate. */
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READONLY, &s, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "schema version 1 and needs migrating to 2"));
+
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
+    orch_store_close(s);
+    assert_int_equal(scalar(f->db, "PRAGMA user_version"), 2);
+    assert_int_equal(scalar(f->db, "PRAGMA application_id"), ORCH_STORE_APPLICATION_ID);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM pragma_integrity_check "
+                                   "WHERE integrity_check = 'ok'"),
+                     1);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+
+    /* Everything is there, unchanged. */
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    for (size_t i = 0; i < N_DUMPS; i++) {
+        char *after = dump(db, v1_dumps[i]);
+        if (strcmp(before[i], after) != 0)
+            fail_msg("%s\nbefore:\n%s\nafter:\n%s", v1_dumps[i], before[i], after);
+        free(after);
+        free(before[i]);
+    }
+    sqlite3_close(db);
+
+    /* The new tables exist and are empty; the new columns are NULL. */
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM stage_stats"), 0);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM artifacts"), 0);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM run_checkpoints"), 0);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM runs WHERE pid IS NULL AND "
+                                   "heartbeat_at IS NULL"),
+                     3);
+    /* The new summary columns are computed for old runs: 2 steps in 40 ms. */
+    assert_int_equal(scalar(f->db, "SELECT steps_per_s = 50.0 FROM run_summary WHERE run_id = 1"),
+                     1);
+    assert_int_equal(scalar(f->db, "SELECT steps_per_s IS NULL AND last_checkpoint_step IS NULL "
+                                   "AND frozen_changed = 0 FROM run_summary WHERE run_id = 3"),
+                     1);
+
+    /* It is a v2 store in every way: read-only opens, the sink records. */
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READONLY, &s, &err), ORCH_OK);
+    orch_store_close(s);
+    orch_sink k;
+    int64_t run = 0;
+    orch_run_info info = {.pipeline = "p.lua", .name = "p", .strategy = "full", .pid = 99};
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
+    assert_int_equal(orch_store_sink(s, &k, &err), ORCH_OK);
+    assert_int_equal(k.begin_run(k.ctx, &info, &run, &err), ORCH_OK);
+    assert_int_equal(run, 4);
+    orch_stage_stat st = {0, "visual.blocks.0", 1.0, 0.5, 0.25};
+    assert_int_equal(k.stage_stat(k.ctx, run, &st, &err), ORCH_OK);
+    assert_int_equal(k.end_run(k.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    orch_store_close(s);
+    assert_int_equal(scalar(f->db, "SELECT pid FROM runs WHERE id = 4"), 99);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM stage_stats WHERE run_id = 4"), 1);
+}
+
+/* A migration that fails leaves the version 1 store as it was. */
+static void test_failed_migration_keeps_v1(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    sqlite3 *db = NULL;
+    write_v1_store(f->db);
+    int64_t objects = count_objects(f->db);
+    const char *broken[] = {store_migrations[0], "ALTER TABLE runs ADD COLUMN pid INTEGER; "
+                                                 "CREATE TABLE nan_events (x);"};
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(store_migrate(db, f->db, broken, 2, &err), ORCH_EDB);
+    sqlite3_close(db);
+    assert_int_equal(scalar(f->db, "PRAGMA user_version"), 1);
+    assert_int_equal(count_objects(f->db), objects);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM pragma_table_info('runs') "
+                                   "WHERE name = 'pid'"),
+                     0);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM steps"), 5);
 }
 
 int main(void)
@@ -314,6 +507,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memory_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations_run_forward, setup, teardown),
         cmocka_unit_test_setup_teardown(test_constraints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_migration_keeps_v1, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

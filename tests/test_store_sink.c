@@ -416,6 +416,394 @@ static void test_close_flushes(void **state)
     sqlite3_close(db);
 }
 
+/* ------------------------------------------------------ lifecycle (v2) */
+
+static const char sha_a[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+static const char sha_b[] = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+
+static void test_pid_and_heartbeat(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    int64_t run = begin(f);
+    sqlite3 *db = peer(f);
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT heartbeat_at FROM runs WHERE id = %lld", (long long)run);
+    assert_int_equal(peer_int(db, "SELECT pid FROM runs"), 1234);
+    assert_int_equal(peer_int(db, "SELECT heartbeat_at = started_at FROM runs"), 1);
+    char *beat0 = peer_text(db, sql);
+    assert_non_null(beat0);
+
+    /* A batch commits the heartbeat with the records. */
+    usleep(20 * 1000);
+    add_step(f, run, 0, 1.0, 1.0);
+    assert_int_equal(f->sink.flush(f->sink.ctx, &err), ORCH_OK);
+    char *beat1 = peer_text(db, sql);
+    assert_true(strcmp(beat1, beat0) > 0);
+
+    /* Nothing pending: flush refreshes the heartbeat once a batch is due. */
+    usleep(120 * 1000);
+    assert_int_equal(f->sink.flush(f->sink.ctx, &err), ORCH_OK);
+    char *beat2 = peer_text(db, sql);
+    assert_true(strcmp(beat2, beat1) > 0);
+
+    /* An ended run's heartbeat stays as end_run left it. */
+    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    char *beat3 = peer_text(db, sql);
+    usleep(120 * 1000);
+    add_step(f, run, 1, 1.0, 1.0);
+    assert_int_equal(f->sink.flush(f->sink.ctx, &err), ORCH_OK);
+    char *beat4 = peer_text(db, sql);
+    assert_string_equal(beat4, beat3);
+
+    /* No pid: NULL. */
+    orch_run_info nopid = run_info;
+    nopid.pid = 0;
+    int64_t other = 0;
+    assert_int_equal(f->sink.begin_run(f->sink.ctx, &nopid, &other, &err), ORCH_OK);
+    snprintf(sql, sizeof sql, "SELECT pid IS NULL FROM runs WHERE id = %lld", (long long)other);
+    assert_int_equal(peer_int(db, sql), 1);
+    free(beat0);
+    free(beat1);
+    free(beat2);
+    free(beat3);
+    free(beat4);
+    sqlite3_close(db);
+}
+
+static void test_stage_stats(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    int64_t run = begin(f);
+    sqlite3 *db = peer(f);
+    orch_stage_stat a = {0, "visual.blocks.0.mlp", 12.5, 3.25, 0.5};
+    orch_stage_stat b = {0, "visual.merger.mlp.2", 65504.0, NAN, NAN};
+    orch_stage_stat c = {10, "visual.merger.mlp.2", NAN, INFINITY, 1.0};
+    assert_int_equal(f->sink.stage_stat(f->sink.ctx, run, &a, &err), ORCH_OK);
+    assert_int_equal(f->sink.stage_stat(f->sink.ctx, run, &b, &err), ORCH_OK);
+    assert_int_equal(f->sink.stage_stat(f->sink.ctx, run, &c, &err), ORCH_OK);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM stage_stats"), 0); /* batched */
+    assert_int_equal(f->sink.flush(f->sink.ctx, &err), ORCH_OK);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM stage_stats"), 3);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM stage_stats WHERE step = 0 AND stage = "
+                                  "'visual.blocks.0.mlp' AND act_absmax = 12.5 AND act_rms = 3.25 "
+                                  "AND grad_norm = 0.5"),
+                     1);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM stage_stats WHERE step = 0 AND "
+                                  "act_absmax = 65504.0 AND act_rms IS NULL AND grad_norm IS NULL"),
+                     1);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM stage_stats WHERE step = 10 AND "
+                                  "act_absmax IS NULL AND act_rms = 9e999 AND grad_norm = 1.0"),
+                     1);
+    /* Recorded again (a resumed run): replaced. */
+    a.act_absmax = 13.0;
+    assert_int_equal(f->sink.stage_stat(f->sink.ctx, run, &a, &err), ORCH_OK);
+    assert_int_equal(f->sink.flush(f->sink.ctx, &err), ORCH_OK);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM stage_stats"), 3);
+    assert_int_equal(peer_int(db, "SELECT act_absmax FROM stage_stats WHERE stage = "
+                                  "'visual.blocks.0.mlp'"),
+                     13);
+    /* "Which stage blows up first" is one query. */
+    assert_int_equal(peer_int(db, "SELECT min(step) FROM stage_stats WHERE (act_absmax IS NULL "
+                                  "OR act_absmax > 1e4) AND stage = 'visual.merger.mlp.2'"),
+                     0);
+    orch_stage_stat bad = {1, "", 1.0, 1.0, 1.0};
+    assert_int_equal(f->sink.stage_stat(f->sink.ctx, run, &bad, &err), ORCH_EINVAL);
+    bad.stage = NULL;
+    assert_int_equal(f->sink.stage_stat(f->sink.ctx, run, &bad, &err), ORCH_EINVAL);
+    assert_int_equal(f->sink.stage_stat(f->sink.ctx, run, NULL, &err), ORCH_EINVAL);
+    sqlite3_close(db);
+}
+
+static void test_artifact_after_its_steps(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    int commits = 0;
+    int64_t run = begin(f);
+    sqlite3 *db = peer(f);
+    for (int i = 0; i < 10; i++)
+        add_step(f, run, i, 1.0, 1.0);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 0);
+    sqlite3_commit_hook(f->store->db, count_commit, &commits);
+    orch_artifact ck = {9, "checkpoint", "runs/1/step-9.safetensors", sha_a, 4096};
+    assert_int_equal(f->sink.artifact(f->sink.ctx, run, &ck, &err), ORCH_OK);
+    sqlite3_commit_hook(f->store->db, NULL, NULL);
+    assert_int_equal(commits, 2); /* the steps, then the artifact */
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 10);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM artifacts WHERE step = 9 AND kind = "
+                                  "'checkpoint' AND path = 'runs/1/step-9.safetensors' AND "
+                                  "bytes = 4096 AND created_at IS NOT NULL"),
+                     1);
+    char *sha = peer_text(db, "SELECT sha256 FROM run_checkpoints");
+    assert_string_equal(sha, sha_a);
+    free(sha);
+    assert_int_equal(peer_int(db, "SELECT last_checkpoint_step FROM run_summary"), 9);
+
+    /* The same step again replaces it. */
+    ck.path = "runs/1/step-9b.safetensors";
+    ck.sha256 = sha_b;
+    assert_int_equal(f->sink.artifact(f->sink.ctx, run, &ck, &err), ORCH_OK);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM artifacts"), 1);
+    sha = peer_text(db, "SELECT path FROM artifacts");
+    assert_string_equal(sha, "runs/1/step-9b.safetensors");
+    free(sha);
+
+    /* Refused before anything is written. */
+    orch_artifact bad = ck;
+    bad.kind = "model";
+    assert_int_equal(f->sink.artifact(f->sink.ctx, run, &bad, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "'model'"));
+    bad = ck;
+    bad.sha256 = "abc";
+    assert_int_equal(f->sink.artifact(f->sink.ctx, run, &bad, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "64 hexadecimal"));
+    bad = ck;
+    bad.path = "";
+    assert_int_equal(f->sink.artifact(f->sink.ctx, run, &bad, &err), ORCH_EINVAL);
+    bad = ck;
+    bad.bytes = -1;
+    assert_int_equal(f->sink.artifact(f->sink.ctx, run, &bad, &err), ORCH_EINVAL);
+
+    /* An artifact that cannot be recorded loses no steps. */
+    add_step(f, run, 10, 1.0, 1.0);
+    assert_int_equal(f->sink.artifact(f->sink.ctx, 999, &ck, &err), ORCH_EDB);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 11);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM artifacts"), 1);
+    sqlite3_close(db);
+}
+
+/* A run with steps 0..9, metrics, NaN events at 3 and 7, statistics at 0
+ * and 5 and checkpoints at 4 and 8, ended with status. */
+static int64_t full_run(fixture *f, orch_run_status status)
+{
+    orch_err err = {0};
+    int64_t run = begin(f);
+    for (int i = 0; i < 10; i++) {
+        add_step(f, run, i, 1.0 / (i + 1), 1.0);
+        assert_int_equal(f->sink.metric(f->sink.ctx, run, i, "loss_scale", 1024.0, &err), ORCH_OK);
+        if (i == 3 || i == 7) {
+            orch_nan_record ev = {i, "backward", "head", "grad_weight", 1, 0, 2.0, 1};
+            assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
+        }
+        if (i % 5 == 0) {
+            orch_stage_stat st = {i, "head", 1.0, 1.0, 1.0};
+            assert_int_equal(f->sink.stage_stat(f->sink.ctx, run, &st, &err), ORCH_OK);
+        }
+        if (i == 4 || i == 8) {
+            char path[64];
+            snprintf(path, sizeof path, "runs/%lld/step-%d.safetensors", (long long)run, i);
+            orch_artifact ck = {i, "checkpoint", path, sha_a, 100 + i};
+            assert_int_equal(f->sink.artifact(f->sink.ctx, run, &ck, &err), ORCH_OK);
+        }
+    }
+    assert_int_equal(f->sink.end_run(f->sink.ctx, run, status, "stopped", &err), ORCH_OK);
+    return run;
+}
+
+static int64_t count_where(sqlite3 *db, const char *table, int64_t run, const char *cond)
+{
+    char sql[300];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE run_id = %lld%s%s", table,
+             (long long)run, cond[0] ? " AND " : "", cond);
+    return peer_int(db, sql);
+}
+
+static void test_resume_run(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    int64_t run = full_run(f, ORCH_RUN_INTERRUPTED);
+    sqlite3 *db = peer(f);
+    orch_run_info again = run_info;
+    again.host = "node2";
+    again.pid = 4321;
+    again.orch_version = "0.2.0";
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, run, &again, 4, &err), ORCH_OK);
+    assert_int_equal(count_where(db, "steps", run, ""), 5);
+    assert_int_equal(count_where(db, "steps", run, "step > 4"), 0);
+    assert_int_equal(count_where(db, "metrics", run, ""), 5);
+    assert_int_equal(count_where(db, "nan_events", run, ""), 1);
+    assert_int_equal(count_where(db, "stage_stats", run, ""), 1);
+    assert_int_equal(count_where(db, "artifacts", run, ""), 1);
+    assert_int_equal(count_where(db, "artifacts", run, "step = 4"), 1);
+    char *row = peer_text(db, "SELECT status || '|' || pid || '|' || host || '|' || orch_version "
+                              "|| '|' || coalesce(finished_at, 'NULL') || '|' || "
+                              "coalesce(error, 'NULL') || '|' || (heartbeat_at >= started_at) "
+                              "FROM runs");
+    assert_string_equal(row, "running|4321|node2|0.2.0|NULL|NULL|1");
+    free(row);
+
+    /* The resumed run records steps 5.. again and ends. The NaN event at 3
+     * is kept, so the one at 7 carries no provenance. */
+    for (int i = 5; i < 10; i++)
+        add_step(f, run, i, 1.0 / (i + 1), 1.0);
+    orch_nan_record ev = {7, "forward", "head", "out", 1, 0, 5.0, 0};
+    assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
+    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    assert_int_equal(count_where(db, "steps", run, ""), 10);
+    assert_int_equal(count_where(db, "nan_events", run, "input_absmax IS NOT NULL"), 1);
+
+    /* Finished: nothing to resume. */
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, run, &again, 4, &err), ORCH_EINVAL);
+    char want[200];
+    snprintf(want, sizeof want, "run %lld is finished; nothing to resume", (long long)run);
+    assert_string_equal(err.msg, want);
+    assert_int_equal(count_where(db, "steps", run, ""), 10); /* untouched */
+    sqlite3_close(db);
+}
+
+static void test_resume_run_from_scratch(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    int64_t run = full_run(f, ORCH_RUN_FAILED);
+    sqlite3 *db = peer(f);
+    /* From -1: nothing kept; the next NaN event is the first again. */
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, run, &run_info, -1, &err), ORCH_OK);
+    const char *tables[] = {"steps", "metrics", "nan_events", "stage_stats", "artifacts"};
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+        assert_int_equal(count_where(db, tables[i], run, ""), 0);
+    orch_nan_record ev = {2, "forward", "head", "out", 1, 0, 5.0, 1};
+    assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
+    assert_int_equal(count_where(db, "nan_events", run, "input_absmax = 5.0"), 1);
+    sqlite3_close(db);
+}
+
+static void test_resume_run_refusals(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    char want[700], host[256];
+    gethostname(host, sizeof host);
+    host[sizeof host - 1] = '\0';
+    int64_t diverged = full_run(f, ORCH_RUN_DIVERGED);
+    int64_t interrupted = full_run(f, ORCH_RUN_INTERRUPTED);
+
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, 42, &run_info, 4, &err), ORCH_EINVAL);
+    snprintf(want, sizeof want, "no run 42 in %s", f->db);
+    assert_string_equal(err.msg, want);
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, diverged, &run_info, 4, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "diverged"));
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, interrupted, &run_info, -2, &err),
+                     ORCH_EINVAL);
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, interrupted, NULL, 4, &err), ORCH_EINVAL);
+    orch_run_info other = run_info;
+    other.config_hash = "def456";
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, interrupted, &other, 4, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "configuration abc123, not def456"));
+
+    /* Running, by a live process on this host: refused. */
+    orch_run_info live = run_info;
+    live.host = host;
+    live.pid = getpid();
+    int64_t running = 0;
+    assert_int_equal(f->sink.begin_run(f->sink.ctx, &live, &running, &err), ORCH_OK);
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, running, &run_info, -1, &err), ORCH_EINVAL);
+    snprintf(want, sizeof want, "run %lld is still running (pid %lld on %s)", (long long)running,
+             (long long)getpid(), host);
+    assert_non_null(strstr(err.msg, want));
+
+    /* Running, by a process that is gone: taken over. */
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(0);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    live.pid = child;
+    int64_t orphan = 0;
+    assert_int_equal(f->sink.begin_run(f->sink.ctx, &live, &orphan, &err), ORCH_OK);
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, orphan, &run_info, -1, &err), ORCH_OK);
+
+    sqlite3 *db = peer(f);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM runs WHERE status = 'running'"), 2);
+    assert_int_equal(count_where(db, "steps", interrupted, ""), 10); /* refusals deleted nothing */
+    sqlite3_close(db);
+}
+
+static void test_resume_info(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    orch_resume_info ri;
+    int64_t run = full_run(f, ORCH_RUN_INTERRUPTED);
+    assert_int_equal(orch_store_resume_info(f->store, run, &ri, &err), ORCH_OK);
+    assert_int_equal(ri.run_id, run);
+    assert_string_equal(ri.pipeline, "pipelines/detach.lua");
+    assert_string_equal(ri.name, "detach");
+    assert_string_equal(ri.strategy, "detach");
+    assert_string_equal(ri.config_json, run_info.config_json);
+    assert_string_equal(ri.config_hash, "abc123");
+    assert_string_equal(ri.status, "interrupted");
+    assert_int_equal(ri.seed, 42);
+    assert_int_equal(ri.steps, 10);
+    assert_int_equal(ri.last_step, 9);
+    assert_int_equal(ri.checkpoint_step, 8);
+    char want[64];
+    snprintf(want, sizeof want, "runs/%lld/step-8.safetensors", (long long)run);
+    assert_string_equal(ri.checkpoint_path, want);
+    assert_string_equal(ri.checkpoint_sha256, sha_a);
+    assert_int_equal(ri.checkpoint_bytes, 108);
+    orch_resume_info_free(&ri);
+    assert_null(ri.pipeline);
+    orch_resume_info_free(&ri); /* twice is fine */
+    orch_resume_info_free(NULL);
+
+    /* No checkpoint, no steps. */
+    int64_t bare = begin(f);
+    assert_int_equal(orch_store_resume_info(f->store, bare, &ri, &err), ORCH_OK);
+    assert_int_equal(ri.steps, 0);
+    assert_int_equal(ri.last_step, -1);
+    assert_int_equal(ri.checkpoint_step, -1);
+    assert_null(ri.checkpoint_path);
+    assert_null(ri.checkpoint_sha256);
+    assert_int_equal(ri.checkpoint_bytes, -1);
+    assert_string_equal(ri.status, "running");
+    orch_resume_info_free(&ri);
+
+    /* A read-only store answers too; an unknown run is an error. */
+    orch_store *ro = NULL;
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READONLY, &ro, &err), ORCH_OK);
+    assert_int_equal(orch_store_resume_info(ro, run, &ri, &err), ORCH_OK);
+    assert_int_equal(ri.checkpoint_step, 8);
+    orch_resume_info_free(&ri);
+    assert_int_equal(orch_store_resume_info(ro, 42, &ri, &err), ORCH_EINVAL);
+    char msg[400];
+    snprintf(msg, sizeof msg, "no run 42 in %s", f->db);
+    assert_string_equal(err.msg, msg);
+    assert_null(ri.pipeline);
+    orch_store_close(ro);
+}
+
+/* A frozen-parameter change is written at once and does not take the
+ * provenance of the run's first NaN event. */
+static void test_frozen_change_is_not_first_nan(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    int64_t run = begin(f);
+    sqlite3 *db = peer(f);
+    orch_nan_record frozen = {
+        1, "update", "visual.blocks.0.attn.qkv.weight", "frozen_changed", 0, 0, 0.0, 1};
+    assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &frozen, &err), ORCH_OK);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events"), 1); /* at once */
+    orch_nan_record ev = {2, "backward", "head", "grad_weight", 3, 0, 7.0, 1};
+    assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events"), 2);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events WHERE input_absmax = 7.0 AND "
+                                  "inputs_finite = 1"),
+                     1);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events WHERE tensor = "
+                                  "'frozen_changed' AND input_absmax IS NULL"),
+                     1);
+    char *first = peer_text(db, "SELECT first_nan_step || ' ' || first_nan_stage || ' ' || "
+                                "nan_events || ' ' || frozen_changed FROM run_summary");
+    assert_string_equal(first, "2 head 1 1");
+    free(first);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +817,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_flushes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pid_and_heartbeat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stage_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_artifact_after_its_steps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_run_from_scratch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_run_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_info, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_frozen_change_is_not_first_nan, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,169 @@
+/*
+ * bench/record.c - what recording in SQLite costs a run.
+ *
+ *   ./build/bench/record            (ORCH_THREADS=N sets the threads)
+ *
+ * The tiny preset (surgery, 56x56 images, batch 4, per-stage statistics
+ * every 10 steps, NaN and frozen checks on) trains 60 steps twice per round:
+ * once into a real store (WAL, batched transactions, heartbeat), once into
+ * a sink that drops everything. Rounds alternate the order, and the ratio
+ * of the median wall times is printed (target: below 1.01).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/train.h"
+#include "kernels/kernels.h"
+#include "lua/tower.h"
+#include "store/store.h"
+
+#define ROUNDS 5
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int n_begin(void *c, const orch_run_info *i, int64_t *id, orch_err *e)
+{
+    (void)c, (void)i, (void)e;
+    *id = 1;
+    return ORCH_OK;
+}
+static int n_step(void *c, int64_t id, const orch_step_record *r, orch_err *e)
+{
+    (void)c, (void)id, (void)r, (void)e;
+    return ORCH_OK;
+}
+static int n_metric(void *c, int64_t id, int64_t s, const char *n, double v, orch_err *e)
+{
+    (void)c, (void)id, (void)s, (void)n, (void)v, (void)e;
+    return ORCH_OK;
+}
+static int n_nan(void *c, int64_t id, const orch_nan_record *r, orch_err *e)
+{
+    (void)c, (void)id, (void)r, (void)e;
+    return ORCH_OK;
+}
+static int n_flush(void *c, orch_err *e)
+{
+    (void)c, (void)e;
+    return ORCH_OK;
+}
+static int n_end(void *c, int64_t id, orch_run_status s, const char *m, orch_err *e)
+{
+    (void)c, (void)id, (void)s, (void)m, (void)e;
+    return ORCH_OK;
+}
+static int n_stat(void *c, int64_t id, const orch_stage_stat *r, orch_err *e)
+{
+    (void)c, (void)id, (void)r, (void)e;
+    return ORCH_OK;
+}
+
+static void pipeline(orch_pipeline *p)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->path, sizeof p->path, "bench-record");
+    snprintf(p->name, sizeof p->name, "bench-record");
+    dsl_preset("tiny", &p->model.config);
+    p->strategy.kind = ORCH_STRATEGY_SURGERY;
+    snprintf(p->strategy.replace, ORCH_NAME_MAX, "visual.merger.mlp.2");
+    p->data.n_samples = 64;
+    p->data.n_classes = 4;
+    p->data.image_height = p->data.image_width = 56;
+    p->head.n_outputs = 4;
+    p->optimizer.kind = ORCH_OPT_ADAMW;
+    p->optimizer.lr = 1e-3;
+    p->optimizer.beta1 = 0.9;
+    p->optimizer.beta2 = 0.999;
+    p->optimizer.eps = 1e-8;
+    p->schedule.steps = 60;
+    p->schedule.batch_size = 4;
+    p->loss_scale.init = 1.0;
+    p->loss_scale.growth_interval = 2000;
+    p->seed = 3;
+    p->checks.nan = 1;
+    p->checks.frozen = 1;
+    p->checks.stats_every = 10;
+}
+
+static double run_once(const orch_pipeline *p, orch_sink *sink)
+{
+    orch_train_result result;
+    orch_err err;
+    double t0 = now();
+    if (orch_train(p, NULL, sink, &result, &err) != ORCH_OK) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        exit(1);
+    }
+    return now() - t0;
+}
+
+int main(void)
+{
+    const char *env = getenv("ORCH_THREADS");
+    if (env != NULL && env[0] != '\0')
+        orch_threads_set(atoi(env));
+    char dir[] = "/tmp/orch-bench-record-XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    char db[64];
+    snprintf(db, sizeof db, "%s/orch.db", dir);
+    orch_store *store = NULL;
+    orch_sink store_sink;
+    orch_err err;
+    if (orch_store_open(db, ORCH_STORE_READWRITE, &store, &err) != ORCH_OK ||
+        orch_store_sink(store, &store_sink, &err) != ORCH_OK) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return 1;
+    }
+    orch_sink null_sink = {.ctx = NULL, .begin_run = n_begin, .step = n_step,
+                           .metric = n_metric, .nan_event = n_nan, .flush = n_flush,
+                           .end_run = n_end, .stage_stat = n_stat};
+    orch_pipeline p;
+    pipeline(&p);
+    run_once(&p, &null_sink); /* warm-up */
+    double with_store[ROUNDS], without[ROUNDS];
+    for (int r = 0; r < ROUNDS; r++) {
+        if (r % 2 == 0) {
+            with_store[r] = run_once(&p, &store_sink);
+            without[r] = run_once(&p, &null_sink);
+        } else {
+            without[r] = run_once(&p, &null_sink);
+            with_store[r] = run_once(&p, &store_sink);
+        }
+    }
+    qsort(with_store, ROUNDS, sizeof(double), cmp_double);
+    qsort(without, ROUNDS, sizeof(double), cmp_double);
+    double a = with_store[ROUNDS / 2], b = without[ROUNDS / 2];
+    printf("bench/record: %d thread(s); tiny surgery, %d steps per run, median of %d rounds\n",
+           orch_threads_get(), p.schedule.steps, ROUNDS);
+    printf("  with the SQLite store  %8.1f ms/run  (%.3f ms/step)\n", a * 1e3,
+           a * 1e3 / p.schedule.steps);
+    printf("  without recording      %8.1f ms/run  (%.3f ms/step)\n", b * 1e3,
+           b * 1e3 / p.schedule.steps);
+    printf("  ratio with/without     %8.4f  (target < 1.01)\n", a / b);
+    orch_store_close(store);
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "%s%s", db, suffixes[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    return 0;
+}

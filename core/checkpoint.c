@@ -1,0 +1,164 @@
+/* checkpoint.c - trainable state to and from safetensors; see checkpoint.h. */
+#include "core/checkpoint.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/safetensors.h"
+
+int orch_file_sha256(const char *path, char hex[65], int64_t *bytes, orch_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return orch_seterr(err, ORCH_EIO, "%s: %s", path, strerror(errno));
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int rc = ORCH_OK;
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        rc = orch_seterr(err, ORCH_ENOMEM, "sha256: cannot start a digest");
+        goto out;
+    }
+    unsigned char buf[1 << 16];
+    size_t got;
+    *bytes = 0;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
+        EVP_DigestUpdate(md, buf, got);
+        *bytes += (int64_t)got;
+    }
+    if (ferror(f)) {
+        rc = orch_seterr(err, ORCH_EIO, "%s: read error", path);
+        goto out;
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(md, digest, &len);
+    for (unsigned int i = 0; i < len && i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+out:
+    EVP_MD_CTX_free(md);
+    fclose(f);
+    return rc;
+}
+
+/* The optimizer-state tensors of a parameter: names and buffers. */
+static int state_tensors(const orch_param *p, orch_optimizer_kind opt, char names[2][ORCH_NAME_MAX + 32],
+                         float *bufs[2])
+{
+    if (opt == ORCH_OPT_ADAMW) {
+        snprintf(names[0], sizeof names[0], "optimizer.%s.exp_avg", p->name);
+        snprintf(names[1], sizeof names[1], "optimizer.%s.exp_avg_sq", p->name);
+        bufs[0] = p->m;
+        bufs[1] = p->v;
+        return 2;
+    }
+    snprintf(names[0], sizeof names[0], "optimizer.%s.momentum_buffer", p->name);
+    bufs[0] = p->m;
+    return 1;
+}
+
+int orch_checkpoint_write(const char *path, const orch_graph *g, orch_optimizer_kind optimizer,
+                          const orch_checkpoint_state *st, char sha256_hex[65], int64_t *bytes,
+                          orch_err *err)
+{
+    int n_trainable = 0;
+    for (int i = 0; i < g->n_params; i++)
+        n_trainable += g->params[i].trainable;
+    orch_st_entry *entries = calloc((size_t)n_trainable * 3 + 1, sizeof *entries);
+    char (*names)[ORCH_NAME_MAX + 32] = calloc((size_t)n_trainable * 2 + 1, sizeof *names);
+    if (entries == NULL || names == NULL) {
+        free(entries);
+        free(names);
+        return orch_seterr(err, ORCH_ENOMEM, "checkpoint: out of memory");
+    }
+    int n = 0, n_names = 0;
+    for (int i = 0; i < g->n_params; i++) {
+        const orch_param *p = &g->params[i];
+        if (!p->trainable)
+            continue;
+        entries[n].name = p->name;
+        entries[n].ndim = p->ndim;
+        memcpy(entries[n].shape, p->shape, sizeof(int64_t) * (size_t)p->ndim);
+        entries[n].data = p->data;
+        n++;
+        float *bufs[2];
+        int k = state_tensors(p, optimizer, &names[n_names], bufs);
+        for (int j = 0; j < k; j++) {
+            entries[n] = entries[n - 1 - j];
+            entries[n].name = names[n_names + j];
+            entries[n].data = bufs[j];
+            n++;
+        }
+        n_names += k;
+    }
+    char metadata[512];
+    snprintf(metadata, sizeof metadata,
+             "{\"format\": \"orch-checkpoint-1\", \"step\": \"%" PRId64 "\", \"updates\": \"%" PRId64
+             "\", \"loss_scale\": \"%.17g\", \"good_steps\": \"%d\", \"config_hash\": \"%s\"}",
+             st->step, st->updates, st->loss_scale, st->good_steps, st->config_hash);
+    int rc = orch_st_write(path, entries, n, metadata, err);
+    free(entries);
+    free(names);
+    if (rc == ORCH_OK)
+        rc = orch_file_sha256(path, sha256_hex, bytes, err);
+    return rc;
+}
+
+static int meta_int(const orch_st_file *f, const char *path, const char *key, int64_t *out,
+                    orch_err *err)
+{
+    const char *v = orch_st_metadata(f, key);
+    char *end = NULL;
+    if (v == NULL || (*out = strtoll(v, &end, 10), end == v || *end != '\0'))
+        return orch_seterr(err, ORCH_EINVAL, "%s: not an orch checkpoint (metadata '%s')", path,
+                           key);
+    return ORCH_OK;
+}
+
+int orch_checkpoint_read(const char *path, orch_graph *g, orch_optimizer_kind optimizer,
+                         const char *config_hash, orch_checkpoint_state *st, orch_err *err)
+{
+    orch_st_file *f = NULL;
+    int rc = orch_st_open(path, &f, err);
+    if (rc != ORCH_OK)
+        return rc;
+    memset(st, 0, sizeof *st);
+    const char *format = orch_st_metadata(f, "format");
+    const char *hash = orch_st_metadata(f, "config_hash");
+    const char *scale = orch_st_metadata(f, "loss_scale");
+    int64_t good = 0;
+    if (format == NULL || strcmp(format, "orch-checkpoint-1") != 0 || hash == NULL ||
+        scale == NULL) {
+        rc = orch_seterr(err, ORCH_EINVAL, "%s: not an orch checkpoint", path);
+        goto out;
+    }
+    if (config_hash != NULL && strcmp(hash, config_hash) != 0) {
+        rc = orch_seterr(err, ORCH_EINVAL,
+                         "%s: written for config %.12s, this run's config is %.12s", path, hash,
+                         config_hash);
+        goto out;
+    }
+    if ((rc = meta_int(f, path, "step", &st->step, err)) != ORCH_OK ||
+        (rc = meta_int(f, path, "updates", &st->updates, err)) != ORCH_OK ||
+        (rc = meta_int(f, path, "good_steps", &good, err)) != ORCH_OK)
+        goto out;
+    st->good_steps = (int)good;
+    st->loss_scale = strtod(scale, NULL);
+    snprintf(st->config_hash, sizeof st->config_hash, "%s", hash);
+    for (int i = 0; i < g->n_params && rc == ORCH_OK; i++) {
+        orch_param *p = &g->params[i];
+        if (!p->trainable)
+            continue;
+        rc = orch_st_read_f32(f, p->name, p->shape, p->ndim, p->data, err);
+        char names[2][ORCH_NAME_MAX + 32];
+        float *bufs[2];
+        int k = state_tensors(p, optimizer, names, bufs);
+        for (int j = 0; j < k && rc == ORCH_OK; j++)
+            rc = orch_st_read_f32(f, names[j], p->shape, p->ndim, bufs[j], err);
+    }
+out:
+    orch_st_close(f);
+    return rc;
+}

@@ -1,0 +1,151 @@
+/*
+ * compare.c - `orch compare`: runs side by side, from run_summary.
+ *
+ * The selection is one statement: the ids given (a JSON array bound as
+ * text, read with json_each, so any number of ids is one parameter), in
+ * their order, then the runs matching the filters (pipeline, tag), by id.
+ * It works on read-only and read-write stores alike.
+ */
+#include "store/store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ?1: JSON array of ids; ?2: pipeline or NULL; ?3: tag or NULL. */
+static const char sql_select[] =
+    "WITH ids(run_id, ord) AS (\n"
+    "    SELECT CAST(value AS INTEGER), min(key) FROM json_each(?1)\n"
+    "     GROUP BY CAST(value AS INTEGER)),\n"
+    "sel(run_id, grp, ord) AS (\n"
+    "    SELECT run_id, 0, ord FROM ids\n"
+    "    UNION ALL\n"
+    "    SELECT r.id, 1, r.id FROM runs r\n"
+    "     WHERE (?2 IS NOT NULL OR ?3 IS NOT NULL)\n"
+    "       AND (?2 IS NULL OR r.pipeline = ?2 OR r.name = ?2\n"
+    "            OR substr(r.pipeline, -length(?2) - 1) = '/' || ?2)\n"
+    "       AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(r.config_json, '$.tags') t\n"
+    "                                   WHERE t.value = ?3))\n"
+    "       AND r.id NOT IN (SELECT run_id FROM ids))\n";
+
+static const char sql_cols_table[] =
+    "SELECT s.run_id AS run, s.name, s.strategy, s.precision, s.lr, s.seed, s.status, s.steps,\n"
+    "       CASE WHEN s.final_loss IS NULL AND s.steps > 0 THEN 'NaN' ELSE s.final_loss END\n"
+    "         AS final_loss,\n"
+    "       s.best_loss,\n"
+    "       CASE WHEN s.max_grad_norm IS NULL AND s.steps > 0 THEN 'NaN'\n"
+    "            ELSE s.max_grad_norm END AS max_grad_norm,\n"
+    "       CASE WHEN s.first_nan_step IS NULL THEN NULL\n"
+    "            ELSE s.first_nan_step || ' ' || s.first_nan_phase || ' ' || s.first_nan_stage\n"
+    "       END AS first_nan,\n"
+    "       s.steps_per_s\n";
+static const char sql_cols_exact[] =
+    "SELECT s.run_id AS run, s.name, s.strategy, s.precision, s.lr, s.seed, s.status, s.steps,\n"
+    "       s.final_loss, s.best_loss, s.max_grad_norm, s.first_nan_step, s.first_nan_phase,\n"
+    "       s.first_nan_stage, s.steps_per_s\n";
+static const char sql_from[] = "  FROM sel JOIN run_summary s ON s.run_id = sel.run_id\n"
+                               " ORDER BY sel.grp, sel.ord";
+
+/* Checks that every id names a run. */
+static int check_ids(orch_store *s, const int64_t *ids, int n, orch_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store_prepare(s, "SELECT 1 FROM runs WHERE id = ?1", 0, &st, err);
+    for (int i = 0; i < n && rc == ORCH_OK; i++) {
+        int src = sqlite3_bind_int64(st, 1, ids[i]);
+        if (src == SQLITE_OK)
+            src = sqlite3_step(st);
+        if (src == SQLITE_DONE)
+            rc = orch_seterr(err, ORCH_EINVAL, "compare: no run %lld in %s", (long long)ids[i],
+                             s->path);
+        else if (src != SQLITE_ROW)
+            rc = store_dberr(s, src, "compare", err);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* "[1,2,3]", malloc'd; NULL when out of memory. */
+static char *ids_json(const int64_t *ids, int n)
+{
+    size_t cap = 3 + (size_t)n * 22;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return NULL;
+    size_t at = 0;
+    buf[at++] = '[';
+    for (int i = 0; i < n; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "%s%lld", i > 0 ? "," : "", (long long)ids[i]);
+    buf[at++] = ']';
+    buf[at] = '\0';
+    return buf;
+}
+
+/* Does the statement (reset afterwards) yield at least one row? */
+static int has_rows(orch_store *s, sqlite3_stmt *st, int *yes, orch_err *err)
+{
+    int src = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        return store_dberr(s, src, "compare", err);
+    *yes = src == SQLITE_ROW;
+    return ORCH_OK;
+}
+
+int orch_store_compare(orch_store *s, const int64_t *run_ids, int n_ids, const char *pipeline,
+                       const char *tag, orch_format format, FILE *out, orch_err *err)
+{
+    static const store_print_opts people = {6, "-"};
+    sqlite3_stmt *st = NULL;
+    char *ids = NULL, *sql = NULL;
+    int rc = ORCH_OK;
+    if (s == NULL || out == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "compare: no store");
+    if (format != ORCH_FMT_TABLE && format != ORCH_FMT_CSV && format != ORCH_FMT_JSON)
+        return orch_seterr(err, ORCH_EINVAL, "compare: unknown output format %d", (int)format);
+    if (n_ids < 0 || (n_ids > 0 && run_ids == NULL))
+        return orch_seterr(err, ORCH_EINVAL, "compare: bad list of runs");
+    if (n_ids == 0 && pipeline == NULL && tag == NULL)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "compare: name the runs to compare, or give --pipeline or --tag");
+    rc = check_ids(s, run_ids, n_ids, err);
+    if (rc != ORCH_OK)
+        return rc;
+
+    const char *cols = format == ORCH_FMT_TABLE ? sql_cols_table : sql_cols_exact;
+    size_t n = strlen(sql_select) + strlen(cols) + strlen(sql_from) + 1;
+    ids = ids_json(run_ids, n_ids);
+    sql = malloc(n);
+    if (ids == NULL || sql == NULL) {
+        rc = orch_seterr(err, ORCH_ENOMEM, "compare: out of memory");
+        goto out;
+    }
+    snprintf(sql, n, "%s%s%s", sql_select, cols, sql_from);
+    rc = store_prepare(s, sql, 0, &st, err);
+    if (rc != ORCH_OK)
+        goto out;
+    if ((sqlite3_bind_text(st, 1, ids, -1, SQLITE_STATIC) |
+         sqlite3_bind_text(st, 2, pipeline, -1, SQLITE_STATIC) |
+         sqlite3_bind_text(st, 3, tag, -1, SQLITE_STATIC)) != SQLITE_OK) {
+        rc = store_dberr(s, sqlite3_errcode(s->db), "compare", err);
+        goto out;
+    }
+    /* Nothing printed for an empty selection: an error says why. */
+    int any = 0;
+    rc = has_rows(s, st, &any, err);
+    if (rc != ORCH_OK)
+        goto out;
+    if (!any) {
+        rc = orch_seterr(err, ORCH_EINVAL, "compare: no runs in %s match%s%s%s%s%s", s->path,
+                         pipeline != NULL ? " --pipeline " : "", pipeline != NULL ? pipeline : "",
+                         pipeline != NULL && tag != NULL ? " and" : "",
+                         tag != NULL ? " --tag " : "", tag != NULL ? tag : "");
+        goto out;
+    }
+    rc = store_print_rows(s, st, format, format == ORCH_FMT_TABLE ? &people : NULL, out, err);
+out:
+    sqlite3_finalize(st);
+    free(sql);
+    free(ids);
+    return rc;
+}

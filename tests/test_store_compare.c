@@ -1,0 +1,283 @@
+/*
+ * test_store_compare.c - orch compare: selection by ids, pipeline and tag,
+ * the table, CSV and JSON, and the errors.
+ *
+ * The store holds the four shipped pipelines' runs as the NaN study left
+ * them (docs/nan-diagnosis.md): surgery and nan-repro diverged at step 0 in
+ * the head's backward, detach and lora finished; plus a second lora run.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+#include "tests/testutil.h"
+
+typedef struct fixture {
+    char dir[256];
+    char db[300];
+    orch_store *ro;
+    char *out;
+} fixture;
+
+typedef struct run_spec {
+    const char *pipeline, *name, *strategy, *config;
+    uint64_t seed;
+    int diverge; /* NaN from step 1, first NaN event at step 0 */
+} run_spec;
+
+static const run_spec runs[] = {
+    {"pipelines/surgery.lua", "surgery", "surgery",
+     "{\"optimizer\":{\"lr\":0.001},\"precision\":\"fp16\",\"tags\":[\"study\"]}", 7, 1},
+    {"pipelines/nan-repro.lua", "nan-repro", "surgery",
+     "{\"optimizer\":{\"lr\":0.01},\"precision\":\"fp16\",\"tags\":[\"study\",\"nan\"]}", 7, 1},
+    {"pipelines/detach.lua", "detach", "detach",
+     "{\"optimizer\":{\"lr\":0.001},\"precision\":\"bf16\",\"tags\":[\"study\"]}", 7, 0},
+    {"pipelines/lora.lua", "lora", "lora",
+     "{\"optimizer\":{\"lr\":0.0002},\"precision\":\"fp32\",\"tags\":[\"study\"]}", 7, 0},
+    {"pipelines/lora.lua", "lora-seed8", "lora",
+     "{\"optimizer\":{\"lr\":0.0002},\"precision\":\"fp32\"}", 8, 0},
+};
+#define N_RUNS (sizeof runs / sizeof runs[0])
+
+static int fill(const char *path)
+{
+    orch_store *s = NULL;
+    orch_sink k;
+    orch_err err = {0};
+    int ok = orch_store_open(path, ORCH_STORE_READWRITE, &s, &err) == ORCH_OK &&
+             orch_store_sink(s, &k, &err) == ORCH_OK;
+    for (size_t r = 0; ok && r < N_RUNS; r++) {
+        const run_spec *p = &runs[r];
+        orch_run_info info = {.pipeline = p->pipeline,
+                              .name = p->name,
+                              .strategy = p->strategy,
+                              .config_json = p->config,
+                              .seed = p->seed};
+        int64_t id = 0;
+        ok = k.begin_run(k.ctx, &info, &id, &err) == ORCH_OK;
+        for (int i = 0; ok && i < 4; i++) {
+            double loss = p->diverge && i > 0 ? NAN : 2.0 - 0.25 * i - 0.01 * (double)r;
+            double gn = p->diverge && i > 0 ? INFINITY : 1.0 + i;
+            orch_step_record st = {i, loss, gn, 1e-3, 250.0}; /* 4 steps/s */
+            ok = k.step(k.ctx, id, &st, &err) == ORCH_OK;
+        }
+        if (ok && p->diverge) {
+            orch_nan_record ev = {0, "backward", "head", "grad_weight", 3, 1, 65504.0, 1};
+            ok = k.nan_event(k.ctx, id, &ev, &err) == ORCH_OK;
+        }
+        ok = ok && k.end_run(k.ctx, id, p->diverge ? ORCH_RUN_DIVERGED : ORCH_RUN_FINISHED, NULL,
+                             &err) == ORCH_OK;
+    }
+    if (!ok)
+        fprintf(stderr, "fill: %s\n", err.msg);
+    orch_store_close(s);
+    return ok ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    orch_err err = {0};
+    if (f == NULL || make_temp_dir(f->dir, sizeof f->dir) == NULL)
+        return -1;
+    snprintf(f->db, sizeof f->db, "%s/orch.db", f->dir);
+    if (fill(f->db) != 0 || orch_store_open(f->db, ORCH_STORE_READONLY, &f->ro, &err) != ORCH_OK)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    orch_store_close(f->ro);
+    free(f->out);
+    remove_tree(f->dir);
+    free(f);
+    return 0;
+}
+
+static int compare(fixture *f, const int64_t *ids, int n, const char *pipeline, const char *tag,
+                   orch_format format, orch_err *err)
+{
+    size_t len = 0;
+    free(f->out);
+    f->out = NULL;
+    FILE *mem = open_memstream(&f->out, &len);
+    assert_non_null(mem);
+    orch_err_clear(err);
+    int rc = orch_store_compare(f->ro, ids, n, pipeline, tag, format, mem, err);
+    fclose(mem);
+    return rc;
+}
+
+/* The "run" values of a JSON answer, as "3,1". */
+static void json_runs(const char *text, char *buf, size_t n)
+{
+    json_error_t jerr;
+    json_t *rows = json_loads(text, 0, &jerr);
+    if (rows == NULL)
+        fail_msg("not JSON (%s): %s", jerr.text, text);
+    size_t i;
+    json_t *row;
+    buf[0] = '\0';
+    json_array_foreach(rows, i, row)
+    {
+        size_t at = strlen(buf);
+        snprintf(buf + at, n - at, "%s%lld", i ? "," : "",
+                 (long long)json_integer_value(json_object_get(row, "run")));
+    }
+    json_decref(rows);
+}
+
+/* --------------------------------------------------------------- tests */
+
+static void test_four_pipelines_table(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    assert_int_equal(compare(f, NULL, 0, NULL, "study", ORCH_FMT_TABLE, &err), ORCH_OK);
+    const char *want[] = {
+        "run  name       strategy  precision      lr  seed  status    steps  final_loss  "
+        "best_loss  max_grad_norm  first_nan        steps_per_s\n",
+        "  1  surgery    surgery   fp16        0.001     7  diverged      4         NaN        "
+        "2.0       Infinity  0 backward head          4.0\n",
+        "  2  nan-repro  surgery   fp16         0.01     7  diverged      4         NaN       "
+        "1.99       Infinity  0 backward head          4.0\n",
+        "  3  detach     detach    bf16        0.001     7  finished      4        1.23       "
+        "1.23            4.0  -                        4.0\n",
+        "  4  lora       lora      fp32       0.0002     7  finished      4        1.22       "
+        "1.22            4.0  -                        4.0\n",
+        "(4 rows)\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (strstr(f->out, want[i]) == NULL)
+            fail_msg("compare lacks\n%sin\n%s", want[i], f->out);
+    assert_null(strstr(f->out, "lora-seed8"));
+}
+
+static void test_selections(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    char got[64];
+    /* Ids in the order given, a repeated one once. */
+    const int64_t ids[] = {4, 1, 4};
+    assert_int_equal(compare(f, ids, 3, NULL, NULL, ORCH_FMT_JSON, &err), ORCH_OK);
+    json_runs(f->out, got, sizeof got);
+    assert_string_equal(got, "4,1");
+    /* A pipeline: as stored, its file name, or the run name. */
+    assert_int_equal(compare(f, NULL, 0, "pipelines/lora.lua", NULL, ORCH_FMT_JSON, &err), ORCH_OK);
+    json_runs(f->out, got, sizeof got);
+    assert_string_equal(got, "4,5");
+    assert_int_equal(compare(f, NULL, 0, "lora.lua", NULL, ORCH_FMT_JSON, &err), ORCH_OK);
+    json_runs(f->out, got, sizeof got);
+    assert_string_equal(got, "4,5");
+    assert_int_equal(compare(f, NULL, 0, "nan-repro", NULL, ORCH_FMT_JSON, &err), ORCH_OK);
+    json_runs(f->out, got, sizeof got);
+    assert_string_equal(got, "2");
+    /* A tag; a pipeline and a tag together narrow. */
+    assert_int_equal(compare(f, NULL, 0, NULL, "nan", ORCH_FMT_JSON, &err), ORCH_OK);
+    json_runs(f->out, got, sizeof got);
+    assert_string_equal(got, "2");
+    assert_int_equal(compare(f, NULL, 0, "lora.lua", "study", ORCH_FMT_JSON, &err), ORCH_OK);
+    json_runs(f->out, got, sizeof got);
+    assert_string_equal(got, "4");
+    /* Ids first, then the filter's other runs. */
+    const int64_t two[] = {5, 2};
+    assert_int_equal(compare(f, two, 2, NULL, "study", ORCH_FMT_JSON, &err), ORCH_OK);
+    json_runs(f->out, got, sizeof got);
+    assert_string_equal(got, "5,2,1,3,4");
+}
+
+static void test_csv_and_json(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    const int64_t ids[] = {1, 3};
+    assert_int_equal(compare(f, ids, 2, NULL, NULL, ORCH_FMT_CSV, &err), ORCH_OK);
+    assert_string_equal(f->out,
+                        "run,name,strategy,precision,lr,seed,status,steps,final_loss,best_loss,"
+                        "max_grad_norm,first_nan_step,first_nan_phase,first_nan_stage,"
+                        "steps_per_s\r\n"
+                        "1,surgery,surgery,fp16,0.001,7,diverged,4,,2.0,Infinity,0,backward,head,"
+                        "4.0\r\n"
+                        "3,detach,detach,bf16,0.001,7,finished,4,1.23,1.23,4.0,,,,4.0\r\n");
+
+    assert_int_equal(compare(f, ids, 2, NULL, NULL, ORCH_FMT_JSON, &err), ORCH_OK);
+    json_t *rows = json_loads(f->out, 0, NULL);
+    assert_non_null(rows);
+    assert_int_equal(json_array_size(rows), 2);
+    json_t *a = json_array_get(rows, 0);
+    assert_true(json_is_null(json_object_get(a, "final_loss"))); /* NaN */
+    assert_string_equal(json_string_value(json_object_get(a, "max_grad_norm")), "Infinity");
+    assert_int_equal(json_integer_value(json_object_get(a, "first_nan_step")), 0);
+    assert_string_equal(json_string_value(json_object_get(a, "first_nan_stage")), "head");
+    assert_true(json_real_value(json_object_get(a, "steps_per_s")) == 4.0);
+    json_t *b = json_array_get(rows, 1);
+    assert_true(json_real_value(json_object_get(b, "lr")) == 0.001);
+    assert_true(json_is_null(json_object_get(b, "first_nan_step")));
+    json_decref(rows);
+}
+
+static void test_errors(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    char want[400];
+    assert_int_equal(compare(f, NULL, 0, NULL, NULL, ORCH_FMT_TABLE, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "name the runs to compare, or give --pipeline or --tag"));
+    const int64_t ids[] = {1, 42};
+    assert_int_equal(compare(f, ids, 2, NULL, NULL, ORCH_FMT_TABLE, &err), ORCH_EINVAL);
+    snprintf(want, sizeof want, "compare: no run 42 in %s", f->db);
+    assert_string_equal(err.msg, want);
+    assert_string_equal(f->out, "");
+    assert_int_equal(compare(f, NULL, 0, "full.lua", "study", ORCH_FMT_TABLE, &err), ORCH_EINVAL);
+    snprintf(want, sizeof want, "compare: no runs in %s match --pipeline full.lua and --tag study",
+             f->db);
+    assert_string_equal(err.msg, want);
+    assert_string_equal(f->out, "");
+    assert_int_equal(compare(f, NULL, 0, NULL, "nope", ORCH_FMT_CSV, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "match --tag nope"));
+    assert_int_equal(compare(f, ids, 1, NULL, NULL, (orch_format)9, &err), ORCH_EINVAL);
+    assert_int_equal(compare(f, NULL, 2, NULL, NULL, ORCH_FMT_TABLE, &err), ORCH_EINVAL);
+}
+
+/* A read-write store compares too. */
+static void test_read_write_store(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    orch_store *rw = NULL;
+    size_t n = 0;
+    char *out = NULL;
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &rw, &err), ORCH_OK);
+    FILE *mem = open_memstream(&out, &n);
+    assert_int_equal(orch_store_compare(rw, NULL, 0, "surgery.lua", NULL, ORCH_FMT_CSV, mem, &err),
+                     ORCH_OK);
+    fclose(mem);
+    assert_non_null(strstr(out, "\r\n1,surgery,"));
+    free(out);
+    orch_store_close(rw);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_four_pipelines_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_selections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_csv_and_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_write_store, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
