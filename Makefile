@@ -15,6 +15,7 @@ OPT      ?= -O2
 SAN      ?=
 PKGS      = sqlite3 lua5.4 libarchive jansson libxxhash libcrypto
 VERSION   = 0.1.0
+NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
 WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wwrite-strings -Wno-unknown-pragmas
@@ -60,7 +61,7 @@ deps:
 	@sh scripts/install-deps.sh
 
 build: deps
-	@$(MAKE) --no-print-directory $(ORCH) ./orch
+	@$(MAKE) --no-print-directory -j$(NPROC) $(ORCH) ./orch
 
 $(ORCH): $(call obj,core/main.c) $(LIB_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
@@ -94,7 +95,7 @@ run: build
 	./orch run pipelines/detach.lua
 
 test: deps
-	@$(MAKE) --no-print-directory $(ORCH) ./orch $(TEST_BIN)
+	@$(MAKE) --no-print-directory -j$(NPROC) $(ORCH) ./orch $(TEST_BIN)
 	@sh tests/run.sh $(BUILD)
 
 asan:
@@ -102,7 +103,7 @@ asan:
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BENCH_BIN)
+	@$(MAKE) --no-print-directory -j$(NPROC) $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
 # orch against PyTorch on the same tower (optional: needs Debian's python3-torch).

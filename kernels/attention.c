@@ -229,7 +229,7 @@ static void run_tasks(const attn_args *a, float *scratch, size_t scratch_floats,
         n_tasks += l > 0 ? a->n_head : 0;
         work += l * l * a->hd * a->n_head;
     }
-    if (work < ((int64_t)1 << 19)) /* ~10 us: not worth a thread team */
+    if (work < ((int64_t)1 << 17)) /* a few us: not worth a thread team */
         nt = 1;
     int team = nt;
     if (team > workers)

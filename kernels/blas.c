@@ -19,21 +19,30 @@ void orch_blas_set_global_threads(int n)
     bli_thread_set_num_threads(n);
 }
 
-orch_sup orch_sup_choice_layout(int64_t m, int64_t n, int64_t k, int a_trans, int b_trans)
+/* The rule, for a call that runs on nt threads. */
+static orch_sup sup_rule(int64_t m, int64_t n, int64_t k, int a_trans, int b_trans, int nt)
 {
     /* Measured with BLIS 0.9.0 (zen3 kernels) on the 2-core Zen VM, 1 and 2
-     * threads (docs/performance.md, "sup choice"): BLIS's default path
+     * threads (docs/performance.md, "sup sweep"): BLIS's default path
      * (small/unpacked code below its own thresholds) wins on small products
      * and whenever the output has few columns; the packed path (sup off)
      * wins by up to 2.5x on the transformer shapes in between; both are
-     * equal on large products. */
+     * equal on large products. With 2 threads the default path also wins on
+     * outputs up to 256 x 256 of the transposed layouts. */
     if (m * n * k <= ((int64_t)1 << 20))
+        return ORCH_SUP_ON;
+    if ((a_trans || b_trans) && nt > 1 && m <= 256 && n <= 256)
         return ORCH_SUP_ON;
     if (b_trans) /* NT: x W^T, Q K^T, dO V^T */
         return (n <= 32 || (m <= 64 && n <= 64)) ? ORCH_SUP_ON : ORCH_SUP_OFF;
     if (a_trans) /* TN: dy^T x, P^T dO, dS^T Q */
         return (n <= 96 || m <= 64) ? ORCH_SUP_ON : ORCH_SUP_OFF;
     return (n <= 256 || k <= 32) ? ORCH_SUP_ON : ORCH_SUP_OFF; /* NN */
+}
+
+orch_sup orch_sup_choice_layout(int64_t m, int64_t n, int64_t k, int a_trans, int b_trans)
+{
+    return sup_rule(m, n, k, a_trans, b_trans, orch_threads_get());
 }
 
 orch_sup orch_sup_choice(int64_t m, int64_t n, int64_t k)
@@ -55,16 +64,18 @@ void orch_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, in
             }
         return;
     }
-    if (sup == ORCH_SUP_AUTO) /* an operand stored transposed has unit row stride */
-        sup = orch_sup_choice_layout(m, n, k, rsa == 1 && csa != 1, rsb == 1 && csb != 1);
+
     if (nthreads <= 0) {
-        /* a thread team costs a few microseconds: one more thread per
-         * 2^19 multiply-adds (about 10 us of work), up to the setting */
-        int64_t most = (m * n * k) >> 19;
+        /* a thread team costs about a microsecond when its threads are
+         * warm: one more thread per 2^17 multiply-adds (~2.5 us of work),
+         * up to the setting, so tiny products do not pay for a team */
+        int64_t most = (m * n * k) >> 17;
         nthreads = orch_threads_get();
         if (most < nthreads)
             nthreads = most < 1 ? 1 : (int)most;
     }
+    if (sup == ORCH_SUP_AUTO) /* an operand stored transposed has unit row stride */
+        sup = sup_rule(m, n, k, rsa == 1 && csa != 1, rsb == 1 && csb != 1, nthreads);
     rntm_t rntm = BLIS_RNTM_INITIALIZER;
     bli_rntm_set_num_threads(nthreads, &rntm);
     if (sup == ORCH_SUP_OFF)

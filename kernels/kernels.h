@@ -65,7 +65,7 @@ typedef enum orch_sup {
  * its strides (a (out,in) weight used as (in,out): rs = 1, cs = in).
  * beta == 0 overwrites C without reading it (NaNs in C do not propagate).
  * nthreads <= 0 uses up to orch_threads_get() threads, fewer for small
- * products (one thread per 2^19 multiply-adds); inside an OpenMP parallel
+ * products (one thread per 2^17 multiply-adds); inside an OpenMP parallel
  * region pass 1. m, n or k of 0 is allowed (k == 0 scales C by beta). */
 void orch_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
                 int64_t csa, const float *b, int64_t rsb, int64_t csb, float beta, float *c,
@@ -76,8 +76,9 @@ void orch_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, in
 orch_sup orch_sup_choice(int64_t m, int64_t n, int64_t k);
 
 /* The same for any layout: a_trans / b_trans non-zero when that operand is
- * a transposed view (unit row stride), e.g. b_trans for x W^T. This is the
- * rule orch_sgemm applies; measurements in docs/performance.md. */
+ * a transposed view (unit row stride), e.g. b_trans for x W^T, for a call
+ * on orch_threads_get() threads. This is the rule orch_sgemm applies (with
+ * the thread count of the call); measurements in docs/performance.md. */
 orch_sup orch_sup_choice_layout(int64_t m, int64_t n, int64_t k, int a_trans, int b_trans);
 
 /* ============================================================== linear */
