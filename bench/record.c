@@ -83,12 +83,12 @@ typedef struct timed_sink {
     double seconds; /* spent inside the inner sink's callbacks */
 } timed_sink;
 
-#define TIMED(call)                                                                          \
-    do {                                                                                     \
-        double t0_ = now();                                                                  \
-        int rc_ = (call);                                                                    \
-        ts->seconds += now() - t0_;                                                          \
-        return rc_;                                                                          \
+#define TIMED(call)                                                                                \
+    do {                                                                                           \
+        double t0_ = now();                                                                        \
+        int rc_ = (call);                                                                          \
+        ts->seconds += now() - t0_;                                                                \
+        return rc_;                                                                                \
     } while (0)
 
 static int w_begin(void *c, const orch_run_info *i, int64_t *id, orch_err *e)
@@ -186,13 +186,23 @@ int main(void)
         fprintf(stderr, "bench: %s\n", err.msg);
         return 1;
     }
-    orch_sink null_sink = {.ctx = NULL, .begin_run = n_begin, .step = n_step,
-                           .metric = n_metric, .nan_event = n_nan, .flush = n_flush,
-                           .end_run = n_end, .stage_stat = n_stat};
+    orch_sink null_sink = {.ctx = NULL,
+                           .begin_run = n_begin,
+                           .step = n_step,
+                           .metric = n_metric,
+                           .nan_event = n_nan,
+                           .flush = n_flush,
+                           .end_run = n_end,
+                           .stage_stat = n_stat};
     timed_sink timed = {store_sink, 0.0};
-    orch_sink timed_store = {.ctx = &timed, .begin_run = w_begin, .step = w_step,
-                             .metric = w_metric, .nan_event = w_nan, .flush = w_flush,
-                             .end_run = w_end, .stage_stat = w_stat};
+    orch_sink timed_store = {.ctx = &timed,
+                             .begin_run = w_begin,
+                             .step = w_step,
+                             .metric = w_metric,
+                             .nan_event = w_nan,
+                             .flush = w_flush,
+                             .end_run = w_end,
+                             .stage_stat = w_stat};
     orch_pipeline p;
     pipeline(&p);
     run_once(&p, &null_sink); /* warm-up */

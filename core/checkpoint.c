@@ -44,8 +44,8 @@ out:
 }
 
 /* The optimizer-state tensors of a parameter: names and buffers. */
-static int state_tensors(const orch_param *p, orch_optimizer_kind opt, char names[2][ORCH_NAME_MAX + 32],
-                         float *bufs[2])
+static int state_tensors(const orch_param *p, orch_optimizer_kind opt,
+                         char names[2][ORCH_NAME_MAX + 32], float *bufs[2])
 {
     if (opt == ORCH_OPT_ADAMW) {
         snprintf(names[0], sizeof names[0], "optimizer.%s.exp_avg", p->name);
@@ -67,7 +67,7 @@ int orch_checkpoint_write(const char *path, const orch_graph *g, orch_optimizer_
     for (int i = 0; i < g->n_params; i++)
         n_trainable += g->params[i].trainable;
     orch_st_entry *entries = calloc((size_t)n_trainable * 3 + 1, sizeof *entries);
-    char (*names)[ORCH_NAME_MAX + 32] = calloc((size_t)n_trainable * 2 + 1, sizeof *names);
+    char(*names)[ORCH_NAME_MAX + 32] = calloc((size_t)n_trainable * 2 + 1, sizeof *names);
     if (entries == NULL || names == NULL) {
         free(entries);
         free(names);
@@ -95,7 +95,8 @@ int orch_checkpoint_write(const char *path, const orch_graph *g, orch_optimizer_
     }
     char metadata[512];
     snprintf(metadata, sizeof metadata,
-             "{\"format\": \"orch-checkpoint-1\", \"step\": \"%" PRId64 "\", \"updates\": \"%" PRId64
+             "{\"format\": \"orch-checkpoint-1\", \"step\": \"%" PRId64
+             "\", \"updates\": \"%" PRId64
              "\", \"loss_scale\": \"%.17g\", \"good_steps\": \"%d\", \"config_hash\": \"%s\"}",
              st->step, st->updates, st->loss_scale, st->good_steps, st->config_hash);
     int rc = orch_st_write(path, entries, n, metadata, err);

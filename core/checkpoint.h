@@ -22,10 +22,10 @@
 #include "core/pipeline.h"
 
 typedef struct orch_checkpoint_state {
-    int64_t step;       /* last completed step */
-    int64_t updates;    /* optimizer steps taken (AdamW's t) */
+    int64_t step;    /* last completed step */
+    int64_t updates; /* optimizer steps taken (AdamW's t) */
     double loss_scale;
-    int good_steps;     /* finite steps since the scale last changed */
+    int good_steps; /* finite steps since the scale last changed */
     char config_hash[65];
 } orch_checkpoint_state;
 

@@ -55,15 +55,15 @@ int orch_cmd_help(int argc, char **argv, orch_cli_globals *globals, orch_err *er
 typedef struct orch_opt {
     const char *name; /* long name without dashes, e.g. "json" */
     int has_arg;
-    int id;           /* returned by orch_opt_next */
+    int id; /* returned by orch_opt_next */
 } orch_opt;
 
 typedef struct orch_opt_state {
     int argc;
     char **argv;
-    int index;          /* next argv element to look at */
-    const char *value;  /* the option's value, for has_arg options */
-    const char *cmd;    /* command name, for messages */
+    int index;         /* next argv element to look at */
+    const char *value; /* the option's value, for has_arg options */
+    const char *cmd;   /* command name, for messages */
 } orch_opt_state;
 
 enum { ORCH_OPT_END = -1, ORCH_OPT_POSITIONAL = -2, ORCH_OPT_ERROR = -3 };

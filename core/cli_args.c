@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int orch_parse_int(const char *name, const char *text, long min, long max, long *out,
-                   orch_err *err)
+int orch_parse_int(const char *name, const char *text, long min, long max, long *out, orch_err *err)
 {
     char *end = NULL;
     errno = 0;

@@ -75,8 +75,7 @@ const orch_cmd orch_commands[] = {
      "  --json   a JSON array of objects\n"
      "\n"
      "example: orch query \"SELECT strategy, status, final_loss FROM run_summary\" --csv\n"},
-    {"help", orch_cmd_help, "show help for orch or for a command",
-     "usage: orch help [COMMAND]\n"},
+    {"help", orch_cmd_help, "show help for orch or for a command", "usage: orch help [COMMAND]\n"},
     {NULL, NULL, NULL, NULL},
 };
 

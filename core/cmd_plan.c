@@ -31,7 +31,8 @@ int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *er
             return ORCH_OK;
         case OPT_SET:
             if (n_sets == ORCH_MAX_SETS)
-                return orch_seterr(err, ORCH_EINVAL, "plan: at most %d --set options", ORCH_MAX_SETS);
+                return orch_seterr(err, ORCH_EINVAL, "plan: at most %d --set options",
+                                   ORCH_MAX_SETS);
             sets[n_sets++] = st.value;
             break;
         case OPT_JSON:
@@ -42,14 +43,16 @@ int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *er
             break;
         case ORCH_OPT_POSITIONAL:
             if (path != NULL)
-                return orch_seterr(err, ORCH_EINVAL, "plan: one pipeline file at a time (got '%s' and '%s')",
-                                   path, st.value);
+                return orch_seterr(err, ORCH_EINVAL,
+                                   "plan: one pipeline file at a time (got '%s' and '%s')", path,
+                                   st.value);
             path = st.value;
             break;
         }
     }
     if (path == NULL)
-        return orch_seterr(err, ORCH_EINVAL, "plan: missing pipeline file (usage: orch plan FILE.lua)");
+        return orch_seterr(err, ORCH_EINVAL,
+                           "plan: missing pipeline file (usage: orch plan FILE.lua)");
 
     orch_pipeline *pipeline = calloc(1, sizeof *pipeline);
     if (pipeline == NULL)

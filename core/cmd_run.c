@@ -83,9 +83,9 @@ int orch_cli_train(const orch_pipeline *pipeline, orch_cli_globals *globals,
             fprintf(out, "first non-finite: %s (orch show %lld)\n", result.first_nan,
                     (long long)result.run_id);
         if (result.status == ORCH_RUN_DIVERGED)
-            rc = orch_seterr(err, ORCH_ERUNTIME, "run %lld diverged at %s",
-                             (long long)result.run_id,
-                             result.first_nan[0] ? result.first_nan : "a frozen-tensor change");
+            rc =
+                orch_seterr(err, ORCH_ERUNTIME, "run %lld diverged at %s", (long long)result.run_id,
+                            result.first_nan[0] ? result.first_nan : "a frozen-tensor change");
         else if (result.status == ORCH_RUN_INTERRUPTED)
             rc = orch_seterr(err, ORCH_ERUNTIME,
                              "run %lld interrupted after step %lld; continue it with: orch resume "

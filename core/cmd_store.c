@@ -51,7 +51,8 @@ int orch_cmd_query(int argc, char **argv, orch_cli_globals *globals, orch_err *e
         }
     }
     if (sql == NULL)
-        return orch_seterr(err, ORCH_EINVAL, "query: missing SQL (usage: orch query \"SELECT ...\")");
+        return orch_seterr(err, ORCH_EINVAL,
+                           "query: missing SQL (usage: orch query \"SELECT ...\")");
     orch_store *store = NULL;
     int rc = open_for_reading(globals, &store, err);
     if (rc == ORCH_OK)
@@ -62,12 +63,9 @@ int orch_cmd_query(int argc, char **argv, orch_cli_globals *globals, orch_err *e
 
 int orch_cmd_runs(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
 {
-    static const orch_opt opts[] = {{"csv", 0, OPT_CSV},
-                                    {"json", 0, OPT_JSON},
-                                    {"pipeline", 1, OPT_PIPELINE},
-                                    {"strategy", 1, OPT_STRATEGY},
-                                    {"status", 1, OPT_STATUS},
-                                    {NULL, 0, 0}};
+    static const orch_opt opts[] = {{"csv", 0, OPT_CSV},           {"json", 0, OPT_JSON},
+                                    {"pipeline", 1, OPT_PIPELINE}, {"strategy", 1, OPT_STRATEGY},
+                                    {"status", 1, OPT_STATUS},     {NULL, 0, 0}};
     orch_opt_state st = {argc, argv, 1, NULL, "runs"};
     int format = ORCH_FMT_TABLE;
     const char *pipeline = NULL, *strategy = NULL, *status = NULL;
@@ -176,8 +174,7 @@ int orch_cmd_compare(int argc, char **argv, orch_cli_globals *globals, orch_err 
         case ORCH_OPT_POSITIONAL: {
             long run_id = 0;
             if (n_ids == ORCH_MAX_COMPARE)
-                return orch_seterr(err, ORCH_EINVAL, "compare: at most %d runs",
-                                   ORCH_MAX_COMPARE);
+                return orch_seterr(err, ORCH_EINVAL, "compare: at most %d runs", ORCH_MAX_COMPARE);
             if (orch_parse_int("run", st.value, 1, 0x7fffffffL, &run_id, err) != ORCH_OK)
                 return orch_seterr(err, ORCH_EINVAL,
                                    "compare: '%s' is not a run id (see 'orch runs')", st.value);

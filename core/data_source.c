@@ -13,8 +13,8 @@ int orch_data_open(const orch_pipeline *p, orch_dataset *out, orch_err *err)
     int patch_dim = c->in_channels * c->temporal_patch_size * c->patch_size * c->patch_size;
     memset(out, 0, sizeof *out);
     if (p->data.source == ORCH_DATA_NPY)
-        return orch_npy_dataset_load(p->data.pixel_values, p->data.grid_thw_path,
-                                     p->data.labels, patch_dim, c->spatial_merge_size, out, err);
+        return orch_npy_dataset_load(p->data.pixel_values, p->data.grid_thw_path, p->data.labels,
+                                     patch_dim, c->spatial_merge_size, out, err);
 
     /* The processor of this tower: Qwen's constants, this config's sizes;
      * min/max pixels keep Qwen's ratio to the resize factor (4 and 16384

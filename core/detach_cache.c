@@ -16,10 +16,10 @@ int orch_detach_cache_open(orch_detach_cache *c, const char *dir, const orch_exe
     XXH3_64bits_reset(state);
     /* the config field by field: struct padding must not enter the key */
     const orch_model_config *cfg = &g->config;
-    const int fields[] = {cfg->depth, cfg->hidden_size, cfg->num_heads, cfg->intermediate_size,
-                          cfg->patch_size, cfg->temporal_patch_size, cfg->in_channels,
-                          cfg->spatial_merge_size, cfg->window_size, cfg->out_hidden_size,
-                          cfg->n_fullatt, (int)ex->precision};
+    const int fields[] = {
+        cfg->depth,       cfg->hidden_size,         cfg->num_heads,   cfg->intermediate_size,
+        cfg->patch_size,  cfg->temporal_patch_size, cfg->in_channels, cfg->spatial_merge_size,
+        cfg->window_size, cfg->out_hidden_size,     cfg->n_fullatt,   (int)ex->precision};
     XXH3_64bits_update(state, fields, sizeof fields);
     XXH3_64bits_update(state, cfg->fullatt_block_indexes, sizeof(int) * (size_t)cfg->n_fullatt);
     for (int i = 0; i < g->n_params; i++) {

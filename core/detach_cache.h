@@ -19,10 +19,10 @@
 #include "store/feature_cache.h"
 
 typedef struct orch_detach_cache {
-    orch_fcache *disk;     /* owned */
-    uint64_t model_hash;   /* tower weights + config + precision */
-    int64_t hits, misses;  /* images, over the run */
-    void *hash_state;      /* an XXH3_state_t, owned */
+    orch_fcache *disk;    /* owned */
+    uint64_t model_hash;  /* tower weights + config + precision */
+    int64_t hits, misses; /* images, over the run */
+    void *hash_state;     /* an XXH3_state_t, owned */
 } orch_detach_cache;
 
 /* Opens the cache in dir for the graph's current tower weights. */

@@ -15,13 +15,13 @@
 
 typedef enum orch_status {
     ORCH_OK = 0,
-    ORCH_EINVAL = -1,  /* invalid input: pipeline, flags, files (exit 2) */
+    ORCH_EINVAL = -1,   /* invalid input: pipeline, flags, files (exit 2) */
     ORCH_ERUNTIME = -2, /* a failure while running (exit 1) */
-    ORCH_ENOMEM = -3,  /* allocation failed outside the hot path (exit 1) */
-    ORCH_EDB = -4,     /* SQLite reported an error (exit 1) */
-    ORCH_EIO = -5,     /* reading or writing a file failed (exit 1) */
-    ORCH_EREFUSED = -6 /* a request was refused by policy, e.g. a write in
-                          orch query (exit 2: the input was not allowed) */
+    ORCH_ENOMEM = -3,   /* allocation failed outside the hot path (exit 1) */
+    ORCH_EDB = -4,      /* SQLite reported an error (exit 1) */
+    ORCH_EIO = -5,      /* reading or writing a file failed (exit 1) */
+    ORCH_EREFUSED = -6  /* a request was refused by policy, e.g. a write in
+                           orch query (exit 2: the input was not allowed) */
 } orch_status;
 
 #define ORCH_ERR_MSG_MAX 1024
@@ -33,8 +33,7 @@ typedef struct orch_err {
 
 /* Records code and a printf-style message in e (e may be NULL) and returns
  * code, so callers can write `return orch_seterr(e, ORCH_EINVAL, ...)`. */
-int orch_seterr(orch_err *e, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int orch_seterr(orch_err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Clears e to ORCH_OK with an empty message. */
 void orch_err_clear(orch_err *e);

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------- helpers */
 
@@ -61,8 +62,8 @@ static void round_buffer(const orch_exec *ex, float *x, int64_t n)
 
 /* Largest finite |x| over a stage's inputs (and, in backward, the incoming
  * gradient); only computed on the slow path, when something is bad. */
-static void input_stats(const orch_exec *ex, const orch_node *n, orch_phase phase,
-                        double *absmax, int *finite)
+static void input_stats(const orch_exec *ex, const orch_node *n, orch_phase phase, double *absmax,
+                        int *finite)
 {
     const orch_graph *g = ex->graph;
     *absmax = 0.0;
@@ -109,15 +110,19 @@ static void maybe_inject(const orch_exec *ex, orch_phase phase, const char *stag
 }
 
 /* Scans one tensor a stage produced and reports it when non-finite. */
-static void check(orch_exec *ex, const orch_node *n, orch_phase phase, const char *tensor,
-                  float *x, int64_t count)
+static void check(orch_exec *ex, const orch_node *n, orch_phase phase, const char *tensor, float *x,
+                  int64_t count)
 {
     if (x == NULL)
         return;
     maybe_inject(ex, phase, n->stage, tensor, x, count);
     if (!ex->check_nan)
         return;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     orch_finite_stats s = orch_finite_scan(x, count);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ex->check_seconds += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     if (s.first_bad < 0)
         return;
     ex->nonfinite_seen = 1;
@@ -184,10 +189,10 @@ int orch_exec_set_batch(orch_exec *ex, const orch_batch *batch, orch_err *err)
     const orch_model_config *c = &g->config;
     if (batch->n_patches > g->rows_max[ORCH_ROWS_PATCH] ||
         batch->n_images > g->rows_max[ORCH_ROWS_IMAGE])
-        return orch_seterr(err, ORCH_EINVAL, "batch of %lld patches / %d images exceeds %lld / %lld",
-                           (long long)batch->n_patches, batch->n_images,
-                           (long long)g->rows_max[ORCH_ROWS_PATCH],
-                           (long long)g->rows_max[ORCH_ROWS_IMAGE]);
+        return orch_seterr(
+            err, ORCH_EINVAL, "batch of %lld patches / %d images exceeds %lld / %lld",
+            (long long)batch->n_patches, batch->n_images, (long long)g->rows_max[ORCH_ROWS_PATCH],
+            (long long)g->rows_max[ORCH_ROWS_IMAGE]);
     int patch_dim = g->tensors[g->input].cols;
     if (batch->patch_dim != patch_dim)
         return orch_seterr(err, ORCH_EINVAL,
@@ -263,8 +268,8 @@ static void attention_forward(orch_exec *ex, const orch_node *n)
     round_buffer(ex, rot, (int64_t)rows * ld);
     const int32_t *cu = n->full_attention ? ex->geometry.cu_full : ex->geometry.cu_window;
     int n_seg = n->full_attention ? ex->geometry.n_full_segs : ex->geometry.n_window_segs;
-    orch_attention_fwd(data_of(ex, n->out), data_of(ex, n->aux[1]), ex->scratch,
-                       ex->scratch_floats, rot, rot + d, rot + 2 * d, ld, cu, n_seg, h, hd);
+    orch_attention_fwd(data_of(ex, n->out), data_of(ex, n->aux[1]), ex->scratch, ex->scratch_floats,
+                       rot, rot + d, rot + 2 * d, ld, cu, n_seg, h, hd);
 }
 
 /* ------------------------------------------------------ LoRA dropout */
@@ -296,8 +301,7 @@ static void lora_dropout_forward(orch_exec *ex, const orch_node *n, float *y, co
         dropped[i] = x[i] * mask[i];
     }
     const float *a = weights_of(ex, n->param[2]), *b = weights_of(ex, n->param[3]);
-    orch_linear_fwd(y, x, weights_of(ex, n->param[0]), weights_of(ex, n->param[1]), rows, in,
-                    out);
+    orch_linear_fwd(y, x, weights_of(ex, n->param[0]), weights_of(ex, n->param[1]), rows, in, out);
     orch_sgemm(rows, r, in, 1.0f, dropped, in, 1, a, 1, in, 0.0f, u, r, 1, ORCH_SUP_AUTO, 0);
     orch_sgemm(rows, out, r, n->scale, u, r, 1, b, 1, r, 1.0f, y, out, 1, ORCH_SUP_AUTO, 0);
 }
@@ -311,8 +315,8 @@ static void lora_dropout_backward(orch_exec *ex, const orch_node *n, float *dx, 
     const float *mask = data_of(ex, n->aux[1]);
     const float *u = data_of(ex, n->aux[0]);
     const float *a = weights_of(ex, n->param[2]), *b = weights_of(ex, n->param[3]);
-    float *du = ex->work;                          /* rows x r */
-    float *tmp = ex->work + (size_t)rows * r;       /* rows x in */
+    float *du = ex->work;                     /* rows x r */
+    float *tmp = ex->work + (size_t)rows * r; /* rows x in */
     float *da = param_grad(ex, n->param[2]), *db = param_grad(ex, n->param[3]);
     if (db != NULL)
         orch_sgemm(out, r, rows, n->scale, dy, 1, out, u, r, 1, 1.0f, db, r, 1, ORCH_SUP_AUTO, 0);
@@ -348,8 +352,8 @@ static void node_forward(orch_exec *ex, const orch_node *n)
         else
             orch_lora_linear_fwd(y, data_of(ex, n->aux[0]), x, weights_of(ex, n->param[0]),
                                  weights_of(ex, n->param[1]), weights_of(ex, n->param[2]),
-                                 weights_of(ex, n->param[3]), n->scale, rows, n->in_dim,
-                                 n->out_dim, n->rank);
+                                 weights_of(ex, n->param[3]), n->scale, rows, n->in_dim, n->out_dim,
+                                 n->rank);
         break;
     case ORCH_OP_RMSNORM:
         orch_rmsnorm_fwd(y, data_of(ex, n->aux[0]), x, weights_of(ex, n->param[0]), n->eps, rows,
@@ -379,8 +383,7 @@ static void node_forward(orch_exec *ex, const orch_node *n)
                            g->tensors[n->out].cols);
         break;
     case ORCH_OP_CROSS_ENTROPY:
-        y[0] = orch_cross_entropy_fwd(NULL, x, ex->labels, ex->n_images,
-                                      g->tensors[n->in[0]].cols);
+        y[0] = orch_cross_entropy_fwd(NULL, x, ex->labels, ex->n_images, g->tensors[n->in[0]].cols);
         break;
     case ORCH_OP_MSE:
         y[0] = orch_mse_fwd(x, ex->targets, numel_of(ex, n->in[0]));
@@ -431,8 +434,8 @@ static void attention_backward(orch_exec *ex, const orch_node *n, float *dqkv)
     const int32_t *cu = n->full_attention ? ex->geometry.cu_full : ex->geometry.cu_window;
     int n_seg = n->full_attention ? ex->geometry.n_full_segs : ex->geometry.n_window_segs;
     orch_attention_bwd(work, work + d, work + 2 * d, ld, ex->scratch, ex->scratch_floats,
-                       ex->graph->tensors[n->out].grad, data_of(ex, n->out),
-                       data_of(ex, n->aux[1]), rot, rot + d, rot + 2 * d, ld, cu, n_seg, h, hd);
+                       ex->graph->tensors[n->out].grad, data_of(ex, n->out), data_of(ex, n->aux[1]),
+                       rot, rot + d, rot + 2 * d, ld, cu, n_seg, h, hd);
     orch_rotary_bwd(work, ld, work, ld, ex->cos_t, ex->sin_t, rows, h, hd);
     orch_rotary_bwd(work + d, ld, work + d, ld, ex->cos_t, ex->sin_t, rows, h, hd);
     orch_add_fwd(dqkv, dqkv, work, (int64_t)rows * ld);
@@ -458,8 +461,8 @@ static void node_backward(orch_exec *ex, const orch_node *n)
             break;
         }
         orch_lora_linear_bwd(dx, param_grad(ex, n->param[2]), param_grad(ex, n->param[3]),
-                             param_grad(ex, n->param[0]), param_grad(ex, n->param[1]), ex->work,
-                             dy, x, data_of(ex, n->aux[0]), weights_of(ex, n->param[0]),
+                             param_grad(ex, n->param[0]), param_grad(ex, n->param[1]), ex->work, dy,
+                             x, data_of(ex, n->aux[0]), weights_of(ex, n->param[0]),
                              weights_of(ex, n->param[2]), weights_of(ex, n->param[3]), n->scale,
                              rows, n->in_dim, n->out_dim, n->rank);
         break;
@@ -511,7 +514,7 @@ static void node_backward(orch_exec *ex, const orch_node *n)
 static const char *param_tensor_name(int slot)
 {
     static const char *const names[ORCH_NODE_MAX_PARAM] = {"grad_weight", "grad_bias",
-                                                          "grad_lora_A", "grad_lora_B"};
+                                                           "grad_lora_A", "grad_lora_B"};
     return names[slot];
 }
 
@@ -549,8 +552,7 @@ void orch_exec_backward(orch_exec *ex)
         const orch_node *n = &g->nodes[i];
         if (!n->needs_backward)
             continue;
-        if (n->block >= 0 && n->block != recomputed &&
-            orch_graph_block_recomputed(g, n->block)) {
+        if (n->block >= 0 && n->block != recomputed && orch_graph_block_recomputed(g, n->block)) {
             recompute_block(ex, n->block);
             recomputed = n->block;
         }
@@ -577,7 +579,7 @@ void orch_exec_backward(orch_exec *ex)
 void orch_exec_scan_params(orch_exec *ex)
 {
     static const char *const names[ORCH_NODE_MAX_PARAM] = {"weight", "bias", "lora_A.weight",
-                                                          "lora_B.weight"};
+                                                           "lora_B.weight"};
     orch_graph *g = ex->graph;
     for (int i = 0; i < g->n_nodes; i++) {
         const orch_node *n = &g->nodes[i];

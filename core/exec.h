@@ -47,14 +47,15 @@ typedef struct orch_exec {
     int n_images;
     int unit;
     orch_geometry geometry;
-    float *cos_t, *sin_t;   /* (max patches, head_dim) */
-    int32_t *labels;        /* (max images) class labels */
-    float *targets;         /* (max images, outputs) regression targets */
-    float *scratch;         /* attention scratch */
+    float *cos_t, *sin_t; /* (max patches, head_dim) */
+    int32_t *labels;      /* (max images) class labels */
+    float *targets;       /* (max images, outputs) regression targets */
+    float *scratch;       /* attention scratch */
     size_t scratch_floats;
-    float *work;            /* (max patches, max(3D, rank)) backward scratch */
+    float *work; /* (max patches, max(3D, rank)) backward scratch */
     int64_t work_floats;
-    int nonfinite_seen;     /* any event reported in this step */
+    int nonfinite_seen;   /* any event reported in this step */
+    double check_seconds; /* time spent in finite scans, over the executor's life */
 } orch_exec;
 
 /* Prepares an executor over g (reserved for max_patches / max_images).

@@ -22,17 +22,17 @@
 
 typedef struct orch_geometry {
     int n_images;
-    int n_patches;      /* N = sum t*h*w */
-    int n_units;        /* N / merge^2 merged tokens */
-    int unit;           /* merge^2 patches per unit */
+    int n_patches;         /* N = sum t*h*w */
+    int n_units;           /* N / merge^2 merged tokens */
+    int unit;              /* merge^2 patches per unit */
     int32_t *window_index; /* (n_units) unit k of window order = unit window_index[k] */
     int n_window_segs;
     int32_t *cu_window; /* (n_window_segs + 1) */
     int n_full_segs;
-    int32_t *cu_full;   /* (n_full_segs + 1) */
-    int32_t *pos_h;     /* (n_patches) in window order */
+    int32_t *cu_full; /* (n_full_segs + 1) */
+    int32_t *pos_h;   /* (n_patches) in window order */
     int32_t *pos_w;
-    int32_t *image_of_unit; /* (n_units) image of each unit, in original order */
+    int32_t *image_of_unit;  /* (n_units) image of each unit, in original order */
     int32_t *cu_image_units; /* (n_images + 1) unit offsets per image, original order */
 } orch_geometry;
 

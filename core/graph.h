@@ -83,11 +83,11 @@ typedef struct orch_param {
     int ndim;
     int64_t shape[ORCH_PARAM_MAX_DIMS]; /* as stored in checkpoints */
     int64_t numel;
-    int rows, cols;    /* the 2-D view kernels use (a bias: rows 1) */
-    float *data;       /* owned */
-    float *lowp;       /* precision-rounded copy used by products, or NULL */
-    float *grad;       /* trainable only */
-    float *m, *v;      /* optimizer state, trainable only */
+    int rows, cols; /* the 2-D view kernels use (a bias: rows 1) */
+    float *data;    /* owned */
+    float *lowp;    /* precision-rounded copy used by products, or NULL */
+    float *grad;    /* trainable only */
+    float *m, *v;   /* optimizer state, trainable only */
     int trainable;
     orch_group group;
     uint64_t checksum; /* frozen parameters: xxh64 at the start of the run */
@@ -119,11 +119,11 @@ typedef struct orch_graph {
     orch_tensor *tensors;
     int n_params, cap_params;
     orch_param *params;
-    int input;        /* pixel_values tensor (window order) */
-    int tower_out;    /* merger output in image order: "visual" */
-    int logits;       /* head output */
-    int loss;         /* loss tensor (1 x 1) */
-    int detached;     /* detach: no gradient enters the tower */
+    int input;               /* pixel_values tensor (window order) */
+    int tower_out;           /* merger output in image order: "visual" */
+    int logits;              /* head output */
+    int loss;                /* loss tensor (1 x 1) */
+    int detached;            /* detach: no gradient enters the tower */
     int input_requires_grad; /* grad_through_frozen */
     int checkpoint;          /* recompute frozen blocks' activations in backward */
     int64_t rows_max[4];     /* reserved rows per orch_rows kind */

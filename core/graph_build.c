@@ -6,11 +6,16 @@
 #include <string.h>
 
 static const char *const op_names[ORCH_OP__COUNT] = {
-    [ORCH_OP_LINEAR] = "linear",       [ORCH_OP_LORA_LINEAR] = "lora_linear",
-    [ORCH_OP_RMSNORM] = "rmsnorm",     [ORCH_OP_ATTENTION] = "attention",
-    [ORCH_OP_SWIGLU] = "swiglu",       [ORCH_OP_GELU] = "gelu",
-    [ORCH_OP_ADD] = "add",             [ORCH_OP_UNPERMUTE] = "unpermute",
-    [ORCH_OP_MEAN_POOL] = "mean_pool", [ORCH_OP_CROSS_ENTROPY] = "cross_entropy",
+    [ORCH_OP_LINEAR] = "linear",
+    [ORCH_OP_LORA_LINEAR] = "lora_linear",
+    [ORCH_OP_RMSNORM] = "rmsnorm",
+    [ORCH_OP_ATTENTION] = "attention",
+    [ORCH_OP_SWIGLU] = "swiglu",
+    [ORCH_OP_GELU] = "gelu",
+    [ORCH_OP_ADD] = "add",
+    [ORCH_OP_UNPERMUTE] = "unpermute",
+    [ORCH_OP_MEAN_POOL] = "mean_pool",
+    [ORCH_OP_CROSS_ENTROPY] = "cross_entropy",
     [ORCH_OP_MSE] = "mse",
 };
 _Static_assert(ORCH_OP__COUNT == 11, "adding an op: update op_names, exec.c and the docs");
@@ -267,8 +272,7 @@ static int find_linear(const orch_graph *g, const char *stage, const char *what,
 {
     int id = orch_graph_find_node(g, stage);
     if (id < 0 || g->nodes[id].op != ORCH_OP_LINEAR)
-        return orch_seterr(err, ORCH_EINVAL, "%s: '%s' is not a Linear of this tower", what,
-                           stage),
+        return orch_seterr(err, ORCH_EINVAL, "%s: '%s' is not a Linear of this tower", what, stage),
                -1;
     return id;
 }
@@ -304,8 +308,8 @@ int orch_graph_build(const orch_pipeline *p, orch_graph *g, orch_err *err)
     int g1 = a0 < 0 ? -1
                     : add_simple(g, "visual.merger.mlp.1", ORCH_OP_GELU, a0, -1, ORCH_ROWS_UNIT,
                                  unit * d);
-    int y = g1 < 0 ? -1 : add_linear(g, "visual.merger.mlp.2", g1, unit * d, out_dim, 1,
-                                     ORCH_ROWS_UNIT);
+    int y = g1 < 0 ? -1
+                   : add_linear(g, "visual.merger.mlp.2", g1, unit * d, out_dim, 1, ORCH_ROWS_UNIT);
     int vis = y < 0 ? -1
                     : add_simple(g, "visual.merger.unpermute", ORCH_OP_UNPERMUTE, y, -1,
                                  ORCH_ROWS_UNIT, out_dim);
@@ -321,9 +325,9 @@ int orch_graph_build(const orch_pipeline *p, orch_graph *g, orch_err *err)
         if (s->adapter == ORCH_ADAPTER_MLP) {
             int hidden = s->adapter_hidden > 0 ? s->adapter_hidden : out_dim;
             int h0 = add_linear(g, "adapter.0", feat, out_dim, hidden, 1, ORCH_ROWS_UNIT);
-            int h1 = h0 < 0 ? -1
-                            : add_simple(g, "adapter.1", ORCH_OP_GELU, h0, -1, ORCH_ROWS_UNIT,
-                                         hidden);
+            int h1 = h0 < 0
+                         ? -1
+                         : add_simple(g, "adapter.1", ORCH_OP_GELU, h0, -1, ORCH_ROWS_UNIT, hidden);
             feat = h1 < 0 ? -1 : add_linear(g, "adapter.2", h1, hidden, out_dim, 1, ORCH_ROWS_UNIT);
         } else {
             feat = add_linear(g, "adapter", feat, out_dim, out_dim, 1, ORCH_ROWS_UNIT);

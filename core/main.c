@@ -34,7 +34,8 @@ int main(int argc, char **argv)
                 globals.db_path = argv[first + 1];
             } else {
                 long threads = 0;
-                if (orch_parse_int("threads", argv[first + 1], 1, 1024, &threads, &err) != ORCH_OK) {
+                if (orch_parse_int("threads", argv[first + 1], 1, 1024, &threads, &err) !=
+                    ORCH_OK) {
                     fprintf(stderr, "orch: %s\n", err.msg);
                     return 2;
                 }

@@ -14,12 +14,12 @@
 
 #include <stdint.h>
 
-#define ORCH_PATH_MAX 512
-#define ORCH_NAME_MAX 128
-#define ORCH_MAX_IMAGES 64   /* images in one synthetic grid list */
-#define ORCH_MAX_TARGETS 16  /* LoRA target modules */
-#define ORCH_MAX_TAGS 16
-#define ORCH_MAX_FULLATT 64  /* fullatt_block_indexes entries */
+#define ORCH_PATH_MAX    512
+#define ORCH_NAME_MAX    128
+#define ORCH_MAX_IMAGES  64 /* images in one synthetic grid list */
+#define ORCH_MAX_TARGETS 16 /* LoRA target modules */
+#define ORCH_MAX_TAGS    16
+#define ORCH_MAX_FULLATT 64 /* fullatt_block_indexes entries */
 
 /* ---------------------------------------------------------------- model */
 
@@ -42,9 +42,9 @@ typedef struct orch_model_config {
 } orch_model_config;
 
 typedef struct orch_model {
-    char preset[ORCH_NAME_MAX];     /* "tiny", "small", "qwen2.5-vl-3b", "qwen2.5-vl-7b" */
-    char weights[ORCH_PATH_MAX];    /* safetensors file or index.json; "" = seeded init */
-    orch_model_config config;       /* the preset with explicit overrides applied */
+    char preset[ORCH_NAME_MAX];  /* "tiny", "small", "qwen2.5-vl-3b", "qwen2.5-vl-7b" */
+    char weights[ORCH_PATH_MAX]; /* safetensors file or index.json; "" = seeded init */
+    orch_model_config config;    /* the preset with explicit overrides applied */
 } orch_model;
 
 /* ----------------------------------------------------------------- data */
@@ -54,17 +54,17 @@ typedef enum orch_data_source { ORCH_DATA_SYNTHETIC = 0, ORCH_DATA_NPY } orch_da
 typedef struct orch_data {
     orch_data_source source;
     /* synthetic: a deterministic procedural image set run through the processor */
-    int n_samples;  /* images in the data set */
-    int n_classes;  /* class labels 0..n_classes-1 */
+    int n_samples;                 /* images in the data set */
+    int n_classes;                 /* class labels 0..n_classes-1 */
     int image_height, image_width; /* pixels before smart_resize; 0 = use grid */
     /* image_grid_thw, [t, h, w] in patches, one per image of a batch when the
      * images are given as grids instead of pixel sizes */
     int n_grids;
     int64_t image_grid_thw[ORCH_MAX_IMAGES][3];
     /* npy: the Hugging Face processor's outputs saved with np.save */
-    char pixel_values[ORCH_PATH_MAX]; /* (patches, C*tp*P*P) float32 */
+    char pixel_values[ORCH_PATH_MAX];  /* (patches, C*tp*P*P) float32 */
     char grid_thw_path[ORCH_PATH_MAX]; /* (images, 3) int64 */
-    char labels[ORCH_PATH_MAX];       /* (images,) int64 or (images, k) float32 */
+    char labels[ORCH_PATH_MAX];        /* (images,) int64 or (images, k) float32 */
 } orch_data;
 
 /* ------------------------------------------------------------- strategy */
@@ -81,12 +81,12 @@ typedef enum orch_adapter_kind { ORCH_ADAPTER_LINEAR = 0, ORCH_ADAPTER_MLP } orc
 typedef struct orch_strategy {
     orch_strategy_kind kind;
     /* surgery */
-    char replace[ORCH_NAME_MAX];   /* HF module name of the Linear to replace */
-    char init[ORCH_PATH_MAX];      /* safetensors with initial trainable values; "" = seeded */
-    int grad_through_frozen;       /* 1: backward down to the input, as enable_input_require_grads */
+    char replace[ORCH_NAME_MAX]; /* HF module name of the Linear to replace */
+    char init[ORCH_PATH_MAX];    /* safetensors with initial trainable values; "" = seeded */
+    int grad_through_frozen;     /* 1: backward down to the input, as enable_input_require_grads */
     /* detach */
     orch_adapter_kind adapter;
-    int adapter_hidden;            /* hidden width of the MLP adapter */
+    int adapter_hidden; /* hidden width of the MLP adapter */
     /* lora (PEFT semantics) */
     int rank;
     double alpha;
@@ -112,18 +112,18 @@ typedef enum orch_optimizer_kind { ORCH_OPT_SGD = 0, ORCH_OPT_ADAMW } orch_optim
 typedef struct orch_optimizer {
     orch_optimizer_kind kind;
     double lr;
-    double momentum;    /* sgd */
-    int nesterov;       /* sgd */
+    double momentum;     /* sgd */
+    int nesterov;        /* sgd */
     double beta1, beta2; /* adamw */
-    double eps;         /* adamw */
+    double eps;          /* adamw */
     double weight_decay;
-    double grad_clip;   /* max global grad norm; 0 = no clipping */
+    double grad_clip; /* max global grad norm; 0 = no clipping */
 } orch_optimizer;
 
 typedef struct orch_schedule {
     int steps;
-    int batch_size;   /* images per step */
-    int warmup_steps; /* linear warm-up from 0 to lr */
+    int batch_size;       /* images per step */
+    int warmup_steps;     /* linear warm-up from 0 to lr */
     int checkpoint_every; /* write a checkpoint every N steps; 0: only at the end */
 } orch_schedule;
 
@@ -139,8 +139,16 @@ typedef struct orch_loss_scale {
 
 /* --------------------------------------------------------------- checks */
 
-typedef enum orch_on_nan { ORCH_ON_NAN_ABORT = 0, ORCH_ON_NAN_SKIP_UPDATE, ORCH_ON_NAN_CONTINUE } orch_on_nan;
-typedef enum orch_phase { ORCH_PHASE_FORWARD = 0, ORCH_PHASE_BACKWARD, ORCH_PHASE_UPDATE } orch_phase;
+typedef enum orch_on_nan {
+    ORCH_ON_NAN_ABORT = 0,
+    ORCH_ON_NAN_SKIP_UPDATE,
+    ORCH_ON_NAN_CONTINUE
+} orch_on_nan;
+typedef enum orch_phase {
+    ORCH_PHASE_FORWARD = 0,
+    ORCH_PHASE_BACKWARD,
+    ORCH_PHASE_UPDATE
+} orch_phase;
 
 typedef struct orch_inject {
     int enabled;
@@ -152,18 +160,18 @@ typedef struct orch_inject {
 } orch_inject;
 
 typedef struct orch_checks {
-    int nan;          /* finite_scan after every stage */
-    int frozen;       /* checksum frozen parameters every step */
+    int nan;    /* finite_scan after every stage */
+    int frozen; /* checksum frozen parameters every step */
     orch_on_nan on_nan;
-    int stats_every;  /* per-stage statistics period in steps; 0 = off */
+    int stats_every; /* per-stage statistics period in steps; 0 = off */
     orch_inject inject;
 } orch_checks;
 
 /* ------------------------------------------------------------- pipeline */
 
 typedef struct orch_pipeline {
-    char path[ORCH_PATH_MAX];  /* the pipeline file as given */
-    char name[ORCH_NAME_MAX];  /* declared name, else the file's base name */
+    char path[ORCH_PATH_MAX]; /* the pipeline file as given */
+    char name[ORCH_NAME_MAX]; /* declared name, else the file's base name */
     orch_model model;
     orch_data data;
     orch_strategy strategy;
@@ -173,7 +181,7 @@ typedef struct orch_pipeline {
     orch_schedule schedule;
     orch_precision precision;
     orch_loss_scale loss_scale;
-    int checkpoint;            /* gradient checkpointing of frozen blocks */
+    int checkpoint; /* gradient checkpointing of frozen blocks */
     uint64_t seed;
     orch_checks checks;
     int n_tags;

@@ -60,8 +60,8 @@ typedef struct orch_nan_record {
     int64_t nan_count;
     int64_t inf_count;
     /* provenance of the first event of a run; ignored on later ones */
-    double input_absmax;  /* largest finite |x| among the stage's inputs */
-    int inputs_finite;    /* 1: every input finite, so this stage produced it */
+    double input_absmax; /* largest finite |x| among the stage's inputs */
+    int inputs_finite;   /* 1: every input finite, so this stage produced it */
 } orch_nan_record;
 
 /* Per-stage statistics, every checks.stats_every steps. */

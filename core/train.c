@@ -30,12 +30,12 @@ typedef struct run_state {
     orch_graph graph;
     orch_exec exec;
     orch_batch batch;
-    int *order;        /* current epoch's permutation */
+    int *order; /* current epoch's permutation */
     int64_t order_epoch;
-    int64_t updates;   /* optimizer steps taken (AdamW's t) */
-    int good_steps;    /* consecutive finite steps, for loss-scale growth */
+    int64_t updates;         /* optimizer steps taken (AdamW's t) */
+    int good_steps;          /* consecutive finite steps, for loss-scale growth */
     orch_detach_cache cache; /* detach only, when options->feature_cache */
-    int record_error;  /* a sink call failed inside the observer */
+    int record_error;        /* a sink call failed inside the observer */
     orch_err observer_err;
 } run_state;
 
@@ -53,17 +53,12 @@ static void on_nonfinite(void *ctx, const orch_scan_event *ev)
     run_state *rs = ctx;
     orch_train_result *res = rs->result;
     if (res->nan_events == 0)
-        snprintf(res->first_nan, sizeof res->first_nan, "step %lld %s %s %s",
-                 (long long)ev->step, orch_phase_name(ev->phase), ev->stage, ev->tensor);
+        snprintf(res->first_nan, sizeof res->first_nan, "step %lld %s %s %s", (long long)ev->step,
+                 orch_phase_name(ev->phase), ev->stage, ev->tensor);
     res->nan_events++;
-    orch_nan_record rec = {ev->step,
-                           orch_phase_name(ev->phase),
-                           ev->stage,
-                           ev->tensor,
-                           ev->stats.nan_count,
-                           ev->stats.inf_count,
-                           ev->input_absmax,
-                           ev->inputs_finite};
+    orch_nan_record rec = {ev->step,         orch_phase_name(ev->phase), ev->stage,
+                           ev->tensor,       ev->stats.nan_count,        ev->stats.inf_count,
+                           ev->input_absmax, ev->inputs_finite};
     if (!rs->record_error &&
         rs->sink->nan_event(rs->sink->ctx, res->run_id, &rec, &rs->observer_err) != ORCH_OK)
         rs->record_error = 1;
@@ -145,8 +140,8 @@ static double grad_norms(run_state *rs, int64_t step, orch_err *err, int *rc)
             continue;
         char name[64];
         snprintf(name, sizeof name, "grad_norm/%s", orch_group_name((orch_group)k));
-        *rc = rs->sink->metric(rs->sink->ctx, rs->result->run_id, step, name, sqrt(group_sq[k]),
-                               err);
+        *rc =
+            rs->sink->metric(rs->sink->ctx, rs->result->run_id, step, name, sqrt(group_sq[k]), err);
     }
     return sqrt(total_sq);
 }
@@ -176,12 +171,11 @@ static void optimizer_step(run_state *rs, double lr)
             continue;
         if (o->kind == ORCH_OPT_ADAMW)
             orch_adamw_step(prm->data, prm->m, prm->v, prm->grad, prm->numel, (float)lr,
-                            (float)o->beta1, (float)o->beta2, (float)o->eps,
-                            (float)o->weight_decay, rs->updates);
+                            (float)o->beta1, (float)o->beta2, (float)o->eps, (float)o->weight_decay,
+                            rs->updates);
         else
-            orch_sgd_step(prm->data, prm->m, prm->grad, prm->numel, (float)lr,
-                          (float)o->momentum, 0.0f, (float)o->weight_decay, o->nesterov,
-                          rs->updates);
+            orch_sgd_step(prm->data, prm->m, prm->grad, prm->numel, (float)lr, (float)o->momentum,
+                          0.0f, (float)o->weight_decay, o->nesterov, rs->updates);
     }
 }
 
@@ -231,9 +225,8 @@ static int prepare(run_state *rs, const orch_train_options *options, orch_err *e
         return rc;
     if (p->head.kind == ORCH_HEAD_CLASSIFIER && rs->data.label_kind == ORCH_LABEL_CLASS &&
         rs->data.n_classes > p->head.n_outputs)
-        return orch_seterr(err, ORCH_EINVAL,
-                           "%s: the data has %d classes but head.classes is %d", p->path,
-                           rs->data.n_classes, p->head.n_outputs);
+        return orch_seterr(err, ORCH_EINVAL, "%s: the data has %d classes but head.classes is %d",
+                           p->path, rs->data.n_classes, p->head.n_outputs);
     rc = orch_graph_build(p, &rs->graph, err);
     if (rc != ORCH_OK)
         return rc;
@@ -265,8 +258,7 @@ static int prepare(run_state *rs, const orch_train_options *options, orch_err *e
 
 typedef enum { STEP_OK = 0, STEP_DIVERGED } step_outcome;
 
-static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *outcome,
-                    orch_err *err)
+static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *outcome, orch_err *err)
 {
     const orch_pipeline *p = rs->p;
     orch_exec *ex = &rs->exec;
@@ -287,11 +279,11 @@ static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *out
     if (rs->cache.disk != NULL) {
         rc = orch_detach_cache_forward(&rs->cache, ex, &rs->batch, &loss, &hits, &misses, err);
         if (rc == ORCH_OK)
-            rc = rs->sink->metric(rs->sink->ctx, res->run_id, step, "feature_cache/hits", hits,
-                                  err);
+            rc =
+                rs->sink->metric(rs->sink->ctx, res->run_id, step, "feature_cache/hits", hits, err);
         if (rc == ORCH_OK)
-            rc = rs->sink->metric(rs->sink->ctx, res->run_id, step, "feature_cache/misses",
-                                  misses, err);
+            rc = rs->sink->metric(rs->sink->ctx, res->run_id, step, "feature_cache/misses", misses,
+                                  err);
         if (rc != ORCH_OK)
             return rc;
     } else {
@@ -379,8 +371,8 @@ static void print_progress(FILE *out, const orch_pipeline *p, const orch_train_r
     double rate = elapsed_ms > 0 ? steps_this_process * 1e3 / elapsed_ms : 0.0;
     double eta = rate > 0 ? (p->schedule.steps - step - 1) / rate : 0.0;
     fprintf(out, "\rstep %lld/%d  loss %.4f  grad_norm %.4g  %.1f steps/s  ETA %.0fs  nan %lld  ",
-            (long long)step + 1, p->schedule.steps, res->final_loss, res->last_grad_norm, rate,
-            eta, (long long)res->nan_events);
+            (long long)step + 1, p->schedule.steps, res->final_loss, res->last_grad_norm, rate, eta,
+            (long long)res->nan_events);
     fflush(out);
 }
 
@@ -398,8 +390,8 @@ static void print_json_step(FILE *out, int64_t run_id, int64_t step, const orch_
     fprintf(out,
             "{\"run\": %lld, \"step\": %lld, \"loss\": %s, \"grad_norm\": %s, \"lr\": %.9g, "
             "\"wall_ms\": %.3f, \"nan_events\": %lld, \"skipped_steps\": %lld}\n",
-            (long long)run_id, (long long)step, loss, norm, lr, wall_ms,
-            (long long)res->nan_events, (long long)res->skipped_steps);
+            (long long)run_id, (long long)step, loss, norm, lr, wall_ms, (long long)res->nan_events,
+            (long long)res->skipped_steps);
     fflush(out);
 }
 
@@ -558,6 +550,7 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
         sink->end_run(sink->ctx, result->run_id, ORCH_RUN_FAILED, err->msg, &end_err);
     }
     result->last_step = last_done;
+    result->check_seconds = rs.exec.check_seconds;
     run_free(&rs);
     return rc;
 }

@@ -19,12 +19,12 @@
 #include "core/sink.h"
 
 typedef struct orch_train_options {
-    const char *run_name;      /* NULL: the pipeline's name */
-    FILE *progress;            /* a live line per step (a terminal), or NULL */
-    FILE *json;                /* one JSON object per step, or NULL */
-    const char *feature_cache; /* directory of the detach feature cache, or NULL */
-    const char *run_dir;       /* where run folders (checkpoints) go, or NULL: none */
-    int64_t resume_run_id;     /* > 0: continue this run instead of starting one */
+    const char *run_name;          /* NULL: the pipeline's name */
+    FILE *progress;                /* a live line per step (a terminal), or NULL */
+    FILE *json;                    /* one JSON object per step, or NULL */
+    const char *feature_cache;     /* directory of the detach feature cache, or NULL */
+    const char *run_dir;           /* where run folders (checkpoints) go, or NULL: none */
+    int64_t resume_run_id;         /* > 0: continue this run instead of starting one */
     const char *resume_checkpoint; /* its last checkpoint, or NULL: from step 0 */
 } orch_train_options;
 
@@ -35,7 +35,8 @@ typedef struct orch_train_result {
     double first_loss, final_loss;
     double max_grad_norm;
     double last_grad_norm;
-    int64_t last_step;   /* the last completed step, -1 if none */
+    int64_t last_step;    /* the last completed step, -1 if none */
+    double check_seconds; /* time spent in the NaN checks' finite scans */
     int64_t nan_events;
     int64_t skipped_steps;
     char first_nan[256]; /* "step 1 backward visual.merger.mlp.2 grad_weight", or "" */

@@ -5,7 +5,7 @@
  * orch_threads_get() unless the caller pins one, e.g. 1 inside an OpenMP
  * region) and the sup choice. BLIS 0.9's small/unpacked ("sup") path loses
  * up to 2.5x against the packed path on transformer shapes and wins only on
- * small products (/work/shared/docs/blis-notes.md); orch_sup_choice() is the
+ * small products (measured on this machine: docs/performance.md); orch_sup_choice() is the
  * single place that decides, and bench/kernels.c measures both paths.
  */
 #include "kernels/kernels.h"

@@ -51,7 +51,7 @@ static inline uint16_t orch_f32_to_f16(float x)
         return (uint16_t)(sign | 0x7e00u | ((abs >> 13) & 0x3ffu));
     if (abs >= 0x477ff000u) /* >= 65520 rounds to Inf (and Inf stays Inf) */
         return (uint16_t)(sign | 0x7c00u);
-    if (abs < 0x38800000u) { /* below 2^-14: subnormal half or zero */
+    if (abs < 0x38800000u) {   /* below 2^-14: subnormal half or zero */
         if (abs < 0x33000000u) /* below half of the smallest subnormal: 0 */
             return (uint16_t)sign;
         uint32_t mant = (abs & 0x7fffffu) | 0x800000u;

@@ -55,8 +55,7 @@ int orch_fcache_get(orch_fcache *c, orch_fcache_key key, float *dst, size_t n)
     return hit;
 }
 
-int orch_fcache_put(orch_fcache *c, orch_fcache_key key, const float *src, size_t n,
-                    orch_err *err)
+int orch_fcache_put(orch_fcache *c, orch_fcache_key key, const float *src, size_t n, orch_err *err)
 {
     char path[4200], tmp[4300];
     entry_path(c, key, path, sizeof path);

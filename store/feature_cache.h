@@ -34,7 +34,6 @@ void orch_fcache_close(orch_fcache *c);
 int orch_fcache_get(orch_fcache *c, orch_fcache_key key, float *dst, size_t n);
 
 /* Stores src (n floats) under key. Returns ORCH_OK or ORCH_EIO. */
-int orch_fcache_put(orch_fcache *c, orch_fcache_key key, const float *src, size_t n,
-                    orch_err *err);
+int orch_fcache_put(orch_fcache *c, orch_fcache_key key, const float *src, size_t n, orch_err *err);
 
 #endif

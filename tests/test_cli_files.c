@@ -124,8 +124,9 @@ static void run_weights_case(const char *file, const char *header, size_t data_b
 static void test_truncated_weights(void **state)
 {
     (void)state;
-    run_weights_case("trunc.safetensors", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
-                     4, -1, "trunc.safetensors");
+    run_weights_case("trunc.safetensors",
+                     "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 4, -1,
+                     "trunc.safetensors");
 }
 
 static void test_header_longer_than_file(void **state)
@@ -152,9 +153,10 @@ static void test_unsupported_dtype(void **state)
 static void test_missing_tensor(void **state)
 {
     (void)state;
-    run_weights_case("other.safetensors",
-                     "{\"something.else\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
-                     8, -1, "visual.patch_embed.proj.weight");
+    run_weights_case(
+        "other.safetensors",
+        "{\"something.else\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, -1,
+        "visual.patch_embed.proj.weight");
 }
 
 static void test_wrong_shape(void **state)
@@ -201,8 +203,8 @@ static void test_npy_wrong_dtype(void **state)
 {
     (void)state;
     const int64_t grid[3] = {1, 4, 4};
-    npy_case("{'descr': '<f2', 'fortran_order': False, 'shape': (16, 24), }", 16 * 24 * 2,
-             grid_ok, grid, sizeof grid, "<f2");
+    npy_case("{'descr': '<f2', 'fortran_order': False, 'shape': (16, 24), }", 16 * 24 * 2, grid_ok,
+             grid, sizeof grid, "<f2");
 }
 
 static void test_npy_grid_order(void **state)
@@ -222,11 +224,11 @@ static void test_npy_rows_mismatch(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_truncated_weights),  cmocka_unit_test(test_header_longer_than_file),
-        cmocka_unit_test(test_not_json_header),    cmocka_unit_test(test_unsupported_dtype),
-        cmocka_unit_test(test_missing_tensor),     cmocka_unit_test(test_wrong_shape),
-        cmocka_unit_test(test_npy_truncated),      cmocka_unit_test(test_npy_wrong_dtype),
-        cmocka_unit_test(test_npy_grid_order),     cmocka_unit_test(test_npy_rows_mismatch),
+        cmocka_unit_test(test_truncated_weights), cmocka_unit_test(test_header_longer_than_file),
+        cmocka_unit_test(test_not_json_header),   cmocka_unit_test(test_unsupported_dtype),
+        cmocka_unit_test(test_missing_tensor),    cmocka_unit_test(test_wrong_shape),
+        cmocka_unit_test(test_npy_truncated),     cmocka_unit_test(test_npy_wrong_dtype),
+        cmocka_unit_test(test_npy_grid_order),    cmocka_unit_test(test_npy_rows_mismatch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

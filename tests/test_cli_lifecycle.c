@@ -99,8 +99,7 @@ static pid_t start_run(void)
 static void wait_for_steps(long long n)
 {
     for (int i = 0; i < 2000; i++) {
-        if (access(db, F_OK) == 0 &&
-            query_int("SELECT count(*) FROM steps WHERE run_id = 1") >= n)
+        if (access(db, F_OK) == 0 && query_int("SELECT count(*) FROM steps WHERE run_id = 1") >= n)
             return;
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);

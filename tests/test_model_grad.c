@@ -115,8 +115,8 @@ static void check_param_grads(model *m)
                 worst_param = i;
             }
             if (fabs(analytic - numeric) > tol)
-                fail_msg("%s[%lld]: analytic %.6g numeric %.6g", prm->name, (long long)j,
-                         analytic, numeric);
+                fail_msg("%s[%lld]: analytic %.6g numeric %.6g", prm->name, (long long)j, analytic,
+                         numeric);
             checked++;
         }
     }
@@ -168,8 +168,8 @@ static void check_input_grads(model *m)
         in->data[j] = saved;
         double numeric = (up - down) / (2.0 * h);
         if (fabs(in->grad[j] - numeric) > 3e-2 * fmax(fabs(numeric), 1e-2))
-            fail_msg("pixel_values[%lld]: analytic %.6g numeric %.6g", (long long)j,
-                     in->grad[j], numeric);
+            fail_msg("pixel_values[%lld]: analytic %.6g numeric %.6g", (long long)j, in->grad[j],
+                     numeric);
     }
 }
 

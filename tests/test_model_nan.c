@@ -112,8 +112,13 @@ static memory_sink *run(orch_pipeline *p, orch_train_result *result)
 {
     memory_sink *m = calloc(1, sizeof *m);
     assert_non_null(m);
-    orch_sink sink = {.ctx = m, .begin_run = mem_begin, .step = mem_step, .metric = mem_metric,
-                      .nan_event = mem_nan, .flush = mem_flush, .end_run = mem_end};
+    orch_sink sink = {.ctx = m,
+                      .begin_run = mem_begin,
+                      .step = mem_step,
+                      .metric = mem_metric,
+                      .nan_event = mem_nan,
+                      .flush = mem_flush,
+                      .end_run = mem_end};
     orch_err err;
     orch_err_clear(&err);
     int rc = orch_train(p, NULL, &sink, result, &err);
@@ -265,8 +270,8 @@ static void test_fp16_overflow_reaches_the_tower(void **state)
     nan_repro_pipeline(&p);
     orch_train_result result;
     memory_sink *m = run(&p, &result);
-    assert_true(isfinite(m->loss[0]));          /* the first loss is fine */
-    assert_false(isfinite(m->grad_norm[0]));    /* the first backward is not */
+    assert_true(isfinite(m->loss[0]));       /* the first loss is fine */
+    assert_false(isfinite(m->grad_norm[0])); /* the first backward is not */
     assert_int_equal(m->events[0].step, 0);
     assert_string_equal(m->events[0].phase, "backward");
     assert_int_equal(m->events[0].inputs_finite, 1);

@@ -25,7 +25,7 @@
 #include "store/safetensors.h"
 #include "tests/testutil.h"
 
-#define FIXTURES "tests/oracle/fixtures/"
+#define FIXTURES  "tests/oracle/fixtures/"
 #define TOLERANCE 1e-4
 
 static double relative_error(const float *got, const float *want, int64_t n)

@@ -14,9 +14,9 @@
 #include "core/pipeline.h"
 
 typedef struct cli_result {
-    int exit_code;  /* exit status, or 128+signal when killed */
-    char *out;      /* captured stdout, NUL-terminated; owned, free with cli_result_free */
-    char *err;      /* captured stderr, likewise */
+    int exit_code; /* exit status, or 128+signal when killed */
+    char *out;     /* captured stdout, NUL-terminated; owned, free with cli_result_free */
+    char *err;     /* captured stderr, likewise */
 } cli_result;
 
 /* Path of the orch binary under test. */
