@@ -150,9 +150,9 @@ static void check_kind_keys(cv *c, int t, const char *path, const kind_options *
 
 static const char *const strategy_names[] = {"surgery", "detach", "lora", "full"};
 static const char *const surgery_keys[] = {"kind", "replace", "init", "grad_through_frozen"};
-static const char *const detach_keys[] = {"kind", "adapter", "hidden"};
-static const char *const lora_keys[] = {"kind", "rank", "alpha", "dropout", "targets"};
-static const char *const full_keys[] = {"kind"};
+static const char *const detach_keys[] = {"kind", "adapter", "hidden", "init"};
+static const char *const lora_keys[] = {"kind", "rank", "alpha", "dropout", "targets", "init"};
+static const char *const full_keys[] = {"kind", "init"};
 static const kind_options strategy_options[] = {
     {"surgery", surgery_keys, N_OF(surgery_keys)},
     {"detach", detach_keys, N_OF(detach_keys)},
@@ -226,13 +226,15 @@ void cv_strategy(cv *c, int root)
 
     char name[ORCH_PATH_MAX];
     long long v;
+    /* every strategy may start its trainable tensors from a safetensors file
+     * (the names checkpoints are written with) */
+    if (cv_opt_str(c, t, "strategy", "init", name, sizeof name))
+        cv_file(c, "strategy.init", name, s->init, sizeof s->init);
     switch (s->kind) {
     case ORCH_STRATEGY_SURGERY:
         snprintf(s->replace, sizeof s->replace, "%s", DSL_DEFAULT_SURGERY_REPLACE);
         cv_opt_str(c, t, "strategy", "replace", s->replace, sizeof s->replace);
         check_linear(c, "strategy.replace", s->replace);
-        if (cv_opt_str(c, t, "strategy", "init", name, sizeof name))
-            cv_file(c, "strategy.init", name, s->init, sizeof s->init);
         cv_opt_bool(c, t, "strategy", "grad_through_frozen", &s->grad_through_frozen);
         break;
     case ORCH_STRATEGY_DETACH: {

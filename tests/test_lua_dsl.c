@@ -265,6 +265,20 @@ static void test_set_overrides(void **state)
     assert_int_equal(P.checks.inject.value_is_inf, 1);
 }
 
+/* Every strategy may start its trainable tensors from an init file. */
+static void test_init_for_every_strategy(void **state)
+{
+    (void)state;
+    const char *files[] = {"pipelines/surgery.lua", "pipelines/detach.lua", "pipelines/lora.lua",
+                           "pipelines/base.lua"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        expect_ok(load(files[i], "strategy.init=tests/oracle/fixtures/init.safetensors", NULL));
+        assert_non_null(strstr(P.strategy.init, "tests/oracle/fixtures/init.safetensors"));
+    }
+    expect_error(load("pipelines/detach.lua", "strategy.init=no-such-file.safetensors", NULL),
+                 "no such file");
+}
+
 static void test_set_strategy_kind(void **state)
 {
     (void)state;
@@ -846,6 +860,7 @@ int main(void)
         cmocka_unit_test(test_shipped_strategies),
         cmocka_unit_test(test_every_shipped_pipeline),
         cmocka_unit_test(test_set_overrides),
+        cmocka_unit_test(test_init_for_every_strategy),
         cmocka_unit_test(test_set_strategy_kind),
         cmocka_unit_test(test_set_errors),
         cmocka_unit_test_setup_teardown(test_lines_base_vs_derived, tmp_setup, tmp_teardown),
