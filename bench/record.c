@@ -24,6 +24,8 @@
 #include "lua/tower.h"
 #include "store/store.h"
 
+#include "bench/null_sink.h"
+
 #define ROUNDS 5
 
 static double now(void)
@@ -37,43 +39,6 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
-}
-
-static int n_begin(void *c, const orch_run_info *i, int64_t *id, orch_err *e)
-{
-    (void)c, (void)i, (void)e;
-    *id = 1;
-    return ORCH_OK;
-}
-static int n_step(void *c, int64_t id, const orch_step_record *r, orch_err *e)
-{
-    (void)c, (void)id, (void)r, (void)e;
-    return ORCH_OK;
-}
-static int n_metric(void *c, int64_t id, int64_t s, const char *n, double v, orch_err *e)
-{
-    (void)c, (void)id, (void)s, (void)n, (void)v, (void)e;
-    return ORCH_OK;
-}
-static int n_nan(void *c, int64_t id, const orch_nan_record *r, orch_err *e)
-{
-    (void)c, (void)id, (void)r, (void)e;
-    return ORCH_OK;
-}
-static int n_flush(void *c, orch_err *e)
-{
-    (void)c, (void)e;
-    return ORCH_OK;
-}
-static int n_end(void *c, int64_t id, orch_run_status s, const char *m, orch_err *e)
-{
-    (void)c, (void)id, (void)s, (void)m, (void)e;
-    return ORCH_OK;
-}
-static int n_stat(void *c, int64_t id, const orch_stage_stat *r, orch_err *e)
-{
-    (void)c, (void)id, (void)r, (void)e;
-    return ORCH_OK;
 }
 
 /* ---------------------------------------- a timer around the store sink */
@@ -186,14 +151,7 @@ int main(void)
         fprintf(stderr, "bench: %s\n", err.msg);
         return 1;
     }
-    orch_sink null_sink = {.ctx = NULL,
-                           .begin_run = n_begin,
-                           .step = n_step,
-                           .metric = n_metric,
-                           .nan_event = n_nan,
-                           .flush = n_flush,
-                           .end_run = n_end,
-                           .stage_stat = n_stat};
+    orch_sink null_sink = bench_null_sink(NULL);
     timed_sink timed = {store_sink, 0.0};
     orch_sink timed_store = {.ctx = &timed,
                              .begin_run = w_begin,

@@ -30,6 +30,8 @@
 #include "kernels/kernels.h"
 #include "lua/tower.h"
 
+#include "bench/null_sink.h"
+
 #define MAX_STEPS 64
 
 static double now(void)
@@ -52,12 +54,6 @@ typedef struct timing_sink {
     double wall_ms[MAX_STEPS];
 } timing_sink;
 
-static int t_begin(void *c, const orch_run_info *i, int64_t *id, orch_err *e)
-{
-    (void)c, (void)i, (void)e;
-    *id = 1;
-    return ORCH_OK;
-}
 static int t_step(void *c, int64_t id, const orch_step_record *r, orch_err *e)
 {
     timing_sink *t = c;
@@ -66,39 +62,13 @@ static int t_step(void *c, int64_t id, const orch_step_record *r, orch_err *e)
         t->wall_ms[t->n++] = r->wall_ms;
     return ORCH_OK;
 }
-static int t_metric(void *c, int64_t id, int64_t s, const char *n, double v, orch_err *e)
-{
-    (void)c, (void)id, (void)s, (void)n, (void)v, (void)e;
-    return ORCH_OK;
-}
-static int t_nan(void *c, int64_t id, const orch_nan_record *r, orch_err *e)
-{
-    (void)c, (void)id, (void)r, (void)e;
-    return ORCH_OK;
-}
-static int t_flush(void *c, orch_err *e)
-{
-    (void)c, (void)e;
-    return ORCH_OK;
-}
-static int t_end(void *c, int64_t id, orch_run_status s, const char *m, orch_err *e)
-{
-    (void)c, (void)id, (void)s, (void)m, (void)e;
-    return ORCH_OK;
-}
-
 /* Median wall time of the steps after the first (warm-up), in ms; the
  * fraction of the run's step time spent in NaN checks goes to *check_share. */
 static double time_run(const orch_pipeline *p, double *check_share)
 {
     timing_sink t = {0};
-    orch_sink sink = {.ctx = &t,
-                      .begin_run = t_begin,
-                      .step = t_step,
-                      .metric = t_metric,
-                      .nan_event = t_nan,
-                      .flush = t_flush,
-                      .end_run = t_end};
+    orch_sink sink = bench_null_sink(&t);
+    sink.step = t_step;
     orch_train_result result;
     orch_err err;
     if (orch_train(p, NULL, &sink, &result, &err) != ORCH_OK) {
