@@ -103,6 +103,10 @@ struct orch_pipeline;
 int orch_cli_train(const struct orch_pipeline *pipeline, orch_cli_globals *globals,
                    const orch_cli_train_options *opt, orch_err *err);
 
+/* Parses a run id (a positive integer) given to command cmd; the message
+ * on failure names the command and points at `orch runs`. */
+int orch_parse_run_id(const char *cmd, const char *text, int64_t *out, orch_err *err);
+
 /* Applies --threads, else $ORCH_THREADS, to the kernels (one place for the
  * thread count). Commands that compute call it after parsing options. */
 int orch_cli_apply_threads(orch_cli_globals *globals, orch_err *err);

@@ -21,6 +21,16 @@ int orch_parse_int(const char *name, const char *text, long min, long max, long 
     return ORCH_OK;
 }
 
+int orch_parse_run_id(const char *cmd, const char *text, int64_t *out, orch_err *err)
+{
+    long id = 0;
+    if (orch_parse_int("run", text, 1, 0x7fffffffL, &id, err) != ORCH_OK)
+        return orch_seterr(err, ORCH_EINVAL, "%s: '%s' is not a run id (see 'orch runs')", cmd,
+                           text);
+    *out = id;
+    return ORCH_OK;
+}
+
 /* Splits "--name=value" or "--name" into the name (copied to buf) and value. */
 static const char *split_long(const char *arg, char *buf, size_t n, const char **inline_value)
 {

@@ -80,10 +80,9 @@ int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *
     }
     if (run_text == NULL)
         return orch_seterr(err, ORCH_EINVAL, "resume: missing run id (usage: orch resume RUN)");
-    long run_id = 0;
-    if (orch_parse_int("run", run_text, 1, 0x7fffffffL, &run_id, err) != ORCH_OK)
-        return orch_seterr(err, ORCH_EINVAL, "resume: '%s' is not a run id (see 'orch runs')",
-                           run_text);
+    int64_t run_id = 0;
+    if (orch_parse_run_id("resume", run_text, &run_id, err) != ORCH_OK)
+        return err->code;
     int rc = orch_cli_apply_threads(globals, err);
     if (rc != ORCH_OK)
         return rc;

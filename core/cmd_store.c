@@ -126,10 +126,9 @@ int orch_cmd_show(int argc, char **argv, orch_cli_globals *globals, orch_err *er
     }
     if (run_text == NULL)
         return orch_seterr(err, ORCH_EINVAL, "show: missing run id (usage: orch show RUN)");
-    long run_id = 0;
-    if (orch_parse_int("run", run_text, 1, 0x7fffffffL, &run_id, err) != ORCH_OK)
-        return orch_seterr(err, ORCH_EINVAL, "show: '%s' is not a run id (see 'orch runs')",
-                           run_text);
+    int64_t run_id = 0;
+    if (orch_parse_run_id("show", run_text, &run_id, err) != ORCH_OK)
+        return err->code;
     orch_store *store = NULL;
     int rc = open_for_reading(globals, &store, err);
     if (rc == ORCH_OK)
@@ -171,16 +170,12 @@ int orch_cmd_compare(int argc, char **argv, orch_cli_globals *globals, orch_err 
         case OPT_TAG:
             tag = st.value;
             break;
-        case ORCH_OPT_POSITIONAL: {
-            long run_id = 0;
+        case ORCH_OPT_POSITIONAL:
             if (n_ids == ORCH_MAX_COMPARE)
                 return orch_seterr(err, ORCH_EINVAL, "compare: at most %d runs", ORCH_MAX_COMPARE);
-            if (orch_parse_int("run", st.value, 1, 0x7fffffffL, &run_id, err) != ORCH_OK)
-                return orch_seterr(err, ORCH_EINVAL,
-                                   "compare: '%s' is not a run id (see 'orch runs')", st.value);
-            ids[n_ids++] = run_id;
+            if (orch_parse_run_id("compare", st.value, &ids[n_ids++], err) != ORCH_OK)
+                return err->code;
             break;
-        }
         }
     }
     if (n_ids == 0 && pipeline == NULL && tag == NULL)
