@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 int orch_seterr(orch_err *e, int code, const char *fmt, ...)
 {
@@ -57,4 +58,11 @@ const char *orch_status_name(int code)
     default:
         return "unknown error";
     }
+}
+
+void orch_assert_fail(const char *expr, const char *file, int line, const char *func)
+{
+    fprintf(stderr, "orch: %s:%d: internal error in %s(): %s\n", file, line, func, expr);
+    fflush(stderr);
+    abort();
 }

@@ -389,7 +389,7 @@ static void node_forward(orch_exec *ex, const orch_node *n)
         y[0] = orch_mse_fwd(x, ex->targets, numel_of(ex, n->in[0]));
         break;
     case ORCH_OP__COUNT:
-        break;
+        ORCH_UNREACHABLE();
     }
     if (n->op != ORCH_OP_CROSS_ENTROPY && n->op != ORCH_OP_MSE)
         round_buffer(ex, y, count);
@@ -507,7 +507,7 @@ static void node_backward(orch_exec *ex, const orch_node *n)
             orch_mse_bwd(dx, x, ex->targets, (float)ex->loss_scale, numel_of(ex, n->in[0]));
         break;
     case ORCH_OP__COUNT:
-        break;
+        ORCH_UNREACHABLE();
     }
 }
 
