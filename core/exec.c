@@ -530,7 +530,7 @@ static void recompute_block(orch_exec *ex, int block)
     for (int i = 0; i < g->n_nodes; i++) {
         const orch_node *n = &g->nodes[i];
         const orch_tensor *t = &g->tensors[n->out];
-        if (n->block != block || t->grad == NULL || strstr(t->name, "mlp_residual:out") != NULL)
+        if (n->block != block || t->grad == NULL || t->is_block_output)
             continue;
         memset(t->grad, 0, sizeof(float) * (size_t)numel_of(ex, n->out));
     }
@@ -539,14 +539,13 @@ static void recompute_block(orch_exec *ex, int block)
 void orch_exec_backward(orch_exec *ex)
 {
     orch_graph *g = ex->graph;
+    /* activation gradients live for one backward; parameter gradients
+     * accumulate (orch_graph_zero_grad clears them) */
     for (int i = 0; i < g->n_tensors; i++) {
         orch_tensor *t = &g->tensors[i];
         if (t->grad != NULL && t->view_of < 0)
             memset(t->grad, 0, sizeof(float) * (size_t)numel_of(ex, i));
     }
-    for (int i = 0; i < g->n_params; i++)
-        if (g->params[i].trainable)
-            memset(g->params[i].grad, 0, sizeof(float) * (size_t)g->params[i].numel);
     int recomputed = -1;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         const orch_node *n = &g->nodes[i];
@@ -605,7 +604,7 @@ void orch_exec_stage_stats(const orch_exec *ex, orch_stat_fn emit, void *ctx)
         const orch_node *n = &g->nodes[i];
         const orch_tensor *t = &g->tensors[n->out];
         /* a recomputed block's buffers hold another block's values by now */
-        if (orch_graph_block_recomputed(g, n->block) && strstr(t->name, "mlp_residual") == NULL)
+        if (orch_graph_block_recomputed(g, n->block) && !t->is_block_output)
             continue;
         int64_t count = numel_of(ex, n->out);
         orch_finite_stats s = orch_finite_scan(t->data, count);

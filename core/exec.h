@@ -80,8 +80,10 @@ double orch_exec_forward_from(orch_exec *ex, int first_node);
 /* The index of the first node after the tower's last stage. */
 int orch_exec_tower_end(const orch_exec *ex);
 
-/* Zeroes gradients and runs backward through the stages that need it, the
- * loss gradient being ex->loss_scale. Parameter gradients are overwritten. */
+/* Runs backward through the stages that need it, the loss gradient being
+ * ex->loss_scale. Activation gradients start from zero; parameter gradients
+ * are added to the flat gradient block, as autograd accumulates into .grad:
+ * call orch_graph_zero_grad before a step's first backward. */
 void orch_exec_backward(orch_exec *ex);
 
 /* Refreshes the precision-rounded copies of parameters (all when all != 0,

@@ -52,14 +52,17 @@ typedef struct orch_tensor {
     char name[ORCH_NAME_MAX]; /* "<stage>:out", "<stage>:rstd", ... */
     orch_rows rows;
     int cols;
-    int view_of;       /* -1, or the tensor whose memory this one reinterprets */
-    int alias_of;      /* -1, or (gradient checkpointing) the same-named tensor
-                          of another frozen block whose buffers this one reuses */
-    int requires_grad; /* set by orch_graph_plan_backward */
-    int is_aux;        /* saved for a backward, not a stage output */
-    float *data;       /* rows_max * cols floats; owned unless view_of >= 0 */
-    float *grad;       /* same shape; NULL when no gradient reaches it */
-    int64_t cap;       /* floats allocated */
+    int view_of;         /* -1, or the tensor whose memory this one reinterprets */
+    int alias_of;        /* -1, or (gradient checkpointing) the same-named tensor
+                            of another frozen block whose buffers this one reuses */
+    int requires_grad;   /* set by orch_graph_plan_backward */
+    int is_aux;          /* saved for a backward, not a stage output */
+    int is_block_output; /* the residual output that ends a vision block: under
+                            gradient checkpointing it stays resident (the next
+                            block's input), never aliased nor recomputed */
+    float *data;         /* rows_max * cols floats; owned unless view_of >= 0 */
+    float *grad;         /* same shape; NULL when no gradient reaches it */
+    int64_t cap;         /* floats allocated */
 } orch_tensor;
 
 /* Trainable groups reported as separate grad norms in metrics. */
@@ -76,6 +79,16 @@ typedef enum orch_group {
 
 const char *orch_group_name(orch_group group);
 
+/* What a parameter is in its layer; decides its fresh initialization. */
+typedef enum orch_param_role {
+    ORCH_PARAM_WEIGHT = 0, /* a Linear (or patch-embedding Conv3d) weight */
+    ORCH_PARAM_BIAS,       /* a Linear bias */
+    ORCH_PARAM_NORM,       /* an RMSNorm weight (starts at 1) */
+    ORCH_PARAM_LORA_A,     /* PEFT lora_A: U(+-1/sqrt(fan_in)) */
+    ORCH_PARAM_LORA_B,     /* PEFT lora_B: starts at 0 */
+    ORCH_PARAM__COUNT
+} orch_param_role;
+
 #define ORCH_PARAM_MAX_DIMS 5
 
 typedef struct orch_param {
@@ -84,12 +97,18 @@ typedef struct orch_param {
     int64_t shape[ORCH_PARAM_MAX_DIMS]; /* as stored in checkpoints */
     int64_t numel;
     int rows, cols; /* the 2-D view kernels use (a bias: rows 1) */
-    float *data;    /* owned */
-    float *lowp;    /* precision-rounded copy used by products, or NULL */
-    float *grad;    /* trainable only */
-    float *m, *v;   /* optimizer state, trainable only */
+    /* Views into the graph's flat blocks (orch_graph_reserve), never owned
+     * by the parameter: data into param_memory; grad, m and v (trainable
+     * only, else NULL) at the same offset of grad_memory and opt_memory. */
+    float *data;
+    float *lowp; /* precision-rounded copy used by products, or NULL; owned */
+    float *grad;
+    float *m, *v;
     int trainable;
     orch_group group;
+    orch_param_role role;
+    int fan_in;        /* inputs of the layer the parameter belongs to */
+    int in_tower;      /* part of the vision tower (the "visual." modules) */
     uint64_t checksum; /* frozen parameters: xxh64 at the start of the run */
 } orch_param;
 
@@ -127,6 +146,17 @@ typedef struct orch_graph {
     int input_requires_grad; /* grad_through_frozen */
     int checkpoint;          /* recompute frozen blocks' activations in backward */
     int64_t rows_max[4];     /* reserved rows per orch_rows kind */
+    /* Flat parameter memory, as llm.c keeps it: one block per family, each
+     * parameter a view into it, so an optimizer step, a norm, zero_grad or a
+     * data-parallel allreduce is one call on one buffer. Trainable
+     * parameters come first, in parameter order, and take the first
+     * n_trainable_floats of param_memory; their gradients and optimizer
+     * state sit at the same offsets of grad_memory and opt_memory. */
+    float *param_memory;        /* n_param_floats: every parameter; owned */
+    float *grad_memory;         /* n_trainable_floats; owned */
+    float *opt_memory;          /* 2 * n_trainable_floats: m, then v; owned */
+    int64_t n_param_floats;     /* all parameters */
+    int64_t n_trainable_floats; /* the trainable prefix */
 } orch_graph;
 
 /* Builds the graph of pipeline p: the tower from p->model.config, the
@@ -143,10 +173,26 @@ void orch_graph_free(orch_graph *g);
  * strategy changed trainability and before orch_graph_reserve. */
 void orch_graph_plan_backward(orch_graph *g);
 
-/* Allocates activation (and gradient) memory for batches of at most
- * max_patches patches and max_images images; parameters' grad and
- * optimizer state for trainable ones. Returns ORCH_OK or ORCH_ENOMEM. */
+/* Allocates the flat parameter, gradient and optimizer-state blocks (the
+ * first call only: trainability is fixed from then on) and activation (and
+ * activation-gradient) memory for batches of at most max_patches patches
+ * and max_images images. Parameters are zero until orch_init_params.
+ * Returns ORCH_OK or ORCH_ENOMEM (then the graph holds what was allocated
+ * so far, freed by orch_graph_free, and must not be run). */
 int orch_graph_reserve(orch_graph *g, int64_t max_patches, int max_images, orch_err *err);
+
+/* The flat gradient buffer: the gradients of every trainable parameter,
+ * one contiguous block of *n floats (each parameter's grad a view into it).
+ * A data-parallel allreduce of a step's gradients is one call on it. NULL
+ * with *n = 0 before orch_graph_reserve. */
+float *orch_graph_grads(const orch_graph *g, int64_t *n);
+
+/* The trainable parameters' values, the same layout as orch_graph_grads. */
+float *orch_graph_trainable_values(const orch_graph *g, int64_t *n);
+
+/* Zeroes the flat gradient block (and nothing else). Backward accumulates
+ * into parameter gradients, so a step calls this first. */
+void orch_graph_zero_grad(orch_graph *g);
 
 /* With checkpoint on: 1 when block's activations are not kept but
  * recomputed in backward (a frozen block: no trainable parameter). */

@@ -63,7 +63,8 @@ static int add_tensor(orch_graph *g, const char *name, orch_rows rows, int cols,
     return g->n_tensors++;
 }
 
-static int add_param(orch_graph *g, const char *name, int ndim, const int64_t *shape)
+static int add_param(orch_graph *g, const char *name, int ndim, const int64_t *shape,
+                     orch_param_role role, int fan_in)
 {
     orch_param *grown = grow(g->params, &g->cap_params, g->n_params, sizeof *g->params);
     if (grown == NULL)
@@ -80,6 +81,8 @@ static int add_param(orch_graph *g, const char *name, int ndim, const int64_t *s
     }
     p->rows = ndim == 1 ? 1 : (int)shape[0];
     p->cols = (int)(p->numel / p->rows);
+    p->role = role;
+    p->fan_in = fan_in;
     return g->n_params++;
 }
 
@@ -132,12 +135,13 @@ static int add_linear_shaped(orch_graph *g, const char *stage, int in, int in_di
     char name[ORCH_NAME_MAX + 32];
     int64_t shape2[2] = {out_dim, in_dim};
     snprintf(name, sizeof name, "%s.weight", stage);
-    int w = add_param(g, name, w_ndim ? w_ndim : 2, w_ndim ? w_shape : shape2);
+    int w = add_param(g, name, w_ndim ? w_ndim : 2, w_ndim ? w_shape : shape2, ORCH_PARAM_WEIGHT,
+                      in_dim);
     int b = -1;
     if (bias) {
         int64_t bshape[1] = {out_dim};
         snprintf(name, sizeof name, "%s.bias", stage);
-        b = add_param(g, name, 1, bshape);
+        b = add_param(g, name, 1, bshape, ORCH_PARAM_BIAS, in_dim);
     }
     if (w < 0 || (bias && b < 0))
         return -1;
@@ -163,7 +167,7 @@ static int add_rmsnorm(orch_graph *g, const char *stage, int in, int dim, orch_r
     char name[ORCH_NAME_MAX + 32];
     int64_t shape[1] = {dim};
     snprintf(name, sizeof name, "%s.weight", stage);
-    int w = add_param(g, name, 1, shape);
+    int w = add_param(g, name, 1, shape, ORCH_PARAM_NORM, dim);
     snprintf(name, sizeof name, "%s:rstd", stage);
     int rstd = add_tensor(g, name, rows, 1, 1);
     if (w < 0 || rstd < 0)
@@ -207,8 +211,9 @@ static int add_block(orch_graph *g, int layer, int x, int full)
     int down = add_linear(g, STAGE("mlp.down_proj"), act, inter, d, 1, ORCH_ROWS_PATCH);
     int r2 = add_simple(g, STAGE("mlp_residual"), ORCH_OP_ADD, r1, down, ORCH_ROWS_PATCH, d);
 #undef STAGE
-    if (proj < 0 || r1 < 0 || n2 < 0 || gate < 0 || up < 0 || act < 0 || down < 0)
+    if (proj < 0 || r1 < 0 || n2 < 0 || gate < 0 || up < 0 || act < 0 || down < 0 || r2 < 0)
         return -1;
+    g->tensors[r2].is_block_output = 1;
     return r2;
 }
 
@@ -236,10 +241,13 @@ static int apply_lora(orch_graph *g, int node_id, const orch_strategy *s)
     char name[ORCH_NAME_MAX + 32];
     int64_t a_shape[2] = {s->rank, n->in_dim}, b_shape[2] = {n->out_dim, s->rank};
     snprintf(name, sizeof name, "%s.lora_A.weight", n->stage);
-    int a = add_param(g, name, 2, a_shape);
-    snprintf(name, sizeof name, "%s.lora_B.weight", n->stage);
-    int b = add_param(g, name, 2, b_shape);
+    int a = add_param(g, name, 2, a_shape, ORCH_PARAM_LORA_A, n->in_dim);
     n = &g->nodes[node_id];
+    snprintf(name, sizeof name, "%s.lora_B.weight", n->stage);
+    int b = add_param(g, name, 2, b_shape, ORCH_PARAM_LORA_B, s->rank);
+    n = &g->nodes[node_id];
+    if (a >= 0 && b >= 0)
+        g->params[a].in_tower = g->params[b].in_tower = g->params[n->param[0]].in_tower;
     snprintf(name, sizeof name, "%s:lora_u", n->stage);
     orch_rows rows = g->tensors[n->out].rows;
     int u = add_tensor(g, name, rows, s->rank, 1);
@@ -316,10 +324,13 @@ int orch_graph_build(const orch_pipeline *p, orch_graph *g, orch_err *err)
     if (vis < 0)
         goto nomem;
     g->tower_out = vis;
+    for (int i = 0; i < g->n_params; i++)
+        g->params[i].in_tower = 1;
 
     const orch_strategy *s = &p->strategy;
     g->checkpoint = p->checkpoint;
     int feat = vis;
+    int first_adapter_node = g->n_nodes;
     if (s->kind == ORCH_STRATEGY_DETACH) {
         g->detached = 1;
         if (s->adapter == ORCH_ADAPTER_MLP) {
@@ -335,6 +346,7 @@ int orch_graph_build(const orch_pipeline *p, orch_graph *g, orch_err *err)
         if (feat < 0)
             goto nomem;
     }
+    int end_adapter_node = g->n_nodes;
     int pooled = add_simple(g, "pool", ORCH_OP_MEAN_POOL, feat, -1, ORCH_ROWS_IMAGE, out_dim);
     int n_out = p->head.n_outputs;
     g->logits = pooled < 0 ? -1 : add_linear(g, "head", pooled, out_dim, n_out, 1, ORCH_ROWS_IMAGE);
@@ -344,15 +356,17 @@ int orch_graph_build(const orch_pipeline *p, orch_graph *g, orch_err *err)
         goto nomem;
 
     /* Trainability: head and adapter always; then the strategy's own. */
-    for (int i = 0; i < g->n_params; i++) {
-        orch_param *prm = &g->params[i];
-        if (strncmp(prm->name, "head.", 5) == 0)
-            mark_trainable(g, i, ORCH_GROUP_HEAD);
-        else if (strncmp(prm->name, "adapter", 7) == 0)
-            mark_trainable(g, i, ORCH_GROUP_ADAPTER);
-        else if (s->kind == ORCH_STRATEGY_FULL)
-            mark_trainable(g, i, ORCH_GROUP_TOWER);
-    }
+    int head_node = g->n_nodes - 2; /* "head", then "loss" */
+    ORCH_ASSERT(g->nodes[head_node].out == g->logits);
+    for (int k = 0; k < ORCH_NODE_MAX_PARAM; k++)
+        mark_trainable(g, g->nodes[head_node].param[k], ORCH_GROUP_HEAD);
+    for (int i = first_adapter_node; i < end_adapter_node; i++)
+        for (int k = 0; k < ORCH_NODE_MAX_PARAM; k++)
+            mark_trainable(g, g->nodes[i].param[k], ORCH_GROUP_ADAPTER);
+    if (s->kind == ORCH_STRATEGY_FULL)
+        for (int i = 0; i < g->n_params; i++)
+            if (g->params[i].in_tower)
+                mark_trainable(g, i, ORCH_GROUP_TOWER);
     if (s->kind == ORCH_STRATEGY_SURGERY) {
         int id = find_linear(g, s->replace, "strategy.replace", err);
         if (id < 0)
@@ -423,7 +437,7 @@ int64_t orch_tensor_rows(const orch_tensor *t, int64_t n_patches, int unit, int 
     case ORCH_ROWS_ONE:
         return 1;
     }
-    return 0;
+    ORCH_UNREACHABLE();
 }
 
 int orch_graph_block_recomputed(const orch_graph *g, int block)
@@ -441,9 +455,20 @@ int orch_graph_block_recomputed(const orch_graph *g, int block)
     return 1;
 }
 
+/* The index of block's first node, -1 if the graph has no such block. */
+static int block_first_node(const orch_graph *g, int block)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].block == block)
+            return i;
+    return -1;
+}
+
 /* Gradient checkpointing: the tensors a recomputed block produces, except
  * its output, reuse the buffers of the same tensors of the first recomputed
- * block; only block inputs/outputs stay resident. */
+ * block; only block inputs/outputs stay resident. A recomputed block is an
+ * untouched frozen block (a strategy that changes a block makes it
+ * trainable), so its nodes match the first one's node for node. */
 static void plan_aliases(orch_graph *g)
 {
     int first = -1;
@@ -452,22 +477,27 @@ static void plan_aliases(orch_graph *g)
             first = b;
     if (first < 0)
         return;
-    char prefix[32], owner_name[ORCH_NAME_MAX + 32];
-    snprintf(prefix, sizeof prefix, "visual.blocks.%d.", first);
+    int first_start = block_first_node(g, first);
+    ORCH_ASSERT(first_start >= 0);
+    int start = -1, block = -1;
     for (int i = 0; i < g->n_nodes; i++) {
         const orch_node *n = &g->nodes[i];
         if (n->block <= first || !orch_graph_block_recomputed(g, n->block))
             continue;
+        if (n->block != block) {
+            block = n->block;
+            start = i;
+        }
+        const orch_node *twin = &g->nodes[first_start + (i - start)];
+        ORCH_ASSERT(twin->block == first && twin->op == n->op);
         int produced[1 + ORCH_NODE_MAX_AUX] = {n->out, n->aux[0], n->aux[1], n->aux[2]};
+        int owners[1 + ORCH_NODE_MAX_AUX] = {twin->out, twin->aux[0], twin->aux[1], twin->aux[2]};
         for (int k = 0; k < 1 + ORCH_NODE_MAX_AUX; k++) {
-            int t = produced[k];
-            if (t < 0 || strstr(g->tensors[t].name, "mlp_residual:out") != NULL)
+            int t = produced[k], owner = owners[k];
+            if (t < 0 || g->tensors[t].is_block_output)
                 continue;
-            const char *rest = strchr(g->tensors[t].name + strlen("visual.blocks."), '.');
-            snprintf(owner_name, sizeof owner_name, "%s%s", prefix, rest ? rest + 1 : "");
-            int owner = orch_graph_find_tensor(g, owner_name);
-            if (owner >= 0 && g->tensors[owner].cols == g->tensors[t].cols)
-                g->tensors[t].alias_of = owner;
+            ORCH_ASSERT(owner >= 0 && g->tensors[owner].cols == g->tensors[t].cols);
+            g->tensors[t].alias_of = owner;
         }
     }
 }
@@ -484,9 +514,80 @@ int64_t orch_graph_activation_bytes(const orch_graph *g)
     return bytes;
 }
 
+/* The flat parameter, gradient and optimizer-state blocks, each parameter
+ * a view into them: trainable ones first (see orch_graph). */
+static int reserve_params(orch_graph *g, orch_err *err)
+{
+    if (g->param_memory != NULL) {
+        /* trainability was fixed by the first reservation */
+        for (int i = 0; i < g->n_params; i++)
+            ORCH_ASSERT(!g->params[i].trainable == (g->params[i].grad == NULL));
+        return ORCH_OK;
+    }
+    int64_t n_all = 0, n_train = 0;
+    for (int i = 0; i < g->n_params; i++) {
+        n_all += g->params[i].numel;
+        if (g->params[i].trainable)
+            n_train += g->params[i].numel;
+    }
+    /* +1: calloc(0) may return NULL, and a graph always has a block */
+    g->param_memory = calloc((size_t)n_all + 1, sizeof(float));
+    g->grad_memory = calloc((size_t)n_train + 1, sizeof(float));
+    g->opt_memory = calloc(2 * (size_t)n_train + 1, sizeof(float));
+    if (g->param_memory == NULL || g->grad_memory == NULL || g->opt_memory == NULL) {
+        free(g->param_memory);
+        free(g->grad_memory);
+        free(g->opt_memory);
+        g->param_memory = g->grad_memory = g->opt_memory = NULL;
+        return orch_seterr(err, ORCH_ENOMEM,
+                           "graph: out of memory for %lld parameters (%lld trainable)",
+                           (long long)n_all, (long long)n_train);
+    }
+    g->n_param_floats = n_all;
+    g->n_trainable_floats = n_train;
+    int64_t at_trainable = 0, at_frozen = n_train;
+    for (int i = 0; i < g->n_params; i++) {
+        orch_param *p = &g->params[i];
+        if (p->trainable) {
+            p->data = g->param_memory + at_trainable;
+            p->grad = g->grad_memory + at_trainable;
+            p->m = g->opt_memory + at_trainable;
+            p->v = g->opt_memory + n_train + at_trainable;
+            at_trainable += p->numel;
+        } else {
+            p->data = g->param_memory + at_frozen;
+            p->grad = p->m = p->v = NULL;
+            at_frozen += p->numel;
+        }
+    }
+    ORCH_ASSERT(at_trainable == n_train && at_frozen == n_all);
+    return ORCH_OK;
+}
+
+float *orch_graph_grads(const orch_graph *g, int64_t *n)
+{
+    *n = g->grad_memory != NULL ? g->n_trainable_floats : 0;
+    return g->grad_memory;
+}
+
+float *orch_graph_trainable_values(const orch_graph *g, int64_t *n)
+{
+    *n = g->param_memory != NULL ? g->n_trainable_floats : 0;
+    return g->param_memory;
+}
+
+void orch_graph_zero_grad(orch_graph *g)
+{
+    if (g->grad_memory != NULL)
+        memset(g->grad_memory, 0, sizeof(float) * (size_t)g->n_trainable_floats);
+}
+
 int orch_graph_reserve(orch_graph *g, int64_t max_patches, int max_images, orch_err *err)
 {
     int unit = g->config.spatial_merge_size * g->config.spatial_merge_size;
+    int rc = reserve_params(g, err);
+    if (rc != ORCH_OK)
+        return rc;
     plan_aliases(g);
     /* an owner holds a gradient buffer when it or any alias of it needs one */
     char *wants_grad = calloc((size_t)g->n_tensors + 1, 1);
@@ -533,18 +634,6 @@ int orch_graph_reserve(orch_graph *g, int64_t max_patches, int max_images, orch_
             t->cap = g->tensors[t->view_of].cap;
         }
     }
-    for (int i = 0; i < g->n_params; i++) {
-        orch_param *p = &g->params[i];
-        if (p->data == NULL)
-            p->data = calloc((size_t)p->numel, sizeof(float));
-        if (p->trainable && p->grad == NULL) {
-            p->grad = calloc((size_t)p->numel, sizeof(float));
-            p->m = calloc((size_t)p->numel, sizeof(float));
-            p->v = calloc((size_t)p->numel, sizeof(float));
-        }
-        if (p->data == NULL || (p->trainable && (!p->grad || !p->m || !p->v)))
-            return orch_seterr(err, ORCH_ENOMEM, "graph: out of memory for %s", p->name);
-    }
     g->rows_max[ORCH_ROWS_PATCH] = max_patches;
     g->rows_max[ORCH_ROWS_UNIT] = max_patches / unit;
     g->rows_max[ORCH_ROWS_IMAGE] = max_images;
@@ -562,13 +651,11 @@ void orch_graph_free(orch_graph *g)
         free(g->tensors[i].data);
         free(g->tensors[i].grad);
     }
-    for (int i = 0; i < g->n_params; i++) {
-        free(g->params[i].data);
+    for (int i = 0; i < g->n_params; i++)
         free(g->params[i].lowp);
-        free(g->params[i].grad);
-        free(g->params[i].m);
-        free(g->params[i].v);
-    }
+    free(g->param_memory);
+    free(g->grad_memory);
+    free(g->opt_memory);
     free(g->tensors);
     free(g->params);
     free(g->nodes);

@@ -48,38 +48,21 @@ static void fill_uniform_bound(float *x, int64_t n, double bound, uint64_t state
         x[i] = (float)((2.0 * uniform01(&state) - 1.0) * bound);
 }
 
-static int ends_with(const char *s, const char *suffix)
+/* Values for a parameter that no file provides, decided by its role. */
+static void init_fresh(orch_param *p, uint64_t seed, double std)
 {
-    size_t ls = strlen(s), lx = strlen(suffix);
-    return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
-}
-
-/* The fan-in of a parameter's layer: its weight's second dimension. For a
- * bias, the fan-in of the weight beside it. */
-static int fan_in(const orch_graph *g, const orch_param *p)
-{
-    if (p->ndim >= 2)
-        return p->cols;
-    char weight[ORCH_NAME_MAX + 8];
-    size_t len = strlen(p->name) - strlen("bias");
-    snprintf(weight, sizeof weight, "%.*sweight", (int)len, p->name);
-    int id = orch_graph_find_param(g, weight);
-    return id >= 0 ? g->params[id].cols : p->cols;
-}
-
-/* Values for a parameter that no file provides. */
-static void init_fresh(const orch_graph *g, orch_param *p, uint64_t seed, double std)
-{
+    /* the stream depends on the name so each tensor's values stay the same
+     * whatever else the graph holds */
     uint64_t state = stream_for(seed, p->name);
-    if (ends_with(p->name, "lora_B.weight")) {
+    if (p->role == ORCH_PARAM_LORA_B) {
         memset(p->data, 0, sizeof(float) * (size_t)p->numel);
     } else if (p->trainable) {
         /* nn.Linear's reset_parameters and PEFT's lora_A: U(+-1/sqrt(fan_in)) */
-        fill_uniform_bound(p->data, p->numel, 1.0 / sqrt((double)fan_in(g, p)), state);
-    } else if (strstr(p->name, "norm") != NULL || strstr(p->name, "ln_q") != NULL) {
+        fill_uniform_bound(p->data, p->numel, 1.0 / sqrt((double)p->fan_in), state);
+    } else if (p->role == ORCH_PARAM_NORM) {
         for (int64_t i = 0; i < p->numel; i++)
             p->data[i] = 1.0f;
-    } else if (ends_with(p->name, ".bias")) {
+    } else if (p->role == ORCH_PARAM_BIAS) {
         memset(p->data, 0, sizeof(float) * (size_t)p->numel);
     } else {
         fill_normal(p->data, p->numel, std, state);
@@ -138,7 +121,7 @@ int orch_init_params(orch_graph *g, const orch_pipeline *p, orch_err *err)
 {
     double std = p->model.config.initializer_range > 0 ? p->model.config.initializer_range : 0.02;
     for (int i = 0; i < g->n_params; i++)
-        init_fresh(g, &g->params[i], p->seed, std);
+        init_fresh(&g->params[i], p->seed, std);
     int rc = ORCH_OK;
     if (p->model.weights[0] != '\0')
         rc = load_weights(g, p, err);

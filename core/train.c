@@ -105,19 +105,19 @@ static double lr_at(const orch_pipeline *p, int64_t step)
     return lr;
 }
 
-static void scale_grads(orch_graph *g, double factor)
+/* Loss-scale unscaling: every gradient times factor, the product in double
+ * rounded once, over the flat gradient block. */
+static void unscale_grads(orch_graph *g, double factor)
 {
-    for (int i = 0; i < g->n_params; i++) {
-        orch_param *prm = &g->params[i];
-        if (!prm->trainable)
-            continue;
-        for (int64_t j = 0; j < prm->numel; j++)
-            prm->grad[j] = (float)(prm->grad[j] * factor);
-    }
+    int64_t n = 0;
+    float *grad = orch_graph_grads(g, &n);
+    for (int64_t j = 0; j < n; j++)
+        grad[j] = (float)(grad[j] * factor);
 }
 
 /* Global grad norm (before clipping) and one norm per trainable group,
- * recorded as metrics "grad_norm/<group>". */
+ * recorded as metrics "grad_norm/<group>". As clip_grad_norm_ does, the
+ * global norm is the norm of the per-parameter norms. */
 static double grad_norms(run_state *rs, int64_t step, orch_err *err, int *rc)
 {
     orch_graph *g = &rs->graph;
@@ -146,37 +146,37 @@ static double grad_norms(run_state *rs, int64_t step, orch_err *err, int *rc)
     return sqrt(total_sq);
 }
 
-/* PyTorch's clip_grad_norm_ (error_if_nonfinite=False): every gradient is
- * multiplied by min(1, max_norm / (norm + 1e-6)). With an Inf norm the
- * coefficient is 0, so finite gradients become 0 and Inf ones NaN; with a
- * NaN norm every gradient becomes NaN. Reproducing that, not hiding it, is
- * what lets a run show how a loop without a skip writes NaN into weights. */
+/* PyTorch's clip_grad_norm_ (error_if_nonfinite=False) over the flat
+ * gradient block, by the kernel (kernels/optim.c): with an Inf norm finite
+ * gradients become 0 and Inf ones NaN; with a NaN norm every gradient
+ * becomes NaN. Reproducing that, not hiding it, is what lets a run show how
+ * a loop without a skip writes NaN into weights. max_norm 0: no clipping. */
 static void clip_grads(orch_graph *g, double norm, double max_norm)
 {
     if (max_norm <= 0.0)
         return;
-    double coef = max_norm / (norm + 1e-6);
-    if (coef < 1.0 || isnan(coef))
-        scale_grads(g, coef);
+    int64_t n = 0;
+    float *grad = orch_graph_grads(g, &n);
+    orch_clip_by_norm(&grad, &n, 1, norm, max_norm);
 }
 
+/* One optimizer call over the flat blocks: the updates are element-wise,
+ * so this is the per-parameter update, bit for bit. */
 static void optimizer_step(run_state *rs, double lr)
 {
     const orch_optimizer *o = &rs->p->optimizer;
     orch_graph *g = &rs->graph;
     rs->updates++;
-    for (int i = 0; i < g->n_params; i++) {
-        orch_param *prm = &g->params[i];
-        if (!prm->trainable)
-            continue;
-        if (o->kind == ORCH_OPT_ADAMW)
-            orch_adamw_step(prm->data, prm->m, prm->v, prm->grad, prm->numel, (float)lr,
-                            (float)o->beta1, (float)o->beta2, (float)o->eps, (float)o->weight_decay,
-                            rs->updates);
-        else
-            orch_sgd_step(prm->data, prm->m, prm->grad, prm->numel, (float)lr, (float)o->momentum,
-                          0.0f, (float)o->weight_decay, o->nesterov, rs->updates);
-    }
+    int64_t n = 0;
+    float *values = orch_graph_trainable_values(g, &n);
+    const float *grad = orch_graph_grads(g, &n);
+    float *m = g->opt_memory, *v = g->opt_memory + n;
+    if (o->kind == ORCH_OPT_ADAMW)
+        orch_adamw_step(values, m, v, grad, n, (float)lr, (float)o->beta1, (float)o->beta2,
+                        (float)o->eps, (float)o->weight_decay, rs->updates);
+    else
+        orch_sgd_step(values, m, grad, n, (float)lr, (float)o->momentum, 0.0f,
+                      (float)o->weight_decay, o->nesterov, rs->updates);
 }
 
 static uint64_t param_checksum(const orch_param *prm)
@@ -232,6 +232,9 @@ static int prepare(run_state *rs, const orch_train_options *options, orch_err *e
         return rc;
     int64_t max_patches = 0;
     max_batch_patches(&rs->data, p->schedule.batch_size, &max_patches);
+    /* each step below needs the one before it: a failed reservation leaves
+     * buffers unallocated that the weights, the executor and the frozen
+     * checksums would read */
     rc = orch_graph_reserve(&rs->graph, max_patches, p->schedule.batch_size, err);
     if (rc == ORCH_OK)
         rc = orch_init_params(&rs->graph, p, err);
@@ -239,14 +242,16 @@ static int prepare(run_state *rs, const orch_train_options *options, orch_err *e
         rc = orch_exec_init(&rs->exec, &rs->graph, p, max_patches, p->schedule.batch_size, err);
     if (rc == ORCH_OK)
         rc = orch_exec_refresh_lowp(&rs->exec, 1, err);
+    if (rc != ORCH_OK)
+        return rc;
     rs->order = malloc(sizeof(int) * (size_t)rs->data.n_images);
-    if (rc == ORCH_OK && rs->order == NULL)
-        rc = orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
+    if (rs->order == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
     rs->order_epoch = -1;
     for (int i = 0; i < rs->graph.n_params; i++)
         if (!rs->graph.params[i].trainable)
             rs->graph.params[i].checksum = param_checksum(&rs->graph.params[i]);
-    if (rc == ORCH_OK && rs->graph.detached && options != NULL && options->feature_cache != NULL)
+    if (rs->graph.detached && options != NULL && options->feature_cache != NULL)
         rc = orch_detach_cache_open(&rs->cache, options->feature_cache, &rs->exec, err);
     rs->exec.observer = on_nonfinite;
     rs->exec.observer_ctx = rs;
@@ -289,10 +294,11 @@ static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *out
     } else {
         loss = orch_exec_forward(ex);
     }
+    orch_graph_zero_grad(&rs->graph);
     orch_exec_backward(ex);
     double scale = ex->loss_scale;
     if (scale != 1.0)
-        scale_grads(&rs->graph, 1.0 / scale);
+        unscale_grads(&rs->graph, 1.0 / scale);
     double grad_norm = grad_norms(rs, step, err, &rc);
     if (rc != ORCH_OK)
         return rc;

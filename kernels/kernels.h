@@ -283,9 +283,11 @@ void orch_adamw_step(float *param, float *m, float *v, const float *grad, int64_
 double orch_grad_norm(const float *const *bufs, const int64_t *lens, int n_bufs);
 
 /* Scales every buffer by min(1, max_norm / (norm + 1e-6)), norm being the
- * total norm from orch_grad_norm (PyTorch clip_grad_norm_). Returns the
- * coefficient applied. A non-finite norm leaves the buffers untouched and
- * returns NaN: the caller sees it and decides (skip the step). */
+ * total norm from orch_grad_norm, with PyTorch clip_grad_norm_'s semantics
+ * (error_if_nonfinite=False) for non-finite norms too: an Inf norm scales by
+ * 0 (finite values become 0, infinite ones NaN), a NaN norm by NaN (every
+ * value NaN). Each product is taken in double and rounded once. Returns the
+ * coefficient applied (1 when nothing was scaled). */
 double orch_clip_by_norm(float *const *bufs, const int64_t *lens, int n_bufs, double norm,
                          double max_norm);
 

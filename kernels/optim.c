@@ -166,23 +166,28 @@ double orch_grad_norm(const float *const *bufs, const int64_t *lens, int n_bufs)
     return sqrt(total);
 }
 
+/* The product is taken in double and rounded once, so a clipped gradient
+ * is the float nearest g * coef. */
 ORCH_SIMD_CLONES
-static void scale_chunk(float *x, int64_t lo, int64_t hi, float c)
+static void scale_chunk(float *x, int64_t lo, int64_t hi, double c)
 {
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++)
-        x[i] *= c;
+        x[i] = (float)((double)x[i] * c);
 }
 
 double orch_clip_by_norm(float *const *bufs, const int64_t *lens, int n_bufs, double norm,
                          double max_norm)
 {
-    if (!isfinite(norm))
-        return NAN;
+    /* clip_grad_norm_(error_if_nonfinite=False): the coefficient is
+     * clamp(max_norm / (norm + 1e-6), max=1). An Inf norm gives 0 (finite
+     * gradients become 0, infinite ones NaN); a NaN norm gives NaN, which
+     * the clamp keeps, so every gradient becomes NaN. Nothing is hidden:
+     * the caller that wants to skip such a step checks the norm first. */
     double coef = max_norm / (norm + 1e-6);
     if (coef >= 1.0)
         return 1.0;
-    float c = (float)coef;
+    double c = coef;
     for (int b = 0; b < n_bufs; b++) {
         int64_t n = lens[b];
         int nt = orch_par_threads(n);

@@ -487,15 +487,22 @@ static void test_clip(void **state)
     assert_true(fabsf(b[0] - (float)(4.0 / (5.0 + 1e-6))) < 1e-7f);
     double after = orch_grad_norm((const float *const *)bufs, lens, 2);
     assert_true(fabs(after - 1.0) < 1e-6);
-    /* non-finite norms are reported, buffers untouched */
+    /* non-finite norms as clip_grad_norm_ (error_if_nonfinite=False): an Inf
+     * norm multiplies by 0, so finite values become 0 and Inf becomes NaN */
     b[0] = INFINITY;
     before = orch_clip_grad_norm(bufs, lens, 2, 1.0);
     assert_true(isinf(before));
-    assert_true(b[0] == INFINITY && a[0] == (float)(3.0 / (5.0 + 1e-6)));
+    assert_true(a[0] == 0.0f && a[1] == 0.0f && isnan(b[0]));
+    /* a NaN norm multiplies by NaN: every value NaN, coefficient NaN */
+    a[0] = 3.0f;
     b[0] = NAN;
     before = orch_clip_grad_norm(bufs, lens, 2, 1.0);
     assert_true(isnan(before));
-    assert_true(isnan(orch_clip_by_norm(bufs, lens, 2, before, 1.0)));
+    assert_true(isnan(a[0]) && isnan(a[1]) && isnan(b[0]));
+    a[0] = 3.0f;
+    a[1] = 0.0f;
+    assert_true(isnan(orch_clip_by_norm(bufs, lens, 2, NAN, 1.0)));
+    assert_true(isnan(a[0]));
     /* a large buffer (parallel path) against a serial double sum */
     size_t n = 1000003;
     float *x = rnd(n, -1, 1);

