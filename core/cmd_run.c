@@ -1,5 +1,6 @@
 /* cmd_run.c - `orch run`: validate a pipeline, train it, record it; and the
  * training driver `orch resume` shares. */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,18 @@
 #include "store/store.h"
 
 enum { OPT_SET = 1, OPT_NAME, OPT_QUIET, OPT_JSON };
+
+/* A value of the summary line: fixed decimals (fmt), or NaN, Infinity and
+ * -Infinity as the store and its queries print them. Returns buf. */
+static const char *summary_value(double v, const char *fmt, char buf[32])
+{
+    if (isnan(v))
+        return strcpy(buf, "NaN");
+    if (isinf(v))
+        return strcpy(buf, v > 0 ? "Infinity" : "-Infinity");
+    snprintf(buf, 32, fmt, v);
+    return buf;
+}
 
 static void on_stop_signal(int sig)
 {
@@ -70,12 +83,12 @@ int orch_cli_train(const orch_pipeline *pipeline, orch_cli_globals *globals,
     }
     if (rc == ORCH_OK) {
         FILE *out = opt->json ? stderr : stdout;
-        fprintf(out,
-                "run %lld %s: %lld steps, loss %.4f -> %.4f, max grad_norm %.4g, %lld NaN "
-                "events",
+        char first[32], final[32], norm[32];
+        fprintf(out, "run %lld %s: %lld steps, loss %s -> %s, max grad_norm %s, %lld NaN events",
                 (long long)result.run_id, orch_run_status_name(result.status),
-                (long long)result.last_step + 1, result.first_loss, result.final_loss,
-                result.max_grad_norm, (long long)result.nan_events);
+                (long long)result.last_step + 1, summary_value(result.first_loss, "%.4f", first),
+                summary_value(result.final_loss, "%.4f", final),
+                summary_value(result.max_grad_norm, "%.4g", norm), (long long)result.nan_events);
         if (result.skipped_steps > 0)
             fprintf(out, ", %lld skipped steps", (long long)result.skipped_steps);
         fprintf(out, "\n");
@@ -83,9 +96,8 @@ int orch_cli_train(const orch_pipeline *pipeline, orch_cli_globals *globals,
             fprintf(out, "first non-finite: %s (orch show %lld)\n", result.first_nan,
                     (long long)result.run_id);
         if (result.status == ORCH_RUN_DIVERGED)
-            rc =
-                orch_seterr(err, ORCH_ERUNTIME, "run %lld diverged at %s", (long long)result.run_id,
-                            result.first_nan[0] ? result.first_nan : "a frozen-tensor change");
+            rc = orch_seterr(err, ORCH_ERUNTIME, "run %lld diverged at %s",
+                             (long long)result.run_id, result.diverged_at);
         else if (result.status == ORCH_RUN_INTERRUPTED)
             rc = orch_seterr(err, ORCH_ERUNTIME,
                              "run %lld interrupted after step %lld; continue it with: orch resume "

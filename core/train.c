@@ -317,10 +317,16 @@ static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *out
         }
     }
     if (!finite && !skip) {
-        if (p->checks.on_nan == ORCH_ON_NAN_ABORT)
+        if (p->checks.on_nan == ORCH_ON_NAN_ABORT) {
             *outcome = STEP_DIVERGED;
-        else if (p->checks.on_nan == ORCH_ON_NAN_SKIP_UPDATE)
+            if (res->first_nan[0] != '\0')
+                snprintf(res->diverged_at, sizeof res->diverged_at, "%s", res->first_nan);
+            else
+                snprintf(res->diverged_at, sizeof res->diverged_at,
+                         "step %lld: a non-finite loss or grad_norm", (long long)step);
+        } else if (p->checks.on_nan == ORCH_ON_NAN_SKIP_UPDATE) {
             skip = 1;
+        }
     }
     if (!skip && *outcome == STEP_OK) {
         clip_grads(&rs->graph, grad_norm, p->optimizer.grad_clip);
@@ -333,8 +339,11 @@ static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *out
     if (skip)
         res->skipped_steps++;
     if (p->checks.frozen && check_frozen(rs, step, err, &rc) > 0 && rc == ORCH_OK &&
-        p->checks.on_nan == ORCH_ON_NAN_ABORT)
+        p->checks.on_nan == ORCH_ON_NAN_ABORT && *outcome != STEP_DIVERGED) {
         *outcome = STEP_DIVERGED;
+        snprintf(res->diverged_at, sizeof res->diverged_at, "step %lld: a frozen-tensor change",
+                 (long long)step);
+    }
     if (rc != ORCH_OK)
         return rc;
     if (rs->record_error)
@@ -354,6 +363,28 @@ static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *out
     res->last_grad_norm = grad_norm;
     res->steps_done++;
     return rc;
+}
+
+/* Whether the run's end state is unusable: the last step's loss, or any
+ * parameter (one scan of the flat block), not finite. Says where in
+ * res->diverged_at. */
+static int ended_non_finite(const run_state *rs, int64_t last_step)
+{
+    orch_train_result *res = rs->result;
+    const orch_graph *g = &rs->graph;
+    if (res->steps_done > 0 && !isfinite(res->final_loss)) {
+        snprintf(res->diverged_at, sizeof res->diverged_at, "step %lld: the final loss is %s",
+                 (long long)last_step, isnan(res->final_loss) ? "NaN" : "Inf");
+        return 1;
+    }
+    orch_finite_stats s = orch_finite_scan(g->param_memory, g->n_param_floats);
+    if (s.first_bad >= 0) {
+        snprintf(res->diverged_at, sizeof res->diverged_at,
+                 "step %lld: non-finite parameters (%lld NaN, %lld Inf)", (long long)last_step,
+                 (long long)s.nan_count, (long long)s.inf_count);
+        return 1;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------- stop flag */
@@ -536,6 +567,11 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     if (progress != NULL)
         fputc('\n', progress);
     free(indices);
+    /* continue and skip_update keep stepping through non-finite values, but a
+     * run that ends with them has diverged: a sweep must not read NaN
+     * weights or a NaN loss as a success */
+    if (rc == ORCH_OK && outcome != STEP_DIVERGED && ended_non_finite(&rs, last_done))
+        outcome = STEP_DIVERGED;
     /* the final state is a checkpoint too, so finished runs can be continued
      * elsewhere and interrupted ones resume from their last whole step */
     if (rc == ORCH_OK && last_done > last_checkpoint && outcome != STEP_DIVERGED)

@@ -7,6 +7,8 @@
  * every non-finite tensor the executor finds. The NaN policy
  * (checks.on_nan) is applied here: abort ends the run `diverged`,
  * skip_update drops the step's update and counts it, continue keeps going.
+ * Whatever the policy, a run that ends with a non-finite loss or non-finite
+ * parameters is `diverged`: it did not train a usable model.
  */
 #ifndef ORCH_TRAIN_H
 #define ORCH_TRAIN_H
@@ -39,7 +41,9 @@ typedef struct orch_train_result {
     double check_seconds; /* time spent in the NaN checks' finite scans */
     int64_t nan_events;
     int64_t skipped_steps;
-    char first_nan[256]; /* "step 1 backward visual.merger.mlp.2 grad_weight", or "" */
+    char first_nan[256];   /* "step 1 backward visual.merger.mlp.2 grad_weight", or "" */
+    char diverged_at[320]; /* a diverged run: where ("step 2 backward head grad_weight",
+                              "step 5: the final loss is NaN", ...); else "" */
 } orch_train_result;
 
 /* Asks a running orch_train to stop after its current step; the run is

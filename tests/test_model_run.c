@@ -137,10 +137,96 @@ static void test_activation_oom_is_one_line(void **state)
     }
 }
 
+/* ------------------------------------------ non-finite end (fault 14) */
+
+/* Surgery for 3 steps under policy on_nan, with a NaN injected at the last
+ * step (phase, stage, tensor). */
+static orch_run_status run_with_last_step_nan(orch_on_nan on_nan, orch_phase phase,
+                                              const char *stage, const char *tensor,
+                                              orch_train_result *result, memory_sink *m)
+{
+    orch_pipeline p;
+    tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
+    p.schedule.steps = 3;
+    p.checks.on_nan = on_nan;
+    p.checks.inject.enabled = 1;
+    p.checks.inject.step = 2;
+    p.checks.inject.phase = phase;
+    snprintf(p.checks.inject.stage, ORCH_NAME_MAX, "%s", stage);
+    snprintf(p.checks.inject.tensor, ORCH_NAME_MAX, "%s", tensor);
+    orch_sink sink = memory_sink_of(m);
+    orch_err err;
+    orch_err_clear(&err);
+    int rc = orch_train(&p, NULL, &sink, result, &err);
+    if (rc != ORCH_OK)
+        fail_msg("orch_train: %s", err.msg);
+    assert_true(m->ended);
+    assert_int_equal(m->status, result->status);
+    return result->status;
+}
+
+static void test_nan_final_loss_is_diverged_under_continue(void **state)
+{
+    (void)state;
+    orch_train_result result;
+    memory_sink m;
+    assert_int_equal(run_with_last_step_nan(ORCH_ON_NAN_CONTINUE, ORCH_PHASE_FORWARD, "head",
+                                            "output", &result, &m),
+                     ORCH_RUN_DIVERGED);
+    assert_int_equal(m.n_steps, 3); /* continue kept every step */
+    assert_true(isnan(m.last_loss));
+    assert_string_equal(result.diverged_at, "step 2: the final loss is NaN");
+}
+
+static void test_nan_final_loss_is_diverged_under_skip_update(void **state)
+{
+    (void)state;
+    orch_train_result result;
+    memory_sink m;
+    /* the update is skipped, so the weights stay finite; the loss is not */
+    assert_int_equal(run_with_last_step_nan(ORCH_ON_NAN_SKIP_UPDATE, ORCH_PHASE_FORWARD, "head",
+                                            "output", &result, &m),
+                     ORCH_RUN_DIVERGED);
+    assert_int_equal(result.skipped_steps, 1);
+    assert_int_equal(m.n_steps, 3);
+}
+
+static void test_nan_final_weights_are_diverged(void **state)
+{
+    (void)state;
+    orch_train_result result;
+    memory_sink m;
+    /* the last loss is finite, the update after it writes a NaN weight */
+    assert_int_equal(run_with_last_step_nan(ORCH_ON_NAN_CONTINUE, ORCH_PHASE_UPDATE, "head",
+                                            "weight", &result, &m),
+                     ORCH_RUN_DIVERGED);
+    assert_true(isfinite(m.last_loss));
+    assert_string_equal(result.diverged_at, "step 2: non-finite parameters (1 NaN, 0 Inf)");
+}
+
+static void test_finite_end_is_finished(void **state)
+{
+    (void)state;
+    orch_pipeline p;
+    tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
+    p.checks.on_nan = ORCH_ON_NAN_CONTINUE;
+    memory_sink m;
+    orch_sink sink = memory_sink_of(&m);
+    orch_train_result result;
+    orch_err err;
+    assert_int_equal(orch_train(&p, NULL, &sink, &result, &err), ORCH_OK);
+    assert_int_equal(result.status, ORCH_RUN_FINISHED);
+    assert_string_equal(result.diverged_at, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_activation_oom_is_one_line),
+        cmocka_unit_test(test_nan_final_loss_is_diverged_under_continue),
+        cmocka_unit_test(test_nan_final_loss_is_diverged_under_skip_update),
+        cmocka_unit_test(test_nan_final_weights_are_diverged),
+        cmocka_unit_test(test_finite_end_is_finished),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
