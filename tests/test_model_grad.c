@@ -51,14 +51,20 @@ typedef struct model {
     orch_batch batch;
 } model;
 
-static void model_open_ckpt(model *m, orch_strategy_kind kind, int grad_through_frozen,
-                            int checkpoint)
+/* anonymous: every stage, tensor and (once initialized) parameter renamed,
+ * to show that no behaviour is decided by a name. */
+static void model_open_named(model *m, orch_strategy_kind kind, int grad_through_frozen,
+                             int checkpoint, int anonymous)
 {
     tiny_pipeline(&m->p, kind);
     m->p.strategy.grad_through_frozen = grad_through_frozen;
     m->p.checkpoint = checkpoint;
     orch_err err;
     assert_int_equal(orch_graph_build(&m->p, &m->g, &err), ORCH_OK);
+    for (int i = 0; anonymous && i < m->g.n_tensors; i++)
+        snprintf(m->g.tensors[i].name, sizeof m->g.tensors[i].name, "t%d", i);
+    for (int i = 0; anonymous && i < m->g.n_nodes; i++)
+        snprintf(m->g.nodes[i].stage, sizeof m->g.nodes[i].stage, "n%d", i);
     assert_int_equal(orch_graph_reserve(&m->g, 76, 2, &err), ORCH_OK);
     assert_int_equal(orch_init_params(&m->g, &m->p, &err), ORCH_OK);
     /* Larger random weights than HF's 0.02 so every path carries signal. */
@@ -68,9 +74,17 @@ static void model_open_ckpt(model *m, orch_strategy_kind kind, int grad_through_
         if (strstr(prm->name, "norm") == NULL && strstr(prm->name, "ln_q") == NULL)
             fill_uniform(prm->data, (size_t)prm->numel, -0.3f, 0.3f, &state);
     }
+    for (int i = 0; anonymous && i < m->g.n_params; i++)
+        snprintf(m->g.params[i].name, sizeof m->g.params[i].name, "p%d", i);
     assert_int_equal(orch_exec_init(&m->ex, &m->g, &m->p, 76, 2, &err), ORCH_OK);
     make_batch(&m->batch);
     assert_int_equal(orch_exec_set_batch(&m->ex, &m->batch, &err), ORCH_OK);
+}
+
+static void model_open_ckpt(model *m, orch_strategy_kind kind, int grad_through_frozen,
+                            int checkpoint)
+{
+    model_open_named(m, kind, grad_through_frozen, checkpoint, 0);
 }
 
 static void model_open(model *m, orch_strategy_kind kind, int grad_through_frozen)
@@ -294,6 +308,53 @@ static void test_checkpoint_same_gradients_less_memory(void **state)
     model_close(&ckpt);
 }
 
+/* Behaviour comes from flags on tensors and parameters, never from names:
+ * with every stage, tensor and parameter renamed, gradient checkpointing
+ * keeps the same buffers resident and gives the same gradients bit for
+ * bit, and stage statistics skip the same recomputed stages. */
+static int count_stats;
+static void count_stat(void *ctx, const char *stage, double absmax, double rms, double grad_norm)
+{
+    (void)ctx;
+    (void)stage;
+    (void)absmax;
+    (void)rms;
+    (void)grad_norm;
+    count_stats++;
+}
+
+static void test_names_decide_nothing(void **state)
+{
+    (void)state;
+    model named, anon;
+    model_open_named(&named, ORCH_STRATEGY_SURGERY, 1, 1, 0);
+    model_open_named(&anon, ORCH_STRATEGY_SURGERY, 1, 1, 1);
+    assert_true(orch_exec_forward(&named.ex) == orch_exec_forward(&anon.ex));
+    orch_graph_zero_grad(&named.g);
+    orch_graph_zero_grad(&anon.g);
+    orch_exec_backward(&named.ex);
+    orch_exec_backward(&anon.ex);
+    int64_t n = 0, n_anon = 0;
+    const float *grads = orch_graph_grads(&named.g, &n);
+    const float *grads_anon = orch_graph_grads(&anon.g, &n_anon);
+    assert_int_equal(n, n_anon);
+    assert_memory_equal(grads, grads_anon, sizeof(float) * (size_t)n);
+    assert_memory_equal(named.g.tensors[named.g.input].grad, anon.g.tensors[anon.g.input].grad,
+                        sizeof(float) * 76 * 24);
+    assert_int_equal(orch_graph_activation_bytes(&named.g), orch_graph_activation_bytes(&anon.g));
+    for (int i = 0; i < named.g.n_tensors; i++)
+        assert_int_equal(named.g.tensors[i].alias_of, anon.g.tensors[i].alias_of);
+    count_stats = 0;
+    orch_exec_stage_stats(&named.ex, count_stat, NULL);
+    int named_stats = count_stats;
+    count_stats = 0;
+    orch_exec_stage_stats(&anon.ex, count_stat, NULL);
+    assert_int_equal(count_stats, named_stats);
+    assert_true(named_stats < named.g.n_nodes); /* recomputed stages are skipped */
+    model_close(&named);
+    model_close(&anon);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_input_gradient_through_frozen),
         cmocka_unit_test(test_backward_plans),
         cmocka_unit_test(test_checkpoint_same_gradients_less_memory),
+        cmocka_unit_test(test_names_decide_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
