@@ -54,6 +54,7 @@ static int state_tensors(const orch_param *p, orch_optimizer_kind opt,
         bufs[1] = p->v;
         return 2;
     }
+    ORCH_ASSERT(opt == ORCH_OPT_SGD);
     snprintf(names[0], sizeof names[0], "optimizer.%s.momentum_buffer", p->name);
     bufs[0] = p->m;
     return 1;

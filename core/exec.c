@@ -20,6 +20,8 @@ static int64_t numel_of(const orch_exec *ex, int tensor)
 
 static float *data_of(const orch_exec *ex, int tensor)
 {
+    /* reserved before any stage runs (orch_graph_reserve) */
+    ORCH_ASSERT(tensor >= 0 && ex->graph->tensors[tensor].data != NULL);
     return ex->graph->tensors[tensor].data;
 }
 
@@ -218,6 +220,7 @@ int orch_exec_set_batch(orch_exec *ex, const orch_batch *batch, orch_err *err)
 
     int head_dim = c->hidden_size / c->num_heads;
     int32_t *pos = (int32_t *)ex->work; /* (N, 2) int32 fits in work */
+    ORCH_ASSERT(2 * ex->n_patches <= ex->work_floats);
     for (int64_t i = 0; i < ex->n_patches; i++) {
         pos[2 * i] = ex->geometry.pos_h[i];
         pos[2 * i + 1] = ex->geometry.pos_w[i];
@@ -291,6 +294,7 @@ static void lora_dropout_forward(orch_exec *ex, const orch_node *n, float *y, co
     float *mask = data_of(ex, n->aux[1]);
     float *u = data_of(ex, n->aux[0]);
     float *dropped = ex->work; /* rows x in */
+    ORCH_ASSERT((int64_t)rows * in <= ex->work_floats);
     uint64_t stream = mix64(ex->seed ^ mix64((uint64_t)ex->step + 0x9E3779B97F4A7C15ULL));
     for (const char *c = n->stage; *c; c++)
         stream = mix64(stream ^ (uint8_t)*c);
@@ -317,6 +321,7 @@ static void lora_dropout_backward(orch_exec *ex, const orch_node *n, float *dx, 
     const float *a = weights_of(ex, n->param[2]), *b = weights_of(ex, n->param[3]);
     float *du = ex->work;                     /* rows x r */
     float *tmp = ex->work + (size_t)rows * r; /* rows x in */
+    ORCH_ASSERT((int64_t)rows * (r + in) <= ex->work_floats);
     float *da = param_grad(ex, n->param[2]), *db = param_grad(ex, n->param[3]);
     if (db != NULL)
         orch_sgemm(out, r, rows, n->scale, dy, 1, out, u, r, 1, 1.0f, db, r, 1, ORCH_SUP_AUTO, 0);
@@ -406,7 +411,7 @@ int orch_exec_tower_end(const orch_exec *ex)
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].out == g->tower_out)
             return i + 1;
-    return 0;
+    ORCH_UNREACHABLE(); /* every graph has a tower */
 }
 
 double orch_exec_forward_from(orch_exec *ex, int first_node)
@@ -430,6 +435,7 @@ static void attention_backward(orch_exec *ex, const orch_node *n, float *dqkv)
     int rows = (int)ex->n_patches;
     const float *rot = data_of(ex, n->aux[0]);
     float *work = ex->work;
+    ORCH_ASSERT((int64_t)rows * ld <= ex->work_floats);
     memset(work, 0, sizeof(float) * (size_t)rows * ld);
     const int32_t *cu = n->full_attention ? ex->geometry.cu_full : ex->geometry.cu_window;
     int n_seg = n->full_attention ? ex->geometry.n_full_segs : ex->geometry.n_window_segs;
@@ -515,6 +521,7 @@ static const char *param_tensor_name(int slot)
 {
     static const char *const names[ORCH_NODE_MAX_PARAM] = {"grad_weight", "grad_bias",
                                                            "grad_lora_A", "grad_lora_B"};
+    ORCH_ASSERT(slot >= 0 && slot < ORCH_NODE_MAX_PARAM);
     return names[slot];
 }
 

@@ -22,14 +22,16 @@ _Static_assert(ORCH_OP__COUNT == 11, "adding an op: update op_names, exec.c and 
 
 const char *orch_op_name(orch_op op)
 {
-    return (unsigned)op < ORCH_OP__COUNT ? op_names[op] : "?";
+    ORCH_ASSERT((unsigned)op < ORCH_OP__COUNT);
+    return op_names[op];
 }
 
 const char *orch_group_name(orch_group group)
 {
     static const char *const names[ORCH_GROUP__COUNT] = {
         "frozen", "replacement", "adapter", "lora_A", "lora_B", "head", "tower"};
-    return (unsigned)group < ORCH_GROUP__COUNT ? names[group] : "?";
+    ORCH_ASSERT((unsigned)group < ORCH_GROUP__COUNT);
+    return names[group];
 }
 
 /* ------------------------------------------------------------ builders */
@@ -399,6 +401,7 @@ void orch_graph_plan_backward(orch_graph *g)
     g->tensors[g->input].requires_grad = g->input_requires_grad && !g->detached;
     for (int i = 0; i < g->n_nodes; i++) {
         orch_node *n = &g->nodes[i];
+        ORCH_ASSERT(n->out >= 0 && n->out < g->n_tensors);
         int needs = 0;
         for (int k = 0; k < ORCH_NODE_MAX_IN; k++) {
             int t = n->in[k];

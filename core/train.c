@@ -128,6 +128,7 @@ static double grad_norms(run_state *rs, int64_t step, orch_err *err, int *rc)
         orch_param *prm = &g->params[i];
         if (!prm->trainable)
             continue;
+        ORCH_ASSERT(prm->group > ORCH_GROUP_FROZEN && prm->group < ORCH_GROUP__COUNT);
         const float *buf = prm->grad;
         double norm = orch_grad_norm(&buf, &prm->numel, 1);
         group_sq[prm->group] += norm * norm;
@@ -171,6 +172,7 @@ static void optimizer_step(run_state *rs, double lr)
     float *values = orch_graph_trainable_values(g, &n);
     const float *grad = orch_graph_grads(g, &n);
     float *m = g->opt_memory, *v = g->opt_memory + n;
+    ORCH_ASSERT(o->kind == ORCH_OPT_ADAMW || o->kind == ORCH_OPT_SGD);
     if (o->kind == ORCH_OPT_ADAMW)
         orch_adamw_step(values, m, v, grad, n, (float)lr, (float)o->beta1, (float)o->beta2,
                         (float)o->eps, (float)o->weight_decay, rs->updates);

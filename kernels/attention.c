@@ -27,6 +27,8 @@
 #include "kernels/kernels.h"
 #include "kernels/kinternal.h"
 
+#include "core/err.h"
+
 #include <math.h>
 #include <omp.h>
 
@@ -223,6 +225,9 @@ static void run_tasks(const attn_args *a, float *scratch, size_t scratch_floats,
     size_t share = share_floats(lmax);
     int nt = orch_threads_get();
     int64_t workers = (int64_t)(scratch_floats / share);
+    /* the caller sized scratch with orch_attention_scratch_floats: at least
+     * one worker's share, or the serial path below would overrun it */
+    ORCH_ASSERT(workers >= 1);
     int64_t n_tasks = 0, work = 0;
     for (int s = 0; s < a->n_seg; s++) {
         int64_t l = a->cu[s + 1] - a->cu[s];
