@@ -24,7 +24,7 @@ int orch_detach_cache_open(orch_detach_cache *c, const char *dir, const orch_exe
     XXH3_64bits_update(state, cfg->fullatt_block_indexes, sizeof(int) * (size_t)cfg->n_fullatt);
     for (int i = 0; i < g->n_params; i++) {
         const orch_param *p = &g->params[i];
-        if (strncmp(p->name, "visual.", 7) != 0)
+        if (!p->in_tower)
             continue;
         XXH3_64bits_update(state, p->name, strlen(p->name));
         XXH3_64bits_update(state, p->data, sizeof(float) * (size_t)p->numel);
