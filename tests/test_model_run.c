@@ -16,7 +16,10 @@
 
 #include <cmocka.h>
 
+#include "core/graph.h"
+#include "core/init.h"
 #include "core/train.h"
+#include "store/safetensors.h"
 #include "tests/testutil.h"
 
 /* The out-of-memory test asks for more than any address space holds; under
@@ -219,6 +222,74 @@ static void test_finite_end_is_finished(void **state)
     assert_string_equal(result.diverged_at, "");
 }
 
+/* ------------------------------------------------ clipping in production */
+
+/* head.weight after one SGD step (lr 1, no momentum, no decay) with
+ * grad_clip max_norm, read from the run's final checkpoint. */
+static void one_sgd_step(double max_norm, float *out, int64_t n, double *grad_norm)
+{
+    orch_pipeline p;
+    tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
+    p.schedule.steps = 1;
+    p.optimizer.kind = ORCH_OPT_SGD;
+    p.optimizer.lr = 1.0;
+    p.optimizer.weight_decay = 0.0;
+    p.optimizer.grad_clip = max_norm;
+    char dir[256], path[400];
+    assert_non_null(make_temp_dir(dir, sizeof dir));
+    orch_train_options options = {.run_dir = dir};
+    memory_sink m;
+    orch_sink sink = memory_sink_of(&m);
+    orch_train_result result;
+    orch_err err;
+    assert_int_equal(orch_train(&p, &options, &sink, &result, &err), ORCH_OK);
+    assert_int_equal(result.status, ORCH_RUN_FINISHED);
+    *grad_norm = result.last_grad_norm;
+    snprintf(path, sizeof path, "%s/1/checkpoint-0.safetensors", dir);
+    orch_st_file *f = NULL;
+    assert_int_equal(orch_st_open(path, &f, &err), ORCH_OK);
+    assert_int_equal(orch_st_read_f32_numel(f, "head.weight", n, out, &err), ORCH_OK);
+    orch_st_close(f);
+    remove_tree(dir);
+}
+
+/* The run loop clips with the kernel's clip_grad_norm_ over the flat
+ * gradient block: the clipped step is the unclipped one times
+ * max_norm / (norm + 1e-6). */
+static void test_production_clip_is_clip_grad_norm(void **state)
+{
+    (void)state;
+    orch_pipeline p;
+    orch_graph g;
+    orch_err err;
+    tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
+    assert_int_equal(orch_graph_build(&p, &g, &err), ORCH_OK);
+    assert_int_equal(orch_graph_reserve(&g, 64, 2, &err), ORCH_OK);
+    assert_int_equal(orch_init_params(&g, &p, &err), ORCH_OK);
+    const orch_param *w = &g.params[orch_graph_find_param(&g, "head.weight")];
+    int64_t n = w->numel;
+    float *free_step = malloc(sizeof(float) * (size_t)n);
+    float *clipped = malloc(sizeof(float) * (size_t)n);
+    assert_true(free_step != NULL && clipped != NULL);
+    double norm = 0.0, norm_clipped = 0.0;
+    one_sgd_step(0.0, free_step, n, &norm);
+    assert_true(isfinite(norm) && norm > 0.0);
+    double max_norm = norm / 4.0;
+    one_sgd_step(max_norm, clipped, n, &norm_clipped);
+    assert_true(norm_clipped == norm); /* recorded before clipping */
+    double coef = max_norm / (norm + 1e-6);
+    for (int64_t i = 0; i < n; i++) {
+        double step = (double)w->data[i] - free_step[i]; /* lr * grad */
+        double step_clipped = (double)w->data[i] - clipped[i];
+        if (fabs(step_clipped - coef * step) > 1e-6 + 1e-5 * fabs(coef * step))
+            fail_msg("head.weight[%lld]: clipped step %.9g, want %.9g", (long long)i, step_clipped,
+                     coef * step);
+    }
+    free(free_step);
+    free(clipped);
+    orch_graph_free(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_nan_final_loss_is_diverged_under_skip_update),
         cmocka_unit_test(test_nan_final_weights_are_diverged),
         cmocka_unit_test(test_finite_end_is_finished),
+        cmocka_unit_test(test_production_clip_is_clip_grad_norm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
