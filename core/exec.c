@@ -243,15 +243,20 @@ int orch_exec_refresh_lowp(orch_exec *ex, int all, orch_err *err)
     if (ex->precision == ORCH_FP32)
         return ORCH_OK;
     orch_graph *g = ex->graph;
-    for (int i = 0; i < g->n_params; i++) {
-        orch_param *p = &g->params[i];
-        if (!all && !p->trainable)
-            continue;
-        if (p->lowp == NULL && (p->lowp = malloc(sizeof(float) * (size_t)p->numel)) == NULL)
-            return orch_seterr(err, ORCH_ENOMEM, "exec: out of memory for %s", p->name);
-        memcpy(p->lowp, p->data, sizeof(float) * (size_t)p->numel);
-        round_buffer(ex, p->lowp, p->numel);
+    ORCH_ASSERT(g->param_memory != NULL);
+    if (g->lowp_memory == NULL) {
+        g->lowp_memory = malloc(sizeof(float) * ((size_t)g->n_param_floats + 1));
+        if (g->lowp_memory == NULL)
+            return orch_seterr(err, ORCH_ENOMEM, "exec: out of memory for %lld rounded parameters",
+                               (long long)g->n_param_floats);
+        for (int i = 0; i < g->n_params; i++)
+            g->params[i].lowp = g->lowp_memory + (g->params[i].data - g->param_memory);
+        all = 1;
     }
+    /* trainable parameters are the block's prefix (see orch_graph) */
+    int64_t n = all ? g->n_param_floats : g->n_trainable_floats;
+    memcpy(g->lowp_memory, g->param_memory, sizeof(float) * (size_t)n);
+    round_buffer(ex, g->lowp_memory, n);
     return ORCH_OK;
 }
 

@@ -86,8 +86,9 @@ int orch_exec_tower_end(const orch_exec *ex);
  * call orch_graph_zero_grad before a step's first backward. */
 void orch_exec_backward(orch_exec *ex);
 
-/* Refreshes the precision-rounded copies of parameters (all when all != 0,
- * else only trainable ones). Call after loading weights and after updates. */
+/* Refreshes the precision-rounded copies of parameters (all when all != 0
+ * or on the first call, else only trainable ones): one block beside the
+ * parameter block. Call after loading weights and after updates. */
 int orch_exec_refresh_lowp(orch_exec *ex, int all, orch_err *err);
 
 /* Scans every trainable parameter after an update (phase "update"); an

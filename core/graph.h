@@ -101,7 +101,8 @@ typedef struct orch_param {
      * by the parameter: data into param_memory; grad, m and v (trainable
      * only, else NULL) at the same offset of grad_memory and opt_memory. */
     float *data;
-    float *lowp; /* precision-rounded copy used by products, or NULL; owned */
+    float *lowp; /* precision-rounded copy used by products (a view into
+                    lowp_memory, same offset as data), or NULL under fp32 */
     float *grad;
     float *m, *v;
     int trainable;
@@ -155,6 +156,8 @@ typedef struct orch_graph {
     float *param_memory;        /* n_param_floats: every parameter; owned */
     float *grad_memory;         /* n_trainable_floats; owned */
     float *opt_memory;          /* 2 * n_trainable_floats: m, then v; owned */
+    float *lowp_memory;         /* n_param_floats rounded to bf16/fp16 (allocated by
+                                   orch_exec_refresh_lowp), or NULL; owned */
     int64_t n_param_floats;     /* all parameters */
     int64_t n_trainable_floats; /* the trainable prefix */
 } orch_graph;

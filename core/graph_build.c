@@ -654,8 +654,7 @@ void orch_graph_free(orch_graph *g)
         free(g->tensors[i].data);
         free(g->tensors[i].grad);
     }
-    for (int i = 0; i < g->n_params; i++)
-        free(g->params[i].lowp);
+    free(g->lowp_memory);
     free(g->param_memory);
     free(g->grad_memory);
     free(g->opt_memory);

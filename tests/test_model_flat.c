@@ -187,12 +187,41 @@ static void test_backward_accumulates_until_zero_grad(void **state)
     orch_graph_free(&g);
 }
 
+/* Under bf16 the rounded copies products read are one block too, at the
+ * parameters' offsets; refreshing the trainable ones rewrites exactly the
+ * trainable prefix. */
+static void test_rounded_copies_are_one_block(void **state)
+{
+    (void)state;
+    orch_pipeline p;
+    orch_graph g;
+    orch_exec ex;
+    orch_err err;
+    build(&g, &p, ORCH_STRATEGY_LORA);
+    p.precision = ORCH_BF16;
+    assert_int_equal(orch_init_params(&g, &p, &err), ORCH_OK);
+    assert_int_equal(orch_exec_init(&ex, &g, &p, 76, 2, &err), ORCH_OK);
+    assert_int_equal(orch_exec_refresh_lowp(&ex, 1, &err), ORCH_OK);
+    assert_non_null(g.lowp_memory);
+    for (int i = 0; i < g.n_params; i++)
+        assert_true(g.params[i].lowp == g.lowp_memory + (g.params[i].data - g.param_memory));
+    /* 1 + 2^-12 rounds to 1 in bf16 */
+    fill(g.param_memory, g.n_param_floats, 1.0f + 1.0f / 4096.0f);
+    assert_int_equal(orch_exec_refresh_lowp(&ex, 0, &err), ORCH_OK);
+    int64_t n = g.n_trainable_floats;
+    assert_true(all_equal(g.lowp_memory, n, 1.0f));
+    assert_false(all_equal(g.lowp_memory + n, g.n_param_floats - n, 1.0f)); /* frozen: as loaded */
+    orch_exec_free(&ex);
+    orch_graph_free(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_block_each_every_param_a_view),
         cmocka_unit_test(test_zero_grad_zeros_exactly_the_gradient_block),
         cmocka_unit_test(test_backward_accumulates_until_zero_grad),
+        cmocka_unit_test(test_rounded_copies_are_one_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
