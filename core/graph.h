@@ -53,8 +53,8 @@ typedef struct orch_tensor {
     orch_rows rows;
     int cols;
     int view_of;         /* -1, or the tensor whose memory this one reinterprets */
-    int alias_of;        /* -1, or (gradient checkpointing) the same-named tensor
-                            of another frozen block whose buffers this one reuses */
+    int alias_of;        /* -1, or (gradient checkpointing) the same tensor of the
+                            first recomputed block, whose buffers this one reuses */
     int requires_grad;   /* set by orch_graph_plan_backward */
     int is_aux;          /* saved for a backward, not a stage output */
     int is_block_output; /* the residual output that ends a vision block: under
