@@ -50,10 +50,21 @@ static int check_labels_fit_head(const orch_pipeline *p, const orch_dataset *ds,
     return ORCH_OK;
 }
 
+/* Synthetic images carry class ids, which only a classifier can use. */
+static int check_synthetic_head(const orch_pipeline *p, orch_err *err)
+{
+    if (p->head.kind == ORCH_HEAD_CLASSIFIER)
+        return ORCH_OK;
+    return orch_seterr(err, ORCH_EINVAL,
+                       "%s: synthetic data has int64 class ids, but head.kind = \"regression\" "
+                       "needs float32 targets: use data.source = \"npy\" with a labels file",
+                       p->path);
+}
+
 int orch_data_check(const orch_pipeline *p, orch_err *err)
 {
-    if (p->data.source != ORCH_DATA_NPY)
-        return ORCH_OK; /* synthetic data is made from the declaration alone */
+    if (p->data.source != ORCH_DATA_NPY) /* made from the declaration alone */
+        return check_synthetic_head(p, err);
     const orch_model_config *c = &p->model.config;
     orch_dataset ds;
     int rc = orch_npy_dataset_index(p->data.pixel_values, p->data.grid_thw_path, p->data.labels,
@@ -79,6 +90,9 @@ int orch_data_open(const orch_pipeline *p, orch_dataset *out, orch_err *err)
         return rc;
     }
 
+    int rc = check_synthetic_head(p, err);
+    if (rc != ORCH_OK)
+        return rc;
     /* The processor of this tower: Qwen's constants, this config's sizes;
      * min/max pixels keep Qwen's ratio to the resize factor (4 and 16384
      * factor^2 areas). */

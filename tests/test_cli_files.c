@@ -369,6 +369,27 @@ static void test_npy_nan_target(void **state)
     expect_refused_by_plan_and_run(p, "labels.npy: target 1 of image 1 is NaN");
 }
 
+/* Synthetic images carry class ids: a regression head cannot use them. */
+static void test_synthetic_regression(void **state)
+{
+    (void)state;
+    char pipeline[512];
+    snprintf(pipeline, sizeof pipeline, "%s/p.lua", dir);
+    assert_int_equal(
+        write_text_file(pipeline,
+                        "return {\n"
+                        "  model = { preset = \"tiny\" },\n"
+                        "  data = { source = \"synthetic\", samples = 4, image_size = {16, 16} },\n"
+                        "  strategy = surgery {},\n"
+                        "  head = { kind = \"regression\", outputs = 2 },\n"
+                        "  optimizer = { kind = \"sgd\", lr = 0.01 },\n"
+                        "  schedule = { steps = 1, batch_size = 2 },\n"
+                        "}\n"),
+        0);
+    expect_refused_by_plan_and_run(pipeline, "p.lua: synthetic data has int64 class ids, but "
+                                             "head.kind = \"regression\" needs float32 targets");
+}
+
 /* Labels that fit: plan accepts them (and the checks do not over-refuse). */
 static void test_npy_labels_that_fit(void **state)
 {
@@ -420,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_npy_regression_width),
         cmocka_unit_test(test_npy_nan_target),
         cmocka_unit_test(test_npy_labels_that_fit),
+        cmocka_unit_test(test_synthetic_regression),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
