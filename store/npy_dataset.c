@@ -42,9 +42,10 @@ static int load_labels(const char *path, orch_dataset *ds, orch_err *err)
     }
     if (y.dtype == ORCH_NPY_I64) {
         for (int i = 0; i < ds->n_images; i++)
-            if (y.i64[i] < 0) {
-                rc = orch_seterr(err, ORCH_EINVAL, "%s: class id %lld of image %d is negative",
-                                 path, (long long)y.i64[i], i);
+            if (y.i64[i] < 0 || y.i64[i] >= (1 << 30)) {
+                rc = orch_seterr(err, ORCH_EINVAL, "%s: class id %lld of image %d is %s", path,
+                                 (long long)y.i64[i], i,
+                                 y.i64[i] < 0 ? "negative" : "implausibly large");
                 goto out;
             }
         ds->label_kind = ORCH_LABEL_CLASS;

@@ -431,6 +431,10 @@ static void test_dataset_errors(void **state)
     assert_int_equal(orch_npy_save_i64(tmp_path("labels.npy"), yneg, sy2, 1, &err), ORCH_OK);
     expect_dataset_error(tmp_path("labels.npy"), PD,
                          "labels.npy: class id -1 of image 1 is negative");
+    const int64_t yhuge[2] = {0, (int64_t)1 << 40};
+    assert_int_equal(orch_npy_save_i64(tmp_path("labels.npy"), yhuge, sy2, 1, &err), ORCH_OK);
+    expect_dataset_error(tmp_path("labels.npy"), PD,
+                         "labels.npy: class id 1099511627776 of image 1 is implausibly large");
     const float ynan[4] = {0.0f, 1.0f, NAN, 0.0f};
     const int64_t syf[2] = {2, 2};
     assert_int_equal(orch_npy_save_f32(tmp_path("labels.npy"), ynan, syf, 2, &err), ORCH_OK);
