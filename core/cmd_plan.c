@@ -1,8 +1,10 @@
 /* cmd_plan.c - `orch plan`: load, validate and print a pipeline. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/cli.h"
+#include "core/data_source.h"
 #include "core/graph.h"
 #include "core/pipeline.h"
 #include "core/pipeline_json.h"
@@ -10,6 +12,21 @@
 #include "lua/dsl.h"
 
 enum { OPT_SET = 1, OPT_JSON, OPT_DOT };
+
+/* A Qwen preset names a published checkpoint; without model.weights the
+ * run trains from a random tower (seeded init), almost never what is
+ * meant at that size, and easy to miss in the printed plan. The small
+ * presets have no checkpoint, so random init is their normal use. */
+static void warn_random_init(const orch_pipeline *p)
+{
+    if (p->model.weights[0] != '\0' || strncmp(p->model.preset, "qwen", 4) != 0)
+        return;
+    fprintf(stderr,
+            "orch: warning: %s: model.preset = \"%s\" without model.weights: the tower is "
+            "randomly initialized (seeded), not the pretrained checkpoint; set model.weights to "
+            "its safetensors file or index\n",
+            p->path, p->model.preset);
+}
 
 int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
 {
@@ -58,6 +75,10 @@ int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *er
     if (pipeline == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "plan: out of memory");
     int rc = orch_dsl_load(path, sets, n_sets, pipeline, err);
+    if (rc == ORCH_OK)
+        rc = orch_data_check(pipeline, err);
+    if (rc == ORCH_OK)
+        warn_random_init(pipeline);
     if (rc == ORCH_OK && dot) {
         /* the stage graph the run would execute, trainable stages marked */
         orch_graph graph;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/cli.h"
+#include "core/pipeline.h"
 #include "store/store.h"
 
 enum { OPT_CSV = 1, OPT_JSON, OPT_PIPELINE, OPT_STRATEGY, OPT_STATUS, OPT_TAG };
@@ -61,6 +62,15 @@ int orch_cmd_query(int argc, char **argv, orch_cli_globals *globals, orch_err *e
     return rc;
 }
 
+/* A filter naming no strategy matches nothing; refuse it as --status does. */
+static int is_strategy_name(const char *name)
+{
+    for (int k = ORCH_STRATEGY_SURGERY; k <= ORCH_STRATEGY_FULL; k++)
+        if (strcmp(name, orch_strategy_name((orch_strategy_kind)k)) == 0)
+            return 1;
+    return 0;
+}
+
 int orch_cmd_runs(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
 {
     static const orch_opt opts[] = {{"csv", 0, OPT_CSV},           {"json", 0, OPT_JSON},
@@ -98,6 +108,9 @@ int orch_cmd_runs(int argc, char **argv, orch_cli_globals *globals, orch_err *er
             return orch_seterr(err, ORCH_EINVAL, "runs: unexpected argument '%s'", st.value);
         }
     }
+    if (strategy != NULL && !is_strategy_name(strategy))
+        return orch_seterr(err, ORCH_EINVAL,
+                           "runs: unknown strategy '%s' (surgery, detach, lora or full)", strategy);
     orch_store *store = NULL;
     int rc = open_for_reading(globals, &store, err);
     if (rc == ORCH_OK)

@@ -14,7 +14,17 @@
 #include "core/pipeline.h"
 
 /* Opens the data of pipeline p into *out. Returns ORCH_OK, ORCH_EINVAL (bad
- * files or shapes, one line naming the file) or ORCH_ENOMEM. */
+ * files or shapes, or labels that do not fit the head, one line naming the
+ * file) or ORCH_ENOMEM. Labels must fit the head: a classifier takes
+ * (images,) int64 class ids in [0, head.classes); a regression head
+ * float32 targets (images, head.outputs), or (images,) when head.outputs
+ * is 1. */
 int orch_data_open(const orch_pipeline *p, orch_dataset *out, orch_err *err);
+
+/* Every check of orch_data_open that needs no pixels, for `orch plan`: the
+ * .npy files are validated with pixel_values read by its header only (the
+ * grid and labels, which are small, whole). Synthetic data needs nothing
+ * beyond what the DSL checked. Same errors as orch_data_open. */
+int orch_data_check(const orch_pipeline *p, orch_err *err);
 
 #endif

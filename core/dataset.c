@@ -94,14 +94,19 @@ static int check_labels(orch_dataset *ds, const char *what, orch_err *err)
 
 int orch_dataset_finish(orch_dataset *ds, const char *what, orch_err *err)
 {
-    if (ds->n_images < 1)
-        return orch_seterr(err, ORCH_EINVAL, "%s: no images", what);
-    if (ds->patch_dim < 1 || ds->merge < 1 || ds->grid_thw == NULL)
-        return orch_seterr(err, ORCH_EINVAL, "%s: patch size, merge size or grids missing", what);
     if ((ds->pixel_values == NULL) == (ds->read_patches == NULL))
         return orch_seterr(err, ORCH_EINVAL,
                            "%s: a dataset needs exactly one of pixel_values and read_patches",
                            what);
+    return orch_dataset_index(ds, what, err);
+}
+
+int orch_dataset_index(orch_dataset *ds, const char *what, orch_err *err)
+{
+    if (ds->n_images < 1)
+        return orch_seterr(err, ORCH_EINVAL, "%s: no images", what);
+    if (ds->patch_dim < 1 || ds->merge < 1 || ds->grid_thw == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "%s: patch size, merge size or grids missing", what);
     free(ds->patch_offset);
     ds->patch_offset = malloc(((size_t)ds->n_images + 1) * sizeof *ds->patch_offset);
     if (ds->patch_offset == NULL)
@@ -118,7 +123,16 @@ int orch_dataset_finish(orch_dataset *ds, const char *what, orch_err *err)
                                "large",
                                what, i, (long long)r[0], (long long)r[1], (long long)r[2]);
         ds->patch_offset[i] = total;
-        total += r[0] * r[1] * r[2];
+        /* each factor is at most 2^20, so the product fits; the sum over
+         * up to 2^30 images may not, and a wrapped sum could even match
+         * the rows of pixel_values */
+        int64_t patches = r[0] * r[1] * r[2];
+        if (patches > INT64_MAX - total)
+            return orch_seterr(err, ORCH_EINVAL,
+                               "%s: image_grid_thw row %d = [%lld, %lld, %lld] takes the patch "
+                               "count (sum of t*h*w) past 2^63 - 1",
+                               what, i, (long long)r[0], (long long)r[1], (long long)r[2]);
+        total += patches;
     }
     ds->patch_offset[ds->n_images] = total;
     return check_labels(ds, what, err);

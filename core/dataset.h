@@ -81,9 +81,17 @@ typedef struct orch_batch {
  * patch_dim >= 1, merge >= 1, every grid row t >= 1, h, w >= 1 and multiples
  * of merge (with a hint when the row looks like [h, w, t]: "grid.npy:
  * image_grid_thw row 0 = [24, 24, 1]: the order is [t, h, w]; did you mean
- * [1, 24, 24]?"), labels in range, exactly one patch source. Returns
- * ORCH_OK, ORCH_EINVAL or ORCH_ENOMEM. */
+ * [1, 24, 24]?"), a patch count (sum of t*h*w) that fits int64, labels in
+ * range, exactly one patch source. Returns ORCH_OK, ORCH_EINVAL or
+ * ORCH_ENOMEM. */
 int orch_dataset_finish(orch_dataset *ds, const char *what, orch_err *err);
+
+/* The checks and offsets of orch_dataset_finish without the patch rows:
+ * for a source that validates its index before (or without) loading the
+ * pixels, such as `orch plan` reading only the header of pixel_values. ds
+ * needs grids and labels; pixel_values and read_patches are not looked at.
+ * The patch count is summed with an overflow check. */
+int orch_dataset_index(orch_dataset *ds, const char *what, orch_err *err);
 
 /* Frees everything ds owns (calls free_ctx(ctx)) and zeroes it. ds may be
  * NULL or zeroed. */

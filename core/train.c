@@ -409,9 +409,13 @@ static void print_progress(FILE *out, const orch_pipeline *p, const orch_train_r
         return;
     double rate = elapsed_ms > 0 ? steps_this_process * 1e3 / elapsed_ms : 0.0;
     double eta = rate > 0 ? (p->schedule.steps - step - 1) / rate : 0.0;
-    fprintf(out, "\rstep %lld/%d  loss %.4f  grad_norm %.4g  %.1f steps/s  ETA %.0fs  nan %lld  ",
-            (long long)step + 1, p->schedule.steps, res->final_loss, res->last_grad_norm, rate, eta,
-            (long long)res->nan_events);
+    /* the step number is the store's and --json's (from 0); the count of
+     * steps done is what a tqdm bar shows */
+    fprintf(out,
+            "\rstep %lld (%lld/%d done)  loss %.4f  grad_norm %.4g  %.1f steps/s  ETA %.0fs  nan "
+            "%lld  ",
+            (long long)step, (long long)step + 1, p->schedule.steps, res->final_loss,
+            res->last_grad_norm, rate, eta, (long long)res->nan_events);
     fflush(out);
 }
 

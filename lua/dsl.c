@@ -75,8 +75,9 @@ static int load_in_state(lua_State *L, dsl_ctx *ctx, const char *const *sets, in
     if (status != LUA_OK)
         return lua_failure(L, ctx, status, err);
     int root = lua_gettop(L);
-    /* no collection (so no __gc finalizer of the pipeline) runs from now on
-     * while C reads the declaration; emergency collections still free memory */
+    /* no collection runs from now on while C reads the declaration (the
+     * sandbox admits no __gc finalizer anyway); emergency collections still
+     * free memory */
     lua_gc(L, LUA_GCSTOP);
 
     for (int i = 0; i < n_sets; i++) {

@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 
 #include "lua/defaults.h"
+#include "lua/sandbox.h"
 
 #define MAX_NESTING 64
 
@@ -170,8 +171,10 @@ static void deep_copy(lua_State *L, int idx, int depth)
         lua_rawset(L, r);            /* key, value */
         lua_pop(L, 1);
     }
-    if (lua_getmetatable(L, idx))
+    if (lua_getmetatable(L, idx)) {
+        dsl_check_metatable(L, -1);
         lua_setmetatable(L, r);
+    }
 }
 
 /* 1 if the tables at b and o merge key by key (see prelude.h). */
@@ -223,8 +226,10 @@ static void merge(lua_State *L, int b, int o, int depth)
         lua_rawset(L, r);            /* key, value */
         lua_pop(L, 1);
     }
-    if (lua_getmetatable(L, o))
+    if (lua_getmetatable(L, o)) {
+        dsl_check_metatable(L, -1);
         lua_setmetatable(L, r);
+    }
 }
 
 /* extend(base, overrides, ...): folds the overrides into a copy of base. */

@@ -219,6 +219,35 @@ static int guarded_xpcall(lua_State *L)
     return lua_gettop(L);
 }
 
+/* Lua 5.4 runs __gc finalizers with hooks off (GCTM clears allowhook), both
+ * in collections during the load and in lua_close, so no instruction limit
+ * can stop one: an endless loop there would hang orch. A table is marked for
+ * finalization only when a metatable that (raw) holds __gc is set on it, so
+ * refusing such metatables wherever one is set keeps every finalizer out of
+ * the state. __gc added to a metatable afterwards is never called (Lua's
+ * rule), and __close runs with hooks on, under the limit. */
+void dsl_check_metatable(lua_State *L, int mt)
+{
+    mt = lua_absindex(L, mt);
+    if (lua_type(L, mt) != LUA_TTABLE)
+        return;
+    lua_pushliteral(L, "__gc");
+    int has_gc = lua_rawget(L, mt) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (has_gc)
+        luaL_error(L, "metatables with __gc (finalizers) are not allowed in pipelines (sandbox)");
+}
+
+/* setmetatable(t, mt) refusing a metatable with __gc (dsl_check_metatable). */
+static int guarded_setmetatable(lua_State *L)
+{
+    dsl_check_metatable(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1)); /* the base library's setmetatable */
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 /* load(chunk [, chunkname [, mode [, env]]]) for text chunks only. */
 static int text_load(lua_State *L)
 {
@@ -319,6 +348,9 @@ int dsl_sandbox_open(lua_State *L)
     lua_getfield(L, g, "load");
     lua_pushcclosure(L, text_load, 1);
     lua_setfield(L, g, "load");
+    lua_getfield(L, g, "setmetatable");
+    lua_pushcclosure(L, guarded_setmetatable, 1);
+    lua_setfield(L, g, "setmetatable");
     lua_pushcfunction(L, guarded_pcall);
     lua_setfield(L, g, "pcall");
     lua_pushcfunction(L, guarded_xpcall);

@@ -10,6 +10,8 @@
  *   - has a `load` that accepts text chunks only, and a `require` limited to
  *     the pipeline search path (require.c);
  *   - has pcall/xpcall that cannot swallow the instruction limit;
+ *   - refuses metatables with __gc (finalizers run with hooks off, so the
+ *     instruction limit could not stop one);
  *   - prints to stderr (stdout is for orch's own output);
  *   - seeds math.random with 0, so a declaration is deterministic;
  *   - is stopped by a count hook after ctx->instruction_limit instructions
@@ -30,6 +32,12 @@ lua_State *dsl_state_new(dsl_ctx *ctx);
 /* A lua_CFunction to run in protected mode: opens the allowed libraries,
  * installs the sandbox, the DSL globals (prelude.c) and require. */
 int dsl_sandbox_open(lua_State *L);
+
+/* Raises a Lua error if the value at index mt is a table that holds __gc
+ * (raw): a finalizer would run with hooks off, outside the instruction
+ * limit. Call before every lua_setmetatable of a metatable the pipeline
+ * made; the sandbox's setmetatable does. */
+void dsl_check_metatable(lua_State *L, int mt);
 
 /* Starts counting instructions (after dsl_sandbox_open). */
 void dsl_sandbox_start_hook(lua_State *L);

@@ -309,11 +309,17 @@ static int read_data(const char *path, FILE *fp, const file_type *ft, orch_npy *
     return ORCH_OK;
 }
 
-int orch_npy_load(const char *path, orch_npy_dtype want, orch_npy *out, orch_err *err)
+/* Opens path, reads and checks its header (including that the data size
+ * matches the shape) and fills *out without data. On ORCH_OK *fpp is the
+ * open file (the caller closes it) positioned at the data and *ftp its
+ * element type; on error *fpp is NULL and *out zeroed. */
+static int open_header(const char *path, orch_npy_dtype want, orch_npy *out, FILE **fpp,
+                       const file_type **ftp, orch_err *err)
 {
     int rc = ORCH_OK;
     char *text = NULL;
     memset(out, 0, sizeof *out);
+    *fpp = NULL;
     FILE *fp = fopen(path, "rb");
     if (fp == NULL)
         return orch_seterr(err, ORCH_EINVAL, "%s: cannot open: %s", path, strerror(errno));
@@ -412,11 +418,38 @@ int orch_npy_load(const char *path, orch_npy_dtype want, orch_npy *out, orch_err
     out->ndim = h.ndim;
     memcpy(out->shape, h.shape, sizeof h.shape);
     out->numel = numel;
-    rc = read_data(path, fp, ft, out, err);
+    *ftp = ft;
 out:
+    free(text);
+    if (rc != ORCH_OK) {
+        memset(out, 0, sizeof *out);
+        fclose(fp);
+    } else {
+        *fpp = fp;
+    }
+    return rc;
+}
+
+int orch_npy_read_header(const char *path, orch_npy_dtype want, orch_npy *out, orch_err *err)
+{
+    FILE *fp;
+    const file_type *ft;
+    int rc = open_header(path, want, out, &fp, &ft, err);
+    if (rc == ORCH_OK)
+        fclose(fp);
+    return rc;
+}
+
+int orch_npy_load(const char *path, orch_npy_dtype want, orch_npy *out, orch_err *err)
+{
+    FILE *fp;
+    const file_type *ft;
+    int rc = open_header(path, want, out, &fp, &ft, err);
+    if (rc != ORCH_OK)
+        return rc;
+    rc = read_data(path, fp, ft, out, err);
     if (rc != ORCH_OK)
         orch_npy_free(out);
-    free(text);
     fclose(fp);
     return rc;
 }

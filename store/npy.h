@@ -55,6 +55,13 @@ typedef struct orch_npy {
  * read error, ORCH_ENOMEM. */
 int orch_npy_load(const char *path, orch_npy_dtype want, orch_npy *out, orch_err *err);
 
+/* Reads and checks only the header of path, as orch_npy_load does (magic,
+ * version, dict, dtype against want, and a data size that matches the
+ * shape), without reading the data: *out gets dtype, descr, ndim, shape and
+ * numel; f32 and i64 stay NULL. For validating a large file cheaply (orch
+ * plan). Same errors as orch_npy_load; *out is zeroed on error. */
+int orch_npy_read_header(const char *path, orch_npy_dtype want, orch_npy *out, orch_err *err);
+
 /* Frees the buffer of a and zeroes it. a may be NULL or already freed. */
 void orch_npy_free(orch_npy *a);
 

@@ -1,6 +1,7 @@
 /* npy_dataset.c - the processor's .npy outputs as an orch_dataset; see npy_dataset.h. */
 #include "store/npy_dataset.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,9 @@ static const char *shape_tuple(const orch_npy *a, char *buf, size_t n)
     return buf;
 }
 
+/* Loads the labels into ds and checks what the file alone can tell (shape,
+ * one per image, class ids >= 0, finite targets); every message names the
+ * labels file. Whether they fit the head is the caller's check. */
 static int load_labels(const char *path, orch_dataset *ds, orch_err *err)
 {
     orch_npy y;
@@ -37,6 +41,13 @@ static int load_labels(const char *path, orch_dataset *ds, orch_err *err)
         goto out;
     }
     if (y.dtype == ORCH_NPY_I64) {
+        for (int i = 0; i < ds->n_images; i++)
+            if (y.i64[i] < 0 || y.i64[i] >= (1 << 30)) {
+                rc = orch_seterr(err, ORCH_EINVAL, "%s: class id %lld of image %d is %s", path,
+                                 (long long)y.i64[i], i,
+                                 y.i64[i] < 0 ? "negative" : "implausibly large");
+                goto out;
+            }
         ds->label_kind = ORCH_LABEL_CLASS;
         ds->class_labels = y.i64;
         y.i64 = NULL;
@@ -46,6 +57,14 @@ static int load_labels(const char *path, orch_dataset *ds, orch_err *err)
                              (long long)y.shape[1]);
             goto out;
         }
+        for (int64_t k = 0; k < y.numel; k++)
+            if (!isfinite(y.f32[k])) {
+                int64_t per = y.ndim == 2 ? y.shape[1] : 1;
+                rc = orch_seterr(err, ORCH_EINVAL, "%s: target %lld of image %lld is %s", path,
+                                 (long long)(k % per), (long long)(k / per),
+                                 isnan(y.f32[k]) ? "NaN" : "infinite");
+                goto out;
+            }
         ds->label_kind = ORCH_LABEL_REGRESSION;
         ds->n_targets = y.ndim == 2 ? (int)y.shape[1] : 1;
         ds->targets = y.f32;
@@ -56,23 +75,25 @@ out:
     return rc;
 }
 
-int orch_npy_dataset_load(const char *pixel_values_path, const char *grid_path,
-                          const char *labels_path, int patch_dim, int merge, orch_dataset *out,
-                          orch_err *err)
+/* Everything but the patch rows: pixel_values by its header only (into
+ * *pv, which has no data), the grid and labels whole; then the index
+ * (orch_dataset_index) and the patch count against the rows of
+ * pixel_values. On error *out is freed. */
+static int load_index(const char *pixel_values_path, const char *grid_path, const char *labels_path,
+                      int patch_dim, int merge, orch_dataset *out, orch_npy *pv, orch_err *err)
 {
-    orch_npy pv, grid;
+    orch_npy grid;
     char sbuf[200];
-    memset(&pv, 0, sizeof pv);
     memset(&grid, 0, sizeof grid);
     memset(out, 0, sizeof *out);
-    int rc = orch_npy_load(pixel_values_path, ORCH_NPY_F32, &pv, err);
+    int rc = orch_npy_read_header(pixel_values_path, ORCH_NPY_F32, pv, err);
     if (rc != ORCH_OK)
         goto out;
-    if (pv.ndim != 2 || pv.shape[1] != patch_dim) {
+    if (pv->ndim != 2 || pv->shape[1] != patch_dim) {
         rc = orch_seterr(err, ORCH_EINVAL,
                          "%s: pixel_values has shape %s, expected (patches, %d) for the model's "
                          "patch size (C*tp*P*P = %d)",
-                         pixel_values_path, shape_tuple(&pv, sbuf, sizeof sbuf), patch_dim,
+                         pixel_values_path, shape_tuple(pv, sbuf, sizeof sbuf), patch_dim,
                          patch_dim);
         goto out;
     }
@@ -91,28 +112,58 @@ int orch_npy_dataset_load(const char *pixel_values_path, const char *grid_path,
     out->merge = merge;
     out->grid_thw = grid.i64;
     grid.i64 = NULL;
-    out->pixel_values = pv.f32;
-    pv.f32 = NULL;
     if (labels_path != NULL && labels_path[0] != '\0') {
         rc = load_labels(labels_path, out, err);
         if (rc != ORCH_OK)
             goto out;
     }
-    rc = orch_dataset_finish(out, grid_path, err);
+    rc = orch_dataset_index(out, grid_path, err);
     if (rc != ORCH_OK)
         goto out;
-    if (out->patch_offset[out->n_images] != pv.shape[0]) {
+    if (out->patch_offset[out->n_images] != pv->shape[0]) {
         rc = orch_seterr(err, ORCH_EINVAL,
                          "%s: image_grid_thw sums to %lld patches (sum of t*h*w) but %s has %lld "
                          "rows",
                          grid_path, (long long)out->patch_offset[out->n_images], pixel_values_path,
-                         (long long)pv.shape[0]);
+                         (long long)pv->shape[0]);
         goto out;
     }
 out:
     if (rc != ORCH_OK)
         orch_dataset_free(out);
-    orch_npy_free(&pv);
     orch_npy_free(&grid);
+    return rc;
+}
+
+int orch_npy_dataset_index(const char *pixel_values_path, const char *grid_path,
+                           const char *labels_path, int patch_dim, int merge, orch_dataset *out,
+                           orch_err *err)
+{
+    orch_npy pv;
+    return load_index(pixel_values_path, grid_path, labels_path, patch_dim, merge, out, &pv, err);
+}
+
+int orch_npy_dataset_load(const char *pixel_values_path, const char *grid_path,
+                          const char *labels_path, int patch_dim, int merge, orch_dataset *out,
+                          orch_err *err)
+{
+    orch_npy header, pv;
+    memset(&pv, 0, sizeof pv);
+    int rc =
+        load_index(pixel_values_path, grid_path, labels_path, patch_dim, merge, out, &header, err);
+    if (rc != ORCH_OK)
+        return rc;
+    rc = orch_npy_load(pixel_values_path, ORCH_NPY_F32, &pv, err);
+    if (rc == ORCH_OK && (pv.ndim != header.ndim || pv.shape[0] != header.shape[0] ||
+                          pv.shape[1] != header.shape[1]))
+        rc = orch_seterr(err, ORCH_EINVAL, "%s: changed while it was read", pixel_values_path);
+    if (rc == ORCH_OK) {
+        out->pixel_values = pv.f32;
+        pv.f32 = NULL;
+        rc = orch_dataset_finish(out, grid_path, err);
+    }
+    if (rc != ORCH_OK)
+        orch_dataset_free(out);
+    orch_npy_free(&pv);
     return rc;
 }

@@ -14,8 +14,11 @@
  * Consistency checks, each one line naming the file, ORCH_EINVAL:
  * pixel_values 2-D with patch_dim columns; grid (images, 3); every row
  * t >= 1 and h, w multiples of the merge size (with an order hint for rows
- * written as [h, w, t]); the sum over images of t*h*w equal to the rows of
- * pixel_values; one label (row) per image.
+ * written as [h, w, t]); the sum over images of t*h*w, summed without
+ * overflow, equal to the rows of pixel_values; one label (row) per image,
+ * class ids >= 0, finite targets (label messages name the labels file).
+ * Whether the labels fit the pipeline's head is checked by
+ * core/data_source.c.
  *
  * (This lives in store/ rather than core/ because it reads files through
  * store/npy.c: the Makefile links test_lua_* against core without store.)
@@ -34,5 +37,14 @@
 int orch_npy_dataset_load(const char *pixel_values_path, const char *grid_path,
                           const char *labels_path, int patch_dim, int merge, orch_dataset *out,
                           orch_err *err);
+
+/* The checks of orch_npy_dataset_load without reading the patch rows:
+ * pixel_values is read by its header only (shape, dtype, size), the grid
+ * and labels whole. *out gets the grids, offsets and labels but no patch
+ * source, so it is for validation (orch plan), not for batches; free it
+ * with orch_dataset_free. Same errors as orch_npy_dataset_load. */
+int orch_npy_dataset_index(const char *pixel_values_path, const char *grid_path,
+                           const char *labels_path, int patch_dim, int merge, orch_dataset *out,
+                           orch_err *err);
 
 #endif

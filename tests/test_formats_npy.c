@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 
 #include <cmocka.h>
 
@@ -299,13 +300,13 @@ static void write_triple(const int64_t *grid, int n_images, int64_t rows, const 
     assert_int_equal(orch_npy_save_i64(tmp_path("grid.npy"), grid, sg, 2, &err), ORCH_OK);
     free(pv);
     if (strcmp(labels_kind, "class") == 0) {
-        int64_t y[8];
+        int64_t y[32];
         for (int i = 0; i < n_images; i++)
             y[i] = (i * 3) % 4;
         const int64_t sy[1] = {n_images};
         assert_int_equal(orch_npy_save_i64(tmp_path("labels.npy"), y, sy, 1, &err), ORCH_OK);
     } else {
-        float y[16];
+        float y[64];
         for (int i = 0; i < 2 * n_images; i++)
             y[i] = i * 0.5f;
         const int64_t sy[2] = {n_images, 2};
@@ -428,12 +429,76 @@ static void test_dataset_errors(void **state)
                          "labels.npy: 3 labels for 2 images (image_grid_thw rows)");
     const int64_t yneg[2] = {0, -1}, sy2[1] = {2};
     assert_int_equal(orch_npy_save_i64(tmp_path("labels.npy"), yneg, sy2, 1, &err), ORCH_OK);
-    expect_dataset_error(tmp_path("labels.npy"), PD, "grid.npy: label -1 of image 1 is outside");
+    expect_dataset_error(tmp_path("labels.npy"), PD,
+                         "labels.npy: class id -1 of image 1 is negative");
+    const int64_t yhuge[2] = {0, (int64_t)1 << 40};
+    assert_int_equal(orch_npy_save_i64(tmp_path("labels.npy"), yhuge, sy2, 1, &err), ORCH_OK);
+    expect_dataset_error(tmp_path("labels.npy"), PD,
+                         "labels.npy: class id 1099511627776 of image 1 is implausibly large");
+    const float ynan[4] = {0.0f, 1.0f, NAN, 0.0f};
+    const int64_t syf[2] = {2, 2};
+    assert_int_equal(orch_npy_save_f32(tmp_path("labels.npy"), ynan, syf, 2, &err), ORCH_OK);
+    expect_dataset_error(tmp_path("labels.npy"), PD, "labels.npy: target 0 of image 1 is NaN");
     const int64_t y2d[4] = {0, 1, 1, 0}, sy22[2] = {2, 2};
     assert_int_equal(orch_npy_save_i64(tmp_path("labels.npy"), y2d, sy22, 2, &err), ORCH_OK);
     expect_dataset_error(tmp_path("labels.npy"), PD,
                          "labels.npy: labels must be (images,) int64 class ids");
     expect_dataset_error(tmp_path("nope.npy"), PD, "nope.npy: cannot open");
+}
+
+/* 16 images of 2^60 patches and one of 4: the int64 sum wraps to exactly
+ * the 4 rows of pixel_values, so an unchecked sum passed validation. */
+static void test_dataset_patch_count_overflow(void **state)
+{
+    (void)state;
+    int64_t grid[17 * 3];
+    for (int i = 0; i < 16; i++)
+        grid[3 * i] = grid[3 * i + 1] = grid[3 * i + 2] = (int64_t)1 << 20;
+    grid[48] = 1;
+    grid[49] = grid[50] = 2;
+    write_triple(grid, 17, 4, "class");
+    const char *want = "grid.npy: image_grid_thw row 7 = [1048576, 1048576, 1048576] takes the "
+                       "patch count (sum of t*h*w) past 2^63 - 1";
+    expect_dataset_error(NULL, PD, want);
+    orch_dataset ds;
+    orch_err err;
+    expect_error(
+        orch_npy_dataset_index(tmp_path("pv.npy"), tmp_path("grid.npy"), NULL, PD, 2, &ds, &err),
+        &err, ORCH_EINVAL, want);
+    assert_null(ds.grid_thw);
+}
+
+/* The plan-time path: the header alone, and an index without pixels. */
+static void test_header_and_index(void **state)
+{
+    (void)state;
+    const int64_t grid[6] = {1, 2, 2, 1, 2, 4};
+    write_triple(grid, 2, 12, "regression");
+    orch_npy h;
+    orch_err err;
+    assert_int_equal(orch_npy_read_header(tmp_path("pv.npy"), ORCH_NPY_F32, &h, &err), ORCH_OK);
+    assert_int_equal(h.ndim, 2);
+    assert_true(h.shape[0] == 12 && h.shape[1] == PD && h.numel == 12 * PD);
+    assert_string_equal(h.descr, "<f4");
+    assert_null(h.f32);
+    assert_null(h.i64);
+    expect_error(orch_npy_read_header(tmp_path("grid.npy"), ORCH_NPY_F32, &h, &err), &err,
+                 ORCH_EINVAL, "grid.npy: dtype '<i8' not supported");
+    orch_dataset ds;
+    assert_int_equal(orch_npy_dataset_index(tmp_path("pv.npy"), tmp_path("grid.npy"),
+                                            tmp_path("labels.npy"), PD, 2, &ds, &err),
+                     ORCH_OK);
+    assert_int_equal(ds.n_images, 2);
+    assert_int_equal(ds.patch_offset[2], 12);
+    assert_int_equal(ds.label_kind, ORCH_LABEL_REGRESSION);
+    assert_int_equal(ds.n_targets, 2);
+    assert_null(ds.pixel_values);
+    orch_dataset_free(&ds);
+    /* a truncated pixel_values is caught from its header and size alone */
+    write_triple(grid, 2, 13, "class");
+    expect_error(
+        orch_npy_dataset_index(tmp_path("pv.npy"), tmp_path("grid.npy"), NULL, PD, 2, &ds, &err),
+        &err, ORCH_EINVAL, "pv.npy has 13 rows");
 }
 
 /* --------------------------------------------------------- epoch order */
@@ -476,6 +541,8 @@ int main(void)
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_dataset_load_and_batch),
         cmocka_unit_test(test_dataset_errors),
+        cmocka_unit_test(test_dataset_patch_count_overflow),
+        cmocka_unit_test(test_header_and_index),
         cmocka_unit_test(test_order),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
