@@ -1,0 +1,164 @@
+/*
+ * test_pipeline_fields.c - the pipeline field table (core/pipeline_fields.h)
+ * and what it drives: pinned config hashes, JSON and `plan` listings of the
+ * shipped pipelines (the table must not change a byte of them), the
+ * generated field tables of docs/pipelines.md, and the --set / --name
+ * papercuts.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "core/pipeline.h"
+#include "core/pipeline_json.h"
+#include "core/pipeline_print.h"
+#include "lua/dsl.h"
+#include "tests/testutil.h"
+
+static orch_pipeline P; /* large: keep it off the stack */
+static orch_err E;
+
+/* Loads path with the --set list sets[0..] (NULL-terminated). */
+static int load_sets(const char *path, const char *const *sets)
+{
+    int n = 0;
+    while (sets != NULL && sets[n] != NULL)
+        n++;
+    return orch_dsl_load(path, sets, n, &P, &E);
+}
+
+static void expect_ok(int rc)
+{
+    if (rc != ORCH_OK) {
+        print_error("orch_dsl_load failed: %s\n", E.msg);
+        fail();
+    }
+}
+
+static void sha256_hex(const char *text, char hex[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    assert_true(EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL));
+    for (unsigned int i = 0; i < len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+/* ------------------------------------------------------------ pinned */
+
+/* The config hashes of the shipped pipelines, computed before the field
+ * table replaced the hand-written JSON writer: runs already in stores carry
+ * them, so they must never change. */
+static void test_shipped_hashes_pinned(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path, *hash;
+    } pins[] = {
+        {"pipelines/base.lua", "60bdac75bbdd38d3a376e18b57e72151d8e6a9948c83a5a81a2e98128774868f"},
+        {"pipelines/surgery.lua",
+         "7706aab1bdc775ed7e24b25a057a3e9d661aa2816ed9668de8c733fac90df791"},
+        {"pipelines/detach.lua",
+         "f5762a66c5738d65ad2347271ef7dabd1bf4a0b74761392081f31b17ea262aff"},
+        {"pipelines/lora.lua", "fca8da74b56c624fc41e995b9229b6d96f550fa4d154919036690282a390d860"},
+        {"pipelines/nan-repro.lua",
+         "919a17070ff3057d752af4190c27014ce2ee6473dba1d05e5c0950f8eb5909c2"},
+    };
+    for (size_t i = 0; i < sizeof pins / sizeof pins[0]; i++) {
+        expect_ok(load_sets(pins[i].path, NULL));
+        char hex[65];
+        assert_int_equal(orch_pipeline_hash(&P, hex), ORCH_OK);
+        if (strcmp(hex, pins[i].hash) != 0)
+            print_error("%s: config hash %s, pinned %s\n", pins[i].path, hex, pins[i].hash);
+        assert_string_equal(hex, pins[i].hash);
+    }
+}
+
+/* Variants that reach every branch of the JSON writer and the listing
+ * (kinds, optional comments, npy data, grids, inject): the sha256 of the
+ * pretty JSON plus the listing, pinned before the refactor. */
+static void test_json_and_listing_pinned(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path;
+        const char *sets[8];
+        const char *digest;
+    } pins[] = {
+        {"pipelines/base.lua",
+         {NULL},
+         "04d926980a5fd3e93159b9ae53bc2bc635a82403fde4df765271d956d0e69b75"},
+        {"pipelines/surgery.lua",
+         {NULL},
+         "df738e3208a16ca56da4c3ac47965cba362e3e9dc51508d2d194086d369d1bb3"},
+        {"pipelines/detach.lua",
+         {NULL},
+         "a342c6956ff39280ede3cd7494bca642dc756ea7f0f323c76d9078743961d414"},
+        {"pipelines/lora.lua",
+         {NULL},
+         "fa5d9289ef44d4a8037a7029e93f183cb15303e662cb6018a1f63619f241dbe3"},
+        {"pipelines/nan-repro.lua",
+         {NULL},
+         "6b867ffbdc124b1fb57e6abeb2bb958d2922e698f7424d4ff98fbb6f0d971b6a"},
+        {"pipelines/detach.lua",
+         {"strategy.adapter=mlp", "strategy.init=tests/oracle/fixtures/init.safetensors", NULL},
+         "85089fd894d2dfbdfbc08b56650cc8ded7fa34a26cba3f7ea2ec474fcf4b33a9"},
+        {"pipelines/base.lua",
+         {"optimizer={kind='sgd', lr=0.1, momentum=0.9, nesterov=true}",
+          "model.weights=tests/data/st_small.safetensors", "checkpoint=true",
+          "checks.inject={step=2, phase='backward', stage='head', value='inf'}",
+          "schedule.checkpoint_every=5", "checks.stats_every=0", NULL},
+         "a47f87e166a7a2c738cb3c31de2a66d260f6147eb50ef2e4fa433f72981a5792"},
+        {"pipelines/base.lua",
+         {"head={kind='regression', outputs=3}", "data.classes=nil", "loss=mse",
+          "data.image_size=nil", "data.image_grid_thw={{1,24,24},{1,16,20}}", "precision=fp16",
+          "loss_scale={init=65536, dynamic=true, growth_interval=100}", NULL},
+         "d87ce77a07ddab663aacad129cffd1f7ab2bb10b6d82931b86a2ebf8640cde47"},
+        {"pipelines/lora.lua",
+         {"data={source='npy', pixel_values='tests/data/proc_full_pv.npy', "
+          "image_grid_thw='tests/data/proc_full_grid.npy', labels='tests/data/npy_i8_grid.npy'}",
+          "strategy.targets={'visual.blocks.1.attn.qkv'}", "strategy.dropout=0.1",
+          "checks.inject={step=0, stage='visual.blocks.1.attn.qkv', tensor='x'}",
+          "optimizer.lr=1/3", NULL},
+         "f589cffda6c51a7844f77bd6e372300f8f2f802d70bf4e7195c9ca4659398f5d"},
+    };
+    for (size_t i = 0; i < sizeof pins / sizeof pins[0]; i++) {
+        expect_ok(load_sets(pins[i].path, pins[i].sets));
+        char *json = orch_pipeline_to_json(&P, 1);
+        assert_non_null(json);
+        char *text = NULL;
+        size_t size = 0;
+        FILE *out = open_memstream(&text, &size);
+        assert_non_null(out);
+        fputs(json, out);
+        fputs("\n---\n", out);
+        orch_pipeline_print(&P, out);
+        fclose(out);
+        char hex[65];
+        sha256_hex(text, hex);
+        if (strcmp(hex, pins[i].digest) != 0)
+            print_error("variant %zu (%s): digest %s, pinned %s\n%s\n", i, pins[i].path, hex,
+                        pins[i].digest, text);
+        free(json);
+        free(text);
+        assert_string_equal(hex, pins[i].digest);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shipped_hashes_pinned),
+        cmocka_unit_test(test_json_and_listing_pinned),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
