@@ -30,6 +30,19 @@ void cv_fail(cv *c, const char *path, const char *fmt, ...)
     abort(); /* unreachable: lua_error does not return */
 }
 
+void cv_fail_pair(cv *c, const char *path, const char *other, const char *fmt, ...)
+{
+    int path_set = 0, other_set = 0;
+    dsl_loc_origin(&c->ctx->loc, path, &path_set);
+    dsl_loc_origin(&c->ctx->loc, other, &other_set);
+    char msg[ORCH_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cv_fail(c, other_set && !path_set ? other : path, "%s", msg);
+}
+
 void cv_join(char *out, const char *parent, const char *key)
 {
     if (parent[0] == '\0')

@@ -38,6 +38,12 @@ typedef struct cv {
 _Noreturn void cv_fail(cv *c, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Raises like cv_fail for a conflict between the fields path and other
+ * (the one that makes path wrong), located at path, unless other was set by
+ * a --set and path was not: the override that caused it is named then. */
+_Noreturn void cv_fail_pair(cv *c, const char *path, const char *other, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Writes "parent.key" (or "key" for the root) into out[DSL_LOC_PATH_MAX]. */
 void cv_join(char *out, const char *parent, const char *key);
 

@@ -65,8 +65,9 @@ void cv_head_loss(cv *c, int root)
             cv_fail(c, "head.outputs",
                     "head.outputs is for kind = \"regression\"; a classifier takes classes");
         if (has_classes && d->n_classes != 0 && classes != d->n_classes)
-            cv_fail(c, "head.classes", "head.classes = %lld does not match data.classes = %d",
-                    classes, d->n_classes);
+            cv_fail_pair(c, "head.classes", "data.classes",
+                         "head.classes = %lld does not match data.classes = %d", classes,
+                         d->n_classes);
         if (has_classes)
             d->n_classes = (int)classes;
         if (d->n_classes == 0)
@@ -76,11 +77,12 @@ void cv_head_loss(cv *c, int root)
         h->n_outputs = d->n_classes;
     } else {
         if (has_classes)
-            cv_fail(c, "head.classes",
-                    "head.classes is for kind = \"classifier\"; a regression head takes outputs");
+            cv_fail_pair(c, "head.classes", "head.kind",
+                         "head.classes is for kind = \"classifier\"; a regression head takes "
+                         "outputs");
         if (d->n_classes != 0)
-            cv_fail(c, "data.classes",
-                    "data.classes is for a classifier head, but head.kind = \"regression\"");
+            cv_fail_pair(c, "data.classes", "head.kind",
+                         "data.classes is for a classifier head, but head.kind = \"regression\"");
         if (!has_outputs)
             cv_fail(c, "head",
                     "head.outputs is required for kind = \"regression\" (values per image)");
@@ -90,12 +92,13 @@ void cv_head_loss(cv *c, int root)
     int loss = h->kind == ORCH_HEAD_CLASSIFIER ? ORCH_LOSS_CROSS_ENTROPY : ORCH_LOSS_MSE;
     if (cv_opt_enum(c, root, "", "loss", losses, N_OF(losses), &loss)) {
         if (h->kind == ORCH_HEAD_CLASSIFIER && loss != ORCH_LOSS_CROSS_ENTROPY)
-            cv_fail(c, "loss",
-                    "loss = \"%s\" does not fit a classifier head (use \"cross_entropy\")",
-                    losses[loss]);
+            cv_fail_pair(c, "loss", "head.kind",
+                         "loss = \"%s\" does not fit a classifier head (use \"cross_entropy\")",
+                         losses[loss]);
         if (h->kind == ORCH_HEAD_REGRESSION && loss != ORCH_LOSS_MSE)
-            cv_fail(c, "loss", "loss = \"%s\" does not fit a regression head (use \"mse\")",
-                    losses[loss]);
+            cv_fail_pair(c, "loss", "head.kind",
+                         "loss = \"%s\" does not fit a regression head (use \"mse\")",
+                         losses[loss]);
     }
     c->p->loss = (orch_loss_kind)loss;
 }
@@ -334,8 +337,8 @@ void cv_optimizer(cv *c, int root)
         opt_range(c, t, "optimizer", "momentum", 0, 0, 1, &o->momentum);
         cv_opt_bool(c, t, "optimizer", "nesterov", &o->nesterov);
         if (o->nesterov && o->momentum == 0)
-            cv_fail(c, "optimizer.nesterov",
-                    "optimizer.nesterov = true needs optimizer.momentum > 0");
+            cv_fail_pair(c, "optimizer.nesterov", "optimizer.momentum",
+                         "optimizer.nesterov = true needs optimizer.momentum > 0");
     } else {
         o->beta1 = DSL_DEFAULT_BETA1;
         o->beta2 = DSL_DEFAULT_BETA2;
@@ -385,17 +388,18 @@ void cv_schedule(cv *c, int root)
     s->batch_size = (int)v;
     if (cv_opt_int(c, t, "schedule", "warmup_steps", 0, CV_INT_MAX, &v)) {
         if (v > s->steps)
-            cv_fail(c, "schedule.warmup_steps",
-                    "schedule.warmup_steps = %lld is more than schedule.steps = %d", v, s->steps);
+            cv_fail_pair(c, "schedule.warmup_steps", "schedule.steps",
+                         "schedule.warmup_steps = %lld is more than schedule.steps = %d", v,
+                         s->steps);
         s->warmup_steps = (int)v;
     }
     if (cv_opt_int(c, t, "schedule", "checkpoint_every", 0, CV_INT_MAX, &v))
         s->checkpoint_every = (int)v;
     const orch_data *d = &c->p->data;
     if (d->source == ORCH_DATA_SYNTHETIC && s->batch_size > d->n_samples)
-        cv_fail(c, "schedule.batch_size",
-                "schedule.batch_size = %d is larger than data.samples = %d", s->batch_size,
-                d->n_samples);
+        cv_fail_pair(c, "schedule.batch_size", "data.samples",
+                     "schedule.batch_size = %d is larger than data.samples = %d", s->batch_size,
+                     d->n_samples);
     lua_pop(L, 1);
 }
 
@@ -447,9 +451,9 @@ static void inject(cv *c, int t)
     cv_need(c, t, path, "step", " (the step to inject at, counted from 0)");
     cv_opt_int(c, t, path, "step", 0, CV_INT_MAX, &step);
     if (step >= c->p->schedule.steps)
-        cv_fail(c, "checks.inject.step",
-                "checks.inject.step = %lld is past the last step %d (steps count from 0)", step,
-                c->p->schedule.steps - 1);
+        cv_fail_pair(c, "checks.inject.step", "schedule.steps",
+                     "checks.inject.step = %lld is past the last step %d (steps count from 0)",
+                     step, c->p->schedule.steps - 1);
     in->step = (int)step;
     int phase = ORCH_PHASE_FORWARD;
     cv_opt_enum(c, t, path, "phase", phases, N_OF(phases), &phase);

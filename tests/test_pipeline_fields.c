@@ -154,11 +154,84 @@ static void test_json_and_listing_pinned(void **state)
     }
 }
 
+/* ------------------------------------------------------------- --set */
+
+/* Setting one element of a list that has a default keeps the rest of the
+ * default: --set strategy.targets.1=X replaces the first target (Lua lists
+ * count from 1), as assigning t[1] would. */
+static void test_set_list_element_keeps_default(void **state)
+{
+    (void)state;
+    const char *first[] = {"strategy.targets.1=visual.blocks.0.attn.qkv", NULL};
+    expect_ok(load_sets("pipelines/lora.lua", first));
+    assert_int_equal(P.strategy.n_targets, 2);
+    assert_string_equal(P.strategy.targets[0], "visual.blocks.0.attn.qkv");
+    assert_string_equal(P.strategy.targets[1], "visual.merger.mlp.2");
+
+    const char *second[] = {"strategy.targets.2=visual.blocks.1.mlp.up_proj", NULL};
+    expect_ok(load_sets("pipelines/lora.lua", second));
+    assert_int_equal(P.strategy.n_targets, 2);
+    assert_string_equal(P.strategy.targets[0], "visual.merger.mlp.0");
+    assert_string_equal(P.strategy.targets[1], "visual.blocks.1.mlp.up_proj");
+
+    /* a plain table strategy (no constructor) gets the same default */
+    const char *plain[] = {"strategy={kind='lora'}", "strategy.targets.1=visual.blocks.2.attn.proj",
+                           NULL};
+    expect_ok(load_sets("pipelines/base.lua", plain));
+    assert_int_equal(P.strategy.n_targets, 2);
+    assert_string_equal(P.strategy.targets[0], "visual.blocks.2.attn.proj");
+    assert_string_equal(P.strategy.targets[1], "visual.merger.mlp.2");
+
+    /* the same for betas */
+    const char *betas[] = {"optimizer.betas=nil", "optimizer.betas.2=0.99", NULL};
+    expect_ok(load_sets("pipelines/base.lua", betas));
+    assert_true(P.optimizer.beta1 == 0.9 && P.optimizer.beta2 == 0.99);
+
+    /* a list given in the file is edited in place, as before */
+    const char *tags[] = {"tags.2=x", NULL};
+    expect_ok(load_sets("pipelines/base.lua", tags));
+    assert_int_equal(P.n_tags, 2);
+    assert_string_equal(P.tags[0], "tiny");
+    assert_string_equal(P.tags[1], "x");
+}
+
+/* A conflict between two fields that an override caused names the
+ * override, not the file that set the other field. */
+static void test_conflict_names_the_override(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path, *set, *expect;
+    } cases[] = {
+        {"pipelines/base.lua", "schedule.steps=2",
+         "--set schedule.steps=2: schedule.warmup_steps = 3 is more than schedule.steps = 2"},
+        {"pipelines/base.lua", "data.samples=2",
+         "--set data.samples=2: schedule.batch_size = 4 is larger than data.samples = 2"},
+        {"pipelines/base.lua", "data.classes=5",
+         "--set data.classes=5: head.classes = 4 does not match data.classes = 5"},
+        {"pipelines/base.lua", "head.kind=regression", "--set head.kind=regression: "},
+        /* the file's own conflicts keep pointing into the file */
+        {"pipelines/base.lua", "schedule.warmup_steps=40",
+         "--set schedule.warmup_steps=40: schedule.warmup_steps = 40 is more than"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *sets[] = {cases[i].set, NULL};
+        int rc = load_sets(cases[i].path, sets);
+        if (rc != ORCH_EINVAL || strncmp(E.msg, cases[i].expect, strlen(cases[i].expect)) != 0)
+            print_error("--set %s: expected\n  %s\ngot\n  %s\n", cases[i].set, cases[i].expect,
+                        E.msg);
+        assert_int_equal(rc, ORCH_EINVAL);
+        assert_true(strncmp(E.msg, cases[i].expect, strlen(cases[i].expect)) == 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped_hashes_pinned),
         cmocka_unit_test(test_json_and_listing_pinned),
+        cmocka_unit_test(test_set_list_element_keeps_default),
+        cmocka_unit_test(test_conflict_names_the_override),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
