@@ -167,10 +167,12 @@ static const char *const adapters[] = {"linear", "mlp"};
 static void check_linear(cv *c, const char *path, const char *name)
 {
     int depth = c->p->model.config.depth;
-    if (dsl_is_linear(name, depth))
+    char near[ORCH_NAME_MAX], hint[ORCH_NAME_MAX + 32] = "";
+    int found = dsl_find_stage(c->p, name, 1, near, sizeof near);
+    if (found < 0)
+        cv_fail(c, path, "out of memory");
+    if (found)
         return;
-    char near[96], hint[160] = "";
-    dsl_nearest_module(name, depth, 1, near, sizeof near);
     if (near[0] != '\0')
         snprintf(hint, sizeof hint, " (did you mean '%s'?)", near);
     cv_fail(c, path,
@@ -460,19 +462,17 @@ static void inject(cv *c, int t)
     in->phase = (orch_phase)phase;
     cv_need(c, t, path, "stage", " (a module such as \"visual.merger.mlp.2\")");
     cv_opt_str(c, t, path, "stage", in->stage, sizeof in->stage);
-    int depth = c->p->model.config.depth;
-    if (!dsl_is_stage(in->stage, depth)) {
-        char near[96], hint[160] = "";
-        dsl_nearest_module(in->stage, depth, 0, near, sizeof near);
+    char near[ORCH_NAME_MAX], hint[ORCH_NAME_MAX + 32] = "";
+    int found = dsl_find_stage(c->p, in->stage, 0, near, sizeof near);
+    if (found < 0)
+        cv_fail(c, "checks.inject.stage", "out of memory");
+    if (!found) {
         if (near[0] != '\0')
             snprintf(hint, sizeof hint, " (did you mean '%s'?)", near);
         cv_fail(c, "checks.inject.stage",
-                "checks.inject.stage = '%s' is not a stage%s; stages are "
-                "visual.patch_embed.proj, visual.blocks.N.{norm1, attn.qkv, attn, attn.proj, "
-                "attn_residual, norm2, mlp.gate_proj, mlp.up_proj, mlp.act_fn, mlp.down_proj, "
-                "mlp_residual} with N < %d, visual.merger.{ln_q, mlp.0, mlp.1, mlp.2, "
-                "unpermute}, adapter, adapter.{0, 1, 2}, pool, head, loss",
-                in->stage, hint, depth);
+                "checks.inject.stage = '%s' is not a stage%s; the stages are the nodes of the "
+                "graph this pipeline builds (orch plan FILE --dot shows them)",
+                in->stage, hint);
     }
     cv_opt_str(c, t, path, "tensor", in->tensor, sizeof in->tensor);
     int value = 0;

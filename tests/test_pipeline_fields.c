@@ -18,6 +18,7 @@
 
 #include <openssl/evp.h>
 
+#include "core/graph.h"
 #include "core/pipeline.h"
 #include "core/pipeline_json.h"
 #include "core/pipeline_print.h"
@@ -225,6 +226,52 @@ static void test_conflict_names_the_override(void **state)
     }
 }
 
+/* ----------------------------------------------------------- stages */
+
+/* checks.inject.stage is checked against the graph this pipeline builds:
+ * every node of it is accepted, and a stage of another strategy's graph is
+ * refused (tower.c's hand-kept list accepted "adapter" everywhere). */
+static void test_inject_stage_from_graph(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"pipelines/base.lua", "pipelines/surgery.lua",
+                                        "pipelines/lora.lua", "pipelines/detach.lua"};
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        const char *mlp[] = {"strategy.adapter=mlp", NULL};
+        expect_ok(load_sets(files[k], k == 3 ? mlp : NULL));
+        orch_graph g;
+        assert_int_equal(orch_graph_build(&P, &g, &E), ORCH_OK);
+        for (int i = 0; i < g.n_nodes; i++) {
+            char set[256];
+            snprintf(set, sizeof set, "checks.inject={step=0, stage='%s'}", g.nodes[i].stage);
+            const char *sets[] = {set, k == 3 ? "strategy.adapter=mlp" : NULL, NULL};
+            if (load_sets(files[k], sets) != ORCH_OK)
+                print_error("%s: stage %s refused: %s\n", files[k], g.nodes[i].stage, E.msg);
+            assert_string_equal(E.msg, "");
+        }
+        orch_graph_free(&g);
+    }
+    static const struct {
+        const char *path, *set, *expect;
+    } refused[] = {
+        {"pipelines/base.lua", "checks.inject={step=0, stage='adapter'}",
+         "checks.inject.stage = 'adapter' is not a stage;"},
+        {"pipelines/detach.lua", "checks.inject={step=0, stage='adapter.2'}",
+         "checks.inject.stage = 'adapter.2' is not a stage (did you mean 'adapter'?)"},
+        {"pipelines/base.lua", "checks.inject={step=0, stage='visual.blocks.4.norm1'}",
+         "is not a stage (did you mean 'visual.blocks.0.norm1'?)"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        const char *sets[] = {refused[i].set, NULL};
+        int rc = load_sets(refused[i].path, sets);
+        if (rc != ORCH_EINVAL || strstr(E.msg, refused[i].expect) == NULL)
+            print_error("%s: expected\n  %s\ngot\n  %s\n", refused[i].set, refused[i].expect,
+                        E.msg);
+        assert_int_equal(rc, ORCH_EINVAL);
+        assert_non_null(strstr(E.msg, refused[i].expect));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_json_and_listing_pinned),
         cmocka_unit_test(test_set_list_element_keeps_default),
         cmocka_unit_test(test_conflict_names_the_override),
+        cmocka_unit_test(test_inject_stage_from_graph),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
