@@ -147,7 +147,7 @@ const orch_field orch_fields[] = {
      .def_doc = "the file's base name without `.lua`", .doc = "not empty",
      .flags = ORCH_FIELDF_META},
     {"tags", ORCH_FIELD_STRING_LIST, AT(tags), AT(n_tags), COUNT(tags), .def = "{}",
-     .doc = "each 1..127 bytes", .flags = ORCH_FIELDF_META},
+     .doc = "each not empty", .flags = ORCH_FIELDF_META},
 
     /* model */
     {"model", ORCH_FIELD_SECTION, .type_doc = "table or preset name",
@@ -182,8 +182,7 @@ const orch_field orch_fields[] = {
     {"model.fullatt_block_indexes", ORCH_FIELD_INT_LIST, AT(model.config.fullatt_block_indexes),
      AT(model.config.n_fullatt), COUNT(model.config.fullatt_block_indexes), IRANGE(0, I32),
      .def_doc = "preset",
-     .doc = "blocks with full attention: each in 0 .. depth-1, no repeats, at "
-            "most 64; stored sorted"},
+     .doc = "blocks with full attention: each in 0 .. depth-1, no repeats; stored sorted"},
     {"model.initializer_range", ORCH_FIELD_REAL, AT(model.config.initializer_range), .rmin = 0,
      .rmax = 1, .rflags = ORCH_RANGE_MIN_OPEN | ORCH_RANGE_MAX, .def = "0.02",
      .doc = "std of the normal init without weights", .note = "unused: weights are loaded",
@@ -206,7 +205,7 @@ const orch_field orch_fields[] = {
      COUNT(data.image_grid_thw), IRANGE(1, I32),
      .type_doc = "list of `{t, h, w}` (patches), or one `{t, h, w}`",
      .doc = "synthetic, instead of image_size: t first, h and w multiples of spatial_merge_size, "
-            "at most 2^22 patches per image, at most 64 rows; images cycle through them",
+            "at most 2^22 patches per image; images cycle through the rows",
      .in_json = synthetic, .in_plan = synthetic_grids, .note = "[t, h, w] in patches"},
     {"data.image_size", ORCH_FIELD_INT_PAIR, AT(data.image_height), IRANGE(1, I32),
      .type_doc = "`{height, width}` or one number (square), pixels",
@@ -251,7 +250,7 @@ const orch_field orch_fields[] = {
     {"strategy.targets", ORCH_FIELD_STRING_LIST, AT(strategy.targets), AT(strategy.n_targets),
      COUNT(strategy.targets), .kinds = LOR,
      .def = "{\"visual.merger.mlp.0\", \"visual.merger.mlp.2\"}",
-     .type_doc = "list of module names", .doc = "1..16 Linears of the tower, no repeats",
+     .type_doc = "list of module names", .doc = "Linears of the tower, not empty, no repeats",
      .in_plan = lora},
 
     /* head, loss */
@@ -284,7 +283,7 @@ const orch_field orch_fields[] = {
      .rflags = ORCH_RANGE_MAX | ORCH_RANGE_MAX_OPEN, .kinds = ADW, .def = "{0.9, 0.999}",
      .type_doc = "`{beta1, beta2}`", .in_plan = adamw},
     {"optimizer.eps", ORCH_FIELD_REAL, AT(optimizer.eps), .rmin = 0, .rflags = ORCH_RANGE_MIN_OPEN,
-     .kinds = ADW, .def = "1e-08", .in_plan = adamw},
+     .kinds = ADW, .def = "1e-8", .in_plan = adamw},
     {"optimizer.weight_decay", ORCH_FIELD_REAL, AT(optimizer.weight_decay), .rmin = 0, .kinds = SGD,
      .def = "0", .in_json = sgd, .in_plan = sgd},
     {"optimizer.weight_decay", ORCH_FIELD_REAL, AT(optimizer.weight_decay), .rmin = 0, .kinds = ADW,
@@ -455,7 +454,7 @@ static void put_type(const orch_field *f, FILE *out)
 /* A bound as the docs write it: 1048576 is 2^20. */
 static void put_bound(long long v, FILE *out)
 {
-    if (v >= 1024 && (v & (v - 1)) == 0) {
+    if (v >= (1LL << 20) && (v & (v - 1)) == 0) {
         int e = 0;
         while ((1LL << e) != v)
             e++;
@@ -491,6 +490,15 @@ static void put_range(const orch_field *f, FILE *out)
                     f->rmax, (f->rflags & ORCH_RANGE_MAX_OPEN) ? ')' : ']');
         else
             fprintf(out, "%s %g", (f->rflags & ORCH_RANGE_MIN_OPEN) ? ">" : ">=", f->rmin);
+        return;
+    case ORCH_FIELD_STRING:
+        if (f->names == NULL)
+            fprintf(out, "at most %zu bytes", f->size - 1);
+        return;
+    case ORCH_FIELD_INT_LIST:
+    case ORCH_FIELD_STRING_LIST:
+    case ORCH_FIELD_GRIDS:
+        fprintf(out, "at most %zu entries", f->size);
         return;
     default:
         return;

@@ -20,6 +20,7 @@
 
 #include "core/graph.h"
 #include "core/pipeline.h"
+#include "core/pipeline_fields.h"
 #include "core/pipeline_json.h"
 #include "core/pipeline_print.h"
 #include "lua/dsl.h"
@@ -272,9 +273,68 @@ static void test_inject_stage_from_graph(void **state)
     }
 }
 
+/* ------------------------------------------------------------ table */
+
+/* The table is well formed: every row's parent is a section row, enums and
+ * kinds have names, lists have a count, and a path appears twice only with
+ * JSON conditions that never hold together. */
+static void test_table_well_formed(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < orch_fields_count; i++) {
+        const orch_field *f = &orch_fields[i];
+        const char *key = orch_field_key(f);
+        assert_true(key[0] != '\0');
+        if (key != f->path) {
+            char parent[128];
+            snprintf(parent, sizeof parent, "%.*s", (int)(key - f->path - 1), f->path);
+            const orch_field *sec = orch_field_find(parent);
+            if (sec == NULL ||
+                (sec->type != ORCH_FIELD_SECTION && sec->type != ORCH_FIELD_OPTIONAL))
+                print_error("%s: no section row %s\n", f->path, parent);
+            assert_non_null(sec);
+            assert_true(sec < f); /* sections come before their fields */
+        }
+        if (f->type == ORCH_FIELD_ENUM || (f->flags & ORCH_FIELDF_KIND))
+            assert_true(f->type == ORCH_FIELD_ENUM && f->names != NULL && f->n_names > 0);
+        if (f->type == ORCH_FIELD_INT_LIST || f->type == ORCH_FIELD_STRING_LIST ||
+            f->type == ORCH_FIELD_GRIDS)
+            assert_true(f->count_offset > 0 && f->size > 0);
+        if (f->type == ORCH_FIELD_STRING || f->type == ORCH_FIELD_FILE)
+            assert_true(f->size > 1);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(orch_fields[j].path, f->path) == 0)
+                assert_true(f->in_json != NULL && orch_fields[j].in_json != NULL &&
+                            f->in_json != orch_fields[j].in_json);
+    }
+    assert_int_equal(orch_field_get("optimizer.grad_clip")->offset,
+                     offsetof(orch_pipeline, optimizer.grad_clip));
+    assert_null(orch_field_find("optimizer.grad_clipp"));
+}
+
+/* docs/pipelines.md's field tables are what the table generates. */
+static void test_docs_current(void **state)
+{
+    (void)state;
+    char *text = read_whole_file("docs/pipelines.md", NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "<!-- fields:optimizer -->"));
+    char *generated = orch_fields_update_doc(text);
+    assert_non_null(generated);
+    int same = strcmp(text, generated) == 0;
+    if (!same)
+        print_error("docs/pipelines.md: the field tables are stale; regenerate them with "
+                    "`make docs`\n");
+    free(text);
+    free(generated);
+    assert_true(same);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table_well_formed),
+        cmocka_unit_test(test_docs_current),
         cmocka_unit_test(test_shipped_hashes_pinned),
         cmocka_unit_test(test_json_and_listing_pinned),
         cmocka_unit_test(test_set_list_element_keeps_default),
