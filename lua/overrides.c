@@ -9,6 +9,7 @@
 
 #include "core/pipeline_fields.h"
 #include "lua/dsl_ctx.h"
+#include "lua/literal.h"
 #include "lua/locate.h"
 
 #define MAX_SEGMENTS 16
@@ -120,30 +121,12 @@ static void push_value(lua_State *L, const char *arg, const char *text)
         return;
     }
     const char *src = text[0] == '+' ? text + 1 : text;
-    const char *chunk = lua_pushfstring(L, "return %s", src);
-    if (luaL_loadbufferx(L, chunk, strlen(chunk), "=value", "t") != LUA_OK) {
-        const char *msg = lua_tostring(L, -1);
-        if (strncmp(msg, "value:1: ", 9) == 0)
-            msg += 9;
+    char msg[512];
+    int status = dsl_push_literal(L, src, msg, sizeof msg);
+    if (status == DSL_LITERAL_SYNTAX)
         set_fail(L, arg, "not a valid value (%s)", msg);
-    }
-    lua_newtable(L); /* an empty environment: literals only */
-    lua_setupvalue(L, -2, 1);
-    int status = lua_pcall(L, 0, 1, 0);
-    dsl_ctx *ctx = dsl_ctx_get(L);
-    if (ctx->killed) {
-        lua_pushstring(L, ctx->kill_msg);
-        lua_error(L);
-    }
-    if (status != LUA_OK) {
-        const char *msg = lua_tostring(L, -1);
-        if (msg == NULL)
-            msg = "error";
-        if (strncmp(msg, "value:1: ", 9) == 0)
-            msg += 9;
+    if (status == DSL_LITERAL_RUNTIME)
         set_fail(L, arg, "cannot evaluate the value (%s)", msg);
-    }
-    lua_remove(L, -2); /* the chunk text */
 }
 
 /* The field seg[0..n-1] names, when all are names, or NULL. */
