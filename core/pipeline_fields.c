@@ -372,6 +372,34 @@ const orch_field *orch_field_get(const char *path)
     return f;
 }
 
+const orch_field *orch_field_get_kind(const char *path, int kind)
+{
+    for (size_t i = 0; i < orch_fields_count; i++) {
+        const orch_field *f = &orch_fields[i];
+        if (strcmp(f->path, path) == 0 && (f->kinds == 0 || (f->kinds & (1u << kind))))
+            return f;
+    }
+    ORCH_UNREACHABLE();
+}
+
+size_t orch_field_keys(const char *section, int kind, const char **keys, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < orch_fields_count; i++) {
+        const orch_field *f = &orch_fields[i];
+        if (!orch_field_in(f, section) || (f->flags & ORCH_FIELDF_NO_DSL) ||
+            (kind >= 0 && f->kinds != 0 && !(f->kinds & (1u << kind))))
+            continue;
+        const char *key = orch_field_key(f);
+        size_t k = 0;
+        while (k < n && strcmp(keys[k], key) != 0)
+            k++;
+        if (k == n && n < max)
+            keys[n++] = key;
+    }
+    return n;
+}
+
 const char *orch_field_key(const orch_field *f)
 {
     const char *dot = strrchr(f->path, '.');

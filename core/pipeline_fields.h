@@ -97,6 +97,15 @@ const orch_field *orch_field_find(const char *path);
 /* The row of path; path must be in the table (an invariant, asserted). */
 const orch_field *orch_field_get(const char *path);
 
+/* The row of path that is an option of kind (a strategy or optimizer kind;
+ * rows for every kind match too); it must exist (asserted). */
+const orch_field *orch_field_get_kind(const char *path, int kind);
+
+/* The DSL keys directly inside section ("" = the top level), in table
+ * order, each once: those of every row when kind < 0, else the kind field
+ * and the options of kind. Writes at most max into keys; returns the count. */
+size_t orch_field_keys(const char *section, int kind, const char **keys, size_t max);
+
 /* The last segment of f->path ("grad_clip"). */
 const char *orch_field_key(const orch_field *f);
 

@@ -11,6 +11,7 @@
 
 #include <lauxlib.h>
 
+#include "lua/literal.h"
 #include "lua/prelude.h"
 #include "lua/suggest.h"
 
@@ -357,6 +358,134 @@ int cv_opt_enum(cv *c, int t, const char *tpath, const char *key, const char *co
     return present;
 }
 
+/* ------------------------------------------------------------ the table */
+
+/* Fails for a key of the table at t that is an option of another kind than
+ * kind: "strategy.replace is an option of surgery, not of lora". */
+static void check_other_kinds(cv *c, int t, const char *section, int kind)
+{
+    lua_State *L = c->L;
+    char kind_path[DSL_LOC_PATH_MAX];
+    cv_join(kind_path, section, "kind");
+    const orch_field *kinds = orch_field_get(kind_path);
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            continue;
+        char full[DSL_LOC_PATH_MAX];
+        cv_join(full, section, lua_tostring(L, -1));
+        /* a path may have a row per kind (optimizer.weight_decay) */
+        const orch_field *f = NULL;
+        int mine = 0;
+        for (size_t i = 0; i < orch_fields_count; i++)
+            if (strcmp(orch_fields[i].path, full) == 0) {
+                f = &orch_fields[i];
+                mine |= f->kinds == 0 || (f->kinds & (1u << kind));
+            }
+        if (f == NULL || mine)
+            continue;
+        const char *keys[32], *other = "?";
+        size_t n = orch_field_keys(section, kind, keys, 32);
+        for (size_t k = 0; k < kinds->n_names; k++)
+            if (f->kinds & (1u << k)) {
+                other = kinds->names[k];
+                break;
+            }
+        char list[256];
+        if (n > 1)
+            dsl_join_names(list, sizeof list, keys + 1, n - 1); /* keys[0] is kind */
+        else
+            snprintf(list, sizeof list, "none");
+        cv_fail(c, full, "%s is an option of %s, not of %s (options of %s: %s)", full, other,
+                kinds->names[kind], kinds->names[kind], list);
+    }
+}
+
+void cv_check_section(cv *c, int t, const char *section, int kind)
+{
+    t = lua_absindex(c->L, t);
+    if (kind >= 0)
+        check_other_kinds(c, t, section, kind);
+    const char *keys[32];
+    size_t n = orch_field_keys(section, kind, keys, 32);
+    cv_check_keys(c, t, section, keys, n);
+}
+
+void cv_value(cv *c, const orch_field *f, int idx, const char *path, void *out)
+{
+    if (out == NULL)
+        out = orch_field_ptr(f, c->p);
+    int v;
+    switch (f->type) {
+    case ORCH_FIELD_INT:
+        v = (int)cv_int(c, idx, path, f->imin, f->imax);
+        memcpy(out, &v, sizeof v);
+        return;
+    case ORCH_FIELD_U64:
+        *(uint64_t *)out = (uint64_t)cv_int(c, idx, path, f->imin, f->imax);
+        return;
+    case ORCH_FIELD_BOOL:
+        v = cv_bool(c, idx, path);
+        memcpy(out, &v, sizeof v);
+        return;
+    case ORCH_FIELD_ENUM:
+        v = cv_enum(c, idx, path, f->names, f->n_names);
+        memcpy(out, &v, sizeof v);
+        return;
+    case ORCH_FIELD_STRING:
+        cv_str(c, idx, path, out, f->size);
+        return;
+    case ORCH_FIELD_FILE: {
+        char name[ORCH_PATH_MAX];
+        cv_str(c, idx, path, name, sizeof name);
+        cv_file(c, path, name, out, f->size);
+        return;
+    }
+    case ORCH_FIELD_REAL: {
+        double x = cv_num(c, idx, path);
+        unsigned r = f->rflags;
+        int ok =
+            ((r & ORCH_RANGE_MIN_OPEN) ? x > f->rmin : x >= f->rmin) &&
+            (!(r & ORCH_RANGE_MAX) || ((r & ORCH_RANGE_MAX_OPEN) ? x < f->rmax : x <= f->rmax));
+        if (!ok && (r & ORCH_RANGE_MAX))
+            cv_fail(c, path, "%s must be in %c%g, %g%c (got %.14g)", path,
+                    (r & ORCH_RANGE_MIN_OPEN) ? '(' : '[', f->rmin, f->rmax,
+                    (r & ORCH_RANGE_MAX_OPEN) ? ')' : ']', x);
+        if (!ok)
+            cv_fail(c, path, "%s must be %s %g (got %.14g)", path,
+                    (r & ORCH_RANGE_MIN_OPEN) ? ">" : ">=", f->rmin, x);
+        *(double *)out = x;
+        return;
+    }
+    default:
+        break;
+    }
+    ORCH_UNREACHABLE(); /* lists have their own readers */
+}
+
+int cv_field(cv *c, int t, const orch_field *f, void *out)
+{
+    int present = cv_get(c, t, orch_field_key(f)) != LUA_TNIL;
+    if (present)
+        cv_value(c, f, -1, f->path, out);
+    lua_pop(c->L, 1);
+    return present;
+}
+
+void cv_default(cv *c, const orch_field *f)
+{
+    dsl_push_default(c->L, f);
+    cv_value(c, f, -1, f->path, NULL);
+    lua_pop(c->L, 1);
+}
+
+void cv_field_or_default(cv *c, int t, const orch_field *f)
+{
+    if (!cv_field(c, t, f, NULL))
+        cv_default(c, f);
+}
+
 void cv_file(cv *c, const char *path, const char *name, char *out, size_t n)
 {
     if (name[0] == '\0')
@@ -391,10 +520,6 @@ void cv_file(cv *c, const char *path, const char *name, char *out, size_t n)
 
 /* ------------------------------------------------------------ top level */
 
-static const char *const top_keys[] = {
-    "name",     "model",     "data",       "strategy",   "head", "loss",   "optimizer",
-    "schedule", "precision", "loss_scale", "checkpoint", "seed", "checks", "tags"};
-
 int dsl_convert(lua_State *L)
 {
     cv c = {L, dsl_ctx_get(L), lua_touserdata(L, 2), 0, 0};
@@ -405,7 +530,7 @@ int dsl_convert(lua_State *L)
     if (!valid_utf8(c.ctx->main_path, strlen(c.ctx->main_path)))
         cv_fail(&c, "", "the pipeline path must be valid UTF-8 text");
     snprintf(c.p->path, sizeof c.p->path, "%s", c.ctx->main_path);
-    cv_check_keys(&c, 1, "", top_keys, sizeof top_keys / sizeof top_keys[0]);
+    cv_check_section(&c, 1, "", -1);
     cv_model(&c, 1);
     cv_data(&c, 1);
     cv_head_loss(&c, 1);

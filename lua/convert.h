@@ -19,6 +19,7 @@
 #include <lua.h>
 
 #include "core/pipeline.h"
+#include "core/pipeline_fields.h"
 #include "lua/dsl_ctx.h"
 
 /* lua_CFunction: (root table, light userdata orch_pipeline *out). */
@@ -87,6 +88,29 @@ int cv_opt_bool(cv *c, int t, const char *tpath, const char *key, int *out);
 int cv_opt_str(cv *c, int t, const char *tpath, const char *key, char *out, size_t n);
 int cv_opt_enum(cv *c, int t, const char *tpath, const char *key, const char *const *names,
                 size_t n, int *out);
+
+/* ------------------------------------------------ the field table (core/pipeline_fields.h) */
+
+/* Fails on any key of the table at t that is not a field of section
+ * (kind >= 0: the kind field and the options of that kind; a key of another
+ * kind is refused by name, "strategy.replace is an option of surgery, not of
+ * lora"). */
+void cv_check_section(cv *c, int t, const char *section, int kind);
+
+/* Reads the value at idx as field f, with the table's type, range and enum
+ * names, into out (f's member of c->p when out is NULL); named path in
+ * messages. Scalars only (INT, U64, REAL, BOOL, ENUM, STRING, FILE). */
+void cv_value(cv *c, const orch_field *f, int idx, const char *path, void *out);
+
+/* Reads t[key] for field f when present (returns 1); else leaves the
+ * destination alone (returns 0). t is the table of f's section. */
+int cv_field(cv *c, int t, const orch_field *f, void *out);
+
+/* Sets f's member of c->p to the table's default. */
+void cv_default(cv *c, const orch_field *f);
+
+/* cv_field into c->p, else cv_default. */
+void cv_field_or_default(cv *c, int t, const orch_field *f);
 
 /* Resolves a file name given at path: absolute names stay; relative ones
  * are taken against the directory of the file that set path (the current

@@ -47,11 +47,10 @@ int dsl_push_literal(lua_State *L, const char *text, char *msg, size_t n)
     return DSL_LITERAL_OK;
 }
 
-void dsl_push_default(lua_State *L, const char *path)
+void dsl_push_default(lua_State *L, const orch_field *f)
 {
-    const orch_field *f = orch_field_get(path);
     ORCH_ASSERT(f->def != NULL);
     char msg[256];
     if (dsl_push_literal(L, f->def, msg, sizeof msg) != DSL_LITERAL_OK)
-        luaL_error(L, "default of %s: %s", path, msg);
+        luaL_error(L, "default of %s: %s", f->path, msg);
 }

@@ -14,6 +14,8 @@
 
 #include <lua.h>
 
+#include "core/pipeline_fields.h"
+
 enum { DSL_LITERAL_OK = 0, DSL_LITERAL_SYNTAX, DSL_LITERAL_RUNTIME };
 
 /* Pushes the value of text and returns DSL_LITERAL_OK; else pushes
@@ -22,9 +24,9 @@ enum { DSL_LITERAL_OK = 0, DSL_LITERAL_SYNTAX, DSL_LITERAL_RUNTIME };
  * the instruction limit was hit (the limit's own message). */
 int dsl_push_literal(lua_State *L, const char *text, char *msg, size_t n);
 
-/* Pushes the default of the field at path (core/pipeline_fields.h; it must
- * have one). Raises "default of PATH: ..." if it does not evaluate, which
- * only running out of memory can cause. */
-void dsl_push_default(lua_State *L, const char *path);
+/* Pushes the default of field f (core/pipeline_fields.h; it must have
+ * one). Raises "default of PATH: ..." if it does not evaluate, which only
+ * running out of memory can cause. */
+void dsl_push_default(lua_State *L, const orch_field *f);
 
 #endif

@@ -5,13 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "core/graph.h"
+#include "core/pipeline_fields.h"
 #include "lua/suggest.h"
-
-typedef struct preset {
-    const char *name;
-    orch_model_config config;
-} preset;
 
 #define TOWER(d, hid, heads, inter, patch, win, out, nf, ...)                                      \
     {                                                                                              \
@@ -23,24 +20,24 @@ typedef struct preset {
         }                                                                                          \
     }
 
-static const preset presets[] = {
-    {"tiny", TOWER(4, 32, 4, 40, 2, 8, 24, 2, 1, 3)},
-    {"small", TOWER(8, 128, 4, 344, 14, 112, 256, 2, 3, 7)},
-    {"qwen2.5-vl-3b", TOWER(32, 1280, 16, 3420, 14, 112, 2048, 4, 7, 15, 23, 31)},
-    {"qwen2.5-vl-7b", TOWER(32, 1280, 16, 3420, 14, 112, 3584, 4, 7, 15, 23, 31)},
+/* In the order of the names of model.preset in the field table
+ * (core/pipeline_fields.c): tiny, small, qwen2.5-vl-3b, qwen2.5-vl-7b. */
+static const orch_model_config presets[] = {
+    TOWER(4, 32, 4, 40, 2, 8, 24, 2, 1, 3),
+    TOWER(8, 128, 4, 344, 14, 112, 256, 2, 3, 7),
+    TOWER(32, 1280, 16, 3420, 14, 112, 2048, 4, 7, 15, 23, 31),
+    TOWER(32, 1280, 16, 3420, 14, 112, 3584, 4, 7, 15, 23, 31),
 };
-
-const char *const dsl_preset_names[] = {"tiny", "small", "qwen2.5-vl-3b", "qwen2.5-vl-7b"};
-const size_t dsl_n_presets = sizeof presets / sizeof presets[0];
 
 int dsl_preset(const char *name, orch_model_config *out)
 {
-    for (size_t i = 0; i < dsl_n_presets; i++) {
-        if (strcmp(presets[i].name, name) == 0) {
-            *out = presets[i].config;
+    const orch_field *f = orch_field_get("model.preset");
+    ORCH_ASSERT(f->n_names == sizeof presets / sizeof presets[0]);
+    for (size_t i = 0; i < f->n_names; i++)
+        if (strcmp(f->names[i], name) == 0) {
+            *out = presets[i];
             return 0;
         }
-    }
     return -1;
 }
 

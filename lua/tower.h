@@ -24,11 +24,9 @@
 
 #include "core/pipeline.h"
 
-/* The preset names, in documentation order. */
-extern const char *const dsl_preset_names[];
-extern const size_t dsl_n_presets;
-
-/* Fills *out with preset name; returns 0, or -1 for an unknown name. */
+/* Fills *out with the preset name (one of the names of model.preset in the
+ * field table, core/pipeline_fields.h); returns 0, or -1 for an unknown
+ * name. */
 int dsl_preset(const char *name, orch_model_config *out);
 
 /* Looks name up among the stages of the graph core/graph.h builds for p
