@@ -93,7 +93,7 @@ static void test_json_and_listing_pinned(void **state)
     (void)state;
     static const struct {
         const char *path;
-        const char *sets[8];
+        const char *sets[12];
         const char *digest;
     } pins[] = {
         {"pipelines/base.lua",
@@ -132,6 +132,23 @@ static void test_json_and_listing_pinned(void **state)
           "checks.inject={step=0, stage='visual.blocks.1.attn.qkv', tensor='x'}",
           "optimizer.lr=1/3", NULL},
          "f589cffda6c51a7844f77bd6e372300f8f2f802d70bf4e7195c9ca4659398f5d"},
+        /* defaults everywhere (digests checked against a build of the code before the
+         * field table, commit 7f18d97, with `orch plan [--json]`) */
+        {"pipelines/base.lua",
+         {"optimizer={kind='adamw', lr=1e-3}", "checks=nil", "loss_scale=nil",
+          "schedule.warmup_steps=nil", "seed=nil", "precision=nil", "loss=nil", "head=nil",
+          "tags=nil", "name=nil", NULL},
+         "fc1f5a1d500070e9de5bb9c15cfd1444059cd878fa91539298ad273123639343"},
+        {"pipelines/base.lua",
+         {"optimizer={kind='sgd', lr=0.1}", "strategy=lora", "model={preset='small'}",
+          "data.image_size=112", NULL},
+         "fed6fa659f46150db591dd7233128fb6e2b24b9ed10caa47ab9820202e6dade2"},
+        {"pipelines/base.lua",
+         {"strategy=surgery", "checks={inject={step=1, stage='visual.merger.mlp.2'}}", NULL},
+         "7fe465eae0bbada68009f35971932ddddb9418fa204c8c63a940dc19bf44edc5"},
+        {"pipelines/base.lua",
+         {"strategy=detach", "strategy.adapter=mlp", "model.initializer_range=nil", NULL},
+         "cec2a09829b33facef3636bb1875320f9b35c5aa8dc9ea5ee0992723d501c82b"},
     };
     for (size_t i = 0; i < sizeof pins / sizeof pins[0]; i++) {
         expect_ok(load_sets(pins[i].path, pins[i].sets));
