@@ -145,7 +145,7 @@ const orch_field orch_fields[] = {
      .flags = ORCH_FIELDF_META | ORCH_FIELDF_NO_DSL, .in_plan = never},
     {"name", ORCH_FIELD_STRING, AT(name), .size = SIZE(name),
      .def_doc = "the file's base name without `.lua`", .doc = "not empty",
-     .flags = ORCH_FIELDF_META},
+     .flags = ORCH_FIELDF_META | ORCH_FIELDF_CUSTOM},
     {"tags", ORCH_FIELD_STRING_LIST, AT(tags), AT(n_tags), COUNT(tags), .def = "{}",
      .doc = "each not empty", .flags = ORCH_FIELDF_META},
 
@@ -239,7 +239,7 @@ const orch_field orch_fields[] = {
      .def = "\"linear\"", .in_plan = detach},
     {"strategy.hidden", ORCH_FIELD_INT, AT(strategy.adapter_hidden), IRANGE(1, 1 << 16),
      .kinds = DET, .def_doc = "`model.out_hidden_size`", .doc = "the MLP adapter's width; mlp only",
-     .in_plan = detach_mlp},
+     .flags = ORCH_FIELDF_CUSTOM, .in_plan = detach_mlp},
     {"strategy.rank", ORCH_FIELD_INT, AT(strategy.rank), IRANGE(1, 4096), .kinds = LOR, .def = "8",
      .in_plan = lora},
     {"strategy.alpha", ORCH_FIELD_REAL, AT(strategy.alpha), .rmin = 0,
@@ -266,7 +266,8 @@ const orch_field orch_fields[] = {
      .def_doc = "**required** (regression)", .doc = "values per image; regression only",
      .in_json = regression, .in_plan = regression},
     {"loss", ORCH_FIELD_ENUM, AT(loss), ENUM(loss_names), .def_doc = "from the head",
-     .doc = "cross_entropy for a classifier, mse for a regression head"},
+     .doc = "cross_entropy for a classifier, mse for a regression head",
+     .flags = ORCH_FIELDF_CUSTOM},
 
     /* optimizer */
     {"optimizer", ORCH_FIELD_SECTION, .type_doc = "table",
@@ -370,16 +371,6 @@ const orch_field *orch_field_get(const char *path)
     const orch_field *f = orch_field_find(path);
     ORCH_ASSERT(f != NULL);
     return f;
-}
-
-const orch_field *orch_field_get_kind(const char *path, int kind)
-{
-    for (size_t i = 0; i < orch_fields_count; i++) {
-        const orch_field *f = &orch_fields[i];
-        if (strcmp(f->path, path) == 0 && (f->kinds == 0 || (f->kinds & (1u << kind))))
-            return f;
-    }
-    ORCH_UNREACHABLE();
 }
 
 size_t orch_field_keys(const char *section, int kind, const char **keys, size_t max)

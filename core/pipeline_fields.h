@@ -85,6 +85,8 @@ enum {
     ORCH_FIELDF_KIND = 4,      /* the kind of its section: read first, selects the others */
     ORCH_FIELDF_BREAK = 8,     /* the listing puts a blank line before this group */
     ORCH_FIELDF_REQUIRED = 16, /* the DSL needs it (docs) */
+    ORCH_FIELDF_CUSTOM = 32,   /* the DSL reads it by hand (lua/convert_*.c), not in the
+                                  generic loop over a section's scalars */
 };
 
 /* The table, in listing order; orch_fields_count entries. */
@@ -96,10 +98,6 @@ const orch_field *orch_field_find(const char *path);
 
 /* The row of path; path must be in the table (an invariant, asserted). */
 const orch_field *orch_field_get(const char *path);
-
-/* The row of path that is an option of kind (a strategy or optimizer kind;
- * rows for every kind match too); it must exist (asserted). */
-const orch_field *orch_field_get_kind(const char *path, int kind);
 
 /* The DSL keys directly inside section ("" = the top level), in table
  * order, each once: those of every row when kind < 0, else the kind field

@@ -299,65 +299,6 @@ size_t cv_list(cv *c, int idx, const char *path, size_t max)
     return len;
 }
 
-/* --------------------------------------------------------------- fields */
-
-int cv_opt_int(cv *c, int t, const char *tpath, const char *key, long long lo, long long hi,
-               long long *out)
-{
-    char full[DSL_LOC_PATH_MAX];
-    cv_join(full, tpath, key);
-    int present = cv_get(c, t, key) != LUA_TNIL;
-    if (present)
-        *out = cv_int(c, -1, full, lo, hi);
-    lua_pop(c->L, 1);
-    return present;
-}
-
-int cv_opt_num(cv *c, int t, const char *tpath, const char *key, double *out)
-{
-    char full[DSL_LOC_PATH_MAX];
-    cv_join(full, tpath, key);
-    int present = cv_get(c, t, key) != LUA_TNIL;
-    if (present)
-        *out = cv_num(c, -1, full);
-    lua_pop(c->L, 1);
-    return present;
-}
-
-int cv_opt_bool(cv *c, int t, const char *tpath, const char *key, int *out)
-{
-    char full[DSL_LOC_PATH_MAX];
-    cv_join(full, tpath, key);
-    int present = cv_get(c, t, key) != LUA_TNIL;
-    if (present)
-        *out = cv_bool(c, -1, full);
-    lua_pop(c->L, 1);
-    return present;
-}
-
-int cv_opt_str(cv *c, int t, const char *tpath, const char *key, char *out, size_t n)
-{
-    char full[DSL_LOC_PATH_MAX];
-    cv_join(full, tpath, key);
-    int present = cv_get(c, t, key) != LUA_TNIL;
-    if (present)
-        cv_str(c, -1, full, out, n);
-    lua_pop(c->L, 1);
-    return present;
-}
-
-int cv_opt_enum(cv *c, int t, const char *tpath, const char *key, const char *const *names,
-                size_t n, int *out)
-{
-    char full[DSL_LOC_PATH_MAX];
-    cv_join(full, tpath, key);
-    int present = cv_get(c, t, key) != LUA_TNIL;
-    if (present)
-        *out = cv_enum(c, -1, full, names, n);
-    lua_pop(c->L, 1);
-    return present;
-}
-
 /* ------------------------------------------------------------ the table */
 
 /* Fails for a key of the table at t that is an option of another kind than
@@ -478,6 +419,35 @@ void cv_default(cv *c, const orch_field *f)
     dsl_push_default(c->L, f);
     cv_value(c, f, -1, f->path, NULL);
     lua_pop(c->L, 1);
+}
+
+static int is_scalar(orch_field_type type)
+{
+    switch (type) {
+    case ORCH_FIELD_INT:
+    case ORCH_FIELD_U64:
+    case ORCH_FIELD_REAL:
+    case ORCH_FIELD_BOOL:
+    case ORCH_FIELD_ENUM:
+    case ORCH_FIELD_STRING:
+    case ORCH_FIELD_FILE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+void cv_scalars(cv *c, int t, const char *section, int kind)
+{
+    for (size_t i = 0; i < orch_fields_count; i++) {
+        const orch_field *f = &orch_fields[i];
+        if (!orch_field_in(f, section) || !is_scalar(f->type) ||
+            (f->flags & (ORCH_FIELDF_KIND | ORCH_FIELDF_CUSTOM | ORCH_FIELDF_NO_DSL)) ||
+            (kind >= 0 && f->kinds != 0 && !(f->kinds & (1u << kind))))
+            continue;
+        if ((t == 0 || !cv_field(c, t, f, NULL)) && f->def != NULL)
+            cv_default(c, f);
+    }
 }
 
 void cv_field_or_default(cv *c, int t, const orch_field *f)

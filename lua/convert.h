@@ -79,16 +79,6 @@ int cv_enum(cv *c, int idx, const char *path, const char *const *names, size_t n
  * other value or more than max items. */
 size_t cv_list(cv *c, int idx, const char *path, size_t max);
 
-/* Field readers: read t[key] when present (returns 1) and leave *out alone
- * when absent (returns 0). The value is popped. */
-int cv_opt_int(cv *c, int t, const char *tpath, const char *key, long long lo, long long hi,
-               long long *out);
-int cv_opt_num(cv *c, int t, const char *tpath, const char *key, double *out);
-int cv_opt_bool(cv *c, int t, const char *tpath, const char *key, int *out);
-int cv_opt_str(cv *c, int t, const char *tpath, const char *key, char *out, size_t n);
-int cv_opt_enum(cv *c, int t, const char *tpath, const char *key, const char *const *names,
-                size_t n, int *out);
-
 /* ------------------------------------------------ the field table (core/pipeline_fields.h) */
 
 /* Fails on any key of the table at t that is not a field of section
@@ -111,6 +101,14 @@ void cv_default(cv *c, const orch_field *f);
 
 /* cv_field into c->p, else cv_default. */
 void cv_field_or_default(cv *c, int t, const orch_field *f);
+
+/* Reads every scalar field directly inside section (INT, U64, REAL, BOOL,
+ * ENUM, STRING, FILE rows; with kind >= 0 only the options of kind), in
+ * table order: the value in the table at t when present, else the default
+ * (fields without one stay as they are). t = 0: the section is absent, so
+ * defaults only. Rows flagged KIND, CUSTOM or NO_DSL are left to the
+ * caller. A new scalar field of a section needs nothing else here. */
+void cv_scalars(cv *c, int t, const char *section, int kind);
 
 /* Resolves a file name given at path: absolute names stay; relative ones
  * are taken against the directory of the file that set path (the current

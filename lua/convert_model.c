@@ -157,7 +157,7 @@ void cv_model(cv *c, int root)
     type = cv_get(c, t, "fullatt_block_indexes");
     if (type != LUA_TNIL) {
         const char *path = "model.fullatt_block_indexes";
-        size_t n = cv_list(c, -1, path, ORCH_MAX_FULLATT);
+        size_t n = cv_list(c, -1, path, orch_field_get(path)->size);
         for (size_t i = 0; i < n; i++) {
             char item[DSL_LOC_PATH_MAX];
             cv_index(item, path, (long long)i + 1);
@@ -191,10 +191,11 @@ static void image_size(cv *c, int t)
     lua_State *L = c->L;
     const orch_model_config *k = &c->p->model.config;
     const char *path = "data.image_size";
+    const orch_field *f = orch_field_get(path);
     long long h, w;
     cv_get(c, t, "image_size");
     if (lua_type(L, -1) == LUA_TNUMBER) {
-        h = w = cv_int(c, -1, path, 1, CV_INT_MAX);
+        h = w = cv_int(c, -1, path, f->imin, f->imax);
     } else {
         if (lua_type(L, -1) != LUA_TTABLE) {
             char got[96];
@@ -207,10 +208,10 @@ static void image_size(cv *c, int t)
         char item[DSL_LOC_PATH_MAX];
         lua_rawgeti(L, -1, 1);
         cv_index(item, path, 1);
-        h = cv_int(c, -1, item, 1, CV_INT_MAX);
+        h = cv_int(c, -1, item, f->imin, f->imax);
         lua_rawgeti(L, -2, 2);
         cv_index(item, path, 2);
-        w = cv_int(c, -1, item, 1, CV_INT_MAX);
+        w = cv_int(c, -1, item, f->imin, f->imax);
         lua_pop(L, 2);
     }
     lua_pop(L, 1);
@@ -232,10 +233,20 @@ static void image_size(cv *c, int t)
     c->p->data.image_width = (int)w;
 }
 
+/* The synthetic row of data.image_grid_thw (the npy one is a file name). */
+static const orch_field *grid_field(void)
+{
+    for (size_t i = 0; i < orch_fields_count; i++)
+        if (orch_fields[i].type == ORCH_FIELD_GRIDS)
+            return &orch_fields[i];
+    ORCH_UNREACHABLE();
+}
+
 /* Reads the grid row at idx (named path) into row. */
 static void grid_row(cv *c, int idx, const char *path, int64_t row[3])
 {
     lua_State *L = c->L;
+    const orch_field *f = grid_field();
     idx = lua_absindex(L, idx);
     if (lua_type(L, idx) != LUA_TTABLE) {
         char got[96];
@@ -249,7 +260,7 @@ static void grid_row(cv *c, int idx, const char *path, int64_t row[3])
         char item[DSL_LOC_PATH_MAX];
         cv_index(item, path, i + 1);
         lua_rawgeti(L, idx, i + 1);
-        row[i] = cv_int(c, -1, item, 1, CV_INT_MAX);
+        row[i] = cv_int(c, -1, item, f->imin, f->imax);
         lua_pop(L, 1);
     }
     long long t = row[0], h = row[1], w = row[2];
@@ -295,7 +306,7 @@ static void grids(cv *c, int t)
         grid_row(c, g, path, d->image_grid_thw[0]);
         d->n_grids = 1;
     } else {
-        size_t n = cv_list(c, g, path, ORCH_MAX_IMAGES);
+        size_t n = cv_list(c, g, path, grid_field()->size);
         if (n == 0)
             cv_fail(c, path, "%s is empty; give at least one grid {t, h, w}", path);
         for (size_t i = 0; i < n; i++) {

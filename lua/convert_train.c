@@ -130,7 +130,7 @@ static void lora_targets(cv *c, int t)
         lua_pop(L, 1);
         dsl_push_default(L, orch_field_get(path));
     }
-    size_t n = cv_list(c, -1, path, ORCH_MAX_TARGETS);
+    size_t n = cv_list(c, -1, path, orch_field_get(path)->size);
     if (n == 0)
         cv_fail(c, path, "%s is empty; give at least one Linear, e.g. {\"visual.merger.mlp.0\"}",
                 path);
@@ -167,15 +167,12 @@ void cv_strategy(cv *c, int root)
 
     /* every strategy may start its trainable tensors from a safetensors file
      * (the names checkpoints are written with) */
-    cv_field(c, t, orch_field_get("strategy.init"), NULL);
+    cv_scalars(c, t, "strategy", kind);
     switch (s->kind) {
     case ORCH_STRATEGY_SURGERY:
-        cv_field_or_default(c, t, orch_field_get("strategy.replace"));
         check_linear(c, "strategy.replace", s->replace);
-        cv_field_or_default(c, t, orch_field_get("strategy.grad_through_frozen"));
         break;
     case ORCH_STRATEGY_DETACH:
-        cv_field_or_default(c, t, orch_field_get("strategy.adapter"));
         if (s->adapter == ORCH_ADAPTER_MLP) {
             s->adapter_hidden = c->p->model.config.out_hidden_size;
             cv_field(c, t, orch_field_get("strategy.hidden"), NULL);
@@ -185,9 +182,6 @@ void cv_strategy(cv *c, int root)
         }
         break;
     case ORCH_STRATEGY_LORA:
-        cv_field_or_default(c, t, orch_field_get("strategy.rank"));
-        cv_field_or_default(c, t, orch_field_get("strategy.alpha"));
-        cv_field_or_default(c, t, orch_field_get("strategy.dropout"));
         lora_targets(c, t);
         break;
     case ORCH_STRATEGY_FULL:
@@ -213,12 +207,8 @@ void cv_optimizer(cv *c, int root)
     cv_check_section(c, t, "optimizer", kind);
 
     cv_need(c, t, "optimizer", "lr", " (the learning rate, e.g. lr = 1e-3)");
-    cv_field(c, t, orch_field_get("optimizer.lr"), NULL);
-    cv_field_or_default(c, t, orch_field_get_kind("optimizer.weight_decay", kind));
-    cv_field_or_default(c, t, orch_field_get("optimizer.grad_clip"));
+    cv_scalars(c, t, "optimizer", kind);
     if (o->kind == ORCH_OPT_SGD) {
-        cv_field_or_default(c, t, orch_field_get("optimizer.momentum"));
-        cv_field_or_default(c, t, orch_field_get("optimizer.nesterov"));
         if (o->nesterov && o->momentum == 0)
             cv_fail_pair(c, "optimizer.nesterov", "optimizer.momentum",
                          "optimizer.nesterov = true needs optimizer.momentum > 0");
@@ -245,7 +235,6 @@ void cv_optimizer(cv *c, int root)
         o->beta1 = b[0];
         o->beta2 = b[1];
         lua_pop(L, 1);
-        cv_field_or_default(c, t, orch_field_get("optimizer.eps"));
     }
     lua_pop(L, 1);
 }
@@ -261,15 +250,12 @@ void cv_schedule(cv *c, int root)
     int t = lua_gettop(L);
     cv_check_section(c, t, "schedule", -1);
     cv_need(c, t, "schedule", "steps", " (optimizer steps to run)");
-    cv_field(c, t, orch_field_get("schedule.steps"), NULL);
     cv_need(c, t, "schedule", "batch_size", " (images per step)");
-    cv_field(c, t, orch_field_get("schedule.batch_size"), NULL);
-    cv_field_or_default(c, t, orch_field_get("schedule.warmup_steps"));
+    cv_scalars(c, t, "schedule", -1);
     if (s->warmup_steps > s->steps)
         cv_fail_pair(c, "schedule.warmup_steps", "schedule.steps",
                      "schedule.warmup_steps = %d is more than schedule.steps = %d", s->warmup_steps,
                      s->steps);
-    cv_field_or_default(c, t, orch_field_get("schedule.checkpoint_every"));
     const orch_data *d = &c->p->data;
     if (d->source == ORCH_DATA_SYNTHETIC && s->batch_size > d->n_samples)
         cv_fail_pair(c, "schedule.batch_size", "data.samples",
@@ -282,24 +268,15 @@ void cv_schedule(cv *c, int root)
 
 void cv_precision(cv *c, int root)
 {
-    static const char *const scale_fields[] = {"loss_scale.init", "loss_scale.dynamic",
-                                               "loss_scale.growth_interval"};
-    cv_field_or_default(c, root, orch_field_get("precision"));
+    cv_scalars(c, root, "", -1); /* precision, checkpoint, seed */
     int t = 0;
     if (section(c, root, "loss_scale", NULL, "{ init = 65536, dynamic = true }", NULL)) {
         t = lua_gettop(c->L);
         cv_check_section(c, t, "loss_scale", -1);
     }
-    for (size_t i = 0; i < N_OF(scale_fields); i++) {
-        if (t == 0)
-            cv_default(c, orch_field_get(scale_fields[i]));
-        else
-            cv_field_or_default(c, t, orch_field_get(scale_fields[i]));
-    }
+    cv_scalars(c, t, "loss_scale", -1);
     if (t != 0)
         lua_pop(c->L, 1);
-    cv_field_or_default(c, root, orch_field_get("checkpoint"));
-    cv_field_or_default(c, root, orch_field_get("seed"));
 }
 
 /* ----------------------------------------------------------------- checks */
@@ -310,14 +287,12 @@ static void inject(cv *c, int t)
     const char *path = "checks.inject";
     cv_check_section(c, t, path, -1);
     cv_need(c, t, path, "step", " (the step to inject at, counted from 0)");
-    cv_field(c, t, orch_field_get("checks.inject.step"), NULL);
+    cv_need(c, t, path, "stage", " (a module such as \"visual.merger.mlp.2\")");
+    cv_scalars(c, t, path, -1);
     if (in->step >= c->p->schedule.steps)
         cv_fail_pair(c, "checks.inject.step", "schedule.steps",
                      "checks.inject.step = %d is past the last step %d (steps count from 0)",
                      in->step, c->p->schedule.steps - 1);
-    cv_field_or_default(c, t, orch_field_get("checks.inject.phase"));
-    cv_need(c, t, path, "stage", " (a module such as \"visual.merger.mlp.2\")");
-    cv_field(c, t, orch_field_get("checks.inject.stage"), NULL);
     char near[ORCH_NAME_MAX], hint[ORCH_NAME_MAX + 32] = "";
     int found = dsl_find_stage(c->p, in->stage, 0, near, sizeof near);
     if (found < 0)
@@ -330,25 +305,19 @@ static void inject(cv *c, int t)
                 "graph this pipeline builds (orch plan FILE --dot shows them)",
                 in->stage, hint);
     }
-    cv_field_or_default(c, t, orch_field_get("checks.inject.tensor"));
-    cv_field_or_default(c, t, orch_field_get("checks.inject.value"));
     in->enabled = 1;
 }
 
 void cv_checks(cv *c, int root)
 {
     lua_State *L = c->L;
-    static const char *const scalars[] = {"checks.nan", "checks.frozen", "checks.on_nan",
-                                          "checks.stats_every"};
     if (!section(c, root, "checks", NULL, "{ nan = true, frozen = true }", NULL)) {
-        for (size_t i = 0; i < N_OF(scalars); i++)
-            cv_default(c, orch_field_get(scalars[i]));
+        cv_scalars(c, 0, "checks", -1);
         return;
     }
     int t = lua_gettop(L);
     cv_check_section(c, t, "checks", -1);
-    for (size_t i = 0; i < N_OF(scalars); i++)
-        cv_field_or_default(c, t, orch_field_get(scalars[i]));
+    cv_scalars(c, t, "checks", -1);
     int type = cv_get(c, t, "inject");
     if (type != LUA_TNIL) {
         if (type != LUA_TTABLE) {
@@ -370,7 +339,7 @@ void cv_tags_name(cv *c, int root)
     lua_State *L = c->L;
     orch_pipeline *p = c->p;
     if (cv_get(c, root, "tags") != LUA_TNIL) {
-        size_t n = cv_list(c, -1, "tags", ORCH_MAX_TAGS);
+        size_t n = cv_list(c, -1, "tags", orch_field_get("tags")->size);
         for (size_t i = 0; i < n; i++) {
             char item[DSL_LOC_PATH_MAX];
             cv_index(item, "tags", (long long)i + 1);
