@@ -9,7 +9,6 @@
 #include "core/err.h"
 
 #include "lua/convert.h"
-#include "lua/literal.h"
 #include "lua/suggest.h"
 #include "lua/tower.h"
 

@@ -7,10 +7,7 @@
 
 #include "lua/convert.h"
 #include "lua/literal.h"
-#include "lua/suggest.h"
 #include "lua/tower.h"
-
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Pushes root[key] as a table: a string s becomes { [as] = s } when as is
  * not NULL (the shorthand strategy = "lora"); nil pushes nothing and
@@ -165,8 +162,8 @@ void cv_strategy(cv *c, int root)
     int kind = (int)s->kind;
     cv_check_section(c, t, "strategy", kind);
 
-    /* every strategy may start its trainable tensors from a safetensors file
-     * (the names checkpoints are written with) */
+    /* the kind's options, and init (a safetensors file every strategy may
+     * start its trainable tensors from), with the table's defaults */
     cv_scalars(c, t, "strategy", kind);
     switch (s->kind) {
     case ORCH_STRATEGY_SURGERY:
