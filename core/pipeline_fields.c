@@ -255,7 +255,7 @@ const orch_field orch_fields[] = {
 
     /* head, loss */
     {"head", ORCH_FIELD_SECTION, .type_doc = "table or kind name",
-     .def = "{ kind = \"classifier\" }", .flags = ORCH_FIELDF_BREAK},
+     .def_doc = "`{ kind = \"classifier\" }`", .flags = ORCH_FIELDF_BREAK},
     {"head.kind", ORCH_FIELD_ENUM, AT(head.kind), ENUM(head_names), .def = "\"classifier\"",
      .flags = ORCH_FIELDF_KIND},
     {"head.classes", ORCH_FIELD_INT, AT(head.n_outputs), IRANGE(2, 1 << 20),

@@ -150,7 +150,10 @@ static const orch_field *field_of(const segment *seg, int n)
 static void push_missing_list(lua_State *L, const char *arg, int parent, const segment *seg, int n)
 {
     const orch_field *f = field_of(seg, n);
-    if (f != NULL && f->def != NULL && f->def[0] == '{') {
+    int is_list =
+        f != NULL && (f->type == ORCH_FIELD_STRING_LIST || f->type == ORCH_FIELD_INT_LIST ||
+                      f->type == ORCH_FIELD_REAL_PAIR || f->type == ORCH_FIELD_INT_PAIR);
+    if (is_list && f->def != NULL) {
         int applies = f->kinds == 0;
         if (!applies) {
             /* an option of a kind: only when the table is of that kind */
