@@ -117,3 +117,12 @@ clean:
 	rm -rf build build-asan orch
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# docs/pipelines.md's field tables, generated from the field table
+# (core/pipeline_fields.c); test_pipeline_fields fails when they are stale.
+.PHONY: docs
+docs: $(BUILD)/scripts/gen_fields_doc
+	$(BUILD)/scripts/gen_fields_doc docs/pipelines.md
+$(BUILD)/scripts/gen_fields_doc: $(call obj,scripts/gen_fields_doc.c core/pipeline_fields.c core/err.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)

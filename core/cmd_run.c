@@ -138,6 +138,10 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
             sets[n_sets++] = st.value;
             break;
         case OPT_NAME:
+            if (st.value[0] == '\0') /* a run needs a name to be found by */
+                return orch_seterr(err, ORCH_EINVAL,
+                                   "run: --name is empty; give a name, or leave --name out to "
+                                   "use the pipeline's name");
             opt.name = st.value;
             break;
         case OPT_QUIET:

@@ -1,65 +1,41 @@
-/* pipeline.c - enum names of the resolved pipeline; see pipeline.h. */
+/* pipeline.c - enum names of the resolved pipeline (from the field table); see pipeline.h. */
 #include "core/pipeline.h"
 
+#include "core/pipeline_fields.h"
 #include "core/sink.h"
+
+/* The name of value v of the ENUM field at path, "?" out of range: the
+ * names are those of the field table, so Lua, JSON, the listing and the
+ * store spell them alike. */
+static const char *enum_name(const char *path, int v)
+{
+    const orch_field *f = orch_field_get(path);
+    return v >= 0 && (size_t)v < f->n_names ? f->names[v] : "?";
+}
 
 const char *orch_strategy_name(orch_strategy_kind kind)
 {
-    switch (kind) {
-    case ORCH_STRATEGY_SURGERY:
-        return "surgery";
-    case ORCH_STRATEGY_DETACH:
-        return "detach";
-    case ORCH_STRATEGY_LORA:
-        return "lora";
-    case ORCH_STRATEGY_FULL:
-        return "full";
-    }
-    return "?";
+    return enum_name("strategy.kind", (int)kind);
 }
 
 const char *orch_precision_name(orch_precision precision)
 {
-    switch (precision) {
-    case ORCH_FP32:
-        return "fp32";
-    case ORCH_BF16:
-        return "bf16";
-    case ORCH_FP16:
-        return "fp16";
-    }
-    return "?";
+    return enum_name("precision", (int)precision);
 }
 
 const char *orch_optimizer_name(orch_optimizer_kind kind)
 {
-    return kind == ORCH_OPT_SGD ? "sgd" : "adamw";
+    return enum_name("optimizer.kind", (int)kind);
 }
 
 const char *orch_phase_name(orch_phase phase)
 {
-    switch (phase) {
-    case ORCH_PHASE_FORWARD:
-        return "forward";
-    case ORCH_PHASE_BACKWARD:
-        return "backward";
-    case ORCH_PHASE_UPDATE:
-        return "update";
-    }
-    return "?";
+    return enum_name("checks.inject.phase", (int)phase);
 }
 
 const char *orch_on_nan_name(orch_on_nan policy)
 {
-    switch (policy) {
-    case ORCH_ON_NAN_ABORT:
-        return "abort";
-    case ORCH_ON_NAN_SKIP_UPDATE:
-        return "skip_update";
-    case ORCH_ON_NAN_CONTINUE:
-        return "continue";
-    }
-    return "?";
+    return enum_name("checks.on_nan", (int)policy);
 }
 
 const char *orch_run_status_name(orch_run_status status)
@@ -73,20 +49,20 @@ const char *orch_run_status_name(orch_run_status status)
 
 const char *orch_head_name(orch_head_kind kind)
 {
-    return kind == ORCH_HEAD_REGRESSION ? "regression" : "classifier";
+    return enum_name("head.kind", (int)kind);
 }
 
 const char *orch_loss_name(orch_loss_kind kind)
 {
-    return kind == ORCH_LOSS_MSE ? "mse" : "cross_entropy";
+    return enum_name("loss", (int)kind);
 }
 
 const char *orch_data_source_name(orch_data_source src)
 {
-    return src == ORCH_DATA_NPY ? "npy" : "synthetic";
+    return enum_name("data.source", (int)src);
 }
 
 const char *orch_adapter_name(orch_adapter_kind kind)
 {
-    return kind == ORCH_ADAPTER_MLP ? "mlp" : "linear";
+    return enum_name("strategy.adapter", (int)kind);
 }

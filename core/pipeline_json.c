@@ -12,7 +12,9 @@
 #include <openssl/evp.h>
 
 #include "core/err.h"
+#include "core/pipeline_fields.h"
 
+/* ---------------------------------------------------------------- reals */
 /* ---------------------------------------------------------------- reals */
 
 static int round_trips(double x, int digits)
@@ -22,28 +24,28 @@ static int round_trips(double x, int digits)
     return strtod(buf, NULL) == x;
 }
 
+/* 1 if every real field of p prints exactly with digits. */
+static int all_round_trip(const orch_pipeline *p, int digits)
+{
+    for (size_t i = 0; i < orch_fields_count; i++) {
+        const orch_field *f = &orch_fields[i];
+        const double *x = orch_field_cptr(f, p);
+        if (f->type == ORCH_FIELD_REAL && !round_trips(x[0], digits))
+            return 0;
+        if (f->type == ORCH_FIELD_REAL_PAIR &&
+            !(round_trips(x[0], digits) && round_trips(x[1], digits)))
+            return 0;
+    }
+    return 1;
+}
+
 /* The fewest of 15..17 significant digits that print every real of p
  * exactly. */
 static int real_precision(const orch_pipeline *p)
 {
-    const double reals[] = {p->model.config.initializer_range,
-                            p->strategy.alpha,
-                            p->strategy.dropout,
-                            p->optimizer.lr,
-                            p->optimizer.momentum,
-                            p->optimizer.beta1,
-                            p->optimizer.beta2,
-                            p->optimizer.eps,
-                            p->optimizer.weight_decay,
-                            p->optimizer.grad_clip,
-                            p->loss_scale.init};
-    for (int digits = 15; digits < 17; digits++) {
-        int all = 1;
-        for (size_t i = 0; i < sizeof reals / sizeof reals[0] && all; i++)
-            all = round_trips(reals[i], digits);
-        if (all)
+    for (int digits = 15; digits < 17; digits++)
+        if (all_round_trip(p, digits))
             return digits;
-    }
     return 17;
 }
 
@@ -62,110 +64,91 @@ static void push(json_t *arr, json_t *value, int *bad)
         *bad = 1;
 }
 
-static json_t *model_json(const orch_model *m, int *bad)
+static int int_at(const void *at)
 {
-    const orch_model_config *c = &m->config;
-    json_t *o = json_object();
-    put(o, "preset", json_string(m->preset), bad);
-    put(o, "weights", json_string(m->weights), bad);
-    put(o, "depth", json_integer(c->depth), bad);
-    put(o, "hidden_size", json_integer(c->hidden_size), bad);
-    put(o, "num_heads", json_integer(c->num_heads), bad);
-    put(o, "intermediate_size", json_integer(c->intermediate_size), bad);
-    put(o, "patch_size", json_integer(c->patch_size), bad);
-    put(o, "temporal_patch_size", json_integer(c->temporal_patch_size), bad);
-    put(o, "in_channels", json_integer(c->in_channels), bad);
-    put(o, "spatial_merge_size", json_integer(c->spatial_merge_size), bad);
-    put(o, "window_size", json_integer(c->window_size), bad);
-    put(o, "out_hidden_size", json_integer(c->out_hidden_size), bad);
-    put(o, "initializer_range", json_real(c->initializer_range), bad);
-    json_t *full = json_array();
-    for (int i = 0; i < c->n_fullatt; i++)
-        push(full, json_integer(c->fullatt_block_indexes[i]), bad);
-    put(o, "fullatt_block_indexes", full, bad);
-    return o;
+    int v;
+    memcpy(&v, at, sizeof v);
+    return v;
 }
 
-static json_t *data_json(const orch_data *d, int *bad)
+/* The value of field f of p (not a section), a new reference. */
+static json_t *value_json(const orch_field *f, const orch_pipeline *p, int *bad)
 {
-    json_t *o = json_object();
-    put(o, "source", json_string(orch_data_source_name(d->source)), bad);
-    put(o, "samples", json_integer(d->n_samples), bad);
-    put(o, "classes", json_integer(d->n_classes), bad);
-    json_t *size = json_array();
-    push(size, json_integer(d->image_height), bad);
-    push(size, json_integer(d->image_width), bad);
-    put(o, "image_size", size, bad);
-    if (d->source == ORCH_DATA_NPY) {
-        put(o, "image_grid_thw", json_string(d->grid_thw_path), bad);
-    } else {
-        json_t *grids = json_array();
-        for (int i = 0; i < d->n_grids; i++) {
+    const void *at = orch_field_cptr(f, p);
+    int count = f->count_offset ? int_at((const char *)p + f->count_offset) : 0;
+    json_t *arr = NULL;
+    switch (f->type) {
+    case ORCH_FIELD_INT:
+    case ORCH_FIELD_BOOL:
+        return f->type == ORCH_FIELD_INT ? json_integer(int_at(at)) : json_boolean(int_at(at));
+    case ORCH_FIELD_U64:
+        return json_integer((json_int_t) * (const uint64_t *)at);
+    case ORCH_FIELD_REAL:
+        return json_real(*(const double *)at);
+    case ORCH_FIELD_ENUM: {
+        int v = int_at(at);
+        ORCH_ASSERT(v >= 0 && (size_t)v < f->n_names);
+        return json_string(f->names[v]);
+    }
+    case ORCH_FIELD_STRING:
+    case ORCH_FIELD_FILE:
+        return json_string(at);
+    case ORCH_FIELD_INT_LIST:
+        arr = json_array();
+        for (int i = 0; i < count; i++)
+            push(arr, json_integer(((const int *)at)[i]), bad);
+        return arr;
+    case ORCH_FIELD_STRING_LIST:
+        arr = json_array();
+        for (int i = 0; i < count; i++)
+            push(arr, json_string((const char *)at + (size_t)i * ORCH_NAME_MAX), bad);
+        return arr;
+    case ORCH_FIELD_INT_PAIR:
+        arr = json_array();
+        push(arr, json_integer(((const int *)at)[0]), bad);
+        push(arr, json_integer(((const int *)at)[1]), bad);
+        return arr;
+    case ORCH_FIELD_REAL_PAIR:
+        arr = json_array();
+        push(arr, json_real(((const double *)at)[0]), bad);
+        push(arr, json_real(((const double *)at)[1]), bad);
+        return arr;
+    case ORCH_FIELD_GRIDS:
+        arr = json_array();
+        for (int i = 0; i < count; i++) {
+            const int64_t *g = (const int64_t *)at + 3 * i;
             json_t *row = json_array();
             for (int k = 0; k < 3; k++)
-                push(row, json_integer((json_int_t)d->image_grid_thw[i][k]), bad);
-            push(grids, row, bad);
+                push(row, json_integer((json_int_t)g[k]), bad);
+            push(arr, row, bad);
         }
-        put(o, "image_grid_thw", grids, bad);
+        return arr;
+    case ORCH_FIELD_SECTION:
+    case ORCH_FIELD_OPTIONAL:
+    case ORCH_FIELD__COUNT:
+        break;
     }
-    put(o, "pixel_values", json_string(d->pixel_values), bad);
-    put(o, "labels", json_string(d->labels), bad);
-    return o;
+    ORCH_UNREACHABLE();
 }
 
-static json_t *strategy_json(const orch_strategy *s, int *bad)
+/* The object of the fields directly inside section ("" = the top level). */
+static json_t *section_json(const orch_pipeline *p, const char *section, int with_meta, int *bad)
 {
     json_t *o = json_object();
-    put(o, "kind", json_string(orch_strategy_name(s->kind)), bad);
-    put(o, "replace", json_string(s->replace), bad);
-    put(o, "init", json_string(s->init), bad);
-    put(o, "grad_through_frozen", json_boolean(s->grad_through_frozen), bad);
-    put(o, "adapter", json_string(orch_adapter_name(s->adapter)), bad);
-    put(o, "hidden", json_integer(s->adapter_hidden), bad);
-    put(o, "rank", json_integer(s->rank), bad);
-    put(o, "alpha", json_real(s->alpha), bad);
-    put(o, "dropout", json_real(s->dropout), bad);
-    json_t *targets = json_array();
-    for (int i = 0; i < s->n_targets; i++)
-        push(targets, json_string(s->targets[i]), bad);
-    put(o, "targets", targets, bad);
-    return o;
-}
-
-static json_t *optimizer_json(const orch_optimizer *o_, int *bad)
-{
-    json_t *o = json_object();
-    put(o, "kind", json_string(orch_optimizer_name(o_->kind)), bad);
-    put(o, "lr", json_real(o_->lr), bad);
-    put(o, "momentum", json_real(o_->momentum), bad);
-    put(o, "nesterov", json_boolean(o_->nesterov), bad);
-    json_t *betas = json_array();
-    push(betas, json_real(o_->beta1), bad);
-    push(betas, json_real(o_->beta2), bad);
-    put(o, "betas", betas, bad);
-    put(o, "eps", json_real(o_->eps), bad);
-    put(o, "weight_decay", json_real(o_->weight_decay), bad);
-    put(o, "grad_clip", json_real(o_->grad_clip), bad);
-    return o;
-}
-
-static json_t *checks_json(const orch_checks *k, int *bad)
-{
-    json_t *o = json_object();
-    put(o, "nan", json_boolean(k->nan), bad);
-    put(o, "frozen", json_boolean(k->frozen), bad);
-    put(o, "on_nan", json_string(orch_on_nan_name(k->on_nan)), bad);
-    put(o, "stats_every", json_integer(k->stats_every), bad);
-    if (k->inject.enabled) {
-        json_t *in = json_object();
-        put(in, "step", json_integer(k->inject.step), bad);
-        put(in, "phase", json_string(orch_phase_name(k->inject.phase)), bad);
-        put(in, "stage", json_string(k->inject.stage), bad);
-        put(in, "tensor", json_string(k->inject.tensor), bad);
-        put(in, "value", json_string(k->inject.value_is_inf ? "inf" : "nan"), bad);
-        put(o, "inject", in, bad);
-    } else {
-        put(o, "inject", json_null(), bad);
+    for (size_t i = 0; i < orch_fields_count; i++) {
+        const orch_field *f = &orch_fields[i];
+        if (!orch_field_in(f, section) || (f->in_json != NULL && !f->in_json(p)) ||
+            ((f->flags & ORCH_FIELDF_META) && !with_meta))
+            continue;
+        json_t *v;
+        if (f->type == ORCH_FIELD_SECTION)
+            v = section_json(p, f->path, with_meta, bad);
+        else if (f->type == ORCH_FIELD_OPTIONAL)
+            v = int_at(orch_field_cptr(f, p)) ? section_json(p, f->path, with_meta, bad)
+                                              : json_null();
+        else
+            v = value_json(f, p, bad);
+        put(o, orch_field_key(f), v, bad);
     }
     return o;
 }
@@ -174,47 +157,13 @@ static json_t *checks_json(const orch_checks *k, int *bad)
 static json_t *build(const orch_pipeline *p, int with_meta)
 {
     int bad = 0;
-    json_t *root = json_object();
-    if (with_meta) {
-        put(root, "path", json_string(p->path), &bad);
-        put(root, "name", json_string(p->name), &bad);
-        json_t *tags = json_array();
-        for (int i = 0; i < p->n_tags; i++)
-            push(tags, json_string(p->tags[i]), &bad);
-        put(root, "tags", tags, &bad);
-    }
-    put(root, "model", model_json(&p->model, &bad), &bad);
-    put(root, "data", data_json(&p->data, &bad), &bad);
-    put(root, "strategy", strategy_json(&p->strategy, &bad), &bad);
-    json_t *head = json_object();
-    put(head, "kind", json_string(orch_head_name(p->head.kind)), &bad);
-    put(head, p->head.kind == ORCH_HEAD_REGRESSION ? "outputs" : "classes",
-        json_integer(p->head.n_outputs), &bad);
-    put(root, "head", head, &bad);
-    put(root, "loss", json_string(orch_loss_name(p->loss)), &bad);
-    put(root, "optimizer", optimizer_json(&p->optimizer, &bad), &bad);
-    json_t *sched = json_object();
-    put(sched, "steps", json_integer(p->schedule.steps), &bad);
-    put(sched, "batch_size", json_integer(p->schedule.batch_size), &bad);
-    put(sched, "warmup_steps", json_integer(p->schedule.warmup_steps), &bad);
-    put(sched, "checkpoint_every", json_integer(p->schedule.checkpoint_every), &bad);
-    put(root, "schedule", sched, &bad);
-    put(root, "precision", json_string(orch_precision_name(p->precision)), &bad);
-    json_t *scale = json_object();
-    put(scale, "init", json_real(p->loss_scale.init), &bad);
-    put(scale, "dynamic", json_boolean(p->loss_scale.dynamic), &bad);
-    put(scale, "growth_interval", json_integer(p->loss_scale.growth_interval), &bad);
-    put(root, "loss_scale", scale, &bad);
-    put(root, "checkpoint", json_boolean(p->checkpoint), &bad);
-    put(root, "seed", json_integer((json_int_t)p->seed), &bad);
-    put(root, "checks", checks_json(&p->checks, &bad), &bad);
+    json_t *root = section_json(p, "", with_meta, &bad);
     if (bad) {
         json_decref(root);
         return NULL;
     }
     return root;
 }
-
 static char *dump(json_t *root, const orch_pipeline *p, int pretty)
 {
     size_t flags = JSON_SORT_KEYS | JSON_REAL_PRECISION(real_precision(p));
@@ -351,35 +300,6 @@ static int expect(rd *r, const json_t *v, const char *path, int want, const char
     return ok;
 }
 
-/* The object at v (named path) with exactly the keys keys[0..n-1], or NULL
- * after recording the first unknown or missing key. */
-static json_t *object(rd *r, json_t *v, const char *path, const char *const *keys, size_t n)
-{
-    if (!expect(r, v, path, JSON_OBJECT, "an object"))
-        return NULL;
-    const char *key;
-    json_t *value;
-    char sub[PATH_LEN];
-    json_object_foreach(v, key, value)
-    {
-        size_t i = 0;
-        while (i < n && strcmp(key, keys[i]) != 0)
-            i++;
-        if (i == n) {
-            join(sub, path, key);
-            fail(r, sub, "unknown key");
-            return NULL;
-        }
-    }
-    for (size_t i = 0; i < n; i++)
-        if (json_object_get(v, keys[i]) == NULL) {
-            join(sub, path, keys[i]);
-            fail(r, sub, "missing");
-            return NULL;
-        }
-    return v;
-}
-
 static long long int_value(rd *r, const json_t *v, const char *path, long long lo, long long hi)
 {
     if (!expect(r, v, path, JSON_INTEGER, "an integer"))
@@ -464,326 +384,179 @@ static size_t array_value(rd *r, const json_t *v, const char *path, size_t max, 
     return n;
 }
 
-/* obj[key] of an object checked by object(), named parent.key in *path. */
-static json_t *field(json_t *obj, const char *parent, const char *key, char path[PATH_LEN])
+/* ------------------------------------------------------------ fields */
+
+/* Reads the value v of field f (not a section), named path, into p. */
+static void read_value(rd *r, const orch_field *f, json_t *v, const char *path, orch_pipeline *p)
 {
-    join(path, parent, key);
-    return json_object_get(obj, key);
-}
-
-static int get_nat(rd *r, json_t *obj, const char *parent, const char *key)
-{
-    char path[PATH_LEN];
-    json_t *v = field(obj, parent, key, path);
-    return nat_value(r, v, path);
-}
-
-static double get_real(rd *r, json_t *obj, const char *parent, const char *key)
-{
-    char path[PATH_LEN];
-    json_t *v = field(obj, parent, key, path);
-    return real_value(r, v, path);
-}
-
-static int get_bool(rd *r, json_t *obj, const char *parent, const char *key)
-{
-    char path[PATH_LEN];
-    json_t *v = field(obj, parent, key, path);
-    return bool_value(r, v, path);
-}
-
-static void get_str(rd *r, json_t *obj, const char *parent, const char *key, char *out, size_t n)
-{
-    char path[PATH_LEN];
-    json_t *v = field(obj, parent, key, path);
-    str_value(r, v, path, out, n);
-}
-
-static int get_enum(rd *r, json_t *obj, const char *parent, const char *key,
-                    const char *const *names, size_t n)
-{
-    char path[PATH_LEN];
-    json_t *v = field(obj, parent, key, path);
-    return enum_value(r, v, path, names, n);
-}
-
-/* The enum readers take the names in enum order, from the name functions
- * of pipeline.h, so the JSON reads back whatever those functions write. */
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
-/* ---------------------------------------------------------- sections */
-
-static void read_model(rd *r, json_t *v, orch_model *m)
-{
-    static const char *const keys[] = {"preset",
-                                       "weights",
-                                       "depth",
-                                       "hidden_size",
-                                       "num_heads",
-                                       "intermediate_size",
-                                       "patch_size",
-                                       "temporal_patch_size",
-                                       "in_channels",
-                                       "spatial_merge_size",
-                                       "window_size",
-                                       "out_hidden_size",
-                                       "initializer_range",
-                                       "fullatt_block_indexes"};
-    const char *at = "model";
-    json_t *o = object(r, v, at, keys, N_OF(keys));
-    if (o == NULL)
+    void *at = orch_field_ptr(f, p);
+    char sub[PATH_LEN], row_path[PATH_LEN];
+    size_t n = 0;
+    int iv;
+    switch (f->type) {
+    case ORCH_FIELD_INT:
+        iv = nat_value(r, v, path);
+        memcpy(at, &iv, sizeof iv);
         return;
-    orch_model_config *c = &m->config;
-    get_str(r, o, at, "preset", m->preset, sizeof m->preset);
-    get_str(r, o, at, "weights", m->weights, sizeof m->weights);
-    c->depth = get_nat(r, o, at, "depth");
-    c->hidden_size = get_nat(r, o, at, "hidden_size");
-    c->num_heads = get_nat(r, o, at, "num_heads");
-    c->intermediate_size = get_nat(r, o, at, "intermediate_size");
-    c->patch_size = get_nat(r, o, at, "patch_size");
-    c->temporal_patch_size = get_nat(r, o, at, "temporal_patch_size");
-    c->in_channels = get_nat(r, o, at, "in_channels");
-    c->spatial_merge_size = get_nat(r, o, at, "spatial_merge_size");
-    c->window_size = get_nat(r, o, at, "window_size");
-    c->out_hidden_size = get_nat(r, o, at, "out_hidden_size");
-    c->initializer_range = get_real(r, o, at, "initializer_range");
-    char path[PATH_LEN], sub[PATH_LEN];
-    json_t *full = field(o, at, "fullatt_block_indexes", path);
-    size_t n = array_value(r, full, path, ORCH_MAX_FULLATT, 0);
-    for (size_t i = 0; i < n; i++) {
-        item(sub, path, i);
-        c->fullatt_block_indexes[i] = nat_value(r, json_array_get(full, i), sub);
+    case ORCH_FIELD_BOOL:
+        iv = bool_value(r, v, path);
+        memcpy(at, &iv, sizeof iv);
+        return;
+    case ORCH_FIELD_ENUM:
+        iv = enum_value(r, v, path, f->names, f->n_names);
+        memcpy(at, &iv, sizeof iv);
+        return;
+    case ORCH_FIELD_U64:
+        *(uint64_t *)at = (uint64_t)int_value(r, v, path, 0, INT64_MAX);
+        return;
+    case ORCH_FIELD_REAL:
+        *(double *)at = real_value(r, v, path);
+        return;
+    case ORCH_FIELD_STRING:
+    case ORCH_FIELD_FILE:
+        str_value(r, v, path, at, f->size);
+        return;
+    case ORCH_FIELD_INT_LIST:
+        n = array_value(r, v, path, f->size, 0);
+        for (size_t i = 0; i < n; i++) {
+            item(sub, path, i);
+            ((int *)at)[i] = nat_value(r, json_array_get(v, i), sub);
+        }
+        break;
+    case ORCH_FIELD_STRING_LIST:
+        n = array_value(r, v, path, f->size, 0);
+        for (size_t i = 0; i < n; i++) {
+            item(sub, path, i);
+            str_value(r, json_array_get(v, i), sub, (char *)at + i * ORCH_NAME_MAX, ORCH_NAME_MAX);
+        }
+        break;
+    case ORCH_FIELD_INT_PAIR:
+        array_value(r, v, path, 2, 1);
+        for (size_t i = 0; i < 2; i++) {
+            item(sub, path, i);
+            ((int *)at)[i] = nat_value(r, json_array_get(v, i), sub);
+        }
+        return;
+    case ORCH_FIELD_REAL_PAIR:
+        array_value(r, v, path, 2, 1);
+        for (size_t i = 0; i < 2; i++) {
+            item(sub, path, i);
+            ((double *)at)[i] = real_value(r, json_array_get(v, i), sub);
+        }
+        return;
+    case ORCH_FIELD_GRIDS:
+        n = array_value(r, v, path, f->size, 0);
+        for (size_t i = 0; i < n; i++) {
+            item(row_path, path, i);
+            json_t *row = json_array_get(v, i);
+            array_value(r, row, row_path, 3, 1);
+            for (size_t k = 0; k < 3 && !r->failed; k++) {
+                item(sub, row_path, k);
+                ((int64_t *)at)[3 * i + k] =
+                    (int64_t)int_value(r, json_array_get(row, k), sub, 0, INT64_MAX);
+            }
+        }
+        break;
+    case ORCH_FIELD_SECTION:
+    case ORCH_FIELD_OPTIONAL:
+    case ORCH_FIELD__COUNT:
+        ORCH_UNREACHABLE();
     }
-    c->n_fullatt = (int)n;
+    iv = (int)n; /* the lists' count */
+    memcpy((char *)p + f->count_offset, &iv, sizeof iv);
 }
 
-static void read_grids(rd *r, json_t *v, const char *path, orch_data *d)
+/* 1 if key is written for the fields of section as read so far, or is one
+ * of extra[0..n_extra-1]. */
+static int known_key(const orch_pipeline *p, const char *section, const char *key,
+                     const char *const *extra, size_t n_extra)
 {
-    size_t n = array_value(r, v, path, ORCH_MAX_IMAGES, 0);
-    for (size_t i = 0; i < n; i++) {
-        char row_path[PATH_LEN], sub[PATH_LEN];
-        item(row_path, path, i);
-        json_t *row = json_array_get(v, i);
-        array_value(r, row, row_path, 3, 1);
-        for (size_t k = 0; k < 3 && !r->failed; k++) {
-            item(sub, row_path, k);
-            d->image_grid_thw[i][k] =
-                (int64_t)int_value(r, json_array_get(row, k), sub, 0, INT64_MAX);
+    for (size_t i = 0; i < n_extra; i++)
+        if (strcmp(key, extra[i]) == 0)
+            return 1;
+    for (size_t i = 0; i < orch_fields_count; i++) {
+        const orch_field *f = &orch_fields[i];
+        if (orch_field_in(f, section) && (f->in_json == NULL || f->in_json(p)) &&
+            strcmp(orch_field_key(f), key) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Reads the object o (checked to be one) of the fields directly inside
+ * section: its kinds first (they decide which keys belong), then exactly
+ * the keys orch writes (an unknown key is reported before a missing one),
+ * then the fields in table order. */
+static void read_section(rd *r, json_t *o, const char *section, orch_pipeline *p,
+                         const char *const *extra, size_t n_extra)
+{
+    char path[PATH_LEN];
+    for (size_t i = 0; i < orch_fields_count; i++) {
+        const orch_field *f = &orch_fields[i];
+        if (orch_field_in(f, section) && (f->flags & ORCH_FIELDF_KIND)) {
+            join(path, section, orch_field_key(f));
+            read_value(r, f, json_object_get(o, orch_field_key(f)), path, p);
         }
     }
-    d->n_grids = (int)n;
-}
-
-static void read_data(rd *r, json_t *v, orch_data *d)
-{
-    static const char *const keys[] = {"source",         "samples",      "classes", "image_size",
-                                       "image_grid_thw", "pixel_values", "labels"};
-    const char *const sources[] = {orch_data_source_name(ORCH_DATA_SYNTHETIC),
-                                   orch_data_source_name(ORCH_DATA_NPY)};
-    const char *at = "data";
-    json_t *o = object(r, v, at, keys, N_OF(keys));
-    if (o == NULL)
-        return;
-    d->source = (orch_data_source)get_enum(r, o, at, "source", sources, N_OF(sources));
-    d->n_samples = get_nat(r, o, at, "samples");
-    d->n_classes = get_nat(r, o, at, "classes");
-    char path[PATH_LEN], sub[PATH_LEN];
-    json_t *size = field(o, at, "image_size", path);
-    array_value(r, size, path, 2, 1);
-    item(sub, path, 0);
-    d->image_height = nat_value(r, json_array_get(size, 0), sub);
-    item(sub, path, 1);
-    d->image_width = nat_value(r, json_array_get(size, 1), sub);
-    json_t *grids = field(o, at, "image_grid_thw", path);
-    if (d->source == ORCH_DATA_NPY)
-        str_value(r, grids, path, d->grid_thw_path, sizeof d->grid_thw_path);
-    else
-        read_grids(r, grids, path, d);
-    get_str(r, o, at, "pixel_values", d->pixel_values, sizeof d->pixel_values);
-    get_str(r, o, at, "labels", d->labels, sizeof d->labels);
-}
-
-static void read_strategy(rd *r, json_t *v, orch_strategy *s)
-{
-    static const char *const keys[] = {"kind",    "replace", "init", "grad_through_frozen",
-                                       "adapter", "hidden",  "rank", "alpha",
-                                       "dropout", "targets"};
-    const char *const kinds[] = {
-        orch_strategy_name(ORCH_STRATEGY_SURGERY), orch_strategy_name(ORCH_STRATEGY_DETACH),
-        orch_strategy_name(ORCH_STRATEGY_LORA), orch_strategy_name(ORCH_STRATEGY_FULL)};
-    const char *const adapters[] = {orch_adapter_name(ORCH_ADAPTER_LINEAR),
-                                    orch_adapter_name(ORCH_ADAPTER_MLP)};
-    const char *at = "strategy";
-    json_t *o = object(r, v, at, keys, N_OF(keys));
-    if (o == NULL)
-        return;
-    s->kind = (orch_strategy_kind)get_enum(r, o, at, "kind", kinds, N_OF(kinds));
-    get_str(r, o, at, "replace", s->replace, sizeof s->replace);
-    get_str(r, o, at, "init", s->init, sizeof s->init);
-    s->grad_through_frozen = get_bool(r, o, at, "grad_through_frozen");
-    s->adapter = (orch_adapter_kind)get_enum(r, o, at, "adapter", adapters, N_OF(adapters));
-    s->adapter_hidden = get_nat(r, o, at, "hidden");
-    s->rank = get_nat(r, o, at, "rank");
-    s->alpha = get_real(r, o, at, "alpha");
-    s->dropout = get_real(r, o, at, "dropout");
-    char path[PATH_LEN], sub[PATH_LEN];
-    json_t *targets = field(o, at, "targets", path);
-    size_t n = array_value(r, targets, path, ORCH_MAX_TARGETS, 0);
-    for (size_t i = 0; i < n; i++) {
-        item(sub, path, i);
-        str_value(r, json_array_get(targets, i), sub, s->targets[i], sizeof s->targets[i]);
+    const char *key;
+    json_t *value;
+    json_object_foreach(o, key, value)
+    {
+        if (!known_key(p, section, key, extra, n_extra)) {
+            join(path, section, key);
+            fail(r, path, "unknown key");
+            return;
+        }
     }
-    s->n_targets = (int)n;
-}
-
-static void read_head(rd *r, json_t *v, orch_head *h)
-{
-    static const char *const classifier_keys[] = {"kind", "classes"};
-    static const char *const regression_keys[] = {"kind", "outputs"};
-    const char *const kinds[] = {orch_head_name(ORCH_HEAD_CLASSIFIER),
-                                 orch_head_name(ORCH_HEAD_REGRESSION)};
-    const char *at = "head";
-    if (!expect(r, v, at, JSON_OBJECT, "an object"))
-        return;
-    h->kind = (orch_head_kind)get_enum(r, v, at, "kind", kinds, N_OF(kinds));
-    const char *const *keys = h->kind == ORCH_HEAD_REGRESSION ? regression_keys : classifier_keys;
-    if (object(r, v, at, keys, 2) != NULL)
-        h->n_outputs = get_nat(r, v, at, keys[1]);
-}
-
-static void read_optimizer(rd *r, json_t *v, orch_optimizer *p)
-{
-    static const char *const keys[] = {"kind",  "lr",  "momentum",     "nesterov",
-                                       "betas", "eps", "weight_decay", "grad_clip"};
-    const char *const kinds[] = {orch_optimizer_name(ORCH_OPT_SGD),
-                                 orch_optimizer_name(ORCH_OPT_ADAMW)};
-    const char *at = "optimizer";
-    json_t *o = object(r, v, at, keys, N_OF(keys));
-    if (o == NULL)
-        return;
-    p->kind = (orch_optimizer_kind)get_enum(r, o, at, "kind", kinds, N_OF(kinds));
-    p->lr = get_real(r, o, at, "lr");
-    p->momentum = get_real(r, o, at, "momentum");
-    p->nesterov = get_bool(r, o, at, "nesterov");
-    char path[PATH_LEN], sub[PATH_LEN];
-    json_t *betas = field(o, at, "betas", path);
-    array_value(r, betas, path, 2, 1);
-    item(sub, path, 0);
-    p->beta1 = real_value(r, json_array_get(betas, 0), sub);
-    item(sub, path, 1);
-    p->beta2 = real_value(r, json_array_get(betas, 1), sub);
-    p->eps = get_real(r, o, at, "eps");
-    p->weight_decay = get_real(r, o, at, "weight_decay");
-    p->grad_clip = get_real(r, o, at, "grad_clip");
-}
-
-static void read_schedule(rd *r, json_t *v, orch_schedule *s)
-{
-    static const char *const keys[] = {"steps", "batch_size", "warmup_steps", "checkpoint_every"};
-    const char *at = "schedule";
-    json_t *o = object(r, v, at, keys, N_OF(keys));
-    if (o == NULL)
-        return;
-    s->steps = get_nat(r, o, at, "steps");
-    s->batch_size = get_nat(r, o, at, "batch_size");
-    s->warmup_steps = get_nat(r, o, at, "warmup_steps");
-    s->checkpoint_every = get_nat(r, o, at, "checkpoint_every");
-}
-
-static void read_loss_scale(rd *r, json_t *v, orch_loss_scale *s)
-{
-    static const char *const keys[] = {"init", "dynamic", "growth_interval"};
-    const char *at = "loss_scale";
-    json_t *o = object(r, v, at, keys, N_OF(keys));
-    if (o == NULL)
-        return;
-    s->init = get_real(r, o, at, "init");
-    s->dynamic = get_bool(r, o, at, "dynamic");
-    s->growth_interval = get_nat(r, o, at, "growth_interval");
-}
-
-static void read_inject(rd *r, json_t *v, orch_inject *in)
-{
-    static const char *const keys[] = {"step", "phase", "stage", "tensor", "value"};
-    const char *const phases[] = {orch_phase_name(ORCH_PHASE_FORWARD),
-                                  orch_phase_name(ORCH_PHASE_BACKWARD),
-                                  orch_phase_name(ORCH_PHASE_UPDATE)};
-    static const char *const values[] = {"nan", "inf"}; /* value_is_inf 0, 1 */
-    const char *at = "checks.inject";
-    if (json_is_null(v))
-        return; /* enabled = 0, the rest zero */
-    json_t *o = object(r, v, at, keys, N_OF(keys));
-    if (o == NULL)
-        return;
-    in->enabled = 1;
-    in->step = get_nat(r, o, at, "step");
-    in->phase = (orch_phase)get_enum(r, o, at, "phase", phases, N_OF(phases));
-    get_str(r, o, at, "stage", in->stage, sizeof in->stage);
-    get_str(r, o, at, "tensor", in->tensor, sizeof in->tensor);
-    in->value_is_inf = get_enum(r, o, at, "value", values, N_OF(values));
-}
-
-static void read_checks(rd *r, json_t *v, orch_checks *k)
-{
-    static const char *const keys[] = {"nan", "frozen", "on_nan", "stats_every", "inject"};
-    const char *const policies[] = {orch_on_nan_name(ORCH_ON_NAN_ABORT),
-                                    orch_on_nan_name(ORCH_ON_NAN_SKIP_UPDATE),
-                                    orch_on_nan_name(ORCH_ON_NAN_CONTINUE)};
-    const char *at = "checks";
-    json_t *o = object(r, v, at, keys, N_OF(keys));
-    if (o == NULL)
-        return;
-    k->nan = get_bool(r, o, at, "nan");
-    k->frozen = get_bool(r, o, at, "frozen");
-    k->on_nan = (orch_on_nan)get_enum(r, o, at, "on_nan", policies, N_OF(policies));
-    k->stats_every = get_nat(r, o, at, "stats_every");
-    read_inject(r, json_object_get(o, "inject"), &k->inject);
+    for (size_t i = 0; i < orch_fields_count; i++) {
+        const orch_field *f = &orch_fields[i];
+        if (orch_field_in(f, section) && (f->in_json == NULL || f->in_json(p)) &&
+            json_object_get(o, orch_field_key(f)) == NULL) {
+            join(path, section, orch_field_key(f));
+            fail(r, path, "missing");
+            return;
+        }
+    }
+    for (size_t i = 0; i < n_extra; i++)
+        if (json_object_get(o, extra[i]) == NULL) {
+            join(path, section, extra[i]);
+            fail(r, path, "missing");
+            return;
+        }
+    for (size_t i = 0; i < orch_fields_count && !r->failed; i++) {
+        const orch_field *f = &orch_fields[i];
+        if (!orch_field_in(f, section) || (f->flags & ORCH_FIELDF_KIND) ||
+            (f->in_json != NULL && !f->in_json(p)))
+            continue;
+        json_t *v = json_object_get(o, orch_field_key(f));
+        join(path, section, orch_field_key(f));
+        if (f->type == ORCH_FIELD_OPTIONAL && json_is_null(v))
+            continue; /* the flag stays 0, the fields zero */
+        if (f->type == ORCH_FIELD_SECTION || f->type == ORCH_FIELD_OPTIONAL) {
+            if (!expect(r, v, path, JSON_OBJECT, "an object"))
+                return;
+            if (f->type == ORCH_FIELD_OPTIONAL) {
+                int on = 1;
+                memcpy(orch_field_ptr(f, p), &on, sizeof on);
+            }
+            read_section(r, v, f->path, p, NULL, 0);
+        } else {
+            read_value(r, f, v, path, p);
+        }
+    }
 }
 
 /* The whole document; the hash check is left to the caller. */
 static void read_root(rd *r, json_t *root, orch_pipeline *p, char hash[65])
 {
-    static const char *const keys[] = {"path",       "name",       "tags",     "config_hash",
-                                       "model",      "data",       "strategy", "head",
-                                       "loss",       "optimizer",  "schedule", "precision",
-                                       "loss_scale", "checkpoint", "seed",     "checks"};
-    const char *const losses[] = {orch_loss_name(ORCH_LOSS_CROSS_ENTROPY),
-                                  orch_loss_name(ORCH_LOSS_MSE)};
-    const char *const precisions[] = {orch_precision_name(ORCH_FP32),
-                                      orch_precision_name(ORCH_BF16),
-                                      orch_precision_name(ORCH_FP16)};
+    static const char *const extra[] = {"config_hash"};
     if (!json_is_object(root)) {
         fail(r, "(top level)", "expected an object, got %s", type_name(root));
         return;
     }
-    if (object(r, root, "", keys, N_OF(keys)) == NULL)
-        return;
-    get_str(r, root, "", "path", p->path, sizeof p->path);
-    get_str(r, root, "", "name", p->name, sizeof p->name);
-    char path[PATH_LEN], sub[PATH_LEN];
-    json_t *tags = field(root, "", "tags", path);
-    size_t n = array_value(r, tags, path, ORCH_MAX_TAGS, 0);
-    for (size_t i = 0; i < n; i++) {
-        item(sub, path, i);
-        str_value(r, json_array_get(tags, i), sub, p->tags[i], sizeof p->tags[i]);
-    }
-    p->n_tags = (int)n;
-    get_str(r, root, "", "config_hash", hash, 65);
-    read_model(r, json_object_get(root, "model"), &p->model);
-    read_data(r, json_object_get(root, "data"), &p->data);
-    read_strategy(r, json_object_get(root, "strategy"), &p->strategy);
-    read_head(r, json_object_get(root, "head"), &p->head);
-    p->loss = (orch_loss_kind)get_enum(r, root, "", "loss", losses, N_OF(losses));
-    read_optimizer(r, json_object_get(root, "optimizer"), &p->optimizer);
-    read_schedule(r, json_object_get(root, "schedule"), &p->schedule);
-    p->precision = (orch_precision)get_enum(r, root, "", "precision", precisions, N_OF(precisions));
-    read_loss_scale(r, json_object_get(root, "loss_scale"), &p->loss_scale);
-    p->checkpoint = get_bool(r, root, "", "checkpoint");
-    json_t *seed = field(root, "", "seed", path);
-    p->seed = (uint64_t)int_value(r, seed, path, 0, INT64_MAX);
-    read_checks(r, json_object_get(root, "checks"), &p->checks);
+    read_section(r, root, "", p, extra, 1);
+    str_value(r, json_object_get(root, "config_hash"), "config_hash", hash, 65);
 }
-
 int orch_pipeline_from_json(const char *json, orch_pipeline *out, orch_err *err)
 {
     orch_err_clear(err);

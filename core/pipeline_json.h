@@ -2,8 +2,8 @@
  * pipeline_json.h - the resolved pipeline as JSON, and its config hash.
  *
  * The JSON mirrors the DSL (docs/pipelines.md): the same section and field
- * names, enums as their names, so a field printed as optimizer.lr is
- * json_extract(config_json, '$.optimizer.lr') in the store and
+ * names (both walk the field table, core/pipeline_fields.h), enums as their names, so a field
+ * printed as optimizer.lr is json_extract(config_json, '$.optimizer.lr') in the store and
  * --set optimizer.lr=... on the command line. Every field of the struct is
  * present whatever the strategy or optimizer kind (unused ones hold their
  * zero/default), so the schema is stable; the two fields whose type

@@ -8,7 +8,8 @@
  * options of another strategy kind, data.image_size for grids) is left out
  * (the JSON form has them all). `--` comments explain defaults that mean
  * "none" (no weights, no clipping, no loss scaling). The first lines are
- * comments with the file and the config hash.
+ * comments with the file and the config hash. Which fields show, in what
+ * order, and their notes are the field table's (core/pipeline_fields.h).
  */
 #ifndef ORCH_PIPELINE_PRINT_H
 #define ORCH_PIPELINE_PRINT_H

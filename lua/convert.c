@@ -11,6 +11,7 @@
 
 #include <lauxlib.h>
 
+#include "lua/literal.h"
 #include "lua/prelude.h"
 #include "lua/suggest.h"
 
@@ -28,6 +29,19 @@ void cv_fail(cv *c, const char *path, const char *fmt, ...)
     lua_pushfstring(c->L, "%s: %s", where, msg);
     lua_error(c->L);
     abort(); /* unreachable: lua_error does not return */
+}
+
+void cv_fail_pair(cv *c, const char *path, const char *other, const char *fmt, ...)
+{
+    int path_set = 0, other_set = 0;
+    dsl_loc_origin(&c->ctx->loc, path, &path_set);
+    dsl_loc_origin(&c->ctx->loc, other, &other_set);
+    char msg[ORCH_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cv_fail(c, other_set && !path_set ? other : path, "%s", msg);
 }
 
 void cv_join(char *out, const char *parent, const char *key)
@@ -285,63 +299,161 @@ size_t cv_list(cv *c, int idx, const char *path, size_t max)
     return len;
 }
 
-/* --------------------------------------------------------------- fields */
+/* ------------------------------------------------------------ the table */
 
-int cv_opt_int(cv *c, int t, const char *tpath, const char *key, long long lo, long long hi,
-               long long *out)
+/* Fails for a key of the table at t that is an option of another kind than
+ * kind: "strategy.replace is an option of surgery, not of lora". */
+static void check_other_kinds(cv *c, int t, const char *section, int kind)
 {
-    char full[DSL_LOC_PATH_MAX];
-    cv_join(full, tpath, key);
-    int present = cv_get(c, t, key) != LUA_TNIL;
+    lua_State *L = c->L;
+    char kind_path[DSL_LOC_PATH_MAX];
+    cv_join(kind_path, section, "kind");
+    const orch_field *kinds = orch_field_get(kind_path);
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            continue;
+        char full[DSL_LOC_PATH_MAX];
+        cv_join(full, section, lua_tostring(L, -1));
+        /* a path may have a row per kind (optimizer.weight_decay) */
+        const orch_field *f = NULL;
+        int mine = 0;
+        for (size_t i = 0; i < orch_fields_count; i++)
+            if (strcmp(orch_fields[i].path, full) == 0) {
+                f = &orch_fields[i];
+                mine |= f->kinds == 0 || (f->kinds & (1u << kind));
+            }
+        if (f == NULL || mine)
+            continue;
+        const char *keys[32], *other = "?";
+        size_t n = orch_field_keys(section, kind, keys, 32);
+        for (size_t k = 0; k < kinds->n_names; k++)
+            if (f->kinds & (1u << k)) {
+                other = kinds->names[k];
+                break;
+            }
+        char list[256];
+        if (n > 1)
+            dsl_join_names(list, sizeof list, keys + 1, n - 1); /* keys[0] is kind */
+        else
+            snprintf(list, sizeof list, "none");
+        cv_fail(c, full, "%s is an option of %s, not of %s (options of %s: %s)", full, other,
+                kinds->names[kind], kinds->names[kind], list);
+    }
+}
+
+void cv_check_section(cv *c, int t, const char *section, int kind)
+{
+    t = lua_absindex(c->L, t);
+    if (kind >= 0)
+        check_other_kinds(c, t, section, kind);
+    const char *keys[32];
+    size_t n = orch_field_keys(section, kind, keys, 32);
+    cv_check_keys(c, t, section, keys, n);
+}
+
+void cv_value(cv *c, const orch_field *f, int idx, const char *path, void *out)
+{
+    if (out == NULL)
+        out = orch_field_ptr(f, c->p);
+    int v;
+    switch (f->type) {
+    case ORCH_FIELD_INT:
+        v = (int)cv_int(c, idx, path, f->imin, f->imax);
+        memcpy(out, &v, sizeof v);
+        return;
+    case ORCH_FIELD_U64:
+        *(uint64_t *)out = (uint64_t)cv_int(c, idx, path, f->imin, f->imax);
+        return;
+    case ORCH_FIELD_BOOL:
+        v = cv_bool(c, idx, path);
+        memcpy(out, &v, sizeof v);
+        return;
+    case ORCH_FIELD_ENUM:
+        v = cv_enum(c, idx, path, f->names, f->n_names);
+        memcpy(out, &v, sizeof v);
+        return;
+    case ORCH_FIELD_STRING:
+        cv_str(c, idx, path, out, f->size);
+        return;
+    case ORCH_FIELD_FILE: {
+        char name[ORCH_PATH_MAX];
+        cv_str(c, idx, path, name, sizeof name);
+        cv_file(c, path, name, out, f->size);
+        return;
+    }
+    case ORCH_FIELD_REAL: {
+        double x = cv_num(c, idx, path);
+        unsigned r = f->rflags;
+        int ok =
+            ((r & ORCH_RANGE_MIN_OPEN) ? x > f->rmin : x >= f->rmin) &&
+            (!(r & ORCH_RANGE_MAX) || ((r & ORCH_RANGE_MAX_OPEN) ? x < f->rmax : x <= f->rmax));
+        if (!ok && (r & ORCH_RANGE_MAX))
+            cv_fail(c, path, "%s must be in %c%g, %g%c (got %.14g)", path,
+                    (r & ORCH_RANGE_MIN_OPEN) ? '(' : '[', f->rmin, f->rmax,
+                    (r & ORCH_RANGE_MAX_OPEN) ? ')' : ']', x);
+        if (!ok)
+            cv_fail(c, path, "%s must be %s %g (got %.14g)", path,
+                    (r & ORCH_RANGE_MIN_OPEN) ? ">" : ">=", f->rmin, x);
+        *(double *)out = x;
+        return;
+    }
+    default:
+        break;
+    }
+    ORCH_UNREACHABLE(); /* lists have their own readers */
+}
+
+int cv_field(cv *c, int t, const orch_field *f, void *out)
+{
+    int present = cv_get(c, t, orch_field_key(f)) != LUA_TNIL;
     if (present)
-        *out = cv_int(c, -1, full, lo, hi);
+        cv_value(c, f, -1, f->path, out);
     lua_pop(c->L, 1);
     return present;
 }
 
-int cv_opt_num(cv *c, int t, const char *tpath, const char *key, double *out)
+void cv_default(cv *c, const orch_field *f)
 {
-    char full[DSL_LOC_PATH_MAX];
-    cv_join(full, tpath, key);
-    int present = cv_get(c, t, key) != LUA_TNIL;
-    if (present)
-        *out = cv_num(c, -1, full);
+    dsl_push_default(c->L, f);
+    cv_value(c, f, -1, f->path, NULL);
     lua_pop(c->L, 1);
-    return present;
 }
 
-int cv_opt_bool(cv *c, int t, const char *tpath, const char *key, int *out)
+static int is_scalar(orch_field_type type)
 {
-    char full[DSL_LOC_PATH_MAX];
-    cv_join(full, tpath, key);
-    int present = cv_get(c, t, key) != LUA_TNIL;
-    if (present)
-        *out = cv_bool(c, -1, full);
-    lua_pop(c->L, 1);
-    return present;
+    switch (type) {
+    case ORCH_FIELD_INT:
+    case ORCH_FIELD_U64:
+    case ORCH_FIELD_REAL:
+    case ORCH_FIELD_BOOL:
+    case ORCH_FIELD_ENUM:
+    case ORCH_FIELD_STRING:
+    case ORCH_FIELD_FILE:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
-int cv_opt_str(cv *c, int t, const char *tpath, const char *key, char *out, size_t n)
+void cv_scalars(cv *c, int t, const char *section, int kind)
 {
-    char full[DSL_LOC_PATH_MAX];
-    cv_join(full, tpath, key);
-    int present = cv_get(c, t, key) != LUA_TNIL;
-    if (present)
-        cv_str(c, -1, full, out, n);
-    lua_pop(c->L, 1);
-    return present;
+    for (size_t i = 0; i < orch_fields_count; i++) {
+        const orch_field *f = &orch_fields[i];
+        if (!orch_field_in(f, section) || !is_scalar(f->type) ||
+            (f->flags & (ORCH_FIELDF_KIND | ORCH_FIELDF_CUSTOM | ORCH_FIELDF_NO_DSL)) ||
+            (kind >= 0 && f->kinds != 0 && !(f->kinds & (1u << kind))))
+            continue;
+        if ((t == 0 || !cv_field(c, t, f, NULL)) && f->def != NULL)
+            cv_default(c, f);
+    }
 }
 
-int cv_opt_enum(cv *c, int t, const char *tpath, const char *key, const char *const *names,
-                size_t n, int *out)
+void cv_field_or_default(cv *c, int t, const orch_field *f)
 {
-    char full[DSL_LOC_PATH_MAX];
-    cv_join(full, tpath, key);
-    int present = cv_get(c, t, key) != LUA_TNIL;
-    if (present)
-        *out = cv_enum(c, -1, full, names, n);
-    lua_pop(c->L, 1);
-    return present;
+    if (!cv_field(c, t, f, NULL))
+        cv_default(c, f);
 }
 
 void cv_file(cv *c, const char *path, const char *name, char *out, size_t n)
@@ -378,10 +490,6 @@ void cv_file(cv *c, const char *path, const char *name, char *out, size_t n)
 
 /* ------------------------------------------------------------ top level */
 
-static const char *const top_keys[] = {
-    "name",     "model",     "data",       "strategy",   "head", "loss",   "optimizer",
-    "schedule", "precision", "loss_scale", "checkpoint", "seed", "checks", "tags"};
-
 int dsl_convert(lua_State *L)
 {
     cv c = {L, dsl_ctx_get(L), lua_touserdata(L, 2), 0, 0};
@@ -392,7 +500,7 @@ int dsl_convert(lua_State *L)
     if (!valid_utf8(c.ctx->main_path, strlen(c.ctx->main_path)))
         cv_fail(&c, "", "the pipeline path must be valid UTF-8 text");
     snprintf(c.p->path, sizeof c.p->path, "%s", c.ctx->main_path);
-    cv_check_keys(&c, 1, "", top_keys, sizeof top_keys / sizeof top_keys[0]);
+    cv_check_section(&c, 1, "", -1);
     cv_model(&c, 1);
     cv_data(&c, 1);
     cv_head_loss(&c, 1);

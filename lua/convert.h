@@ -19,6 +19,7 @@
 #include <lua.h>
 
 #include "core/pipeline.h"
+#include "core/pipeline_fields.h"
 #include "lua/dsl_ctx.h"
 
 /* lua_CFunction: (root table, light userdata orch_pipeline *out). */
@@ -37,6 +38,12 @@ typedef struct cv {
 /* Raises "LOCATION(path): message". Never returns. */
 _Noreturn void cv_fail(cv *c, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Raises like cv_fail for a conflict between the fields path and other
+ * (the one that makes path wrong), located at path, unless other was set by
+ * a --set and path was not: the override that caused it is named then. */
+_Noreturn void cv_fail_pair(cv *c, const char *path, const char *other, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Writes "parent.key" (or "key" for the root) into out[DSL_LOC_PATH_MAX]. */
 void cv_join(char *out, const char *parent, const char *key);
@@ -72,15 +79,36 @@ int cv_enum(cv *c, int idx, const char *path, const char *const *names, size_t n
  * other value or more than max items. */
 size_t cv_list(cv *c, int idx, const char *path, size_t max);
 
-/* Field readers: read t[key] when present (returns 1) and leave *out alone
- * when absent (returns 0). The value is popped. */
-int cv_opt_int(cv *c, int t, const char *tpath, const char *key, long long lo, long long hi,
-               long long *out);
-int cv_opt_num(cv *c, int t, const char *tpath, const char *key, double *out);
-int cv_opt_bool(cv *c, int t, const char *tpath, const char *key, int *out);
-int cv_opt_str(cv *c, int t, const char *tpath, const char *key, char *out, size_t n);
-int cv_opt_enum(cv *c, int t, const char *tpath, const char *key, const char *const *names,
-                size_t n, int *out);
+/* ------------------------------------------------ the field table (core/pipeline_fields.h) */
+
+/* Fails on any key of the table at t that is not a field of section
+ * (kind >= 0: the kind field and the options of that kind; a key of another
+ * kind is refused by name, "strategy.replace is an option of surgery, not of
+ * lora"). */
+void cv_check_section(cv *c, int t, const char *section, int kind);
+
+/* Reads the value at idx as field f, with the table's type, range and enum
+ * names, into out (f's member of c->p when out is NULL); named path in
+ * messages. Scalars only (INT, U64, REAL, BOOL, ENUM, STRING, FILE). */
+void cv_value(cv *c, const orch_field *f, int idx, const char *path, void *out);
+
+/* Reads t[key] for field f when present (returns 1); else leaves the
+ * destination alone (returns 0). t is the table of f's section. */
+int cv_field(cv *c, int t, const orch_field *f, void *out);
+
+/* Sets f's member of c->p to the table's default. */
+void cv_default(cv *c, const orch_field *f);
+
+/* cv_field into c->p, else cv_default. */
+void cv_field_or_default(cv *c, int t, const orch_field *f);
+
+/* Reads every scalar field directly inside section (INT, U64, REAL, BOOL,
+ * ENUM, STRING, FILE rows; with kind >= 0 only the options of kind), in
+ * table order: the value in the table at t when present, else the default
+ * (fields without one stay as they are). t = 0: the section is absent, so
+ * defaults only. Rows flagged KIND, CUSTOM or NO_DSL are left to the
+ * caller. A new scalar field of a section needs nothing else here. */
+void cv_scalars(cv *c, int t, const char *section, int kind);
 
 /* Resolves a file name given at path: absolute names stay; relative ones
  * are taken against the directory of the file that set path (the current

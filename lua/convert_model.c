@@ -6,33 +6,17 @@
 
 #include <lauxlib.h>
 
+#include "core/err.h"
+
 #include "lua/convert.h"
-#include "lua/defaults.h"
 #include "lua/suggest.h"
 #include "lua/tower.h"
 
 /* ---------------------------------------------------------------- model */
 
-typedef struct model_field {
-    const char *key;
-    size_t offset;
-    long long lo, hi;
-} model_field;
-
-#define CFG(f) offsetof(orch_model_config, f)
-static const model_field fields[] = {
-    {"depth", CFG(depth), 1, 1024},
-    {"hidden_size", CFG(hidden_size), 1, 65536},
-    {"num_heads", CFG(num_heads), 1, 1024},
-    {"intermediate_size", CFG(intermediate_size), 1, 1 << 20},
-    {"patch_size", CFG(patch_size), 1, 1024},
-    {"temporal_patch_size", CFG(temporal_patch_size), 1, 64},
-    {"in_channels", CFG(in_channels), 1, 64},
-    {"spatial_merge_size", CFG(spatial_merge_size), 1, 64},
-    {"window_size", CFG(window_size), 1, 1 << 20},
-    {"out_hidden_size", CFG(out_hidden_size), 1, 1 << 20},
-};
-#define N_FIELDS (sizeof fields / sizeof fields[0])
+/* The structural fields: the INT rows of model in the table, in table
+ * order (depth .. out_hidden_size), then fullatt_block_indexes; bit i of
+ * cv.model_given is field i. */
 enum {
     F_DEPTH,
     F_HIDDEN,
@@ -44,40 +28,27 @@ enum {
     F_MERGE,
     F_WINDOW,
     F_OUT,
-    F_FULLATT
+    F_FULLATT,
+    F__COUNT
 };
 
-static const char *const model_keys[] = {"preset",
-                                         "weights",
-                                         "depth",
-                                         "hidden_size",
-                                         "num_heads",
-                                         "intermediate_size",
-                                         "patch_size",
-                                         "temporal_patch_size",
-                                         "in_channels",
-                                         "spatial_merge_size",
-                                         "window_size",
-                                         "out_hidden_size",
-                                         "fullatt_block_indexes",
-                                         "initializer_range"};
+/* The row of structural field i (F_*). */
+static const orch_field *model_field(int i)
+{
+    int k = 0;
+    for (size_t r = 0; r < orch_fields_count; r++) {
+        const orch_field *f = &orch_fields[r];
+        if (orch_field_in(f, "model") &&
+            (f->type == ORCH_FIELD_INT || f->type == ORCH_FIELD_INT_LIST) && k++ == i)
+            return f;
+    }
+    ORCH_UNREACHABLE();
+}
 
 /* "model.<key>" of field f (F_FULLATT included), as a constant. */
 static const char *field_path(int f)
 {
-    static const char *const paths[] = {"model.depth",
-                                        "model.hidden_size",
-                                        "model.num_heads",
-                                        "model.intermediate_size",
-                                        "model.patch_size",
-                                        "model.temporal_patch_size",
-                                        "model.in_channels",
-                                        "model.spatial_merge_size",
-                                        "model.window_size",
-                                        "model.out_hidden_size",
-                                        "model.fullatt_block_indexes"};
-    _Static_assert(sizeof paths / sizeof paths[0] == N_FIELDS + 1, "one path per field");
-    return paths[f];
+    return model_field(f)->path;
 }
 
 /* Where to point at for a rule between fields a and b: the one given
@@ -157,37 +128,41 @@ void cv_model(cv *c, int root)
                 cv_describe(c, -1, got, sizeof got));
     }
     int t = lua_gettop(L);
-    cv_check_keys(c, t, "model", model_keys, sizeof model_keys / sizeof model_keys[0]);
+    cv_check_section(c, t, "model", -1);
 
+    /* a preset name is an enum written into a string field */
+    const orch_field *preset_field = orch_field_get("model.preset");
     int preset = -1;
-    int have_preset =
-        cv_opt_enum(c, t, "model", "preset", dsl_preset_names, dsl_n_presets, &preset);
+    int have_preset = cv_get(c, t, "preset") != LUA_TNIL;
+    if (have_preset)
+        preset = cv_enum(c, -1, "model.preset", preset_field->names, preset_field->n_names);
+    lua_pop(L, 1);
     if (have_preset) {
-        snprintf(m->preset, sizeof m->preset, "%s", dsl_preset_names[preset]);
-        dsl_preset(m->preset, &m->config);
+        snprintf(m->preset, sizeof m->preset, "%s", preset_field->names[preset]);
+        int known = dsl_preset(m->preset, &m->config) == 0;
+        ORCH_ASSERT(known); /* the name was checked against the same table */
     }
     char presets[256];
-    dsl_join_names(presets, sizeof presets, dsl_preset_names, dsl_n_presets);
-    for (size_t i = 0; i < N_FIELDS; i++) {
-        long long v;
-        if (cv_opt_int(c, t, "model", fields[i].key, fields[i].lo, fields[i].hi, &v)) {
-            memcpy((char *)&m->config + fields[i].offset, &(int){(int)v}, sizeof(int));
+    dsl_join_names(presets, sizeof presets, preset_field->names, preset_field->n_names);
+    for (int i = 0; i < F_FULLATT; i++) {
+        const orch_field *f = model_field(i);
+        if (cv_field(c, t, f, NULL))
             c->model_given |= 1u << i;
-        } else if (!have_preset) {
-            cv_fail(c, "model", "model.%s is required when model.preset is not given (presets: %s)",
-                    fields[i].key, presets);
-        }
+        else if (!have_preset)
+            cv_fail(c, "model", "%s is required when model.preset is not given (presets: %s)",
+                    f->path, presets);
     }
 
     type = cv_get(c, t, "fullatt_block_indexes");
     if (type != LUA_TNIL) {
         const char *path = "model.fullatt_block_indexes";
-        size_t n = cv_list(c, -1, path, ORCH_MAX_FULLATT);
+        size_t n = cv_list(c, -1, path, orch_field_get(path)->size);
         for (size_t i = 0; i < n; i++) {
             char item[DSL_LOC_PATH_MAX];
             cv_index(item, path, (long long)i + 1);
             lua_rawgeti(L, -1, (lua_Integer)i + 1);
-            m->config.fullatt_block_indexes[i] = (int)cv_int(c, -1, item, 0, CV_INT_MAX);
+            m->config.fullatt_block_indexes[i] = (int)cv_int(
+                c, -1, item, model_field(F_FULLATT)->imin, model_field(F_FULLATT)->imax);
             lua_pop(L, 1);
         }
         m->config.n_fullatt = (int)n;
@@ -199,24 +174,13 @@ void cv_model(cv *c, int root)
     }
     lua_pop(L, 1);
 
-    double range = DSL_DEFAULT_INITIALIZER_RANGE;
-    if (cv_opt_num(c, t, "model", "initializer_range", &range) && !(range > 0 && range <= 1))
-        cv_fail(c, "model.initializer_range",
-                "model.initializer_range must be in (0, 1] (got %.14g)", range);
-    m->config.initializer_range = range;
-
-    char name[ORCH_PATH_MAX];
-    if (cv_opt_str(c, t, "model", "weights", name, sizeof name))
-        cv_file(c, "model.weights", name, m->weights, sizeof m->weights);
+    cv_field_or_default(c, t, orch_field_get("model.initializer_range"));
+    cv_field(c, t, orch_field_get("model.weights"), NULL);
     check_config(c);
     lua_pop(L, 1);
 }
 
 /* ----------------------------------------------------------------- data */
-
-static const char *const data_keys[] = {"source",         "samples",      "classes", "image_size",
-                                        "image_grid_thw", "pixel_values", "labels"};
-static const char *const sources[] = {"synthetic", "npy"};
 
 #define MAX_SIDE              16384
 #define MAX_PATCHES_PER_IMAGE (1LL << 22)
@@ -226,10 +190,11 @@ static void image_size(cv *c, int t)
     lua_State *L = c->L;
     const orch_model_config *k = &c->p->model.config;
     const char *path = "data.image_size";
+    const orch_field *f = orch_field_get(path);
     long long h, w;
     cv_get(c, t, "image_size");
     if (lua_type(L, -1) == LUA_TNUMBER) {
-        h = w = cv_int(c, -1, path, 1, CV_INT_MAX);
+        h = w = cv_int(c, -1, path, f->imin, f->imax);
     } else {
         if (lua_type(L, -1) != LUA_TTABLE) {
             char got[96];
@@ -242,10 +207,10 @@ static void image_size(cv *c, int t)
         char item[DSL_LOC_PATH_MAX];
         lua_rawgeti(L, -1, 1);
         cv_index(item, path, 1);
-        h = cv_int(c, -1, item, 1, CV_INT_MAX);
+        h = cv_int(c, -1, item, f->imin, f->imax);
         lua_rawgeti(L, -2, 2);
         cv_index(item, path, 2);
-        w = cv_int(c, -1, item, 1, CV_INT_MAX);
+        w = cv_int(c, -1, item, f->imin, f->imax);
         lua_pop(L, 2);
     }
     lua_pop(L, 1);
@@ -267,10 +232,20 @@ static void image_size(cv *c, int t)
     c->p->data.image_width = (int)w;
 }
 
+/* The synthetic row of data.image_grid_thw (the npy one is a file name). */
+static const orch_field *grid_field(void)
+{
+    for (size_t i = 0; i < orch_fields_count; i++)
+        if (orch_fields[i].type == ORCH_FIELD_GRIDS)
+            return &orch_fields[i];
+    ORCH_UNREACHABLE();
+}
+
 /* Reads the grid row at idx (named path) into row. */
 static void grid_row(cv *c, int idx, const char *path, int64_t row[3])
 {
     lua_State *L = c->L;
+    const orch_field *f = grid_field();
     idx = lua_absindex(L, idx);
     if (lua_type(L, idx) != LUA_TTABLE) {
         char got[96];
@@ -284,7 +259,7 @@ static void grid_row(cv *c, int idx, const char *path, int64_t row[3])
         char item[DSL_LOC_PATH_MAX];
         cv_index(item, path, i + 1);
         lua_rawgeti(L, idx, i + 1);
-        row[i] = cv_int(c, -1, item, 1, CV_INT_MAX);
+        row[i] = cv_int(c, -1, item, f->imin, f->imax);
         lua_pop(L, 1);
     }
     long long t = row[0], h = row[1], w = row[2];
@@ -330,7 +305,7 @@ static void grids(cv *c, int t)
         grid_row(c, g, path, d->image_grid_thw[0]);
         d->n_grids = 1;
     } else {
-        size_t n = cv_list(c, g, path, ORCH_MAX_IMAGES);
+        size_t n = cv_list(c, g, path, grid_field()->size);
         if (n == 0)
             cv_fail(c, path, "%s is empty; give at least one grid {t, h, w}", path);
         for (size_t i = 0; i < n; i++) {
@@ -345,14 +320,16 @@ static void grids(cv *c, int t)
     lua_pop(L, 1);
 }
 
-/* Reads t[key] as a file name at path and resolves it into out. */
-static void data_file(cv *c, int t, const char *key, char *out, size_t n)
+/* Reads the file name field at path (data.KEY) of source npy. */
+static void data_file(cv *c, int t, const char *key)
 {
-    char path[DSL_LOC_PATH_MAX], name[ORCH_PATH_MAX];
+    char path[DSL_LOC_PATH_MAX];
     cv_join(path, "data", key);
     cv_need(c, t, "data", key, " with source = \"npy\" (a .npy file)");
-    cv_opt_str(c, t, "data", key, name, sizeof name);
-    cv_file(c, path, name, out, n);
+    /* image_grid_thw has two rows: the file is the one read with npy */
+    for (size_t i = 0; i < orch_fields_count; i++)
+        if (strcmp(orch_fields[i].path, path) == 0 && orch_fields[i].type == ORCH_FIELD_FILE)
+            cv_field(c, t, &orch_fields[i], NULL);
 }
 
 void cv_data(cv *c, int root)
@@ -369,21 +346,16 @@ void cv_data(cv *c, int root)
         cv_fail(c, "data", "data must be a table (got %s)", cv_describe(c, -1, got, sizeof got));
     }
     int t = lua_gettop(L);
-    cv_check_keys(c, t, "data", data_keys, sizeof data_keys / sizeof data_keys[0]);
-    int source = ORCH_DATA_SYNTHETIC;
-    cv_opt_enum(c, t, "data", "source", sources, 2, &source);
-    d->source = (orch_data_source)source;
-    long long v;
-    if (cv_opt_int(c, t, "data", "classes", 2, 1 << 20, &v))
-        d->n_classes = (int)v;
+    cv_check_section(c, t, "data", -1);
+    cv_field_or_default(c, t, orch_field_get("data.source"));
+    cv_field(c, t, orch_field_get("data.classes"), NULL);
 
     if (d->source == ORCH_DATA_SYNTHETIC) {
         const char *why = "source = \"synthetic\" (it names a .npy file for source = \"npy\")";
         cv_forbid(c, t, "data", "pixel_values", why);
         cv_forbid(c, t, "data", "labels", why);
         cv_need(c, t, "data", "samples", " for synthetic data (the number of images)");
-        cv_opt_int(c, t, "data", "samples", 1, 10000000, &v);
-        d->n_samples = (int)v;
+        cv_field(c, t, orch_field_get("data.samples"), NULL);
         int has_size = cv_get(c, t, "image_size") != LUA_TNIL;
         int has_grid = cv_get(c, t, "image_grid_thw") != LUA_TNIL;
         lua_pop(L, 2);
@@ -402,14 +374,14 @@ void cv_data(cv *c, int root)
         const char *why = "source = \"npy\" (the .npy files hold the images)";
         cv_forbid(c, t, "data", "samples", why);
         cv_forbid(c, t, "data", "image_size", why);
-        data_file(c, t, "pixel_values", d->pixel_values, sizeof d->pixel_values);
+        data_file(c, t, "pixel_values");
         if (cv_get(c, t, "image_grid_thw") == LUA_TTABLE)
             cv_fail(c, "data.image_grid_thw",
                     "data.image_grid_thw must name a .npy file with source = \"npy\" (grids as "
                     "tables are for synthetic data)");
         lua_pop(L, 1);
-        data_file(c, t, "image_grid_thw", d->grid_thw_path, sizeof d->grid_thw_path);
-        data_file(c, t, "labels", d->labels, sizeof d->labels);
+        data_file(c, t, "image_grid_thw");
+        data_file(c, t, "labels");
     }
     lua_pop(L, 1);
 }

@@ -7,7 +7,9 @@
 
 #include <lauxlib.h>
 
+#include "core/pipeline_fields.h"
 #include "lua/dsl_ctx.h"
+#include "lua/literal.h"
 #include "lua/locate.h"
 
 #define MAX_SEGMENTS 16
@@ -119,30 +121,59 @@ static void push_value(lua_State *L, const char *arg, const char *text)
         return;
     }
     const char *src = text[0] == '+' ? text + 1 : text;
-    const char *chunk = lua_pushfstring(L, "return %s", src);
-    if (luaL_loadbufferx(L, chunk, strlen(chunk), "=value", "t") != LUA_OK) {
-        const char *msg = lua_tostring(L, -1);
-        if (strncmp(msg, "value:1: ", 9) == 0)
-            msg += 9;
+    char msg[512];
+    int status = dsl_push_literal(L, src, msg, sizeof msg);
+    if (status == DSL_LITERAL_SYNTAX)
         set_fail(L, arg, "not a valid value (%s)", msg);
-    }
-    lua_newtable(L); /* an empty environment: literals only */
-    lua_setupvalue(L, -2, 1);
-    int status = lua_pcall(L, 0, 1, 0);
-    dsl_ctx *ctx = dsl_ctx_get(L);
-    if (ctx->killed) {
-        lua_pushstring(L, ctx->kill_msg);
-        lua_error(L);
-    }
-    if (status != LUA_OK) {
-        const char *msg = lua_tostring(L, -1);
-        if (msg == NULL)
-            msg = "error";
-        if (strncmp(msg, "value:1: ", 9) == 0)
-            msg += 9;
+    if (status == DSL_LITERAL_RUNTIME)
         set_fail(L, arg, "cannot evaluate the value (%s)", msg);
+}
+
+/* The field seg[0..n-1] names, when all are names, or NULL. */
+static const orch_field *field_of(const segment *seg, int n)
+{
+    char path[DSL_LOC_PATH_MAX] = "";
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(path);
+        if (seg[i].index > 0)
+            return NULL;
+        snprintf(path + len, sizeof path - len, "%s%.*s", i ? "." : "", (int)seg[i].len, seg[i].s);
     }
-    lua_remove(L, -2); /* the chunk text */
+    return orch_field_find(path);
+}
+
+/* Pushes the table that stands for the missing list seg[0..n-1] inside the
+ * table at parent when one of its elements is set: a copy of the field's
+ * default (strategy.targets, optimizer.betas) when it has one for the kind
+ * of parent, so the other elements keep their defaults; else a new empty
+ * table. */
+static void push_missing_list(lua_State *L, const char *arg, int parent, const segment *seg, int n)
+{
+    const orch_field *f = field_of(seg, n);
+    int is_list =
+        f != NULL && (f->type == ORCH_FIELD_STRING_LIST || f->type == ORCH_FIELD_INT_LIST ||
+                      f->type == ORCH_FIELD_REAL_PAIR || f->type == ORCH_FIELD_INT_PAIR);
+    if (is_list && f->def != NULL) {
+        int applies = f->kinds == 0;
+        if (!applies) {
+            /* an option of a kind: only when the table is of that kind */
+            const orch_field *kind = n >= 2 ? field_of(seg, n - 1) : NULL;
+            char kind_path[DSL_LOC_PATH_MAX];
+            snprintf(kind_path, sizeof kind_path, "%s.kind", kind ? kind->path : "");
+            kind = orch_field_find(kind_path);
+            lua_pushliteral(L, "kind");
+            if (kind != NULL && lua_rawget(L, parent) == LUA_TSTRING)
+                for (size_t k = 0; k < kind->n_names; k++)
+                    applies |=
+                        strcmp(lua_tostring(L, -1), kind->names[k]) == 0 && (f->kinds & (1u << k));
+            lua_pop(L, 1);
+        }
+        if (applies) {
+            push_value(L, arg, f->def);
+            return;
+        }
+    }
+    lua_newtable(L);
 }
 
 int dsl_apply_set(lua_State *L)
@@ -179,7 +210,10 @@ int dsl_apply_set(lua_State *L)
         lua_rawget(L, table);
         if (lua_isnil(L, -1)) {
             lua_pop(L, 1);
-            lua_newtable(L);
+            if (seg[i + 1].index > 0)
+                push_missing_list(L, arg, table, seg, i + 1);
+            else
+                lua_newtable(L);
             push_key(L, &seg[i]);
             lua_pushvalue(L, -2);
             lua_rawset(L, table);

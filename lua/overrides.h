@@ -3,7 +3,10 @@
  *
  * The key is a dotted path of names (optimizer.lr) and list positions
  * (optimizer.betas.2). Missing tables on the way are created; a value that
- * is not a table on the way is an error. The value is a Lua literal:
+ * is not a table on the way is an error. A missing list whose element is
+ * set starts as a copy of the field's default (core/pipeline_fields.h), so
+ * strategy.targets.1=X replaces the first default target and keeps the
+ * others, as assigning t[1] in Lua would. The value is a Lua literal:
  *   - true, false; nil removes the field (its default applies again);
  *   - text starting with a digit, a sign or '.' and a digit, a quote, '{'
  *     or "[[" is evaluated as a Lua expression: text only, in an empty

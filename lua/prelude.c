@@ -5,7 +5,9 @@
 
 #include <lauxlib.h>
 
-#include "lua/defaults.h"
+#include "core/err.h"
+#include "core/pipeline_fields.h"
+#include "lua/literal.h"
 #include "lua/sandbox.h"
 
 #define MAX_NESTING 64
@@ -79,31 +81,23 @@ int dsl_is_sequence(lua_State *L, int idx)
 
 /* ------------------------------------------------------- constructors */
 
-/* Pushes a fresh table of the defaults of strategy kind. */
+/* Pushes a fresh table of the defaults of strategy kind: the options of
+ * the kind that have a default in the field table. */
 static void push_defaults(lua_State *L, const char *kind)
 {
+    const orch_field *kinds = orch_field_get("strategy.kind");
+    unsigned bit = 0;
+    for (size_t k = 0; k < kinds->n_names; k++)
+        if (strcmp(kinds->names[k], kind) == 0)
+            bit = 1u << k;
+    ORCH_ASSERT(bit != 0);
     lua_newtable(L);
-    if (strcmp(kind, "surgery") == 0) {
-        lua_pushliteral(L, DSL_DEFAULT_SURGERY_REPLACE);
-        lua_setfield(L, -2, "replace");
-        lua_pushboolean(L, 0);
-        lua_setfield(L, -2, "grad_through_frozen");
-    } else if (strcmp(kind, "detach") == 0) {
-        lua_pushliteral(L, DSL_DEFAULT_DETACH_ADAPTER);
-        lua_setfield(L, -2, "adapter");
-    } else if (strcmp(kind, "lora") == 0) {
-        lua_pushinteger(L, DSL_DEFAULT_LORA_RANK);
-        lua_setfield(L, -2, "rank");
-        lua_pushnumber(L, DSL_DEFAULT_LORA_ALPHA);
-        lua_setfield(L, -2, "alpha");
-        lua_pushnumber(L, DSL_DEFAULT_LORA_DROPOUT);
-        lua_setfield(L, -2, "dropout");
-        lua_createtable(L, 2, 0);
-        lua_pushliteral(L, DSL_DEFAULT_LORA_TARGET_0);
-        lua_rawseti(L, -2, 1);
-        lua_pushliteral(L, DSL_DEFAULT_LORA_TARGET_1);
-        lua_rawseti(L, -2, 2);
-        lua_setfield(L, -2, "targets");
+    for (size_t i = 0; i < orch_fields_count; i++) {
+        const orch_field *f = &orch_fields[i];
+        if (!orch_field_in(f, "strategy") || !(f->kinds & bit) || f->def == NULL)
+            continue;
+        dsl_push_default(L, f);
+        lua_setfield(L, -2, orch_field_key(f));
     }
 }
 

@@ -3,7 +3,8 @@
  *
  *   surgery{...}, detach{...}, lora{...}, full{...}
  *       Strategy constructors: return a NEW table with the given options and
- *       kind = "<name>". The defaults (defaults.h) are visible through the
+ *       kind = "<name>". The defaults of the kind's options (the field
+ *       table, core/pipeline_fields.h) are visible through the
  *       table's metatable (__index), not stored in it, so extend() of two
  *       lora{} tables merges only what each one set explicitly.
  *   extend(base, overrides)

@@ -5,12 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
+#include "core/graph.h"
+#include "core/pipeline_fields.h"
 #include "lua/suggest.h"
-
-typedef struct preset {
-    const char *name;
-    orch_model_config config;
-} preset;
 
 #define TOWER(d, hid, heads, inter, patch, win, out, nf, ...)                                      \
     {                                                                                              \
@@ -22,126 +20,74 @@ typedef struct preset {
         }                                                                                          \
     }
 
-static const preset presets[] = {
-    {"tiny", TOWER(4, 32, 4, 40, 2, 8, 24, 2, 1, 3)},
-    {"small", TOWER(8, 128, 4, 344, 14, 112, 256, 2, 3, 7)},
-    {"qwen2.5-vl-3b", TOWER(32, 1280, 16, 3420, 14, 112, 2048, 4, 7, 15, 23, 31)},
-    {"qwen2.5-vl-7b", TOWER(32, 1280, 16, 3420, 14, 112, 3584, 4, 7, 15, 23, 31)},
+/* In the order of the names of model.preset in the field table
+ * (core/pipeline_fields.c): tiny, small, qwen2.5-vl-3b, qwen2.5-vl-7b. */
+static const orch_model_config presets[] = {
+    TOWER(4, 32, 4, 40, 2, 8, 24, 2, 1, 3),
+    TOWER(8, 128, 4, 344, 14, 112, 256, 2, 3, 7),
+    TOWER(32, 1280, 16, 3420, 14, 112, 2048, 4, 7, 15, 23, 31),
+    TOWER(32, 1280, 16, 3420, 14, 112, 3584, 4, 7, 15, 23, 31),
 };
-
-const char *const dsl_preset_names[] = {"tiny", "small", "qwen2.5-vl-3b", "qwen2.5-vl-7b"};
-const size_t dsl_n_presets = sizeof presets / sizeof presets[0];
 
 int dsl_preset(const char *name, orch_model_config *out)
 {
-    for (size_t i = 0; i < dsl_n_presets; i++) {
-        if (strcmp(presets[i].name, name) == 0) {
-            *out = presets[i].config;
+    const orch_field *f = orch_field_get("model.preset");
+    ORCH_ASSERT(f->n_names == sizeof presets / sizeof presets[0]);
+    for (size_t i = 0; i < f->n_names; i++)
+        if (strcmp(f->names[i], name) == 0) {
+            *out = presets[i];
             return 0;
         }
-    }
     return -1;
 }
 
-static const char *const block_linears[] = {"attn.qkv", "attn.proj", "mlp.gate_proj", "mlp.up_proj",
-                                            "mlp.down_proj"};
-/* Stage names as core/graph_build.c names its nodes (keep in sync). */
-static const char *const block_others[] = {"norm1", "attn",       "attn_residual",
-                                           "norm2", "mlp.act_fn", "mlp_residual"};
-static const char *const merger_linears[] = {"visual.merger.mlp.0", "visual.merger.mlp.2"};
-static const char *const other_stages[] = {"visual.patch_embed.proj",
-                                           "visual.merger.ln_q",
-                                           "visual.merger.mlp.1",
-                                           "visual.merger.unpermute",
-                                           "adapter",
-                                           "adapter.0",
-                                           "adapter.1",
-                                           "adapter.2",
-                                           "pool",
-                                           "head",
-                                           "loss"};
-
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
-/* If name is "visual.blocks.N" or "visual.blocks.N.REST" with N < depth,
- * returns REST ("" for the block itself), else NULL. */
-static const char *block_rest(const char *name, int depth)
+/* A Linear the strategies may target: in a vision block or the merger
+ * (not the patch embedding, a Conv3d in Hugging Face, nor adapter or head,
+ * which are the run's own). */
+static int is_tower_linear(const orch_node *n)
 {
-    static const char prefix[] = "visual.blocks.";
-    if (strncmp(name, prefix, sizeof prefix - 1) != 0)
-        return NULL;
-    const char *p = name + sizeof prefix - 1;
-    if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
-        return NULL;
-    char *end;
-    long n = strtol(p, &end, 10);
-    if (n < 0 || n >= depth)
-        return NULL;
-    if (*end == '\0')
-        return end;
-    return *end == '.' ? end + 1 : NULL;
+    return n->op == ORCH_OP_LINEAR &&
+           (n->block >= 0 || strncmp(n->stage, "visual.merger.", 14) == 0);
 }
 
-static int in_list(const char *name, const char *const *list, size_t n)
+int dsl_find_stage(const orch_pipeline *p, const char *name, int linears_only, char *near, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(name, list[i]) == 0)
-            return 1;
-    return 0;
-}
-
-int dsl_is_linear(const char *name, int depth)
-{
-    const char *rest = block_rest(name, depth);
-    if (rest != NULL)
-        return in_list(rest, block_linears, N_OF(block_linears));
-    return in_list(name, merger_linears, N_OF(merger_linears));
-}
-
-int dsl_is_stage(const char *name, int depth)
-{
-    const char *rest = block_rest(name, depth);
-    if (rest != NULL)
-        return in_list(rest, block_linears, N_OF(block_linears)) ||
-               in_list(rest, block_others, N_OF(block_others));
-    return in_list(name, merger_linears, N_OF(merger_linears)) ||
-           in_list(name, other_stages, N_OF(other_stages));
-}
-
-typedef struct nearest {
-    const char *name;
-    int limit, best;
-    char *out;
-    size_t n;
-} nearest;
-
-static void consider(nearest *nr, const char *cand)
-{
-    int d = dsl_edit_distance(nr->name, cand);
-    if (d <= nr->limit && (nr->best < 0 || d < nr->best)) {
-        nr->best = d;
-        snprintf(nr->out, nr->n, "%s", cand);
+    near[0] = '\0';
+    /* the Linears of the tower are those of the graph without a strategy's
+     * changes (LoRA turns them into other ops) */
+    orch_pipeline *q = malloc(sizeof *q);
+    if (q == NULL)
+        return -1;
+    *q = *p;
+    if (linears_only)
+        q->strategy.kind = ORCH_STRATEGY_FULL;
+    orch_graph g;
+    orch_err err;
+    int rc = orch_graph_build(q, &g, &err);
+    free(q);
+    if (rc != ORCH_OK) {
+        orch_graph_free(&g);
+        return -1;
     }
-}
-
-void dsl_nearest_module(const char *name, int depth, int linear_only, char *out, size_t n)
-{
-    int limit = (int)(strlen(name) / 3);
-    nearest nr = {name, limit < 2 ? 2 : limit, -1, out, n};
-    out[0] = '\0';
-    for (size_t i = 0; i < N_OF(merger_linears); i++)
-        consider(&nr, merger_linears[i]);
-    for (size_t i = 0; !linear_only && i < N_OF(other_stages); i++)
-        consider(&nr, other_stages[i]);
-    char cand[96];
-    for (int b = 0; b < depth; b++) {
-        for (size_t i = 0; i < N_OF(block_linears); i++) {
-            snprintf(cand, sizeof cand, "visual.blocks.%d.%s", b, block_linears[i]);
-            consider(&nr, cand);
+    int found = 0, best = -1, limit = (int)(strlen(name) / 3);
+    if (limit < 2)
+        limit = 2;
+    for (int i = 0; i < g.n_nodes && !found; i++) {
+        const orch_node *node = &g.nodes[i];
+        if (linears_only && !is_tower_linear(node))
+            continue;
+        if (strcmp(node->stage, name) == 0) {
+            found = 1;
+            break;
         }
-        for (size_t i = 0; !linear_only && i < N_OF(block_others); i++) {
-            snprintf(cand, sizeof cand, "visual.blocks.%d.%s", b, block_others[i]);
-            consider(&nr, cand);
+        int d = dsl_edit_distance(name, node->stage);
+        if (d <= limit && (best < 0 || d < best)) {
+            best = d;
+            snprintf(near, n, "%s", node->stage);
         }
     }
+    orch_graph_free(&g);
+    if (found)
+        near[0] = '\0';
+    return found;
 }

@@ -13,13 +13,9 @@
  *   qwen2.5-vl-7b  as 3b with out_hidden 3584
  * All have temporal_patch_size 2 and in_channels 3.
  *
- * Module names follow Hugging Face. The Linear layers are
- * visual.blocks.N.{attn.qkv, attn.proj, mlp.gate_proj, mlp.up_proj,
- * mlp.down_proj} and visual.merger.mlp.{0, 2}. Stages (for checks.inject)
- * are the nodes core/graph_build.c builds: those Linears,
- * visual.blocks.N.{norm1, attn, attn_residual, norm2, mlp.act_fn,
- * mlp_residual}, visual.patch_embed.proj, visual.merger.{ln_q, mlp.1,
- * unpermute}, adapter, adapter.{0, 1, 2}, pool, head and loss.
+ * Module names follow Hugging Face. Stage names (checks.inject.stage) and
+ * the Linears strategies name are those of the graph core/graph_build.c
+ * builds, looked up in it.
  */
 #ifndef ORCH_LUA_TOWER_H
 #define ORCH_LUA_TOWER_H
@@ -28,21 +24,19 @@
 
 #include "core/pipeline.h"
 
-/* The preset names, in documentation order. */
-extern const char *const dsl_preset_names[];
-extern const size_t dsl_n_presets;
-
-/* Fills *out with preset name; returns 0, or -1 for an unknown name. */
+/* Fills *out with the preset name (one of the names of model.preset in the
+ * field table, core/pipeline_fields.h); returns 0, or -1 for an unknown
+ * name. */
 int dsl_preset(const char *name, orch_model_config *out);
 
-/* 1 if name is a Linear of a tower of the given depth. */
-int dsl_is_linear(const char *name, int depth);
-
-/* 1 if name is a stage of a pipeline whose tower has the given depth. */
-int dsl_is_stage(const char *name, int depth);
-
-/* The valid name nearest to name (a Linear when linear_only, else any
- * stage) for "did you mean"; writes "" when nothing is close. */
-void dsl_nearest_module(const char *name, int depth, int linear_only, char *out, size_t n);
+/* Looks name up among the stages of the graph core/graph.h builds for p
+ * (so there is no second list of stage names to keep in sync): every node
+ * of p's graph, or with linears_only the Linears of the tower a strategy
+ * may replace or adapt (visual.blocks.N.* and visual.merger.*). Returns 1
+ * if name is one; 0 if not, with the nearest name in near for "did you
+ * mean" ("" when nothing is close); -1 when out of memory. p must have its
+ * model, strategy and head converted. */
+int dsl_find_stage(const orch_pipeline *p, const char *name, int linears_only, char *near,
+                   size_t n);
 
 #endif
