@@ -16,8 +16,7 @@ enum { OPT_SET = 1, OPT_NAME, OPT_QUIET, OPT_JSON };
 
 static void on_stop_signal(int sig)
 {
-    (void)sig;
-    orch_train_request_stop();
+    orch_train_stop_by_signal(sig);
 }
 
 /* SIGINT and SIGTERM (Ctrl-C, Slurm's time limit) end the run cleanly. */

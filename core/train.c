@@ -355,10 +355,30 @@ static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *out
 /* Set from a signal handler (SIGINT, SIGTERM): the loop ends after the step
  * it is in, records everything and marks the run interrupted. */
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_signal; /* the signal that asked, or 0 */
 
 void orch_train_request_stop(void)
 {
     stop_requested = 1;
+}
+
+void orch_train_stop_by_signal(int sig)
+{
+    stop_signal = sig;
+    stop_requested = 1;
+}
+
+/* runs.error of an interrupted run: what stopped it. */
+static const char *stop_reason(void)
+{
+    switch (stop_signal) {
+    case SIGINT:
+        return "interrupted by SIGINT";
+    case SIGTERM:
+        return "interrupted by SIGTERM";
+    default:
+        return "interrupted by a stop request";
+    }
 }
 
 /* --------------------------------------------------------------- output */
@@ -505,6 +525,7 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     FILE *progress = options ? options->progress : NULL;
     FILE *json = options ? options->json : NULL;
     stop_requested = 0;
+    stop_signal = 0;
     for (; rc == ORCH_OK && step < p->schedule.steps; step++) {
         double t0 = now_ms();
         rc = run_step(&rs, step, indices, &outcome, err);
@@ -544,7 +565,10 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
             result->status = ORCH_RUN_INTERRUPTED;
         else
             result->status = ORCH_RUN_FINISHED;
-        rc = sink->end_run(sink->ctx, result->run_id, result->status, NULL, err);
+        rc = sink->end_run(sink->ctx, result->run_id, result->status,
+                           result->status == ORCH_RUN_INTERRUPTED ? stop_reason() : NULL, err);
+        if (rc != ORCH_OK) /* the sink marked it failed where it still could */
+            result->status = ORCH_RUN_FAILED;
     } else {
         result->status = ORCH_RUN_FAILED;
         sink->end_run(sink->ctx, result->run_id, ORCH_RUN_FAILED, err->msg, &end_err);

@@ -22,6 +22,7 @@
  */
 #include "store/store_int.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -78,11 +79,25 @@ static const char *const sql_resume_del[5] = {
 
 /* ------------------------------------------------------------ helpers */
 
-static double now_ms(void)
+static double monotonic_ms(void *ctx)
 {
+    (void)ctx;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void nap_ms(void *ctx, double ms)
+{
+    (void)ctx;
+    struct timespec ts = {(time_t)(ms / 1e3), (long)(fmod(ms, 1e3) * 1e6)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ; /* a signal (SIGINT) stops the run after the step, not the wait */
+}
+
+static double clock_now(const store_sink *k)
+{
+    return k->now_ms(k->clock_ctx);
 }
 
 /* Binds a double, NaN as NULL (what SQLite would do anyway, said aloud). */
@@ -133,7 +148,7 @@ static int rec_add(store_sink *k, store_rec_kind kind, int64_t run_id, int64_t s
         k->cap_recs = cap;
     }
     if (k->n_recs == 0)
-        k->oldest_ms = now_ms();
+        k->oldest_ms = clock_now(k);
     store_rec *r = &k->recs[k->n_recs++];
     memset(r, 0, sizeof *r);
     r->kind = kind;
@@ -189,7 +204,11 @@ static void live_remove(store_sink *k, int64_t run_id)
 static int run_stmt(orch_store *s, sqlite3_stmt *st, int bound, const char *what, orch_err *err)
 {
     int rc = bound == SQLITE_OK ? sqlite3_step(st) : sqlite3_errcode(s->db);
-    int status = rc == SQLITE_DONE ? ORCH_OK : store_dberr(s, rc, what, err);
+    int status = ORCH_OK;
+    if (rc != SQLITE_DONE) {
+        s->sink.last_rc = rc;
+        status = store_dberr(s, rc, what, err);
+    }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return status;
@@ -197,16 +216,27 @@ static int run_stmt(orch_store *s, sqlite3_stmt *st, int bound, const char *what
 
 /* ------------------------------------------------------- transactions */
 
+/* Is rc SQLite's "another connection holds the lock"? */
+static int is_lock_held(int rc)
+{
+    return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+/* BEGIN IMMEDIATE without SQLite's own busy wait: the sink decides how long
+ * to wait (store_sink_flush), so a held lock costs a live run no time. */
 static int txn_begin(orch_store *s, orch_err *err)
 {
-    return run_stmt(s, s->sink.begin, SQLITE_OK, "store: starting a transaction", err);
+    sqlite3_busy_timeout(s->db, 0);
+    int rc = run_stmt(s, s->sink.begin, SQLITE_OK, "store: starting a transaction", err);
+    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+    return rc;
 }
 
 static int txn_commit(orch_store *s, orch_err *err)
 {
     int rc = run_stmt(s, s->sink.commit, SQLITE_OK, "store: committing", err);
     if (rc == ORCH_OK)
-        s->sink.last_commit_ms = now_ms();
+        s->sink.last_commit_ms = clock_now(&s->sink);
     return rc;
 }
 
@@ -292,59 +322,128 @@ static int write_batch(orch_store *s, orch_err *err)
     return ORCH_OK;
 }
 
-int store_sink_flush(orch_store *s, orch_err *err)
+/* What a transaction writes after the pending records and heartbeats; NULL
+ * for a plain flush. */
+typedef int (*txn_body)(orch_store *s, void *arg, orch_err *err);
+
+/* One attempt: BEGIN IMMEDIATE, the batch, body, COMMIT; rolled back on any
+ * failure. *held tells a lock held by another connection from other
+ * failures. */
+static int txn_attempt(orch_store *s, txn_body body, void *arg, int *held, orch_err *err)
+{
+    s->sink.last_rc = SQLITE_OK;
+    int rc = txn_begin(s, err);
+    if (rc == ORCH_OK)
+        rc = write_batch(s, err);
+    if (rc == ORCH_OK && body != NULL)
+        rc = body(s, arg, err);
+    if (rc == ORCH_OK)
+        rc = txn_commit(s, err);
+    if (rc != ORCH_OK)
+        txn_rollback(s);
+    *held = rc != ORCH_OK && is_lock_held(s->sink.last_rc);
+    return rc;
+}
+
+/* The lock is free again (or another failure ended the episode). */
+static void lock_episode_end(store_sink *k)
+{
+    k->locked = 0;
+    k->backoff_ms = STORE_LOCK_BACKOFF_MIN_MS;
+}
+
+/* Runs one transaction over the pending records (and body), meeting a
+ * write lock held by another process as mode says (store_flush_mode). The
+ * batch is cleared once written, or when a failure other than the lock
+ * discards it; a held lock keeps it, so every record lands exactly once, in
+ * the order it came. Past the limit the run's pending records are dropped
+ * and ORCH_EDB names the store and the lock. */
+static int txn_run(orch_store *s, store_flush_mode mode, txn_body body, void *arg, orch_err *err)
+{
+    store_sink *k = &s->sink;
+    for (;;) {
+        int held = 0;
+        int rc = txn_attempt(s, body, arg, &held, err);
+        if (rc == ORCH_OK || !held) {
+            if (rc != ORCH_OK && k->n_recs > 0)
+                k->last_nan_run = 0; /* the run's first NaN event may be lost */
+            batch_clear(k);
+            lock_episode_end(k);
+            if (rc == ORCH_OK)
+                k->gave_up = 0;
+            return rc;
+        }
+        double now = clock_now(k);
+        if (!k->locked) {
+            k->locked = 1;
+            k->locked_since_ms = now;
+            k->backoff_ms = STORE_LOCK_BACKOFF_MIN_MS;
+        }
+        double limit =
+            k->gave_up || mode == STORE_FLUSH_BRIEF ? STORE_LOCK_LAST_TRY_MS : k->lock_limit_ms;
+        double waited = now - k->locked_since_ms;
+        if (waited >= limit) {
+            size_t lost = k->n_recs;
+            k->last_nan_run = 0;
+            batch_clear(k);
+            lock_episode_end(k);
+            k->gave_up = 1;
+            return orch_seterr(err, ORCH_EDB,
+                               "store: %s: the write lock was held by another process for %.0f s "
+                               "(limit %s=%g); %zu records not written",
+                               s->path, waited / 1e3, STORE_LOCK_LIMIT_ENV, k->lock_limit_ms / 1e3,
+                               lost);
+        }
+        double wait = fmin(k->backoff_ms, limit - waited);
+        k->backoff_ms = fmin(2 * k->backoff_ms, STORE_LOCK_BACKOFF_MAX_MS);
+        if (mode == STORE_FLUSH_TRY) {
+            k->retry_at_ms = now + wait;
+            return ORCH_OK; /* kept; the run goes on */
+        }
+        k->sleep_ms(k->clock_ctx, wait);
+    }
+}
+
+int store_sink_flush(orch_store *s, store_flush_mode mode, orch_err *err)
 {
     const store_sink *k = &s->sink;
     /* Nothing pending: only a heartbeat is due, and not more often than
      * batches are. */
-    if (k->n_recs == 0 && (k->n_live == 0 || now_ms() - k->last_commit_ms < STORE_BATCH_MS))
+    if (k->n_recs == 0 && (k->n_live == 0 || clock_now(k) - k->last_commit_ms < STORE_BATCH_MS))
         return ORCH_OK;
-    int rc = txn_begin(s, err);
-    if (rc == ORCH_OK)
-        rc = write_batch(s, err);
-    if (rc == ORCH_OK)
-        rc = txn_commit(s, err);
-    if (rc != ORCH_OK) {
-        txn_rollback(s);
-        s->sink.last_nan_run = 0; /* the run's first NaN event may be lost */
-    }
-    batch_clear(&s->sink); /* written, or rolled back and discarded */
-    return rc;
+    return txn_run(s, mode, NULL, NULL, err);
 }
 
+/* A batch as records arrive: when full or old enough, and, while another
+ * process holds the lock, not before the backoff is over. The buffer is
+ * bounded: at max_recs pending records the run waits for the lock. */
 static int maybe_flush(orch_store *s, orch_err *err)
 {
     const store_sink *k = &s->sink;
-    double now = now_ms();
+    double now = clock_now(k);
+    if (k->n_recs >= k->max_recs)
+        return store_sink_flush(s, STORE_FLUSH_WAIT, err);
+    if (k->locked && now < k->retry_at_ms)
+        return ORCH_OK;
     if (k->n_recs >= STORE_BATCH_RECORDS || now - k->oldest_ms >= STORE_BATCH_MS ||
         now - k->last_commit_ms >= STORE_BATCH_MS)
-        return store_sink_flush(s, err);
+        return store_sink_flush(s, STORE_FLUSH_TRY, err);
     return ORCH_OK;
 }
 
 /* ---------------------------------------------------------- callbacks */
 
-static int sink_begin_run(void *ctx, const orch_run_info *info, int64_t *run_id, orch_err *err)
+typedef struct begin_args {
+    const orch_run_info *info;
+    int64_t id;
+} begin_args;
+
+static int begin_body(orch_store *s, void *arg, orch_err *err)
 {
-    orch_store *s = ctx;
+    begin_args *a = arg;
+    const orch_run_info *info = a->info;
     sqlite3_stmt *st = s->sink.insert_run;
-    int rc = ORCH_OK;
     int b = SQLITE_OK;
-    if (info == NULL || run_id == NULL)
-        return orch_seterr(err, ORCH_EINVAL, "store: begin_run without run info");
-    if (info->pipeline == NULL || info->name == NULL || info->strategy == NULL)
-        return orch_seterr(err, ORCH_EINVAL,
-                           "store: begin_run needs a pipeline, a name and a strategy");
-    *run_id = 0;
-    rc = live_reserve(&s->sink, err);
-    if (rc != ORCH_OK)
-        return rc;
-    rc = txn_begin(s, err);
-    if (rc != ORCH_OK)
-        goto out;
-    rc = write_batch(s, err);
-    if (rc != ORCH_OK)
-        goto out;
     b |= sqlite3_bind_text(st, 1, info->pipeline, -1, SQLITE_STATIC);
     b |= sqlite3_bind_text(st, 2, info->name, -1, SQLITE_STATIC);
     b |= sqlite3_bind_text(st, 3, info->strategy, -1, SQLITE_STATIC);
@@ -355,19 +454,30 @@ static int sink_begin_run(void *ctx, const orch_run_info *info, int64_t *run_id,
     b |= sqlite3_bind_text(st, 7, info->host, -1, SQLITE_STATIC);
     b |= sqlite3_bind_text(st, 8, info->orch_version, -1, SQLITE_STATIC);
     b |= info->pid > 0 ? sqlite3_bind_int64(st, 9, info->pid) : sqlite3_bind_null(st, 9);
-    rc = run_stmt(s, st, b, "store: recording the run", err);
+    int rc = run_stmt(s, st, b, "store: recording the run", err);
+    if (rc == ORCH_OK)
+        a->id = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+static int sink_begin_run(void *ctx, const orch_run_info *info, int64_t *run_id, orch_err *err)
+{
+    orch_store *s = ctx;
+    if (info == NULL || run_id == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: begin_run without run info");
+    if (info->pipeline == NULL || info->name == NULL || info->strategy == NULL)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "store: begin_run needs a pipeline, a name and a strategy");
+    *run_id = 0;
+    int rc = live_reserve(&s->sink, err);
     if (rc != ORCH_OK)
-        goto out;
-    int64_t id = sqlite3_last_insert_rowid(s->db);
-    rc = txn_commit(s, err);
+        return rc;
+    begin_args a = {info, 0};
+    rc = txn_run(s, STORE_FLUSH_WAIT, begin_body, &a, err);
     if (rc == ORCH_OK) {
-        *run_id = id;
-        live_add(&s->sink, id);
+        *run_id = a.id;
+        live_add(&s->sink, a.id);
     }
-out:
-    if (rc != ORCH_OK)
-        txn_rollback(s);
-    batch_clear(&s->sink);
     return rc;
 }
 
@@ -473,7 +583,7 @@ static int sink_nan_event(void *ctx, int64_t run_id, const orch_nan_record *rec,
     r->first = first;
     r->a = rec->input_absmax;
     r->inputs_finite = rec->inputs_finite;
-    return first || frozen ? store_sink_flush(s, err) : maybe_flush(s, err);
+    return first || frozen ? store_sink_flush(s, STORE_FLUSH_TRY, err) : maybe_flush(s, err);
 }
 
 static int sink_stage_stat(void *ctx, int64_t run_id, const orch_stage_stat *rec, orch_err *err)
@@ -499,46 +609,62 @@ static int sink_stage_stat(void *ctx, int64_t run_id, const orch_stage_stat *rec
 
 static int sink_flush(void *ctx, orch_err *err)
 {
-    return store_sink_flush(ctx, err);
+    return store_sink_flush(ctx, STORE_FLUSH_WAIT, err);
 }
 
+typedef struct end_args {
+    int64_t run_id;
+    orch_run_status status;
+    const char *error_message;
+} end_args;
+
+static int end_body(orch_store *s, void *arg, orch_err *err)
+{
+    const end_args *a = arg;
+    sqlite3_stmt *st = s->sink.end_run;
+    int b = SQLITE_OK;
+    b |= sqlite3_bind_int64(st, 1, a->run_id);
+    b |= sqlite3_bind_text(st, 2, orch_run_status_name(a->status), -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 3, a->error_message, -1, SQLITE_STATIC);
+    int rc = run_stmt(s, st, b, "store: recording the end of the run", err);
+    if (rc == ORCH_OK && sqlite3_changes(s->db) != 1)
+        rc = orch_seterr(err, ORCH_EINVAL, "store: end_run: no run %lld in %s",
+                         (long long)a->run_id, s->path);
+    return rc;
+}
+
+/* The pending records and the final status in one transaction. When that
+ * cannot be written (disk full, the lock held past the limit) the records
+ * are gone, so the run must not read as finished nor stay running: it is
+ * marked failed with the reason in a transaction of its own, where the
+ * store can still be written. The first failure is returned. */
 static int sink_end_run(void *ctx, int64_t run_id, orch_run_status status,
                         const char *error_message, orch_err *err)
 {
     orch_store *s = ctx;
-    sqlite3_stmt *st = s->sink.end_run;
-    int rc = ORCH_OK;
-    int b = SQLITE_OK;
     if (status != ORCH_RUN_FINISHED && status != ORCH_RUN_DIVERGED && status != ORCH_RUN_FAILED &&
         status != ORCH_RUN_INTERRUPTED)
         return orch_seterr(err, ORCH_EINVAL,
                            "store: end_run needs a final status (finished, diverged, failed or "
                            "interrupted), not %s",
                            orch_run_status_name(status));
-    rc = txn_begin(s, err);
-    if (rc != ORCH_OK)
-        goto out;
-    rc = write_batch(s, err);
-    if (rc != ORCH_OK)
-        goto out;
-    b |= sqlite3_bind_int64(st, 1, run_id);
-    b |= sqlite3_bind_text(st, 2, orch_run_status_name(status), -1, SQLITE_STATIC);
-    b |= sqlite3_bind_text(st, 3, error_message, -1, SQLITE_STATIC);
-    rc = run_stmt(s, st, b, "store: recording the end of the run", err);
-    if (rc != ORCH_OK)
-        goto out;
-    if (sqlite3_changes(s->db) != 1) {
-        rc = orch_seterr(err, ORCH_EINVAL, "store: end_run: no run %lld in %s", (long long)run_id,
-                         s->path);
-        goto out;
-    }
-    rc = txn_commit(s, err);
-    if (rc == ORCH_OK)
+    end_args a = {run_id, status, error_message};
+    int rc = txn_run(s, STORE_FLUSH_WAIT, end_body, &a, err);
+    if (rc == ORCH_OK) {
         live_remove(&s->sink, run_id);
-out:
-    if (rc != ORCH_OK)
-        txn_rollback(s);
-    batch_clear(&s->sink);
+        return ORCH_OK;
+    }
+    if (rc == ORCH_EINVAL || err == NULL)
+        return rc;
+    char reason[ORCH_ERR_MSG_MAX + 64];
+    snprintf(reason, sizeof reason, "%s%sthe end of the run could not be recorded: %s",
+             error_message != NULL ? error_message : "", error_message != NULL ? "; " : "",
+             err->msg);
+    end_args failed = {run_id, ORCH_RUN_FAILED, reason};
+    orch_err again;
+    orch_err_clear(&again);
+    if (txn_run(s, STORE_FLUSH_BRIEF, end_body, &failed, &again) == ORCH_OK)
+        live_remove(&s->sink, run_id);
     return rc;
 }
 
@@ -552,11 +678,29 @@ static int is_sha256_hex(const char *h)
     return n == 64;
 }
 
+typedef struct artifact_args {
+    int64_t run_id;
+    const orch_artifact *rec;
+} artifact_args;
+
+static int artifact_body(orch_store *s, void *arg, orch_err *err)
+{
+    const artifact_args *a = arg;
+    const orch_artifact *rec = a->rec;
+    sqlite3_stmt *st = s->sink.insert_artifact;
+    int b = SQLITE_OK;
+    b |= sqlite3_bind_int64(st, 1, a->run_id);
+    b |= sqlite3_bind_int64(st, 2, rec->step);
+    b |= sqlite3_bind_text(st, 3, rec->kind, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 4, rec->path, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 5, rec->sha256, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_int64(st, 6, rec->bytes);
+    return run_stmt(s, st, b, "store: recording an artifact", err);
+}
+
 static int sink_artifact(void *ctx, int64_t run_id, const orch_artifact *rec, orch_err *err)
 {
     orch_store *s = ctx;
-    sqlite3_stmt *st = s->sink.insert_artifact;
-    int b = SQLITE_OK;
     if (rec == NULL)
         return orch_seterr(err, ORCH_EINVAL, "store: artifact without a record");
     if (rec->kind == NULL || strcmp(rec->kind, "checkpoint") != 0)
@@ -573,27 +717,10 @@ static int sink_artifact(void *ctx, int64_t run_id, const orch_artifact *rec, or
                            rec->path, (long long)rec->step, (long long)rec->bytes);
     /* The steps it holds first, in their own transaction: an artifact that
      * cannot be recorded loses no steps. */
-    int rc = store_sink_flush(s, err);
-    if (rc != ORCH_OK)
-        return rc;
-    rc = txn_begin(s, err);
-    if (rc != ORCH_OK)
-        goto out;
-    rc = write_batch(s, err); /* no records now: the heartbeat */
-    if (rc != ORCH_OK)
-        goto out;
-    b |= sqlite3_bind_int64(st, 1, run_id);
-    b |= sqlite3_bind_int64(st, 2, rec->step);
-    b |= sqlite3_bind_text(st, 3, rec->kind, -1, SQLITE_STATIC);
-    b |= sqlite3_bind_text(st, 4, rec->path, -1, SQLITE_STATIC);
-    b |= sqlite3_bind_text(st, 5, rec->sha256, -1, SQLITE_STATIC);
-    b |= sqlite3_bind_int64(st, 6, rec->bytes);
-    rc = run_stmt(s, st, b, "store: recording an artifact", err);
+    int rc = store_sink_flush(s, STORE_FLUSH_WAIT, err);
     if (rc == ORCH_OK)
-        rc = txn_commit(s, err);
-out:
-    if (rc != ORCH_OK)
-        txn_rollback(s);
+        rc =
+            txn_run(s, STORE_FLUSH_WAIT, artifact_body, (void *)&(artifact_args){run_id, rec}, err);
     return rc;
 }
 
@@ -654,13 +781,41 @@ static int check_resumable(orch_store *s, int64_t run_id, const orch_run_info *i
     return ORCH_OK;
 }
 
+typedef struct resume_args {
+    int64_t run_id;
+    const orch_run_info *info;
+    int64_t from_step;
+} resume_args;
+
+static int resume_body(orch_store *s, void *arg, orch_err *err)
+{
+    const resume_args *a = arg;
+    store_sink *k = &s->sink;
+    sqlite3_stmt *st = k->resume_set;
+    int rc = check_resumable(s, a->run_id, a->info, err);
+    if (rc != ORCH_OK)
+        return rc;
+    int b = SQLITE_OK;
+    b |= sqlite3_bind_int64(st, 1, a->run_id);
+    b |= a->info->pid > 0 ? sqlite3_bind_int64(st, 2, a->info->pid) : sqlite3_bind_null(st, 2);
+    b |= sqlite3_bind_text(st, 3, a->info->host, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 4, a->info->orch_version, -1, SQLITE_STATIC);
+    rc = run_stmt(s, st, b, "store: taking over the run", err);
+    for (int i = 0; i < 5 && rc == ORCH_OK; i++) {
+        sqlite3_stmt *del = k->resume_del[i];
+        rc = run_stmt(s, del,
+                      sqlite3_bind_int64(del, 1, a->run_id) |
+                          sqlite3_bind_int64(del, 2, a->from_step),
+                      "store: deleting what the resumed run records again", err);
+    }
+    return rc;
+}
+
 static int sink_resume_run(void *ctx, int64_t run_id, const orch_run_info *info, int64_t from_step,
                            orch_err *err)
 {
     orch_store *s = ctx;
     store_sink *k = &s->sink;
-    sqlite3_stmt *st = k->resume_set;
-    int b = SQLITE_OK;
     if (info == NULL)
         return orch_seterr(err, ORCH_EINVAL, "store: resume_run without run info");
     if (from_step < -1)
@@ -670,36 +825,13 @@ static int sink_resume_run(void *ctx, int64_t run_id, const orch_run_info *info,
     int rc = live_reserve(k, err);
     if (rc != ORCH_OK)
         return rc;
-    rc = txn_begin(s, err);
-    if (rc != ORCH_OK)
-        goto out;
-    rc = write_batch(s, err);
-    if (rc == ORCH_OK)
-        rc = check_resumable(s, run_id, info, err);
-    if (rc != ORCH_OK)
-        goto out;
-    b |= sqlite3_bind_int64(st, 1, run_id);
-    b |= info->pid > 0 ? sqlite3_bind_int64(st, 2, info->pid) : sqlite3_bind_null(st, 2);
-    b |= sqlite3_bind_text(st, 3, info->host, -1, SQLITE_STATIC);
-    b |= sqlite3_bind_text(st, 4, info->orch_version, -1, SQLITE_STATIC);
-    rc = run_stmt(s, st, b, "store: taking over the run", err);
-    for (int i = 0; i < 5 && rc == ORCH_OK; i++) {
-        sqlite3_stmt *del = k->resume_del[i];
-        rc = run_stmt(s, del,
-                      sqlite3_bind_int64(del, 1, run_id) | sqlite3_bind_int64(del, 2, from_step),
-                      "store: deleting what the resumed run records again", err);
-    }
-    if (rc == ORCH_OK)
-        rc = txn_commit(s, err);
+    resume_args a = {run_id, info, from_step};
+    rc = txn_run(s, STORE_FLUSH_WAIT, resume_body, &a, err);
     if (rc == ORCH_OK) {
         live_add(k, run_id);
         if (k->last_nan_run == run_id)
             k->last_nan_run = 0; /* its first NaN event may have been deleted */
     }
-out:
-    if (rc != ORCH_OK)
-        txn_rollback(s);
-    batch_clear(k);
     return rc;
 }
 
@@ -742,6 +874,21 @@ static int sink_prepare(orch_store *s, orch_err *err)
     return ORCH_OK;
 }
 
+/* ORCH_STORE_LOCK_LIMIT_S, when set: seconds, a finite decimal >= 0. */
+static int lock_limit_from_env(double *limit_s, orch_err *err)
+{
+    const char *text = getenv(STORE_LOCK_LIMIT_ENV);
+    if (text == NULL || text[0] == '\0')
+        return ORCH_OK;
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (*end != '\0' || !isfinite(v) || v < 0)
+        return orch_seterr(err, ORCH_EINVAL, "%s='%s' is not a number of seconds (a decimal >= 0)",
+                           STORE_LOCK_LIMIT_ENV, text);
+    *limit_s = v;
+    return ORCH_OK;
+}
+
 int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
 {
     if (s == NULL || out == NULL)
@@ -750,9 +897,19 @@ int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
         return orch_seterr(err, ORCH_EINVAL, "store: %s is open read-only; it cannot record runs",
                            s->path);
     if (!s->sink_ready) {
-        int rc = sink_prepare(s, err);
+        double limit_s = STORE_LOCK_LIMIT_S;
+        int rc = lock_limit_from_env(&limit_s, err);
+        if (rc == ORCH_OK)
+            rc = sink_prepare(s, err);
         if (rc != ORCH_OK)
             return rc;
+        store_sink *k = &s->sink;
+        k->lock_limit_ms = limit_s * 1e3;
+        k->max_recs = STORE_MAX_PENDING_RECORDS;
+        k->backoff_ms = STORE_LOCK_BACKOFF_MIN_MS;
+        k->now_ms = monotonic_ms;
+        k->sleep_ms = nap_ms;
+        k->clock_ctx = NULL;
         s->sink_ready = 1;
     }
     out->ctx = s;

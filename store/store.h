@@ -100,8 +100,18 @@ const char *orch_store_path(const orch_store *s);
  * from_step < -1. Artifacts after from_step are deleted with the records
  * (their files are the caller's business).
  *
- * A failed write rolls back, discards that batch, and returns ORCH_EDB.
- * Returns ORCH_EINVAL for a read-only store. */
+ * A write lock held by another process does not fail the run: the
+ * records stay buffered (at most 65,536; then a new record waits) and are
+ * retried with exponential backoff as records arrive; begin_run, end_run,
+ * artifact, resume_run and flush wait for the lock. Only after the lock was
+ * held ORCH_STORE_LOCK_LIMIT_S seconds (default 600; docs/store.md) do they
+ * return ORCH_EDB "store: PATH: the write lock was held by another process
+ * for ...", dropping the buffered records. Any other failed write rolls
+ * back, discards that batch, and returns ORCH_EDB. When end_run cannot be
+ * written it still marks the run failed, with the reason, in a transaction
+ * of its own if it can, and returns the first error.
+ * Returns ORCH_EINVAL for a read-only store, or when ORCH_STORE_LOCK_LIMIT_S
+ * is not a number of seconds. */
 int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err);
 
 /* Runs one SQL statement on a store opened ORCH_STORE_READONLY and prints

@@ -56,9 +56,28 @@ typedef struct store_sink {
     size_t n_recs, cap_recs;
     char *pool;
     size_t pool_len, pool_cap;
-    double oldest_ms;      /* CLOCK_MONOTONIC time of the oldest pending record */
+    double oldest_ms;      /* clock time of the oldest pending record */
     double last_commit_ms; /* and of the last commit */
     int64_t last_nan_run;  /* run whose first NaN event was already seen, or 0 */
+
+    /* Another process holding the write lock (SQLITE_BUSY/LOCKED): the
+     * records stay buffered and the sink retries with backoff; see
+     * store_sink_flush and docs/store.md. */
+    int locked;             /* the last attempt found the lock held */
+    double locked_since_ms; /* clock time of the first failed attempt */
+    double retry_at_ms;     /* no new attempt as records arrive before this */
+    double backoff_ms;      /* the next wait, doubled up to STORE_LOCK_BACKOFF_MAX_MS */
+    int gave_up;            /* the limit passed: the next durable write waits only
+                               STORE_LOCK_LAST_TRY_MS */
+    double lock_limit_ms;   /* ORCH_STORE_LOCK_LIMIT_S, else STORE_LOCK_LIMIT_S */
+    size_t max_recs;        /* pending records past which a new one blocks-and-retries */
+    int last_rc;            /* SQLite result of the last failed statement */
+
+    /* The clock: CLOCK_MONOTONIC and nanosleep, unless a test replaces them
+     * to hold and release a lock at chosen points without timing. */
+    double (*now_ms)(void *ctx);
+    void (*sleep_ms)(void *ctx, double ms);
+    void *clock_ctx;
 } store_sink;
 
 /* The nan_events tensor of a frozen-parameter change (core/train.c): not a
@@ -69,8 +88,34 @@ typedef struct store_sink {
 #define STORE_BATCH_RECORDS 256
 #define STORE_BATCH_MS      100.0
 
+/* The connection's busy timeout (SQLite waits this long for a lock on its
+ * own, outside the sink's transactions). */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/* How long the sink keeps a live run's records while another process holds
+ * the write lock before the run fails: ORCH_STORE_LOCK_LIMIT_S (seconds, a
+ * decimal number >= 0) overrides it. */
+#define STORE_LOCK_LIMIT_S        600.0
+#define STORE_LOCK_LIMIT_ENV      "ORCH_STORE_LOCK_LIMIT_S"
+#define STORE_LOCK_BACKOFF_MIN_MS 10.0
+#define STORE_LOCK_BACKOFF_MAX_MS 2000.0
+/* After the limit passed once, what a durable write (end_run, close) still
+ * waits: the run can then be marked failed once the lock is free. */
+#define STORE_LOCK_LAST_TRY_MS 5000.0
+/* Pending records at which a new record waits for the lock instead of
+ * growing the buffer (memory stays bounded: about 64 bytes a record plus
+ * its strings). */
+#define STORE_MAX_PENDING_RECORDS 65536
+
+/* How a flush meets a write lock held by another process. */
+typedef enum store_flush_mode {
+    STORE_FLUSH_TRY = 0, /* one attempt; when locked, keep the records, back off, return OK */
+    STORE_FLUSH_WAIT,    /* retry with backoff until the lock limit, then fail */
+    STORE_FLUSH_BRIEF    /* retry for STORE_LOCK_LAST_TRY_MS at most (closing) */
+} store_flush_mode;
+
 /* Writes the pending records in one transaction; see orch_store_sink. */
-int store_sink_flush(orch_store *s, orch_err *err);
+int store_sink_flush(orch_store *s, store_flush_mode mode, orch_err *err);
 
 /* Finalizes the sink's statements and frees its buffers. */
 void store_sink_fini(store_sink *k);

@@ -165,6 +165,9 @@ static void test_sigint_records_every_completed_step(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 1);
     assert_int_equal(query_int("SELECT count(*) FROM runs WHERE status = 'interrupted'"), 1);
+    /* and says why (fault 13) */
+    assert_int_equal(query_int("SELECT count(*) FROM runs WHERE error = 'interrupted by SIGINT'"),
+                     1);
     long long last = query_int("SELECT max(step) FROM steps WHERE run_id = 1");
     long long count = query_int("SELECT count(*) FROM steps WHERE run_id = 1");
     assert_true(last >= 24 && last < 399);
