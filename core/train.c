@@ -56,8 +56,8 @@ static void on_nonfinite(void *ctx, const orch_scan_event *ev)
         snprintf(res->first_nan, sizeof res->first_nan, "step %lld %s %s %s", (long long)ev->step,
                  orch_phase_name(ev->phase), ev->stage, ev->tensor);
     res->nan_events++;
-    orch_nan_record rec = {ev->step,         orch_phase_name(ev->phase), ev->stage,
-                           ev->tensor,       ev->stats.nan_count,        ev->stats.inf_count,
+    orch_nan_record rec = {ev->step,         ev->phase,           ev->stage,
+                           ev->tensor,       ev->stats.nan_count, ev->stats.inf_count,
                            ev->input_absmax, ev->inputs_finite};
     if (!rs->record_error &&
         rs->sink->nan_event(rs->sink->ctx, res->run_id, &rec, &rs->observer_err) != ORCH_OK)
@@ -185,7 +185,7 @@ static uint64_t param_checksum(const orch_param *prm)
 }
 
 /* Frozen parameters must not change; a change is recorded as a
- * frozen_changed event naming the tensor. Returns the number changed. */
+ * frozen-parameter change naming the tensor. Returns the number changed. */
 static int check_frozen(run_state *rs, int64_t step, orch_err *err, int *rc)
 {
     orch_graph *g = &rs->graph;
@@ -196,8 +196,8 @@ static int check_frozen(run_state *rs, int64_t step, orch_err *err, int *rc)
         if (prm->trainable || param_checksum(prm) == prm->checksum)
             continue;
         changed++;
-        orch_nan_record rec = {step, "update", prm->name, "frozen_changed", 0, 0, 0.0, 1};
-        *rc = rs->sink->nan_event(rs->sink->ctx, rs->result->run_id, &rec, err);
+        orch_frozen_change rec = {step, prm->name};
+        *rc = rs->sink->frozen_change(rs->sink->ctx, rs->result->run_id, &rec, err);
         prm->checksum = param_checksum(prm); /* report each change once */
     }
     return changed;

@@ -154,7 +154,6 @@ static int rec_add(store_sink *k, store_rec_kind kind, int64_t run_id, int64_t s
     r->kind = kind;
     r->run_id = run_id;
     r->step = step;
-    r->s1 = r->s2 = r->s3 = SIZE_MAX;
     *out = r;
     return ORCH_OK;
 }
@@ -253,7 +252,7 @@ static int write_rec(orch_store *s, const store_rec *r, orch_err *err)
 {
     store_sink *k = &s->sink;
     sqlite3_stmt *st = NULL;
-    const char *what = "store: writing a record";
+    const char *what = NULL;
     int b = SQLITE_OK;
     switch (r->kind) {
     case STORE_REC_STEP:
@@ -261,44 +260,57 @@ static int write_rec(orch_store *s, const store_rec *r, orch_err *err)
         what = "store: writing a step";
         b |= sqlite3_bind_int64(st, 1, r->run_id);
         b |= sqlite3_bind_int64(st, 2, r->step);
-        b |= bind_real(st, 3, r->a);
-        b |= bind_real(st, 4, r->b);
-        b |= bind_real(st, 5, r->c);
-        b |= bind_real(st, 6, r->d);
+        b |= bind_real(st, 3, r->as.step.loss);
+        b |= bind_real(st, 4, r->as.step.grad_norm);
+        b |= bind_real(st, 5, r->as.step.lr);
+        b |= bind_real(st, 6, r->as.step.wall_ms);
         break;
     case STORE_REC_METRIC:
         st = k->insert_metric;
         what = "store: writing a metric";
         b |= sqlite3_bind_int64(st, 1, r->run_id);
         b |= sqlite3_bind_int64(st, 2, r->step);
-        b |= sqlite3_bind_text(st, 3, pool_str(k, r->s1), -1, SQLITE_STATIC);
-        b |= bind_real(st, 4, r->a);
+        b |= sqlite3_bind_text(st, 3, pool_str(k, r->as.metric.name), -1, SQLITE_STATIC);
+        b |= bind_real(st, 4, r->as.metric.value);
         break;
     case STORE_REC_STAGE:
         st = k->insert_stage;
         what = "store: writing a stage statistic";
         b |= sqlite3_bind_int64(st, 1, r->run_id);
         b |= sqlite3_bind_int64(st, 2, r->step);
-        b |= sqlite3_bind_text(st, 3, pool_str(k, r->s1), -1, SQLITE_STATIC);
-        b |= bind_real(st, 4, r->a);
-        b |= bind_real(st, 5, r->b);
-        b |= bind_real(st, 6, r->c);
+        b |= sqlite3_bind_text(st, 3, pool_str(k, r->as.stage.stage), -1, SQLITE_STATIC);
+        b |= bind_real(st, 4, r->as.stage.act_absmax);
+        b |= bind_real(st, 5, r->as.stage.act_rms);
+        b |= bind_real(st, 6, r->as.stage.grad_norm);
         break;
     case STORE_REC_NAN:
         st = k->insert_nan;
         what = "store: writing a NaN event";
         b |= sqlite3_bind_int64(st, 1, r->run_id);
         b |= sqlite3_bind_int64(st, 2, r->step);
-        b |= sqlite3_bind_text(st, 3, pool_str(k, r->s1), -1, SQLITE_STATIC);
-        b |= sqlite3_bind_text(st, 4, pool_str(k, r->s2), -1, SQLITE_STATIC);
-        b |= sqlite3_bind_text(st, 5, pool_str(k, r->s3), -1, SQLITE_STATIC);
-        b |= sqlite3_bind_int64(st, 6, r->n1);
-        b |= sqlite3_bind_int64(st, 7, r->n2);
-        if (r->first) {
-            b |= bind_real(st, 8, r->a);
-            b |= sqlite3_bind_int(st, 9, r->inputs_finite ? 1 : 0);
+        b |= sqlite3_bind_text(st, 3, orch_phase_name(r->as.nan.phase), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_text(st, 4, pool_str(k, r->as.nan.stage), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_text(st, 5, pool_str(k, r->as.nan.tensor), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_int64(st, 6, r->as.nan.nan_count);
+        b |= sqlite3_bind_int64(st, 7, r->as.nan.inf_count);
+        if (r->as.nan.first) {
+            b |= bind_real(st, 8, r->as.nan.input_absmax);
+            b |= sqlite3_bind_int(st, 9, r->as.nan.inputs_finite ? 1 : 0);
         }
         break;
+    case STORE_REC_FROZEN:
+        st = k->insert_nan;
+        what = "store: writing a frozen-parameter change";
+        b |= sqlite3_bind_int64(st, 1, r->run_id);
+        b |= sqlite3_bind_int64(st, 2, r->step);
+        b |= sqlite3_bind_text(st, 3, orch_phase_name(ORCH_PHASE_UPDATE), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_text(st, 4, pool_str(k, r->as.frozen.parameter), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_text(st, 5, STORE_FROZEN_TENSOR, -1, SQLITE_STATIC);
+        b |= sqlite3_bind_int64(st, 6, 0);
+        b |= sqlite3_bind_int64(st, 7, 0);
+        break;
+    case STORE_REC__COUNT:
+        ORCH_UNREACHABLE();
     }
     return run_stmt(s, st, b, what, err);
 }
@@ -490,10 +502,10 @@ static int sink_step(void *ctx, int64_t run_id, const orch_step_record *rec, orc
     int rc = rec_add(&s->sink, STORE_REC_STEP, run_id, rec->step, &r, err);
     if (rc != ORCH_OK)
         return rc;
-    r->a = rec->loss;
-    r->b = rec->grad_norm;
-    r->c = rec->lr;
-    r->d = rec->wall_ms;
+    r->as.step.loss = rec->loss;
+    r->as.step.grad_norm = rec->grad_norm;
+    r->as.step.lr = rec->lr;
+    r->as.step.wall_ms = rec->wall_ms;
     return maybe_flush(s, err);
 }
 
@@ -510,8 +522,8 @@ static int sink_metric(void *ctx, int64_t run_id, int64_t step, const char *name
         rc = rec_add(&s->sink, STORE_REC_METRIC, run_id, step, &r, err);
     if (rc != ORCH_OK)
         return rc;
-    r->a = value;
-    r->s1 = at;
+    r->as.metric.name = at;
+    r->as.metric.value = value;
     return maybe_flush(s, err);
 }
 
@@ -539,34 +551,27 @@ static int is_first_nan(orch_store *s, int64_t run_id, int *first, orch_err *err
     return status;
 }
 
-static int valid_phase(const char *phase)
-{
-    return phase != NULL && (strcmp(phase, "forward") == 0 || strcmp(phase, "backward") == 0 ||
-                             strcmp(phase, "update") == 0);
-}
-
 static int sink_nan_event(void *ctx, int64_t run_id, const orch_nan_record *rec, orch_err *err)
 {
     orch_store *s = ctx;
     store_sink *k = &s->sink;
     store_rec *r = NULL;
-    size_t phase = SIZE_MAX, stage = SIZE_MAX, tensor = SIZE_MAX;
+    size_t stage = SIZE_MAX, tensor = SIZE_MAX;
     int first = 0;
-    int frozen = 0;
     if (rec == NULL)
         return orch_seterr(err, ORCH_EINVAL, "store: nan_event without a record");
-    if (!valid_phase(rec->phase))
+    if (rec->phase != ORCH_PHASE_FORWARD && rec->phase != ORCH_PHASE_BACKWARD &&
+        rec->phase != ORCH_PHASE_UPDATE)
         return orch_seterr(err, ORCH_EINVAL,
-                           "store: NaN event phase '%s' is not forward, backward or update",
-                           rec->phase != NULL ? rec->phase : "(null)");
+                           "store: NaN event phase %d is not forward, backward or update",
+                           (int)rec->phase);
     if (rec->stage == NULL)
         return orch_seterr(err, ORCH_EINVAL, "store: a NaN event needs a stage");
-    /* A frozen-parameter change is no NaN: never the first event, but
-     * written at once all the same. */
-    frozen = rec->tensor != NULL && strcmp(rec->tensor, STORE_FROZEN_TENSOR) == 0;
-    int rc = frozen ? ORCH_OK : is_first_nan(s, run_id, &first, err);
-    if (rc == ORCH_OK)
-        rc = pool_add(k, rec->phase, &phase, err);
+    if (rec->tensor != NULL && strcmp(rec->tensor, STORE_FROZEN_TENSOR) == 0)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "store: '" STORE_FROZEN_TENSOR "' is no tensor; a frozen-parameter "
+                           "change is recorded with frozen_change");
+    int rc = is_first_nan(s, run_id, &first, err);
     if (rc == ORCH_OK)
         rc = pool_add(k, rec->stage, &stage, err);
     if (rc == ORCH_OK)
@@ -575,15 +580,37 @@ static int sink_nan_event(void *ctx, int64_t run_id, const orch_nan_record *rec,
         rc = rec_add(k, STORE_REC_NAN, run_id, rec->step, &r, err);
     if (rc != ORCH_OK)
         return rc;
-    r->s1 = phase;
-    r->s2 = stage;
-    r->s3 = tensor;
-    r->n1 = rec->nan_count;
-    r->n2 = rec->inf_count;
-    r->first = first;
-    r->a = rec->input_absmax;
-    r->inputs_finite = rec->inputs_finite;
-    return first || frozen ? store_sink_flush(s, STORE_FLUSH_TRY, err) : maybe_flush(s, err);
+    r->as.nan.phase = rec->phase;
+    r->as.nan.stage = stage;
+    r->as.nan.tensor = tensor;
+    r->as.nan.nan_count = rec->nan_count;
+    r->as.nan.inf_count = rec->inf_count;
+    r->as.nan.input_absmax = rec->input_absmax;
+    r->as.nan.inputs_finite = rec->inputs_finite;
+    r->as.nan.first = first;
+    /* the diagnosis must survive a crash that may follow */
+    return first ? store_sink_flush(s, STORE_FLUSH_TRY, err) : maybe_flush(s, err);
+}
+
+/* Written at once, like a first NaN event: a strategy that moves frozen
+ * weights is a bug worth keeping even if the run then crashes. */
+static int sink_frozen_change(void *ctx, int64_t run_id, const orch_frozen_change *rec,
+                              orch_err *err)
+{
+    orch_store *s = ctx;
+    store_rec *r = NULL;
+    size_t at = SIZE_MAX;
+    if (rec == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: frozen_change without a record");
+    if (rec->parameter == NULL || rec->parameter[0] == '\0')
+        return orch_seterr(err, ORCH_EINVAL, "store: a frozen-parameter change needs a parameter");
+    int rc = pool_add(&s->sink, rec->parameter, &at, err);
+    if (rc == ORCH_OK)
+        rc = rec_add(&s->sink, STORE_REC_FROZEN, run_id, rec->step, &r, err);
+    if (rc != ORCH_OK)
+        return rc;
+    r->as.frozen.parameter = at;
+    return store_sink_flush(s, STORE_FLUSH_TRY, err);
 }
 
 static int sink_stage_stat(void *ctx, int64_t run_id, const orch_stage_stat *rec, orch_err *err)
@@ -600,10 +627,10 @@ static int sink_stage_stat(void *ctx, int64_t run_id, const orch_stage_stat *rec
         rc = rec_add(&s->sink, STORE_REC_STAGE, run_id, rec->step, &r, err);
     if (rc != ORCH_OK)
         return rc;
-    r->s1 = at;
-    r->a = rec->act_absmax;
-    r->b = rec->act_rms;
-    r->c = rec->grad_norm;
+    r->as.stage.stage = at;
+    r->as.stage.act_absmax = rec->act_absmax;
+    r->as.stage.act_rms = rec->act_rms;
+    r->as.stage.grad_norm = rec->grad_norm;
     return maybe_flush(s, err);
 }
 
@@ -922,6 +949,7 @@ int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
     out->stage_stat = sink_stage_stat;
     out->artifact = sink_artifact;
     out->resume_run = sink_resume_run;
+    out->frozen_change = sink_frozen_change;
     return ORCH_OK;
 }
 

@@ -26,24 +26,46 @@
 
 /* --------------------------------------------------------------- sink */
 
-/* One buffered record. Strings live in the batch's string pool (offsets). */
+/* One buffered record: a copy of what the sink was given, its strings in
+ * the batch's string pool (offsets: the pool moves as it grows; SIZE_MAX
+ * stands for NULL). */
 typedef enum store_rec_kind {
     STORE_REC_STEP = 0,
     STORE_REC_METRIC,
     STORE_REC_NAN,
-    STORE_REC_STAGE
+    STORE_REC_STAGE,
+    STORE_REC_FROZEN,
+    STORE_REC__COUNT
 } store_rec_kind;
 
 typedef struct store_rec {
     store_rec_kind kind;
     int64_t run_id;
     int64_t step;
-    double a, b, c, d; /* step: loss grad_norm lr wall_ms; metric: value; nan: absmax;
-                          stage: act_absmax act_rms grad_norm */
-    int64_t n1, n2;    /* nan: nan_count inf_count */
-    int first;         /* nan: the run's first event (write provenance) */
-    int inputs_finite; /* nan */
-    size_t s1, s2, s3; /* metric, stage: name; nan: phase stage tensor (SIZE_MAX = NULL) */
+    union {
+        struct {
+            double loss, grad_norm, lr, wall_ms;
+        } step;
+        struct {
+            size_t name;
+            double value;
+        } metric;
+        struct {
+            orch_phase phase;
+            size_t stage, tensor;
+            int64_t nan_count, inf_count;
+            double input_absmax;
+            int inputs_finite;
+            int first; /* the run's first event: its provenance is written */
+        } nan;
+        struct {
+            size_t stage;
+            double act_absmax, act_rms, grad_norm;
+        } stage;
+        struct {
+            size_t parameter;
+        } frozen;
+    } as;
 } store_rec;
 
 typedef struct store_sink {
@@ -80,8 +102,10 @@ typedef struct store_sink {
     void *clock_ctx;
 } store_sink;
 
-/* The nan_events tensor of a frozen-parameter change (core/train.c): not a
- * NaN event, never a run's first one. */
+/* How a frozen-parameter change is stored (schema version 2 has no table
+ * of its own for it): a nan_events row of phase 'update', stage the
+ * parameter, this tensor, no counts and no provenance. Never a NaN event:
+ * run_summary counts it as frozen_changed, and nan_event refuses it. */
 #define STORE_FROZEN_TENSOR "frozen_changed"
 
 /* Records pending before a batch is written, and the age that forces one. */

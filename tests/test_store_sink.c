@@ -131,8 +131,9 @@ static void test_round_trip(void **state)
     assert_int_equal(f->sink.metric(f->sink.ctx, run, 1, "grad_norm/lora", 0.25, &err), ORCH_OK);
     assert_int_equal(f->sink.metric(f->sink.ctx, run, 1, "loss_scale", 65536.0, &err), ORCH_OK);
     assert_int_equal(f->sink.metric(f->sink.ctx, run, 2, "grad_norm/lora", NAN, &err), ORCH_OK);
-    orch_nan_record first = {2, "backward", "visual.merger.mlp.2", "grad_weight", 7, 1, 65504.0, 1};
-    orch_nan_record later = {2, "update", "visual.merger.mlp.2", NULL, 3, 0, 1.0, 0};
+    orch_nan_record first = {
+        2, ORCH_PHASE_BACKWARD, "visual.merger.mlp.2", "grad_weight", 7, 1, 65504.0, 1};
+    orch_nan_record later = {2, ORCH_PHASE_UPDATE, "visual.merger.mlp.2", NULL, 3, 0, 1.0, 0};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &first, &err), ORCH_OK);
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &later, &err), ORCH_OK);
     assert_int_equal(
@@ -292,10 +293,10 @@ static void test_first_nan_event_written_at_once(void **state)
     int64_t a = begin(f);
     int64_t b = begin(f);
     sqlite3 *db = peer(f);
-    orch_nan_record ev = {5, "forward", "blocks.3.attn", "out", 2, 0, 12.0, 1};
+    orch_nan_record ev = {5, ORCH_PHASE_FORWARD, "blocks.3.attn", "out", 2, 0, 12.0, 1};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, a, &ev, &err), ORCH_OK);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events"), 1);
-    ev.phase = "backward";
+    ev.phase = ORCH_PHASE_BACKWARD;
     assert_int_equal(f->sink.nan_event(f->sink.ctx, a, &ev, &err), ORCH_OK);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events"), 1); /* batched */
     /* Interleaved runs: each first event carries provenance. */
@@ -344,10 +345,16 @@ static void test_invalid_records(void **state)
     assert_non_null(strstr(err.msg, "CHECK constraint failed"));
     assert_int_equal(id, 0);
 
-    orch_nan_record ev = {1, "sideways", "s", "t", 1, 0, 0.0, 1};
+    orch_nan_record ev = {1, (orch_phase)7, "s", "t", 1, 0, 0.0, 1};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_EINVAL);
-    assert_non_null(strstr(err.msg, "sideways"));
-    ev.phase = "forward";
+    assert_non_null(strstr(err.msg, "phase 7 is not forward, backward or update"));
+    ev.phase = ORCH_PHASE_FORWARD;
+    ev.tensor = "frozen_changed"; /* the storage of frozen_change, not a tensor */
+    assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "frozen_change"));
+    orch_frozen_change fz = {1, ""};
+    assert_int_equal(f->sink.frozen_change(f->sink.ctx, run, &fz, &err), ORCH_EINVAL);
+    ev.tensor = "t";
     ev.stage = NULL;
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_EINVAL);
     assert_int_equal(f->sink.metric(f->sink.ctx, run, 1, "", 1.0, &err), ORCH_EINVAL);
@@ -584,7 +591,7 @@ static int64_t full_run(fixture *f, orch_run_status status)
         add_step(f, run, i, 1.0 / (i + 1), 1.0);
         assert_int_equal(f->sink.metric(f->sink.ctx, run, i, "loss_scale", 1024.0, &err), ORCH_OK);
         if (i == 3 || i == 7) {
-            orch_nan_record ev = {i, "backward", "head", "grad_weight", 1, 0, 2.0, 1};
+            orch_nan_record ev = {i, ORCH_PHASE_BACKWARD, "head", "grad_weight", 1, 0, 2.0, 1};
             assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
         }
         if (i % 5 == 0) {
@@ -639,7 +646,7 @@ static void test_resume_run(void **state)
      * is kept, so the one at 7 carries no provenance. */
     for (int i = 5; i < 10; i++)
         add_step(f, run, i, 1.0 / (i + 1), 1.0);
-    orch_nan_record ev = {7, "forward", "head", "out", 1, 0, 5.0, 0};
+    orch_nan_record ev = {7, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 5.0, 0};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
     assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
     assert_int_equal(count_where(db, "steps", run, ""), 10);
@@ -665,7 +672,7 @@ static void test_resume_run_from_scratch(void **state)
     const char *tables[] = {"steps", "metrics", "nan_events", "stage_stats", "artifacts"};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         assert_int_equal(count_where(db, tables[i], run, ""), 0);
-    orch_nan_record ev = {2, "forward", "head", "out", 1, 0, 5.0, 1};
+    orch_nan_record ev = {2, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 5.0, 1};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
     assert_int_equal(count_where(db, "nan_events", run, "input_absmax = 5.0"), 1);
     sqlite3_close(db);
@@ -784,11 +791,10 @@ static void test_frozen_change_is_not_first_nan(void **state)
     orch_err err = {0};
     int64_t run = begin(f);
     sqlite3 *db = peer(f);
-    orch_nan_record frozen = {
-        1, "update", "visual.blocks.0.attn.qkv.weight", "frozen_changed", 0, 0, 0.0, 1};
-    assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &frozen, &err), ORCH_OK);
+    orch_frozen_change frozen = {1, "visual.blocks.0.attn.qkv.weight"};
+    assert_int_equal(f->sink.frozen_change(f->sink.ctx, run, &frozen, &err), ORCH_OK);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events"), 1); /* at once */
-    orch_nan_record ev = {2, "backward", "head", "grad_weight", 3, 0, 7.0, 1};
+    orch_nan_record ev = {2, ORCH_PHASE_BACKWARD, "head", "grad_weight", 3, 0, 7.0, 1};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events"), 2);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events WHERE input_absmax = 7.0 AND "
@@ -861,7 +867,7 @@ static void add_step_and_event(fixture *f, int64_t run, int64_t step)
 {
     orch_err err = {0};
     add_step(f, run, step, 1.0 + (double)step, 0.5);
-    orch_nan_record ev = {step, "forward", "head", "out", 1, 0, 2.0, 1};
+    orch_nan_record ev = {step, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 2.0, 1};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
 }
 
@@ -958,7 +964,7 @@ static void test_lock_buffer_bounded(void **state)
     assert_int_equal(c.sleeps, 0);
     assert_int_equal(f->store->sink.n_recs, 7);
     orch_err err = {0};
-    orch_nan_record ev = {3, "forward", "head", "out", 1, 0, 2.0, 1};
+    orch_nan_record ev = {3, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 2.0, 1};
     /* the eighth record: waits, then writes */
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
     assert_int_equal(c.sleeps, 2);

@@ -32,7 +32,7 @@ static void step(orch_sink *k, int64_t run, int64_t i, double loss, double gnorm
     assert_int_equal(k->step(k->ctx, run, &r, &err), ORCH_OK);
 }
 
-static void nan_event(orch_sink *k, int64_t run, int64_t i, const char *phase, const char *stage)
+static void nan_event(orch_sink *k, int64_t run, int64_t i, orch_phase phase, const char *stage)
 {
     orch_err err = {0};
     orch_nan_record r = {i, phase, stage, "out", 1, 0, 3.5, 1};
@@ -77,9 +77,9 @@ static int setup(void **state)
     step(&k, f->diverged, 2, 2.6, INFINITY);
     step(&k, f->diverged, 3, NAN, NAN);
     step(&k, f->diverged, 4, NAN, NAN);
-    nan_event(&k, f->diverged, 3, "forward", "late.stage");
-    nan_event(&k, f->diverged, 2, "backward", "merger.mlp.2");
-    nan_event(&k, f->diverged, 2, "update", "merger.mlp.0");
+    nan_event(&k, f->diverged, 3, ORCH_PHASE_FORWARD, "late.stage");
+    nan_event(&k, f->diverged, 2, ORCH_PHASE_BACKWARD, "merger.mlp.2");
+    nan_event(&k, f->diverged, 2, ORCH_PHASE_UPDATE, "merger.mlp.0");
     k.end_run(k.ctx, f->diverged, ORCH_RUN_DIVERGED, "loss is NaN", &err);
 
     /* A run with no steps at all. */
