@@ -7,11 +7,14 @@
  *   sink.c    the record sink: buffered records, batched transactions
  *   guard.c   the read-only authorizer
  *   query.c   orch query: one guarded statement
- *   format.c  printing rows as a table, CSV or JSON
- *   report.c  orch runs, orch show
+ *   rows.c    reading a statement's rows into values (orch_rowset), or
+ *             streaming them to the writer of format.c
+ *   format.c  printing rows of values as a table, CSV or JSON
+ *   report.c  reading what orch runs and orch show print
+ *   render_text.c  printing runs, a run and a comparison for people
  *   reap.c    marking runs whose process is gone as interrupted
  *   resume.c  what orch resume reads of a run
- *   compare.c orch compare
+ *   compare.c reading what orch compare prints
  */
 #ifndef ORCH_STORE_INT_H
 #define ORCH_STORE_INT_H
@@ -216,16 +219,49 @@ extern const int store_n_migrations;
 
 /* ------------------------------------------------------------ format */
 
-typedef struct store_print_opts {
-    int real_digits;       /* 0: shortest text that reads back exactly; else %.Ng */
-    const char *null_text; /* what NULL looks like in a table */
-} store_print_opts;
+/* The rows a table holds until it can align them. */
+typedef struct store_table {
+    int n_cols;
+    size_t n_rows, cap_rows;
+    char **cells;       /* n_rows * n_cols, NULL = SQL NULL */
+    unsigned char *num; /* n_rows * n_cols: right-align */
+} store_table;
 
-/* Steps st to the end and prints its rows in format; NULL opts = exact reals
- * and "NULL". The caller keeps st (reset, not finalized). ORCH_EDB when a
- * step fails, ORCH_ENOMEM, ORCH_EIO when writing out fails. */
+/* Prints rows one at a time as a table, CSV or JSON (format.c). CSV and
+ * JSON stream; a table is held until store_writer_end aligns it. names
+ * (n_cols) are borrowed until the end. */
+typedef struct store_writer {
+    orch_format format;
+    const orch_render_opts *opts;
+    int n_cols;
+    const char *const *names;
+    FILE *out;
+    store_table t;
+    size_t n; /* rows so far */
+} store_writer;
+
+/* NULL opts = exact reals and "NULL". */
+int store_writer_begin(store_writer *w, orch_format format, const orch_render_opts *opts,
+                       int n_cols, const char *const *names, FILE *out);
+/* One row of n_cols values (borrowed for the call). ORCH_ENOMEM, ORCH_EIO. */
+int store_writer_row(store_writer *w, const orch_value *vals, orch_err *err);
+/* Prints what is held, ends the output, checks it was written (ORCH_EIO)
+ * and frees the writer. */
+int store_writer_end(store_writer *w, orch_err *err);
+/* Frees the writer without printing (after a failure). */
+void store_writer_free(store_writer *w);
+
+/* Steps st to the end and prints its rows in format as they come (rows.c);
+ * NULL opts = exact reals and "NULL". The caller keeps st (reset, not
+ * finalized). ORCH_EDB when a step fails, ORCH_ENOMEM, ORCH_EIO when
+ * writing out fails. */
 int store_print_rows(orch_store *s, sqlite3_stmt *st, orch_format format,
-                     const store_print_opts *opts, FILE *out, orch_err *err);
+                     const orch_render_opts *opts, FILE *out, orch_err *err);
+
+/* Steps st to the end and appends its rows to *out, copying column names
+ * the first time (rows.c). The caller keeps st (reset). ORCH_EDB,
+ * ORCH_ENOMEM. */
+int store_fetch_rows(orch_store *s, sqlite3_stmt *st, orch_rowset *out, orch_err *err);
 
 /* Prints v as JSON, every real as the shortest text that reads back
  * exactly. indent < 0: one line; else newlines and indent spaces per level,
