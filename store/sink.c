@@ -19,6 +19,14 @@
  * A reader never sees half a batch: it sees the steps of the batches
  * committed so far and status 'running' until end_run commits the last
  * batch together with the final status.
+ *
+ * Another process holding the write lock (txn_run): the sink never lets
+ * SQLite wait inside a batch. A batch that finds the lock held stays
+ * buffered and the run goes on; the next attempts come as records arrive,
+ * after an exponential backoff; writes that must be durable (begin, end,
+ * artifact, resume, flush) and a buffer at its cap wait with the same
+ * backoff. Only a lock held for the limit (ORCH_STORE_LOCK_LIMIT_S) fails
+ * the run. docs/store.md says this for users.
  */
 #include "store/store_int.h"
 
