@@ -318,6 +318,14 @@ int orch_sink_put(orch_sink *sink, const orch_record *rec, int64_t *run_id, orch
 {
     void *ctx = sink->ctx;
     int64_t id = rec->run_id;
+    /* the callbacks a sink may leave out (stage_stat, artifact) refuse
+     * rather than crash on a record that arrives for them */
+    if ((rec->kind == ORCH_REC_STAGE_STAT && sink->stage_stat == NULL) ||
+        (rec->kind == ORCH_REC_ARTIFACT && sink->artifact == NULL) ||
+        (rec->kind == ORCH_REC_FROZEN_CHANGE && sink->frozen_change == NULL) ||
+        (rec->kind == ORCH_REC_RUN_RESUME && sink->resume_run == NULL))
+        return orch_seterr(err, ORCH_EINVAL, "record: this sink takes no %s records",
+                           orch_record_kind_name(rec->kind));
     switch (rec->kind) {
     case ORCH_REC_RUN_BEGIN:
         if (run_id == NULL)

@@ -379,6 +379,19 @@ static void test_decoded_records_into_store(void **state)
     remove_tree(dir);
 }
 
+/* A sink without a callback for a kind refuses such a record. */
+static void test_put_without_callback(void **state)
+{
+    (void)state;
+    orch_sink none = {0};
+    orch_err err = {0};
+    orch_record r = {.kind = ORCH_REC_FROZEN_CHANGE, .run_id = 1, .as.frozen_change = {1, "p"}};
+    assert_int_equal(orch_sink_put(&none, &r, NULL, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "no frozen_change records"));
+    r.kind = ORCH_REC_RUN_BEGIN;
+    assert_int_equal(orch_sink_put(&none, &r, NULL, &err), ORCH_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_hostile_bytes_refused),
         cmocka_unit_test(test_encode_refuses),
         cmocka_unit_test(test_decoded_records_into_store),
+        cmocka_unit_test(test_put_without_callback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
