@@ -53,6 +53,12 @@ static inline int null_stat(void *c, int64_t id, const orch_stage_stat *r, orch_
     return ORCH_OK;
 }
 
+static inline int null_frozen(void *c, int64_t id, const orch_frozen_change *r, orch_err *e)
+{
+    (void)c, (void)id, (void)r, (void)e;
+    return ORCH_OK;
+}
+
 static inline orch_sink bench_null_sink(void *ctx)
 {
     orch_sink sink = {.ctx = ctx,
@@ -62,7 +68,8 @@ static inline orch_sink bench_null_sink(void *ctx)
                       .nan_event = null_nan,
                       .flush = null_flush,
                       .end_run = null_end,
-                      .stage_stat = null_stat};
+                      .stage_stat = null_stat,
+                      .frozen_change = null_frozen};
     return sink;
 }
 

@@ -92,6 +92,12 @@ static int w_stat(void *c, int64_t id, const orch_stage_stat *r, orch_err *e)
     TIMED(ts->inner.stage_stat(ts->inner.ctx, id, r, e));
 }
 
+static int w_frozen(void *c, int64_t id, const orch_frozen_change *r, orch_err *e)
+{
+    timed_sink *ts = c;
+    TIMED(ts->inner.frozen_change(ts->inner.ctx, id, r, e));
+}
+
 static void pipeline(orch_pipeline *p)
 {
     memset(p, 0, sizeof *p);
@@ -160,7 +166,8 @@ int main(void)
                              .nan_event = w_nan,
                              .flush = w_flush,
                              .end_run = w_end,
-                             .stage_stat = w_stat};
+                             .stage_stat = w_stat,
+                             .frozen_change = w_frozen};
     orch_pipeline p;
     pipeline(&p);
     run_once(&p, &null_sink); /* warm-up */

@@ -29,8 +29,7 @@ static const char *summary_value(double v, const char *fmt, char buf[32])
 
 static void on_stop_signal(int sig)
 {
-    (void)sig;
-    orch_train_request_stop();
+    orch_train_stop_by_signal(sig);
 }
 
 /* SIGINT and SIGTERM (Ctrl-C, Slurm's time limit) end the run cleanly. */

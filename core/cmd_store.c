@@ -113,8 +113,12 @@ int orch_cmd_runs(int argc, char **argv, orch_cli_globals *globals, orch_err *er
                            "runs: unknown strategy '%s' (surgery, detach, lora or full)", strategy);
     orch_store *store = NULL;
     int rc = open_for_reading(globals, &store, err);
+    orch_rowset runs = {0};
     if (rc == ORCH_OK)
-        rc = orch_store_list_runs(store, pipeline, strategy, status, format, stdout, err);
+        rc = orch_store_read_runs(store, pipeline, strategy, status, &runs, err);
+    if (rc == ORCH_OK)
+        rc = orch_render_runs(&runs, format, stdout, err);
+    orch_rowset_free(&runs);
     orch_store_close(store);
     return rc;
 }
@@ -144,8 +148,12 @@ int orch_cmd_show(int argc, char **argv, orch_cli_globals *globals, orch_err *er
         return err->code;
     orch_store *store = NULL;
     int rc = open_for_reading(globals, &store, err);
+    orch_run_report report = {0};
     if (rc == ORCH_OK)
-        rc = orch_store_show_run(store, run_id, stdout, err);
+        rc = orch_store_read_run(store, run_id, &report, err);
+    if (rc == ORCH_OK)
+        rc = orch_render_run_text(&report, stdout, err);
+    orch_run_report_free(&report);
     orch_store_close(store);
     return rc;
 }
@@ -196,8 +204,12 @@ int orch_cmd_compare(int argc, char **argv, orch_cli_globals *globals, orch_err 
                            "compare: name runs (orch compare 1 2 3), --pipeline P or --tag T");
     orch_store *store = NULL;
     int rc = open_for_reading(globals, &store, err);
+    orch_rowset runs = {0};
     if (rc == ORCH_OK)
-        rc = orch_store_compare(store, ids, n_ids, pipeline, tag, format, stdout, err);
+        rc = orch_store_read_compare(store, ids, n_ids, pipeline, tag, &runs, err);
+    if (rc == ORCH_OK)
+        rc = orch_render_compare(&runs, format, stdout, err);
+    orch_rowset_free(&runs);
     orch_store_close(store);
     return rc;
 }

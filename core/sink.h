@@ -4,8 +4,10 @@
  * The run loop never talks to SQLite directly: it hands records to an
  * orch_sink. store/ provides the SQLite sink (orch_store_sink, batched
  * transactions); a later MPI worker sink streams the same records to rank 0,
- * which feeds them to its own store sink. Records are plain values, so any
- * sink can serialize them.
+ * which feeds them to its own store sink. Records are plain values with
+ * named fields; orch_record tags one of them, and orch_record_encode /
+ * orch_record_decode (core/sink_record.c) turn it into portable bytes and
+ * back, so a record can cross MPI or a file unchanged.
  *
  * Every callback returns an orch_status and fills err on failure. A sink
  * buffers as it likes but must have everything durable after flush() and
@@ -17,6 +19,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/pipeline.h" /* orch_phase */
 
 typedef enum orch_run_status {
     ORCH_RUN_QUEUED = 0,
@@ -52,9 +55,16 @@ typedef struct orch_step_record {
     double wall_ms;
 } orch_step_record;
 
+/* A scalar that has no column of its own: loss_scale, feature_cache/hits... */
+typedef struct orch_metric_record {
+    int64_t step;
+    const char *name;
+    double value;
+} orch_metric_record;
+
 typedef struct orch_nan_record {
     int64_t step;
-    const char *phase;  /* "forward", "backward", "update" */
+    orch_phase phase;
     const char *stage;  /* e.g. "visual.merger.mlp.2" */
     const char *tensor; /* e.g. "grad_weight" */
     int64_t nan_count;
@@ -82,6 +92,86 @@ typedef struct orch_artifact {
     int64_t bytes;
 } orch_artifact;
 
+/* A frozen parameter whose checksum changed after an update (checks.frozen):
+ * no NaN, but a bug in the strategy. */
+typedef struct orch_frozen_change {
+    int64_t step;
+    const char *parameter; /* e.g. "visual.blocks.0.attn.qkv.weight" */
+} orch_frozen_change;
+
+/* The end of a run. */
+typedef struct orch_run_end {
+    orch_run_status status; /* finished, diverged, failed or interrupted */
+    const char *error;      /* why it failed or stopped; may be NULL */
+} orch_run_end;
+
+/* A run taken over to continue from its checkpoint (see resume_run). */
+typedef struct orch_run_resume {
+    orch_run_info info;
+    int64_t from_step; /* the last kept step, -1 for none */
+} orch_run_resume;
+
+/* ------------------------------------------------------ tagged records */
+
+typedef enum orch_record_kind {
+    ORCH_REC_RUN_BEGIN = 0,
+    ORCH_REC_STEP,
+    ORCH_REC_METRIC,
+    ORCH_REC_NAN,
+    ORCH_REC_STAGE_STAT,
+    ORCH_REC_ARTIFACT,
+    ORCH_REC_FROZEN_CHANGE,
+    ORCH_REC_RUN_END,
+    ORCH_REC_RUN_RESUME,
+    ORCH_REC__COUNT
+} orch_record_kind;
+
+/* One record of any kind, for sinks that pass records on (a file, MPI).
+ * Strings are borrowed: from the caller when encoding, from the decoded
+ * bytes after orch_record_decode. */
+typedef struct orch_record {
+    orch_record_kind kind;
+    int64_t run_id; /* 0 for ORCH_REC_RUN_BEGIN: the receiving store assigns it */
+    union {
+        orch_run_info run_begin;
+        orch_step_record step;
+        orch_metric_record metric;
+        orch_nan_record nan;
+        orch_stage_stat stage_stat;
+        orch_artifact artifact;
+        orch_frozen_change frozen_change;
+        orch_run_end run_end;
+        orch_run_resume run_resume;
+    } as;
+} orch_record;
+
+/* "run_begin", "step", ... */
+const char *orch_record_kind_name(orch_record_kind kind);
+
+/* The bytes, version ORCH_RECORD_VERSION: a version byte, a kind byte, the
+ * run id, then the kind's fields in declaration order; integers and doubles
+ * (their IEEE-754 bits) as 8 bytes little-endian, enums and flags as one
+ * byte, strings as a 4-byte little-endian length counting a terminating NUL
+ * (0 for NULL) followed by the string and its NUL. No padding, no host
+ * layout: any machine reads what any other wrote. */
+#define ORCH_RECORD_VERSION 1
+
+/* The number of bytes orch_record_encode writes for rec. */
+size_t orch_record_encoded_size(const orch_record *rec);
+
+/* Encodes rec into buf (cap bytes) and sets *len to the bytes written.
+ * ORCH_EINVAL when buf is too small (*len then says how many are needed),
+ * for a kind or enum out of range, or a string longer than 4 GiB. */
+int orch_record_encode(const orch_record *rec, unsigned char *buf, size_t cap, size_t *len,
+                       orch_err *err);
+
+/* Decodes exactly len bytes into *out. Strings point into buf, which must
+ * outlive *out. ORCH_EINVAL ("record: ...") for anything malformed: another
+ * version, an unknown kind or enum, a flag other than 0 or 1, a string
+ * without its NUL or with one inside, bytes missing or left over. It never
+ * reads outside buf[0..len). */
+int orch_record_decode(const unsigned char *buf, size_t len, orch_record *out, orch_err *err);
+
 typedef struct orch_sink orch_sink;
 struct orch_sink {
     void *ctx; /* the sink's own state; owned by whoever made the sink */
@@ -102,6 +192,13 @@ struct orch_sink {
      * is deleted (the resumed run records them again). */
     int (*resume_run)(void *ctx, int64_t run_id, const orch_run_info *info, int64_t from_step,
                       orch_err *err);
+    /* A frozen parameter changed: recorded at once, never a NaN event. */
+    int (*frozen_change)(void *ctx, int64_t run_id, const orch_frozen_change *rec, orch_err *err);
 };
+
+/* Hands rec to the sink's callback of its kind (what a receiving rank does
+ * with a decoded record). *run_id receives the id of a begun run
+ * (ORCH_REC_RUN_BEGIN); it may be NULL for other kinds. */
+int orch_sink_put(orch_sink *sink, const orch_record *rec, int64_t *run_id, orch_err *err);
 
 #endif

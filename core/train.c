@@ -56,8 +56,8 @@ static void on_nonfinite(void *ctx, const orch_scan_event *ev)
         snprintf(res->first_nan, sizeof res->first_nan, "step %lld %s %s %s", (long long)ev->step,
                  orch_phase_name(ev->phase), ev->stage, ev->tensor);
     res->nan_events++;
-    orch_nan_record rec = {ev->step,         orch_phase_name(ev->phase), ev->stage,
-                           ev->tensor,       ev->stats.nan_count,        ev->stats.inf_count,
+    orch_nan_record rec = {ev->step,         ev->phase,           ev->stage,
+                           ev->tensor,       ev->stats.nan_count, ev->stats.inf_count,
                            ev->input_absmax, ev->inputs_finite};
     if (!rs->record_error &&
         rs->sink->nan_event(rs->sink->ctx, res->run_id, &rec, &rs->observer_err) != ORCH_OK)
@@ -187,7 +187,7 @@ static uint64_t param_checksum(const orch_param *prm)
 }
 
 /* Frozen parameters must not change; a change is recorded as a
- * frozen_changed event naming the tensor. Returns the number changed. */
+ * frozen-parameter change naming the tensor. Returns the number changed. */
 static int check_frozen(run_state *rs, int64_t step, orch_err *err, int *rc)
 {
     orch_graph *g = &rs->graph;
@@ -198,8 +198,8 @@ static int check_frozen(run_state *rs, int64_t step, orch_err *err, int *rc)
         if (prm->trainable || param_checksum(prm) == prm->checksum)
             continue;
         changed++;
-        orch_nan_record rec = {step, "update", prm->name, "frozen_changed", 0, 0, 0.0, 1};
-        *rc = rs->sink->nan_event(rs->sink->ctx, rs->result->run_id, &rec, err);
+        orch_frozen_change rec = {step, prm->name};
+        *rc = rs->sink->frozen_change(rs->sink->ctx, rs->result->run_id, &rec, err);
         prm->checksum = param_checksum(prm); /* report each change once */
     }
     return changed;
@@ -394,10 +394,30 @@ static int ended_non_finite(const run_state *rs, int64_t last_step)
 /* Set from a signal handler (SIGINT, SIGTERM): the loop ends after the step
  * it is in, records everything and marks the run interrupted. */
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_signal; /* the signal that asked, or 0 */
 
 void orch_train_request_stop(void)
 {
     stop_requested = 1;
+}
+
+void orch_train_stop_by_signal(int sig)
+{
+    stop_signal = sig;
+    stop_requested = 1;
+}
+
+/* runs.error of an interrupted run: what stopped it. */
+static const char *stop_reason(void)
+{
+    switch (stop_signal) {
+    case SIGINT:
+        return "interrupted by SIGINT";
+    case SIGTERM:
+        return "interrupted by SIGTERM";
+    default:
+        return "interrupted by a stop request";
+    }
 }
 
 /* --------------------------------------------------------------- output */
@@ -548,6 +568,7 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     FILE *progress = options ? options->progress : NULL;
     FILE *json = options ? options->json : NULL;
     stop_requested = 0;
+    stop_signal = 0;
     for (; rc == ORCH_OK && step < p->schedule.steps; step++) {
         double t0 = now_ms();
         rc = run_step(&rs, step, indices, &outcome, err);
@@ -592,7 +613,10 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
             result->status = ORCH_RUN_INTERRUPTED;
         else
             result->status = ORCH_RUN_FINISHED;
-        rc = sink->end_run(sink->ctx, result->run_id, result->status, NULL, err);
+        rc = sink->end_run(sink->ctx, result->run_id, result->status,
+                           result->status == ORCH_RUN_INTERRUPTED ? stop_reason() : NULL, err);
+        if (rc != ORCH_OK) /* the sink marked it failed where it still could */
+            result->status = ORCH_RUN_FAILED;
     } else {
         result->status = ORCH_RUN_FAILED;
         sink->end_run(sink->ctx, result->run_id, ORCH_RUN_FAILED, err->msg, &end_err);

@@ -51,6 +51,10 @@ typedef struct orch_train_result {
  * SIGINT and SIGTERM handlers. */
 void orch_train_request_stop(void);
 
+/* orch_train_request_stop from the handler of signal sig: the run's error
+ * text says "interrupted by SIGINT" (or SIGTERM). Async-signal-safe. */
+void orch_train_stop_by_signal(int sig);
+
 /* Trains p and records it through sink. A run that starts is always ended
  * in the sink (finished, diverged or failed with the message). Returns
  * ORCH_OK when the run ran to its end (finished or diverged: see

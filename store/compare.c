@@ -1,5 +1,6 @@
 /*
- * compare.c - `orch compare`: runs side by side, from run_summary.
+ * compare.c - reading what `orch compare` prints (render_text.c): runs
+ * side by side, from run_summary.
  *
  * The selection is one statement: the ids given (a JSON array bound as
  * text, read with json_each, so any number of ids is one parameter), in
@@ -27,17 +28,6 @@ static const char sql_select[] =
     "                                   WHERE t.value = ?3))\n"
     "       AND r.id NOT IN (SELECT run_id FROM ids))\n";
 
-static const char sql_cols_table[] =
-    "SELECT s.run_id AS run, s.name, s.strategy, s.precision, s.lr, s.seed, s.status, s.steps,\n"
-    "       CASE WHEN s.final_loss IS NULL AND s.steps > 0 THEN 'NaN' ELSE s.final_loss END\n"
-    "         AS final_loss,\n"
-    "       s.best_loss,\n"
-    "       CASE WHEN s.max_grad_norm IS NULL AND s.steps > 0 THEN 'NaN'\n"
-    "            ELSE s.max_grad_norm END AS max_grad_norm,\n"
-    "       CASE WHEN s.first_nan_step IS NULL THEN NULL\n"
-    "            ELSE s.first_nan_step || ' ' || s.first_nan_phase || ' ' || s.first_nan_stage\n"
-    "       END AS first_nan,\n"
-    "       s.steps_per_s\n";
 static const char sql_cols_exact[] =
     "SELECT s.run_id AS run, s.name, s.strategy, s.precision, s.lr, s.seed, s.status, s.steps,\n"
     "       s.final_loss, s.best_loss, s.max_grad_norm, s.first_nan_step, s.first_nan_phase,\n"
@@ -81,46 +71,32 @@ static char *ids_json(const int64_t *ids, int n)
     return buf;
 }
 
-/* Does the statement (reset afterwards) yield at least one row? */
-static int has_rows(orch_store *s, sqlite3_stmt *st, int *yes, orch_err *err)
+int orch_store_read_compare(orch_store *s, const int64_t *run_ids, int n_ids, const char *pipeline,
+                            const char *tag, orch_rowset *out, orch_err *err)
 {
-    int src = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (src != SQLITE_ROW && src != SQLITE_DONE)
-        return store_dberr(s, src, "compare", err);
-    *yes = src == SQLITE_ROW;
-    return ORCH_OK;
-}
-
-int orch_store_compare(orch_store *s, const int64_t *run_ids, int n_ids, const char *pipeline,
-                       const char *tag, orch_format format, FILE *out, orch_err *err)
-{
-    static const store_print_opts people = {6, "-"};
     sqlite3_stmt *st = NULL;
     char *ids = NULL, *sql = NULL;
-    int rc = ORCH_OK;
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
     if (s == NULL || out == NULL)
         return orch_seterr(err, ORCH_EINVAL, "compare: no store");
-    if (format != ORCH_FMT_TABLE && format != ORCH_FMT_CSV && format != ORCH_FMT_JSON)
-        return orch_seterr(err, ORCH_EINVAL, "compare: unknown output format %d", (int)format);
     if (n_ids < 0 || (n_ids > 0 && run_ids == NULL))
         return orch_seterr(err, ORCH_EINVAL, "compare: bad list of runs");
     if (n_ids == 0 && pipeline == NULL && tag == NULL)
         return orch_seterr(err, ORCH_EINVAL,
                            "compare: name the runs to compare, or give --pipeline or --tag");
-    rc = check_ids(s, run_ids, n_ids, err);
+    int rc = check_ids(s, run_ids, n_ids, err);
     if (rc != ORCH_OK)
         return rc;
 
-    const char *cols = format == ORCH_FMT_TABLE ? sql_cols_table : sql_cols_exact;
-    size_t n = strlen(sql_select) + strlen(cols) + strlen(sql_from) + 1;
+    size_t n = strlen(sql_select) + strlen(sql_cols_exact) + strlen(sql_from) + 1;
     ids = ids_json(run_ids, n_ids);
     sql = malloc(n);
     if (ids == NULL || sql == NULL) {
         rc = orch_seterr(err, ORCH_ENOMEM, "compare: out of memory");
         goto out;
     }
-    snprintf(sql, n, "%s%s%s", sql_select, cols, sql_from);
+    snprintf(sql, n, "%s%s%s", sql_select, sql_cols_exact, sql_from);
     rc = store_prepare(s, sql, 0, &st, err);
     if (rc != ORCH_OK)
         goto out;
@@ -130,22 +106,18 @@ int orch_store_compare(orch_store *s, const int64_t *run_ids, int n_ids, const c
         rc = store_dberr(s, sqlite3_errcode(s->db), "compare", err);
         goto out;
     }
-    /* Nothing printed for an empty selection: an error says why. */
-    int any = 0;
-    rc = has_rows(s, st, &any, err);
-    if (rc != ORCH_OK)
-        goto out;
-    if (!any) {
+    rc = store_fetch_rows(s, st, out, err);
+    /* An empty selection is an error that says why. */
+    if (rc == ORCH_OK && out->n_rows == 0)
         rc = orch_seterr(err, ORCH_EINVAL, "compare: no runs in %s match%s%s%s%s%s", s->path,
                          pipeline != NULL ? " --pipeline " : "", pipeline != NULL ? pipeline : "",
                          pipeline != NULL && tag != NULL ? " and" : "",
                          tag != NULL ? " --tag " : "", tag != NULL ? tag : "");
-        goto out;
-    }
-    rc = store_print_rows(s, st, format, format == ORCH_FMT_TABLE ? &people : NULL, out, err);
 out:
     sqlite3_finalize(st);
     free(sql);
     free(ids);
+    if (rc != ORCH_OK)
+        orch_rowset_free(out);
     return rc;
 }

@@ -1,6 +1,8 @@
 /*
- * format.c - printing the rows of a statement as an aligned table, as CSV
- * or as JSON.
+ * format.c - printing rows of values as an aligned table, as CSV or as
+ * JSON: the writer that orch query streams a statement's rows into
+ * (rows.c), and that renders rows already read (orch_render_rows). No SQL
+ * here.
  *
  * Values keep their SQLite type: INTEGER and REAL print as numbers, TEXT as
  * text, BLOB as lowercase hexadecimal text. A REAL prints as the shortest
@@ -49,32 +51,34 @@ char *store_format_real(double v, int digits, char *buf)
 
 static const char hexdigits[] = "0123456789abcdef";
 
-/* A malloc'd NUL-terminated copy of column i as text (see the file comment);
+/* A malloc'd NUL-terminated copy of v as text (see the file comment);
  * NULL for SQL NULL or when out of memory (*oom set). */
-static char *cell_text(sqlite3_stmt *st, int i, int digits, int *oom)
+static char *cell_text(const orch_value *v, int digits, int *oom)
 {
     char num[32];
     const char *src = NULL;
     size_t n = 0;
     char *out = NULL;
-    switch (sqlite3_column_type(st, i)) {
-    case SQLITE_NULL:
+    switch (v->kind) {
+    case ORCH_VALUE_NULL:
         return NULL;
-    case SQLITE_INTEGER:
-        snprintf(num, sizeof num, "%lld", (long long)sqlite3_column_int64(st, i));
+    case ORCH_VALUE_INT:
+        snprintf(num, sizeof num, "%lld", (long long)v->i);
         src = num;
         n = strlen(num);
         break;
-    case SQLITE_FLOAT:
-        src = store_format_real(sqlite3_column_double(st, i), digits, num);
+    case ORCH_VALUE_REAL:
+        src = store_format_real(v->r, digits, num);
         n = strlen(num);
         break;
-    case SQLITE_BLOB: {
-        const unsigned char *b = sqlite3_column_blob(st, i);
-        n = (size_t)sqlite3_column_bytes(st, i);
+    case ORCH_VALUE_BLOB: {
+        const unsigned char *b = (const unsigned char *)v->s;
+        n = v->n;
         out = malloc(2 * n + 1);
-        if (out == NULL)
-            break;
+        if (out == NULL) {
+            *oom = 1;
+            return NULL;
+        }
         for (size_t j = 0; j < n; j++) {
             out[2 * j] = hexdigits[b[j] >> 4];
             out[2 * j + 1] = hexdigits[b[j] & 15];
@@ -82,16 +86,12 @@ static char *cell_text(sqlite3_stmt *st, int i, int digits, int *oom)
         out[2 * n] = '\0';
         return out;
     }
-    default:
-        src = (const char *)sqlite3_column_text(st, i);
-        n = (size_t)sqlite3_column_bytes(st, i);
-        if (src == NULL) {
-            *oom = 1;
-            return NULL;
-        }
+    case ORCH_VALUE_TEXT:
+        src = v->s != NULL ? v->s : "";
+        n = v->n;
         break;
     }
-    if (out == NULL && src != NULL && (out = malloc(n + 1)) != NULL) {
+    if (src != NULL && (out = malloc(n + 1)) != NULL) {
         memcpy(out, src, n);
         out[n] = '\0';
     }
@@ -102,15 +102,14 @@ static char *cell_text(sqlite3_stmt *st, int i, int digits, int *oom)
 
 /* Aligns as a number: INTEGER, REAL, and the texts the reports use for
  * non-finite reals. */
-static int is_number(sqlite3_stmt *st, int i)
+static int is_number(const orch_value *v)
 {
-    int t = sqlite3_column_type(st, i);
-    if (t == SQLITE_TEXT) {
-        const char *s = (const char *)sqlite3_column_text(st, i);
+    if (v->kind == ORCH_VALUE_TEXT) {
+        const char *s = v->s;
         return s != NULL &&
                (strcmp(s, "NaN") == 0 || strcmp(s, "Infinity") == 0 || strcmp(s, "-Infinity") == 0);
     }
-    return t == SQLITE_INTEGER || t == SQLITE_FLOAT;
+    return v->kind == ORCH_VALUE_INT || v->kind == ORCH_VALUE_REAL;
 }
 
 /* ------------------------------------------------------------ table */
@@ -157,12 +156,7 @@ static void put_cell(const char *s, size_t width, int right, int last, FILE *out
             fputc(' ', out);
 }
 
-typedef struct table {
-    int n_cols;
-    size_t n_rows, cap_rows;
-    char **cells;       /* n_rows * n_cols, NULL = SQL NULL */
-    unsigned char *num; /* n_rows * n_cols: right-align */
-} table;
+typedef store_table table;
 
 static void table_free(table *t)
 {
@@ -172,7 +166,7 @@ static void table_free(table *t)
     free(t->num);
 }
 
-static int table_add_row(table *t, sqlite3_stmt *st, int digits)
+static int table_add_row(table *t, const orch_value *vals, int digits)
 {
     size_t nc = (size_t)t->n_cols;
     if (t->n_rows == t->cap_rows) {
@@ -190,14 +184,14 @@ static int table_add_row(table *t, sqlite3_stmt *st, int digits)
     int oom = 0;
     char **row = t->cells + t->n_rows * nc;
     for (size_t i = 0; i < nc; i++) {
-        row[i] = cell_text(st, (int)i, digits, &oom);
-        t->num[t->n_rows * nc + i] = (unsigned char)is_number(st, (int)i);
+        row[i] = cell_text(&vals[i], digits, &oom);
+        t->num[t->n_rows * nc + i] = (unsigned char)is_number(&vals[i]);
     }
     t->n_rows++;
     return oom ? -1 : 0;
 }
 
-static void table_print(const table *t, sqlite3_stmt *st, const char *null_text, FILE *out)
+static void table_print(const table *t, const char *const *names, const char *null_text, FILE *out)
 {
     size_t nc = (size_t)t->n_cols;
     size_t *width = calloc(nc ? nc : 1, sizeof *width);
@@ -205,7 +199,7 @@ static void table_print(const table *t, sqlite3_stmt *st, const char *null_text,
     if (width == NULL || right == NULL)
         goto out;
     for (size_t c = 0; c < nc; c++) {
-        width[c] = text_width(sqlite3_column_name(st, (int)c));
+        width[c] = text_width(names[c]);
         int numbers = 0, others = 0;
         for (size_t r = 0; r < t->n_rows; r++) {
             const char *cell = t->cells[r * nc + c];
@@ -222,7 +216,7 @@ static void table_print(const table *t, sqlite3_stmt *st, const char *null_text,
     for (size_t c = 0; c < nc; c++) {
         if (c > 0)
             fputs("  ", out);
-        put_cell(sqlite3_column_name(st, (int)c), width[c], right[c], c + 1 == nc, out);
+        put_cell(names[c], width[c], right[c], c + 1 == nc, out);
     }
     fputc('\n', out);
     for (size_t c = 0; c < nc; c++) {
@@ -321,31 +315,28 @@ static json_t *json_text(const unsigned char *s, size_t n)
     return v;
 }
 
-static json_t *json_cell(sqlite3_stmt *st, int i)
+static json_t *json_cell(const orch_value *v)
 {
-    switch (sqlite3_column_type(st, i)) {
-    case SQLITE_NULL:
+    switch (v->kind) {
+    case ORCH_VALUE_NULL:
         return json_null();
-    case SQLITE_INTEGER:
-        return json_integer((json_int_t)sqlite3_column_int64(st, i));
-    case SQLITE_FLOAT: {
-        double v = sqlite3_column_double(st, i);
-        if (isinf(v))
-            return json_string(v > 0 ? "Infinity" : "-Infinity");
-        return json_real(v);
-    }
-    case SQLITE_BLOB: {
+    case ORCH_VALUE_INT:
+        return json_integer((json_int_t)v->i);
+    case ORCH_VALUE_REAL:
+        if (isinf(v->r))
+            return json_string(v->r > 0 ? "Infinity" : "-Infinity");
+        return json_real(v->r);
+    case ORCH_VALUE_BLOB: {
         int oom = 0;
-        char *hex = cell_text(st, i, 0, &oom);
-        json_t *v = hex != NULL ? json_string(hex) : NULL;
+        char *hex = cell_text(v, 0, &oom);
+        json_t *j = hex != NULL ? json_string(hex) : NULL;
         free(hex);
-        return v;
+        return j;
     }
-    default: {
-        const unsigned char *s = sqlite3_column_text(st, i);
-        return s != NULL ? json_text(s, (size_t)sqlite3_column_bytes(st, i)) : NULL;
+    case ORCH_VALUE_TEXT:
+        return json_text((const unsigned char *)(v->s != NULL ? v->s : ""), v->n);
     }
-    }
+    return NULL;
 }
 
 /* Prints a real with the fewest digits that read back exactly. */
@@ -420,14 +411,13 @@ int store_json_print(json_t *v, int indent, int depth, FILE *out)
     return rc == 0 ? 0 : -1;
 }
 
-static int json_row(sqlite3_stmt *st, int n_cols, FILE *out)
+static int json_row(const char *const *names, const orch_value *vals, int n_cols, FILE *out)
 {
     json_t *row = json_object();
     int rc = row != NULL ? 0 : -1;
     for (int i = 0; i < n_cols && rc == 0; i++) {
-        json_t *v = json_cell(st, i);
-        const char *name = sqlite3_column_name(st, i);
-        if (v == NULL || name == NULL || json_object_set_new(row, name, v) != 0)
+        json_t *v = json_cell(&vals[i]);
+        if (v == NULL || names[i] == NULL || json_object_set_new(row, names[i], v) != 0)
             rc = -1;
     }
     if (rc == 0)
@@ -436,71 +426,91 @@ static int json_row(sqlite3_stmt *st, int n_cols, FILE *out)
     return rc;
 }
 
-/* ------------------------------------------------------------ driver */
+/* ------------------------------------------------------------ writer */
 
-int store_print_rows(orch_store *s, sqlite3_stmt *st, orch_format format,
-                     const store_print_opts *opts, FILE *out, orch_err *err)
+int store_writer_begin(store_writer *w, orch_format format, const orch_render_opts *opts,
+                       int n_cols, const char *const *names, FILE *out)
 {
-    static const store_print_opts exact = {0, "NULL"};
-    table t = {0};
-    int n_cols = sqlite3_column_count(st);
-    int rc = ORCH_OK;
-    int src;
-    size_t n = 0;
-    if (opts == NULL)
-        opts = &exact;
-    t.n_cols = n_cols;
+    static const orch_render_opts exact = {0, "NULL"};
+    memset(w, 0, sizeof *w);
+    w->format = format;
+    w->opts = opts != NULL ? opts : &exact;
+    w->n_cols = n_cols;
+    w->names = names;
+    w->out = out;
+    w->t.n_cols = n_cols;
     if (format == ORCH_FMT_CSV) {
         for (int i = 0; i < n_cols; i++) {
             if (i > 0)
                 fputc(',', out);
-            csv_field(sqlite3_column_name(st, i), out);
+            csv_field(names[i], out);
         }
         fputs("\r\n", out);
     } else if (format == ORCH_FMT_JSON) {
         fputc('[', out);
     }
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (format == ORCH_FMT_TABLE) {
-            if (table_add_row(&t, st, opts->real_digits) != 0) {
-                rc = orch_seterr(err, ORCH_ENOMEM, "query: out of memory holding the rows");
-                goto out;
-            }
-        } else if (format == ORCH_FMT_CSV) {
-            int oom = 0;
-            for (int i = 0; i < n_cols; i++) {
-                char *cell = cell_text(st, i, 0, &oom);
-                if (i > 0)
-                    fputc(',', out);
-                csv_field(cell, out);
-                free(cell);
-            }
-            fputs("\r\n", out);
-            if (oom) {
-                rc = orch_seterr(err, ORCH_ENOMEM, "query: out of memory");
-                goto out;
-            }
-        } else {
-            fputs(n == 0 ? "\n  " : ",\n  ", out);
-            if (json_row(st, n_cols, out) != 0) {
-                rc = orch_seterr(err, ORCH_EIO, "query: writing a JSON row failed");
-                goto out;
-            }
+    return ORCH_OK;
+}
+
+int store_writer_row(store_writer *w, const orch_value *vals, orch_err *err)
+{
+    FILE *out = w->out;
+    if (w->format == ORCH_FMT_TABLE) {
+        if (table_add_row(&w->t, vals, w->opts->real_digits) != 0)
+            return orch_seterr(err, ORCH_ENOMEM, "query: out of memory holding the rows");
+    } else if (w->format == ORCH_FMT_CSV) {
+        int oom = 0;
+        for (int i = 0; i < w->n_cols; i++) {
+            char *cell = cell_text(&vals[i], 0, &oom);
+            if (i > 0)
+                fputc(',', out);
+            csv_field(cell, out);
+            free(cell);
         }
-        n++;
+        fputs("\r\n", out);
+        if (oom)
+            return orch_seterr(err, ORCH_ENOMEM, "query: out of memory");
+    } else {
+        fputs(w->n == 0 ? "\n  " : ",\n  ", out);
+        if (json_row(w->names, vals, w->n_cols, out) != 0)
+            return orch_seterr(err, ORCH_EIO, "query: writing a JSON row failed");
     }
-    if (src != SQLITE_DONE) {
-        rc = store_dberr(s, src, "query", err);
-        goto out;
-    }
-    if (format == ORCH_FMT_TABLE)
-        table_print(&t, st, opts->null_text, out);
-    else if (format == ORCH_FMT_JSON)
-        fputs(n == 0 ? "]\n" : "\n]\n", out);
-    if (fflush(out) != 0 || ferror(out))
+    w->n++;
+    return ORCH_OK;
+}
+
+int store_writer_end(store_writer *w, orch_err *err)
+{
+    int rc = ORCH_OK;
+    if (w->format == ORCH_FMT_TABLE)
+        table_print(&w->t, w->names, w->opts->null_text, w->out);
+    else if (w->format == ORCH_FMT_JSON)
+        fputs(w->n == 0 ? "]\n" : "\n]\n", w->out);
+    if (fflush(w->out) != 0 || ferror(w->out))
         rc = orch_seterr(err, ORCH_EIO, "query: writing the output failed");
-out:
-    table_free(&t);
-    sqlite3_reset(st);
+    store_writer_free(w);
     return rc;
+}
+
+void store_writer_free(store_writer *w)
+{
+    table_free(&w->t);
+    memset(&w->t, 0, sizeof w->t);
+}
+
+int orch_render_rows(const orch_rowset *rows, orch_format format, const orch_render_opts *opts,
+                     FILE *out, orch_err *err)
+{
+    store_writer w;
+    if (format != ORCH_FMT_TABLE && format != ORCH_FMT_CSV && format != ORCH_FMT_JSON)
+        return orch_seterr(err, ORCH_EINVAL, "unknown output format %d", (int)format);
+    int rc =
+        store_writer_begin(&w, format, opts, rows->n_cols, (const char *const *)rows->names, out);
+    for (size_t r = 0; r < rows->n_rows && rc == ORCH_OK; r++)
+        rc = store_writer_row(&w, rows->cells + r * (size_t)rows->n_cols, err);
+    if (rc != ORCH_OK) {
+        store_writer_free(&w);
+        return rc;
+    }
+    return store_writer_end(&w, err);
 }

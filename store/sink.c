@@ -19,9 +19,18 @@
  * A reader never sees half a batch: it sees the steps of the batches
  * committed so far and status 'running' until end_run commits the last
  * batch together with the final status.
+ *
+ * Another process holding the write lock (txn_run): the sink never lets
+ * SQLite wait inside a batch. A batch that finds the lock held stays
+ * buffered and the run goes on; the next attempts come as records arrive,
+ * after an exponential backoff; writes that must be durable (begin, end,
+ * artifact, resume, flush) and a buffer at its cap wait with the same
+ * backoff. Only a lock held for the limit (ORCH_STORE_LOCK_LIMIT_S) fails
+ * the run. docs/store.md says this for users.
  */
 #include "store/store_int.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -78,11 +87,25 @@ static const char *const sql_resume_del[5] = {
 
 /* ------------------------------------------------------------ helpers */
 
-static double now_ms(void)
+static double monotonic_ms(void *ctx)
 {
+    (void)ctx;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void nap_ms(void *ctx, double ms)
+{
+    (void)ctx;
+    struct timespec ts = {(time_t)(ms / 1e3), (long)(fmod(ms, 1e3) * 1e6)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ; /* a signal (SIGINT) stops the run after the step, not the wait */
+}
+
+static double clock_now(const store_sink *k)
+{
+    return k->now_ms(k->clock_ctx);
 }
 
 /* Binds a double, NaN as NULL (what SQLite would do anyway, said aloud). */
@@ -133,13 +156,12 @@ static int rec_add(store_sink *k, store_rec_kind kind, int64_t run_id, int64_t s
         k->cap_recs = cap;
     }
     if (k->n_recs == 0)
-        k->oldest_ms = now_ms();
+        k->oldest_ms = clock_now(k);
     store_rec *r = &k->recs[k->n_recs++];
     memset(r, 0, sizeof *r);
     r->kind = kind;
     r->run_id = run_id;
     r->step = step;
-    r->s1 = r->s2 = r->s3 = SIZE_MAX;
     *out = r;
     return ORCH_OK;
 }
@@ -189,7 +211,11 @@ static void live_remove(store_sink *k, int64_t run_id)
 static int run_stmt(orch_store *s, sqlite3_stmt *st, int bound, const char *what, orch_err *err)
 {
     int rc = bound == SQLITE_OK ? sqlite3_step(st) : sqlite3_errcode(s->db);
-    int status = rc == SQLITE_DONE ? ORCH_OK : store_dberr(s, rc, what, err);
+    int status = ORCH_OK;
+    if (rc != SQLITE_DONE) {
+        s->sink.last_rc = rc;
+        status = store_dberr(s, rc, what, err);
+    }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return status;
@@ -197,16 +223,27 @@ static int run_stmt(orch_store *s, sqlite3_stmt *st, int bound, const char *what
 
 /* ------------------------------------------------------- transactions */
 
+/* Is rc SQLite's "another connection holds the lock"? */
+static int is_lock_held(int rc)
+{
+    return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+/* BEGIN IMMEDIATE without SQLite's own busy wait: the sink decides how long
+ * to wait (store_sink_flush), so a held lock costs a live run no time. */
 static int txn_begin(orch_store *s, orch_err *err)
 {
-    return run_stmt(s, s->sink.begin, SQLITE_OK, "store: starting a transaction", err);
+    sqlite3_busy_timeout(s->db, 0);
+    int rc = run_stmt(s, s->sink.begin, SQLITE_OK, "store: starting a transaction", err);
+    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+    return rc;
 }
 
 static int txn_commit(orch_store *s, orch_err *err)
 {
     int rc = run_stmt(s, s->sink.commit, SQLITE_OK, "store: committing", err);
     if (rc == ORCH_OK)
-        s->sink.last_commit_ms = now_ms();
+        s->sink.last_commit_ms = clock_now(&s->sink);
     return rc;
 }
 
@@ -223,7 +260,7 @@ static int write_rec(orch_store *s, const store_rec *r, orch_err *err)
 {
     store_sink *k = &s->sink;
     sqlite3_stmt *st = NULL;
-    const char *what = "store: writing a record";
+    const char *what = NULL;
     int b = SQLITE_OK;
     switch (r->kind) {
     case STORE_REC_STEP:
@@ -231,44 +268,57 @@ static int write_rec(orch_store *s, const store_rec *r, orch_err *err)
         what = "store: writing a step";
         b |= sqlite3_bind_int64(st, 1, r->run_id);
         b |= sqlite3_bind_int64(st, 2, r->step);
-        b |= bind_real(st, 3, r->a);
-        b |= bind_real(st, 4, r->b);
-        b |= bind_real(st, 5, r->c);
-        b |= bind_real(st, 6, r->d);
+        b |= bind_real(st, 3, r->as.step.loss);
+        b |= bind_real(st, 4, r->as.step.grad_norm);
+        b |= bind_real(st, 5, r->as.step.lr);
+        b |= bind_real(st, 6, r->as.step.wall_ms);
         break;
     case STORE_REC_METRIC:
         st = k->insert_metric;
         what = "store: writing a metric";
         b |= sqlite3_bind_int64(st, 1, r->run_id);
         b |= sqlite3_bind_int64(st, 2, r->step);
-        b |= sqlite3_bind_text(st, 3, pool_str(k, r->s1), -1, SQLITE_STATIC);
-        b |= bind_real(st, 4, r->a);
+        b |= sqlite3_bind_text(st, 3, pool_str(k, r->as.metric.name), -1, SQLITE_STATIC);
+        b |= bind_real(st, 4, r->as.metric.value);
         break;
     case STORE_REC_STAGE:
         st = k->insert_stage;
         what = "store: writing a stage statistic";
         b |= sqlite3_bind_int64(st, 1, r->run_id);
         b |= sqlite3_bind_int64(st, 2, r->step);
-        b |= sqlite3_bind_text(st, 3, pool_str(k, r->s1), -1, SQLITE_STATIC);
-        b |= bind_real(st, 4, r->a);
-        b |= bind_real(st, 5, r->b);
-        b |= bind_real(st, 6, r->c);
+        b |= sqlite3_bind_text(st, 3, pool_str(k, r->as.stage.stage), -1, SQLITE_STATIC);
+        b |= bind_real(st, 4, r->as.stage.act_absmax);
+        b |= bind_real(st, 5, r->as.stage.act_rms);
+        b |= bind_real(st, 6, r->as.stage.grad_norm);
         break;
     case STORE_REC_NAN:
         st = k->insert_nan;
         what = "store: writing a NaN event";
         b |= sqlite3_bind_int64(st, 1, r->run_id);
         b |= sqlite3_bind_int64(st, 2, r->step);
-        b |= sqlite3_bind_text(st, 3, pool_str(k, r->s1), -1, SQLITE_STATIC);
-        b |= sqlite3_bind_text(st, 4, pool_str(k, r->s2), -1, SQLITE_STATIC);
-        b |= sqlite3_bind_text(st, 5, pool_str(k, r->s3), -1, SQLITE_STATIC);
-        b |= sqlite3_bind_int64(st, 6, r->n1);
-        b |= sqlite3_bind_int64(st, 7, r->n2);
-        if (r->first) {
-            b |= bind_real(st, 8, r->a);
-            b |= sqlite3_bind_int(st, 9, r->inputs_finite ? 1 : 0);
+        b |= sqlite3_bind_text(st, 3, orch_phase_name(r->as.nan.phase), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_text(st, 4, pool_str(k, r->as.nan.stage), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_text(st, 5, pool_str(k, r->as.nan.tensor), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_int64(st, 6, r->as.nan.nan_count);
+        b |= sqlite3_bind_int64(st, 7, r->as.nan.inf_count);
+        if (r->as.nan.first) {
+            b |= bind_real(st, 8, r->as.nan.input_absmax);
+            b |= sqlite3_bind_int(st, 9, r->as.nan.inputs_finite ? 1 : 0);
         }
         break;
+    case STORE_REC_FROZEN:
+        st = k->insert_nan;
+        what = "store: writing a frozen-parameter change";
+        b |= sqlite3_bind_int64(st, 1, r->run_id);
+        b |= sqlite3_bind_int64(st, 2, r->step);
+        b |= sqlite3_bind_text(st, 3, orch_phase_name(ORCH_PHASE_UPDATE), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_text(st, 4, pool_str(k, r->as.frozen.parameter), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_text(st, 5, STORE_FROZEN_TENSOR, -1, SQLITE_STATIC);
+        b |= sqlite3_bind_int64(st, 6, 0);
+        b |= sqlite3_bind_int64(st, 7, 0);
+        break;
+    case STORE_REC__COUNT:
+        ORCH_UNREACHABLE();
     }
     return run_stmt(s, st, b, what, err);
 }
@@ -292,59 +342,128 @@ static int write_batch(orch_store *s, orch_err *err)
     return ORCH_OK;
 }
 
-int store_sink_flush(orch_store *s, orch_err *err)
+/* What a transaction writes after the pending records and heartbeats; NULL
+ * for a plain flush. */
+typedef int (*txn_body)(orch_store *s, void *arg, orch_err *err);
+
+/* One attempt: BEGIN IMMEDIATE, the batch, body, COMMIT; rolled back on any
+ * failure. *held tells a lock held by another connection from other
+ * failures. */
+static int txn_attempt(orch_store *s, txn_body body, void *arg, int *held, orch_err *err)
+{
+    s->sink.last_rc = SQLITE_OK;
+    int rc = txn_begin(s, err);
+    if (rc == ORCH_OK)
+        rc = write_batch(s, err);
+    if (rc == ORCH_OK && body != NULL)
+        rc = body(s, arg, err);
+    if (rc == ORCH_OK)
+        rc = txn_commit(s, err);
+    if (rc != ORCH_OK)
+        txn_rollback(s);
+    *held = rc != ORCH_OK && is_lock_held(s->sink.last_rc);
+    return rc;
+}
+
+/* The lock is free again (or another failure ended the episode). */
+static void lock_episode_end(store_sink *k)
+{
+    k->locked = 0;
+    k->backoff_ms = STORE_LOCK_BACKOFF_MIN_MS;
+}
+
+/* Runs one transaction over the pending records (and body), meeting a
+ * write lock held by another process as mode says (store_flush_mode). The
+ * batch is cleared once written, or when a failure other than the lock
+ * discards it; a held lock keeps it, so every record lands exactly once, in
+ * the order it came. Past the limit the run's pending records are dropped
+ * and ORCH_EDB names the store and the lock. */
+static int txn_run(orch_store *s, store_flush_mode mode, txn_body body, void *arg, orch_err *err)
+{
+    store_sink *k = &s->sink;
+    for (;;) {
+        int held = 0;
+        int rc = txn_attempt(s, body, arg, &held, err);
+        if (rc == ORCH_OK || !held) {
+            if (rc != ORCH_OK && k->n_recs > 0)
+                k->last_nan_run = 0; /* the run's first NaN event may be lost */
+            batch_clear(k);
+            lock_episode_end(k);
+            if (rc == ORCH_OK)
+                k->gave_up = 0;
+            return rc;
+        }
+        double now = clock_now(k);
+        if (!k->locked) {
+            k->locked = 1;
+            k->locked_since_ms = now;
+            k->backoff_ms = STORE_LOCK_BACKOFF_MIN_MS;
+        }
+        double limit =
+            k->gave_up || mode == STORE_FLUSH_BRIEF ? STORE_LOCK_LAST_TRY_MS : k->lock_limit_ms;
+        double waited = now - k->locked_since_ms;
+        if (waited >= limit) {
+            size_t lost = k->n_recs;
+            k->last_nan_run = 0;
+            batch_clear(k);
+            lock_episode_end(k);
+            k->gave_up = 1;
+            return orch_seterr(err, ORCH_EDB,
+                               "store: %s: the write lock was held by another process for %.0f s "
+                               "(limit %s=%g); %zu records not written",
+                               s->path, waited / 1e3, STORE_LOCK_LIMIT_ENV, k->lock_limit_ms / 1e3,
+                               lost);
+        }
+        double wait = fmin(k->backoff_ms, limit - waited);
+        k->backoff_ms = fmin(2 * k->backoff_ms, STORE_LOCK_BACKOFF_MAX_MS);
+        if (mode == STORE_FLUSH_TRY) {
+            k->retry_at_ms = now + wait;
+            return ORCH_OK; /* kept; the run goes on */
+        }
+        k->sleep_ms(k->clock_ctx, wait);
+    }
+}
+
+int store_sink_flush(orch_store *s, store_flush_mode mode, orch_err *err)
 {
     const store_sink *k = &s->sink;
     /* Nothing pending: only a heartbeat is due, and not more often than
      * batches are. */
-    if (k->n_recs == 0 && (k->n_live == 0 || now_ms() - k->last_commit_ms < STORE_BATCH_MS))
+    if (k->n_recs == 0 && (k->n_live == 0 || clock_now(k) - k->last_commit_ms < STORE_BATCH_MS))
         return ORCH_OK;
-    int rc = txn_begin(s, err);
-    if (rc == ORCH_OK)
-        rc = write_batch(s, err);
-    if (rc == ORCH_OK)
-        rc = txn_commit(s, err);
-    if (rc != ORCH_OK) {
-        txn_rollback(s);
-        s->sink.last_nan_run = 0; /* the run's first NaN event may be lost */
-    }
-    batch_clear(&s->sink); /* written, or rolled back and discarded */
-    return rc;
+    return txn_run(s, mode, NULL, NULL, err);
 }
 
+/* A batch as records arrive: when full or old enough, and, while another
+ * process holds the lock, not before the backoff is over. The buffer is
+ * bounded: at max_recs pending records the run waits for the lock. */
 static int maybe_flush(orch_store *s, orch_err *err)
 {
     const store_sink *k = &s->sink;
-    double now = now_ms();
+    double now = clock_now(k);
+    if (k->n_recs >= k->max_recs)
+        return store_sink_flush(s, STORE_FLUSH_WAIT, err);
+    if (k->locked && now < k->retry_at_ms)
+        return ORCH_OK;
     if (k->n_recs >= STORE_BATCH_RECORDS || now - k->oldest_ms >= STORE_BATCH_MS ||
         now - k->last_commit_ms >= STORE_BATCH_MS)
-        return store_sink_flush(s, err);
+        return store_sink_flush(s, STORE_FLUSH_TRY, err);
     return ORCH_OK;
 }
 
 /* ---------------------------------------------------------- callbacks */
 
-static int sink_begin_run(void *ctx, const orch_run_info *info, int64_t *run_id, orch_err *err)
+typedef struct begin_args {
+    const orch_run_info *info;
+    int64_t id;
+} begin_args;
+
+static int begin_body(orch_store *s, void *arg, orch_err *err)
 {
-    orch_store *s = ctx;
+    begin_args *a = arg;
+    const orch_run_info *info = a->info;
     sqlite3_stmt *st = s->sink.insert_run;
-    int rc = ORCH_OK;
     int b = SQLITE_OK;
-    if (info == NULL || run_id == NULL)
-        return orch_seterr(err, ORCH_EINVAL, "store: begin_run without run info");
-    if (info->pipeline == NULL || info->name == NULL || info->strategy == NULL)
-        return orch_seterr(err, ORCH_EINVAL,
-                           "store: begin_run needs a pipeline, a name and a strategy");
-    *run_id = 0;
-    rc = live_reserve(&s->sink, err);
-    if (rc != ORCH_OK)
-        return rc;
-    rc = txn_begin(s, err);
-    if (rc != ORCH_OK)
-        goto out;
-    rc = write_batch(s, err);
-    if (rc != ORCH_OK)
-        goto out;
     b |= sqlite3_bind_text(st, 1, info->pipeline, -1, SQLITE_STATIC);
     b |= sqlite3_bind_text(st, 2, info->name, -1, SQLITE_STATIC);
     b |= sqlite3_bind_text(st, 3, info->strategy, -1, SQLITE_STATIC);
@@ -355,19 +474,30 @@ static int sink_begin_run(void *ctx, const orch_run_info *info, int64_t *run_id,
     b |= sqlite3_bind_text(st, 7, info->host, -1, SQLITE_STATIC);
     b |= sqlite3_bind_text(st, 8, info->orch_version, -1, SQLITE_STATIC);
     b |= info->pid > 0 ? sqlite3_bind_int64(st, 9, info->pid) : sqlite3_bind_null(st, 9);
-    rc = run_stmt(s, st, b, "store: recording the run", err);
+    int rc = run_stmt(s, st, b, "store: recording the run", err);
+    if (rc == ORCH_OK)
+        a->id = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+static int sink_begin_run(void *ctx, const orch_run_info *info, int64_t *run_id, orch_err *err)
+{
+    orch_store *s = ctx;
+    if (info == NULL || run_id == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: begin_run without run info");
+    if (info->pipeline == NULL || info->name == NULL || info->strategy == NULL)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "store: begin_run needs a pipeline, a name and a strategy");
+    *run_id = 0;
+    int rc = live_reserve(&s->sink, err);
     if (rc != ORCH_OK)
-        goto out;
-    int64_t id = sqlite3_last_insert_rowid(s->db);
-    rc = txn_commit(s, err);
+        return rc;
+    begin_args a = {info, 0};
+    rc = txn_run(s, STORE_FLUSH_WAIT, begin_body, &a, err);
     if (rc == ORCH_OK) {
-        *run_id = id;
-        live_add(&s->sink, id);
+        *run_id = a.id;
+        live_add(&s->sink, a.id);
     }
-out:
-    if (rc != ORCH_OK)
-        txn_rollback(s);
-    batch_clear(&s->sink);
     return rc;
 }
 
@@ -380,10 +510,10 @@ static int sink_step(void *ctx, int64_t run_id, const orch_step_record *rec, orc
     int rc = rec_add(&s->sink, STORE_REC_STEP, run_id, rec->step, &r, err);
     if (rc != ORCH_OK)
         return rc;
-    r->a = rec->loss;
-    r->b = rec->grad_norm;
-    r->c = rec->lr;
-    r->d = rec->wall_ms;
+    r->as.step.loss = rec->loss;
+    r->as.step.grad_norm = rec->grad_norm;
+    r->as.step.lr = rec->lr;
+    r->as.step.wall_ms = rec->wall_ms;
     return maybe_flush(s, err);
 }
 
@@ -400,8 +530,8 @@ static int sink_metric(void *ctx, int64_t run_id, int64_t step, const char *name
         rc = rec_add(&s->sink, STORE_REC_METRIC, run_id, step, &r, err);
     if (rc != ORCH_OK)
         return rc;
-    r->a = value;
-    r->s1 = at;
+    r->as.metric.name = at;
+    r->as.metric.value = value;
     return maybe_flush(s, err);
 }
 
@@ -429,34 +559,27 @@ static int is_first_nan(orch_store *s, int64_t run_id, int *first, orch_err *err
     return status;
 }
 
-static int valid_phase(const char *phase)
-{
-    return phase != NULL && (strcmp(phase, "forward") == 0 || strcmp(phase, "backward") == 0 ||
-                             strcmp(phase, "update") == 0);
-}
-
 static int sink_nan_event(void *ctx, int64_t run_id, const orch_nan_record *rec, orch_err *err)
 {
     orch_store *s = ctx;
     store_sink *k = &s->sink;
     store_rec *r = NULL;
-    size_t phase = SIZE_MAX, stage = SIZE_MAX, tensor = SIZE_MAX;
+    size_t stage = SIZE_MAX, tensor = SIZE_MAX;
     int first = 0;
-    int frozen = 0;
     if (rec == NULL)
         return orch_seterr(err, ORCH_EINVAL, "store: nan_event without a record");
-    if (!valid_phase(rec->phase))
+    if (rec->phase != ORCH_PHASE_FORWARD && rec->phase != ORCH_PHASE_BACKWARD &&
+        rec->phase != ORCH_PHASE_UPDATE)
         return orch_seterr(err, ORCH_EINVAL,
-                           "store: NaN event phase '%s' is not forward, backward or update",
-                           rec->phase != NULL ? rec->phase : "(null)");
+                           "store: NaN event phase %d is not forward, backward or update",
+                           (int)rec->phase);
     if (rec->stage == NULL)
         return orch_seterr(err, ORCH_EINVAL, "store: a NaN event needs a stage");
-    /* A frozen-parameter change is no NaN: never the first event, but
-     * written at once all the same. */
-    frozen = rec->tensor != NULL && strcmp(rec->tensor, STORE_FROZEN_TENSOR) == 0;
-    int rc = frozen ? ORCH_OK : is_first_nan(s, run_id, &first, err);
-    if (rc == ORCH_OK)
-        rc = pool_add(k, rec->phase, &phase, err);
+    if (rec->tensor != NULL && strcmp(rec->tensor, STORE_FROZEN_TENSOR) == 0)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "store: '" STORE_FROZEN_TENSOR "' is no tensor; a frozen-parameter "
+                           "change is recorded with frozen_change");
+    int rc = is_first_nan(s, run_id, &first, err);
     if (rc == ORCH_OK)
         rc = pool_add(k, rec->stage, &stage, err);
     if (rc == ORCH_OK)
@@ -465,15 +588,37 @@ static int sink_nan_event(void *ctx, int64_t run_id, const orch_nan_record *rec,
         rc = rec_add(k, STORE_REC_NAN, run_id, rec->step, &r, err);
     if (rc != ORCH_OK)
         return rc;
-    r->s1 = phase;
-    r->s2 = stage;
-    r->s3 = tensor;
-    r->n1 = rec->nan_count;
-    r->n2 = rec->inf_count;
-    r->first = first;
-    r->a = rec->input_absmax;
-    r->inputs_finite = rec->inputs_finite;
-    return first || frozen ? store_sink_flush(s, err) : maybe_flush(s, err);
+    r->as.nan.phase = rec->phase;
+    r->as.nan.stage = stage;
+    r->as.nan.tensor = tensor;
+    r->as.nan.nan_count = rec->nan_count;
+    r->as.nan.inf_count = rec->inf_count;
+    r->as.nan.input_absmax = rec->input_absmax;
+    r->as.nan.inputs_finite = rec->inputs_finite;
+    r->as.nan.first = first;
+    /* the diagnosis must survive a crash that may follow */
+    return first ? store_sink_flush(s, STORE_FLUSH_TRY, err) : maybe_flush(s, err);
+}
+
+/* Written at once, like a first NaN event: a strategy that moves frozen
+ * weights is a bug worth keeping even if the run then crashes. */
+static int sink_frozen_change(void *ctx, int64_t run_id, const orch_frozen_change *rec,
+                              orch_err *err)
+{
+    orch_store *s = ctx;
+    store_rec *r = NULL;
+    size_t at = SIZE_MAX;
+    if (rec == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: frozen_change without a record");
+    if (rec->parameter == NULL || rec->parameter[0] == '\0')
+        return orch_seterr(err, ORCH_EINVAL, "store: a frozen-parameter change needs a parameter");
+    int rc = pool_add(&s->sink, rec->parameter, &at, err);
+    if (rc == ORCH_OK)
+        rc = rec_add(&s->sink, STORE_REC_FROZEN, run_id, rec->step, &r, err);
+    if (rc != ORCH_OK)
+        return rc;
+    r->as.frozen.parameter = at;
+    return store_sink_flush(s, STORE_FLUSH_TRY, err);
 }
 
 static int sink_stage_stat(void *ctx, int64_t run_id, const orch_stage_stat *rec, orch_err *err)
@@ -490,55 +635,71 @@ static int sink_stage_stat(void *ctx, int64_t run_id, const orch_stage_stat *rec
         rc = rec_add(&s->sink, STORE_REC_STAGE, run_id, rec->step, &r, err);
     if (rc != ORCH_OK)
         return rc;
-    r->s1 = at;
-    r->a = rec->act_absmax;
-    r->b = rec->act_rms;
-    r->c = rec->grad_norm;
+    r->as.stage.stage = at;
+    r->as.stage.act_absmax = rec->act_absmax;
+    r->as.stage.act_rms = rec->act_rms;
+    r->as.stage.grad_norm = rec->grad_norm;
     return maybe_flush(s, err);
 }
 
 static int sink_flush(void *ctx, orch_err *err)
 {
-    return store_sink_flush(ctx, err);
+    return store_sink_flush(ctx, STORE_FLUSH_WAIT, err);
 }
 
+typedef struct end_args {
+    int64_t run_id;
+    orch_run_status status;
+    const char *error_message;
+} end_args;
+
+static int end_body(orch_store *s, void *arg, orch_err *err)
+{
+    const end_args *a = arg;
+    sqlite3_stmt *st = s->sink.end_run;
+    int b = SQLITE_OK;
+    b |= sqlite3_bind_int64(st, 1, a->run_id);
+    b |= sqlite3_bind_text(st, 2, orch_run_status_name(a->status), -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 3, a->error_message, -1, SQLITE_STATIC);
+    int rc = run_stmt(s, st, b, "store: recording the end of the run", err);
+    if (rc == ORCH_OK && sqlite3_changes(s->db) != 1)
+        rc = orch_seterr(err, ORCH_EINVAL, "store: end_run: no run %lld in %s",
+                         (long long)a->run_id, s->path);
+    return rc;
+}
+
+/* The pending records and the final status in one transaction. When that
+ * cannot be written (disk full, the lock held past the limit) the records
+ * are gone, so the run must not read as finished nor stay running: it is
+ * marked failed with the reason in a transaction of its own, where the
+ * store can still be written. The first failure is returned. */
 static int sink_end_run(void *ctx, int64_t run_id, orch_run_status status,
                         const char *error_message, orch_err *err)
 {
     orch_store *s = ctx;
-    sqlite3_stmt *st = s->sink.end_run;
-    int rc = ORCH_OK;
-    int b = SQLITE_OK;
     if (status != ORCH_RUN_FINISHED && status != ORCH_RUN_DIVERGED && status != ORCH_RUN_FAILED &&
         status != ORCH_RUN_INTERRUPTED)
         return orch_seterr(err, ORCH_EINVAL,
                            "store: end_run needs a final status (finished, diverged, failed or "
                            "interrupted), not %s",
                            orch_run_status_name(status));
-    rc = txn_begin(s, err);
-    if (rc != ORCH_OK)
-        goto out;
-    rc = write_batch(s, err);
-    if (rc != ORCH_OK)
-        goto out;
-    b |= sqlite3_bind_int64(st, 1, run_id);
-    b |= sqlite3_bind_text(st, 2, orch_run_status_name(status), -1, SQLITE_STATIC);
-    b |= sqlite3_bind_text(st, 3, error_message, -1, SQLITE_STATIC);
-    rc = run_stmt(s, st, b, "store: recording the end of the run", err);
-    if (rc != ORCH_OK)
-        goto out;
-    if (sqlite3_changes(s->db) != 1) {
-        rc = orch_seterr(err, ORCH_EINVAL, "store: end_run: no run %lld in %s", (long long)run_id,
-                         s->path);
-        goto out;
-    }
-    rc = txn_commit(s, err);
-    if (rc == ORCH_OK)
+    end_args a = {run_id, status, error_message};
+    int rc = txn_run(s, STORE_FLUSH_WAIT, end_body, &a, err);
+    if (rc == ORCH_OK) {
         live_remove(&s->sink, run_id);
-out:
-    if (rc != ORCH_OK)
-        txn_rollback(s);
-    batch_clear(&s->sink);
+        return ORCH_OK;
+    }
+    if (rc == ORCH_EINVAL || err == NULL)
+        return rc;
+    char reason[ORCH_ERR_MSG_MAX + 64];
+    snprintf(reason, sizeof reason, "%s%sthe end of the run could not be recorded: %s",
+             error_message != NULL ? error_message : "", error_message != NULL ? "; " : "",
+             err->msg);
+    end_args failed = {run_id, ORCH_RUN_FAILED, reason};
+    orch_err again;
+    orch_err_clear(&again);
+    if (txn_run(s, STORE_FLUSH_BRIEF, end_body, &failed, &again) == ORCH_OK)
+        live_remove(&s->sink, run_id);
     return rc;
 }
 
@@ -552,11 +713,29 @@ static int is_sha256_hex(const char *h)
     return n == 64;
 }
 
+typedef struct artifact_args {
+    int64_t run_id;
+    const orch_artifact *rec;
+} artifact_args;
+
+static int artifact_body(orch_store *s, void *arg, orch_err *err)
+{
+    const artifact_args *a = arg;
+    const orch_artifact *rec = a->rec;
+    sqlite3_stmt *st = s->sink.insert_artifact;
+    int b = SQLITE_OK;
+    b |= sqlite3_bind_int64(st, 1, a->run_id);
+    b |= sqlite3_bind_int64(st, 2, rec->step);
+    b |= sqlite3_bind_text(st, 3, rec->kind, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 4, rec->path, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 5, rec->sha256, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_int64(st, 6, rec->bytes);
+    return run_stmt(s, st, b, "store: recording an artifact", err);
+}
+
 static int sink_artifact(void *ctx, int64_t run_id, const orch_artifact *rec, orch_err *err)
 {
     orch_store *s = ctx;
-    sqlite3_stmt *st = s->sink.insert_artifact;
-    int b = SQLITE_OK;
     if (rec == NULL)
         return orch_seterr(err, ORCH_EINVAL, "store: artifact without a record");
     if (rec->kind == NULL || strcmp(rec->kind, "checkpoint") != 0)
@@ -573,27 +752,10 @@ static int sink_artifact(void *ctx, int64_t run_id, const orch_artifact *rec, or
                            rec->path, (long long)rec->step, (long long)rec->bytes);
     /* The steps it holds first, in their own transaction: an artifact that
      * cannot be recorded loses no steps. */
-    int rc = store_sink_flush(s, err);
-    if (rc != ORCH_OK)
-        return rc;
-    rc = txn_begin(s, err);
-    if (rc != ORCH_OK)
-        goto out;
-    rc = write_batch(s, err); /* no records now: the heartbeat */
-    if (rc != ORCH_OK)
-        goto out;
-    b |= sqlite3_bind_int64(st, 1, run_id);
-    b |= sqlite3_bind_int64(st, 2, rec->step);
-    b |= sqlite3_bind_text(st, 3, rec->kind, -1, SQLITE_STATIC);
-    b |= sqlite3_bind_text(st, 4, rec->path, -1, SQLITE_STATIC);
-    b |= sqlite3_bind_text(st, 5, rec->sha256, -1, SQLITE_STATIC);
-    b |= sqlite3_bind_int64(st, 6, rec->bytes);
-    rc = run_stmt(s, st, b, "store: recording an artifact", err);
+    int rc = store_sink_flush(s, STORE_FLUSH_WAIT, err);
     if (rc == ORCH_OK)
-        rc = txn_commit(s, err);
-out:
-    if (rc != ORCH_OK)
-        txn_rollback(s);
+        rc =
+            txn_run(s, STORE_FLUSH_WAIT, artifact_body, (void *)&(artifact_args){run_id, rec}, err);
     return rc;
 }
 
@@ -654,13 +816,41 @@ static int check_resumable(orch_store *s, int64_t run_id, const orch_run_info *i
     return ORCH_OK;
 }
 
+typedef struct resume_args {
+    int64_t run_id;
+    const orch_run_info *info;
+    int64_t from_step;
+} resume_args;
+
+static int resume_body(orch_store *s, void *arg, orch_err *err)
+{
+    const resume_args *a = arg;
+    store_sink *k = &s->sink;
+    sqlite3_stmt *st = k->resume_set;
+    int rc = check_resumable(s, a->run_id, a->info, err);
+    if (rc != ORCH_OK)
+        return rc;
+    int b = SQLITE_OK;
+    b |= sqlite3_bind_int64(st, 1, a->run_id);
+    b |= a->info->pid > 0 ? sqlite3_bind_int64(st, 2, a->info->pid) : sqlite3_bind_null(st, 2);
+    b |= sqlite3_bind_text(st, 3, a->info->host, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 4, a->info->orch_version, -1, SQLITE_STATIC);
+    rc = run_stmt(s, st, b, "store: taking over the run", err);
+    for (int i = 0; i < 5 && rc == ORCH_OK; i++) {
+        sqlite3_stmt *del = k->resume_del[i];
+        rc = run_stmt(s, del,
+                      sqlite3_bind_int64(del, 1, a->run_id) |
+                          sqlite3_bind_int64(del, 2, a->from_step),
+                      "store: deleting what the resumed run records again", err);
+    }
+    return rc;
+}
+
 static int sink_resume_run(void *ctx, int64_t run_id, const orch_run_info *info, int64_t from_step,
                            orch_err *err)
 {
     orch_store *s = ctx;
     store_sink *k = &s->sink;
-    sqlite3_stmt *st = k->resume_set;
-    int b = SQLITE_OK;
     if (info == NULL)
         return orch_seterr(err, ORCH_EINVAL, "store: resume_run without run info");
     if (from_step < -1)
@@ -670,36 +860,13 @@ static int sink_resume_run(void *ctx, int64_t run_id, const orch_run_info *info,
     int rc = live_reserve(k, err);
     if (rc != ORCH_OK)
         return rc;
-    rc = txn_begin(s, err);
-    if (rc != ORCH_OK)
-        goto out;
-    rc = write_batch(s, err);
-    if (rc == ORCH_OK)
-        rc = check_resumable(s, run_id, info, err);
-    if (rc != ORCH_OK)
-        goto out;
-    b |= sqlite3_bind_int64(st, 1, run_id);
-    b |= info->pid > 0 ? sqlite3_bind_int64(st, 2, info->pid) : sqlite3_bind_null(st, 2);
-    b |= sqlite3_bind_text(st, 3, info->host, -1, SQLITE_STATIC);
-    b |= sqlite3_bind_text(st, 4, info->orch_version, -1, SQLITE_STATIC);
-    rc = run_stmt(s, st, b, "store: taking over the run", err);
-    for (int i = 0; i < 5 && rc == ORCH_OK; i++) {
-        sqlite3_stmt *del = k->resume_del[i];
-        rc = run_stmt(s, del,
-                      sqlite3_bind_int64(del, 1, run_id) | sqlite3_bind_int64(del, 2, from_step),
-                      "store: deleting what the resumed run records again", err);
-    }
-    if (rc == ORCH_OK)
-        rc = txn_commit(s, err);
+    resume_args a = {run_id, info, from_step};
+    rc = txn_run(s, STORE_FLUSH_WAIT, resume_body, &a, err);
     if (rc == ORCH_OK) {
         live_add(k, run_id);
         if (k->last_nan_run == run_id)
             k->last_nan_run = 0; /* its first NaN event may have been deleted */
     }
-out:
-    if (rc != ORCH_OK)
-        txn_rollback(s);
-    batch_clear(k);
     return rc;
 }
 
@@ -742,6 +909,21 @@ static int sink_prepare(orch_store *s, orch_err *err)
     return ORCH_OK;
 }
 
+/* ORCH_STORE_LOCK_LIMIT_S, when set: seconds, a finite decimal >= 0. */
+static int lock_limit_from_env(double *limit_s, orch_err *err)
+{
+    const char *text = getenv(STORE_LOCK_LIMIT_ENV);
+    if (text == NULL || text[0] == '\0')
+        return ORCH_OK;
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (*end != '\0' || !isfinite(v) || v < 0)
+        return orch_seterr(err, ORCH_EINVAL, "%s='%s' is not a number of seconds (a decimal >= 0)",
+                           STORE_LOCK_LIMIT_ENV, text);
+    *limit_s = v;
+    return ORCH_OK;
+}
+
 int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
 {
     if (s == NULL || out == NULL)
@@ -750,9 +932,19 @@ int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
         return orch_seterr(err, ORCH_EINVAL, "store: %s is open read-only; it cannot record runs",
                            s->path);
     if (!s->sink_ready) {
-        int rc = sink_prepare(s, err);
+        double limit_s = STORE_LOCK_LIMIT_S;
+        int rc = lock_limit_from_env(&limit_s, err);
+        if (rc == ORCH_OK)
+            rc = sink_prepare(s, err);
         if (rc != ORCH_OK)
             return rc;
+        store_sink *k = &s->sink;
+        k->lock_limit_ms = limit_s * 1e3;
+        k->max_recs = STORE_MAX_PENDING_RECORDS;
+        k->backoff_ms = STORE_LOCK_BACKOFF_MIN_MS;
+        k->now_ms = monotonic_ms;
+        k->sleep_ms = nap_ms;
+        k->clock_ctx = NULL;
         s->sink_ready = 1;
     }
     out->ctx = s;
@@ -765,6 +957,7 @@ int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
     out->stage_stat = sink_stage_stat;
     out->artifact = sink_artifact;
     out->resume_run = sink_resume_run;
+    out->frozen_change = sink_frozen_change;
     return ORCH_OK;
 }
 

@@ -16,8 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BUSY_TIMEOUT_MS 5000
-
 /* ----------------------------------------------------------- errors */
 
 static int db_error(sqlite3 *db, const char *path, int rc, const char *what, orch_err *err)
@@ -313,7 +311,7 @@ int orch_store_open(const char *path, orch_store_mode mode, orch_store **out, or
         goto out;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
     rc = mode == ORCH_STORE_READONLY ? setup_readonly(s, err) : setup_readwrite(s, err);
 out:
     if (rc != ORCH_OK) {
@@ -357,7 +355,7 @@ int store_open_existing(const char *path, orch_store **out, orch_err *err)
     if (src != SQLITE_OK)
         goto out; /* not ours to report: the command's own open will */
     sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
     /* Not a database, another application's, another schema version: nothing
      * to do here. */
     if (read_identity(s->db, path, &id, &quiet) != ORCH_OK ||
@@ -378,7 +376,7 @@ void orch_store_close(orch_store *s)
     if (s == NULL)
         return;
     if (s->sink_ready && s->sink.n_recs > 0)
-        store_sink_flush(s, NULL);
+        store_sink_flush(s, STORE_FLUSH_BRIEF, NULL);
     store_sink_fini(&s->sink);
     sqlite3_close(s->db); /* NULL-safe; every statement is finalized by now */
     free(s->path);

@@ -100,8 +100,18 @@ const char *orch_store_path(const orch_store *s);
  * from_step < -1. Artifacts after from_step are deleted with the records
  * (their files are the caller's business).
  *
- * A failed write rolls back, discards that batch, and returns ORCH_EDB.
- * Returns ORCH_EINVAL for a read-only store. */
+ * A write lock held by another process does not fail the run: the
+ * records stay buffered (at most 65,536; then a new record waits) and are
+ * retried with exponential backoff as records arrive; begin_run, end_run,
+ * artifact, resume_run and flush wait for the lock. Only after the lock was
+ * held ORCH_STORE_LOCK_LIMIT_S seconds (default 600; docs/store.md) do they
+ * return ORCH_EDB "store: PATH: the write lock was held by another process
+ * for ...", dropping the buffered records. Any other failed write rolls
+ * back, discards that batch, and returns ORCH_EDB. When end_run cannot be
+ * written it still marks the run failed, with the reason, in a transaction
+ * of its own if it can, and returns the first error.
+ * Returns ORCH_EINVAL for a read-only store, or when ORCH_STORE_LOCK_LIMIT_S
+ * is not a number of seconds. */
 int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err);
 
 /* Runs one SQL statement on a store opened ORCH_STORE_READONLY and prints
@@ -112,21 +122,119 @@ int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err);
  * message, prefixed "query: "), ORCH_EDB for a failure while stepping. */
 int orch_store_query(orch_store *s, const char *sql, orch_format format, FILE *out, orch_err *err);
 
-/* Prints the runs, oldest first (the newest is next to the prompt), one row
- * each: id, name, strategy, status, steps, final loss, max grad_norm, first
- * NaN event and created_at. pipeline, strategy and status filter when not
- * NULL: pipeline matches runs.pipeline, its trailing path components, or
- * the run name; an unknown status is ORCH_EINVAL. In ORCH_FMT_TABLE reals are
- * shown with 6 significant digits; CSV and JSON give every column of
- * run_summary exactly. */
+/* ------------------------------------------------ reading and rendering
+ *
+ * What `orch runs`, `orch show` and `orch compare` print is read in two
+ * steps: orch_store_read_* fetch into the structs below (SQL, no printing),
+ * orch_render_* print them (no SQL: store/render_text.c, text for people,
+ * CSV and JSON; HTML or others can sit beside it). */
+
+/* A value as the store holds it; the type decides how it prints. */
+typedef enum orch_value_kind {
+    ORCH_VALUE_NULL = 0,
+    ORCH_VALUE_INT,
+    ORCH_VALUE_REAL,
+    ORCH_VALUE_TEXT,
+    ORCH_VALUE_BLOB
+} orch_value_kind;
+
+typedef struct orch_value {
+    orch_value_kind kind;
+    int64_t i; /* INT */
+    double r;  /* REAL */
+    char *s;   /* TEXT (NUL-terminated) or BLOB bytes; malloc'd, owned by the value */
+    size_t n;  /* TEXT and BLOB: bytes, without the NUL */
+} orch_value;
+
+/* Rows with named columns. Owns its names and values (orch_rowset_free). */
+typedef struct orch_rowset {
+    int n_cols;
+    char **names;
+    size_t n_rows, cap_rows;
+    orch_value *cells; /* row r, column c at cells[r * n_cols + c] */
+} orch_rowset;
+
+/* Frees everything rows holds and zeroes it; NULL-safe. */
+void orch_rowset_free(orch_rowset *rows);
+
+/* Column name's index in rows, or -1. */
+int orch_rowset_column(const orch_rowset *rows, const char *name);
+
+/* How values print: reals with real_digits significant digits (0: the
+ * shortest text that reads back exactly), NULL as null_text in a table. */
+typedef struct orch_render_opts {
+    int real_digits;
+    const char *null_text;
+} orch_render_opts;
+
+/* Prints rows as a table (aligned, "(N rows)"), CSV or JSON (see
+ * store/format.c); NULL opts: exact reals and "NULL". ORCH_EIO when
+ * writing fails, ORCH_ENOMEM. */
+int orch_render_rows(const orch_rowset *rows, orch_format format, const orch_render_opts *opts,
+                     FILE *out, orch_err *err);
+
+/* The runs, oldest first, every column of run_summary (one row each).
+ * pipeline, strategy and status filter when not NULL: pipeline matches
+ * runs.pipeline, its trailing path components, or the run name; an unknown
+ * status is ORCH_EINVAL. *out is the caller's (orch_rowset_free). */
+int orch_store_read_runs(orch_store *s, const char *pipeline, const char *strategy,
+                         const char *status, orch_rowset *out, orch_err *err);
+
+/* Prints runs read by orch_store_read_runs (the newest is next to the
+ * prompt). ORCH_FMT_TABLE: id, name, strategy, status, steps, final loss,
+ * max grad_norm, first NaN event ("step 0 backward head") and created_at,
+ * reals with 6 significant digits and a NaN loss or grad norm as "NaN";
+ * CSV and JSON give every column exactly. */
+int orch_render_runs(const orch_rowset *runs, orch_format format, FILE *out, orch_err *err);
+
+/* orch_store_read_runs, then orch_render_runs. */
 int orch_store_list_runs(orch_store *s, const char *pipeline, const char *strategy,
                          const char *status, orch_format format, FILE *out, orch_err *err);
 
-/* Prints one run for people: its fields (pid and heartbeat included), its
- * summary (from run_summary), its NaN events (the first with its
- * provenance), the frozen-parameter check, its checkpoints, a digest of its
- * stage statistics when it has some, and its configuration as indented
- * JSON. An unknown id is ORCH_EINVAL ("no run 42 in PATH"). */
+/* How many NaN events and frozen-parameter changes a report lists. */
+#define ORCH_REPORT_EVENTS 20
+
+/* Everything `orch show` says of one run, fetched in one read transaction.
+ * Values keep their stored types; owned by the report (orch_run_report_free). */
+typedef struct orch_run_report {
+    int64_t run_id;
+    /* runs: pipeline, name, strategy, status, seed, host, pid, orch_version,
+     * config_hash, created_at, started_at, heartbeat_at, finished_at, error */
+    orch_rowset run;
+    char *config_json;  /* the resolved configuration */
+    int frozen_checked; /* $.checks.frozen: 1, 0, or -1 when it does not say */
+    /* run_summary: lr, precision, steps, last_step, final_loss, best_loss,
+     * max_grad_norm, nonfinite_steps, first_nonfinite_step, nan_events, tags,
+     * steps_per_s, frozen_changed, last_checkpoint_step */
+    orch_rowset summary;
+    int64_t n_nan_events;
+    orch_rowset nan_events; /* the first ORCH_REPORT_EVENTS, by step: step, phase, stage, tensor,
+                             nan_count, inf_count, input_absmax, inputs_finite */
+    int64_t n_frozen_changes;
+    orch_rowset frozen_changes; /* the first ORCH_REPORT_EVENTS: step, parameter */
+    orch_rowset checkpoints;    /* step, path, sha256 (12 digits), size ("1.5 MiB") */
+    /* stage statistics: count(DISTINCT stage), count(DISTINCT step), min(step), max(step) */
+    orch_rowset stats_extent;
+    orch_rowset stats_top;   /* at the last stats step, the stage with the largest act_absmax:
+                              step, stage, act_absmax, act_rms, grad_norm (0 or 1 row) */
+    orch_rowset stats_first; /* the first stage past |x| > 1e4: stage, step (0 or 1 row) */
+} orch_run_report;
+
+/* Fills *out (zeroed first) with run run_id. An unknown id is ORCH_EINVAL
+ * ("no run 42 in PATH"); ORCH_EDB, ORCH_ENOMEM. On failure *out holds
+ * nothing to free (freeing it is still safe). */
+int orch_store_read_run(orch_store *s, int64_t run_id, orch_run_report *out, orch_err *err);
+
+/* Frees the report and zeroes it; NULL-safe. */
+void orch_run_report_free(orch_run_report *report);
+
+/* Prints a report for people: its fields (pid and heartbeat included), its
+ * summary, its NaN events (the first with its provenance), the
+ * frozen-parameter check, its checkpoints, a digest of its stage
+ * statistics when it has some, and its configuration as indented JSON. */
+int orch_render_run_text(const orch_run_report *report, FILE *out, orch_err *err);
+
+/* orch_store_read_run, then orch_render_run_text. */
 int orch_store_show_run(orch_store *s, int64_t run_id, FILE *out, orch_err *err);
 
 /* ----------------------------------------------------------- lifecycle */
@@ -193,26 +301,33 @@ void orch_resume_info_free(orch_resume_info *info);
 
 /* ------------------------------------------------------------- compare */
 
-/* Prints runs side by side, one row each: run, name, strategy, precision,
- * lr, seed, status, steps, final_loss, best_loss, max_grad_norm,
- * first_nan, steps_per_s.
+/* Reads runs to compare side by side, one row each: run, name, strategy,
+ * precision, lr, seed, status, steps, final_loss, best_loss,
+ * max_grad_norm, first_nan_step, first_nan_phase, first_nan_stage,
+ * steps_per_s (exact values; NULL for a NaN or a missing value).
  *
  * Selection: the n_ids runs of run_ids, in that order (a repeated id once),
  * then, when pipeline or tag is given, every other run that matches all of
- * them, by id: pipeline as for orch_store_list_runs (runs.pipeline, its
+ * them, by id: pipeline as for orch_store_read_runs (runs.pipeline, its
  * trailing path components, or the run name), tag an element of the
  * configuration's $.tags. At least one selector is needed.
- *
- * ORCH_FMT_TABLE: reals with 6 significant digits, a NaN loss or grad norm
- * as "NaN", first_nan in one cell ("0 backward head") or "-". CSV and JSON:
- * exact values, NULL for a NaN or a missing value, and first_nan as three
- * columns first_nan_step, first_nan_phase, first_nan_stage.
  *
  * ORCH_EINVAL: no selector ("compare: name the runs to compare, or give
  * --pipeline or --tag"), an unknown id ("compare: no run 42 in PATH"), a
  * selection that matches no run ("compare: no runs in PATH match --pipeline
- * P"), an unknown format; nothing is printed then. ORCH_EDB, ORCH_EIO
- * otherwise. Works on read-only and read-write stores. */
+ * P"). ORCH_EDB, ORCH_ENOMEM otherwise. Works on read-only and read-write
+ * stores. *out is the caller's (orch_rowset_free). */
+int orch_store_read_compare(orch_store *s, const int64_t *run_ids, int n_ids, const char *pipeline,
+                            const char *tag, orch_rowset *out, orch_err *err);
+
+/* Prints what orch_store_read_compare read. ORCH_FMT_TABLE: reals with 6
+ * significant digits, a NaN loss or grad norm as "NaN", first_nan in one
+ * cell ("0 backward head") or "-". CSV and JSON: the columns as read.
+ * ORCH_EINVAL for an unknown format. */
+int orch_render_compare(const orch_rowset *runs, orch_format format, FILE *out, orch_err *err);
+
+/* orch_store_read_compare, then orch_render_compare; nothing is printed
+ * when reading fails. */
 int orch_store_compare(orch_store *s, const int64_t *run_ids, int n_ids, const char *pipeline,
                        const char *tag, orch_format format, FILE *out, orch_err *err);
 

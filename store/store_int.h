@@ -7,11 +7,14 @@
  *   sink.c    the record sink: buffered records, batched transactions
  *   guard.c   the read-only authorizer
  *   query.c   orch query: one guarded statement
- *   format.c  printing rows as a table, CSV or JSON
- *   report.c  orch runs, orch show
+ *   rows.c    reading a statement's rows into values (orch_rowset), or
+ *             streaming them to the writer of format.c
+ *   format.c  printing rows of values as a table, CSV or JSON
+ *   report.c  reading what orch runs and orch show print
+ *   render_text.c  printing runs, a run and a comparison for people
  *   reap.c    marking runs whose process is gone as interrupted
  *   resume.c  what orch resume reads of a run
- *   compare.c orch compare
+ *   compare.c reading what orch compare prints
  */
 #ifndef ORCH_STORE_INT_H
 #define ORCH_STORE_INT_H
@@ -26,24 +29,46 @@
 
 /* --------------------------------------------------------------- sink */
 
-/* One buffered record. Strings live in the batch's string pool (offsets). */
+/* One buffered record: a copy of what the sink was given, its strings in
+ * the batch's string pool (offsets: the pool moves as it grows; SIZE_MAX
+ * stands for NULL). */
 typedef enum store_rec_kind {
     STORE_REC_STEP = 0,
     STORE_REC_METRIC,
     STORE_REC_NAN,
-    STORE_REC_STAGE
+    STORE_REC_STAGE,
+    STORE_REC_FROZEN,
+    STORE_REC__COUNT
 } store_rec_kind;
 
 typedef struct store_rec {
     store_rec_kind kind;
     int64_t run_id;
     int64_t step;
-    double a, b, c, d; /* step: loss grad_norm lr wall_ms; metric: value; nan: absmax;
-                          stage: act_absmax act_rms grad_norm */
-    int64_t n1, n2;    /* nan: nan_count inf_count */
-    int first;         /* nan: the run's first event (write provenance) */
-    int inputs_finite; /* nan */
-    size_t s1, s2, s3; /* metric, stage: name; nan: phase stage tensor (SIZE_MAX = NULL) */
+    union {
+        struct {
+            double loss, grad_norm, lr, wall_ms;
+        } step;
+        struct {
+            size_t name;
+            double value;
+        } metric;
+        struct {
+            orch_phase phase;
+            size_t stage, tensor;
+            int64_t nan_count, inf_count;
+            double input_absmax;
+            int inputs_finite;
+            int first; /* the run's first event: its provenance is written */
+        } nan;
+        struct {
+            size_t stage;
+            double act_absmax, act_rms, grad_norm;
+        } stage;
+        struct {
+            size_t parameter;
+        } frozen;
+    } as;
 } store_rec;
 
 typedef struct store_sink {
@@ -56,21 +81,68 @@ typedef struct store_sink {
     size_t n_recs, cap_recs;
     char *pool;
     size_t pool_len, pool_cap;
-    double oldest_ms;      /* CLOCK_MONOTONIC time of the oldest pending record */
+    double oldest_ms;      /* clock time of the oldest pending record */
     double last_commit_ms; /* and of the last commit */
     int64_t last_nan_run;  /* run whose first NaN event was already seen, or 0 */
+
+    /* Another process holding the write lock (SQLITE_BUSY/LOCKED): the
+     * records stay buffered and the sink retries with backoff; see
+     * store_sink_flush and docs/store.md. */
+    int locked;             /* the last attempt found the lock held */
+    double locked_since_ms; /* clock time of the first failed attempt */
+    double retry_at_ms;     /* no new attempt as records arrive before this */
+    double backoff_ms;      /* the next wait, doubled up to STORE_LOCK_BACKOFF_MAX_MS */
+    int gave_up;            /* the limit passed: the next durable write waits only
+                               STORE_LOCK_LAST_TRY_MS */
+    double lock_limit_ms;   /* ORCH_STORE_LOCK_LIMIT_S, else STORE_LOCK_LIMIT_S */
+    size_t max_recs;        /* pending records past which a new one blocks-and-retries */
+    int last_rc;            /* SQLite result of the last failed statement */
+
+    /* The clock: CLOCK_MONOTONIC and nanosleep, unless a test replaces them
+     * to hold and release a lock at chosen points without timing. */
+    double (*now_ms)(void *ctx);
+    void (*sleep_ms)(void *ctx, double ms);
+    void *clock_ctx;
 } store_sink;
 
-/* The nan_events tensor of a frozen-parameter change (core/train.c): not a
- * NaN event, never a run's first one. */
+/* How a frozen-parameter change is stored (schema version 2 has no table
+ * of its own for it): a nan_events row of phase 'update', stage the
+ * parameter, this tensor, no counts and no provenance. Never a NaN event:
+ * run_summary counts it as frozen_changed, and nan_event refuses it. */
 #define STORE_FROZEN_TENSOR "frozen_changed"
 
 /* Records pending before a batch is written, and the age that forces one. */
 #define STORE_BATCH_RECORDS 256
 #define STORE_BATCH_MS      100.0
 
+/* The connection's busy timeout (SQLite waits this long for a lock on its
+ * own, outside the sink's transactions). */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/* How long the sink keeps a live run's records while another process holds
+ * the write lock before the run fails: ORCH_STORE_LOCK_LIMIT_S (seconds, a
+ * decimal number >= 0) overrides it. */
+#define STORE_LOCK_LIMIT_S        600.0
+#define STORE_LOCK_LIMIT_ENV      "ORCH_STORE_LOCK_LIMIT_S"
+#define STORE_LOCK_BACKOFF_MIN_MS 10.0
+#define STORE_LOCK_BACKOFF_MAX_MS 2000.0
+/* After the limit passed once, what a durable write (end_run, close) still
+ * waits: the run can then be marked failed once the lock is free. */
+#define STORE_LOCK_LAST_TRY_MS 5000.0
+/* Pending records at which a new record waits for the lock instead of
+ * growing the buffer (memory stays bounded: about 64 bytes a record plus
+ * its strings). */
+#define STORE_MAX_PENDING_RECORDS 65536
+
+/* How a flush meets a write lock held by another process. */
+typedef enum store_flush_mode {
+    STORE_FLUSH_TRY = 0, /* one attempt; when locked, keep the records, back off, return OK */
+    STORE_FLUSH_WAIT,    /* retry with backoff until the lock limit, then fail */
+    STORE_FLUSH_BRIEF    /* retry for STORE_LOCK_LAST_TRY_MS at most (closing) */
+} store_flush_mode;
+
 /* Writes the pending records in one transaction; see orch_store_sink. */
-int store_sink_flush(orch_store *s, orch_err *err);
+int store_sink_flush(orch_store *s, store_flush_mode mode, orch_err *err);
 
 /* Finalizes the sink's statements and frees its buffers. */
 void store_sink_fini(store_sink *k);
@@ -147,16 +219,49 @@ extern const int store_n_migrations;
 
 /* ------------------------------------------------------------ format */
 
-typedef struct store_print_opts {
-    int real_digits;       /* 0: shortest text that reads back exactly; else %.Ng */
-    const char *null_text; /* what NULL looks like in a table */
-} store_print_opts;
+/* The rows a table holds until it can align them. */
+typedef struct store_table {
+    int n_cols;
+    size_t n_rows, cap_rows;
+    char **cells;       /* n_rows * n_cols, NULL = SQL NULL */
+    unsigned char *num; /* n_rows * n_cols: right-align */
+} store_table;
 
-/* Steps st to the end and prints its rows in format; NULL opts = exact reals
- * and "NULL". The caller keeps st (reset, not finalized). ORCH_EDB when a
- * step fails, ORCH_ENOMEM, ORCH_EIO when writing out fails. */
+/* Prints rows one at a time as a table, CSV or JSON (format.c). CSV and
+ * JSON stream; a table is held until store_writer_end aligns it. names
+ * (n_cols) are borrowed until the end. */
+typedef struct store_writer {
+    orch_format format;
+    const orch_render_opts *opts;
+    int n_cols;
+    const char *const *names;
+    FILE *out;
+    store_table t;
+    size_t n; /* rows so far */
+} store_writer;
+
+/* NULL opts = exact reals and "NULL". */
+int store_writer_begin(store_writer *w, orch_format format, const orch_render_opts *opts,
+                       int n_cols, const char *const *names, FILE *out);
+/* One row of n_cols values (borrowed for the call). ORCH_ENOMEM, ORCH_EIO. */
+int store_writer_row(store_writer *w, const orch_value *vals, orch_err *err);
+/* Prints what is held, ends the output, checks it was written (ORCH_EIO)
+ * and frees the writer. */
+int store_writer_end(store_writer *w, orch_err *err);
+/* Frees the writer without printing (after a failure). */
+void store_writer_free(store_writer *w);
+
+/* Steps st to the end and prints its rows in format as they come (rows.c);
+ * NULL opts = exact reals and "NULL". The caller keeps st (reset, not
+ * finalized). ORCH_EDB when a step fails, ORCH_ENOMEM, ORCH_EIO when
+ * writing out fails. */
 int store_print_rows(orch_store *s, sqlite3_stmt *st, orch_format format,
-                     const store_print_opts *opts, FILE *out, orch_err *err);
+                     const orch_render_opts *opts, FILE *out, orch_err *err);
+
+/* Steps st to the end and appends its rows to *out, copying column names
+ * the first time (rows.c). The caller keeps st (reset). ORCH_EDB,
+ * ORCH_ENOMEM. */
+int store_fetch_rows(orch_store *s, sqlite3_stmt *st, orch_rowset *out, orch_err *err);
 
 /* Prints v as JSON, every real as the shortest text that reads back
  * exactly. indent < 0: one line; else newlines and indent spaces per level,

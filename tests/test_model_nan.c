@@ -78,12 +78,31 @@ static int mem_nan(void *ctx, int64_t run_id, const orch_nan_record *rec, orch_e
     if (m->n_events < MAX_EVENTS) {
         event *e = &m->events[m->n_events];
         e->step = rec->step;
-        snprintf(e->phase, sizeof e->phase, "%s", rec->phase);
+        snprintf(e->phase, sizeof e->phase, "%s", orch_phase_name(rec->phase));
         snprintf(e->stage, sizeof e->stage, "%s", rec->stage);
         snprintf(e->tensor, sizeof e->tensor, "%s", rec->tensor);
         e->nan_count = rec->nan_count;
         e->inf_count = rec->inf_count;
         e->inputs_finite = rec->inputs_finite;
+    }
+    m->n_events++;
+    return ORCH_OK;
+}
+
+/* Kept among the events as the store keeps it: tensor "frozen_changed". */
+static int mem_frozen(void *ctx, int64_t run_id, const orch_frozen_change *rec, orch_err *err)
+{
+    memory_sink *m = ctx;
+    (void)run_id;
+    (void)err;
+    if (m->n_events < MAX_EVENTS) {
+        event *e = &m->events[m->n_events];
+        memset(e, 0, sizeof *e);
+        e->step = rec->step;
+        snprintf(e->phase, sizeof e->phase, "update");
+        snprintf(e->stage, sizeof e->stage, "%s", rec->parameter);
+        snprintf(e->tensor, sizeof e->tensor, "frozen_changed");
+        e->inputs_finite = 1;
     }
     m->n_events++;
     return ORCH_OK;
@@ -117,6 +136,7 @@ static memory_sink *run(orch_pipeline *p, orch_train_result *result)
                       .step = mem_step,
                       .metric = mem_metric,
                       .nan_event = mem_nan,
+                      .frozen_change = mem_frozen,
                       .flush = mem_flush,
                       .end_run = mem_end};
     orch_err err;

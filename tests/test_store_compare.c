@@ -71,7 +71,7 @@ static int fill(const char *path)
             ok = k.step(k.ctx, id, &st, &err) == ORCH_OK;
         }
         if (ok && p->diverge) {
-            orch_nan_record ev = {0, "backward", "head", "grad_weight", 3, 1, 65504.0, 1};
+            orch_nan_record ev = {0, ORCH_PHASE_BACKWARD, "head", "grad_weight", 3, 1, 65504.0, 1};
             ok = k.nan_event(k.ctx, id, &ev, &err) == ORCH_OK;
         }
         ok = ok && k.end_run(k.ctx, id, p->diverge ? ORCH_RUN_DIVERGED : ORCH_RUN_FINISHED, NULL,
@@ -270,6 +270,42 @@ static void test_read_write_store(void **state)
     orch_store_close(rw);
 }
 
+/* Reading apart from rendering: orch_store_read_compare gives exact, typed
+ * values in the order of the selection; orch_render_compare prints them
+ * without the store (closed first) exactly as orch_store_compare does. */
+static void test_read_then_render(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    int64_t ids[] = {3, 1};
+    orch_rowset rows = {0};
+    assert_int_equal(compare(f, ids, 2, NULL, NULL, ORCH_FMT_TABLE, &err), ORCH_OK);
+    assert_int_equal(orch_store_read_compare(f->ro, ids, 2, NULL, NULL, &rows, &err), ORCH_OK);
+    orch_store_close(f->ro);
+    f->ro = NULL;
+    assert_int_equal(rows.n_rows, 2);
+    int run = orch_rowset_column(&rows, "run"), loss = orch_rowset_column(&rows, "final_loss");
+    int phase = orch_rowset_column(&rows, "first_nan_phase");
+    assert_true(run >= 0 && loss >= 0 && phase >= 0);
+    const orch_value *r0 = rows.cells, *r1 = rows.cells + rows.n_cols;
+    assert_int_equal(r0[run].i, 3);
+    assert_int_equal(r1[run].i, 1);
+    assert_int_equal(r0[loss].kind, ORCH_VALUE_REAL);
+    assert_int_equal(r1[loss].kind, ORCH_VALUE_NULL); /* diverged: NaN stored as NULL */
+    assert_int_equal(r1[phase].kind, ORCH_VALUE_TEXT);
+    assert_string_equal(r1[phase].s, "backward");
+
+    char *text = NULL;
+    size_t n = 0;
+    FILE *mem = open_memstream(&text, &n);
+    assert_int_equal(orch_render_compare(&rows, ORCH_FMT_TABLE, mem, &err), ORCH_OK);
+    fclose(mem);
+    assert_string_equal(text, f->out);
+    free(text);
+    assert_int_equal(orch_render_compare(&rows, (orch_format)9, stdout, &err), ORCH_EINVAL);
+    orch_rowset_free(&rows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +314,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_csv_and_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_write_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_then_render, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,8 +60,9 @@ static int fill_store(const char *path)
         orch_step_record r = {i, i < 3 ? 2.0 : NAN, i < 2 ? 1.0 : INFINITY, 1e-3, 10.0};
         ok = k.step(k.ctx, b, &r, &err) == ORCH_OK;
     }
-    orch_nan_record e1 = {2, "backward", "visual.merger.mlp.2", "grad_weight", 4, 2, 65504.0, 1};
-    orch_nan_record e2 = {3, "forward", "visual.blocks.0.attn", "out", 9, 0, 0.0, 0};
+    orch_nan_record e1 = {
+        2, ORCH_PHASE_BACKWARD, "visual.merger.mlp.2", "grad_weight", 4, 2, 65504.0, 1};
+    orch_nan_record e2 = {3, ORCH_PHASE_FORWARD, "visual.blocks.0.attn", "out", 9, 0, 0.0, 0};
     ok = ok && k.nan_event(k.ctx, b, &e1, &err) == ORCH_OK &&
          k.nan_event(k.ctx, b, &e2, &err) == ORCH_OK &&
          k.metric(k.ctx, b, 2, "loss_scale", 32768.0, &err) == ORCH_OK &&
@@ -531,7 +532,7 @@ static void test_show_run(void **state)
     assert_int_equal(orch_store_sink(rw, &k, &err), ORCH_OK);
     assert_int_equal(k.begin_run(k.ctx, &info, &run, &err), ORCH_OK);
     for (int i = 0; i < 25; i++) {
-        orch_nan_record ev = {i, "forward", "s", "out", 1, 0, 1.0, 0};
+        orch_nan_record ev = {i, ORCH_PHASE_FORWARD, "s", "out", 1, 0, 1.0, 0};
         assert_int_equal(k.nan_event(k.ctx, run, &ev, &err), ORCH_OK);
     }
     assert_int_equal(k.end_run(k.ctx, run, ORCH_RUN_DIVERGED, NULL, &err), ORCH_OK);
@@ -588,9 +589,8 @@ static void test_show_lifecycle(void **state)
     info.name = "changed";
     info.config_json = "{\"checks\":{\"frozen\":false}}";
     assert_int_equal(k.begin_run(k.ctx, &info, &changed, &err), ORCH_OK);
-    orch_nan_record fz = {3,   "update", "visual.blocks.0.attn.qkv.weight", "frozen_changed", 0, 0,
-                          0.0, 1};
-    assert_int_equal(k.nan_event(k.ctx, changed, &fz, &err), ORCH_OK);
+    orch_frozen_change fz = {3, "visual.blocks.0.attn.qkv.weight"};
+    assert_int_equal(k.frozen_change(k.ctx, changed, &fz, &err), ORCH_OK);
     assert_int_equal(k.end_run(k.ctx, changed, ORCH_RUN_FAILED, "frozen tensor changed", &err),
                      ORCH_OK);
     orch_store_close(rw);

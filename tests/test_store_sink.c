@@ -131,8 +131,9 @@ static void test_round_trip(void **state)
     assert_int_equal(f->sink.metric(f->sink.ctx, run, 1, "grad_norm/lora", 0.25, &err), ORCH_OK);
     assert_int_equal(f->sink.metric(f->sink.ctx, run, 1, "loss_scale", 65536.0, &err), ORCH_OK);
     assert_int_equal(f->sink.metric(f->sink.ctx, run, 2, "grad_norm/lora", NAN, &err), ORCH_OK);
-    orch_nan_record first = {2, "backward", "visual.merger.mlp.2", "grad_weight", 7, 1, 65504.0, 1};
-    orch_nan_record later = {2, "update", "visual.merger.mlp.2", NULL, 3, 0, 1.0, 0};
+    orch_nan_record first = {
+        2, ORCH_PHASE_BACKWARD, "visual.merger.mlp.2", "grad_weight", 7, 1, 65504.0, 1};
+    orch_nan_record later = {2, ORCH_PHASE_UPDATE, "visual.merger.mlp.2", NULL, 3, 0, 1.0, 0};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &first, &err), ORCH_OK);
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &later, &err), ORCH_OK);
     assert_int_equal(
@@ -292,10 +293,10 @@ static void test_first_nan_event_written_at_once(void **state)
     int64_t a = begin(f);
     int64_t b = begin(f);
     sqlite3 *db = peer(f);
-    orch_nan_record ev = {5, "forward", "blocks.3.attn", "out", 2, 0, 12.0, 1};
+    orch_nan_record ev = {5, ORCH_PHASE_FORWARD, "blocks.3.attn", "out", 2, 0, 12.0, 1};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, a, &ev, &err), ORCH_OK);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events"), 1);
-    ev.phase = "backward";
+    ev.phase = ORCH_PHASE_BACKWARD;
     assert_int_equal(f->sink.nan_event(f->sink.ctx, a, &ev, &err), ORCH_OK);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events"), 1); /* batched */
     /* Interleaved runs: each first event carries provenance. */
@@ -344,10 +345,16 @@ static void test_invalid_records(void **state)
     assert_non_null(strstr(err.msg, "CHECK constraint failed"));
     assert_int_equal(id, 0);
 
-    orch_nan_record ev = {1, "sideways", "s", "t", 1, 0, 0.0, 1};
+    orch_nan_record ev = {1, (orch_phase)7, "s", "t", 1, 0, 0.0, 1};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_EINVAL);
-    assert_non_null(strstr(err.msg, "sideways"));
-    ev.phase = "forward";
+    assert_non_null(strstr(err.msg, "phase 7 is not forward, backward or update"));
+    ev.phase = ORCH_PHASE_FORWARD;
+    ev.tensor = "frozen_changed"; /* the storage of frozen_change, not a tensor */
+    assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "frozen_change"));
+    orch_frozen_change fz = {1, ""};
+    assert_int_equal(f->sink.frozen_change(f->sink.ctx, run, &fz, &err), ORCH_EINVAL);
+    ev.tensor = "t";
     ev.stage = NULL;
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_EINVAL);
     assert_int_equal(f->sink.metric(f->sink.ctx, run, 1, "", 1.0, &err), ORCH_EINVAL);
@@ -584,7 +591,7 @@ static int64_t full_run(fixture *f, orch_run_status status)
         add_step(f, run, i, 1.0 / (i + 1), 1.0);
         assert_int_equal(f->sink.metric(f->sink.ctx, run, i, "loss_scale", 1024.0, &err), ORCH_OK);
         if (i == 3 || i == 7) {
-            orch_nan_record ev = {i, "backward", "head", "grad_weight", 1, 0, 2.0, 1};
+            orch_nan_record ev = {i, ORCH_PHASE_BACKWARD, "head", "grad_weight", 1, 0, 2.0, 1};
             assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
         }
         if (i % 5 == 0) {
@@ -639,7 +646,7 @@ static void test_resume_run(void **state)
      * is kept, so the one at 7 carries no provenance. */
     for (int i = 5; i < 10; i++)
         add_step(f, run, i, 1.0 / (i + 1), 1.0);
-    orch_nan_record ev = {7, "forward", "head", "out", 1, 0, 5.0, 0};
+    orch_nan_record ev = {7, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 5.0, 0};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
     assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
     assert_int_equal(count_where(db, "steps", run, ""), 10);
@@ -665,7 +672,7 @@ static void test_resume_run_from_scratch(void **state)
     const char *tables[] = {"steps", "metrics", "nan_events", "stage_stats", "artifacts"};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         assert_int_equal(count_where(db, tables[i], run, ""), 0);
-    orch_nan_record ev = {2, "forward", "head", "out", 1, 0, 5.0, 1};
+    orch_nan_record ev = {2, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 5.0, 1};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
     assert_int_equal(count_where(db, "nan_events", run, "input_absmax = 5.0"), 1);
     sqlite3_close(db);
@@ -784,11 +791,10 @@ static void test_frozen_change_is_not_first_nan(void **state)
     orch_err err = {0};
     int64_t run = begin(f);
     sqlite3 *db = peer(f);
-    orch_nan_record frozen = {
-        1, "update", "visual.blocks.0.attn.qkv.weight", "frozen_changed", 0, 0, 0.0, 1};
-    assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &frozen, &err), ORCH_OK);
+    orch_frozen_change frozen = {1, "visual.blocks.0.attn.qkv.weight"};
+    assert_int_equal(f->sink.frozen_change(f->sink.ctx, run, &frozen, &err), ORCH_OK);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events"), 1); /* at once */
-    orch_nan_record ev = {2, "backward", "head", "grad_weight", 3, 0, 7.0, 1};
+    orch_nan_record ev = {2, ORCH_PHASE_BACKWARD, "head", "grad_weight", 3, 0, 7.0, 1};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events"), 2);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events WHERE input_absmax = 7.0 AND "
@@ -801,6 +807,283 @@ static void test_frozen_change_is_not_first_nan(void **state)
                                 "nan_events || ' ' || frozen_changed FROM run_summary");
     assert_string_equal(first, "2 head 1 1");
     free(first);
+    sqlite3_close(db);
+}
+
+/* ------------------------------------------- a write lock held elsewhere */
+
+/* A clock the test moves by hand. Its sleep advances it and, on the
+ * release_at-th sleep, commits the holder's transaction: the lock is
+ * released at a chosen point, without timing. */
+typedef struct fake_clock {
+    double now;
+    int sleeps;
+    int release_at; /* 0: never */
+    sqlite3 *holder;
+} fake_clock;
+
+static double fake_now(void *ctx)
+{
+    return ((fake_clock *)ctx)->now;
+}
+
+static void fake_sleep(void *ctx, double ms)
+{
+    fake_clock *c = ctx;
+    c->now += ms;
+    c->sleeps++;
+    if (c->holder != NULL && c->sleeps == c->release_at)
+        assert_int_equal(sqlite3_exec(c->holder, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+}
+
+static void use_fake_clock(fixture *f, fake_clock *c)
+{
+    store_sink *k = &f->store->sink;
+    c->now = 1e6;
+    k->now_ms = fake_now;
+    k->sleep_ms = fake_sleep;
+    k->clock_ctx = c;
+    k->last_commit_ms = k->oldest_ms = c->now;
+}
+
+/* Another process's connection that takes the write lock and keeps it. */
+static sqlite3 *hold_lock(const fixture *f)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    return db;
+}
+
+static void release_lock(sqlite3 *db)
+{
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+}
+
+/* A step and a NaN event at it. NaN events are plain inserts with an
+ * increasing id (steps are upserts), so they show how many times and in
+ * which order the records were written. */
+static void add_step_and_event(fixture *f, int64_t run, int64_t step)
+{
+    orch_err err = {0};
+    add_step(f, run, step, 1.0 + (double)step, 0.5);
+    orch_nan_record ev = {step, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 2.0, 1};
+    assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
+}
+
+/* The steps of a run's NaN events in the order they were written, "0,1,2". */
+static char *steps_in_order(sqlite3 *db, int64_t run)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT group_concat(step) FROM (SELECT step FROM nan_events WHERE run_id = %lld "
+             "ORDER BY id)",
+             (long long)run);
+    return peer_text(db, sql);
+}
+
+/* Fault 7: the lock is held across many flushes; the run keeps recording
+ * (no call fails or waits), then every record lands once, in order. */
+static void test_lock_held_across_flushes(void **state)
+{
+    fixture *f = *state;
+    fake_clock c = {0};
+    use_fake_clock(f, &c);
+    int64_t run = begin(f);
+    sqlite3 *holder = hold_lock(f);
+    for (int i = 0; i < 20; i++) {
+        c.now += 150.0; /* past the batch age and any backoff: each step tries */
+        add_step_and_event(f, run, i);
+    }
+    assert_true(f->store->sink.locked);
+    assert_int_equal(f->store->sink.n_recs, 40);
+    assert_int_equal(c.sleeps, 0); /* the run never waited */
+    assert_int_equal(peer_int(holder, "SELECT count(*) FROM steps"), 0);
+    release_lock(holder);
+    c.now += 10000.0;
+    add_step_and_event(f, run, 20); /* the step's arrival wrote the batch */
+    assert_false(f->store->sink.locked);
+    assert_int_equal(f->store->sink.n_recs, 1); /* the event after it */
+    assert_int_equal(peer_int(holder, "SELECT count(*) FROM steps"), 21);
+    orch_err err = {0};
+    assert_int_equal(f->sink.flush(f->sink.ctx, &err), ORCH_OK);
+    char *order = steps_in_order(holder, run);
+    assert_string_equal(order, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20");
+    free(order);
+    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    assert_int_equal(peer_int(holder, "SELECT count(*) FROM steps"), 21);
+    assert_int_equal(peer_int(holder, "SELECT count(*) FROM nan_events"), 21);
+    assert_int_equal(peer_int(holder, "SELECT sum(loss) FROM steps"), 21 * 22 / 2);
+    sqlite3_close(holder);
+}
+
+/* A durable write (end_run, flush) waits with backoff for the lock and
+ * writes everything once it is released. */
+static void test_lock_durable_write_waits(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    fake_clock c = {0};
+    use_fake_clock(f, &c);
+    int64_t run = begin(f);
+    add_step_and_event(f, run, 0);
+    c.holder = hold_lock(f);
+    c.release_at = 4;
+    add_step_and_event(f, run, 1);
+    add_step_and_event(f, run, 2);
+    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    assert_int_equal(c.sleeps, 4);
+    /* exponential backoff: 10 + 20 + 40 + 80 ms */
+    assert_true(c.now - 1e6 >= 150.0);
+    char *order = steps_in_order(c.holder, run);
+    assert_string_equal(order, "0,1,2");
+    free(order);
+    char *status = peer_text(c.holder, "SELECT status FROM runs");
+    assert_string_equal(status, "finished");
+    free(status);
+    sqlite3_close(c.holder);
+}
+
+/* The buffer is bounded: at max_recs pending records the run waits for the
+ * lock instead of growing it. */
+static void test_lock_buffer_bounded(void **state)
+{
+    fixture *f = *state;
+    fake_clock c = {0};
+    use_fake_clock(f, &c);
+    int64_t run = begin(f);
+    f->store->sink.max_recs = 8;
+    c.holder = hold_lock(f);
+    c.release_at = 2;
+    for (int i = 0; i < 3; i++) {
+        c.now += 150.0;
+        add_step_and_event(f, run, i);
+    }
+    c.now += 150.0;
+    add_step(f, run, 3, 1.0, 0.5);
+    assert_int_equal(c.sleeps, 0);
+    assert_int_equal(f->store->sink.n_recs, 7);
+    orch_err err = {0};
+    orch_nan_record ev = {3, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 2.0, 1};
+    /* the eighth record: waits, then writes */
+    assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
+    assert_int_equal(c.sleeps, 2);
+    assert_int_equal(f->store->sink.n_recs, 0);
+    char *order = steps_in_order(c.holder, run);
+    assert_string_equal(order, "0,1,2,3");
+    free(order);
+    sqlite3_close(c.holder);
+}
+
+/* Past the limit the run fails with a message naming the store and the
+ * lock; what was committed before stays whole, and once the lock is free
+ * the run can be marked failed with that message. */
+static void test_lock_limit_fails_run(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    fake_clock c = {0};
+    use_fake_clock(f, &c);
+    f->store->sink.lock_limit_ms = 2000.0;
+    int64_t run = begin(f);
+    add_step_and_event(f, run, 0);
+    assert_int_equal(f->sink.flush(f->sink.ctx, &err), ORCH_OK);
+    sqlite3 *holder = hold_lock(f);
+    int rc = ORCH_OK;
+    int i = 1;
+    for (; i < 100 && rc == ORCH_OK; i++) {
+        c.now += 150.0;
+        orch_step_record r = {i, 1.0, 0.5, 1e-3, 1.0};
+        rc = f->sink.step(f->sink.ctx, run, &r, &err);
+    }
+    assert_int_equal(rc, ORCH_EDB);
+    assert_true(i > 10 && i < 20); /* after about 2 s of held lock, not before */
+    assert_non_null(strstr(err.msg, f->db));
+    assert_non_null(strstr(err.msg, "write lock was held by another process"));
+    assert_non_null(strstr(err.msg, "ORCH_STORE_LOCK_LIMIT_S=2"));
+    char msg[ORCH_ERR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", err.msg);
+    /* still held: ending the run fails after a short last wait */
+    int sleeps = c.sleeps;
+    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FAILED, msg, &err), ORCH_EDB);
+    assert_true(c.sleeps > sleeps);
+    release_lock(holder);
+    char *ok = peer_text(holder, "PRAGMA quick_check");
+    assert_string_equal(ok, "ok");
+    free(ok);
+    char *order = steps_in_order(holder, run);
+    assert_string_equal(order, "0"); /* whole batches only */
+    free(order);
+    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FAILED, msg, &err), ORCH_OK);
+    char *status = peer_text(holder, "SELECT status || ': ' || error FROM runs");
+    assert_non_null(strstr(status, "failed: store: "));
+    assert_non_null(strstr(status, "write lock was held"));
+    free(status);
+    sqlite3_close(holder);
+}
+
+/* ORCH_STORE_LOCK_LIMIT_S sets the limit; a bad value is refused. */
+static void test_lock_limit_env(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    orch_store *other = NULL;
+    orch_sink k2;
+    setenv("ORCH_STORE_LOCK_LIMIT_S", "0.25", 1);
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &other, &err), ORCH_OK);
+    assert_int_equal(orch_store_sink(other, &k2, &err), ORCH_OK);
+    assert_true(fabs(other->sink.lock_limit_ms - 250.0) < 1e-9);
+    orch_store_close(other);
+    setenv("ORCH_STORE_LOCK_LIMIT_S", "ten", 1);
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &other, &err), ORCH_OK);
+    assert_int_equal(orch_store_sink(other, &k2, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "ORCH_STORE_LOCK_LIMIT_S='ten'"));
+    orch_store_close(other);
+    unsetenv("ORCH_STORE_LOCK_LIMIT_S");
+    assert_true(fabs(f->store->sink.lock_limit_ms - 600e3) < 1e-9); /* the default */
+}
+
+/* Fault 13: the last batch cannot be written (the disk is full): the run
+ * is not left running, nor finished with rows missing, but failed with the
+ * reason. */
+static void test_end_run_disk_full(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    fake_clock c = {0};
+    use_fake_clock(f, &c); /* no batch by age: everything waits for end_run */
+    int64_t run = begin(f);
+    add_step(f, run, 0, 1.0, 0.5);
+    assert_int_equal(f->sink.flush(f->sink.ctx, &err), ORCH_OK);
+    /* the file may not grow any more */
+    int64_t pages = 0;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f->store->db, "PRAGMA page_count", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    pages = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages);
+    assert_int_equal(sqlite3_exec(f->store->db, sql, NULL, NULL, NULL), SQLITE_OK);
+    char name[3000];
+    memset(name, 'm', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    for (int i = 0; i < 100; i++) {
+        name[0] = (char)('A' + i % 26);
+        name[1] = (char)('A' + i / 26);
+        assert_int_equal(f->sink.metric(f->sink.ctx, run, 1, name, 1.0, &err), ORCH_OK);
+    }
+    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_EDB);
+    assert_non_null(strstr(err.msg, "full"));
+    sqlite3 *db = peer(f);
+    char *status = peer_text(db, "SELECT status || ': ' || error FROM runs");
+    assert_non_null(status);
+    assert_non_null(strstr(status, "failed: the end of the run could not be recorded: "));
+    assert_non_null(strstr(status, "full"));
+    free(status);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM metrics"), 0);
+    assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 1);
     sqlite3_close(db);
 }
 
@@ -825,6 +1108,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resume_run_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frozen_change_is_not_first_nan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_held_across_flushes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_durable_write_waits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_buffer_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_limit_fails_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_limit_env, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_end_run_disk_full, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,7 +32,7 @@ static void step(orch_sink *k, int64_t run, int64_t i, double loss, double gnorm
     assert_int_equal(k->step(k->ctx, run, &r, &err), ORCH_OK);
 }
 
-static void nan_event(orch_sink *k, int64_t run, int64_t i, const char *phase, const char *stage)
+static void nan_event(orch_sink *k, int64_t run, int64_t i, orch_phase phase, const char *stage)
 {
     orch_err err = {0};
     orch_nan_record r = {i, phase, stage, "out", 1, 0, 3.5, 1};
@@ -77,9 +77,9 @@ static int setup(void **state)
     step(&k, f->diverged, 2, 2.6, INFINITY);
     step(&k, f->diverged, 3, NAN, NAN);
     step(&k, f->diverged, 4, NAN, NAN);
-    nan_event(&k, f->diverged, 3, "forward", "late.stage");
-    nan_event(&k, f->diverged, 2, "backward", "merger.mlp.2");
-    nan_event(&k, f->diverged, 2, "update", "merger.mlp.0");
+    nan_event(&k, f->diverged, 3, ORCH_PHASE_FORWARD, "late.stage");
+    nan_event(&k, f->diverged, 2, ORCH_PHASE_BACKWARD, "merger.mlp.2");
+    nan_event(&k, f->diverged, 2, ORCH_PHASE_UPDATE, "merger.mlp.0");
     k.end_run(k.ctx, f->diverged, ORCH_RUN_DIVERGED, "loss is NaN", &err);
 
     /* A run with no steps at all. */
@@ -222,12 +222,132 @@ static void test_empty_run(void **state)
     sqlite3_close(db);
 }
 
+/* ------------------------------------------- reading apart from rendering */
+
+/* orch_store_read_runs fetches typed values, with no printing. */
+static void test_read_runs_typed(void **state)
+{
+    fixture *f = *state;
+    orch_store *s = NULL;
+    orch_err err = {0};
+    orch_rowset runs = {0};
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READONLY, &s, &err), ORCH_OK);
+    assert_int_equal(orch_store_read_runs(s, NULL, "surgery", NULL, &runs, &err), ORCH_OK);
+    assert_int_equal(runs.n_rows, 2); /* surgery-b and empty-c */
+    int id = orch_rowset_column(&runs, "run_id");
+    int loss = orch_rowset_column(&runs, "final_loss");
+    int gnorm = orch_rowset_column(&runs, "max_grad_norm");
+    int name = orch_rowset_column(&runs, "name");
+    assert_true(id >= 0 && loss >= 0 && gnorm >= 0 && name >= 0);
+    const orch_value *row = runs.cells;
+    assert_int_equal(row[id].kind, ORCH_VALUE_INT);
+    assert_int_equal(row[id].i, f->diverged);
+    assert_int_equal(row[name].kind, ORCH_VALUE_TEXT);
+    assert_string_equal(row[name].s, "surgery-b");
+    assert_int_equal(row[loss].kind, ORCH_VALUE_NULL); /* NaN is stored as NULL */
+    assert_int_equal(row[gnorm].kind, ORCH_VALUE_REAL);
+    assert_true(isinf(row[gnorm].r));
+    orch_rowset_free(&runs);
+    assert_null(runs.cells);
+    assert_int_equal(orch_store_read_runs(s, NULL, NULL, "bogus", &runs, &err), ORCH_EINVAL);
+    orch_store_close(s);
+}
+
+/* orch_store_read_run fills the report; the text comes from the report
+ * alone (the store is closed before it is rendered). */
+static void test_read_run_then_render(void **state)
+{
+    fixture *f = *state;
+    orch_store *s = NULL;
+    orch_err err = {0};
+    orch_run_report r;
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READONLY, &s, &err), ORCH_OK);
+    assert_int_equal(orch_store_read_run(s, f->diverged, &r, &err), ORCH_OK);
+    char *direct = NULL;
+    size_t n_direct = 0;
+    FILE *mem = open_memstream(&direct, &n_direct);
+    assert_int_equal(orch_store_show_run(s, f->diverged, mem, &err), ORCH_OK);
+    fclose(mem);
+    orch_store_close(s);
+
+    assert_int_equal(r.run_id, f->diverged);
+    assert_int_equal(r.n_nan_events, 3);
+    assert_int_equal(r.nan_events.n_rows, 3);
+    assert_int_equal(r.nan_events.cells[0].kind, ORCH_VALUE_INT); /* step */
+    assert_int_equal(r.nan_events.cells[0].i, 2);
+    assert_int_equal(r.frozen_checked, -1);
+    assert_int_equal(r.n_frozen_changes, 0);
+    assert_int_equal(r.stats_extent.n_rows, 1);
+    assert_non_null(strstr(r.config_json, "bf16"));
+
+    char *text = NULL;
+    size_t n_text = 0;
+    mem = open_memstream(&text, &n_text);
+    assert_int_equal(orch_render_run_text(&r, mem, &err), ORCH_OK);
+    fclose(mem);
+    assert_string_equal(text, direct);
+    assert_non_null(strstr(text, "  status           diverged\n"));
+    assert_non_null(strstr(text, "  error            loss is NaN\n"));
+    assert_non_null(
+        strstr(text, "  step 2, backward, stage merger.mlp.2, tensor out: 1 NaN, 0 Inf\n"));
+    free(text);
+    free(direct);
+    orch_run_report_free(&r);
+    orch_run_report_free(&r); /* safe twice */
+
+    s = NULL;
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READONLY, &s, &err), ORCH_OK);
+    assert_int_equal(orch_store_read_run(s, 999, &r, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "no run 999"));
+    assert_null(r.config_json);
+    orch_store_close(s);
+}
+
+/* A renderer needs no store: rows made by hand print as a table. */
+static void test_render_rows_without_store(void **state)
+{
+    (void)state;
+    char id[] = "id", loss[] = "loss", note_name[] = "note", note[] = "a,b";
+    char *names[] = {id, loss, note_name};
+    orch_value cells[] = {
+        {ORCH_VALUE_INT, 7, 0.0, NULL, 0},  {ORCH_VALUE_REAL, 0, 0.125, NULL, 0},
+        {ORCH_VALUE_TEXT, 0, 0.0, note, 3}, {ORCH_VALUE_INT, 10, 0.0, NULL, 0},
+        {ORCH_VALUE_NULL, 0, 0.0, NULL, 0}, {ORCH_VALUE_NULL, 0, 0.0, NULL, 0},
+    };
+    orch_rowset rows = {3, names, 2, 2, cells};
+    orch_err err = {0};
+    char *text = NULL;
+    size_t n = 0;
+    FILE *mem = open_memstream(&text, &n);
+    orch_render_opts people = {6, "-"};
+    assert_int_equal(orch_render_rows(&rows, ORCH_FMT_TABLE, &people, mem, &err), ORCH_OK);
+    assert_int_equal(orch_render_rows(&rows, ORCH_FMT_CSV, NULL, mem, &err), ORCH_OK);
+    assert_int_equal(orch_render_rows(&rows, ORCH_FMT_JSON, NULL, mem, &err), ORCH_OK);
+    fclose(mem);
+    assert_string_equal(text, "id   loss  note\n"
+                              "--  -----  ----\n"
+                              " 7  0.125  a,b\n"
+                              "10      -  -\n"
+                              "(2 rows)\n"
+                              "id,loss,note\r\n"
+                              "7,0.125,\"a,b\"\r\n"
+                              "10,,\r\n"
+                              "[\n"
+                              "  {\"id\": 7, \"loss\": 0.125, \"note\": \"a,b\"},\n"
+                              "  {\"id\": 10, \"loss\": null, \"note\": null}\n"
+                              "]\n");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_clean_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_diverged_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_runs_typed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_run_then_render, setup, teardown),
+        cmocka_unit_test(test_render_rows_without_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

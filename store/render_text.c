@@ -1,0 +1,402 @@
+/*
+ * render_text.c - printing for people what report.c and compare.c read:
+ * `orch runs`, `orch show RUN` and `orch compare` (their tables, CSV and
+ * JSON go through format.c's writer). No SQL here: only the structs of
+ * store.h. It lives in store/ beside format.c because both print values
+ * by the same rules (store_format_real); another renderer (HTML) would sit
+ * beside it and take the same structs.
+ */
+#include "store/store_int.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reals with 6 significant digits, NULL as "-". */
+static const orch_render_opts people = {6, "-"};
+
+/* The text of v for people: 6 significant digits for reals; NULL prints
+ * as if_null. buf holds 64 bytes. */
+static const char *val(const orch_value *v, const char *if_null, char *buf)
+{
+    switch (v->kind) {
+    case ORCH_VALUE_NULL:
+        return if_null;
+    case ORCH_VALUE_REAL:
+        return store_format_real(v->r, 6, buf);
+    case ORCH_VALUE_INT:
+        snprintf(buf, 64, "%lld", (long long)v->i);
+        return buf;
+    case ORCH_VALUE_TEXT:
+    case ORCH_VALUE_BLOB:
+        return v->s != NULL ? v->s : if_null;
+    }
+    return if_null;
+}
+
+/* v as SQL's || would make it text: integers plainly, reals as %.15g with
+ * a '.0' when whole. NULL for NULL. buf holds 64 bytes. */
+static const char *sql_text(const orch_value *v, char *buf)
+{
+    switch (v->kind) {
+    case ORCH_VALUE_NULL:
+        return NULL;
+    case ORCH_VALUE_INT:
+        snprintf(buf, 64, "%lld", (long long)v->i);
+        return buf;
+    case ORCH_VALUE_REAL:
+        snprintf(buf, 64, "%.15g", v->r);
+        if (strpbrk(buf, ".eni") == NULL)
+            strcat(buf, ".0");
+        return buf;
+    default:
+        return v->s != NULL ? v->s : "";
+    }
+}
+
+static const orch_value null_value = {ORCH_VALUE_NULL, 0, 0.0, NULL, 0};
+
+/* Column name of row r, or NULL when rows have no such column. */
+static const orch_value *cell(const orch_rowset *rows, size_t r, const char *name)
+{
+    int c = orch_rowset_column(rows, name);
+    return c < 0 ? &null_value : &rows->cells[r * (size_t)rows->n_cols + (size_t)c];
+}
+
+/* "NaN" for a NULL loss or grad norm of a run that has steps (docs/store.md:
+ * NaN is stored as NULL). */
+static orch_value nan_if_null(const orch_value *v, const orch_value *steps)
+{
+    static char nan_text[] = "NaN";
+    if (v->kind == ORCH_VALUE_NULL && steps->kind == ORCH_VALUE_INT && steps->i > 0)
+        return (orch_value){ORCH_VALUE_TEXT, 0, 0.0, nan_text, 3};
+    return *v;
+}
+
+/* prefix step phase stage, as one text (malloc'd in *text); NULL when any is. */
+static orch_value first_nan(const orch_rowset *rows, size_t r, const char *prefix, char **text)
+{
+    char b0[64], b1[64], b2[64];
+    const char *step = sql_text(cell(rows, r, "first_nan_step"), b0);
+    const char *phase = sql_text(cell(rows, r, "first_nan_phase"), b1);
+    const char *stage = sql_text(cell(rows, r, "first_nan_stage"), b2);
+    *text = NULL;
+    if (step == NULL || phase == NULL || stage == NULL)
+        return null_value;
+    size_t n = strlen(prefix) + strlen(step) + strlen(phase) + strlen(stage) + 3;
+    if ((*text = malloc(n)) == NULL)
+        return null_value;
+    snprintf(*text, n, "%s%s %s %s", prefix, step, phase, stage);
+    return (orch_value){ORCH_VALUE_TEXT, 0, 0.0, *text, strlen(*text)};
+}
+
+/* ----------------------------------------------------------- runs */
+
+int orch_render_runs(const orch_rowset *runs, orch_format format, FILE *out, orch_err *err)
+{
+    static const char *const names[] = {"id",        "name",       "strategy",      "status",
+                                        "steps",     "final_loss", "max_grad_norm", "first_nan",
+                                        "created_at"};
+    if (format != ORCH_FMT_TABLE && format != ORCH_FMT_CSV && format != ORCH_FMT_JSON)
+        return orch_seterr(err, ORCH_EINVAL, "runs: unknown output format %d", (int)format);
+    if (format != ORCH_FMT_TABLE)
+        return orch_render_rows(runs, format, NULL, out, err);
+    store_writer w;
+    int rc = store_writer_begin(&w, format, &people, 9, names, out);
+    for (size_t r = 0; r < runs->n_rows && rc == ORCH_OK; r++) {
+        const orch_value *steps = cell(runs, r, "steps");
+        char *text = NULL;
+        orch_value row[9] = {
+            *cell(runs, r, "run_id"),
+            *cell(runs, r, "name"),
+            *cell(runs, r, "strategy"),
+            *cell(runs, r, "status"),
+            *steps,
+            nan_if_null(cell(runs, r, "final_loss"), steps),
+            nan_if_null(cell(runs, r, "max_grad_norm"), steps),
+            first_nan(runs, r, "step ", &text),
+            *cell(runs, r, "created_at"),
+        };
+        rc = store_writer_row(&w, row, err);
+        free(text);
+    }
+    if (rc != ORCH_OK) {
+        store_writer_free(&w);
+        return rc;
+    }
+    return store_writer_end(&w, err);
+}
+
+int orch_store_list_runs(orch_store *s, const char *pipeline, const char *strategy,
+                         const char *status, orch_format format, FILE *out, orch_err *err)
+{
+    orch_rowset runs = {0};
+    if (s == NULL || out == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "runs: no store");
+    if (format != ORCH_FMT_TABLE && format != ORCH_FMT_CSV && format != ORCH_FMT_JSON)
+        return orch_seterr(err, ORCH_EINVAL, "runs: unknown output format %d", (int)format);
+    int rc = orch_store_read_runs(s, pipeline, strategy, status, &runs, err);
+    if (rc == ORCH_OK)
+        rc = orch_render_runs(&runs, format, out, err);
+    orch_rowset_free(&runs);
+    return rc;
+}
+
+/* -------------------------------------------------------- compare */
+
+int orch_render_compare(const orch_rowset *runs, orch_format format, FILE *out, orch_err *err)
+{
+    static const char *const names[] = {
+        "run",   "name",       "strategy",  "precision",     "lr",        "seed",       "status",
+        "steps", "final_loss", "best_loss", "max_grad_norm", "first_nan", "steps_per_s"};
+    if (format != ORCH_FMT_TABLE && format != ORCH_FMT_CSV && format != ORCH_FMT_JSON)
+        return orch_seterr(err, ORCH_EINVAL, "compare: unknown output format %d", (int)format);
+    if (format != ORCH_FMT_TABLE)
+        return orch_render_rows(runs, format, NULL, out, err);
+    store_writer w;
+    int rc = store_writer_begin(&w, format, &people, 13, names, out);
+    for (size_t r = 0; r < runs->n_rows && rc == ORCH_OK; r++) {
+        const orch_value *steps = cell(runs, r, "steps");
+        char *text = NULL;
+        orch_value row[13] = {
+            *cell(runs, r, "run"),
+            *cell(runs, r, "name"),
+            *cell(runs, r, "strategy"),
+            *cell(runs, r, "precision"),
+            *cell(runs, r, "lr"),
+            *cell(runs, r, "seed"),
+            *cell(runs, r, "status"),
+            *steps,
+            nan_if_null(cell(runs, r, "final_loss"), steps),
+            *cell(runs, r, "best_loss"),
+            nan_if_null(cell(runs, r, "max_grad_norm"), steps),
+            first_nan(runs, r, "", &text),
+            *cell(runs, r, "steps_per_s"),
+        };
+        rc = store_writer_row(&w, row, err);
+        free(text);
+    }
+    if (rc != ORCH_OK) {
+        store_writer_free(&w);
+        return rc;
+    }
+    return store_writer_end(&w, err);
+}
+
+int orch_store_compare(orch_store *s, const int64_t *run_ids, int n_ids, const char *pipeline,
+                       const char *tag, orch_format format, FILE *out, orch_err *err)
+{
+    orch_rowset runs = {0};
+    if (s == NULL || out == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "compare: no store");
+    if (format != ORCH_FMT_TABLE && format != ORCH_FMT_CSV && format != ORCH_FMT_JSON)
+        return orch_seterr(err, ORCH_EINVAL, "compare: unknown output format %d", (int)format);
+    int rc = orch_store_read_compare(s, run_ids, n_ids, pipeline, tag, &runs, err);
+    if (rc == ORCH_OK)
+        rc = orch_render_compare(&runs, format, out, err);
+    orch_rowset_free(&runs);
+    return rc;
+}
+
+/* ----------------------------------------------------------- show */
+
+static void field(FILE *out, const char *name, const char *value)
+{
+    fprintf(out, "  %-16s %s\n", name, value);
+}
+
+/* The runs row: its columns are named as the fields print. */
+static void print_run(const orch_run_report *r, FILE *out)
+{
+    char buf[64];
+    const orch_rowset *run = &r->run;
+    fprintf(out, "run %lld: %s\n", (long long)r->run_id, val(cell(run, 0, "name"), "", buf));
+    for (int i = 0; i < run->n_cols; i++) {
+        if (strcmp(run->names[i], "error") == 0 && run->cells[i].kind == ORCH_VALUE_NULL)
+            continue; /* no error */
+        field(out, run->names[i], val(&run->cells[i], "-", buf));
+    }
+}
+
+/* run_summary's figures. A NULL loss or grad norm of a run that has steps
+ * is a NaN (docs/store.md). */
+static void print_summary(const orch_rowset *sum, FILE *out)
+{
+    char buf[64], buf2[64];
+    const orch_value *steps_v = cell(sum, 0, "steps");
+    int64_t steps = steps_v->kind == ORCH_VALUE_INT ? steps_v->i : 0;
+    const char *nan = steps > 0 ? "NaN" : "-";
+    fputs("\nsummary\n", out);
+    field(out, "lr", val(cell(sum, 0, "lr"), "-", buf));
+    field(out, "precision", val(cell(sum, 0, "precision"), "-", buf));
+    if (steps > 0)
+        snprintf(buf2, sizeof buf2, "%lld (last step %s)", (long long)steps,
+                 val(cell(sum, 0, "last_step"), "-", buf));
+    else
+        snprintf(buf2, sizeof buf2, "0");
+    field(out, "steps", buf2);
+    field(out, "final_loss", val(cell(sum, 0, "final_loss"), nan, buf));
+    field(out, "best_loss", val(cell(sum, 0, "best_loss"), "-", buf));
+    field(out, "max_grad_norm", val(cell(sum, 0, "max_grad_norm"), nan, buf));
+    const orch_value *nonfinite = cell(sum, 0, "nonfinite_steps");
+    if (nonfinite->kind == ORCH_VALUE_INT && nonfinite->i > 0)
+        snprintf(buf2, sizeof buf2, "%lld (first at step %s)", (long long)nonfinite->i,
+                 val(cell(sum, 0, "first_nonfinite_step"), "-", buf));
+    else
+        snprintf(buf2, sizeof buf2, "0");
+    field(out, "nonfinite_steps", buf2);
+    field(out, "nan_events", val(cell(sum, 0, "nan_events"), "0", buf));
+    field(out, "steps_per_s", val(cell(sum, 0, "steps_per_s"), "-", buf));
+    field(out, "tags", val(cell(sum, 0, "tags"), "-", buf));
+}
+
+/* The first NaN event's sentence and provenance (row 0 of the events). */
+static void print_first_nan(const orch_rowset *ev, FILE *out)
+{
+    char b0[64], b1[64], b2[64], b3[64], b4[64], b5[64];
+    fputs("\nfirst NaN event\n", out);
+    fprintf(out, "  step %s, %s, stage %s, tensor %s: %s NaN, %s Inf\n",
+            val(cell(ev, 0, "step"), "-", b0), val(cell(ev, 0, "phase"), "-", b1),
+            val(cell(ev, 0, "stage"), "-", b2), val(cell(ev, 0, "tensor"), "-", b3),
+            val(cell(ev, 0, "nan_count"), "0", b4), val(cell(ev, 0, "inf_count"), "0", b5));
+    const orch_value *finite = cell(ev, 0, "inputs_finite");
+    if (finite->kind == ORCH_VALUE_NULL)
+        return;
+    int produced = finite->kind == ORCH_VALUE_INT ? finite->i != 0 : 1;
+    if (produced)
+        fprintf(out,
+                "  its inputs were finite (largest |x| %s): this stage produced the first "
+                "non-finite value\n",
+                val(cell(ev, 0, "input_absmax"), "-", b2));
+    else
+        fprintf(out,
+                "  its inputs were already non-finite (largest finite |x| %s): it came from "
+                "upstream\n",
+                val(cell(ev, 0, "input_absmax"), "-", b2));
+}
+
+static int print_nan_events(const orch_run_report *r, FILE *out, orch_err *err)
+{
+    if (r->n_nan_events == 0 || r->nan_events.n_rows == 0)
+        return ORCH_OK;
+    print_first_nan(&r->nan_events, out);
+    fprintf(out, "\nNaN events (%lld)\n", (long long)r->n_nan_events);
+    int rc = orch_render_rows(&r->nan_events, ORCH_FMT_TABLE, &people, out, err);
+    if (rc == ORCH_OK && r->n_nan_events > ORCH_REPORT_EVENTS)
+        fprintf(out,
+                "... %lld more: orch query \"SELECT * FROM nan_events WHERE run_id = %lld "
+                "ORDER BY step, id\"\n",
+                (long long)(r->n_nan_events - ORCH_REPORT_EVENTS), (long long)r->run_id);
+    return rc;
+}
+
+static int print_frozen(const orch_run_report *r, FILE *out, orch_err *err)
+{
+    int64_t n = r->n_frozen_changes;
+    fputs("\nfrozen parameters\n", out);
+    if (n == 0) {
+        fputs(r->frozen_checked == 1 ? "  unchanged (checked every step)\n"
+                                     : "  not checked (checks.frozen is off)\n",
+              out);
+        return ORCH_OK;
+    }
+    fprintf(out, "  changed: %lld frozen tensor change%s recorded\n", (long long)n,
+            n == 1 ? "" : "s");
+    int rc = orch_render_rows(&r->frozen_changes, ORCH_FMT_TABLE, &people, out, err);
+    if (rc == ORCH_OK && n > ORCH_REPORT_EVENTS)
+        fprintf(out,
+                "... %lld more: orch query \"SELECT step, stage FROM nan_events WHERE run_id = "
+                "%lld AND tensor = '" STORE_FROZEN_TENSOR "' ORDER BY step, id\"\n",
+                (long long)(n - ORCH_REPORT_EVENTS), (long long)r->run_id);
+    return rc;
+}
+
+static int print_checkpoints(const orch_run_report *r, FILE *out, orch_err *err)
+{
+    fputs("\ncheckpoints\n", out);
+    if (cell(&r->summary, 0, "last_checkpoint_step")->kind == ORCH_VALUE_NULL) {
+        fputs("  none\n", out);
+        return ORCH_OK;
+    }
+    return orch_render_rows(&r->checkpoints, ORCH_FMT_TABLE, &people, out, err);
+}
+
+/* The query docs/store.md gives for "which stage blows up first". */
+#define STATS_BLOWUP_SQL                                                                           \
+    "SELECT stage, min(step) FROM stage_stats WHERE run_id = %lld AND (act_absmax IS NULL OR "     \
+    "act_absmax > 1e4) GROUP BY stage ORDER BY 2 LIMIT 5"
+
+/* A digest of the stage statistics, when the run has any. */
+static void print_stage_stats(const orch_run_report *r, FILE *out)
+{
+    char b0[64], b1[64], b2[64], b3[64];
+    const orch_rowset *ext = &r->stats_extent;
+    if (ext->n_rows == 0 || ext->cells[0].kind != ORCH_VALUE_INT || ext->cells[0].i == 0)
+        return; /* none recorded: no section */
+    fputs("\nstage statistics\n", out);
+    fprintf(out, "  %lld stages at %lld steps (%s to %s)\n", (long long)ext->cells[0].i,
+            (long long)(ext->cells[1].kind == ORCH_VALUE_INT ? ext->cells[1].i : 0),
+            val(&ext->cells[2], "-", b0), val(&ext->cells[3], "-", b1));
+    const orch_rowset *top = &r->stats_top;
+    if (top->n_rows > 0) {
+        fprintf(out, "  largest act_absmax at step %s: %s, %s", val(&top->cells[0], "-", b0),
+                val(&top->cells[1], "-", b1), val(&top->cells[2], "NaN", b2));
+        fprintf(out, " (act_rms %s, ", val(&top->cells[3], "NaN", b3));
+        fprintf(out, "grad_norm %s)\n", val(&top->cells[4], "none", b3));
+    }
+    const orch_rowset *first = &r->stats_first;
+    if (first->n_rows > 0)
+        fprintf(out, "  first past |x| > 1e4 (or non-finite): %s at step %s\n",
+                val(&first->cells[0], "-", b0), val(&first->cells[1], "-", b1));
+    else
+        fputs("  no stage went past |x| > 1e4\n", out);
+    fputs("  which stage blows up first: orch query \"", out);
+    fprintf(out, STATS_BLOWUP_SQL, (long long)r->run_id);
+    fputs("\"\n", out);
+}
+
+static int print_config(const char *text, FILE *out)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(text, JSON_DECODE_ANY, &jerr);
+    fputs("\nconfig\n", out);
+    if (root == NULL) {
+        fprintf(out, "%s\n", text); /* the CHECK keeps this from happening */
+        return ORCH_OK;
+    }
+    int rc = store_json_print(root, 2, 0, out);
+    fputc('\n', out);
+    json_decref(root);
+    return rc == 0 ? ORCH_OK : ORCH_EIO;
+}
+
+int orch_render_run_text(const orch_run_report *r, FILE *out, orch_err *err)
+{
+    print_run(r, out);
+    print_summary(&r->summary, out);
+    int rc = print_nan_events(r, out, err);
+    if (rc == ORCH_OK)
+        rc = print_frozen(r, out, err);
+    if (rc == ORCH_OK)
+        rc = print_checkpoints(r, out, err);
+    if (rc != ORCH_OK)
+        return rc;
+    print_stage_stats(r, out);
+    if (print_config(r->config_json != NULL ? r->config_json : "{}", out) != ORCH_OK)
+        return orch_seterr(err, ORCH_EIO, "show: writing the configuration failed");
+    if (fflush(out) != 0 || ferror(out))
+        return orch_seterr(err, ORCH_EIO, "show: writing the output failed");
+    return ORCH_OK;
+}
+
+int orch_store_show_run(orch_store *s, int64_t run_id, FILE *out, orch_err *err)
+{
+    orch_run_report report;
+    if (s == NULL || out == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "show: no store");
+    int rc = orch_store_read_run(s, run_id, &report, err);
+    if (rc == ORCH_OK)
+        rc = orch_render_run_text(&report, out, err);
+    orch_run_report_free(&report);
+    return rc;
+}
