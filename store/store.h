@@ -71,6 +71,14 @@ int orch_store_open(const char *path, orch_store_mode mode, orch_store **out, or
  * closes the connection. NULL-safe. */
 void orch_store_close(orch_store *s);
 
+/* orch_store_close for a command that failed before recording anything:
+ * when this open created the file and no run was ever written to it, the
+ * file (and its -wal/-shm) is removed, so bad input leaves no empty store
+ * behind. Decided under the write lock; any other store is just closed.
+ * Limit: another process that opened the new store in between and has not
+ * yet written a run would keep writing to the removed file. */
+void orch_store_close_unused(orch_store *s);
+
 /* The path the store was opened with; borrowed, valid until close. */
 const char *orch_store_path(const orch_store *s);
 

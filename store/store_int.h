@@ -97,6 +97,7 @@ struct orch_store {
     store_guard guard;
     store_sink sink;
     int sink_ready;
+    int created; /* this open created the file (see orch_store_close_unused) */
 };
 
 /* Maps a SQLite failure to ORCH_EDB with "what: sqlite3_errmsg" in err (or
@@ -117,6 +118,12 @@ int store_exec(orch_store *s, const char *sql, orch_err *err);
  * is for messages. Exposed so tests can migrate with their own lists. */
 int store_migrate(sqlite3 *db, const char *path, const char *const *migrations, int n_migrations,
                   orch_err *err);
+
+/* Test hook: when not NULL, called once while orch_store_open creates a new
+ * store, at the point where a reader racing the creation would look (the
+ * store complete but not yet at path). ctx is store_create_hook_ctx. */
+extern void (*store_create_hook)(const char *path, void *ctx);
+extern void *store_create_hook_ctx;
 
 /* Opens path read-write only if it is an existing, writable orch store of
  * exactly ORCH_STORE_SCHEMA_VERSION, without creating or migrating
