@@ -585,7 +585,11 @@ static int sink_artifact(void *ctx, int64_t run_id, const orch_artifact *rec, or
     b |= sqlite3_bind_int64(st, 1, run_id);
     b |= sqlite3_bind_int64(st, 2, rec->step);
     b |= sqlite3_bind_text(st, 3, rec->kind, -1, SQLITE_STATIC);
-    b |= sqlite3_bind_text(st, 4, rec->path, -1, SQLITE_STATIC);
+    char recorded[STORE_PATH_MAX];
+    rc = store_record_path(s, rec->path, recorded, sizeof recorded, err);
+    if (rc != ORCH_OK)
+        goto out;
+    b |= sqlite3_bind_text(st, 4, recorded, -1, SQLITE_STATIC);
     b |= sqlite3_bind_text(st, 5, rec->sha256, -1, SQLITE_STATIC);
     b |= sqlite3_bind_int64(st, 6, rec->bytes);
     rc = run_stmt(s, st, b, "store: recording an artifact", err);

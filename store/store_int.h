@@ -131,6 +131,23 @@ extern void *store_create_hook_ctx;
  * errors are SQLite failures while opening. See orch_store_reap_path. */
 int store_open_existing(const char *path, orch_store **out, orch_err *err);
 
+/* ------------------------------------------------------------- paths */
+
+#define STORE_PATH_MAX 4096
+
+/* The text to record for a file path given relative to the working
+ * directory (or absolute): relative to the store's directory when the file
+ * is inside it, else absolute. ORCH_EINVAL when it does not fit in n. */
+int store_record_path(const orch_store *s, const char *path, char *out, size_t n, orch_err *err);
+
+/* The detach feature cache beside the store, PATH.features; -1 for a
+ * store in memory or a path that does not fit. */
+int store_features_dir(const orch_store *s, char *out, size_t n);
+
+/* text with control characters (bytes < 0x20 and 0x7f) written as \xNN,
+ * for messages to a terminal; truncated to n bytes with the NUL. */
+void store_sanitize(const char *text, char *out, size_t n);
+
 /* ------------------------------------------------------------- reap */
 
 /* Is the process of a 'running' run gone? host and pid as recorded (pid <=
