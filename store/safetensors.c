@@ -343,6 +343,9 @@ static int open_index(orch_st_file *f, orch_err *err)
     int rc = ORCH_OK;
     int cap = 0;
     json_error_t jerr;
+    struct stat sb;
+    if (stat(f->path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return orch_seterr(err, ORCH_EINVAL, "%s: not a regular file", f->path);
     json_t *root = json_load_file(f->path, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
         if (access(f->path, R_OK) != 0)
