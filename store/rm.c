@@ -15,7 +15,9 @@
  *
  * Order: every run is checked first (unknown or live: nothing is removed),
  * the rows go in one transaction that re-checks them, and only then the
- * files, so a failure never leaves rows pointing at deleted files. Ids are
+ * files, so a failure never leaves rows pointing at deleted files. Limit:
+ * a detach run starting while the cache is removed (it opens the cache
+ * before its row is written) fails writing to it. Ids are
  * never reused (runs.id is AUTOINCREMENT since schema version 3), so a
  * folder left behind by a crash here is never taken for a new run's.
  */
@@ -153,9 +155,12 @@ static int remove_tree(const char *path)
     return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static int count_detach(orch_store *s, int64_t *count, orch_err *err);
+
 /* Deletes the rows of every run in one transaction; a run that became
- * live meanwhile (resumed) stops it all. */
-static int delete_rows(orch_store *s, rm_run *runs, int n, orch_err *err)
+ * live meanwhile (resumed) stops it all. *detach_left gets the detach runs
+ * left, counted in the same transaction. */
+static int delete_rows(orch_store *s, rm_run *runs, int n, int64_t *detach_left, orch_err *err)
 {
     sqlite3_stmt *del = NULL;
     int rc = store_prepare(s, sql_delete, 0, &del, err);
@@ -179,6 +184,8 @@ static int delete_rows(orch_store *s, rm_run *runs, int n, orch_err *err)
                              (long long)runs[i].id);
         sqlite3_reset(del);
     }
+    if (rc == ORCH_OK)
+        rc = count_detach(s, detach_left, err);
     if (rc == ORCH_OK)
         rc = store_exec(s, "COMMIT", err);
     else
@@ -235,16 +242,15 @@ int orch_store_rm(orch_store *s, const int64_t *run_ids, int n_ids, int dry_run,
 
     /* detach runs left once these are gone: none, and the cache goes */
     int64_t detach_left = 0;
-    rc = count_detach(s, &detach_left, err);
+    if (dry_run) {
+        rc = count_detach(s, &detach_left, err);
+        for (int i = 0; i < n; i++)
+            detach_left -= runs[i].detach;
+    } else {
+        rc = delete_rows(s, runs, n, &detach_left, err);
+    }
     if (rc != ORCH_OK)
         goto out;
-    for (int i = 0; i < n; i++)
-        detach_left -= runs[i].detach;
-    if (!dry_run) {
-        rc = delete_rows(s, runs, n, err);
-        if (rc != ORCH_OK)
-            goto out;
-    }
     const char *verb = dry_run ? "would remove" : "removed";
     int failed = 0;
     for (int i = 0; i < n; i++) {

@@ -565,8 +565,15 @@ void orch_store_close_unused(orch_store *s)
                             "SELECT (SELECT count(*) FROM runs) + coalesce((SELECT seq FROM "
                             "sqlite_sequence WHERE name = 'runs'), 0)",
                             &used, &quiet) == ORCH_OK &&
-            used == 0)
+            used == 0) {
             remove_db_files(s->path);
+            /* and the folders beside it, if the command made them empty */
+            char dir[STORE_PATH_MAX];
+            if (store_features_dir(s, dir, sizeof dir) == 0)
+                rmdir(dir);
+            snprintf(dir, sizeof dir, "%s.runs", s->path);
+            rmdir(dir);
+        }
         store_exec(s, "ROLLBACK", NULL);
     }
     orch_store_close(s);

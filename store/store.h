@@ -73,10 +73,10 @@ void orch_store_close(orch_store *s);
 
 /* orch_store_close for a command that failed before recording anything:
  * when this open created the file and no run was ever written to it, the
- * file (and its -wal/-shm) is removed, so bad input leaves no empty store
- * behind. Decided under the write lock; any other store is just closed.
- * Limit: another process that opened the new store in between and has not
- * yet written a run would keep writing to the removed file. */
+ * file (and its -wal/-shm, and the PATH.features and PATH.runs folders when
+ * empty) is removed, so bad input leaves no empty store behind. Decided under the write lock; any
+ * other store is just closed. Limit: another process that opened the new store in between and has
+ * not yet written a run would keep writing to the removed file. */
 void orch_store_close_unused(orch_store *s);
 
 /* The path the store was opened with; borrowed, valid until close. */
