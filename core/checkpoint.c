@@ -2,19 +2,53 @@
 #include "core/checkpoint.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/safetensors.h"
 
-int orch_file_sha256(const char *path, char hex[65], int64_t *bytes, orch_err *err)
+/* Opens path for reading only if it is a regular file: O_NONBLOCK so a FIFO
+ * put in its place does not block the open, fstat before any read so
+ * neither a FIFO nor a device (/dev/zero never ends) is read. *size gets
+ * its size. Returns the descriptor, or -1 with err filled (ORCH_EIO). */
+static int open_regular(const char *path, int64_t *size, orch_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return orch_seterr(err, ORCH_EIO, "%s: %s", path, strerror(errno));
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        orch_seterr(err, ORCH_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        orch_seterr(err, ORCH_EIO, "%s: cannot stat: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        orch_seterr(err, ORCH_EIO, "%s: not a regular file (%s)", path,
+                    S_ISFIFO(sb.st_mode)  ? "a FIFO"
+                    : S_ISDIR(sb.st_mode) ? "a directory"
+                    : S_ISCHR(sb.st_mode) ? "a character device"
+                    : S_ISBLK(sb.st_mode) ? "a block device"
+                                          : "a socket or other special file");
+        close(fd);
+        return -1;
+    }
+    /* back to blocking reads for the hashing */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    *size = (int64_t)sb.st_size;
+    return fd;
+}
+
+/* Hashes the open regular file fd (path for messages) into hex. */
+static int hash_fd(int fd, const char *path, char hex[65], int64_t *bytes, orch_err *err)
+{
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     int rc = ORCH_OK;
     if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
@@ -22,15 +56,17 @@ int orch_file_sha256(const char *path, char hex[65], int64_t *bytes, orch_err *e
         goto out;
     }
     unsigned char buf[1 << 16];
-    size_t got;
+    ssize_t got;
     *bytes = 0;
-    while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
-        EVP_DigestUpdate(md, buf, got);
+    while ((got = read(fd, buf, sizeof buf)) != 0) {
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = orch_seterr(err, ORCH_EIO, "%s: cannot read: %s", path, strerror(errno));
+            goto out;
+        }
+        EVP_DigestUpdate(md, buf, (size_t)got);
         *bytes += (int64_t)got;
-    }
-    if (ferror(f)) {
-        rc = orch_seterr(err, ORCH_EIO, "%s: read error", path);
-        goto out;
     }
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
@@ -39,7 +75,42 @@ int orch_file_sha256(const char *path, char hex[65], int64_t *bytes, orch_err *e
         snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 out:
     EVP_MD_CTX_free(md);
-    fclose(f);
+    return rc;
+}
+
+int orch_file_sha256(const char *path, char hex[65], int64_t *bytes, orch_err *err)
+{
+    int64_t size = 0;
+    int fd = open_regular(path, &size, err);
+    if (fd < 0)
+        return ORCH_EIO;
+    int rc = hash_fd(fd, path, hex, bytes, err);
+    close(fd);
+    return rc;
+}
+
+int orch_checkpoint_verify(const char *path, int64_t bytes, const char *sha256, orch_err *err)
+{
+    int64_t size = 0, got = 0;
+    char hex[65] = "";
+    int fd = open_regular(path, &size, err);
+    if (fd < 0)
+        return ORCH_EINVAL;
+    int rc = ORCH_OK;
+    if (bytes >= 0 && size != bytes) {
+        rc = orch_seterr(err, ORCH_EINVAL, "%s: %lld bytes, recorded as %lld", path,
+                         (long long)size, (long long)bytes);
+        goto out;
+    }
+    rc = hash_fd(fd, path, hex, &got, err);
+    if (rc != ORCH_OK) {
+        rc = ORCH_EINVAL;
+        goto out;
+    }
+    if (sha256 != NULL && strcmp(hex, sha256) != 0)
+        rc = orch_seterr(err, ORCH_EINVAL, "%s: does not match its recorded sha256", path);
+out:
+    close(fd);
     return rc;
 }
 

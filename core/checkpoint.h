@@ -42,7 +42,16 @@ int orch_checkpoint_write(const char *path, const orch_graph *g, orch_optimizer_
 int orch_checkpoint_read(const char *path, orch_graph *g, orch_optimizer_kind optimizer,
                          const char *config_hash, orch_checkpoint_state *st, orch_err *err);
 
-/* sha256 of a file's bytes as 64 hex digits; *bytes its size. */
+/* sha256 of a regular file's bytes as 64 hex digits; *bytes its size.
+ * Anything but a regular file (a FIFO, /dev/zero) is refused before it is
+ * read (ORCH_EIO, with errno's text when it cannot be opened). */
 int orch_file_sha256(const char *path, char hex[65], int64_t *bytes, orch_err *err);
+
+/* Checks that path is a regular file of bytes bytes (when >= 0; compared
+ * before anything is read) whose sha256 is sha256 (when not NULL).
+ * ORCH_EINVAL with one line saying why not: "PATH: cannot open: No such
+ * file or directory", "PATH: not a regular file (a FIFO)", "PATH: 12
+ * bytes, recorded as 4096", "PATH: does not match its recorded sha256". */
+int orch_checkpoint_verify(const char *path, int64_t bytes, const char *sha256, orch_err *err);
 
 #endif

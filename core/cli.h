@@ -46,6 +46,7 @@ int orch_cmd_runs(int argc, char **argv, orch_cli_globals *globals, orch_err *er
 int orch_cmd_show(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_query(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_rm(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_compare(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_help(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 

@@ -26,12 +26,31 @@ const orch_cmd orch_commands[] = {
      "Exit codes: 0 finished; 1 runtime failure, diverged or interrupted run;\n"
      "2 invalid input.\n"},
     {"resume", orch_cmd_resume, "continue an interrupted run from its last checkpoint",
-     "usage: orch resume RUN [--quiet | --json] [--db PATH] [--threads N]\n"
+     "usage: orch resume RUN [--from-step N] [--quiet | --json] [--db PATH] [--threads N]\n"
      "\n"
      "Continues run RUN (interrupted, or failed) from its last checkpoint with the\n"
      "run's own resolved configuration, as recorded in the store. Steps recorded\n"
      "after that checkpoint are recomputed. With the same thread count the losses\n"
-     "are bit for bit those of an uninterrupted run.\n"},
+     "are bit for bit those of an uninterrupted run.\n"
+     "\n"
+     "A checkpoint must be a regular file of its recorded size and sha256; when the\n"
+     "newest is not, the newest one that is is used (each one passed over is named\n"
+     "on stderr, with the reason). Temporary files of a checkpoint write that was\n"
+     "killed are removed from the run's folder.\n"
+     "\n"
+     "  --from-step N   resume from the checkpoint at step N instead\n"},
+    {"rm", orch_cmd_rm, "delete runs: their rows, run folders and unused cached features",
+     "usage: orch rm RUN... [--dry-run] [--db PATH]\n"
+     "\n"
+     "Deletes each run RUN from the store (its row and every step, metric, NaN\n"
+     "event, statistic and artifact of it), then its folder PATH.runs/RUN/ with\n"
+     "its checkpoints, and the detach feature cache PATH.features/ when no detach\n"
+     "run is left to use it. Run ids are never reused. A run that is running is\n"
+     "refused unless its process is gone.\n"
+     "\n"
+     "  --dry-run   print what would be removed, remove nothing\n"
+     "\n"
+     "Exit codes: 0 removed; 2 an unknown or running run (nothing is removed).\n"},
     {"compare", orch_cmd_compare, "compare runs side by side",
      "usage: orch compare RUN... | --pipeline FILE | --tag TAG  [--csv | --json] [--db PATH]\n"
      "\n"

@@ -9,13 +9,69 @@
 #include "core/pipeline_json.h"
 #include "store/store.h"
 
-/* The resolved pipeline and checkpoint of run_id, from the store. */
-static int load_run(const char *db, int64_t run_id, orch_pipeline *pipeline, char *checkpoint,
-                    size_t n, orch_err *err)
+/* Picks the checkpoint to resume from into checkpoint (n bytes): the one
+ * at from_step when from_step >= 0, else the newest that verifies (a
+ * regular file of the recorded size and sha256), saying on stderr why each
+ * newer one was passed over. "" when the run has none. */
+static int pick_checkpoint(const orch_resume_info *info, int64_t from_step, char *checkpoint,
+                           size_t n, orch_err *err)
+{
+    long long run = (long long)info->run_id;
+    checkpoint[0] = '\0';
+    if (from_step >= 0) {
+        for (int i = 0; i < info->n_checkpoints; i++) {
+            const orch_resume_checkpoint *c = &info->checkpoints[i];
+            if (c->step != from_step)
+                continue;
+            orch_err why = {0};
+            if (orch_checkpoint_verify(c->path, c->bytes, c->sha256, &why) != ORCH_OK)
+                return orch_seterr(err, ORCH_EINVAL, "run %lld: checkpoint at step %lld: %s", run,
+                                   (long long)from_step, why.msg);
+            snprintf(checkpoint, n, "%s", c->path);
+            return ORCH_OK;
+        }
+        char steps[256] = "";
+        size_t k = 0;
+        for (int i = info->n_checkpoints - 1; i >= 0 && k + 24 < sizeof steps; i--)
+            k += (size_t)snprintf(steps + k, sizeof steps - k, "%s%lld", k ? ", " : "",
+                                  (long long)info->checkpoints[i].step);
+        return orch_seterr(err, ORCH_EINVAL, "run %lld has no checkpoint at step %lld (%s%s)", run,
+                           (long long)from_step, k ? "it has steps " : "it has none", steps);
+    }
+    orch_err newest = {0};
+    for (int i = 0; i < info->n_checkpoints; i++) {
+        const orch_resume_checkpoint *c = &info->checkpoints[i];
+        orch_err why = {0};
+        if (orch_checkpoint_verify(c->path, c->bytes, c->sha256, &why) == ORCH_OK) {
+            if (i > 0)
+                fprintf(stderr,
+                        "orch: run %lld: resuming from the checkpoint at step %lld, the newest "
+                        "that verifies\n",
+                        run, (long long)c->step);
+            snprintf(checkpoint, n, "%s", c->path);
+            return ORCH_OK;
+        }
+        fprintf(stderr, "orch: run %lld: checkpoint at step %lld is unusable: %s\n", run,
+                (long long)c->step, why.msg);
+        if (i == 0)
+            newest = why;
+    }
+    if (info->n_checkpoints > 0)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "run %lld: none of its %d checkpoints verifies (the newest: %s)", run,
+                           info->n_checkpoints, newest.msg);
+    return ORCH_OK;
+}
+
+/* The resolved pipeline and checkpoint of run_id, from the store; cleans
+ * the temporary files a killed checkpoint write left in its folder. */
+static int load_run(const char *db, int64_t run_id, int64_t from_step, orch_pipeline *pipeline,
+                    char *checkpoint, size_t n, orch_err *err)
 {
     orch_store *store = NULL;
     orch_resume_info info;
     memset(&info, 0, sizeof info);
+    checkpoint[0] = '\0';
     int rc = orch_store_open(db, ORCH_STORE_READWRITE, &store, err);
     if (rc == ORCH_OK)
         rc = orch_store_resume_info(store, run_id, &info, err);
@@ -28,21 +84,10 @@ static int load_run(const char *db, int64_t run_id, orch_pipeline *pipeline, cha
     /* the run's own resolved config, not the pipeline file as it is now */
     if (rc == ORCH_OK)
         rc = orch_pipeline_from_json(info.config_json, pipeline, err);
-    checkpoint[0] = '\0';
-    if (rc == ORCH_OK && info.checkpoint_path != NULL) {
-        char sha[65];
-        int64_t bytes = 0;
-        rc = orch_file_sha256(info.checkpoint_path, sha, &bytes, err);
-        if (rc != ORCH_OK)
-            rc = orch_seterr(err, ORCH_EINVAL, "run %lld: its checkpoint %s is unreadable",
-                             (long long)run_id, info.checkpoint_path);
-        else if (info.checkpoint_sha256 != NULL && strcmp(sha, info.checkpoint_sha256) != 0)
-            rc = orch_seterr(err, ORCH_EINVAL,
-                             "run %lld: checkpoint %s does not match its recorded sha256",
-                             (long long)run_id, info.checkpoint_path);
-        else
-            snprintf(checkpoint, n, "%s", info.checkpoint_path);
-    }
+    if (rc == ORCH_OK)
+        rc = pick_checkpoint(&info, from_step, checkpoint, n, err);
+    if (rc == ORCH_OK)
+        orch_store_clean_tmp(store, run_id, stderr);
     orch_resume_info_free(&info);
     orch_store_close(store);
     return rc;
@@ -50,8 +95,12 @@ static int load_run(const char *db, int64_t run_id, orch_pipeline *pipeline, cha
 
 int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
 {
-    enum { OPT_QUIET = 1, OPT_JSON };
-    static const orch_opt opts[] = {{"quiet", 0, OPT_QUIET}, {"json", 0, OPT_JSON}, {NULL, 0, 0}};
+    enum { OPT_QUIET = 1, OPT_JSON, OPT_FROM_STEP };
+    static const orch_opt opts[] = {{"quiet", 0, OPT_QUIET},
+                                    {"json", 0, OPT_JSON},
+                                    {"from-step", 1, OPT_FROM_STEP},
+                                    {NULL, 0, 0}};
+    long from_step = -1;
     orch_opt_state st = {argc, argv, 1, NULL, "resume"};
     orch_cli_train_options opt = {NULL, 0, 0, 0, NULL};
     const char *run_text = NULL;
@@ -71,6 +120,10 @@ int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *
         case OPT_JSON:
             opt.json = 1;
             break;
+        case OPT_FROM_STEP:
+            if (orch_parse_int("from-step", st.value, 0, 0x7fffffffL, &from_step, err) != ORCH_OK)
+                return err->code;
+            break;
         case ORCH_OPT_POSITIONAL:
             if (run_text != NULL)
                 return orch_seterr(err, ORCH_EINVAL, "resume: one run at a time");
@@ -89,11 +142,11 @@ int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *
     const char *db = orch_cli_db_path(globals);
     rc = orch_store_reap_path(db, stderr, err);
     orch_pipeline *pipeline = calloc(1, sizeof *pipeline);
-    char checkpoint[ORCH_PATH_MAX + 128];
+    char checkpoint[4096];
     if (rc == ORCH_OK && pipeline == NULL)
         rc = orch_seterr(err, ORCH_ENOMEM, "resume: out of memory");
     if (rc == ORCH_OK)
-        rc = load_run(db, run_id, pipeline, checkpoint, sizeof checkpoint, err);
+        rc = load_run(db, run_id, from_step, pipeline, checkpoint, sizeof checkpoint, err);
     if (rc == ORCH_OK) {
         opt.resume_run_id = run_id;
         opt.resume_checkpoint = checkpoint[0] ? checkpoint : NULL;

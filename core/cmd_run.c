@@ -104,7 +104,12 @@ int orch_cli_train(const orch_pipeline *pipeline, orch_cli_globals *globals,
                              (long long)result.run_id, (long long)result.last_step,
                              (long long)result.run_id);
     }
-    orch_store_close(store);
+    /* input found bad before the run was recorded: a store this command
+     * created holds nothing, and is not left behind */
+    if (rc != ORCH_OK && result.run_id == 0)
+        orch_store_close_unused(store);
+    else
+        orch_store_close(store);
     return rc;
 }
 

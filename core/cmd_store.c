@@ -1,4 +1,5 @@
-/* cmd_store.c - `orch runs`, `orch show`, `orch query`: reading the store. */
+/* cmd_store.c - `orch runs`, `orch show`, `orch query`, `orch compare`:
+ * reading the store; `orch rm`: deleting runs from it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,7 +7,7 @@
 #include "core/pipeline.h"
 #include "store/store.h"
 
-enum { OPT_CSV = 1, OPT_JSON, OPT_PIPELINE, OPT_STRATEGY, OPT_STATUS, OPT_TAG };
+enum { OPT_CSV = 1, OPT_JSON, OPT_PIPELINE, OPT_STRATEGY, OPT_STATUS, OPT_TAG, OPT_DRY_RUN };
 
 #define ORCH_MAX_COMPARE 256
 
@@ -210,6 +211,48 @@ int orch_cmd_compare(int argc, char **argv, orch_cli_globals *globals, orch_err 
     if (rc == ORCH_OK)
         rc = orch_render_compare(&runs, format, stdout, err);
     orch_rowset_free(&runs);
+    orch_store_close(store);
+    return rc;
+}
+
+int orch_cmd_rm(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
+{
+    static const orch_opt opts[] = {{"dry-run", 0, OPT_DRY_RUN}, {NULL, 0, 0}};
+    orch_opt_state st = {argc, argv, 1, NULL, "rm"};
+    int dry_run = 0, n_ids = 0;
+    int64_t ids[ORCH_MAX_COMPARE];
+    for (;;) {
+        int id = orch_opt_next(&st, opts, globals, err);
+        if (id == ORCH_OPT_END)
+            break;
+        switch (id) {
+        case ORCH_OPT_ERROR:
+            return err->code;
+        case ORCH_OPT_HELP:
+            orch_cli_print_usage(orch_cmd_find("rm"));
+            return ORCH_OK;
+        case OPT_DRY_RUN:
+            dry_run = 1;
+            break;
+        case ORCH_OPT_POSITIONAL:
+            if (n_ids == ORCH_MAX_COMPARE)
+                return orch_seterr(err, ORCH_EINVAL, "rm: at most %d runs at a time",
+                                   ORCH_MAX_COMPARE);
+            if (orch_parse_run_id("rm", st.value, &ids[n_ids++], err) != ORCH_OK)
+                return err->code;
+            break;
+        }
+    }
+    if (n_ids == 0)
+        return orch_seterr(err, ORCH_EINVAL, "rm: missing run id (usage: orch rm RUN...)");
+    const char *db = orch_cli_db_path(globals);
+    orch_store *store = NULL;
+    /* reaped first: a run whose process is gone is no longer "running" */
+    int rc = orch_store_reap_path(db, stderr, err);
+    if (rc == ORCH_OK)
+        rc = orch_store_open(db, ORCH_STORE_READWRITE, &store, err);
+    if (rc == ORCH_OK)
+        rc = orch_store_rm(store, ids, n_ids, dry_run, stdout, err);
     orch_store_close(store);
     return rc;
 }

@@ -115,6 +115,23 @@ int orch_store_query(orch_store *s, const char *sql, orch_format format, FILE *o
         goto out;
     }
     rc = store_print_rows(s, st, format, NULL, out, err);
+    if (rc == ORCH_EDB) {
+        /* Some statements compile and fail only when stepped: a table-valued
+         * PRAGMA the authorizer denies then (SQLITE_AUTH), an unknown schema
+         * name given as an argument, malformed JSON (SQLITE_ERROR). The SQL
+         * is at fault, as at compile time; other codes (I/O, corruption)
+         * stay runtime failures. */
+        int code = sqlite3_errcode(s->db) & 0xff;
+        if (s->guard.refused)
+            rc = orch_seterr(err, ORCH_EREFUSED,
+                             "query refused: orch query is read-only (%s is not allowed)",
+                             s->guard.what);
+        else if (code == SQLITE_AUTH)
+            rc = orch_seterr(err, ORCH_EREFUSED, "query refused: orch query is read-only (%s)",
+                             sqlite3_errmsg(s->db));
+        else if (code == SQLITE_ERROR)
+            rc = orch_seterr(err, ORCH_EINVAL, "query: %s", sqlite3_errmsg(s->db));
+    }
 out:
     sqlite3_finalize(st);
     return rc;

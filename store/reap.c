@@ -153,6 +153,31 @@ static int mark(orch_store *s, sqlite3_stmt *st, stale_run *r, orch_err *err)
     return rc;
 }
 
+/* The note on a marked run. Names and hosts are whatever was stored: no
+ * control character of theirs reaches the terminal. */
+static void print_note(const stale_run *r, FILE *notes)
+{
+    char w[300];
+    if (notes == NULL)
+        return;
+    stale_run shown = *r;
+    store_sanitize(r->name, shown.name, sizeof shown.name);
+    store_sanitize(r->host, shown.host, sizeof shown.host);
+    store_sanitize(r->beat, shown.beat, sizeof shown.beat);
+    who(&shown, w, sizeof w);
+    if (shown.local)
+        fprintf(notes,
+                "orch: run %lld (%s) was left running by %s, which is gone: marked "
+                "interrupted\n",
+                (long long)shown.id, shown.name, w);
+    else
+        fprintf(notes,
+                "orch: run %lld (%s) was left running by %s, silent for over %d minutes "
+                "(last heartbeat %s): marked interrupted\n",
+                (long long)shown.id, shown.name, w, ORCH_STORE_STALE_S / 60,
+                shown.has_beat ? shown.beat : "never");
+}
+
 int orch_store_reap(orch_store *s, FILE *notes, orch_err *err)
 {
     stale_run *runs = NULL;
@@ -181,22 +206,12 @@ int orch_store_reap(orch_store *s, FILE *notes, orch_err *err)
     if (rc != ORCH_OK)
         goto out;
     in_txn = 0;
-    for (size_t i = 0; notes != NULL && i < n; i++) {
-        char w[300];
+    for (size_t i = 0; i < n; i++) {
         if (!runs[i].marked)
             continue;
-        who(&runs[i], w, sizeof w);
-        if (runs[i].local)
-            fprintf(notes,
-                    "orch: run %lld (%s) was left running by %s, which is gone: marked "
-                    "interrupted\n",
-                    (long long)runs[i].id, runs[i].name, w);
-        else
-            fprintf(notes,
-                    "orch: run %lld (%s) was left running by %s, silent for over %d minutes "
-                    "(last heartbeat %s): marked interrupted\n",
-                    (long long)runs[i].id, runs[i].name, w, ORCH_STORE_STALE_S / 60,
-                    runs[i].has_beat ? runs[i].beat : "never");
+        print_note(&runs[i], notes);
+        /* its process is gone: what a killed checkpoint write left goes */
+        orch_store_clean_tmp(s, runs[i].id, notes);
     }
     if (notes != NULL)
         fflush(notes);

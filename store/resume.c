@@ -16,7 +16,7 @@ static const char sql_run[] =
     "  FROM runs r WHERE r.id = ?1";
 static const char sql_checkpoint[] =
     "SELECT step, path, sha256, bytes FROM artifacts\n"
-    " WHERE run_id = ?1 AND kind = 'checkpoint' ORDER BY step DESC, id DESC LIMIT 1";
+    " WHERE run_id = ?1 AND kind = 'checkpoint' ORDER BY step DESC, id DESC";
 
 /* A malloc'd copy of column i's text in *dst (NULL for SQL NULL). */
 static int dup_column(sqlite3_stmt *st, int i, char **dst, orch_err *err)
@@ -31,6 +31,30 @@ static int dup_column(sqlite3_stmt *st, int i, char **dst, orch_err *err)
     return *dst != NULL ? ORCH_OK : orch_seterr(err, ORCH_ENOMEM, "store: out of memory");
 }
 
+/* Appends the checkpoint of row st (step, path, sha256, bytes). */
+static int add_checkpoint(orch_store *s, sqlite3_stmt *st, orch_resume_info *out, orch_err *err)
+{
+    orch_resume_checkpoint *grown =
+        realloc(out->checkpoints, sizeof *grown * (size_t)(out->n_checkpoints + 1));
+    if (grown == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "store: out of memory");
+    out->checkpoints = grown;
+    orch_resume_checkpoint *c = &grown[out->n_checkpoints++];
+    memset(c, 0, sizeof *c);
+    c->step = sqlite3_column_int64(st, 0);
+    c->bytes = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 3);
+    const unsigned char *recorded = sqlite3_column_text(st, 1);
+    char path[STORE_PATH_MAX];
+    if (recorded == NULL ||
+        orch_store_resolve_path(s, (const char *)recorded, path, sizeof path) != 0)
+        return orch_seterr(err, ORCH_EINVAL, "resume: checkpoint path of step %lld is too long",
+                           (long long)c->step);
+    c->path = strdup(path);
+    if (c->path == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "store: out of memory");
+    return dup_column(st, 2, &c->sha256, err);
+}
+
 void orch_resume_info_free(orch_resume_info *info)
 {
     if (info == NULL)
@@ -41,8 +65,11 @@ void orch_resume_info_free(orch_resume_info *info)
     free(info->config_json);
     free(info->config_hash);
     free(info->status);
-    free(info->checkpoint_path);
-    free(info->checkpoint_sha256);
+    for (int i = 0; i < info->n_checkpoints; i++) {
+        free(info->checkpoints[i].path);
+        free(info->checkpoints[i].sha256);
+    }
+    free(info->checkpoints);
     memset(info, 0, sizeof *info);
 }
 
@@ -88,19 +115,10 @@ int orch_store_resume_info(orch_store *s, int64_t run_id, orch_resume_info *out,
     out->steps = sqlite3_column_int64(run, 7);
     out->last_step = sqlite3_column_type(run, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(run, 8);
 
-    out->checkpoint_step = -1;
-    out->checkpoint_bytes = -1;
-    src = sqlite3_step(ckpt);
-    if (src == SQLITE_ROW) {
-        out->checkpoint_step = sqlite3_column_int64(ckpt, 0);
-        rc = dup_column(ckpt, 1, &out->checkpoint_path, err);
-        if (rc == ORCH_OK)
-            rc = dup_column(ckpt, 2, &out->checkpoint_sha256, err);
-        if (sqlite3_column_type(ckpt, 3) != SQLITE_NULL)
-            out->checkpoint_bytes = sqlite3_column_int64(ckpt, 3);
-    } else if (src != SQLITE_DONE) {
+    while (rc == ORCH_OK && (src = sqlite3_step(ckpt)) == SQLITE_ROW)
+        rc = add_checkpoint(s, ckpt, out, err);
+    if (rc == ORCH_OK && src != SQLITE_DONE)
         rc = store_dberr(s, src, "resume: reading the checkpoints", err);
-    }
 out:
     sqlite3_finalize(run);
     sqlite3_finalize(ckpt);

@@ -180,7 +180,9 @@ static void shard_fini(shard *s)
 static int map_file(shard *s, orch_err *err)
 {
     int rc = ORCH_OK;
-    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in a shard's place must not block the open; the
+     * S_ISREG check below refuses it (and devices) before any read */
+    int fd = open(s->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return orch_seterr(err, ORCH_EINVAL, "%s: cannot open: %s", s->path, strerror(errno));
     struct stat st;
@@ -297,6 +299,9 @@ static int looks_like_index(const char *path)
     if (has_suffix(path, ".json"))
         return 1;
     unsigned char head[9];
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return 0; /* map_file says what it is; reading a FIFO would block */
     FILE *fp = fopen(path, "rb");
     if (fp == NULL)
         return 0;
@@ -338,6 +343,9 @@ static int open_index(orch_st_file *f, orch_err *err)
     int rc = ORCH_OK;
     int cap = 0;
     json_error_t jerr;
+    struct stat sb;
+    if (stat(f->path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return orch_seterr(err, ORCH_EINVAL, "%s: not a regular file", f->path);
     json_t *root = json_load_file(f->path, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
         if (access(f->path, R_OK) != 0)

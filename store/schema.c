@@ -189,9 +189,96 @@ static const char migration_2[] =
     "                                     ORDER BY n.step, n.id LIMIT 1)\n"
     " ORDER BY r.id;\n";
 
+/* Version 2 -> 3: run ids are never reused. runs.id becomes INTEGER PRIMARY
+ * KEY AUTOINCREMENT, which SQLite allows only by rebuilding the table: a
+ * copy with every row and column (same order, same ids), the old table
+ * dropped and the copy renamed. store_migrate runs this with foreign keys
+ * off (the DROP would otherwise cascade into every table pointing at runs)
+ * and checks them before the COMMIT; the other tables keep pointing at
+ * runs(id) by name. run_summary reads runs, so it is dropped first (a
+ * RENAME re-checks the views) and recreated as it was. sqlite_sequence
+ * starts at the highest id copied. */
+static const char migration_3[] =
+    "DROP VIEW run_summary;\n"
+    "CREATE TABLE runs_v3 (\n"
+    "    id           INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    pipeline     TEXT NOT NULL,\n"
+    "    name         TEXT NOT NULL,\n"
+    "    strategy     TEXT NOT NULL,\n"
+    "    status       TEXT NOT NULL DEFAULT 'queued' CHECK (status IN\n"
+    "                 ('queued', 'running', 'finished', 'diverged', 'failed', 'interrupted')),\n"
+    "    config_json  TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(config_json)),\n"
+    "    config_hash  TEXT,\n"
+    "    seed         INTEGER,\n"
+    "    host         TEXT,\n"
+    "    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n"
+    "    started_at   TEXT,\n"
+    "    finished_at  TEXT,\n"
+    "    orch_version TEXT,\n"
+    "    error        TEXT,\n"
+    "    pid          INTEGER,\n"
+    "    heartbeat_at TEXT\n"
+    ");\n"
+    "INSERT INTO runs_v3 (id, pipeline, name, strategy, status, config_json, config_hash, seed,\n"
+    "                     host, created_at, started_at, finished_at, orch_version, error, pid,\n"
+    "                     heartbeat_at)\n"
+    "SELECT id, pipeline, name, strategy, status, config_json, config_hash, seed, host,\n"
+    "       created_at, started_at, finished_at, orch_version, error, pid, heartbeat_at\n"
+    "  FROM runs ORDER BY id;\n"
+    "DROP TABLE runs;\n"
+    "ALTER TABLE runs_v3 RENAME TO runs;\n"
+    "CREATE INDEX runs_pipeline ON runs (pipeline);\n"
+    "CREATE INDEX runs_status ON runs (status);\n"
+    "\n"
+    "CREATE VIEW run_summary AS\n"
+    "SELECT r.id AS run_id,\n"
+    "       r.pipeline,\n"
+    "       r.name,\n"
+    "       r.strategy,\n"
+    "       json_extract(r.config_json, '$.optimizer.lr') AS lr,\n"
+    "       json_extract(r.config_json, '$.precision') AS precision,\n"
+    "       r.seed,\n"
+    "       r.status,\n"
+    "       (SELECT count(*) FROM steps s WHERE s.run_id = r.id) AS steps,\n"
+    "       (SELECT max(s.step) FROM steps s WHERE s.run_id = r.id) AS last_step,\n"
+    "       (SELECT s.loss FROM steps s WHERE s.run_id = r.id\n"
+    "         ORDER BY s.step DESC LIMIT 1) AS final_loss,\n"
+    "       (SELECT min(s.loss) FROM steps s WHERE s.run_id = r.id\n"
+    "         AND abs(s.loss) < 9e999) AS best_loss,\n"
+    "       (SELECT max(s.grad_norm) FROM steps s WHERE s.run_id = r.id) AS max_grad_norm,\n"
+    "       (SELECT count(*) FROM steps s WHERE s.run_id = r.id AND NOT s.finite)\n"
+    "         AS nonfinite_steps,\n"
+    "       (SELECT min(s.step) FROM steps s WHERE s.run_id = r.id AND NOT s.finite)\n"
+    "         AS first_nonfinite_step,\n"
+    "       e.step AS first_nan_step,\n"
+    "       e.phase AS first_nan_phase,\n"
+    "       e.stage AS first_nan_stage,\n"
+    "       e.tensor AS first_nan_tensor,\n"
+    "       (SELECT count(*) FROM nan_events n WHERE n.run_id = r.id\n"
+    "         AND n.tensor IS NOT 'frozen_changed') AS nan_events,\n"
+    "       json_extract(r.config_json, '$.tags') AS tags,\n"
+    "       r.created_at,\n"
+    "       r.started_at,\n"
+    "       r.finished_at,\n"
+    "       (SELECT 1000.0 * count(s.wall_ms) / nullif(sum(s.wall_ms), 0) FROM steps s\n"
+    "         WHERE s.run_id = r.id) AS steps_per_s,\n"
+    "       (SELECT count(*) FROM nan_events n WHERE n.run_id = r.id\n"
+    "         AND n.tensor = 'frozen_changed') AS frozen_changed,\n"
+    "       (SELECT max(a.step) FROM artifacts a WHERE a.run_id = r.id\n"
+    "         AND a.kind = 'checkpoint') AS last_checkpoint_step,\n"
+    "       r.pid,\n"
+    "       r.host,\n"
+    "       r.heartbeat_at\n"
+    "  FROM runs r\n"
+    "  LEFT JOIN nan_events e ON e.id = (SELECT n.id FROM nan_events n WHERE n.run_id = r.id\n"
+    "                                     AND n.tensor IS NOT 'frozen_changed'\n"
+    "                                     ORDER BY n.step, n.id LIMIT 1)\n"
+    " ORDER BY r.id;\n";
+
 const char *const store_migrations[] = {
     migration_1,
     migration_2,
+    migration_3,
 };
 
 const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);

@@ -727,7 +727,13 @@ static int artifact_body(orch_store *s, void *arg, orch_err *err)
     b |= sqlite3_bind_int64(st, 1, a->run_id);
     b |= sqlite3_bind_int64(st, 2, rec->step);
     b |= sqlite3_bind_text(st, 3, rec->kind, -1, SQLITE_STATIC);
-    b |= sqlite3_bind_text(st, 4, rec->path, -1, SQLITE_STATIC);
+    /* Recorded relative to the store, so a copied store or another working
+     * directory still finds it. */
+    char recorded[STORE_PATH_MAX];
+    int rc = store_record_path(s, rec->path, recorded, sizeof recorded, err);
+    if (rc != ORCH_OK)
+        return rc;
+    b |= sqlite3_bind_text(st, 4, recorded, -1, SQLITE_STATIC);
     b |= sqlite3_bind_text(st, 5, rec->sha256, -1, SQLITE_STATIC);
     b |= sqlite3_bind_int64(st, 6, rec->bytes);
     return run_stmt(s, st, b, "store: recording an artifact", err);

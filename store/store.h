@@ -35,7 +35,7 @@
 /* The schema version this binary writes (PRAGMA user_version). A store with
  * a newer version is refused; an older one is migrated forward on a
  * read-write open. */
-#define ORCH_STORE_SCHEMA_VERSION 2
+#define ORCH_STORE_SCHEMA_VERSION 3
 
 /* PRAGMA application_id of an orch store: the bytes "orch". */
 #define ORCH_STORE_APPLICATION_ID 0x6f726368
@@ -71,8 +71,35 @@ int orch_store_open(const char *path, orch_store_mode mode, orch_store **out, or
  * closes the connection. NULL-safe. */
 void orch_store_close(orch_store *s);
 
+/* orch_store_close for a command that failed before recording anything:
+ * when this open created the file and no run was ever written to it, the
+ * file (and its -wal/-shm, and the PATH.features and PATH.runs folders when
+ * empty) is removed, so bad input leaves no empty store behind. Decided under the write lock; any
+ * other store is just closed. Limit: another process that opened the new store in between and has
+ * not yet written a run would keep writing to the removed file. */
+void orch_store_close_unused(orch_store *s);
+
 /* The path the store was opened with; borrowed, valid until close. */
 const char *orch_store_path(const orch_store *s);
+
+/* Run run_id's folder beside the store, PATH.runs/RUN (checkpoints), into
+ * out (n bytes); -1 for a store in memory or when it does not fit. */
+int orch_store_run_dir(const orch_store *s, int64_t run_id, char *out, size_t n);
+
+/* Removes the temporary files that interrupted atomic writes left in run
+ * run_id's folder ("*.tmp-XXXXXX", regular files only: a checkpoint being
+ * written when its process was killed), and says so on notes (when not
+ * NULL): "orch: run 7: removed 2 temporary files (1.5 GB) left by an
+ * interrupted write". Only for a run that no process is writing: orch
+ * calls it when it resumes or reaps the run. Returns the files removed. */
+int64_t orch_store_clean_tmp(const orch_store *s, int64_t run_id, FILE *notes);
+
+/* A path recorded in the store (artifacts.path) as a path to open from the
+ * working directory: a relative one is relative to the store's directory
+ * (for stores of schema version 2, which recorded them relative to where
+ * orch ran, that place is used when the file is not beside the store but
+ * is there). Returns 0, or -1 when it does not fit in n. */
+int orch_store_resolve_path(const orch_store *s, const char *recorded, char *out, size_t n);
 
 /* Fills *out with the SQLite sink of a read-write store. out->ctx is s: the
  * sink is valid until orch_store_close(s) and belongs to one thread.
@@ -269,6 +296,15 @@ int orch_store_reap(orch_store *s, FILE *notes, orch_err *err);
  * print that as a warning and go on. */
 int orch_store_reap_path(const char *path, FILE *notes, orch_err *err);
 
+/* One recorded checkpoint of a run. Strings malloc'd, owned by the
+ * orch_resume_info that holds it. */
+typedef struct orch_resume_checkpoint {
+    int64_t step;
+    char *path;    /* resolved with orch_store_resolve_path: open it as is */
+    char *sha256;  /* as recorded */
+    int64_t bytes; /* as recorded; -1 if not */
+} orch_resume_checkpoint;
+
 /* What `orch resume` needs to know of a run. Strings are malloc'd and owned
  * by the struct; orch_resume_info_free releases them. */
 typedef struct orch_resume_info {
@@ -282,22 +318,37 @@ typedef struct orch_resume_info {
     uint64_t seed;
     int64_t steps;     /* steps recorded */
     int64_t last_step; /* highest step recorded; -1 when none */
-    /* The checkpoint with the highest step (artifacts, kind 'checkpoint'):
-     * checkpoint_step -1 and the strings NULL when the run has none. */
-    int64_t checkpoint_step;
-    char *checkpoint_path;
-    char *checkpoint_sha256;
-    int64_t checkpoint_bytes; /* -1 if not recorded */
+    /* The run's checkpoints (artifacts, kind 'checkpoint'), newest first;
+     * none: n_checkpoints 0 and checkpoints NULL. */
+    int n_checkpoints;
+    struct orch_resume_checkpoint *checkpoints;
 } orch_resume_info;
 
 /* Fills *out (zeroed first) with run run_id's configuration, status, step
- * count and last checkpoint. Works on read-only and read-write stores.
+ * count and checkpoints. Works on read-only and read-write stores.
  * ORCH_EINVAL "no run 42 in PATH" for an unknown run; ORCH_EDB, ORCH_ENOMEM.
  * On failure *out holds nothing to free (freeing it is still safe). */
 int orch_store_resume_info(orch_store *s, int64_t run_id, orch_resume_info *out, orch_err *err);
 
 /* Frees the strings of info and zeroes it; NULL-safe. */
 void orch_resume_info_free(orch_resume_info *info);
+
+/* ------------------------------------------------------------------ rm */
+
+/* Deletes runs run_ids[0..n_ids) (a repeated id once) from a read-write
+ * store: their rows (with every step, metric, NaN event, statistic and
+ * artifact, in one transaction), then their folders PATH.runs/RUN/ and any
+ * artifact file recorded outside them, then the feature cache
+ * PATH.features/ when no detach run is left (the store does not record
+ * which run used which cache entry; see store/rm.c). Prints one line per
+ * thing removed to out ("removed run 3 (lora, finished, 400 steps)",
+ * "removed PATH.runs/3/"); dry_run prints the same with "would remove" and
+ * changes nothing. Every run is checked before anything is removed:
+ * ORCH_EINVAL for an unknown run ("rm: no run 42 in PATH") or a running one
+ * whose process is alive. ORCH_EIO when rows were deleted but a file could
+ * not be; ORCH_EDB, ORCH_ENOMEM. */
+int orch_store_rm(orch_store *s, const int64_t *run_ids, int n_ids, int dry_run, FILE *out,
+                  orch_err *err);
 
 /* ------------------------------------------------------------- compare */
 

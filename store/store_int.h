@@ -169,6 +169,7 @@ struct orch_store {
     store_guard guard;
     store_sink sink;
     int sink_ready;
+    int created; /* this open created the file (see orch_store_close_unused) */
 };
 
 /* Maps a SQLite failure to ORCH_EDB with "what: sqlite3_errmsg" in err (or
@@ -190,11 +191,34 @@ int store_exec(orch_store *s, const char *sql, orch_err *err);
 int store_migrate(sqlite3 *db, const char *path, const char *const *migrations, int n_migrations,
                   orch_err *err);
 
+/* Test hook: when not NULL, called once while orch_store_open creates a new
+ * store, at the point where a reader racing the creation would look (the
+ * store complete but not yet at path). ctx is store_create_hook_ctx. */
+extern void (*store_create_hook)(const char *path, void *ctx);
+extern void *store_create_hook_ctx;
+
 /* Opens path read-write only if it is an existing, writable orch store of
  * exactly ORCH_STORE_SCHEMA_VERSION, without creating or migrating
  * anything. *out is NULL, with ORCH_OK, when it is not (nothing to do);
  * errors are SQLite failures while opening. See orch_store_reap_path. */
 int store_open_existing(const char *path, orch_store **out, orch_err *err);
+
+/* ------------------------------------------------------------- paths */
+
+#define STORE_PATH_MAX 4096
+
+/* The text to record for a file path given relative to the working
+ * directory (or absolute): relative to the store's directory when the file
+ * is inside it, else absolute. ORCH_EINVAL when it does not fit in n. */
+int store_record_path(const orch_store *s, const char *path, char *out, size_t n, orch_err *err);
+
+/* The detach feature cache beside the store, PATH.features; -1 for a
+ * store in memory or a path that does not fit. */
+int store_features_dir(const orch_store *s, char *out, size_t n);
+
+/* text with control characters (bytes < 0x20 and 0x7f) written as \xNN,
+ * for messages to a terminal; truncated to n bytes with the NUL. */
+void store_sanitize(const char *text, char *out, size_t n);
 
 /* ------------------------------------------------------------- reap */
 

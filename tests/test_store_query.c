@@ -226,7 +226,7 @@ static void test_allowed_reads(void **state)
         ORCH_OK);
     assert_string_equal(f->out, "name\r\nrun_id\r\nstep\r\n");
     assert_int_equal(query(f, "PRAGMA user_version", ORCH_FMT_CSV, &err), ORCH_OK);
-    assert_string_equal(f->out, "user_version\r\n2\r\n");
+    assert_string_equal(f->out, "user_version\r\n3\r\n");
     assert_int_equal(query(f, "PRAGMA journal_mode", ORCH_FMT_CSV, &err), ORCH_OK);
     assert_string_equal(f->out, "journal_mode\r\nwal\r\n");
     assert_int_equal(query(f, "PRAGMA index_list(steps)", ORCH_FMT_TABLE, &err), ORCH_OK);
@@ -576,12 +576,16 @@ static void test_show_lifecycle(void **state)
             assert_int_equal(k.stage_stat(k.ctx, checked, &b, &err), ORCH_OK);
         }
     }
-    orch_artifact ck = {4, "checkpoint", "runs/3/step-4.safetensors",
+    /* beside the store: shown relative to it */
+    char path4[400], path9[400];
+    snprintf(path4, sizeof path4, "%s/runs/3/step-4.safetensors", f->dir);
+    snprintf(path9, sizeof path9, "%s/runs/3/step-9.safetensors", f->dir);
+    orch_artifact ck = {4, "checkpoint", path4,
                         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
                         3 * 1048576 / 2};
     assert_int_equal(k.artifact(k.ctx, checked, &ck, &err), ORCH_OK);
     ck.step = 9;
-    ck.path = "runs/3/step-9.safetensors";
+    ck.path = path9;
     ck.bytes = 512;
     assert_int_equal(k.artifact(k.ctx, checked, &ck, &err), ORCH_OK);
     assert_int_equal(k.end_run(k.ctx, checked, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);

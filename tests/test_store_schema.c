@@ -420,11 +420,11 @@ static void test_migrate_from_v1(void **state)
 
     /* Reading commands do not migrate. */
     assert_int_equal(orch_store_open(f->db, ORCH_STORE_READONLY, &s, &err), ORCH_EINVAL);
-    assert_non_null(strstr(err.msg, "schema version 1 and needs migrating to 2"));
+    assert_non_null(strstr(err.msg, "schema version 1 and needs migrating to 3"));
 
     assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
     orch_store_close(s);
-    assert_int_equal(scalar(f->db, "PRAGMA user_version"), 2);
+    assert_int_equal(scalar(f->db, "PRAGMA user_version"), ORCH_STORE_SCHEMA_VERSION);
     assert_int_equal(scalar(f->db, "PRAGMA application_id"), ORCH_STORE_APPLICATION_ID);
     assert_int_equal(scalar(f->db, "SELECT count(*) FROM pragma_integrity_check "
                                    "WHERE integrity_check = 'ok'"),
@@ -474,6 +474,95 @@ static void test_migrate_from_v1(void **state)
     assert_int_equal(scalar(f->db, "SELECT count(*) FROM stage_stats WHERE run_id = 4"), 1);
 }
 
+/* What version 2 holds, every column of every table and view. */
+static const char *const v2_dumps[] = {
+    "SELECT * FROM runs ORDER BY id",
+    "SELECT * FROM steps ORDER BY run_id, step",
+    "SELECT * FROM metrics ORDER BY run_id, name, step",
+    "SELECT * FROM nan_events ORDER BY id",
+    "SELECT * FROM stage_stats ORDER BY run_id, step, stage",
+    "SELECT * FROM artifacts ORDER BY id",
+    "SELECT * FROM run_checkpoints",
+    "SELECT * FROM run_summary",
+};
+#define N_V2_DUMPS (sizeof v2_dumps / sizeof v2_dumps[0])
+
+/* Version 2 -> 3 rebuilds runs with AUTOINCREMENT: nothing is lost or
+ * changed, every foreign key still holds and cascades, and a deleted run's
+ * id is never given to a new run. */
+static void test_migrate_from_v2(void **state)
+{
+    fixture *f = *state;
+    orch_store *s = NULL;
+    orch_err err = {0};
+    sqlite3 *db = NULL;
+    char *before[N_V2_DUMPS];
+    write_v1_store(f->db);
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(store_migrate(db, f->db, store_migrations, 2, &err), ORCH_OK);
+    sqlite3_close(db);
+    raw_exec(f->db,
+             "UPDATE runs SET pid = 4242, heartbeat_at = '2024-05-03T10:00:01.000Z' WHERE id = 3;"
+             "INSERT INTO stage_stats VALUES (1, 0, 'visual.blocks.0', 1.5, 0.5, NULL),"
+             "(3, 0, 'head', 2.0, 1.0, 0.25);"
+             "INSERT INTO artifacts (run_id, step, kind, path, sha256, bytes) VALUES "
+             "(1, 1, 'checkpoint', 'orch.db.runs/1/checkpoint-1.safetensors', 'ab', 10),"
+             "(3, 0, 'checkpoint', '/abs/checkpoint-0.safetensors', 'cd', 20)");
+    assert_int_equal(scalar(f->db, "PRAGMA user_version"), 2);
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    for (size_t i = 0; i < N_V2_DUMPS; i++)
+        before[i] = dump(db, v2_dumps[i]);
+    sqlite3_close(db);
+
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
+    orch_store_close(s);
+    assert_int_equal(scalar(f->db, "PRAGMA user_version"), 3);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM pragma_integrity_check "
+                                   "WHERE integrity_check = 'ok'"),
+                     1);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    assert_int_equal(scalar(f->db, "SELECT sql LIKE '%AUTOINCREMENT%' FROM sqlite_schema "
+                                   "WHERE name = 'runs'"),
+                     1);
+    assert_int_equal(scalar(f->db, "SELECT seq FROM sqlite_sequence WHERE name = 'runs'"), 3);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+                                   "('runs_pipeline', 'runs_status', 'runs_v3')"),
+                     2);
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    for (size_t i = 0; i < N_V2_DUMPS; i++) {
+        char *after = dump(db, v2_dumps[i]);
+        if (strcmp(before[i], after) != 0)
+            fail_msg("%s\nbefore:\n%s\nafter:\n%s", v2_dumps[i], before[i], after);
+        free(after);
+        free(before[i]);
+    }
+    sqlite3_close(db);
+
+    /* the newest run removed: its rows cascade, and its id is not reused */
+    FILE *devnull = fopen("/dev/null", "w");
+    assert_non_null(devnull);
+    int64_t gone = 3;
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
+    raw_exec(f->db, "UPDATE runs SET status = 'interrupted' WHERE id = 3");
+    assert_int_equal(orch_store_rm(s, &gone, 1, 0, devnull, &err), ORCH_OK);
+    fclose(devnull);
+    const char *tables[] = {"steps", "stage_stats", "artifacts", "metrics", "nan_events"};
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE run_id = 3", tables[i]);
+        assert_int_equal(scalar(f->db, sql), 0);
+    }
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM steps WHERE run_id = 1"), 2);
+    orch_sink k;
+    int64_t run = 0;
+    orch_run_info info = {.pipeline = "p.lua", .name = "p", .strategy = "full", .pid = 99};
+    assert_int_equal(orch_store_sink(s, &k, &err), ORCH_OK);
+    assert_int_equal(k.begin_run(k.ctx, &info, &run, &err), ORCH_OK);
+    assert_int_equal(run, 4);
+    assert_int_equal(k.end_run(k.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    orch_store_close(s);
+}
+
 /* A migration that fails leaves the version 1 store as it was. */
 static void test_failed_migration_keeps_v1(void **state)
 {
@@ -509,6 +598,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_constraints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_migration_keeps_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v2, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

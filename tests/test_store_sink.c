@@ -534,7 +534,11 @@ static void test_artifact_after_its_steps(void **state)
         add_step(f, run, i, 1.0, 1.0);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 0);
     sqlite3_commit_hook(f->store->db, count_commit, &commits);
-    orch_artifact ck = {9, "checkpoint", "runs/1/step-9.safetensors", sha_a, 4096};
+    /* files beside the store are recorded relative to it */
+    char path9[400], path9b[400];
+    snprintf(path9, sizeof path9, "%s/runs/1/step-9.safetensors", f->dir);
+    snprintf(path9b, sizeof path9b, "%s/runs/1/step-9b.safetensors", f->dir);
+    orch_artifact ck = {9, "checkpoint", path9, sha_a, 4096};
     assert_int_equal(f->sink.artifact(f->sink.ctx, run, &ck, &err), ORCH_OK);
     sqlite3_commit_hook(f->store->db, NULL, NULL);
     assert_int_equal(commits, 2); /* the steps, then the artifact */
@@ -549,7 +553,7 @@ static void test_artifact_after_its_steps(void **state)
     assert_int_equal(peer_int(db, "SELECT last_checkpoint_step FROM run_summary"), 9);
 
     /* The same step again replaces it. */
-    ck.path = "runs/1/step-9b.safetensors";
+    ck.path = path9b;
     ck.sha256 = sha_b;
     assert_int_equal(f->sink.artifact(f->sink.ctx, run, &ck, &err), ORCH_OK);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM artifacts"), 1);
@@ -599,8 +603,9 @@ static int64_t full_run(fixture *f, orch_run_status status)
             assert_int_equal(f->sink.stage_stat(f->sink.ctx, run, &st, &err), ORCH_OK);
         }
         if (i == 4 || i == 8) {
-            char path[64];
-            snprintf(path, sizeof path, "runs/%lld/step-%d.safetensors", (long long)run, i);
+            char path[400];
+            snprintf(path, sizeof path, "%s/runs/%lld/step-%d.safetensors", f->dir, (long long)run,
+                     i);
             orch_artifact ck = {i, "checkpoint", path, sha_a, 100 + i};
             assert_int_equal(f->sink.artifact(f->sink.ctx, run, &ck, &err), ORCH_OK);
         }
@@ -746,12 +751,14 @@ static void test_resume_info(void **state)
     assert_int_equal(ri.seed, 42);
     assert_int_equal(ri.steps, 10);
     assert_int_equal(ri.last_step, 9);
-    assert_int_equal(ri.checkpoint_step, 8);
-    char want[64];
-    snprintf(want, sizeof want, "runs/%lld/step-8.safetensors", (long long)run);
-    assert_string_equal(ri.checkpoint_path, want);
-    assert_string_equal(ri.checkpoint_sha256, sha_a);
-    assert_int_equal(ri.checkpoint_bytes, 108);
+    assert_int_equal(ri.n_checkpoints, 2); /* newest first, paths resolved */
+    assert_int_equal(ri.checkpoints[0].step, 8);
+    assert_int_equal(ri.checkpoints[1].step, 4);
+    char want[400];
+    snprintf(want, sizeof want, "%s/runs/%lld/step-8.safetensors", f->dir, (long long)run);
+    assert_string_equal(ri.checkpoints[0].path, want);
+    assert_string_equal(ri.checkpoints[0].sha256, sha_a);
+    assert_int_equal(ri.checkpoints[0].bytes, 108);
     orch_resume_info_free(&ri);
     assert_null(ri.pipeline);
     orch_resume_info_free(&ri); /* twice is fine */
@@ -762,10 +769,8 @@ static void test_resume_info(void **state)
     assert_int_equal(orch_store_resume_info(f->store, bare, &ri, &err), ORCH_OK);
     assert_int_equal(ri.steps, 0);
     assert_int_equal(ri.last_step, -1);
-    assert_int_equal(ri.checkpoint_step, -1);
-    assert_null(ri.checkpoint_path);
-    assert_null(ri.checkpoint_sha256);
-    assert_int_equal(ri.checkpoint_bytes, -1);
+    assert_int_equal(ri.n_checkpoints, 0);
+    assert_null(ri.checkpoints);
     assert_string_equal(ri.status, "running");
     orch_resume_info_free(&ri);
 
@@ -773,7 +778,7 @@ static void test_resume_info(void **state)
     orch_store *ro = NULL;
     assert_int_equal(orch_store_open(f->db, ORCH_STORE_READONLY, &ro, &err), ORCH_OK);
     assert_int_equal(orch_store_resume_info(ro, run, &ri, &err), ORCH_OK);
-    assert_int_equal(ri.checkpoint_step, 8);
+    assert_int_equal(ri.checkpoints[0].step, 8);
     orch_resume_info_free(&ri);
     assert_int_equal(orch_store_resume_info(ro, 42, &ri, &err), ORCH_EINVAL);
     char msg[400];
