@@ -95,11 +95,27 @@ static pid_t start_run(void)
     return pid;
 }
 
+/* Steps of run 1 recorded so far, or -1 while the store cannot be read yet:
+ * the run creates the file before its schema, and a query in between exits 2
+ * ("not an orch store"), which is not a failure here. */
+static long long steps_so_far(void)
+{
+    const char *argv[] = {
+        "query", "--db", db, "--csv", "SELECT count(*) FROM steps WHERE run_id = 1", NULL};
+    cli_result r;
+    if (access(db, F_OK) != 0 || run_orch(argv, NULL, &r) != 0)
+        return -1;
+    const char *row = r.exit_code == 0 ? strchr(r.out, '\n') : NULL;
+    long long v = row ? atoll(row + 1) : -1;
+    cli_result_free(&r);
+    return v;
+}
+
 /* Waits until run 1 has at least n steps recorded (20 s at most). */
 static void wait_for_steps(long long n)
 {
     for (int i = 0; i < 2000; i++) {
-        if (access(db, F_OK) == 0 && query_int("SELECT count(*) FROM steps WHERE run_id = 1") >= n)
+        if (steps_so_far() >= n)
             return;
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
