@@ -23,6 +23,12 @@ RSS_MB=2048
 # Per input. The DSL's instruction limit ends the slowest inputs (endless
 # loops) in a few seconds under the sanitizers.
 TIMEOUT_S=30
+# The targets' temporary files (tests/fuzz/fuzz_file.h) go to a directory
+# removed at the end even when a target dies without cleaning up.
+shm=/dev/shm
+[ -d "$shm" ] && [ -w "$shm" ] || shm=${TMPDIR:-/tmp}
+scratch=$(mktemp -d "$shm/orch-fuzz-run.XXXXXX") || exit 1
+trap 'rm -rf "$scratch"' EXIT
 passed=0
 failed=0
 if [ $# -eq 0 ]; then
@@ -44,8 +50,9 @@ for target in "$@"; do
     mkdir -p "$work" "$crashes" "$BUILD/fuzz/logs"
     log="$BUILD/fuzz/logs/$name.log"
     echo "== $name: ${SECONDS_EACH}s, seeds $seeds"
-    "$bin" -max_total_time="$SECONDS_EACH" -rss_limit_mb="$RSS_MB" -timeout="$TIMEOUT_S" \
-        -artifact_prefix="$crashes/" -print_final_stats=1 "$work" "$seeds" >"$log" 2>&1
+    TMPDIR="$scratch" "$bin" -max_total_time="$SECONDS_EACH" -rss_limit_mb="$RSS_MB" \
+        -timeout="$TIMEOUT_S" -artifact_prefix="$crashes/" -print_final_stats=1 \
+        "$work" "$seeds" >"$log" 2>&1
     rc=$?
     # The last status line and the final stats: executions, rate, coverage.
     grep -E '^#[0-9]+' "$log" | tail -n 1
