@@ -48,8 +48,8 @@ BLIS_LIBS  = -lblis
 LIBS       = $(PKG_LIBS) $(BLIS_LIBS) -lm -lpthread
 TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null)
 
-# The user's CFLAGS come after the build's, so they can override a default
-# (-O3 after nothing, -Wno-error after -Werror); SAN after both.
+# The user's CFLAGS come after the build's, so they can override what the
+# build sets (CFLAGS=-Wno-error after -Werror); SAN last.
 ALL_CFLAGS  = $(ORCH_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(SAN) $(DEPFLAGS)
 ALL_LDFLAGS = $(ORCH_LDFLAGS) $(LDFLAGS) $(SAN)
 
@@ -149,6 +149,8 @@ asan:
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
 # Debian's clang (libFuzzer ships with it); FUZZ_S seconds per target.
+# -Wno-pass-failed: clang reports the `omp simd` loops it cannot vectorise
+# (as it builds kernels/ here) as warnings, which -Werror would make fatal.
 FUZZ_CC ?= $(shell command -v clang-14 2>/dev/null || command -v clang 2>/dev/null || echo clang)
 FUZZ_S  ?= 60
 FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
