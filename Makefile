@@ -1,36 +1,57 @@
-# orch - build, test, bench. See README.md.
+# orch - build, test, bench. See README.md and docs/testing.md.
 #
 #   make run    install missing packages, build, run pipelines/detach.lua
 #   make test   install missing packages, build, run the whole suite
 #   make asan   the suite under AddressSanitizer + UBSan (separate build dir)
+#   make fuzz   every libFuzzer target for FUZZ_S seconds under ASan + UBSan
+#               (clang; separate build dir; see docs/testing.md)
 #   make bench  kernel and step benchmarks (ratios against raw BLIS sgemm)
 #   make bench-torch  step times against PyTorch (needs python3-torch)
 #
 # Every room (core/, lua/, kernels/, store/) is compiled into its own object
 # list; tests link only the rooms they exercise, named by their prefix.
+#
+# CFLAGS, OPT, LDFLAGS and CC are the user's (make CFLAGS=-O3 test); the
+# flags the build cannot do without are in ORCH_CFLAGS / ORCH_LDFLAGS and
+# always apply.
 
 BUILD    ?= build
 CC       ?= gcc
 OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+LDFLAGS  ?=
 SAN      ?=
-PKGS      = sqlite3 lua5.4 libarchive jansson libxxhash libcrypto
 VERSION   = 0.1.0
 NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
+# Linked: what the sources include. libarchive and MPI are not used yet;
+# scripts/install-deps.sh still installs them (the archive and multi-rank
+# work needs them) but nothing links them until then.
+PKGS      = sqlite3 lua5.4 jansson libxxhash libcrypto
+
+# gcc's maybe-uninitialized and format-truncation come from its optimiser:
+# they change with -O (make CFLAGS=-O3 raises some in core/ that -O2 does
+# not), so they warn but do not fail a build the user tuned. clang has
+# neither option (and refuses unknown ones).
+CC_IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -c clang)
+GCC_WARN  = $(if $(filter 0,$(CC_IS_CLANG)),-Wno-error=maybe-uninitialized -Wno-error=format-truncation)
 WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-            -Wwrite-strings -Wno-unknown-pragmas
+            -Wwrite-strings -Wno-unknown-pragmas $(GCC_WARN)
 # _GNU_SOURCE: blis.h needs more than POSIX 1993, and we use posix_spawn, mkdtemp.
-CFLAGS   ?= -std=c11 $(OPT) -g $(WARN) -D_GNU_SOURCE -fopenmp -DORCH_VERSION=\"$(VERSION)\"
+ORCH_CFLAGS = -std=c11 -D_GNU_SOURCE -fopenmp $(WARN) -DORCH_VERSION=\"$(VERSION)\" -I.
+ORCH_LDFLAGS = -fopenmp
 DEPFLAGS  = -MMD -MP
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) cmocka 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # BLIS has no pkg-config entry on Debian 12; link it explicitly, never through libblas.
 BLIS_LIBS  = -lblis
-LIBS       = $(PKG_LIBS) $(BLIS_LIBS) -lgomp -lm -lpthread
+LIBS       = $(PKG_LIBS) $(BLIS_LIBS) -lm -lpthread
 TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null)
 
-ALL_CFLAGS = $(CFLAGS) $(SAN) $(PKG_CFLAGS) -I. $(DEPFLAGS)
-ALL_LDFLAGS = $(SAN) -fopenmp
+# The user's CFLAGS come after the build's, so they can override what the
+# build sets (CFLAGS=-Wno-error after -Werror); SAN last.
+ALL_CFLAGS  = $(ORCH_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(SAN) $(DEPFLAGS)
+ALL_LDFLAGS = $(ORCH_LDFLAGS) $(LDFLAGS) $(SAN)
 
 CORE_SRC   = $(filter-out core/main.c,$(wildcard core/*.c))
 LUA_SRC    = $(wildcard lua/*.c)
@@ -50,17 +71,36 @@ TEST_SRC   = $(wildcard tests/test_*.c)
 TEST_BIN   = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_SRC  = $(wildcard bench/*.c)
 BENCH_BIN  = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(filter-out tests/fuzz/fuzz_file.c,$(FUZZ_SRC)))
+FUZZ_FILE_OBJ = $(call obj,tests/fuzz/fuzz_file.c)
+
+# Objects reached only through pattern rules (a test's own object,
+# testutil.o, ...) would be intermediate: make deletes them after linking,
+# and the next make, finding them missing and named in a .d file, rebuilds
+# them and relinks every test. No target of this Makefile is a throwaway.
+.SECONDARY:
 
 ORCH = $(BUILD)/orch
 
-.PHONY: all deps build run test asan bench bench-torch clean format
+.PHONY: all build run test asan fuzz bench bench-torch clean format
 
 all: build
 
-deps:
-	@sh scripts/install-deps.sh
+# The package check: once per make invocation, before anything is built,
+# by the top-level make only (sub-makes inherit MAKELEVEL > 0). Goals that
+# build nothing skip it. make fuzz also needs clang and libFuzzer.
+BUILD_GOALS = $(filter-out clean format,$(or $(MAKECMDGOALS),all))
+ifeq ($(MAKELEVEL),0)
+ifneq ($(BUILD_GOALS),)
+DEPS_STATUS := $(shell sh scripts/install-deps.sh $(if $(filter fuzz,$(MAKECMDGOALS)),--fuzz) >&2; echo $$?)
+ifneq ($(DEPS_STATUS),0)
+$(error scripts/install-deps.sh failed (exit $(DEPS_STATUS)))
+endif
+endif
+endif
 
-build: deps
+build:
 	@$(MAKE) --no-print-directory -j$(NPROC) $(ORCH) ./orch
 
 $(ORCH): $(call obj,core/main.c) $(LIB_OBJ)
@@ -91,10 +131,16 @@ $(BUILD)/bench/%: $(call obj,bench/%.c) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+# libFuzzer supplies main(); the library objects are built with
+# -fsanitize=fuzzer-no-link (coverage only) through SAN, see fuzz below.
+$(BUILD)/fuzz/%: $(call obj,tests/fuzz/%.c) $(FUZZ_FILE_OBJ) $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
 run: build
 	./orch run pipelines/detach.lua
 
-test: deps
+test:
 	@$(MAKE) --no-print-directory -j$(NPROC) $(ORCH) ./orch $(TEST_BIN)
 	@sh tests/run.sh $(BUILD)
 
@@ -102,7 +148,22 @@ asan:
 	@$(MAKE) --no-print-directory test BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
-bench: deps
+# Debian's clang (libFuzzer ships with it); FUZZ_S seconds per target.
+# -Wno-pass-failed: clang reports the `omp simd` loops it cannot vectorise
+# (as it builds kernels/ here) as warnings, which -Werror would make fatal.
+FUZZ_CC ?= $(shell command -v clang-14 2>/dev/null || command -v clang 2>/dev/null || echo clang)
+FUZZ_S  ?= 60
+FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+           -fno-omit-frame-pointer -Wno-pass-failed
+fuzz:
+	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=build-fuzz CC="$(FUZZ_CC)" OPT=-O1 \
+	    SAN="$(FUZZ_SAN)" fuzz-bins
+	@sh tests/fuzz/run.sh build-fuzz $(FUZZ_S)
+
+.PHONY: fuzz-bins
+fuzz-bins: $(FUZZ_BIN)
+
+bench:
 	@$(MAKE) --no-print-directory -j$(NPROC) $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
@@ -111,10 +172,10 @@ bench-torch: build
 	/usr/bin/python3 tests/oracle/bench_torch.py
 
 format:
-	clang-format -i $(wildcard */*.c */*.h)
+	clang-format -i $(wildcard */*.c */*.h tests/fuzz/*.c tests/fuzz/*.h)
 
 clean:
-	rm -rf build build-asan orch
+	rm -rf build build-asan build-fuzz orch
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -2,7 +2,17 @@
 # Installs the Debian 12 packages orch builds and tests with, only when
 # something is missing. Idempotent: a machine that has everything exits at
 # once without touching apt. sudo is used only when not root.
+#
+#   scripts/install-deps.sh          what make run / test / bench need
+#   scripts/install-deps.sh --fuzz   and clang with libFuzzer (make fuzz)
+#
+# The Makefile runs it once per make invocation. libarchive and MPI are
+# installed though nothing links them yet: the run archive and multi-rank
+# work build on them.
 set -eu
+
+fuzz=0
+[ "${1:-}" = --fuzz ] && fuzz=1
 
 # pkg-config module -> Debian package. BLIS has no .pc file and MPI is found
 # through mpicc, so those two are checked by file below.
@@ -11,17 +21,32 @@ cmocka:libcmocka-dev jansson:libjansson-dev libxxhash:libxxhash-dev
 libcrypto:libssl-dev"
 
 missing=""
-command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
-for pair in $MODULES; do
-    module=${pair%%:*}
-    package=${pair#*:}
-    if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists "$module"; then
-        missing="$missing $package"
+if command -v pkg-config >/dev/null 2>&1; then
+    # One pkg-config call when everything is there (the common case);
+    # module by module only to name what is missing.
+    all=""
+    for pair in $MODULES; do all="$all ${pair%%:*}"; done
+    # shellcheck disable=SC2086
+    if ! pkg-config --exists $all; then
+        for pair in $MODULES; do
+            pkg-config --exists "${pair%%:*}" || missing="$missing ${pair#*:}"
+        done
     fi
-done
+else
+    missing="pkg-config"
+    for pair in $MODULES; do missing="$missing ${pair#*:}"; done
+fi
 command -v mpicc >/dev/null 2>&1 || missing="$missing libopenmpi-dev openmpi-bin"
 [ -e /usr/include/x86_64-linux-gnu/blis.h ] || [ -e /usr/include/blis.h ] ||
     [ -e /usr/include/blis/blis.h ] || missing="$missing libblis-dev"
+if [ "$fuzz" = 1 ]; then
+    # clang-14 is Debian 12's clang; libFuzzer (libclang_rt.fuzzer) is in
+    # libclang-rt-14-dev, the OpenMP runtime clang links in libomp-14-dev.
+    command -v clang-14 >/dev/null 2>&1 || missing="$missing clang-14"
+    ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
+        missing="$missing libclang-rt-14-dev"
+    [ -e /usr/lib/llvm-14/lib/libomp.so ] || missing="$missing libomp-14-dev"
+fi
 
 if [ -z "$missing" ]; then
     exit 0

@@ -25,6 +25,7 @@ typedef struct shard {
     char *path; /* as opened: the given path, or index dir + weight_map file */
     void *map;  /* whole file, read-only */
     size_t size;
+    int heap;               /* map is a malloc'd copy (orch_st_open_memory), not mmap'd */
     json_t *header;         /* keeps the tensor names alive */
     const json_t *metadata; /* "__metadata__" object inside header, or NULL */
 } shard;
@@ -169,11 +170,24 @@ static int parse_entry(const char *path, const char *name, const json_t *e,
 
 static void shard_fini(shard *s)
 {
-    if (s->map != NULL)
+    if (s->heap)
+        free(s->map);
+    else if (s->map != NULL)
         munmap(s->map, s->size);
     json_decref(s->header);
     free(s->path);
     memset(s, 0, sizeof *s);
+}
+
+/* Refuses a file too short for the header length (before mapping it: an
+ * empty file cannot be mapped). */
+static int check_size(const shard *s, orch_err *err)
+{
+    if (s->size < 8)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "%s: truncated: %zu bytes, too short for the 8-byte header length",
+                           s->path, s->size);
+    return ORCH_OK;
 }
 
 /* Maps the file at s->path (already set). */
@@ -195,12 +209,9 @@ static int map_file(shard *s, orch_err *err)
         goto out;
     }
     s->size = (size_t)st.st_size;
-    if (s->size < 8) {
-        rc = orch_seterr(err, ORCH_EINVAL,
-                         "%s: truncated: %zu bytes, too short for the 8-byte header length",
-                         s->path, s->size);
+    rc = check_size(s, err);
+    if (rc != ORCH_OK)
         goto out;
-    }
     s->map = mmap(NULL, s->size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (s->map == MAP_FAILED) {
         s->map = NULL;
@@ -474,6 +485,46 @@ int orch_st_open(const char *path, orch_st_file **out, orch_err *err)
     rc = map_file(&f->shards[0], err);
     if (rc == ORCH_OK)
         rc = parse_shard(&f->shards[0], &f->tensors, &f->n_tensors, &cap, err);
+    if (rc == ORCH_OK)
+        rc = sort_tensors(f, err);
+out:
+    if (rc != ORCH_OK) {
+        orch_st_close(f);
+        return rc;
+    }
+    *out = f;
+    return ORCH_OK;
+}
+
+int orch_st_open_memory(const void *buf, size_t size, const char *name, orch_st_file **out,
+                        orch_err *err)
+{
+    int rc = ORCH_OK;
+    int cap = 0;
+    *out = NULL;
+    orch_st_file *f = calloc(1, sizeof *f);
+    if (f == NULL || (f->path = strdup(name)) == NULL ||
+        (f->shards = calloc(1, sizeof *f->shards)) == NULL ||
+        (f->shards[0].path = strdup(name)) == NULL) {
+        rc = orch_seterr(err, ORCH_ENOMEM, "%s: out of memory", name);
+        goto out;
+    }
+    f->n_shards = 1;
+    shard *s = &f->shards[0];
+    s->size = size;
+    rc = check_size(s, err);
+    if (rc != ORCH_OK)
+        goto out;
+    /* A copy, so the caller's buffer is free after the call, exactly like a
+     * file that is closed once mapped. */
+    s->map = malloc(size);
+    if (s->map == NULL) {
+        rc = orch_seterr(err, ORCH_ENOMEM, "%s: out of memory", name);
+        goto out;
+    }
+    s->heap = 1;
+    memcpy(s->map, buf, size);
+    rc = parse_shard(s, &f->tensors, &f->n_tensors, &cap, err);
     if (rc == ORCH_OK)
         rc = sort_tensors(f, err);
 out:

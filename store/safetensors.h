@@ -93,6 +93,13 @@ typedef struct orch_st_entry {
  * ORCH_EIO when mapping fails, ORCH_ENOMEM. */
 int orch_st_open(const char *path, orch_st_file **out, orch_err *err);
 
+/* Like orch_st_open, for one safetensors file held in buf[0..size-1]
+ * (copied: buf is borrowed for the call only). name stands for the path in
+ * error messages and orch_st_path. A sharded index cannot be opened this
+ * way (its shards are files). */
+int orch_st_open_memory(const void *buf, size_t size, const char *name, orch_st_file **out,
+                        orch_err *err);
+
 /* Unmaps and frees everything of f; every orch_st_tensor pointer obtained
  * from f becomes invalid. f may be NULL. */
 void orch_st_close(orch_st_file *f);

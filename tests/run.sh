@@ -8,7 +8,10 @@ set -u
 BUILD=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
-ORCH_BIN="$top/$BUILD/orch"
+case "$BUILD" in
+/*) ORCH_BIN="$BUILD/orch" ;; # make BUILD=/tmp/x test
+*) ORCH_BIN="$top/$BUILD/orch" ;;
+esac
 export ORCH_BIN
 # Tests never write the user's store.
 ORCH_DB=/nonexistent/orch-tests-must-pass-db.db

@@ -95,9 +95,8 @@ static pid_t start_run(void)
     return pid;
 }
 
-/* Run 1's recorded steps, or -1 while the store is not there yet: the file
- * exists a moment before the run's open has given it its schema, and a
- * query in that moment is refused ("not an orch store"). */
+/* Run 1's recorded steps, or -1 while the store cannot be read yet (no file,
+ * or a query refused): the poll only waits for the run to make progress. */
 static long long steps_so_far(void)
 {
     const char *argv[] = {

@@ -490,6 +490,48 @@ static void test_sharded_errors(void **state)
     expect_open_error(index, "(shard listed in ");
 }
 
+/* orch_st_open_memory (the fuzz target's entry): the same tensors as the
+ * file, from a copy (the caller's buffer is gone before the reads), and the
+ * file reader's errors under the given name. */
+static void test_open_memory(void **state)
+{
+    (void)state;
+    orch_err err;
+    /* binary: read_whole_file stops at the first NUL */
+    FILE *fp = fopen(DATA "st_small.safetensors", "rb");
+    assert_non_null(fp);
+    char *bytes = malloc(4096);
+    assert_non_null(bytes);
+    size_t n = fread(bytes, 1, 4096, fp);
+    fclose(fp);
+    assert_int_equal(n, 624);
+    orch_st_file *f = NULL;
+    int rc = orch_st_open_memory(bytes, n, "mem.safetensors", &f, &err);
+    if (rc != ORCH_OK)
+        fail_msg("%s", err.msg);
+    memset(bytes, 0xff, n);
+    free(bytes);
+    assert_string_equal(orch_st_path(f), "mem.safetensors");
+    assert_int_equal(orch_st_count(f), 4);
+    assert_string_equal(orch_st_metadata(f, "format"), "pt");
+    float hf[3];
+    const int64_t s3[1] = {3};
+    assert_int_equal(orch_st_read_f32(f, "visual.merger.mlp.2.bias", s3, 1, hf, &err), ORCH_OK);
+    assert_true(hf[0] == 0.5f && hf[1] == -65504.0f && hf[2] == 0x1p-24f);
+    orch_st_close(f);
+
+    f = (orch_st_file *)&err; /* must come back NULL */
+    assert_int_equal(orch_st_open_memory("\x10\0\0", 3, "short", &f, &err), ORCH_EINVAL);
+    assert_null(f);
+    assert_string_equal(err.msg, "short: truncated: 3 bytes, too short for the 8-byte header "
+                                 "length");
+    static const char not_json[] = "\x04\0\0\0\0\0\0\0{no}";
+    assert_int_equal(orch_st_open_memory(not_json, sizeof not_json - 1, "bad", &f, &err),
+                     ORCH_EINVAL);
+    assert_null(f);
+    assert_non_null(strstr(err.msg, "bad: header is not valid JSON"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -497,7 +539,7 @@ int main(void)
         cmocka_unit_test(test_shape_compatible), cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_write_errors),     cmocka_unit_test(test_nonfinite),
         cmocka_unit_test(test_bad_files),        cmocka_unit_test(test_sharded),
-        cmocka_unit_test(test_sharded_errors),
+        cmocka_unit_test(test_sharded_errors),   cmocka_unit_test(test_open_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
