@@ -29,14 +29,8 @@ NPROC    := $(shell nproc 2>/dev/null || echo 2)
 # work needs them) but nothing links them until then.
 PKGS      = sqlite3 lua5.4 jansson libxxhash libcrypto
 
-# gcc's maybe-uninitialized and format-truncation come from its optimiser:
-# they change with -O (make CFLAGS=-O3 raises some in core/ that -O2 does
-# not), so they warn but do not fail a build the user tuned. clang has
-# neither option (and refuses unknown ones).
-CC_IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -c clang)
-GCC_WARN  = $(if $(filter 0,$(CC_IS_CLANG)),-Wno-error=maybe-uninitialized -Wno-error=format-truncation)
 WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-            -Wwrite-strings -Wno-unknown-pragmas $(GCC_WARN)
+            -Wwrite-strings -Wno-unknown-pragmas
 # _GNU_SOURCE: blis.h needs more than POSIX 1993, and we use posix_spawn, mkdtemp.
 ORCH_CFLAGS = -std=c11 -D_GNU_SOURCE -fopenmp $(WARN) -DORCH_VERSION=\"$(VERSION)\" -I.
 ORCH_LDFLAGS = -fopenmp

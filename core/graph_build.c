@@ -56,7 +56,11 @@ static int add_tensor(orch_graph *g, const char *name, orch_rows rows, int cols,
     g->tensors = grown;
     orch_tensor *t = &g->tensors[g->n_tensors];
     memset(t, 0, sizeof *t);
-    snprintf(t->name, sizeof t->name, "%s", name);
+    /* The builder makes every name; one that does not fit is a bug, and a
+     * silently cut name would merge two stages' records. */
+    size_t len = strlen(name);
+    ORCH_ASSERT(len < sizeof t->name);
+    memcpy(t->name, name, len + 1);
     t->rows = rows;
     t->cols = cols;
     t->view_of = -1;
@@ -74,7 +78,11 @@ static int add_param(orch_graph *g, const char *name, int ndim, const int64_t *s
     g->params = grown;
     orch_param *p = &g->params[g->n_params];
     memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "%s", name);
+    /* The builder makes every name; one that does not fit is a bug, and a
+     * silently cut name would merge two stages' records. */
+    size_t len = strlen(name);
+    ORCH_ASSERT(len < sizeof p->name);
+    memcpy(p->name, name, len + 1);
     p->ndim = ndim;
     p->numel = 1;
     for (int i = 0; i < ndim; i++) {

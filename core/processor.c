@@ -311,7 +311,7 @@ void orch_processor_patchify(const orch_processor_config *cfg, const float *fram
 int orch_processor_plan(const orch_processor_config *cfg, int h, int w, int64_t grid_thw[3],
                         orch_err *err)
 {
-    int rh, rw;
+    int rh = 0, rw = 0;
     int rc = orch_smart_resize(h, w, cfg->patch_size * cfg->merge_size, cfg->min_pixels,
                                cfg->max_pixels, &rh, &rw, err);
     if (rc != ORCH_OK)
@@ -348,7 +348,7 @@ int orch_processor_run_exact(const orch_processor_config *cfg, const uint8_t *rg
 int orch_processor_run(const orch_processor_config *cfg, const uint8_t *rgb, int h, int w,
                        float *pixel_values, int64_t grid_thw[3], orch_err *err)
 {
-    int rh, rw;
+    int rh = 0, rw = 0;
     int rc = orch_smart_resize(h, w, cfg->patch_size * cfg->merge_size, cfg->min_pixels,
                                cfg->max_pixels, &rh, &rw, err);
     if (rc != ORCH_OK)

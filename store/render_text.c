@@ -222,7 +222,7 @@ static void print_run(const orch_run_report *r, FILE *out)
  * is a NaN (docs/store.md). */
 static void print_summary(const orch_rowset *sum, FILE *out)
 {
-    char buf[64], buf2[64];
+    char buf[64], buf2[128]; /* buf2: a number and buf, with words */
     const orch_value *steps_v = cell(sum, 0, "steps");
     int64_t steps = steps_v->kind == ORCH_VALUE_INT ? steps_v->i : 0;
     const char *nan = steps > 0 ? "NaN" : "-";
