@@ -4,7 +4,9 @@
  * One entry point turns orch_data into an orch_dataset (core/dataset.h),
  * whatever the source: the built-in synthetic images through the C port of
  * the processor, or the processor's own outputs saved as .npy. A later
- * source (tar shards) adds a case here and nothing else changes.
+ * source (tar shards) adds a value to orch_data_source (and its name to the
+ * field table's data.source row), a case here and its reader; batching and
+ * epoch order (core/dataset.h) stay as they are.
  */
 #ifndef ORCH_DATA_SOURCE_H
 #define ORCH_DATA_SOURCE_H

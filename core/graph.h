@@ -110,7 +110,7 @@ typedef struct orch_param {
     orch_param_role role;
     int fan_in;        /* inputs of the layer the parameter belongs to */
     int in_tower;      /* part of the vision tower (the "visual." modules) */
-    uint64_t checksum; /* frozen parameters: xxh64 at the start of the run */
+    uint64_t checksum; /* frozen parameters: 64-bit xxh3 at the start of the run */
 } orch_param;
 
 enum { ORCH_NODE_MAX_IN = 2, ORCH_NODE_MAX_PARAM = 4, ORCH_NODE_MAX_AUX = 3 };

@@ -87,7 +87,8 @@ typedef struct orch_stage_stat {
 typedef struct orch_artifact {
     int64_t step;       /* the last completed step it holds */
     const char *kind;   /* "checkpoint" */
-    const char *path;   /* as written (relative to the working directory or absolute) */
+    const char *path;   /* as written (relative to the working directory or absolute);
+                           the store records it relative to itself (store/paths.c) */
     const char *sha256; /* hex */
     int64_t bytes;
 } orch_artifact;

@@ -6,9 +6,10 @@
  *
  * Two ways in:
  *
- *   ORCH_STORE_READWRITE  used by `orch run`: creates the file if needed,
- *                         migrates it to the current schema version, and
- *                         feeds it through the record sink (orch_store_sink).
+ *   ORCH_STORE_READWRITE  used by `orch run` and `orch resume`: creates the
+ *                         file if needed, migrates it to the current schema
+ *                         version, and feeds it through the record sink
+ *                         (orch_store_sink); and by `orch rm`.
  *   ORCH_STORE_READONLY   used by `orch runs`, `orch show`, `orch query`,
  *                         `orch compare`: the file must exist; it is opened
  *                         SQLITE_OPEN_READONLY and an authorizer refuses

@@ -15,6 +15,10 @@
  *   reap.c    marking runs whose process is gone as interrupted
  *   resume.c  what orch resume reads of a run
  *   compare.c reading what orch compare prints
+ *   rm.c      orch rm: deleting runs, their folders and the unused cache
+ *   paths.c   the folders beside the store, store-relative recorded paths
+ * (safetensors.c, npy.c, npy_dataset.c and feature_cache.c are file formats
+ * with doors of their own.)
  */
 #ifndef ORCH_STORE_INT_H
 #define ORCH_STORE_INT_H
