@@ -59,7 +59,9 @@ KERNEL_OBJ = $(call obj,$(KERNEL_SRC))
 STORE_OBJ  = $(call obj,$(STORE_SRC))
 ERR_OBJ    = $(call obj,core/err.c)
 LIB_OBJ    = $(CORE_OBJ) $(LUA_OBJ) $(KERNEL_OBJ) $(STORE_OBJ)
-TESTUTIL_OBJ = $(call obj,tests/testutil.c)
+TESTUTIL_OBJ = $(call obj,tests/testutil.c tests/testutil_sql.c)
+# the in-memory record sink calls into core/: library tests only
+TESTLIB_OBJ = $(call obj,tests/testutil_sink.c)
 
 TEST_SRC   = $(wildcard tests/test_*.c)
 TEST_BIN   = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
@@ -117,7 +119,7 @@ $(BUILD)/tests/test_kernel_%: $(call obj,tests/test_kernel_%.c) $(KERNEL_OBJ) $(
 $(BUILD)/tests/test_cli_%: $(call obj,tests/test_cli_%.c) $(TESTUTIL_OBJ) $(ERR_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
-$(BUILD)/tests/test_%: $(call obj,tests/test_%.c) $(LIB_OBJ) $(TESTUTIL_OBJ)
+$(BUILD)/tests/test_%: $(call obj,tests/test_%.c) $(LIB_OBJ) $(TESTUTIL_OBJ) $(TESTLIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
 

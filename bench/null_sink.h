@@ -1,9 +1,11 @@
 /*
- * null_sink.h - a record sink that keeps nothing, for the benchmarks.
+ * null_sink.h - a record sink that keeps nothing, for the benchmarks and
+ * the tests.
  *
  * bench_null_sink(ctx) returns an orch_sink whose callbacks accept every
- * record and drop it; a benchmark replaces the callbacks it wants to see
- * (bench/step.c keeps step times) and leaves the rest.
+ * record and drop it; a user replaces the callbacks it wants to see
+ * (bench/step.c keeps step times, tests/testutil_sink.c keeps records in
+ * memory) and leaves the rest.
  */
 #ifndef ORCH_BENCH_NULL_SINK_H
 #define ORCH_BENCH_NULL_SINK_H

@@ -64,7 +64,7 @@ typedef struct orch_opt_state {
     char **argv;
     int index;         /* next argv element to look at */
     const char *value; /* the option's value, for has_arg options */
-    const char *cmd;   /* command name, for messages */
+    const char *cmd;   /* command name, for messages and its --help */
 } orch_opt_state;
 
 enum { ORCH_OPT_END = -1, ORCH_OPT_POSITIONAL = -2, ORCH_OPT_ERROR = -3 };
@@ -78,6 +78,30 @@ enum { ORCH_OPT_END = -1, ORCH_OPT_POSITIONAL = -2, ORCH_OPT_ERROR = -3 };
 enum { ORCH_OPT_HELP = 1000 };
 int orch_opt_next(orch_opt_state *st, const orch_opt *opts, orch_cli_globals *globals,
                   orch_err *err);
+
+/* A command's option loop, without the parts every command shares:
+ *
+ *     int id, more;
+ *     while ((more = orch_opt_each(&st, opts, globals, &id, err)) > 0) {
+ *         switch (id) { ...the command's options and ORCH_OPT_POSITIONAL... }
+ *     }
+ *     if (more < 0)
+ *         return err->code;
+ *
+ * Returns 1 with *id an option's id or ORCH_OPT_POSITIONAL (see
+ * orch_opt_next); 0 at the end of the arguments; -1 when the command must
+ * return err->code at once: an error (err filled), or --help, answered here
+ * with st->cmd's usage on stdout (err cleared: ORCH_OK). */
+int orch_opt_each(orch_opt_state *st, const orch_opt *opts, orch_cli_globals *globals, int *id,
+                  orch_err *err);
+
+/* A --set of `orch plan` or `orch run`: appends st->value to sets, which
+ * holds *n_sets of at most ORCH_MAX_SETS. */
+int orch_opt_add_set(const orch_opt_state *st, const char **sets, int *n_sets, orch_err *err);
+
+/* The pipeline file of `orch plan` or `orch run`, a positional argument:
+ * keeps st->value in *path, refusing a second one. */
+int orch_opt_pipeline_path(const orch_opt_state *st, const char **path, orch_err *err);
 
 /* Prints the usage of cmd to stdout (for --help). */
 void orch_cli_print_usage(const orch_cmd *cmd);

@@ -113,6 +113,42 @@ int orch_opt_next(orch_opt_state *st, const orch_opt *opts, orch_cli_globals *gl
     }
 }
 
+int orch_opt_each(orch_opt_state *st, const orch_opt *opts, orch_cli_globals *globals, int *id,
+                  orch_err *err)
+{
+    *id = orch_opt_next(st, opts, globals, err);
+    switch (*id) {
+    case ORCH_OPT_END:
+        return 0;
+    case ORCH_OPT_ERROR:
+        return -1;
+    case ORCH_OPT_HELP:
+        orch_cli_print_usage(orch_cmd_find(st->cmd));
+        orch_err_clear(err);
+        return -1;
+    default:
+        return 1;
+    }
+}
+
+int orch_opt_add_set(const orch_opt_state *st, const char **sets, int *n_sets, orch_err *err)
+{
+    if (*n_sets == ORCH_MAX_SETS)
+        return orch_seterr(err, ORCH_EINVAL, "%s: at most %d --set options", st->cmd,
+                           ORCH_MAX_SETS);
+    sets[(*n_sets)++] = st->value;
+    return ORCH_OK;
+}
+
+int orch_opt_pipeline_path(const orch_opt_state *st, const char **path, orch_err *err)
+{
+    if (*path != NULL)
+        return orch_seterr(err, ORCH_EINVAL, "%s: one pipeline file at a time (got '%s' and '%s')",
+                           st->cmd, *path, st->value);
+    *path = st->value;
+    return ORCH_OK;
+}
+
 int orch_cli_apply_threads(orch_cli_globals *globals, orch_err *err)
 {
     if (globals->threads == 0) {

@@ -104,16 +104,9 @@ int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *
     orch_opt_state st = {argc, argv, 1, NULL, "resume"};
     orch_cli_train_options opt = {NULL, 0, 0, 0, NULL};
     const char *run_text = NULL;
-    for (;;) {
-        int id = orch_opt_next(&st, opts, globals, err);
-        if (id == ORCH_OPT_END)
-            break;
+    int id, more;
+    while ((more = orch_opt_each(&st, opts, globals, &id, err)) > 0) {
         switch (id) {
-        case ORCH_OPT_ERROR:
-            return err->code;
-        case ORCH_OPT_HELP:
-            orch_cli_print_usage(orch_cmd_find("resume"));
-            return ORCH_OK;
         case OPT_QUIET:
             opt.quiet = 1;
             break;
@@ -131,6 +124,8 @@ int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *
             break;
         }
     }
+    if (more < 0)
+        return err->code;
     if (run_text == NULL)
         return orch_seterr(err, ORCH_EINVAL, "resume: missing run id (usage: orch resume RUN)");
     int64_t run_id = 0;

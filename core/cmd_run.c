@@ -125,21 +125,12 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
     int n_sets = 0;
     const char *path = NULL;
     orch_cli_train_options opt = {NULL, 0, 0, 0, NULL};
-    for (;;) {
-        int id = orch_opt_next(&st, opts, globals, err);
-        if (id == ORCH_OPT_END)
-            break;
+    int id, more;
+    while ((more = orch_opt_each(&st, opts, globals, &id, err)) > 0) {
         switch (id) {
-        case ORCH_OPT_ERROR:
-            return err->code;
-        case ORCH_OPT_HELP:
-            orch_cli_print_usage(orch_cmd_find("run"));
-            return ORCH_OK;
         case OPT_SET:
-            if (n_sets == ORCH_MAX_SETS)
-                return orch_seterr(err, ORCH_EINVAL, "run: at most %d --set options",
-                                   ORCH_MAX_SETS);
-            sets[n_sets++] = st.value;
+            if (orch_opt_add_set(&st, sets, &n_sets, err) != ORCH_OK)
+                return err->code;
             break;
         case OPT_NAME:
             if (st.value[0] == '\0') /* a run needs a name to be found by */
@@ -155,14 +146,13 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
             opt.json = 1;
             break;
         case ORCH_OPT_POSITIONAL:
-            if (path != NULL)
-                return orch_seterr(err, ORCH_EINVAL,
-                                   "run: one pipeline file at a time (got '%s' and '%s')", path,
-                                   st.value);
-            path = st.value;
+            if (orch_opt_pipeline_path(&st, &path, err) != ORCH_OK)
+                return err->code;
             break;
         }
     }
+    if (more < 0)
+        return err->code;
     if (path == NULL)
         return orch_seterr(err, ORCH_EINVAL,
                            "run: missing pipeline file (usage: orch run FILE.lua)");

@@ -28,16 +28,9 @@ int orch_cmd_query(int argc, char **argv, orch_cli_globals *globals, orch_err *e
     orch_opt_state st = {argc, argv, 1, NULL, "query"};
     int format = ORCH_FMT_TABLE;
     const char *sql = NULL;
-    for (;;) {
-        int id = orch_opt_next(&st, opts, globals, err);
-        if (id == ORCH_OPT_END)
-            break;
+    int id, more;
+    while ((more = orch_opt_each(&st, opts, globals, &id, err)) > 0) {
         switch (id) {
-        case ORCH_OPT_ERROR:
-            return err->code;
-        case ORCH_OPT_HELP:
-            orch_cli_print_usage(orch_cmd_find("query"));
-            return ORCH_OK;
         case OPT_CSV:
             format = ORCH_FMT_CSV;
             break;
@@ -52,6 +45,8 @@ int orch_cmd_query(int argc, char **argv, orch_cli_globals *globals, orch_err *e
             break;
         }
     }
+    if (more < 0)
+        return err->code;
     if (sql == NULL)
         return orch_seterr(err, ORCH_EINVAL,
                            "query: missing SQL (usage: orch query \"SELECT ...\")");
@@ -80,16 +75,9 @@ int orch_cmd_runs(int argc, char **argv, orch_cli_globals *globals, orch_err *er
     orch_opt_state st = {argc, argv, 1, NULL, "runs"};
     int format = ORCH_FMT_TABLE;
     const char *pipeline = NULL, *strategy = NULL, *status = NULL;
-    for (;;) {
-        int id = orch_opt_next(&st, opts, globals, err);
-        if (id == ORCH_OPT_END)
-            break;
+    int id, more;
+    while ((more = orch_opt_each(&st, opts, globals, &id, err)) > 0) {
         switch (id) {
-        case ORCH_OPT_ERROR:
-            return err->code;
-        case ORCH_OPT_HELP:
-            orch_cli_print_usage(orch_cmd_find("runs"));
-            return ORCH_OK;
         case OPT_CSV:
             format = ORCH_FMT_CSV;
             break;
@@ -109,6 +97,8 @@ int orch_cmd_runs(int argc, char **argv, orch_cli_globals *globals, orch_err *er
             return orch_seterr(err, ORCH_EINVAL, "runs: unexpected argument '%s'", st.value);
         }
     }
+    if (more < 0)
+        return err->code;
     if (strategy != NULL && !is_strategy_name(strategy))
         return orch_seterr(err, ORCH_EINVAL,
                            "runs: unknown strategy '%s' (surgery, detach, lora or full)", strategy);
@@ -128,20 +118,14 @@ int orch_cmd_show(int argc, char **argv, orch_cli_globals *globals, orch_err *er
 {
     orch_opt_state st = {argc, argv, 1, NULL, "show"};
     const char *run_text = NULL;
-    for (;;) {
-        int id = orch_opt_next(&st, NULL, globals, err);
-        if (id == ORCH_OPT_END)
-            break;
-        if (id == ORCH_OPT_ERROR)
-            return err->code;
-        if (id == ORCH_OPT_HELP) {
-            orch_cli_print_usage(orch_cmd_find("show"));
-            return ORCH_OK;
-        }
+    int id, more; /* no options of its own: id is always ORCH_OPT_POSITIONAL */
+    while ((more = orch_opt_each(&st, NULL, globals, &id, err)) > 0) {
         if (run_text != NULL)
             return orch_seterr(err, ORCH_EINVAL, "show: one run at a time");
         run_text = st.value;
     }
+    if (more < 0)
+        return err->code;
     if (run_text == NULL)
         return orch_seterr(err, ORCH_EINVAL, "show: missing run id (usage: orch show RUN)");
     int64_t run_id = 0;
@@ -170,16 +154,9 @@ int orch_cmd_compare(int argc, char **argv, orch_cli_globals *globals, orch_err 
     int format = ORCH_FMT_TABLE, n_ids = 0;
     int64_t ids[ORCH_MAX_COMPARE];
     const char *pipeline = NULL, *tag = NULL;
-    for (;;) {
-        int id = orch_opt_next(&st, opts, globals, err);
-        if (id == ORCH_OPT_END)
-            break;
+    int id, more;
+    while ((more = orch_opt_each(&st, opts, globals, &id, err)) > 0) {
         switch (id) {
-        case ORCH_OPT_ERROR:
-            return err->code;
-        case ORCH_OPT_HELP:
-            orch_cli_print_usage(orch_cmd_find("compare"));
-            return ORCH_OK;
         case OPT_CSV:
             format = ORCH_FMT_CSV;
             break;
@@ -200,6 +177,8 @@ int orch_cmd_compare(int argc, char **argv, orch_cli_globals *globals, orch_err 
             break;
         }
     }
+    if (more < 0)
+        return err->code;
     if (n_ids == 0 && pipeline == NULL && tag == NULL)
         return orch_seterr(err, ORCH_EINVAL,
                            "compare: name runs (orch compare 1 2 3), --pipeline P or --tag T");
@@ -221,16 +200,9 @@ int orch_cmd_rm(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
     orch_opt_state st = {argc, argv, 1, NULL, "rm"};
     int dry_run = 0, n_ids = 0;
     int64_t ids[ORCH_MAX_COMPARE];
-    for (;;) {
-        int id = orch_opt_next(&st, opts, globals, err);
-        if (id == ORCH_OPT_END)
-            break;
+    int id, more;
+    while ((more = orch_opt_each(&st, opts, globals, &id, err)) > 0) {
         switch (id) {
-        case ORCH_OPT_ERROR:
-            return err->code;
-        case ORCH_OPT_HELP:
-            orch_cli_print_usage(orch_cmd_find("rm"));
-            return ORCH_OK;
         case OPT_DRY_RUN:
             dry_run = 1;
             break;
@@ -243,6 +215,8 @@ int orch_cmd_rm(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
             break;
         }
     }
+    if (more < 0)
+        return err->code;
     if (n_ids == 0)
         return orch_seterr(err, ORCH_EINVAL, "rm: missing run id (usage: orch rm RUN...)");
     const char *db = orch_cli_db_path(globals);

@@ -90,33 +90,56 @@ static orch_value first_nan(const orch_rowset *rows, size_t r, const char *prefi
     return (orch_value){ORCH_VALUE_TEXT, 0, 0.0, *text, strlen(*text)};
 }
 
-/* ----------------------------------------------------------- runs */
+/* ------------------------------------------------- runs and compare */
 
-int orch_render_runs(const orch_rowset *runs, orch_format format, FILE *out, orch_err *err)
+/* How a column of a people's table is made from a row of the rowset. */
+typedef enum people_kind {
+    PEOPLE_AS_IS,       /* the source column as read */
+    PEOPLE_NAN_IF_NULL, /* the source column, "NaN" when NULL in a run with steps */
+    PEOPLE_FIRST_NAN    /* "PREFIX step phase stage" of the first NaN event; source is PREFIX */
+} people_kind;
+
+typedef struct people_column {
+    const char *header;
+    const char *source; /* column of the rowset, or the prefix of PEOPLE_FIRST_NAN */
+    people_kind kind;
+} people_column;
+
+#define PEOPLE_MAX_COLUMNS 16
+
+/* Prints rows as command what ("runs", "compare") does: CSV and JSON as
+ * read, a table for people made of the n_cols columns cols. */
+static int render_people(const char *what, const people_column *cols, size_t n_cols,
+                         const orch_rowset *rows, orch_format format, FILE *out, orch_err *err)
 {
-    static const char *const names[] = {"id",        "name",       "strategy",      "status",
-                                        "steps",     "final_loss", "max_grad_norm", "first_nan",
-                                        "created_at"};
+    ORCH_ASSERT(n_cols <= PEOPLE_MAX_COLUMNS);
     if (format != ORCH_FMT_TABLE && format != ORCH_FMT_CSV && format != ORCH_FMT_JSON)
-        return orch_seterr(err, ORCH_EINVAL, "runs: unknown output format %d", (int)format);
+        return orch_seterr(err, ORCH_EINVAL, "%s: unknown output format %d", what, (int)format);
     if (format != ORCH_FMT_TABLE)
-        return orch_render_rows(runs, format, NULL, out, err);
+        return orch_render_rows(rows, format, NULL, out, err);
+    const char *names[PEOPLE_MAX_COLUMNS];
+    for (size_t c = 0; c < n_cols; c++)
+        names[c] = cols[c].header;
     store_writer w;
-    int rc = store_writer_begin(&w, format, &people, 9, names, out);
-    for (size_t r = 0; r < runs->n_rows && rc == ORCH_OK; r++) {
-        const orch_value *steps = cell(runs, r, "steps");
-        char *text = NULL;
-        orch_value row[9] = {
-            *cell(runs, r, "run_id"),
-            *cell(runs, r, "name"),
-            *cell(runs, r, "strategy"),
-            *cell(runs, r, "status"),
-            *steps,
-            nan_if_null(cell(runs, r, "final_loss"), steps),
-            nan_if_null(cell(runs, r, "max_grad_norm"), steps),
-            first_nan(runs, r, "step ", &text),
-            *cell(runs, r, "created_at"),
-        };
+    int rc = store_writer_begin(&w, format, &people, (int)n_cols, names, out);
+    for (size_t r = 0; r < rows->n_rows && rc == ORCH_OK; r++) {
+        const orch_value *steps = cell(rows, r, "steps");
+        char *text = NULL; /* owned: the first_nan text of this row */
+        orch_value row[PEOPLE_MAX_COLUMNS];
+        for (size_t c = 0; c < n_cols; c++) {
+            switch (cols[c].kind) {
+            case PEOPLE_AS_IS:
+                row[c] = *cell(rows, r, cols[c].source);
+                break;
+            case PEOPLE_NAN_IF_NULL:
+                row[c] = nan_if_null(cell(rows, r, cols[c].source), steps);
+                break;
+            case PEOPLE_FIRST_NAN:
+                ORCH_ASSERT(text == NULL); /* one such column per table */
+                row[c] = first_nan(rows, r, cols[c].source, &text);
+                break;
+            }
+        }
         rc = store_writer_row(&w, row, err);
         free(text);
     }
@@ -125,6 +148,22 @@ int orch_render_runs(const orch_rowset *runs, orch_format format, FILE *out, orc
         return rc;
     }
     return store_writer_end(&w, err);
+}
+
+int orch_render_runs(const orch_rowset *runs, orch_format format, FILE *out, orch_err *err)
+{
+    static const people_column cols[] = {
+        {"id", "run_id", PEOPLE_AS_IS},
+        {"name", "name", PEOPLE_AS_IS},
+        {"strategy", "strategy", PEOPLE_AS_IS},
+        {"status", "status", PEOPLE_AS_IS},
+        {"steps", "steps", PEOPLE_AS_IS},
+        {"final_loss", "final_loss", PEOPLE_NAN_IF_NULL},
+        {"max_grad_norm", "max_grad_norm", PEOPLE_NAN_IF_NULL},
+        {"first_nan", "step ", PEOPLE_FIRST_NAN},
+        {"created_at", "created_at", PEOPLE_AS_IS},
+    };
+    return render_people("runs", cols, sizeof cols / sizeof cols[0], runs, format, out, err);
 }
 
 int orch_store_list_runs(orch_store *s, const char *pipeline, const char *strategy,
@@ -146,41 +185,22 @@ int orch_store_list_runs(orch_store *s, const char *pipeline, const char *strate
 
 int orch_render_compare(const orch_rowset *runs, orch_format format, FILE *out, orch_err *err)
 {
-    static const char *const names[] = {
-        "run",   "name",       "strategy",  "precision",     "lr",        "seed",       "status",
-        "steps", "final_loss", "best_loss", "max_grad_norm", "first_nan", "steps_per_s"};
-    if (format != ORCH_FMT_TABLE && format != ORCH_FMT_CSV && format != ORCH_FMT_JSON)
-        return orch_seterr(err, ORCH_EINVAL, "compare: unknown output format %d", (int)format);
-    if (format != ORCH_FMT_TABLE)
-        return orch_render_rows(runs, format, NULL, out, err);
-    store_writer w;
-    int rc = store_writer_begin(&w, format, &people, 13, names, out);
-    for (size_t r = 0; r < runs->n_rows && rc == ORCH_OK; r++) {
-        const orch_value *steps = cell(runs, r, "steps");
-        char *text = NULL;
-        orch_value row[13] = {
-            *cell(runs, r, "run"),
-            *cell(runs, r, "name"),
-            *cell(runs, r, "strategy"),
-            *cell(runs, r, "precision"),
-            *cell(runs, r, "lr"),
-            *cell(runs, r, "seed"),
-            *cell(runs, r, "status"),
-            *steps,
-            nan_if_null(cell(runs, r, "final_loss"), steps),
-            *cell(runs, r, "best_loss"),
-            nan_if_null(cell(runs, r, "max_grad_norm"), steps),
-            first_nan(runs, r, "", &text),
-            *cell(runs, r, "steps_per_s"),
-        };
-        rc = store_writer_row(&w, row, err);
-        free(text);
-    }
-    if (rc != ORCH_OK) {
-        store_writer_free(&w);
-        return rc;
-    }
-    return store_writer_end(&w, err);
+    static const people_column cols[] = {
+        {"run", "run", PEOPLE_AS_IS},
+        {"name", "name", PEOPLE_AS_IS},
+        {"strategy", "strategy", PEOPLE_AS_IS},
+        {"precision", "precision", PEOPLE_AS_IS},
+        {"lr", "lr", PEOPLE_AS_IS},
+        {"seed", "seed", PEOPLE_AS_IS},
+        {"status", "status", PEOPLE_AS_IS},
+        {"steps", "steps", PEOPLE_AS_IS},
+        {"final_loss", "final_loss", PEOPLE_NAN_IF_NULL},
+        {"best_loss", "best_loss", PEOPLE_AS_IS},
+        {"max_grad_norm", "max_grad_norm", PEOPLE_NAN_IF_NULL},
+        {"first_nan", "", PEOPLE_FIRST_NAN},
+        {"steps_per_s", "steps_per_s", PEOPLE_AS_IS},
+    };
+    return render_people("compare", cols, sizeof cols / sizeof cols[0], runs, format, out, err);
 }
 
 int orch_store_compare(orch_store *s, const int64_t *run_ids, int n_ids, const char *pipeline,

@@ -230,6 +230,7 @@ static const char migration_3[] =
     "CREATE INDEX runs_pipeline ON runs (pipeline);\n"
     "CREATE INDEX runs_status ON runs (status);\n"
     "\n"
+    /* Migration 2's view text again, on purpose: shipped migrations are frozen history. */
     "CREATE VIEW run_summary AS\n"
     "SELECT r.id AS run_id,\n"
     "       r.pipeline,\n"

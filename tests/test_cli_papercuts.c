@@ -38,9 +38,8 @@ static const char *tiny_text =
 static int setup(void **state)
 {
     (void)state;
-    if (make_temp_dir(dir, sizeof dir) == NULL)
+    if (make_temp_store(dir, sizeof dir, db, sizeof db) != 0)
         return -1;
-    snprintf(db, sizeof db, "%s/orch.db", dir);
     snprintf(pipeline, sizeof pipeline, "%s/tiny.lua", dir);
     char text[1024];
     snprintf(text, sizeof text, tiny_text, "tiny", 16, 16, STEPS);

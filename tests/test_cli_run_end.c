@@ -19,8 +19,7 @@ static void test_nan_end_is_diverged_exit_1(void **state)
 {
     (void)state;
     char dir[256], db[320];
-    assert_non_null(make_temp_dir(dir, sizeof dir));
-    snprintf(db, sizeof db, "%s/orch.db", dir);
+    assert_int_equal(make_temp_store(dir, sizeof dir, db, sizeof db), 0);
     const char *argv[] = {"run",    "pipelines/nan-repro.lua",
                           "--set",  "schedule.steps=2",
                           "--set",  "schedule.warmup_steps=0",

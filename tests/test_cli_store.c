@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "tests/testutil.h"
+#include "tests/testutil_sql.h"
 
 static char dir[256];
 
@@ -89,30 +90,6 @@ static void sh_ok(const char *fmt, const char *arg)
 {
     cli_result r = sh(0, fmt, arg, arg, arg, arg);
     cli_result_free(&r);
-}
-
-static void raw_exec(const char *db, const char *sql)
-{
-    sqlite3 *c = NULL;
-    assert_int_equal(sqlite3_open(db, &c), SQLITE_OK);
-    char *msg = NULL;
-    if (sqlite3_exec(c, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(c);
-}
-
-static double raw_real(const char *db, const char *sql)
-{
-    sqlite3 *c = NULL;
-    sqlite3_stmt *st = NULL;
-    double v = -1;
-    assert_int_equal(sqlite3_open_v2(db, &c, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(c, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_double(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(c);
-    return v;
 }
 
 static int exists(const char *path)

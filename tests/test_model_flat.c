@@ -125,25 +125,6 @@ static void test_zero_grad_zeros_exactly_the_gradient_block(void **state)
     orch_graph_free(&g);
 }
 
-static void make_batch(orch_batch *b)
-{
-    memset(b, 0, sizeof *b);
-    b->n_images = 2;
-    b->n_patches = 76;
-    b->patch_dim = 24;
-    b->pixel_values = malloc(sizeof(float) * 76 * 24);
-    b->grid_thw = malloc(sizeof(int64_t) * 6);
-    b->class_labels = malloc(sizeof(int64_t) * 2);
-    const int64_t grids[6] = {1, 6, 10, 1, 4, 4};
-    memcpy(b->grid_thw, grids, sizeof grids);
-    b->class_labels[0] = 2;
-    b->class_labels[1] = 0;
-    b->label_kind = ORCH_LABEL_CLASS;
-    b->n_targets = 1;
-    unsigned long long s = 42;
-    fill_uniform(b->pixel_values, 76 * 24, -1.5f, 1.5f, &s);
-}
-
 /* Backward adds into the gradient block (autograd's .grad): two backwards
  * without zero_grad give twice one; zero_grad then one gives one again. */
 static void test_backward_accumulates_until_zero_grad(void **state)
@@ -157,7 +138,7 @@ static void test_backward_accumulates_until_zero_grad(void **state)
     build(&g, &p, ORCH_STRATEGY_SURGERY);
     assert_int_equal(orch_init_params(&g, &p, &err), ORCH_OK);
     assert_int_equal(orch_exec_init(&ex, &g, &p, 76, 2, &err), ORCH_OK);
-    make_batch(&batch);
+    tiny_batch(&batch);
     assert_int_equal(orch_exec_set_batch(&ex, &batch, &err), ORCH_OK);
     int64_t n = 0;
     float *grads = orch_graph_grads(&g, &n);

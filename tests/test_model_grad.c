@@ -24,26 +24,6 @@
 #include "core/init.h"
 #include "tests/testutil.h"
 
-/* Two images, grids (1,6,10) and (1,4,4): 76 patches of 24 values. */
-static void make_batch(orch_batch *b)
-{
-    memset(b, 0, sizeof *b);
-    b->n_images = 2;
-    b->n_patches = 76;
-    b->patch_dim = 24;
-    b->pixel_values = malloc(sizeof(float) * 76 * 24);
-    b->grid_thw = malloc(sizeof(int64_t) * 6);
-    b->class_labels = malloc(sizeof(int64_t) * 2);
-    const int64_t grids[6] = {1, 6, 10, 1, 4, 4};
-    memcpy(b->grid_thw, grids, sizeof grids);
-    b->class_labels[0] = 2;
-    b->class_labels[1] = 0;
-    b->label_kind = ORCH_LABEL_CLASS;
-    b->n_targets = 1;
-    unsigned long long state = 42;
-    fill_uniform(b->pixel_values, 76 * 24, -1.5f, 1.5f, &state);
-}
-
 typedef struct model {
     orch_pipeline p;
     orch_graph g;
@@ -77,7 +57,7 @@ static void model_open_named(model *m, orch_strategy_kind kind, int grad_through
     for (int i = 0; anonymous && i < m->g.n_params; i++)
         snprintf(m->g.params[i].name, sizeof m->g.params[i].name, "p%d", i);
     assert_int_equal(orch_exec_init(&m->ex, &m->g, &m->p, 76, 2, &err), ORCH_OK);
-    make_batch(&m->batch);
+    tiny_batch(&m->batch);
     assert_int_equal(orch_exec_set_batch(&m->ex, &m->batch, &err), ORCH_OK);
 }
 
@@ -209,7 +189,7 @@ static void test_lora_dropout_gradients(void **state)
             fill_uniform(prm->data, (size_t)prm->numel, -0.3f, 0.3f, &s);
     }
     assert_int_equal(orch_exec_init(&m.ex, &m.g, &m.p, 76, 2, &err), ORCH_OK);
-    make_batch(&m.batch);
+    tiny_batch(&m.batch);
     assert_int_equal(orch_exec_set_batch(&m.ex, &m.batch, &err), ORCH_OK);
     check_param_grads(&m);
     check_input_grads(&m);

@@ -21,6 +21,7 @@
 #include "core/train.h"
 #include "store/safetensors.h"
 #include "tests/testutil.h"
+#include "tests/testutil_sink.h"
 
 /* The out-of-memory test asks for more than any address space holds; under
  * AddressSanitizer such a request must fail like malloc does (NULL), not
@@ -29,85 +30,6 @@ const char *__asan_default_options(void);
 const char *__asan_default_options(void)
 {
     return "allocator_may_return_null=1";
-}
-
-typedef struct memory_sink {
-    int begun, ended, n_steps;
-    orch_run_status status;
-    double last_loss;
-} memory_sink;
-
-static int mem_begin(void *ctx, const orch_run_info *info, int64_t *run_id, orch_err *err)
-{
-    memory_sink *m = ctx;
-    (void)info;
-    (void)err;
-    m->begun = 1;
-    *run_id = 1;
-    return ORCH_OK;
-}
-
-static int mem_step(void *ctx, int64_t run_id, const orch_step_record *rec, orch_err *err)
-{
-    memory_sink *m = ctx;
-    (void)run_id;
-    (void)err;
-    m->n_steps++;
-    m->last_loss = rec->loss;
-    return ORCH_OK;
-}
-
-static int mem_metric(void *ctx, int64_t run_id, int64_t step, const char *name, double value,
-                      orch_err *err)
-{
-    (void)ctx;
-    (void)run_id;
-    (void)step;
-    (void)name;
-    (void)value;
-    (void)err;
-    return ORCH_OK;
-}
-
-static int mem_nan(void *ctx, int64_t run_id, const orch_nan_record *rec, orch_err *err)
-{
-    (void)ctx;
-    (void)run_id;
-    (void)rec;
-    (void)err;
-    return ORCH_OK;
-}
-
-static int mem_flush(void *ctx, orch_err *err)
-{
-    (void)ctx;
-    (void)err;
-    return ORCH_OK;
-}
-
-static int mem_end(void *ctx, int64_t run_id, orch_run_status status, const char *msg,
-                   orch_err *err)
-{
-    memory_sink *m = ctx;
-    (void)run_id;
-    (void)msg;
-    (void)err;
-    m->status = status;
-    m->ended = 1;
-    return ORCH_OK;
-}
-
-static orch_sink memory_sink_of(memory_sink *m)
-{
-    memset(m, 0, sizeof *m);
-    orch_sink sink = {.ctx = m,
-                      .begin_run = mem_begin,
-                      .step = mem_step,
-                      .metric = mem_metric,
-                      .nan_event = mem_nan,
-                      .flush = mem_flush,
-                      .end_run = mem_end};
-    return sink;
 }
 
 /* ------------------------------------------------- out of memory (fault 1) */
@@ -126,8 +48,8 @@ static void test_activation_oom_is_one_line(void **state)
         p.data.image_height = p.data.image_width = 64; /* 32 x 32 = 1024 patches */
         p.schedule.batch_size = INT_MAX;
         p.checks.frozen = 1;
-        memory_sink m;
-        orch_sink sink = memory_sink_of(&m);
+        memory_sink *m = memory_sink_new();
+        orch_sink sink = memory_sink_of(m);
         orch_train_result result;
         orch_err err;
         orch_err_clear(&err);
@@ -136,7 +58,8 @@ static void test_activation_oom_is_one_line(void **state)
         assert_int_equal(orch_exit_code(rc), 1);
         assert_non_null(strstr(err.msg, "out of memory"));
         assert_null(strchr(err.msg, '\n'));
-        assert_false(m.begun); /* found before the run row exists */
+        assert_false(m->begun); /* found before the run row exists */
+        free(m);
     }
 }
 
@@ -172,39 +95,42 @@ static void test_nan_final_loss_is_diverged_under_continue(void **state)
 {
     (void)state;
     orch_train_result result;
-    memory_sink m;
+    memory_sink *m = memory_sink_new();
     assert_int_equal(run_with_last_step_nan(ORCH_ON_NAN_CONTINUE, ORCH_PHASE_FORWARD, "head",
-                                            "output", &result, &m),
+                                            "output", &result, m),
                      ORCH_RUN_DIVERGED);
-    assert_int_equal(m.n_steps, 3); /* continue kept every step */
-    assert_true(isnan(m.last_loss));
+    assert_int_equal(m->n_steps, 3); /* continue kept every step */
+    assert_true(isnan(m->last_loss));
     assert_string_equal(result.diverged_at, "step 2: the final loss is NaN");
+    free(m);
 }
 
 static void test_nan_final_loss_is_diverged_under_skip_update(void **state)
 {
     (void)state;
     orch_train_result result;
-    memory_sink m;
+    memory_sink *m = memory_sink_new();
     /* the update is skipped, so the weights stay finite; the loss is not */
     assert_int_equal(run_with_last_step_nan(ORCH_ON_NAN_SKIP_UPDATE, ORCH_PHASE_FORWARD, "head",
-                                            "output", &result, &m),
+                                            "output", &result, m),
                      ORCH_RUN_DIVERGED);
     assert_int_equal(result.skipped_steps, 1);
-    assert_int_equal(m.n_steps, 3);
+    assert_int_equal(m->n_steps, 3);
+    free(m);
 }
 
 static void test_nan_final_weights_are_diverged(void **state)
 {
     (void)state;
     orch_train_result result;
-    memory_sink m;
+    memory_sink *m = memory_sink_new();
     /* the last loss is finite, the update after it writes a NaN weight */
     assert_int_equal(run_with_last_step_nan(ORCH_ON_NAN_CONTINUE, ORCH_PHASE_UPDATE, "head",
-                                            "weight", &result, &m),
+                                            "weight", &result, m),
                      ORCH_RUN_DIVERGED);
-    assert_true(isfinite(m.last_loss));
+    assert_true(isfinite(m->last_loss));
     assert_string_equal(result.diverged_at, "step 2: non-finite parameters (1 NaN, 0 Inf)");
+    free(m);
 }
 
 static void test_finite_end_is_finished(void **state)
@@ -213,13 +139,14 @@ static void test_finite_end_is_finished(void **state)
     orch_pipeline p;
     tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
     p.checks.on_nan = ORCH_ON_NAN_CONTINUE;
-    memory_sink m;
-    orch_sink sink = memory_sink_of(&m);
+    memory_sink *m = memory_sink_new();
+    orch_sink sink = memory_sink_of(m);
     orch_train_result result;
     orch_err err;
     assert_int_equal(orch_train(&p, NULL, &sink, &result, &err), ORCH_OK);
     assert_int_equal(result.status, ORCH_RUN_FINISHED);
     assert_string_equal(result.diverged_at, "");
+    free(m);
 }
 
 /* ------------------------------------------------ clipping in production */
@@ -238,8 +165,8 @@ static void one_sgd_step(double max_norm, float *out, int64_t n, double *grad_no
     char dir[256], path[400];
     assert_non_null(make_temp_dir(dir, sizeof dir));
     orch_train_options options = {.run_dir = dir};
-    memory_sink m;
-    orch_sink sink = memory_sink_of(&m);
+    memory_sink *m = memory_sink_new();
+    orch_sink sink = memory_sink_of(m);
     orch_train_result result;
     orch_err err;
     assert_int_equal(orch_train(&p, &options, &sink, &result, &err), ORCH_OK);
@@ -251,6 +178,7 @@ static void one_sgd_step(double max_norm, float *out, int64_t n, double *grad_no
     assert_int_equal(orch_st_read_f32_numel(f, "head.weight", n, out, &err), ORCH_OK);
     orch_st_close(f);
     remove_tree(dir);
+    free(m);
 }
 
 /* The run loop clips with the kernel's clip_grad_norm_ over the flat

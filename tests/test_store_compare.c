@@ -87,9 +87,8 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     orch_err err = {0};
-    if (f == NULL || make_temp_dir(f->dir, sizeof f->dir) == NULL)
+    if (f == NULL || make_temp_store(f->dir, sizeof f->dir, f->db, sizeof f->db) != 0)
         return -1;
-    snprintf(f->db, sizeof f->db, "%s/orch.db", f->dir);
     if (fill(f->db) != 0 || orch_store_open(f->db, ORCH_STORE_READONLY, &f->ro, &err) != ORCH_OK)
         return -1;
     *state = f;

@@ -23,6 +23,7 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "tests/testutil.h"
+#include "tests/testutil_sql.h"
 
 typedef struct fixture {
     char dir[256];
@@ -32,9 +33,8 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    if (f == NULL || make_temp_dir(f->dir, sizeof f->dir) == NULL)
+    if (f == NULL || make_temp_store(f->dir, sizeof f->dir, f->db, sizeof f->db) != 0)
         return -1;
-    snprintf(f->db, sizeof f->db, "%s/orch.db", f->dir);
     *state = f;
     return 0;
 }
@@ -163,17 +163,6 @@ static void test_concurrent_creators(void **state)
 }
 
 /* --------------------------------------------- other applications' files */
-
-static void raw_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(db);
-}
 
 /* Opens path both ways, expects a refusal, and checks that the file's bytes
  * are as before and that no -wal, -shm or -journal appeared. */

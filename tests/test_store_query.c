@@ -18,6 +18,7 @@
 
 #include "store/store.h"
 #include "tests/testutil.h"
+#include "tests/testutil_sql.h"
 
 typedef struct fixture {
     char dir[256];
@@ -77,9 +78,8 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     orch_err err = {0};
-    if (f == NULL || make_temp_dir(f->dir, sizeof f->dir) == NULL)
+    if (f == NULL || make_temp_store(f->dir, sizeof f->dir, f->db, sizeof f->db) != 0)
         return -1;
-    snprintf(f->db, sizeof f->db, "%s/orch.db", f->dir);
     if (fill_store(f->db) != 0 ||
         orch_store_open(f->db, ORCH_STORE_READONLY, &f->ro, &err) != ORCH_OK) {
         fprintf(stderr, "setup: %s\n", err.msg);
@@ -116,25 +116,13 @@ static int query(fixture *f, const char *sql, orch_format format, orch_err *err)
 /* Everything a write could change, as one string, read by a raw connection. */
 static char *fingerprint(const char *path)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    char *v = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_prepare_v2(db,
-                           "SELECT (SELECT group_concat(id || status || coalesce(error, '')) "
-                           "FROM runs) || '|' || (SELECT count(*) FROM steps) || '|' || "
-                           "(SELECT count(*) FROM metrics) || '|' || (SELECT count(*) FROM "
-                           "nan_events) || '|' || (SELECT group_concat(name) FROM sqlite_schema) "
-                           "|| '|' || (SELECT user_version FROM pragma_user_version) || '|' || "
-                           "(SELECT journal_mode FROM pragma_journal_mode) || '|' || "
-                           "(SELECT schema_version FROM pragma_schema_version)",
-                           -1, &st, NULL),
-        SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = strdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    char *v = raw_text(path, "SELECT (SELECT group_concat(id || status || coalesce(error, '')) "
+                             "FROM runs) || '|' || (SELECT count(*) FROM steps) || '|' || "
+                             "(SELECT count(*) FROM metrics) || '|' || (SELECT count(*) FROM "
+                             "nan_events) || '|' || (SELECT group_concat(name) FROM sqlite_schema) "
+                             "|| '|' || (SELECT user_version FROM pragma_user_version) || '|' || "
+                             "(SELECT journal_mode FROM pragma_journal_mode) || '|' || "
+                             "(SELECT schema_version FROM pragma_schema_version)");
     assert_non_null(v);
     return v;
 }

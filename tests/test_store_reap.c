@@ -22,6 +22,7 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "tests/testutil.h"
+#include "tests/testutil_sql.h"
 
 typedef struct fixture {
     char dir[256];
@@ -36,9 +37,8 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     orch_err err = {0};
-    if (f == NULL || make_temp_dir(f->dir, sizeof f->dir) == NULL)
+    if (f == NULL || make_temp_store(f->dir, sizeof f->dir, f->db, sizeof f->db) != 0)
         return -1;
-    snprintf(f->db, sizeof f->db, "%s/orch.db", f->dir);
     gethostname(f->host, sizeof f->host);
     f->host[sizeof f->host - 1] = '\0';
     if (orch_store_open(f->db, ORCH_STORE_READWRITE, &f->store, &err) != ORCH_OK ||
@@ -89,30 +89,6 @@ static int64_t left_running(fixture *f, const char *name, const char *host, int6
     return id;
 }
 
-static void raw_exec(const fixture *f, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(db);
-}
-
-static char *text_of(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    char *v = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-        v = strdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
 /* The status of run id, as "status|error" (error "-" when NULL). */
 static char *status_of(const fixture *f, int64_t id)
 {
@@ -121,7 +97,7 @@ static char *status_of(const fixture *f, int64_t id)
              "SELECT status || '|' || coalesce(error, '-') || '|' || "
              "(finished_at IS NOT NULL) FROM runs WHERE id = %lld",
              (long long)id);
-    return text_of(f->db, sql);
+    return raw_text(f->db, sql);
 }
 
 static int reap(fixture *f, orch_store *s, orch_err *err)
@@ -172,7 +148,7 @@ static void test_dead_and_live_pids(void **state)
     /* Its steps are kept. */
     char sql[100];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM steps WHERE run_id = %lld", (long long)gone);
-    char *n = text_of(f->db, sql);
+    char *n = raw_text(f->db, sql);
     assert_string_equal(n, "1");
     free(n);
 
@@ -211,13 +187,13 @@ static void test_other_hosts_by_heartbeat(void **state)
     snprintf(sql, sizeof sql,
              "UPDATE runs SET heartbeat_at = '2020-01-01T00:00:00.000Z' WHERE id IN (%lld, %lld)",
              (long long)stale, (long long)unknown);
-    raw_exec(f, sql);
+    raw_exec(f->db, sql);
     /* Just under the threshold is still alive. */
     snprintf(sql, sizeof sql,
              "UPDATE runs SET heartbeat_at = strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now', '-%d "
              "seconds') WHERE id = %lld",
              ORCH_STORE_STALE_S - 60, (long long)fresh);
-    raw_exec(f, sql);
+    raw_exec(f->db, sql);
 
     assert_int_equal(reap(f, f->store, &err), ORCH_OK);
     char want[600];
@@ -252,7 +228,7 @@ static void test_runs_without_pid(void **state)
              "UPDATE runs SET heartbeat_at = NULL, started_at = '2024-05-03T10:00:00.000Z' "
              "WHERE id = %lld; UPDATE runs SET heartbeat_at = NULL WHERE id = %lld",
              (long long)old, (long long)recent);
-    raw_exec(f, sql);
+    raw_exec(f->db, sql);
     assert_int_equal(reap(f, f->store, &err), ORCH_OK);
     char want[600];
     snprintf(want, sizeof want,
@@ -332,7 +308,7 @@ static void test_reap_path(void **state)
                  NULL, NULL, NULL);
     sqlite3_close(db);
     assert_int_equal(orch_store_reap_path(path, stderr, &err), ORCH_OK);
-    char *v = text_of(path, "SELECT user_version || status FROM pragma_user_version, runs");
+    char *v = raw_text(path, "SELECT user_version || status FROM pragma_user_version, runs");
     assert_string_equal(v, "1running");
     free(v);
 

@@ -19,6 +19,7 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "tests/testutil.h"
+#include "tests/testutil_sql.h"
 
 typedef struct fixture {
     char dir[256];
@@ -28,9 +29,8 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    if (f == NULL || make_temp_dir(f->dir, sizeof f->dir) == NULL)
+    if (f == NULL || make_temp_store(f->dir, sizeof f->dir, f->db, sizeof f->db) != 0)
         return -1;
-    snprintf(f->db, sizeof f->db, "%s/orch.db", f->dir);
     *state = f;
     return 0;
 }
@@ -43,30 +43,11 @@ static int teardown(void **state)
     return 0;
 }
 
-/* The first column of the first row of sql on a raw connection to path. */
+/* The first column of the first row of sql on a raw connection to path
+ * (this file's name for raw_int). */
 static int64_t scalar(const char *path, const char *sql)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
-static void raw_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(db);
+    return raw_int(path, sql);
 }
 
 static int64_t count_objects(const char *path)

@@ -20,6 +20,7 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "tests/testutil.h"
+#include "tests/testutil_sql.h"
 
 typedef struct fixture {
     char dir[256];
@@ -32,9 +33,8 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     orch_err err = {0};
-    if (f == NULL || make_temp_dir(f->dir, sizeof f->dir) == NULL)
+    if (f == NULL || make_temp_store(f->dir, sizeof f->dir, f->db, sizeof f->db) != 0)
         return -1;
-    snprintf(f->db, sizeof f->db, "%s/orch.db", f->dir);
     if (orch_store_open(f->db, ORCH_STORE_READWRITE, &f->store, &err) != ORCH_OK ||
         orch_store_sink(f->store, &f->sink, &err) != ORCH_OK) {
         fprintf(stderr, "setup: %s\n", err.msg);
@@ -84,31 +84,7 @@ static void add_step(fixture *f, int64_t run, int64_t step, double loss, double 
 /* A raw connection of our own, as another process would have. */
 static sqlite3 *peer(const fixture *f)
 {
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    return db;
-}
-
-static int64_t peer_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
-static char *peer_text(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    char *v = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-        v = strdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    return v;
+    return peer_open(f->db);
 }
 
 static int count_commit(void *arg)

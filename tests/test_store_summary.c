@@ -45,9 +45,8 @@ static int setup(void **state)
     orch_store *s = NULL;
     orch_sink k;
     orch_err err = {0};
-    if (f == NULL || make_temp_dir(f->dir, sizeof f->dir) == NULL)
+    if (f == NULL || make_temp_store(f->dir, sizeof f->dir, f->db, sizeof f->db) != 0)
         return -1;
-    snprintf(f->db, sizeof f->db, "%s/orch.db", f->dir);
     if (orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err) != ORCH_OK ||
         orch_store_sink(s, &k, &err) != ORCH_OK)
         return -1;

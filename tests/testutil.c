@@ -123,6 +123,14 @@ char *make_temp_dir(char *buf, size_t n)
     return mkdtemp(buf);
 }
 
+int make_temp_store(char *dir, size_t dir_n, char *db, size_t db_n)
+{
+    if (make_temp_dir(dir, dir_n) == NULL)
+        return -1;
+    snprintf(db, db_n, "%s/orch.db", dir);
+    return 0;
+}
+
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -223,4 +231,23 @@ void tiny_pipeline(orch_pipeline *p, orch_strategy_kind kind)
     p->loss_scale.growth_interval = 2000;
     p->seed = 7;
     p->checks.nan = 1;
+}
+
+void tiny_batch(orch_batch *b)
+{
+    memset(b, 0, sizeof *b);
+    b->n_images = 2;
+    b->n_patches = 76;
+    b->patch_dim = 24;
+    b->pixel_values = malloc(sizeof(float) * 76 * 24);
+    b->grid_thw = malloc(sizeof(int64_t) * 6);
+    b->class_labels = malloc(sizeof(int64_t) * 2);
+    const int64_t grids[6] = {1, 6, 10, 1, 4, 4};
+    memcpy(b->grid_thw, grids, sizeof grids);
+    b->class_labels[0] = 2;
+    b->class_labels[1] = 0;
+    b->label_kind = ORCH_LABEL_CLASS;
+    b->n_targets = 1;
+    unsigned long long state = 42;
+    fill_uniform(b->pixel_values, 76 * 24, -1.5f, 1.5f, &state);
 }

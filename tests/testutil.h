@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "core/dataset.h"
 #include "core/pipeline.h"
 
 typedef struct cli_result {
@@ -36,6 +37,11 @@ void cli_result_free(cli_result *result);
  * the caller: writes into buf of size n). Returns buf, or NULL on failure. */
 char *make_temp_dir(char *buf, size_t n);
 
+/* make_temp_dir into dir[dir_n], and the path of a store in it,
+ * "DIR/orch.db" (not created), into db[db_n]: where a store test keeps its
+ * store. Returns 0, or -1 when the directory could not be made. */
+int make_temp_store(char *dir, size_t dir_n, char *db, size_t db_n);
+
 /* Removes a directory tree made by make_temp_dir. */
 void remove_tree(const char *path);
 
@@ -57,5 +63,10 @@ void fill_uniform(float *out, size_t n, float lo, float hi, unsigned long long *
  * visual.blocks.1.attn.qkv; detach with a Linear adapter), a 3-class
  * classifier head, fp32, AdamW lr 1e-3, batch 2, seed 7. */
 void tiny_pipeline(orch_pipeline *p, orch_strategy_kind kind);
+
+/* Fills b with a batch for the tiny preset: two images, grids (1,6,10) and
+ * (1,4,4), so 76 patches of 24 values drawn uniformly from [-1.5, 1.5) with
+ * seed 42; class labels 2 and 0. The caller frees b with orch_batch_free. */
+void tiny_batch(orch_batch *b);
 
 #endif
