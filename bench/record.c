@@ -66,10 +66,10 @@ static int w_step(void *c, int64_t id, const orch_step_record *r, orch_err *e)
     timed_sink *ts = c;
     TIMED(ts->inner.step(ts->inner.ctx, id, r, e));
 }
-static int w_metric(void *c, int64_t id, int64_t s, const char *n, double v, orch_err *e)
+static int w_metric(void *c, int64_t id, const orch_metric_record *r, orch_err *e)
 {
     timed_sink *ts = c;
-    TIMED(ts->inner.metric(ts->inner.ctx, id, s, n, v, e));
+    TIMED(ts->inner.metric(ts->inner.ctx, id, r, e));
 }
 static int w_nan(void *c, int64_t id, const orch_nan_record *r, orch_err *e)
 {

@@ -58,14 +58,11 @@ static int mem_step(void *ctx, int64_t run_id, const orch_step_record *rec, orch
     return ORCH_OK;
 }
 
-static int mem_metric(void *ctx, int64_t run_id, int64_t step, const char *name, double value,
-                      orch_err *err)
+static int mem_metric(void *ctx, int64_t run_id, const orch_metric_record *rec, orch_err *err)
 {
     (void)ctx;
     (void)run_id;
-    (void)step;
-    (void)name;
-    (void)value;
+    (void)rec;
     (void)err;
     return ORCH_OK;
 }

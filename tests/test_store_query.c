@@ -65,7 +65,7 @@ static int fill_store(const char *path)
     orch_nan_record e2 = {3, ORCH_PHASE_FORWARD, "visual.blocks.0.attn", "out", 9, 0, 0.0, 0};
     ok = ok && k.nan_event(k.ctx, b, &e1, &err) == ORCH_OK &&
          k.nan_event(k.ctx, b, &e2, &err) == ORCH_OK &&
-         k.metric(k.ctx, b, 2, "loss_scale", 32768.0, &err) == ORCH_OK &&
+         k.metric(k.ctx, b, &(orch_metric_record){2, "loss_scale", 32768.0}, &err) == ORCH_OK &&
          k.end_run(k.ctx, b, ORCH_RUN_DIVERGED, "grad_norm is Inf at step 2", &err) == ORCH_OK;
     if (!ok)
         fprintf(stderr, "fill_store: %s\n", err.msg);
@@ -580,7 +580,7 @@ static void test_show_lifecycle(void **state)
     char path4[400], path9[400];
     snprintf(path4, sizeof path4, "%s/runs/3/step-4.safetensors", f->dir);
     snprintf(path9, sizeof path9, "%s/runs/3/step-9.safetensors", f->dir);
-    orch_artifact ck = {4, "checkpoint", path4,
+    orch_artifact ck = {4, ORCH_ARTIFACT_CHECKPOINT, path4,
                         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
                         3 * 1048576 / 2};
     assert_int_equal(k.artifact(k.ctx, checked, &ck, &err), ORCH_OK);
