@@ -88,8 +88,8 @@ static void test_fresh_store_has_schema(void **state)
 
     assert_int_equal(scalar(f->db, "PRAGMA user_version"), ORCH_STORE_SCHEMA_VERSION);
     assert_int_equal(scalar(f->db, "PRAGMA application_id"), ORCH_STORE_APPLICATION_ID);
-    const char *objects[] = {"runs",        "steps",       "nan_events", "metrics",
-                             "run_summary", "stage_stats", "artifacts",  "run_checkpoints",
+    const char *objects[] = {"runs",           "steps",       "nan_events", "metrics",
+                             "run_summary",    "stage_stats", "artifacts",  "run_checkpoints",
                              "frozen_changes", "run_features"};
     for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++) {
         char sql[160];
@@ -549,9 +549,8 @@ static void test_migrate_from_v2(void **state)
                     "INSERT INTO run_features VALUES (3, '0123456789abcdef0123456789abcdef')");
     assert_int_equal(orch_store_rm(s, &gone, 1, 0, devnull, &err), ORCH_OK);
     fclose(devnull);
-    const char *tables[] = {"steps",      "stage_stats",    "artifacts",
-                            "metrics",    "nan_events",     "frozen_changes",
-                            "run_features"};
+    const char *tables[] = {"steps",      "stage_stats",    "artifacts",   "metrics",
+                            "nan_events", "frozen_changes", "run_features"};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         char sql[128];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE run_id = 3", tables[i]);
