@@ -81,10 +81,10 @@ static int w_flush(void *c, orch_err *e)
     timed_sink *ts = c;
     TIMED(ts->inner.flush(ts->inner.ctx, e));
 }
-static int w_end(void *c, int64_t id, orch_run_status s, const char *m, orch_err *e)
+static int w_end(void *c, int64_t id, const orch_run_end *r, orch_err *e)
 {
     timed_sink *ts = c;
-    TIMED(ts->inner.end_run(ts->inner.ctx, id, s, m, e));
+    TIMED(ts->inner.end_run(ts->inner.ctx, id, r, e));
 }
 static int w_stat(void *c, int64_t id, const orch_stage_stat *r, orch_err *e)
 {

@@ -198,17 +198,16 @@ struct orch_sink {
     int (*metric)(void *ctx, int64_t run_id, const orch_metric_record *rec, orch_err *err);
     int (*nan_event)(void *ctx, int64_t run_id, const orch_nan_record *rec, orch_err *err);
     int (*flush)(void *ctx, orch_err *err);
-    /* error_message may be NULL; it is stored for failed runs. */
-    int (*end_run)(void *ctx, int64_t run_id, orch_run_status status, const char *error_message,
-                   orch_err *err);
+    /* rec->error may be NULL; it is stored for failed runs. */
+    int (*end_run)(void *ctx, int64_t run_id, const orch_run_end *rec, orch_err *err);
     int (*stage_stat)(void *ctx, int64_t run_id, const orch_stage_stat *rec, orch_err *err);
     int (*artifact)(void *ctx, int64_t run_id, const orch_artifact *rec, orch_err *err);
     /* Takes over an existing run to continue it from its checkpoint at
-     * from_step: the run becomes `running` under info's host and pid, and
-     * every step, metric, NaN event and statistic recorded after from_step
-     * is deleted (the resumed run records them again). */
-    int (*resume_run)(void *ctx, int64_t run_id, const orch_run_info *info, int64_t from_step,
-                      orch_err *err);
+     * rec->from_step: the run becomes `running` under rec->info's host and
+     * pid, and every step, metric, NaN event, frozen change, statistic and
+     * artifact recorded after from_step is deleted (the resumed run records
+     * them again). */
+    int (*resume_run)(void *ctx, int64_t run_id, const orch_run_resume *rec, orch_err *err);
     /* A frozen parameter changed: recorded at once, never a NaN event. */
     int (*frozen_change)(void *ctx, int64_t run_id, const orch_frozen_change *rec, orch_err *err);
     /* The run uses a feature cache entry; may be NULL (the run loop then

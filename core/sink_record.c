@@ -356,10 +356,9 @@ int orch_sink_put(orch_sink *sink, const orch_record *rec, int64_t *run_id, orch
     case ORCH_REC_FROZEN_CHANGE:
         return sink->frozen_change(ctx, id, &rec->as.frozen_change, err);
     case ORCH_REC_RUN_END:
-        return sink->end_run(ctx, id, rec->as.run_end.status, rec->as.run_end.error, err);
+        return sink->end_run(ctx, id, &rec->as.run_end, err);
     case ORCH_REC_RUN_RESUME:
-        return sink->resume_run(ctx, id, &rec->as.run_resume.info, rec->as.run_resume.from_step,
-                                err);
+        return sink->resume_run(ctx, id, &rec->as.run_resume, err);
     case ORCH_REC_CACHE_USE:
         return sink->cache_use(ctx, id, &rec->as.cache_use, err);
     case ORCH_REC__COUNT:

@@ -570,7 +570,8 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
                           ORCH_VERSION};
     if (resuming) {
         result->run_id = options->resume_run_id;
-        rc = sink->resume_run(sink->ctx, result->run_id, &info, first_step - 1, err);
+        orch_run_resume resume = {info, first_step - 1};
+        rc = sink->resume_run(sink->ctx, result->run_id, &resume, err);
     } else {
         rc = sink->begin_run(sink->ctx, &info, &result->run_id, err);
     }
@@ -634,13 +635,15 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
             result->status = ORCH_RUN_INTERRUPTED;
         else
             result->status = ORCH_RUN_FINISHED;
-        rc = sink->end_run(sink->ctx, result->run_id, result->status,
-                           result->status == ORCH_RUN_INTERRUPTED ? stop_reason() : NULL, err);
+        orch_run_end end = {result->status,
+                            result->status == ORCH_RUN_INTERRUPTED ? stop_reason() : NULL};
+        rc = sink->end_run(sink->ctx, result->run_id, &end, err);
         if (rc != ORCH_OK) /* the sink marked it failed where it still could */
             result->status = ORCH_RUN_FAILED;
     } else {
         result->status = ORCH_RUN_FAILED;
-        sink->end_run(sink->ctx, result->run_id, ORCH_RUN_FAILED, err->msg, &end_err);
+        orch_run_end end = {ORCH_RUN_FAILED, err->msg};
+        sink->end_run(sink->ctx, result->run_id, &end, &end_err);
     }
     result->last_step = last_done;
     result->check_seconds = rs.exec.check_seconds;

@@ -711,10 +711,13 @@ static int end_body(orch_store *s, void *arg, orch_err *err)
  * are gone, so the run must not read as finished nor stay running: it is
  * marked failed with the reason in a transaction of its own, where the
  * store can still be written. The first failure is returned. */
-static int sink_end_run(void *ctx, int64_t run_id, orch_run_status status,
-                        const char *error_message, orch_err *err)
+static int sink_end_run(void *ctx, int64_t run_id, const orch_run_end *rec, orch_err *err)
 {
     orch_store *s = ctx;
+    if (rec == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: end_run without a record");
+    orch_run_status status = rec->status;
+    const char *error_message = rec->error;
     if (status != ORCH_RUN_FINISHED && status != ORCH_RUN_DIVERGED && status != ORCH_RUN_FAILED &&
         status != ORCH_RUN_INTERRUPTED)
         return orch_seterr(err, ORCH_EINVAL,
@@ -890,13 +893,14 @@ static int resume_body(orch_store *s, void *arg, orch_err *err)
     return rc;
 }
 
-static int sink_resume_run(void *ctx, int64_t run_id, const orch_run_info *info, int64_t from_step,
-                           orch_err *err)
+static int sink_resume_run(void *ctx, int64_t run_id, const orch_run_resume *rec, orch_err *err)
 {
     orch_store *s = ctx;
     store_sink *k = &s->sink;
-    if (info == NULL)
+    if (rec == NULL)
         return orch_seterr(err, ORCH_EINVAL, "store: resume_run without run info");
+    const orch_run_info *info = &rec->info;
+    int64_t from_step = rec->from_step;
     if (from_step < -1)
         return orch_seterr(err, ORCH_EINVAL,
                            "store: resume_run from step %lld (the last kept step, or -1 for none)",

@@ -82,14 +82,12 @@ static int mem_flush(void *ctx, orch_err *err)
     return ORCH_OK;
 }
 
-static int mem_end(void *ctx, int64_t run_id, orch_run_status status, const char *msg,
-                   orch_err *err)
+static int mem_end(void *ctx, int64_t run_id, const orch_run_end *rec, orch_err *err)
 {
     memory_sink *m = ctx;
     (void)run_id;
-    (void)msg;
     (void)err;
-    m->status = status;
+    m->status = rec->status;
     m->ended = 1;
     return ORCH_OK;
 }

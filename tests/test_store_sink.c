@@ -142,9 +142,10 @@ static void test_round_trip(void **state)
     orch_nan_record later = {2, ORCH_PHASE_UPDATE, "visual.merger.mlp.2", NULL, 3, 0, 1.0, 0};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &first, &err), ORCH_OK);
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &later, &err), ORCH_OK);
-    assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, ORCH_RUN_DIVERGED, "loss is NaN at step 2", &err),
-        ORCH_OK);
+    assert_int_equal(f->sink.end_run(f->sink.ctx, run,
+                                     &(orch_run_end){ORCH_RUN_DIVERGED, "loss is NaN at step 2"},
+                                     &err),
+                     ORCH_OK);
 
     sqlite3 *db = peer(f);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 4);
@@ -206,7 +207,8 @@ static void test_batched_transactions(void **state)
                                             &(orch_metric_record){i, "loss_scale", 1024.0}, &err),
                              ORCH_OK);
     }
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
     sqlite3_commit_hook(f->store->db, NULL, NULL);
     /* 1100 records: a handful of batches of 256 (plus any 100 ms flush on a
      * slow machine), begin_run and end_run; not one commit per record. */
@@ -251,7 +253,8 @@ static void test_reader_sees_whole_batches(void **state)
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 100);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM runs WHERE status = 'running'"), 1);
     add_step(f, run, 100, 0.5, 1.0);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 101);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM runs WHERE status = 'finished'"), 1);
     sqlite3_close(db);
@@ -365,8 +368,11 @@ static void test_invalid_records(void **state)
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_EINVAL);
     assert_int_equal(f->sink.metric(f->sink.ctx, run, &(orch_metric_record){1, "", 1.0}, &err),
                      ORCH_EINVAL);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_RUNNING, NULL, &err), ORCH_EINVAL);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, 999, ORCH_RUN_FAILED, "x", &err), ORCH_EINVAL);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_RUNNING, NULL}, &err),
+        ORCH_EINVAL);
+    assert_int_equal(f->sink.end_run(f->sink.ctx, 999, &(orch_run_end){ORCH_RUN_FAILED, "x"}, &err),
+                     ORCH_EINVAL);
     assert_non_null(strstr(err.msg, "no run 999"));
 
     /* A batch that cannot be written (no run 999) is rolled back and
@@ -376,7 +382,8 @@ static void test_invalid_records(void **state)
     assert_int_equal(f->sink.flush(f->sink.ctx, &err), ORCH_EDB);
     assert_non_null(strstr(err.msg, "FOREIGN KEY"));
     add_step(f, run, 1, 1.0, 1.0);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FAILED, "boom", &err), ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FAILED, "boom"}, &err), ORCH_OK);
     sqlite3 *db = peer(f);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps WHERE step = 1"), 1);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 1);
@@ -407,8 +414,10 @@ static void test_two_writers(void **state)
         orch_step_record r = {i, 2.0, 1.0, 1e-3, 1.0};
         assert_int_equal(k2.step(k2.ctx, b, &r, &err), ORCH_OK);
     }
-    assert_int_equal(k2.end_run(k2.ctx, b, ORCH_RUN_INTERRUPTED, NULL, &err), ORCH_OK);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, a, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    assert_int_equal(k2.end_run(k2.ctx, b, &(orch_run_end){ORCH_RUN_INTERRUPTED, NULL}, &err),
+                     ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, a, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
     orch_store_close(other);
     sqlite3 *db = peer(f);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 1200);
@@ -462,7 +471,8 @@ static void test_pid_and_heartbeat(void **state)
     assert_true(strcmp(beat2, beat1) > 0);
 
     /* An ended run's heartbeat stays as end_run left it. */
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
     char *beat3 = peer_text(db, sql);
     usleep(120 * 1000);
     add_step(f, run, 1, 1.0, 1.0);
@@ -619,7 +629,8 @@ static int64_t full_run(fixture *f, orch_run_status status)
             assert_int_equal(f->sink.artifact(f->sink.ctx, run, &ck, &err), ORCH_OK);
         }
     }
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, status, "stopped", &err), ORCH_OK);
+    assert_int_equal(f->sink.end_run(f->sink.ctx, run, &(orch_run_end){status, "stopped"}, &err),
+                     ORCH_OK);
     return run;
 }
 
@@ -641,7 +652,8 @@ static void test_resume_run(void **state)
     again.host = "node2";
     again.pid = 4321;
     again.orch_version = "0.2.0";
-    assert_int_equal(f->sink.resume_run(f->sink.ctx, run, &again, 4, &err), ORCH_OK);
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, run, &(orch_run_resume){again, 4}, &err),
+                     ORCH_OK);
     assert_int_equal(count_where(db, "steps", run, ""), 5);
     assert_int_equal(count_where(db, "steps", run, "step > 4"), 0);
     assert_int_equal(count_where(db, "metrics", run, ""), 5);
@@ -662,12 +674,14 @@ static void test_resume_run(void **state)
         add_step(f, run, i, 1.0 / (i + 1), 1.0);
     orch_nan_record ev = {7, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 5.0, 0};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
     assert_int_equal(count_where(db, "steps", run, ""), 10);
     assert_int_equal(count_where(db, "nan_events", run, "input_absmax IS NOT NULL"), 1);
 
     /* Finished: nothing to resume. */
-    assert_int_equal(f->sink.resume_run(f->sink.ctx, run, &again, 4, &err), ORCH_EINVAL);
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, run, &(orch_run_resume){again, 4}, &err),
+                     ORCH_EINVAL);
     char want[200];
     snprintf(want, sizeof want, "run %lld is finished; nothing to resume", (long long)run);
     assert_string_equal(err.msg, want);
@@ -682,7 +696,8 @@ static void test_resume_run_from_scratch(void **state)
     int64_t run = full_run(f, ORCH_RUN_FAILED);
     sqlite3 *db = peer(f);
     /* From -1: nothing kept; the next NaN event is the first again. */
-    assert_int_equal(f->sink.resume_run(f->sink.ctx, run, &run_info, -1, &err), ORCH_OK);
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, run, &(orch_run_resume){run_info, -1}, &err),
+                     ORCH_OK);
     const char *tables[] = {"steps", "metrics", "nan_events", "stage_stats", "artifacts"};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         assert_int_equal(count_where(db, tables[i], run, ""), 0);
@@ -702,17 +717,23 @@ static void test_resume_run_refusals(void **state)
     int64_t diverged = full_run(f, ORCH_RUN_DIVERGED);
     int64_t interrupted = full_run(f, ORCH_RUN_INTERRUPTED);
 
-    assert_int_equal(f->sink.resume_run(f->sink.ctx, 42, &run_info, 4, &err), ORCH_EINVAL);
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, 42, &(orch_run_resume){run_info, 4}, &err),
+                     ORCH_EINVAL);
     snprintf(want, sizeof want, "no run 42 in %s", f->db);
     assert_string_equal(err.msg, want);
-    assert_int_equal(f->sink.resume_run(f->sink.ctx, diverged, &run_info, 4, &err), ORCH_EINVAL);
+    assert_int_equal(
+        f->sink.resume_run(f->sink.ctx, diverged, &(orch_run_resume){run_info, 4}, &err),
+        ORCH_EINVAL);
     assert_non_null(strstr(err.msg, "diverged"));
-    assert_int_equal(f->sink.resume_run(f->sink.ctx, interrupted, &run_info, -2, &err),
-                     ORCH_EINVAL);
-    assert_int_equal(f->sink.resume_run(f->sink.ctx, interrupted, NULL, 4, &err), ORCH_EINVAL);
+    assert_int_equal(
+        f->sink.resume_run(f->sink.ctx, interrupted, &(orch_run_resume){run_info, -2}, &err),
+        ORCH_EINVAL);
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, interrupted, NULL, &err), ORCH_EINVAL);
     orch_run_info other = run_info;
     other.config_hash = "def456";
-    assert_int_equal(f->sink.resume_run(f->sink.ctx, interrupted, &other, 4, &err), ORCH_EINVAL);
+    assert_int_equal(
+        f->sink.resume_run(f->sink.ctx, interrupted, &(orch_run_resume){other, 4}, &err),
+        ORCH_EINVAL);
     assert_non_null(strstr(err.msg, "configuration abc123, not def456"));
 
     /* Running, by a live process on this host: refused. */
@@ -721,7 +742,9 @@ static void test_resume_run_refusals(void **state)
     live.pid = getpid();
     int64_t running = 0;
     assert_int_equal(f->sink.begin_run(f->sink.ctx, &live, &running, &err), ORCH_OK);
-    assert_int_equal(f->sink.resume_run(f->sink.ctx, running, &run_info, -1, &err), ORCH_EINVAL);
+    assert_int_equal(
+        f->sink.resume_run(f->sink.ctx, running, &(orch_run_resume){run_info, -1}, &err),
+        ORCH_EINVAL);
     snprintf(want, sizeof want, "run %lld is still running (pid %lld on %s)", (long long)running,
              (long long)getpid(), host);
     assert_non_null(strstr(err.msg, want));
@@ -735,7 +758,8 @@ static void test_resume_run_refusals(void **state)
     live.pid = child;
     int64_t orphan = 0;
     assert_int_equal(f->sink.begin_run(f->sink.ctx, &live, &orphan, &err), ORCH_OK);
-    assert_int_equal(f->sink.resume_run(f->sink.ctx, orphan, &run_info, -1, &err), ORCH_OK);
+    assert_int_equal(
+        f->sink.resume_run(f->sink.ctx, orphan, &(orch_run_resume){run_info, -1}, &err), ORCH_OK);
 
     sqlite3 *db = peer(f);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM runs WHERE status = 'running'"), 2);
@@ -851,18 +875,22 @@ static void test_cache_use_and_frozen_rows(void **state)
     orch_frozen_change early = {2, "a"}, late = {6, "b"};
     assert_int_equal(f->sink.frozen_change(f->sink.ctx, run, &early, &err), ORCH_OK);
     assert_int_equal(f->sink.frozen_change(f->sink.ctx, run, &late, &err), ORCH_OK);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_INTERRUPTED, NULL, &err), ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_INTERRUPTED, NULL}, &err),
+        ORCH_OK);
     sqlite3 *db = peer(f);
     assert_int_equal(count_where(db, "run_features", run, ""), 2);
     assert_int_equal(count_where(db, "frozen_changes", run, ""), 2);
 
-    assert_int_equal(f->sink.resume_run(f->sink.ctx, run, &run_info, 4, &err), ORCH_OK);
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, run, &(orch_run_resume){run_info, 4}, &err),
+                     ORCH_OK);
     assert_int_equal(count_where(db, "run_features", run, ""), 2);
     assert_int_equal(count_where(db, "frozen_changes", run, ""), 1);
     assert_int_equal(count_where(db, "frozen_changes", run, "parameter = 'a'"), 1);
     use.key = k1; /* the resumed run meets the entry again */
     assert_int_equal(f->sink.cache_use(f->sink.ctx, run, &use, &err), ORCH_OK);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
     assert_int_equal(count_where(db, "run_features", run, ""), 2);
     sqlite3_close(db);
 
@@ -980,7 +1008,8 @@ static void test_lock_held_across_flushes(void **state)
     char *order = steps_in_order(holder, run);
     assert_string_equal(order, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20");
     free(order);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
     assert_int_equal(peer_int(holder, "SELECT count(*) FROM steps"), 21);
     assert_int_equal(peer_int(holder, "SELECT count(*) FROM nan_events"), 21);
     assert_int_equal(peer_int(holder, "SELECT sum(loss) FROM steps"), 21 * 22 / 2);
@@ -1001,7 +1030,8 @@ static void test_lock_durable_write_waits(void **state)
     c.release_at = 4;
     add_step_and_event(f, run, 1);
     add_step_and_event(f, run, 2);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
     assert_int_equal(c.sleeps, 4);
     /* exponential backoff: 10 + 20 + 40 + 80 ms */
     assert_true(c.now - 1e6 >= 150.0);
@@ -1075,7 +1105,8 @@ static void test_lock_limit_fails_run(void **state)
     snprintf(msg, sizeof msg, "%s", err.msg);
     /* still held: ending the run fails after a short last wait */
     int sleeps = c.sleeps;
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FAILED, msg, &err), ORCH_EDB);
+    assert_int_equal(f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FAILED, msg}, &err),
+                     ORCH_EDB);
     assert_true(c.sleeps > sleeps);
     release_lock(holder);
     char *ok = peer_text(holder, "PRAGMA quick_check");
@@ -1084,7 +1115,8 @@ static void test_lock_limit_fails_run(void **state)
     char *order = steps_in_order(holder, run);
     assert_string_equal(order, "0"); /* whole batches only */
     free(order);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FAILED, msg, &err), ORCH_OK);
+    assert_int_equal(f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FAILED, msg}, &err),
+                     ORCH_OK);
     char *status = peer_text(holder, "SELECT status || ': ' || error FROM runs");
     assert_non_null(strstr(status, "failed: store: "));
     assert_non_null(strstr(status, "write lock was held"));
@@ -1145,7 +1177,9 @@ static void test_end_run_disk_full(void **state)
         assert_int_equal(
             f->sink.metric(f->sink.ctx, run, &(orch_metric_record){1, name, 1.0}, &err), ORCH_OK);
     }
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_EDB);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+        ORCH_EDB);
     assert_non_null(strstr(err.msg, "full"));
     sqlite3 *db = peer(f);
     char *status = peer_text(db, "SELECT status || ': ' || error FROM runs");
