@@ -109,8 +109,8 @@ int orch_store_resolve_path(const orch_store *s, const char *recorded, char *out
  * pending, when the oldest pending record is 100 ms old or the last
  * commit was 100 ms ago (checked as records arrive), at the first NaN
  * event of a run and at a frozen-parameter change, on flush(), begin_run(),
- * end_run(), artifact()
- * and resume_run(); so no write lock is held while the run computes. Every
+ * end_run(), artifact() and resume_run(); so no write lock is held while
+ * the run computes. Every
  * such transaction also sets runs.heartbeat_at of each run this sink has
  * begun or resumed and not yet ended (an explicit flush() with nothing
  * pending still does, when the last commit is 100 ms old).
