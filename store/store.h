@@ -110,10 +110,10 @@ int orch_store_resolve_path(const orch_store *s, const char *recorded, char *out
  * commit was 100 ms ago (checked as records arrive), at the first NaN
  * event of a run and at a frozen-parameter change, on flush(), begin_run(),
  * end_run(), artifact() and resume_run(); so no write lock is held while
- * the run computes. Every
- * such transaction also sets runs.heartbeat_at of each run this sink has
- * begun or resumed and not yet ended (an explicit flush() with nothing
- * pending still does, when the last commit is 100 ms old).
+ * the run computes. Every such transaction also sets runs.heartbeat_at of
+ * each run this sink has begun or resumed and not yet ended (an explicit
+ * flush() with nothing pending still does, when the last commit is 100 ms
+ * old).
  *
  * begin_run inserts the run as 'running' with pid (NULL when <= 0), host
  * and heartbeat_at, and returns its id. end_run writes the pending records
