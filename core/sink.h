@@ -94,10 +94,10 @@ const char *orch_artifact_kind_name(orch_artifact_kind kind);
 
 /* A file a run wrote (a checkpoint), recorded with its hash. */
 typedef struct orch_artifact {
-    int64_t step; /* the last completed step it holds */
-    orch_artifact_kind kind;
-    const char *path;   /* as written (relative to the working directory or absolute) */
-    const char *sha256; /* hex */
+    int64_t step;            /* the last completed step it holds */
+    orch_artifact_kind kind; /* what the file is */
+    const char *path;        /* as written (relative to the working directory or absolute) */
+    const char *sha256;      /* hex */
     int64_t bytes;
 } orch_artifact;
 
