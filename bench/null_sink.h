@@ -25,9 +25,9 @@ static inline int null_step(void *c, int64_t id, const orch_step_record *r, orch
     return ORCH_OK;
 }
 
-static inline int null_metric(void *c, int64_t id, int64_t s, const char *n, double v, orch_err *e)
+static inline int null_metric(void *c, int64_t id, const orch_metric_record *r, orch_err *e)
 {
-    (void)c, (void)id, (void)s, (void)n, (void)v, (void)e;
+    (void)c, (void)id, (void)r, (void)e;
     return ORCH_OK;
 }
 
@@ -43,9 +43,9 @@ static inline int null_flush(void *c, orch_err *e)
     return ORCH_OK;
 }
 
-static inline int null_end(void *c, int64_t id, orch_run_status s, const char *m, orch_err *e)
+static inline int null_end(void *c, int64_t id, const orch_run_end *r, orch_err *e)
 {
-    (void)c, (void)id, (void)s, (void)m, (void)e;
+    (void)c, (void)id, (void)r, (void)e;
     return ORCH_OK;
 }
 

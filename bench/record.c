@@ -66,10 +66,10 @@ static int w_step(void *c, int64_t id, const orch_step_record *r, orch_err *e)
     timed_sink *ts = c;
     TIMED(ts->inner.step(ts->inner.ctx, id, r, e));
 }
-static int w_metric(void *c, int64_t id, int64_t s, const char *n, double v, orch_err *e)
+static int w_metric(void *c, int64_t id, const orch_metric_record *r, orch_err *e)
 {
     timed_sink *ts = c;
-    TIMED(ts->inner.metric(ts->inner.ctx, id, s, n, v, e));
+    TIMED(ts->inner.metric(ts->inner.ctx, id, r, e));
 }
 static int w_nan(void *c, int64_t id, const orch_nan_record *r, orch_err *e)
 {
@@ -81,10 +81,10 @@ static int w_flush(void *c, orch_err *e)
     timed_sink *ts = c;
     TIMED(ts->inner.flush(ts->inner.ctx, e));
 }
-static int w_end(void *c, int64_t id, orch_run_status s, const char *m, orch_err *e)
+static int w_end(void *c, int64_t id, const orch_run_end *r, orch_err *e)
 {
     timed_sink *ts = c;
-    TIMED(ts->inner.end_run(ts->inner.ctx, id, s, m, e));
+    TIMED(ts->inner.end_run(ts->inner.ctx, id, r, e));
 }
 static int w_stat(void *c, int64_t id, const orch_stage_stat *r, orch_err *e)
 {

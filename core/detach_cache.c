@@ -40,6 +40,8 @@ void orch_detach_cache_close(orch_detach_cache *c)
         return;
     orch_fcache_close(c->disk);
     XXH3_freeState(c->hash_state);
+    free(c->used);
+    free(c->fresh);
     memset(c, 0, sizeof *c);
 }
 
@@ -54,6 +56,72 @@ static orch_fcache_key image_key(orch_detach_cache *c, const orch_batch *b, int 
     XXH128_hash_t h = XXH3_128bits_digest(state);
     orch_fcache_key key = {h.high64, h.low64};
     return key;
+}
+
+static int key_is_zero(orch_fcache_key k)
+{
+    return k.hi == 0 && k.lo == 0;
+}
+
+/* Adds key to the used set: 1 when it was not in it, 0 when it was, -1
+ * when out of memory. Keys are xxh3 digests, so their low bits are the
+ * slot. */
+static int used_add(orch_detach_cache *c, orch_fcache_key key)
+{
+    if (key_is_zero(key))
+        return 0;
+    if (2 * (c->n_used + 1) > c->cap_used) {
+        size_t cap = c->cap_used ? 2 * c->cap_used : 64;
+        orch_fcache_key *grown = calloc(cap, sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        for (size_t i = 0; i < c->cap_used; i++) {
+            orch_fcache_key k = c->used[i];
+            if (key_is_zero(k))
+                continue;
+            size_t j = (size_t)k.lo & (cap - 1);
+            while (!key_is_zero(grown[j]))
+                j = (j + 1) & (cap - 1);
+            grown[j] = k;
+        }
+        free(c->used);
+        c->used = grown;
+        c->cap_used = cap;
+    }
+    size_t j = (size_t)key.lo & (c->cap_used - 1);
+    for (; !key_is_zero(c->used[j]); j = (j + 1) & (c->cap_used - 1))
+        if (c->used[j].hi == key.hi && c->used[j].lo == key.lo)
+            return 0;
+    c->used[j] = key;
+    c->n_used++;
+    return 1;
+}
+
+/* Notes the batch's keys the run had not used yet in c->fresh. */
+static int note_uses(orch_detach_cache *c, const orch_fcache_key *keys, int n, orch_err *err)
+{
+    c->n_fresh = 0;
+    if (c->cap_fresh < n) {
+        orch_fcache_key *f = realloc(c->fresh, sizeof *f * (size_t)n);
+        if (f == NULL)
+            return orch_seterr(err, ORCH_ENOMEM, "feature cache: out of memory");
+        c->fresh = f;
+        c->cap_fresh = n;
+    }
+    for (int i = 0; i < n; i++) {
+        int added = used_add(c, keys[i]);
+        if (added < 0)
+            return orch_seterr(err, ORCH_ENOMEM, "feature cache: out of memory");
+        if (added)
+            c->fresh[c->n_fresh++] = keys[i];
+    }
+    return ORCH_OK;
+}
+
+const orch_fcache_key *orch_detach_cache_new_uses(const orch_detach_cache *c, int *n)
+{
+    *n = c->n_fresh;
+    return c->fresh;
 }
 
 int orch_detach_cache_forward(orch_detach_cache *c, orch_exec *ex, const orch_batch *batch,
@@ -71,6 +139,7 @@ int orch_detach_cache_forward(orch_detach_cache *c, orch_exec *ex, const orch_ba
         return orch_seterr(err, ORCH_ENOMEM, "feature cache: out of memory");
     }
     *hits = *misses = 0;
+    c->n_fresh = 0;
     int64_t first_row = 0;
     for (int i = 0; i < batch->n_images; i++) {
         const int64_t *grid = &batch->grid_thw[3 * i];
@@ -96,6 +165,8 @@ int orch_detach_cache_forward(orch_detach_cache *c, orch_exec *ex, const orch_ba
     }
     c->hits += *hits;
     c->misses += *misses;
+    if (rc == ORCH_OK)
+        rc = note_uses(c, keys, batch->n_images, err);
     free(keys);
     free(hit);
     return rc;

@@ -23,6 +23,14 @@ typedef struct orch_detach_cache {
     uint64_t model_hash;  /* tower weights + config + precision */
     int64_t hits, misses; /* images, over the run */
     void *hash_state;     /* an XXH3_state_t, owned */
+    /* The entries this run used, so each is reported once (the run's
+     * cache_use records): an open-addressing set of cap slots (a power of
+     * two; a zero key marks a free slot, so the key {0,0} is never reported
+     * and counted as used), malloc'd. */
+    orch_fcache_key *used;
+    size_t n_used, cap_used;
+    orch_fcache_key *fresh; /* those the last forward used first, n_fresh of them; malloc'd */
+    int n_fresh, cap_fresh;
 } orch_detach_cache;
 
 /* Opens the cache in dir for the graph's current tower weights. */
@@ -37,5 +45,10 @@ void orch_detach_cache_close(orch_detach_cache *c);
  * *misses this batch's counts. */
 int orch_detach_cache_forward(orch_detach_cache *c, orch_exec *ex, const orch_batch *batch,
                               double *loss, int *hits, int *misses, orch_err *err);
+
+/* The entries the last orch_detach_cache_forward used for the first time
+ * in this run (read or written), *n of them: what the run reports as
+ * cache_use records. Owned by c, valid until the next forward. */
+const orch_fcache_key *orch_detach_cache_new_uses(const orch_detach_cache *c, int *n);
 
 #endif

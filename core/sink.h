@@ -83,13 +83,22 @@ typedef struct orch_stage_stat {
     double grad_norm;  /* L2 norm of the gradient at the output; NaN: no gradient */
 } orch_stage_stat;
 
+/* What a file a run wrote is. */
+typedef enum orch_artifact_kind {
+    ORCH_ARTIFACT_CHECKPOINT = 0,
+    ORCH_ARTIFACT__COUNT
+} orch_artifact_kind;
+
+/* "checkpoint", as stored in artifacts.kind. */
+const char *orch_artifact_kind_name(orch_artifact_kind kind);
+
 /* A file a run wrote (a checkpoint), recorded with its hash. */
 typedef struct orch_artifact {
-    int64_t step;       /* the last completed step it holds */
-    const char *kind;   /* "checkpoint" */
-    const char *path;   /* as written (relative to the working directory or absolute);
-                           the store records it relative to itself (store/paths.c) */
-    const char *sha256; /* hex */
+    int64_t step;            /* the last completed step it holds */
+    orch_artifact_kind kind; /* what the file is */
+    const char *path;        /* as written (relative to the working directory or absolute);
+                                the store records it relative to itself (store/paths.c) */
+    const char *sha256;      /* hex */
     int64_t bytes;
 } orch_artifact;
 
@@ -99,6 +108,13 @@ typedef struct orch_frozen_change {
     int64_t step;
     const char *parameter; /* e.g. "visual.blocks.0.attn.qkv.weight" */
 } orch_frozen_change;
+
+/* The run used a detach feature cache entry (read it or wrote it): sent
+ * once per run per distinct entry, so `orch rm` can remove exactly the
+ * entries no remaining run uses. */
+typedef struct orch_cache_use {
+    const char *key; /* the entry's key in hex, as its file is named (store/feature_cache.h) */
+} orch_cache_use;
 
 /* The end of a run. */
 typedef struct orch_run_end {
@@ -124,6 +140,7 @@ typedef enum orch_record_kind {
     ORCH_REC_FROZEN_CHANGE,
     ORCH_REC_RUN_END,
     ORCH_REC_RUN_RESUME,
+    ORCH_REC_CACHE_USE,
     ORCH_REC__COUNT
 } orch_record_kind;
 
@@ -143,6 +160,7 @@ typedef struct orch_record {
         orch_frozen_change frozen_change;
         orch_run_end run_end;
         orch_run_resume run_resume;
+        orch_cache_use cache_use;
     } as;
 } orch_record;
 
@@ -178,23 +196,24 @@ struct orch_sink {
     void *ctx; /* the sink's own state; owned by whoever made the sink */
     int (*begin_run)(void *ctx, const orch_run_info *info, int64_t *run_id, orch_err *err);
     int (*step)(void *ctx, int64_t run_id, const orch_step_record *rec, orch_err *err);
-    int (*metric)(void *ctx, int64_t run_id, int64_t step, const char *name, double value,
-                  orch_err *err);
+    int (*metric)(void *ctx, int64_t run_id, const orch_metric_record *rec, orch_err *err);
     int (*nan_event)(void *ctx, int64_t run_id, const orch_nan_record *rec, orch_err *err);
     int (*flush)(void *ctx, orch_err *err);
-    /* error_message may be NULL; it is stored for failed runs. */
-    int (*end_run)(void *ctx, int64_t run_id, orch_run_status status, const char *error_message,
-                   orch_err *err);
+    /* rec->error may be NULL; it is stored for failed runs. */
+    int (*end_run)(void *ctx, int64_t run_id, const orch_run_end *rec, orch_err *err);
     int (*stage_stat)(void *ctx, int64_t run_id, const orch_stage_stat *rec, orch_err *err);
     int (*artifact)(void *ctx, int64_t run_id, const orch_artifact *rec, orch_err *err);
     /* Takes over an existing run to continue it from its checkpoint at
-     * from_step: the run becomes `running` under info's host and pid, and
-     * every step, metric, NaN event and statistic recorded after from_step
-     * is deleted (the resumed run records them again). */
-    int (*resume_run)(void *ctx, int64_t run_id, const orch_run_info *info, int64_t from_step,
-                      orch_err *err);
+     * rec->from_step: the run becomes `running` under rec->info's host and
+     * pid, and every step, metric, NaN event, frozen change, statistic and
+     * artifact recorded after from_step is deleted (the resumed run records
+     * them again). */
+    int (*resume_run)(void *ctx, int64_t run_id, const orch_run_resume *rec, orch_err *err);
     /* A frozen parameter changed: recorded at once, never a NaN event. */
     int (*frozen_change)(void *ctx, int64_t run_id, const orch_frozen_change *rec, orch_err *err);
+    /* The run uses a feature cache entry; may be NULL (the run loop then
+     * records no cache use). */
+    int (*cache_use)(void *ctx, int64_t run_id, const orch_cache_use *rec, orch_err *err);
 };
 
 /* Hands rec to the sink's callback of its kind (what a receiving rank does

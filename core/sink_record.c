@@ -217,7 +217,9 @@ static void rec_fields(cursor *c, orch_record *rec)
     case ORCH_REC_ARTIFACT: {
         orch_artifact *r = &rec->as.artifact;
         i64_field(c, &r->step, "step");
-        str_field(c, &r->kind, "artifact kind");
+        int kind = (int)r->kind;
+        byte_field(c, &kind, ORCH_ARTIFACT__COUNT, "artifact kind");
+        r->kind = (orch_artifact_kind)kind;
         str_field(c, &r->path, "path");
         str_field(c, &r->sha256, "sha256");
         i64_field(c, &r->bytes, "bytes");
@@ -241,6 +243,9 @@ static void rec_fields(cursor *c, orch_record *rec)
         info_fields(c, &rec->as.run_resume.info);
         i64_field(c, &rec->as.run_resume.from_step, "from_step");
         break;
+    case ORCH_REC_CACHE_USE:
+        str_field(c, &rec->as.cache_use.key, "key");
+        break;
     case ORCH_REC__COUNT:
         ORCH_UNREACHABLE();
     }
@@ -261,11 +266,17 @@ static void whole_record(cursor *c, orch_record *rec)
     rec_fields(c, rec);
 }
 
+const char *orch_artifact_kind_name(orch_artifact_kind kind)
+{
+    static const char *const names[ORCH_ARTIFACT__COUNT] = {"checkpoint"};
+    return (unsigned)kind < ORCH_ARTIFACT__COUNT ? names[kind] : "?";
+}
+
 const char *orch_record_kind_name(orch_record_kind kind)
 {
-    static const char *const names[ORCH_REC__COUNT] = {"run_begin",     "step",       "metric",
-                                                       "nan_event",     "stage_stat", "artifact",
-                                                       "frozen_change", "run_end",    "run_resume"};
+    static const char *const names[ORCH_REC__COUNT] = {
+        "run_begin", "step",          "metric",  "nan_event",  "stage_stat",
+        "artifact",  "frozen_change", "run_end", "run_resume", "cache_use"};
     return (unsigned)kind < ORCH_REC__COUNT ? names[kind] : "?";
 }
 
@@ -318,12 +329,13 @@ int orch_sink_put(orch_sink *sink, const orch_record *rec, int64_t *run_id, orch
 {
     void *ctx = sink->ctx;
     int64_t id = rec->run_id;
-    /* the callbacks a sink may leave out (stage_stat, artifact) refuse
+    /* the callbacks a sink may leave out (stage_stat, artifact, ...) refuse
      * rather than crash on a record that arrives for them */
     if ((rec->kind == ORCH_REC_STAGE_STAT && sink->stage_stat == NULL) ||
         (rec->kind == ORCH_REC_ARTIFACT && sink->artifact == NULL) ||
         (rec->kind == ORCH_REC_FROZEN_CHANGE && sink->frozen_change == NULL) ||
-        (rec->kind == ORCH_REC_RUN_RESUME && sink->resume_run == NULL))
+        (rec->kind == ORCH_REC_RUN_RESUME && sink->resume_run == NULL) ||
+        (rec->kind == ORCH_REC_CACHE_USE && sink->cache_use == NULL))
         return orch_seterr(err, ORCH_EINVAL, "record: this sink takes no %s records",
                            orch_record_kind_name(rec->kind));
     switch (rec->kind) {
@@ -334,8 +346,7 @@ int orch_sink_put(orch_sink *sink, const orch_record *rec, int64_t *run_id, orch
     case ORCH_REC_STEP:
         return sink->step(ctx, id, &rec->as.step, err);
     case ORCH_REC_METRIC:
-        return sink->metric(ctx, id, rec->as.metric.step, rec->as.metric.name, rec->as.metric.value,
-                            err);
+        return sink->metric(ctx, id, &rec->as.metric, err);
     case ORCH_REC_NAN:
         return sink->nan_event(ctx, id, &rec->as.nan, err);
     case ORCH_REC_STAGE_STAT:
@@ -345,10 +356,11 @@ int orch_sink_put(orch_sink *sink, const orch_record *rec, int64_t *run_id, orch
     case ORCH_REC_FROZEN_CHANGE:
         return sink->frozen_change(ctx, id, &rec->as.frozen_change, err);
     case ORCH_REC_RUN_END:
-        return sink->end_run(ctx, id, rec->as.run_end.status, rec->as.run_end.error, err);
+        return sink->end_run(ctx, id, &rec->as.run_end, err);
     case ORCH_REC_RUN_RESUME:
-        return sink->resume_run(ctx, id, &rec->as.run_resume.info, rec->as.run_resume.from_step,
-                                err);
+        return sink->resume_run(ctx, id, &rec->as.run_resume, err);
+    case ORCH_REC_CACHE_USE:
+        return sink->cache_use(ctx, id, &rec->as.cache_use, err);
     case ORCH_REC__COUNT:
         break;
     }

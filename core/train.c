@@ -141,8 +141,8 @@ static double grad_norms(run_state *rs, int64_t step, orch_err *err, int *rc)
             continue;
         char name[64];
         snprintf(name, sizeof name, "grad_norm/%s", orch_group_name((orch_group)k));
-        *rc =
-            rs->sink->metric(rs->sink->ctx, rs->result->run_id, step, name, sqrt(group_sq[k]), err);
+        orch_metric_record rec = {step, name, sqrt(group_sq[k])};
+        *rc = rs->sink->metric(rs->sink->ctx, rs->result->run_id, &rec, err);
     }
     return sqrt(total_sq);
 }
@@ -265,6 +265,23 @@ static int prepare(run_state *rs, const orch_train_options *options, orch_err *e
 
 typedef enum { STEP_OK = 0, STEP_DIVERGED } step_outcome;
 
+/* The cache entries the last batch used first in this run, one cache_use
+ * record each, so `orch rm` knows which entries a run needs. A sink
+ * without cache_use records none. */
+static int record_cache_uses(run_state *rs, orch_err *err)
+{
+    int n = 0;
+    const orch_fcache_key *keys = orch_detach_cache_new_uses(&rs->cache, &n);
+    int rc = ORCH_OK;
+    for (int i = 0; i < n && rc == ORCH_OK && rs->sink->cache_use != NULL; i++) {
+        char hex[ORCH_FCACHE_KEY_HEX];
+        orch_fcache_key_hex(keys[i], hex);
+        orch_cache_use rec = {hex};
+        rc = rs->sink->cache_use(rs->sink->ctx, rs->result->run_id, &rec, err);
+    }
+    return rc;
+}
+
 static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *outcome, orch_err *err)
 {
     const orch_pipeline *p = rs->p;
@@ -285,12 +302,14 @@ static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *out
     int hits = 0, misses = 0;
     if (rs->cache.disk != NULL) {
         rc = orch_detach_cache_forward(&rs->cache, ex, &rs->batch, &loss, &hits, &misses, err);
+        orch_metric_record hit_rec = {step, "feature_cache/hits", hits};
+        orch_metric_record miss_rec = {step, "feature_cache/misses", misses};
         if (rc == ORCH_OK)
-            rc =
-                rs->sink->metric(rs->sink->ctx, res->run_id, step, "feature_cache/hits", hits, err);
+            rc = rs->sink->metric(rs->sink->ctx, res->run_id, &hit_rec, err);
         if (rc == ORCH_OK)
-            rc = rs->sink->metric(rs->sink->ctx, res->run_id, step, "feature_cache/misses", misses,
-                                  err);
+            rc = rs->sink->metric(rs->sink->ctx, res->run_id, &miss_rec, err);
+        if (rc == ORCH_OK)
+            rc = record_cache_uses(rs, err);
         if (rc != ORCH_OK)
             return rc;
     } else {
@@ -353,10 +372,12 @@ static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *out
 
     orch_step_record rec = {step, loss, grad_norm, lr, now_ms() - t0};
     rc = rs->sink->step(rs->sink->ctx, res->run_id, &rec, err);
+    orch_metric_record scale_rec = {step, "loss_scale", scale};
+    orch_metric_record skip_rec = {step, "skipped_step", 1.0};
     if (rc == ORCH_OK && (p->loss_scale.dynamic || p->loss_scale.init != 1.0))
-        rc = rs->sink->metric(rs->sink->ctx, res->run_id, step, "loss_scale", scale, err);
+        rc = rs->sink->metric(rs->sink->ctx, res->run_id, &scale_rec, err);
     if (rc == ORCH_OK && skip)
-        rc = rs->sink->metric(rs->sink->ctx, res->run_id, step, "skipped_step", 1.0, err);
+        rc = rs->sink->metric(rs->sink->ctx, res->run_id, &skip_rec, err);
     if (res->steps_done == 0)
         res->first_loss = loss;
     res->final_loss = loss;
@@ -494,7 +515,7 @@ static int write_checkpoint(run_state *rs, const orch_train_options *options, in
     int64_t bytes = 0;
     int rc = orch_checkpoint_write(path, &rs->graph, rs->p->optimizer.kind, &st, sha, &bytes, err);
     if (rc == ORCH_OK && rs->sink->artifact != NULL) {
-        orch_artifact art = {step, "checkpoint", path, sha, bytes};
+        orch_artifact art = {step, ORCH_ARTIFACT_CHECKPOINT, path, sha, bytes};
         rc = rs->sink->artifact(rs->sink->ctx, rs->result->run_id, &art, err);
     }
     return rc;
@@ -549,7 +570,8 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
                           ORCH_VERSION};
     if (resuming) {
         result->run_id = options->resume_run_id;
-        rc = sink->resume_run(sink->ctx, result->run_id, &info, first_step - 1, err);
+        orch_run_resume resume = {info, first_step - 1};
+        rc = sink->resume_run(sink->ctx, result->run_id, &resume, err);
     } else {
         rc = sink->begin_run(sink->ctx, &info, &result->run_id, err);
     }
@@ -613,13 +635,15 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
             result->status = ORCH_RUN_INTERRUPTED;
         else
             result->status = ORCH_RUN_FINISHED;
-        rc = sink->end_run(sink->ctx, result->run_id, result->status,
-                           result->status == ORCH_RUN_INTERRUPTED ? stop_reason() : NULL, err);
+        orch_run_end end = {result->status,
+                            result->status == ORCH_RUN_INTERRUPTED ? stop_reason() : NULL};
+        rc = sink->end_run(sink->ctx, result->run_id, &end, err);
         if (rc != ORCH_OK) /* the sink marked it failed where it still could */
             result->status = ORCH_RUN_FAILED;
     } else {
         result->status = ORCH_RUN_FAILED;
-        sink->end_run(sink->ctx, result->run_id, ORCH_RUN_FAILED, err->msg, &end_err);
+        orch_run_end end = {ORCH_RUN_FAILED, err->msg};
+        sink->end_run(sink->ctx, result->run_id, &end, &end_err);
     }
     result->last_step = last_done;
     result->check_seconds = rs.exec.check_seconds;

@@ -15,10 +15,22 @@ struct orch_fcache {
 /* "ORCHFC1\0" then the float count: a file of another format or size is a miss. */
 static const char magic[8] = {'O', 'R', 'C', 'H', 'F', 'C', '1', '\0'};
 
+void orch_fcache_key_hex(orch_fcache_key key, char out[ORCH_FCACHE_KEY_HEX])
+{
+    snprintf(out, ORCH_FCACHE_KEY_HEX, "%016llx%016llx", (unsigned long long)key.hi,
+             (unsigned long long)key.lo);
+}
+
+int orch_fcache_entry_file(const char *dir, const char *hex, char *buf, size_t n)
+{
+    return (size_t)snprintf(buf, n, "%s/%s.f32", dir, hex) < n ? 0 : -1;
+}
+
 static void entry_path(const orch_fcache *c, orch_fcache_key key, char *buf, size_t n)
 {
-    snprintf(buf, n, "%s/%016llx%016llx.f32", c->dir, (unsigned long long)key.hi,
-             (unsigned long long)key.lo);
+    char hex[ORCH_FCACHE_KEY_HEX];
+    orch_fcache_key_hex(key, hex);
+    orch_fcache_entry_file(c->dir, hex, buf, n);
 }
 
 int orch_fcache_open(const char *dir, orch_fcache **out, orch_err *err)

@@ -23,6 +23,15 @@ typedef struct orch_fcache_key {
 
 typedef struct orch_fcache orch_fcache;
 
+/* A key as text: 32 lowercase hex digits and a NUL. An entry's file is
+ * DIR/TEXT.f32, so the text names the file (what `orch rm` removes). */
+#define ORCH_FCACHE_KEY_HEX 33
+void orch_fcache_key_hex(orch_fcache_key key, char out[ORCH_FCACHE_KEY_HEX]);
+
+/* The file of the entry whose key text is hex, in the cache dir; -1 when
+ * it does not fit in n bytes. */
+int orch_fcache_entry_file(const char *dir, const char *hex, char *buf, size_t n);
+
 /* Opens (creating if needed) the cache directory dir. Returns ORCH_OK or
  * ORCH_EIO with err filled. *out is owned by the caller: orch_fcache_close. */
 int orch_fcache_open(const char *dir, orch_fcache **out, orch_err *err);

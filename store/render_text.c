@@ -325,8 +325,8 @@ static int print_frozen(const orch_run_report *r, FILE *out, orch_err *err)
     int rc = orch_render_rows(&r->frozen_changes, ORCH_FMT_TABLE, &people, out, err);
     if (rc == ORCH_OK && n > ORCH_REPORT_EVENTS)
         fprintf(out,
-                "... %lld more: orch query \"SELECT step, stage FROM nan_events WHERE run_id = "
-                "%lld AND tensor = '" STORE_FROZEN_TENSOR "' ORDER BY step, id\"\n",
+                "... %lld more: orch query \"SELECT step, parameter FROM frozen_changes WHERE "
+                "run_id = %lld ORDER BY step, id\"\n",
                 (long long)(n - ORCH_REPORT_EVENTS), (long long)r->run_id);
     return rc;
 }

@@ -68,11 +68,9 @@ static const char sql_summary[] =
     "last_checkpoint_step FROM run_summary WHERE run_id = ?1";
 static const char sql_nans[] =
     "SELECT step, phase, stage, tensor, nan_count, inf_count, input_absmax, inputs_finite "
-    "FROM nan_events WHERE run_id = ?1 AND tensor IS NOT '" STORE_FROZEN_TENSOR "' "
-    "ORDER BY step, id LIMIT ?2";
+    "FROM nan_events WHERE run_id = ?1 ORDER BY step, id LIMIT ?2";
 static const char sql_frozen[] =
-    "SELECT step, stage AS parameter FROM nan_events WHERE run_id = ?1 "
-    "AND tensor = '" STORE_FROZEN_TENSOR "' ORDER BY step, id LIMIT ?2";
+    "SELECT step, parameter FROM frozen_changes WHERE run_id = ?1 ORDER BY step, id LIMIT ?2";
 static const char sql_checkpoints[] =
     "SELECT step, path, substr(sha256, 1, 12) AS sha256,\n"
     "       CASE WHEN bytes IS NULL THEN NULL\n"

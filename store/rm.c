@@ -2,27 +2,34 @@
  * rm.c - `orch rm RUN...`: deleting runs, with everything that is theirs.
  *
  * A run is its row and the rows that point at it (steps, metrics,
- * nan_events, stage_stats, artifacts: ON DELETE CASCADE, with foreign keys
- * on, as every read-write store has them), its folder PATH.runs/RUN/ (its
- * checkpoints, and files recorded as artifacts elsewhere), and its share of
- * the detach feature cache PATH.features/.
+ * nan_events, stage_stats, artifacts, frozen_changes, run_features: ON
+ * DELETE CASCADE, with foreign keys on, as every read-write store has
+ * them), its folder PATH.runs/RUN/ (its checkpoints, and files recorded as
+ * artifacts elsewhere), and its share of the detach feature cache
+ * PATH.features/.
  *
- * The store does not record which run used which cache entry: entries are
- * keyed by the tower's weights and the image, and shared by every detach
- * run with the same tower and data. So an entry is "no longer referenced"
- * only when no detach run is left in the store; the cache is then removed
- * as a whole, and otherwise kept (and said so).
+ * Cache entries (PATH.features/KEY.f32) are keyed by the tower's weights
+ * and the image, and shared by every detach run with the same tower and
+ * data; run_features says which run used which. An entry goes when a
+ * removed run used it and no remaining run does. An entry no row names
+ * (made by a store of schema version 2, before uses were recorded) is
+ * kept: nothing says it is unused. The folder goes when no entry is left.
  *
  * Order: every run is checked first (unknown or live: nothing is removed),
- * the rows go in one transaction that re-checks them, and only then the
- * files, so a failure never leaves rows pointing at deleted files. Limit:
- * a detach run starting while the cache is removed (it opens the cache
- * before its row is written) fails writing to it. Ids are
+ * the rows go in one transaction that re-checks them and reads the entries
+ * they leave unused, and only then the files, so a failure never leaves
+ * rows pointing at deleted files. Limit: a detach run that is running
+ * meanwhile may have used an entry without its row written yet (rows are
+ * batched); if that entry goes, the run's next read of it is a miss and
+ * it computes and writes the entry again. Ids are
  * never reused (runs.id is AUTOINCREMENT since schema version 3), so a
  * folder left behind by a crash here is never taken for a new run's.
  */
 #include "store/store_int.h"
 
+#include "store/feature_cache.h"
+
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdlib.h>
@@ -31,19 +38,25 @@
 #include <unistd.h>
 
 static const char sql_run[] = "SELECT r.name, r.status, r.pid, r.host, " STORE_AGE_SQL
-                              ", (SELECT count(*) FROM steps s WHERE s.run_id = r.id), "
-                              "r.strategy = 'detach' FROM runs r WHERE r.id = ?1";
+                              ", (SELECT count(*) FROM steps s WHERE s.run_id = r.id) "
+                              "FROM runs r WHERE r.id = ?1";
 static const char sql_artifacts[] = "SELECT path FROM artifacts WHERE run_id = ?1 ORDER BY id";
 static const char sql_delete[] =
     "DELETE FROM runs WHERE id = ?1 AND (status <> 'running' OR pid IS ?2)";
-static const char sql_detach_left[] = "SELECT count(*) FROM runs WHERE strategy = 'detach'";
+/* The cache entries the runs ?1 (a JSON array of ids) used and no other
+ * run uses. */
+static const char sql_unused_keys[] =
+    "SELECT DISTINCT f.key FROM run_features f\n"
+    " WHERE f.run_id IN (SELECT value FROM json_each(?1))\n"
+    "   AND NOT EXISTS (SELECT 1 FROM run_features g WHERE g.key = f.key\n"
+    "                    AND g.run_id NOT IN (SELECT value FROM json_each(?1)))\n"
+    " ORDER BY f.key";
 
 /* One run to remove. */
 typedef struct rm_run {
     int64_t id;
     int64_t pid;
     int64_t steps;
-    int detach; /* strategy detach: a user of the feature cache */
     char name[128];
     char status[16];
     char dir[STORE_PATH_MAX]; /* its folder; "" when it has none */
@@ -99,7 +112,6 @@ static int load_run(orch_store *s, sqlite3_stmt *st, sqlite3_stmt *arts, rm_run 
     t = sqlite3_column_text(st, 3);
     snprintf(host, sizeof host, "%s", t != NULL ? (const char *)t : "");
     r->steps = sqlite3_column_int64(st, 5);
-    r->detach = sqlite3_column_int(st, 6);
     if (strcmp(r->status, "running") == 0 &&
         !store_process_gone(host, r->pid, sqlite3_column_double(st, 4),
                             store_local_host(local, sizeof local))) {
@@ -155,12 +167,63 @@ static int remove_tree(const char *path)
     return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int count_detach(orch_store *s, int64_t *count, orch_err *err);
+/* Cache entry keys (malloc'd strings), n of them. */
+typedef struct key_list {
+    char **keys;
+    size_t n;
+} key_list;
+
+static void key_list_free(key_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->keys[i]);
+    free(l->keys);
+    l->keys = NULL;
+    l->n = 0;
+}
+
+/* The cache entries the runs used and no other run uses, into *out. */
+static int unused_keys(orch_store *s, const rm_run *runs, int n, key_list *out, orch_err *err)
+{
+    /* the ids as a JSON array: any number of them is one parameter */
+    size_t cap = 2 + 21 * (size_t)n;
+    char *ids = malloc(cap);
+    if (ids == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "rm: out of memory");
+    size_t at = 0;
+    ids[at++] = '[';
+    for (int i = 0; i < n; i++)
+        at += (size_t)snprintf(ids + at, cap - at, "%s%lld", i ? "," : "", (long long)runs[i].id);
+    snprintf(ids + at, cap - at, "]");
+    sqlite3_stmt *st = NULL;
+    int rc = store_prepare(s, sql_unused_keys, 0, &st, err);
+    if (rc == ORCH_OK && sqlite3_bind_text(st, 1, ids, -1, SQLITE_STATIC) != SQLITE_OK)
+        rc = store_dberr(s, sqlite3_errcode(s->db), "rm: reading cache uses", err);
+    int src = SQLITE_DONE;
+    while (rc == ORCH_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        char **grown = realloc(out->keys, sizeof *grown * (out->n + 1));
+        if (grown != NULL)
+            out->keys = grown;
+        if (grown == NULL || t == NULL || (out->keys[out->n] = strdup((const char *)t)) == NULL) {
+            rc = orch_seterr(err, ORCH_ENOMEM, "rm: out of memory");
+            break;
+        }
+        out->n++;
+    }
+    if (rc == ORCH_OK && src != SQLITE_DONE)
+        rc = store_dberr(s, src, "rm: reading cache uses", err);
+    sqlite3_finalize(st);
+    free(ids);
+    if (rc != ORCH_OK)
+        key_list_free(out);
+    return rc;
+}
 
 /* Deletes the rows of every run in one transaction; a run that became
- * live meanwhile (resumed) stops it all. *detach_left gets the detach runs
- * left, counted in the same transaction. */
-static int delete_rows(orch_store *s, rm_run *runs, int n, int64_t *detach_left, orch_err *err)
+ * live meanwhile (resumed) stops it all. *unused gets the cache entries
+ * they leave unused, read in the same transaction. */
+static int delete_rows(orch_store *s, rm_run *runs, int n, key_list *unused, orch_err *err)
 {
     sqlite3_stmt *del = NULL;
     int rc = store_prepare(s, sql_delete, 0, &del, err);
@@ -170,6 +233,7 @@ static int delete_rows(orch_store *s, rm_run *runs, int n, int64_t *detach_left,
         sqlite3_finalize(del);
         return rc;
     }
+    rc = unused_keys(s, runs, n, unused, err);
     for (int i = 0; i < n && rc == ORCH_OK; i++) {
         sqlite3_bind_int64(del, 1, runs[i].id);
         if (runs[i].pid > 0)
@@ -185,29 +249,57 @@ static int delete_rows(orch_store *s, rm_run *runs, int n, int64_t *detach_left,
         sqlite3_reset(del);
     }
     if (rc == ORCH_OK)
-        rc = count_detach(s, detach_left, err);
-    if (rc == ORCH_OK)
         rc = store_exec(s, "COMMIT", err);
     else
         store_exec(s, "ROLLBACK", NULL);
     sqlite3_finalize(del);
+    if (rc != ORCH_OK)
+        key_list_free(unused);
     return rc;
 }
 
-/* The detach runs in the store, into *count. */
-static int count_detach(orch_store *s, int64_t *count, orch_err *err)
+/* The entries (*.f32 files) in the cache folder dir. */
+static int64_t count_entries(const char *dir)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = store_prepare(s, sql_detach_left, 0, &st, err);
-    if (rc != ORCH_OK)
-        return rc;
-    int src = sqlite3_step(st);
-    if (src != SQLITE_ROW)
-        rc = store_dberr(s, src, "rm: counting detach runs", err);
-    else
-        *count = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    int64_t n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        size_t len = strlen(e->d_name);
+        n += len == ORCH_FCACHE_KEY_HEX - 1 + 4 && strcmp(e->d_name + len - 4, ".f32") == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Removes (or, dry_run, lists) the entries in unused, then the folder
+ * when no entry is left; 1 when a file could not be removed. */
+static int remove_cache_entries(const char *cache, const key_list *unused, int dry_run, FILE *out)
+{
+    const char *verb = dry_run ? "would remove" : "removed";
+    int failed = 0;
+    int64_t left = count_entries(cache);
+    for (size_t i = 0; i < unused->n; i++) {
+        char path[STORE_PATH_MAX];
+        if (orch_fcache_entry_file(cache, unused->keys[i], path, sizeof path) != 0 ||
+            !is_file(path))
+            continue;
+        int bad = !dry_run && unlink(path) != 0 && errno != ENOENT;
+        failed |= bad;
+        left -= !bad;
+        fprintf(out, "%s %s\n", bad ? "could not remove" : verb, path);
+    }
+    if (left > 0) {
+        fprintf(out,
+                "kept %s/ (%lld entr%s that remaining runs use, or that no run recorded using)\n",
+                cache, (long long)left, left == 1 ? "y" : "ies");
+    } else if (dry_run) {
+        fprintf(out, "would remove %s/ (no entry left)\n", cache);
+    } else if (rmdir(cache) == 0) {
+        fprintf(out, "removed %s/ (no entry left)\n", cache);
+    } /* else it holds something else (a write under way): it stays */
+    return failed;
 }
 
 int orch_store_rm(orch_store *s, const int64_t *run_ids, int n_ids, int dry_run, FILE *out,
@@ -215,6 +307,7 @@ int orch_store_rm(orch_store *s, const int64_t *run_ids, int n_ids, int dry_run,
 {
     sqlite3_stmt *st = NULL, *arts = NULL;
     rm_run *runs = NULL;
+    key_list unused = {NULL, 0};
     int n = 0, rc = ORCH_OK;
     if (s == NULL || s->mode != ORCH_STORE_READWRITE)
         return orch_seterr(err, ORCH_EINVAL, "rm: the store must be open read-write");
@@ -240,15 +333,10 @@ int orch_store_rm(orch_store *s, const int64_t *run_ids, int n_ids, int dry_run,
     if (rc != ORCH_OK)
         goto out;
 
-    /* detach runs left once these are gone: none, and the cache goes */
-    int64_t detach_left = 0;
-    if (dry_run) {
-        rc = count_detach(s, &detach_left, err);
-        for (int i = 0; i < n; i++)
-            detach_left -= runs[i].detach;
-    } else {
-        rc = delete_rows(s, runs, n, &detach_left, err);
-    }
+    if (dry_run)
+        rc = unused_keys(s, runs, n, &unused, err);
+    else
+        rc = delete_rows(s, runs, n, &unused, err);
     if (rc != ORCH_OK)
         goto out;
     const char *verb = dry_run ? "would remove" : "removed";
@@ -269,23 +357,15 @@ int orch_store_rm(orch_store *s, const int64_t *run_ids, int n_ids, int dry_run,
         }
     }
     char cache[STORE_PATH_MAX];
-    if (store_features_dir(s, cache, sizeof cache) == 0 && is_dir(cache)) {
-        if (detach_left <= 0) {
-            int bad = !dry_run && remove_tree(cache) != 0;
-            failed |= bad;
-            fprintf(out, "%s %s/ (no detach run left to use it)\n", bad ? "could not remove" : verb,
-                    cache);
-        } else {
-            fprintf(out, "kept %s/ (%lld detach run%s left may use it)\n", cache,
-                    (long long)detach_left, detach_left == 1 ? "" : "s");
-        }
-    }
+    if (store_features_dir(s, cache, sizeof cache) == 0 && is_dir(cache))
+        failed |= remove_cache_entries(cache, &unused, dry_run, out);
     fflush(out);
     if (failed)
         rc = orch_seterr(err, ORCH_EIO,
                          "rm: the runs' rows are gone, but some files could not be removed "
                          "(listed above)");
 out:
+    key_list_free(&unused);
     free_runs(runs, n_ids);
     return rc;
 }

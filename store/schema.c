@@ -189,15 +189,28 @@ static const char migration_2[] =
     "                                     ORDER BY n.step, n.id LIMIT 1)\n"
     " ORDER BY r.id;\n";
 
-/* Version 2 -> 3: run ids are never reused. runs.id becomes INTEGER PRIMARY
+/* Version 2 -> 3: run ids are never reused; frozen-parameter changes and
+ * the detach feature cache entries each run used get tables of their own.
+ *
+ * Run ids: runs.id becomes INTEGER PRIMARY
  * KEY AUTOINCREMENT, which SQLite allows only by rebuilding the table: a
  * copy with every row and column (same order, same ids), the old table
  * dropped and the copy renamed. store_migrate runs this with foreign keys
  * off (the DROP would otherwise cascade into every table pointing at runs)
  * and checks them before the COMMIT; the other tables keep pointing at
  * runs(id) by name. run_summary reads runs, so it is dropped first (a
- * RENAME re-checks the views) and recreated as it was. sqlite_sequence
- * starts at the highest id copied. */
+ * RENAME re-checks the views) and recreated. sqlite_sequence
+ * starts at the highest id copied.
+ *
+ * frozen_changes: version 2 stored a frozen-parameter change as a
+ * nan_events row with tensor 'frozen_changed' (stage the parameter); those
+ * rows move to the new table, in their order, and leave nan_events, so
+ * nan_events holds NaN events only and no query filters a magic name.
+ * run_summary.frozen_changed counts the new table.
+ *
+ * run_features: which feature cache entry (PATH.features/KEY.f32) each run
+ * used, so `orch rm` removes exactly the entries no remaining run uses.
+ * Stores of version 2 have no rows for their entries; rm keeps those. */
 static const char migration_3[] =
     "DROP VIEW run_summary;\n"
     "CREATE TABLE runs_v3 (\n"
@@ -230,6 +243,25 @@ static const char migration_3[] =
     "CREATE INDEX runs_pipeline ON runs (pipeline);\n"
     "CREATE INDEX runs_status ON runs (status);\n"
     "\n"
+    "CREATE TABLE frozen_changes (\n"
+    "    id        INTEGER PRIMARY KEY,\n"
+    "    run_id    INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+    "    step      INTEGER NOT NULL,\n"
+    "    parameter TEXT NOT NULL\n"
+    ");\n"
+    "CREATE INDEX frozen_changes_run_step ON frozen_changes (run_id, step, id);\n"
+    "INSERT INTO frozen_changes (run_id, step, parameter)\n"
+    "SELECT run_id, step, stage FROM nan_events WHERE tensor = 'frozen_changed'\n"
+    " ORDER BY run_id, step, id;\n"
+    "DELETE FROM nan_events WHERE tensor = 'frozen_changed';\n"
+    "\n"
+    "CREATE TABLE run_features (\n"
+    "    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+    "    key    TEXT NOT NULL CHECK (length(key) = 32),\n"
+    "    PRIMARY KEY (run_id, key)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX run_features_key ON run_features (key);\n"
+    "\n"
     /* Migration 2's view text again, on purpose: shipped migrations are frozen history. */
     "CREATE VIEW run_summary AS\n"
     "SELECT r.id AS run_id,\n"
@@ -255,16 +287,14 @@ static const char migration_3[] =
     "       e.phase AS first_nan_phase,\n"
     "       e.stage AS first_nan_stage,\n"
     "       e.tensor AS first_nan_tensor,\n"
-    "       (SELECT count(*) FROM nan_events n WHERE n.run_id = r.id\n"
-    "         AND n.tensor IS NOT 'frozen_changed') AS nan_events,\n"
+    "       (SELECT count(*) FROM nan_events n WHERE n.run_id = r.id) AS nan_events,\n"
     "       json_extract(r.config_json, '$.tags') AS tags,\n"
     "       r.created_at,\n"
     "       r.started_at,\n"
     "       r.finished_at,\n"
     "       (SELECT 1000.0 * count(s.wall_ms) / nullif(sum(s.wall_ms), 0) FROM steps s\n"
     "         WHERE s.run_id = r.id) AS steps_per_s,\n"
-    "       (SELECT count(*) FROM nan_events n WHERE n.run_id = r.id\n"
-    "         AND n.tensor = 'frozen_changed') AS frozen_changed,\n"
+    "       (SELECT count(*) FROM frozen_changes f WHERE f.run_id = r.id) AS frozen_changed,\n"
     "       (SELECT max(a.step) FROM artifacts a WHERE a.run_id = r.id\n"
     "         AND a.kind = 'checkpoint') AS last_checkpoint_step,\n"
     "       r.pid,\n"
@@ -272,7 +302,6 @@ static const char migration_3[] =
     "       r.heartbeat_at\n"
     "  FROM runs r\n"
     "  LEFT JOIN nan_events e ON e.id = (SELECT n.id FROM nan_events n WHERE n.run_id = r.id\n"
-    "                                     AND n.tensor IS NOT 'frozen_changed'\n"
     "                                     ORDER BY n.step, n.id LIMIT 1)\n"
     " ORDER BY r.id;\n";
 

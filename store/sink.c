@@ -30,6 +30,8 @@
  */
 #include "store/store_int.h"
 
+#include "store/feature_cache.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -57,8 +59,12 @@ static const char sql_insert_nan[] =
     "input_absmax, inputs_finite) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 static const char sql_end_run[] = "UPDATE runs SET status = ?2, finished_at = " NOW_SQL
                                   ", heartbeat_at = " NOW_SQL ", error = ?3 WHERE id = ?1";
-static const char sql_has_nan[] = "SELECT 1 FROM nan_events WHERE run_id = ?1 "
-                                  "AND tensor IS NOT '" STORE_FROZEN_TENSOR "' LIMIT 1";
+static const char sql_has_nan[] = "SELECT 1 FROM nan_events WHERE run_id = ?1 LIMIT 1";
+static const char sql_insert_frozen[] =
+    "INSERT INTO frozen_changes (run_id, step, parameter) VALUES (?1, ?2, ?3)";
+/* A run records an entry once; a resumed run may record it again. */
+static const char sql_insert_cache_use[] =
+    "INSERT INTO run_features (run_id, key) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
 static const char sql_insert_stage[] =
     "INSERT INTO stage_stats (run_id, step, stage, act_absmax, act_rms, grad_norm) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
@@ -77,12 +83,13 @@ static const char sql_resume_set[] =
     "orch_version = coalesce(?4, orch_version), heartbeat_at = " NOW_SQL ", "
     "finished_at = NULL, error = NULL WHERE id = ?1";
 /* What a resumed run records again: everything after its checkpoint. */
-static const char *const sql_resume_del[5] = {
+static const char *const sql_resume_del[6] = {
     "DELETE FROM steps WHERE run_id = ?1 AND step > ?2",
     "DELETE FROM metrics WHERE run_id = ?1 AND step > ?2",
     "DELETE FROM nan_events WHERE run_id = ?1 AND step > ?2",
     "DELETE FROM stage_stats WHERE run_id = ?1 AND step > ?2",
     "DELETE FROM artifacts WHERE run_id = ?1 AND step > ?2",
+    "DELETE FROM frozen_changes WHERE run_id = ?1 AND step > ?2",
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -307,15 +314,17 @@ static int write_rec(orch_store *s, const store_rec *r, orch_err *err)
         }
         break;
     case STORE_REC_FROZEN:
-        st = k->insert_nan;
+        st = k->insert_frozen;
         what = "store: writing a frozen-parameter change";
         b |= sqlite3_bind_int64(st, 1, r->run_id);
         b |= sqlite3_bind_int64(st, 2, r->step);
-        b |= sqlite3_bind_text(st, 3, orch_phase_name(ORCH_PHASE_UPDATE), -1, SQLITE_STATIC);
-        b |= sqlite3_bind_text(st, 4, pool_str(k, r->as.frozen.parameter), -1, SQLITE_STATIC);
-        b |= sqlite3_bind_text(st, 5, STORE_FROZEN_TENSOR, -1, SQLITE_STATIC);
-        b |= sqlite3_bind_int64(st, 6, 0);
-        b |= sqlite3_bind_int64(st, 7, 0);
+        b |= sqlite3_bind_text(st, 3, pool_str(k, r->as.frozen.parameter), -1, SQLITE_STATIC);
+        break;
+    case STORE_REC_CACHE_USE:
+        st = k->insert_cache_use;
+        what = "store: recording a feature cache entry's use";
+        b |= sqlite3_bind_int64(st, 1, r->run_id);
+        b |= sqlite3_bind_text(st, 2, pool_str(k, r->as.cache_use.key), -1, SQLITE_STATIC);
         break;
     case STORE_REC__COUNT:
         ORCH_UNREACHABLE();
@@ -517,21 +526,54 @@ static int sink_step(void *ctx, int64_t run_id, const orch_step_record *rec, orc
     return maybe_flush(s, err);
 }
 
-static int sink_metric(void *ctx, int64_t run_id, int64_t step, const char *name, double value,
-                       orch_err *err)
+static int sink_metric(void *ctx, int64_t run_id, const orch_metric_record *rec, orch_err *err)
 {
     orch_store *s = ctx;
     store_rec *r = NULL;
     size_t at = SIZE_MAX;
-    if (name == NULL || name[0] == '\0')
+    if (rec == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: metric without a record");
+    if (rec->name == NULL || rec->name[0] == '\0')
         return orch_seterr(err, ORCH_EINVAL, "store: a metric needs a name");
-    int rc = pool_add(&s->sink, name, &at, err);
+    int rc = pool_add(&s->sink, rec->name, &at, err);
     if (rc == ORCH_OK)
-        rc = rec_add(&s->sink, STORE_REC_METRIC, run_id, step, &r, err);
+        rc = rec_add(&s->sink, STORE_REC_METRIC, run_id, rec->step, &r, err);
     if (rc != ORCH_OK)
         return rc;
     r->as.metric.name = at;
-    r->as.metric.value = value;
+    r->as.metric.value = rec->value;
+    return maybe_flush(s, err);
+}
+
+/* A feature cache entry's key: 32 lowercase hex digits, as its file is
+ * named, so rm can find the file from the row. */
+static int is_cache_key(const char *key)
+{
+    size_t n = 0;
+    for (; key[n] != '\0'; n++)
+        if (!((key[n] >= '0' && key[n] <= '9') || (key[n] >= 'a' && key[n] <= 'f')))
+            return 0;
+    return n == ORCH_FCACHE_KEY_HEX - 1;
+}
+
+/* Batched like a metric: rm reads it only after the run ended or died. */
+static int sink_cache_use(void *ctx, int64_t run_id, const orch_cache_use *rec, orch_err *err)
+{
+    orch_store *s = ctx;
+    store_rec *r = NULL;
+    size_t at = SIZE_MAX;
+    if (rec == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: cache_use without a record");
+    if (rec->key == NULL || !is_cache_key(rec->key))
+        return orch_seterr(err, ORCH_EINVAL,
+                           "store: a feature cache key must be %d lowercase hexadecimal digits",
+                           ORCH_FCACHE_KEY_HEX - 1);
+    int rc = pool_add(&s->sink, rec->key, &at, err);
+    if (rc == ORCH_OK)
+        rc = rec_add(&s->sink, STORE_REC_CACHE_USE, run_id, 0, &r, err);
+    if (rc != ORCH_OK)
+        return rc;
+    r->as.cache_use.key = at;
     return maybe_flush(s, err);
 }
 
@@ -575,10 +617,6 @@ static int sink_nan_event(void *ctx, int64_t run_id, const orch_nan_record *rec,
                            (int)rec->phase);
     if (rec->stage == NULL)
         return orch_seterr(err, ORCH_EINVAL, "store: a NaN event needs a stage");
-    if (rec->tensor != NULL && strcmp(rec->tensor, STORE_FROZEN_TENSOR) == 0)
-        return orch_seterr(err, ORCH_EINVAL,
-                           "store: '" STORE_FROZEN_TENSOR "' is no tensor; a frozen-parameter "
-                           "change is recorded with frozen_change");
     int rc = is_first_nan(s, run_id, &first, err);
     if (rc == ORCH_OK)
         rc = pool_add(k, rec->stage, &stage, err);
@@ -673,10 +711,13 @@ static int end_body(orch_store *s, void *arg, orch_err *err)
  * are gone, so the run must not read as finished nor stay running: it is
  * marked failed with the reason in a transaction of its own, where the
  * store can still be written. The first failure is returned. */
-static int sink_end_run(void *ctx, int64_t run_id, orch_run_status status,
-                        const char *error_message, orch_err *err)
+static int sink_end_run(void *ctx, int64_t run_id, const orch_run_end *rec, orch_err *err)
 {
     orch_store *s = ctx;
+    if (rec == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: end_run without a record");
+    orch_run_status status = rec->status;
+    const char *error_message = rec->error;
     if (status != ORCH_RUN_FINISHED && status != ORCH_RUN_DIVERGED && status != ORCH_RUN_FAILED &&
         status != ORCH_RUN_INTERRUPTED)
         return orch_seterr(err, ORCH_EINVAL,
@@ -726,7 +767,7 @@ static int artifact_body(orch_store *s, void *arg, orch_err *err)
     int b = SQLITE_OK;
     b |= sqlite3_bind_int64(st, 1, a->run_id);
     b |= sqlite3_bind_int64(st, 2, rec->step);
-    b |= sqlite3_bind_text(st, 3, rec->kind, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 3, orch_artifact_kind_name(rec->kind), -1, SQLITE_STATIC);
     /* Recorded relative to the store, so a copied store or another working
      * directory still finds it. */
     char recorded[STORE_PATH_MAX];
@@ -744,9 +785,9 @@ static int sink_artifact(void *ctx, int64_t run_id, const orch_artifact *rec, or
     orch_store *s = ctx;
     if (rec == NULL)
         return orch_seterr(err, ORCH_EINVAL, "store: artifact without a record");
-    if (rec->kind == NULL || strcmp(rec->kind, "checkpoint") != 0)
-        return orch_seterr(err, ORCH_EINVAL, "store: artifact kind '%s' is not checkpoint",
-                           rec->kind != NULL ? rec->kind : "(null)");
+    if ((unsigned)rec->kind >= ORCH_ARTIFACT__COUNT)
+        return orch_seterr(err, ORCH_EINVAL, "store: artifact kind %d is not checkpoint",
+                           (int)rec->kind);
     if (rec->path == NULL || rec->path[0] == '\0')
         return orch_seterr(err, ORCH_EINVAL, "store: an artifact needs a path");
     if (rec->sha256 == NULL || !is_sha256_hex(rec->sha256))
@@ -842,7 +883,7 @@ static int resume_body(orch_store *s, void *arg, orch_err *err)
     b |= sqlite3_bind_text(st, 3, a->info->host, -1, SQLITE_STATIC);
     b |= sqlite3_bind_text(st, 4, a->info->orch_version, -1, SQLITE_STATIC);
     rc = run_stmt(s, st, b, "store: taking over the run", err);
-    for (int i = 0; i < 5 && rc == ORCH_OK; i++) {
+    for (size_t i = 0; i < sizeof k->resume_del / sizeof k->resume_del[0] && rc == ORCH_OK; i++) {
         sqlite3_stmt *del = k->resume_del[i];
         rc = run_stmt(s, del,
                       sqlite3_bind_int64(del, 1, a->run_id) |
@@ -852,13 +893,14 @@ static int resume_body(orch_store *s, void *arg, orch_err *err)
     return rc;
 }
 
-static int sink_resume_run(void *ctx, int64_t run_id, const orch_run_info *info, int64_t from_step,
-                           orch_err *err)
+static int sink_resume_run(void *ctx, int64_t run_id, const orch_run_resume *rec, orch_err *err)
 {
     orch_store *s = ctx;
     store_sink *k = &s->sink;
-    if (info == NULL)
+    if (rec == NULL)
         return orch_seterr(err, ORCH_EINVAL, "store: resume_run without run info");
+    const orch_run_info *info = &rec->info;
+    int64_t from_step = rec->from_step;
     if (from_step < -1)
         return orch_seterr(err, ORCH_EINVAL,
                            "store: resume_run from step %lld (the last kept step, or -1 for none)",
@@ -904,6 +946,9 @@ static int sink_prepare(orch_store *s, orch_err *err)
         {&k->resume_del[2], sql_resume_del[2]},
         {&k->resume_del[3], sql_resume_del[3]},
         {&k->resume_del[4], sql_resume_del[4]},
+        {&k->resume_del[5], sql_resume_del[5]},
+        {&k->insert_frozen, sql_insert_frozen},
+        {&k->insert_cache_use, sql_insert_cache_use},
     };
     for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
         int rc = store_prepare(s, list[i].sql, 1, list[i].st, err);
@@ -964,17 +1009,19 @@ int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
     out->artifact = sink_artifact;
     out->resume_run = sink_resume_run;
     out->frozen_change = sink_frozen_change;
+    out->cache_use = sink_cache_use;
     return ORCH_OK;
 }
 
 void store_sink_fini(store_sink *k)
 {
     sqlite3_stmt **all[] = {
-        &k->insert_run,    &k->insert_step,   &k->insert_metric,   &k->insert_nan,
-        &k->end_run,       &k->has_nan,       &k->begin,           &k->commit,
-        &k->rollback,      &k->insert_stage,  &k->insert_artifact, &k->heartbeat,
-        &k->resume_get,    &k->resume_set,    &k->resume_del[0],   &k->resume_del[1],
-        &k->resume_del[2], &k->resume_del[3], &k->resume_del[4]};
+        &k->insert_run,    &k->insert_step,     &k->insert_metric,   &k->insert_nan,
+        &k->end_run,       &k->has_nan,         &k->begin,           &k->commit,
+        &k->rollback,      &k->insert_stage,    &k->insert_artifact, &k->heartbeat,
+        &k->resume_get,    &k->resume_set,      &k->resume_del[0],   &k->resume_del[1],
+        &k->resume_del[2], &k->resume_del[3],   &k->resume_del[4],   &k->resume_del[5],
+        &k->insert_frozen, &k->insert_cache_use};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;

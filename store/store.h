@@ -105,15 +105,16 @@ int orch_store_resolve_path(const orch_store *s, const char *recorded, char *out
 /* Fills *out with the SQLite sink of a read-write store. out->ctx is s: the
  * sink is valid until orch_store_close(s) and belongs to one thread.
  *
- * Records (steps, metrics, NaN events, stage statistics) are buffered in
- * memory and written in one transaction when 256 records are pending, when
- * the oldest pending record is 100 ms old or the last commit was 100 ms ago
- * (checked as records arrive), at the first NaN event of a run and at a
- * frozen-parameter change, on flush(), begin_run(), end_run(), artifact()
- * and resume_run(); so no write lock is held while the run computes. Every
- * such transaction also sets runs.heartbeat_at of each run this sink has
- * begun or resumed and not yet ended (an explicit flush() with nothing
- * pending still does, when the last commit is 100 ms old).
+ * Records (steps, metrics, NaN events, stage statistics, cache uses) are
+ * buffered in memory and written in one transaction when 256 records are
+ * pending, when the oldest pending record is 100 ms old or the last
+ * commit was 100 ms ago (checked as records arrive), at the first NaN
+ * event of a run and at a frozen-parameter change, on flush(), begin_run(),
+ * end_run(), artifact() and resume_run(); so no write lock is held while
+ * the run computes. Every such transaction also sets runs.heartbeat_at of
+ * each run this sink has begun or resumed and not yet ended (an explicit
+ * flush() with nothing pending still does, when the last commit is 100 ms
+ * old).
  *
  * begin_run inserts the run as 'running' with pid (NULL when <= 0), host
  * and heartbeat_at, and returns its id. end_run writes the pending records
@@ -337,11 +338,11 @@ void orch_resume_info_free(orch_resume_info *info);
 /* ------------------------------------------------------------------ rm */
 
 /* Deletes runs run_ids[0..n_ids) (a repeated id once) from a read-write
- * store: their rows (with every step, metric, NaN event, statistic and
- * artifact, in one transaction), then their folders PATH.runs/RUN/ and any
- * artifact file recorded outside them, then the feature cache
- * PATH.features/ when no detach run is left (the store does not record
- * which run used which cache entry; see store/rm.c). Prints one line per
+ * store: their rows (with every step, metric, NaN event, frozen change,
+ * statistic, artifact and cache use, in one transaction), then their
+ * folders PATH.runs/RUN/ and any artifact file recorded outside them, then
+ * the feature cache entries PATH.features/KEY.f32 they used and no
+ * remaining run uses (run_features; see store/rm.c). Prints one line per
  * thing removed to out ("removed run 3 (lora, finished, 400 steps)",
  * "removed PATH.runs/3/"); dry_run prints the same with "would remove" and
  * changes nothing. Every run is checked before anything is removed:

@@ -42,6 +42,7 @@ typedef enum store_rec_kind {
     STORE_REC_NAN,
     STORE_REC_STAGE,
     STORE_REC_FROZEN,
+    STORE_REC_CACHE_USE,
     STORE_REC__COUNT
 } store_rec_kind;
 
@@ -72,13 +73,16 @@ typedef struct store_rec {
         struct {
             size_t parameter;
         } frozen;
+        struct {
+            size_t key;
+        } cache_use;
     } as;
 } store_rec;
 
 typedef struct store_sink {
     sqlite3_stmt *insert_run, *insert_step, *insert_metric, *insert_nan, *end_run, *has_nan, *begin,
         *commit, *rollback, *insert_stage, *insert_artifact, *heartbeat, *resume_get, *resume_set,
-        *resume_del[5];
+        *resume_del[6], *insert_frozen, *insert_cache_use;
     int64_t *live; /* runs begun or resumed and not ended: their heartbeat is kept */
     size_t n_live, cap_live;
     store_rec *recs;
@@ -108,12 +112,6 @@ typedef struct store_sink {
     void (*sleep_ms)(void *ctx, double ms);
     void *clock_ctx;
 } store_sink;
-
-/* How a frozen-parameter change is stored (schema version 2 has no table
- * of its own for it): a nan_events row of phase 'update', stage the
- * parameter, this tensor, no counts and no provenance. Never a NaN event:
- * run_summary counts it as frozen_changed, and nan_event refuses it. */
-#define STORE_FROZEN_TENSOR "frozen_changed"
 
 /* Records pending before a batch is written, and the age that forces one. */
 #define STORE_BATCH_RECORDS 256

@@ -8,6 +8,7 @@
  * process, an `interrupted` run whose last steps are lost) are made with a
  * raw SQLite connection, so nothing depends on timing. Commands that could
  * hang on a FIFO run under timeout(1), so a regression fails instead. */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -243,37 +244,111 @@ static void test_temporary_files_cleaned(void **state)
     assert_false(exists(tmp));
 }
 
-/* orch rm: rows, folder, the feature cache with the last detach run; ids
- * are never reused; unknown and live runs are refused with exit 2. */
+/* The feature cache entries (KEY.f32 files) in folder path. */
+static int count_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return 0;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        size_t len = strlen(e->d_name);
+        n += len > 4 && strcmp(e->d_name + len - 4, ".f32") == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* How many of the entries run `run` recorded using have their file. */
+static int entries_present(const char *db, const char *cache, int run)
+{
+    sqlite3 *c = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(db, &c, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(c, "SELECT key FROM run_features WHERE run_id = ?1", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_int(st, 1, run);
+    int n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s.f32", cache, (const char *)sqlite3_column_text(st, 0));
+        n += exists(path);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+    return n;
+}
+
+/* Occurrences of needle in text. */
+static int count_in(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* orch rm: rows and folder; the feature cache entries that no remaining
+ * run uses, and no others; ids are never reused; unknown and live runs
+ * are refused with exit 2. */
 static void test_rm(void **state)
 {
     (void)state;
-    char db[400], path[500];
+    char db[400], path[500], cache[500];
     snprintf(db, sizeof db, "%s/t.db", dir);
+    snprintf(cache, sizeof cache, "%s/t.db.features", dir);
+    /* runs 1 and 2 share their 8 entries (same tower, same images); run 4,
+     * another seed, has 8 of its own */
     for (int i = 0; i < 2; i++)
-        sh_ok("\"$ORCH\" run '%s/detach.lua' --db '%s/t.db' --quiet", dir);
-    sh_ok("\"$ORCH\" run '%s/lora.lua' --db '%s/t.db' --quiet", dir);
-    snprintf(path, sizeof path, "%s/t.db.features", dir);
-    assert_true(exists(path));
+        sh_ok("\"$ORCH\" --threads 1 run '%s/detach.lua' --db '%s/t.db' --quiet", dir);
+    sh_ok("\"$ORCH\" --threads 1 run '%s/lora.lua' --db '%s/t.db' --quiet", dir);
+    sh_ok("\"$ORCH\" --threads 1 run '%s/detach.lua' --db '%s/t.db' --quiet --set seed=6", dir);
+    assert_true(raw_real(db, "SELECT count(*) FROM run_features WHERE run_id = 1") == 8);
+    assert_true(raw_real(db, "SELECT count(*) FROM run_features a JOIN run_features b "
+                             "ON a.key = b.key WHERE a.run_id = 1 AND b.run_id = 2") == 8);
+    assert_true(raw_real(db, "SELECT count(*) FROM run_features WHERE run_id = 4") == 8);
+    assert_true(raw_real(db, "SELECT count(*) FROM run_features WHERE run_id = 3") == 0);
+    assert_true(raw_real(db, "SELECT count(*) FROM run_features a JOIN run_features b "
+                             "ON a.key = b.key WHERE a.run_id = 1 AND b.run_id = 4") == 0);
+    assert_int_equal(count_entries(cache), 16);
 
     cli_result r = sh(0, "\"$ORCH\" rm 1 --dry-run --db '%s'", db);
     assert_non_null(strstr(r.out, "would remove run 1 (small, finished, 6 steps)\n"));
     assert_non_null(strstr(r.out, "t.db.runs/1/\n"));
+    assert_null(strstr(r.out, ".f32")); /* run 2 uses every entry of run 1 */
     assert_non_null(strstr(r.out, "kept "));
+    assert_non_null(strstr(r.out, "t.db.features/ (16 entries"));
     cli_result_free(&r);
-    assert_true(raw_real(db, "SELECT count(*) FROM runs") == 3);
+    assert_true(raw_real(db, "SELECT count(*) FROM runs") == 4);
     snprintf(path, sizeof path, "%s/t.db.runs/1", dir);
     assert_true(exists(path));
 
     r = sh(0, "\"$ORCH\" rm 1 --db '%s'", db);
     assert_non_null(strstr(r.out, "removed run 1 (small, finished, 6 steps)\n"));
+    assert_null(strstr(r.out, ".f32"));
     cli_result_free(&r);
     assert_false(exists(path));
-    assert_true(raw_real(db, "SELECT count(*) FROM runs") == 2);
+    assert_true(raw_real(db, "SELECT count(*) FROM runs") == 3);
     assert_true(raw_real(db, "SELECT count(*) FROM steps WHERE run_id = 1") == 0);
     assert_true(raw_real(db, "SELECT count(*) FROM artifacts WHERE run_id = 1") == 0);
-    snprintf(path, sizeof path, "%s/t.db.features", dir);
-    assert_true(exists(path)); /* run 2 is a detach run */
+    assert_true(raw_real(db, "SELECT count(*) FROM run_features WHERE run_id = 1") == 0);
+    assert_int_equal(count_entries(cache), 16); /* shared with run 2: kept */
+    assert_int_equal(entries_present(db, cache, 2), 8);
+
+    /* run 4's entries are its own: listed by --dry-run, which keeps them */
+    r = sh(0, "\"$ORCH\" rm 4 --dry-run --db '%s'", db);
+    assert_int_equal(count_in(r.out, "would remove "), 2 + 8);
+    assert_int_equal(count_in(r.out, ".f32\n"), 8);
+    cli_result_free(&r);
+    assert_int_equal(count_entries(cache), 16);
+    assert_int_equal(entries_present(db, cache, 4), 8);
+    assert_true(raw_real(db, "SELECT count(*) FROM run_features WHERE run_id = 4") == 8);
+    r = sh(0, "\"$ORCH\" rm 4 --db '%s'", db);
+    assert_int_equal(count_in(r.out, ".f32\n"), 8);
+    cli_result_free(&r);
+    assert_int_equal(count_entries(cache), 8);
+    assert_int_equal(entries_present(db, cache, 2), 8);
 
     r = sh(2, "\"$ORCH\" rm 1 --db '%s'", db);
     assert_non_null(strstr(r.err, "orch: rm: no run 1 in "));
@@ -282,24 +357,39 @@ static void test_rm(void **state)
     cli_result_free(&r);
     assert_true(raw_real(db, "SELECT count(*) FROM runs") == 2);
 
-    /* the last detach run takes the cache with it; the newest run removed,
-     * the next one still gets a new id */
+    /* the last run that used them takes run 2's entries; an entry no run
+     * recorded using (made before orch recorded uses) is kept */
+    char stray[600];
+    snprintf(stray, sizeof stray, "%s/0123456789abcdef0123456789abcdef.f32", cache);
+    assert_int_equal(write_text_file(stray, "an entry of an older orch"), 0);
     r = sh(0, "\"$ORCH\" rm 3 2 --db '%s'", db);
-    assert_non_null(strstr(r.out, "(no detach run left to use it)"));
+    assert_int_equal(count_in(r.out, ".f32\n"), 8);
+    assert_non_null(strstr(r.out, "t.db.features/ (1 entry that"));
     cli_result_free(&r);
-    assert_false(exists(path));
+    assert_int_equal(count_entries(cache), 1);
+    assert_true(exists(stray));
+
+    /* with no entry left the folder goes too; the newest run removed, the
+     * next one still gets a new id */
+    assert_int_equal(unlink(stray), 0);
+    sh_ok("\"$ORCH\" --threads 1 run '%s/detach.lua' --db '%s/t.db' --quiet", dir);
+    assert_int_equal(count_entries(cache), 8);
+    r = sh(0, "\"$ORCH\" rm 5 --db '%s'", db);
+    assert_non_null(strstr(r.out, "t.db.features/ (no entry left)\n"));
+    cli_result_free(&r);
+    assert_false(exists(cache));
     sh_ok("\"$ORCH\" run '%s/lora.lua' --db '%s/t.db' --quiet", dir);
-    assert_true(raw_real(db, "SELECT max(id) FROM runs") == 4);
+    assert_true(raw_real(db, "SELECT max(id) FROM runs") == 6);
 
     /* a live run (this process) is refused, and nothing is removed */
     char host[256] = "", sql[512];
     gethostname(host, sizeof host - 1);
     snprintf(sql, sizeof sql,
-             "UPDATE runs SET status = 'running', pid = %d, host = '%s' WHERE id = 4",
+             "UPDATE runs SET status = 'running', pid = %d, host = '%s' WHERE id = 6",
              (int)getpid(), host);
     raw_exec(db, sql);
-    r = sh(2, "\"$ORCH\" rm 4 --db '%s'", db);
-    assert_non_null(strstr(r.err, "rm: run 4 is running"));
+    r = sh(2, "\"$ORCH\" rm 6 --db '%s'", db);
+    assert_non_null(strstr(r.err, "rm: run 6 is running"));
     cli_result_free(&r);
     assert_true(raw_real(db, "SELECT count(*) FROM runs") == 1);
 }

@@ -52,7 +52,7 @@ static int make_records(orch_record *r)
     r[n++] = (orch_record){
         .kind = ORCH_REC_ARTIFACT,
         .run_id = 9,
-        .as.artifact = {49, "checkpoint", "orch.db.runs/9/step-49.safetensors",
+        .as.artifact = {49, ORCH_ARTIFACT_CHECKPOINT, "orch.db.runs/9/step-49.safetensors",
                         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
                         1 << 20}};
     r[n++] = (orch_record){.kind = ORCH_REC_FROZEN_CHANGE,
@@ -64,6 +64,9 @@ static int make_records(orch_record *r)
     r[n++] = (orch_record){
         .kind = ORCH_REC_RUN_END, .run_id = 10, .as.run_end = {ORCH_RUN_FINISHED, NULL}};
     r[n++] = (orch_record){.kind = ORCH_REC_RUN_RESUME, .run_id = 9, .as.run_resume = {info, -1}};
+    r[n++] = (orch_record){.kind = ORCH_REC_CACHE_USE,
+                           .run_id = 9,
+                           .as.cache_use = {"00ff00ff00ff00ff0123456789abcdef"}};
     return n;
 }
 
@@ -133,7 +136,7 @@ static void same_record(const orch_record *a, const orch_record *b)
         break;
     case ORCH_REC_ARTIFACT:
         assert_int_equal(a->as.artifact.step, b->as.artifact.step);
-        same_str(a->as.artifact.kind, b->as.artifact.kind);
+        assert_int_equal(a->as.artifact.kind, b->as.artifact.kind);
         same_str(a->as.artifact.path, b->as.artifact.path);
         same_str(a->as.artifact.sha256, b->as.artifact.sha256);
         assert_int_equal(a->as.artifact.bytes, b->as.artifact.bytes);
@@ -149,6 +152,9 @@ static void same_record(const orch_record *a, const orch_record *b)
     case ORCH_REC_RUN_RESUME:
         same_info(&a->as.run_resume.info, &b->as.run_resume.info);
         assert_int_equal(a->as.run_resume.from_step, b->as.run_resume.from_step);
+        break;
+    case ORCH_REC_CACHE_USE:
+        same_str(a->as.cache_use.key, b->as.cache_use.key);
         break;
     case ORCH_REC__COUNT:
         fail();
@@ -304,6 +310,17 @@ static void test_hostile_bytes_refused(void **state)
     b[10] = ORCH_RUN_INTERRUPTED + 1;
     refused(b, len, "status");
     free(good);
+
+    /* the artifact kind is one byte after run id and step */
+    orch_record art = {.kind = ORCH_REC_ARTIFACT,
+                       .run_id = 1,
+                       .as.artifact = {1, ORCH_ARTIFACT_CHECKPOINT, "p", "h", 1}};
+    good = encode(&art, &len);
+    assert_int_equal(good[18], ORCH_ARTIFACT_CHECKPOINT);
+    memcpy(b, good, len);
+    b[18] = ORCH_ARTIFACT__COUNT;
+    refused(b, len, "artifact kind");
+    free(good);
 }
 
 static void test_encode_refuses(void **state)
@@ -321,6 +338,12 @@ static void test_encode_refuses(void **state)
     unsigned char big[128];
     assert_int_equal(orch_record_encode(&phase, big, sizeof big, &len, &err), ORCH_EINVAL);
     assert_non_null(strstr(err.msg, "phase"));
+    orch_record art = {.kind = ORCH_REC_ARTIFACT,
+                       .as.artifact = {.kind = ORCH_ARTIFACT__COUNT, .path = "p", .sha256 = "h"}};
+    assert_int_equal(orch_record_encode(&art, big, sizeof big, &len, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "artifact kind"));
+    assert_string_equal(orch_artifact_kind_name(ORCH_ARTIFACT_CHECKPOINT), "checkpoint");
+    assert_string_equal(orch_record_kind_name(ORCH_REC_CACHE_USE), "cache_use");
 }
 
 /* A run sent as bytes, as a worker rank would, and put into a store sink
@@ -347,6 +370,8 @@ static void test_decoded_records_into_store(void **state)
         {.kind = ORCH_REC_NAN,
          .as.nan = {0, ORCH_PHASE_BACKWARD, "head", "grad_weight", 2, 1, 7.0, 1}},
         {.kind = ORCH_REC_FROZEN_CHANGE, .as.frozen_change = {0, "visual.patch_embed.proj"}},
+        {.kind = ORCH_REC_CACHE_USE, .as.cache_use = {"0123456789abcdef0123456789abcdef"}},
+        {.kind = ORCH_REC_CACHE_USE, .as.cache_use = {"0123456789abcdef0123456789abcdef"}},
         {.kind = ORCH_REC_RUN_END, .as.run_end = {ORCH_RUN_DIVERGED, NULL}},
     };
     int64_t run = 0;
@@ -369,11 +394,15 @@ static void test_decoded_records_into_store(void **state)
                                         "SELECT r.name || ' ' || r.status || ' ' || s.steps || "
                                         "' ' || s.nan_events || ' ' || s.frozen_changed || ' ' || "
                                         "s.first_nan_phase || ' ' || (s.max_grad_norm IS NULL) "
+                                        "|| ' ' || (SELECT group_concat(key) FROM run_features) "
+                                        "|| ' ' || (SELECT parameter FROM frozen_changes) "
                                         "FROM runs r JOIN run_summary s ON s.run_id = r.id",
                                         -1, &st, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(st, 0), "sent diverged 1 1 1 backward 1");
+    assert_string_equal((const char *)sqlite3_column_text(st, 0),
+                        "sent diverged 1 1 1 backward 1 "
+                        "0123456789abcdef0123456789abcdef visual.patch_embed.proj");
     sqlite3_finalize(st);
     sqlite3_close(peer);
     remove_tree(dir);
@@ -390,6 +419,9 @@ static void test_put_without_callback(void **state)
     assert_non_null(strstr(err.msg, "no frozen_change records"));
     r.kind = ORCH_REC_RUN_BEGIN;
     assert_int_equal(orch_sink_put(&none, &r, NULL, &err), ORCH_EINVAL);
+    orch_record use = {.kind = ORCH_REC_CACHE_USE, .run_id = 1, .as.cache_use = {"k"}};
+    assert_int_equal(orch_sink_put(&none, &use, NULL, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "no cache_use records"));
 }
 
 int main(void)

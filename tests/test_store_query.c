@@ -52,7 +52,7 @@ static int fill_store(const char *path)
         orch_step_record r = {i, 1.0 / (i + 1), 0.5 + i, 1e-3, 10.0};
         ok = k.step(k.ctx, a, &r, &err) == ORCH_OK;
     }
-    ok = ok && k.end_run(k.ctx, a, ORCH_RUN_FINISHED, NULL, &err) == ORCH_OK;
+    ok = ok && k.end_run(k.ctx, a, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err) == ORCH_OK;
     info.pipeline = "pipelines/surgery.lua";
     info.name = "surgery";
     info.strategy = "surgery";
@@ -66,8 +66,9 @@ static int fill_store(const char *path)
     orch_nan_record e2 = {3, ORCH_PHASE_FORWARD, "visual.blocks.0.attn", "out", 9, 0, 0.0, 0};
     ok = ok && k.nan_event(k.ctx, b, &e1, &err) == ORCH_OK &&
          k.nan_event(k.ctx, b, &e2, &err) == ORCH_OK &&
-         k.metric(k.ctx, b, 2, "loss_scale", 32768.0, &err) == ORCH_OK &&
-         k.end_run(k.ctx, b, ORCH_RUN_DIVERGED, "grad_norm is Inf at step 2", &err) == ORCH_OK;
+         k.metric(k.ctx, b, &(orch_metric_record){2, "loss_scale", 32768.0}, &err) == ORCH_OK &&
+         k.end_run(k.ctx, b, &(orch_run_end){ORCH_RUN_DIVERGED, "grad_norm is Inf at step 2"},
+                   &err) == ORCH_OK;
     if (!ok)
         fprintf(stderr, "fill_store: %s\n", err.msg);
     orch_store_close(s);
@@ -399,7 +400,8 @@ static void test_wal_situations(void **state)
     sqlite3_close(locker);
 
     /* 3. The writer commits more; the open reader sees it on its next query. */
-    assert_int_equal(k.end_run(k.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+                     ORCH_OK);
     assert_int_equal(query(f, "SELECT count(*) AS n FROM steps", ORCH_FMT_CSV, &err), ORCH_OK);
     assert_string_equal(f->out, "n\r\n10\r\n");
     orch_store_close(rw);
@@ -523,7 +525,8 @@ static void test_show_run(void **state)
         orch_nan_record ev = {i, ORCH_PHASE_FORWARD, "s", "out", 1, 0, 1.0, 0};
         assert_int_equal(k.nan_event(k.ctx, run, &ev, &err), ORCH_OK);
     }
-    assert_int_equal(k.end_run(k.ctx, run, ORCH_RUN_DIVERGED, NULL, &err), ORCH_OK);
+    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_DIVERGED, NULL}, &err),
+                     ORCH_OK);
     orch_store_close(rw);
     assert_int_equal(show(f, run, &err), ORCH_OK);
     assert_non_null(strstr(f->out, "\nNaN events (25)\n"));
@@ -568,7 +571,7 @@ static void test_show_lifecycle(void **state)
     char path4[400], path9[400];
     snprintf(path4, sizeof path4, "%s/runs/3/step-4.safetensors", f->dir);
     snprintf(path9, sizeof path9, "%s/runs/3/step-9.safetensors", f->dir);
-    orch_artifact ck = {4, "checkpoint", path4,
+    orch_artifact ck = {4, ORCH_ARTIFACT_CHECKPOINT, path4,
                         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
                         3 * 1048576 / 2};
     assert_int_equal(k.artifact(k.ctx, checked, &ck, &err), ORCH_OK);
@@ -576,15 +579,17 @@ static void test_show_lifecycle(void **state)
     ck.path = path9;
     ck.bytes = 512;
     assert_int_equal(k.artifact(k.ctx, checked, &ck, &err), ORCH_OK);
-    assert_int_equal(k.end_run(k.ctx, checked, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    assert_int_equal(k.end_run(k.ctx, checked, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+                     ORCH_OK);
 
     info.name = "changed";
     info.config_json = "{\"checks\":{\"frozen\":false}}";
     assert_int_equal(k.begin_run(k.ctx, &info, &changed, &err), ORCH_OK);
     orch_frozen_change fz = {3, "visual.blocks.0.attn.qkv.weight"};
     assert_int_equal(k.frozen_change(k.ctx, changed, &fz, &err), ORCH_OK);
-    assert_int_equal(k.end_run(k.ctx, changed, ORCH_RUN_FAILED, "frozen tensor changed", &err),
-                     ORCH_OK);
+    assert_int_equal(
+        k.end_run(k.ctx, changed, &(orch_run_end){ORCH_RUN_FAILED, "frozen tensor changed"}, &err),
+        ORCH_OK);
     orch_store_close(rw);
 
     assert_int_equal(show(f, checked, &err), ORCH_OK);

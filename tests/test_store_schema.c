@@ -69,8 +69,9 @@ static void test_fresh_store_has_schema(void **state)
 
     assert_int_equal(scalar(f->db, "PRAGMA user_version"), ORCH_STORE_SCHEMA_VERSION);
     assert_int_equal(scalar(f->db, "PRAGMA application_id"), ORCH_STORE_APPLICATION_ID);
-    const char *objects[] = {"runs",        "steps",       "nan_events", "metrics",
-                             "run_summary", "stage_stats", "artifacts",  "run_checkpoints"};
+    const char *objects[] = {"runs",           "steps",       "nan_events", "metrics",
+                             "run_summary",    "stage_stats", "artifacts",  "run_checkpoints",
+                             "frozen_changes", "run_features"};
     for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++) {
         char sql[160];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_schema WHERE name = '%s'",
@@ -449,7 +450,8 @@ static void test_migrate_from_v1(void **state)
     assert_int_equal(run, 4);
     orch_stage_stat st = {0, "visual.blocks.0", 1.0, 0.5, 0.25};
     assert_int_equal(k.stage_stat(k.ctx, run, &st, &err), ORCH_OK);
-    assert_int_equal(k.end_run(k.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+                     ORCH_OK);
     orch_store_close(s);
     assert_int_equal(scalar(f->db, "SELECT pid FROM runs WHERE id = 4"), 99);
     assert_int_equal(scalar(f->db, "SELECT count(*) FROM stage_stats WHERE run_id = 4"), 1);
@@ -524,10 +526,13 @@ static void test_migrate_from_v2(void **state)
     assert_non_null(devnull);
     int64_t gone = 3;
     assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
-    raw_exec(f->db, "UPDATE runs SET status = 'interrupted' WHERE id = 3");
+    raw_exec(f->db, "UPDATE runs SET status = 'interrupted' WHERE id = 3;"
+                    "INSERT INTO frozen_changes (run_id, step, parameter) VALUES (3, 0, 'p');"
+                    "INSERT INTO run_features VALUES (3, '0123456789abcdef0123456789abcdef')");
     assert_int_equal(orch_store_rm(s, &gone, 1, 0, devnull, &err), ORCH_OK);
     fclose(devnull);
-    const char *tables[] = {"steps", "stage_stats", "artifacts", "metrics", "nan_events"};
+    const char *tables[] = {"steps",      "stage_stats",    "artifacts",   "metrics",
+                            "nan_events", "frozen_changes", "run_features"};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         char sql[128];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE run_id = 3", tables[i]);
@@ -540,8 +545,63 @@ static void test_migrate_from_v2(void **state)
     assert_int_equal(orch_store_sink(s, &k, &err), ORCH_OK);
     assert_int_equal(k.begin_run(k.ctx, &info, &run, &err), ORCH_OK);
     assert_int_equal(run, 4);
-    assert_int_equal(k.end_run(k.ctx, run, ORCH_RUN_FINISHED, NULL, &err), ORCH_OK);
+    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+                     ORCH_OK);
     orch_store_close(s);
+}
+
+/* Version 2 stored frozen-parameter changes as nan_events rows with tensor
+ * 'frozen_changed'; version 3 moves them into frozen_changes, in order,
+ * and run_summary reads the same before and after. */
+static void test_migrate_v2_frozen_changes(void **state)
+{
+    fixture *f = *state;
+    orch_store *s = NULL;
+    orch_err err = {0};
+    sqlite3 *db = NULL;
+    write_v1_store(f->db);
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(store_migrate(db, f->db, store_migrations, 2, &err), ORCH_OK);
+    sqlite3_close(db);
+    /* run 1: two changes before a real NaN event; run 3: a change only */
+    raw_exec(f->db,
+             "INSERT INTO nan_events (run_id, step, phase, stage, tensor, nan_count, inf_count) "
+             "VALUES (1, 0, 'update', 'visual.blocks.0.attn.qkv.weight', 'frozen_changed', 0, 0),"
+             "(1, 0, 'update', 'visual.patch_embed.proj.weight', 'frozen_changed', 0, 0),"
+             "(3, 0, 'update', 'visual.merger.ln_q.weight', 'frozen_changed', 0, 0);"
+             "INSERT INTO nan_events (run_id, step, phase, stage, tensor, nan_count, inf_count, "
+             "input_absmax, inputs_finite) VALUES "
+             "(1, 1, 'forward', 'head', 'out', 3, 0, 12.0, 1)");
+    const char *summary = "SELECT run_id, nan_events, frozen_changed, first_nan_step, "
+                          "first_nan_phase, first_nan_stage, first_nan_tensor FROM run_summary";
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    char *before = dump(db, summary);
+    sqlite3_close(db);
+    assert_non_null(strstr(before, "1|1|2|1|'forward'|'head'|'out'\n")); /* v2 reads it so */
+
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
+    orch_store_close(s);
+    assert_int_equal(scalar(f->db, "PRAGMA user_version"), 3);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM nan_events WHERE tensor = "
+                                   "'frozen_changed'"),
+                     0);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM nan_events"), 3); /* 2 of v1, 1 here */
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    char *moved = dump(db, "SELECT run_id, step, parameter FROM frozen_changes ORDER BY id");
+    assert_string_equal(moved, "1|0|'visual.blocks.0.attn.qkv.weight'\n"
+                               "1|0|'visual.patch_embed.proj.weight'\n"
+                               "3|0|'visual.merger.ln_q.weight'\n");
+    free(moved);
+    char *after = dump(db, summary);
+    sqlite3_close(db);
+    if (strcmp(before, after) != 0)
+        fail_msg("run_summary\nbefore:\n%s\nafter:\n%s", before, after);
+    free(before);
+    free(after);
+    assert_int_equal(scalar(f->db, "SELECT frozen_changed FROM run_summary WHERE run_id = 1"), 2);
+    assert_int_equal(scalar(f->db, "SELECT nan_events FROM run_summary WHERE run_id = 1"), 1);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM run_features"), 0);
 }
 
 /* A migration that fails leaves the version 1 store as it was. */
@@ -580,6 +640,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_migration_keeps_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v2_frozen_changes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,27 +68,25 @@ static int mem_nan(void *ctx, int64_t run_id, const orch_nan_record *rec, orch_e
 
 static int mem_frozen(void *ctx, int64_t run_id, const orch_frozen_change *rec, orch_err *err)
 {
+    memory_sink *m = ctx;
     (void)run_id;
     (void)err;
-    memory_event *e = next_event(ctx);
-    if (e != NULL) {
-        e->step = rec->step;
-        snprintf(e->phase, sizeof e->phase, "update");
-        snprintf(e->stage, sizeof e->stage, "%s", rec->parameter);
-        snprintf(e->tensor, sizeof e->tensor, "frozen_changed");
-        e->inputs_finite = 1;
+    if (m->n_frozen < MEMORY_SINK_FROZEN) {
+        char *name = m->frozen_names[m->n_frozen];
+        snprintf(name, ORCH_NAME_MAX, "%s", rec->parameter);
+        m->frozen[m->n_frozen] = *rec;
+        m->frozen[m->n_frozen].parameter = name;
     }
+    m->n_frozen++;
     return ORCH_OK;
 }
 
-static int mem_end(void *ctx, int64_t run_id, orch_run_status status, const char *msg,
-                   orch_err *err)
+static int mem_end(void *ctx, int64_t run_id, const orch_run_end *rec, orch_err *err)
 {
     memory_sink *m = ctx;
     (void)run_id;
-    (void)msg;
     (void)err;
-    m->status = status;
+    m->status = rec->status;
     m->ended = 1;
     return ORCH_OK;
 }

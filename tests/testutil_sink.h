@@ -17,9 +17,9 @@
 
 #define MEMORY_SINK_STEPS  64   /* steps whose loss and grad_norm are kept */
 #define MEMORY_SINK_EVENTS 4096 /* events kept */
+#define MEMORY_SINK_FROZEN 64   /* frozen-parameter changes kept */
 
-/* A NaN event, or a frozen change kept as the store keeps it: phase
- * "update", stage the parameter, tensor "frozen_changed". */
+/* A NaN event. */
 typedef struct memory_event {
     int64_t step;
     char phase[16], stage[ORCH_NAME_MAX], tensor[64];
@@ -35,6 +35,9 @@ typedef struct memory_sink {
     double last_loss;
     int n_events; /* events recorded, also past MEMORY_SINK_EVENTS */
     memory_event events[MEMORY_SINK_EVENTS];
+    int n_frozen; /* frozen-parameter changes, also past MEMORY_SINK_FROZEN */
+    orch_frozen_change frozen[MEMORY_SINK_FROZEN]; /* .parameter points into frozen_names */
+    char frozen_names[MEMORY_SINK_FROZEN][ORCH_NAME_MAX];
 } memory_sink;
 
 /* A zeroed memory_sink, calloc'd (it is too large for a stack); the caller
