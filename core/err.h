@@ -48,8 +48,7 @@ const char *orch_status_name(int code);
  * removes). A broken invariant is a bug in orch, not bad input: it prints
  * "orch: FILE:LINE: internal error: EXPR" and aborts, so a core dump or a
  * sanitizer trace shows where. Never use it for user input. */
-#define ORCH_ASSERT(expr)                                                                          \
-    ((expr) ? (void)0 : orch_assert_fail(#expr, __FILE__, __LINE__, __func__))
+#define ORCH_ASSERT(expr) ((expr) ? (void)0 : orch_assert_fail(#expr, __FILE__, __LINE__, __func__))
 /* Marks code that a valid enum can never reach (the __COUNT case of a switch). */
 #define ORCH_UNREACHABLE() orch_assert_fail("unreachable", __FILE__, __LINE__, __func__)
 
