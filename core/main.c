@@ -10,9 +10,13 @@
 
 #include "core/cli.h"
 #include "core/err.h"
+#include "core/startup_env.h"
 
 int main(int argc, char **argv)
 {
+    /* before anything else: libgomp must see the wait policy at load */
+    orch_startup_env(argv);
+
     orch_cli_globals globals = {NULL, 0};
     orch_err err;
     orch_err_clear(&err);
