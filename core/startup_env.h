@@ -6,9 +6,13 @@
 #define ORCH_STARTUP_ENV_H
 
 /* The spin count orch gives libgomp when the user set no wait policy:
- * about 10-50 us of spinning before a waiting thread sleeps (libgomp's
- * default is 300000, milliseconds of spinning). */
-#define ORCH_GOMP_SPINCOUNT "10000"
+ * about 20 us of spinning (pause loops) before a waiting thread sleeps,
+ * enough to catch back-to-back parallel regions on an idle machine;
+ * libgomp's default, 300000, spins for milliseconds and takes the core
+ * from the thread that has work when another process wants one.
+ * Measured against 10000, 100, OMP_WAIT_POLICY=PASSIVE and the default in
+ * docs/threads.md. */
+#define ORCH_GOMP_SPINCOUNT "1000"
 
 /* Set in the environment of the re-executed process: orch's own mark, so
  * it never re-executes twice, and a user sees why GOMP_SPINCOUNT is set. */
@@ -23,7 +27,7 @@
  * (then the program runs on with libgomp's defaults). */
 void orch_startup_env(char **argv);
 
-/* The wait policy the process runs under, for the user: "GOMP_SPINCOUNT=10000
+/* The wait policy the process runs under, for the user: "GOMP_SPINCOUNT=1000
  * (set by orch)", "OMP_WAIT_POLICY=passive (yours)", "libgomp's default". */
 const char *orch_startup_env_describe(void);
 
