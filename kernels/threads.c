@@ -173,15 +173,20 @@ int orch_threads_get(void)
     return n < 1 ? 1 : n;
 }
 
+const char *orch_threads_why(void)
+{
+    if (g_threads > 0) {
+        const char *env = getenv("ORCH_THREADS");
+        return env != NULL && atoi(env) == g_threads ? "ORCH_THREADS" : "--threads";
+    }
+    pthread_once(&g_once, choose_default);
+    return g_why;
+}
+
 void orch_threads_describe(char *buf, size_t size)
 {
     int n = orch_threads_get();
-    const char *why = g_why;
-    if (g_threads > 0) {
-        const char *env = getenv("ORCH_THREADS");
-        why = env != NULL && atoi(env) == g_threads ? "ORCH_THREADS" : "--threads";
-    }
-    snprintf(buf, size, "%d thread%s (%s)", n, n == 1 ? "" : "s", why);
+    snprintf(buf, size, "%d thread%s (%s)", n, n == 1 ? "" : "s", orch_threads_why());
 }
 
 /* ------------------------------------------------------------- products */
