@@ -63,10 +63,16 @@ static int pick_checkpoint(const orch_resume_info *info, int64_t from_step, char
     return ORCH_OK;
 }
 
+static int env_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0';
+}
+
 /* The resolved pipeline and checkpoint of run_id, from the store; cleans
  * the temporary files a killed checkpoint write left in its folder. */
 static int load_run(const char *db, int64_t run_id, int64_t from_step, orch_pipeline *pipeline,
-                    char *checkpoint, size_t n, orch_err *err)
+                    char *checkpoint, size_t n, int64_t *threads, orch_err *err)
 {
     orch_store *store = NULL;
     orch_resume_info info;
@@ -88,6 +94,7 @@ static int load_run(const char *db, int64_t run_id, int64_t from_step, orch_pipe
         rc = pick_checkpoint(&info, from_step, checkpoint, n, err);
     if (rc == ORCH_OK)
         orch_store_clean_tmp(store, run_id, stderr);
+    *threads = info.threads;
     orch_resume_info_free(&info);
     orch_store_close(store);
     return rc;
@@ -131,17 +138,24 @@ int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *
     int64_t run_id = 0;
     if (orch_parse_run_id("resume", run_text, &run_id, err) != ORCH_OK)
         return err->code;
-    int rc = orch_cli_apply_threads(globals, err);
-    if (rc != ORCH_OK)
-        return rc;
     const char *db = orch_cli_db_path(globals);
-    rc = orch_store_reap_path(db, stderr, err);
+    int rc = orch_store_reap_path(db, stderr, err);
     orch_pipeline *pipeline = calloc(1, sizeof *pipeline);
     char checkpoint[4096];
+    int64_t threads = 0;
     if (rc == ORCH_OK && pipeline == NULL)
         rc = orch_seterr(err, ORCH_ENOMEM, "resume: out of memory");
     if (rc == ORCH_OK)
-        rc = load_run(db, run_id, from_step, pipeline, checkpoint, sizeof checkpoint, err);
+        rc =
+            load_run(db, run_id, from_step, pipeline, checkpoint, sizeof checkpoint, &threads, err);
+    /* Sums are split by thread, so the same count continues the run bit for
+     * bit; the free-core default could pick another. A count the user gives
+     * still wins. */
+    if (rc == ORCH_OK && globals->threads == 0 && !env_set("ORCH_THREADS") &&
+        !env_set("OMP_NUM_THREADS") && threads > 0 && threads <= 1024)
+        globals->threads = (int)threads;
+    if (rc == ORCH_OK)
+        rc = orch_cli_apply_threads(globals, err);
     if (rc == ORCH_OK) {
         opt.resume_run_id = run_id;
         opt.resume_checkpoint = checkpoint[0] ? checkpoint : NULL;

@@ -12,7 +12,7 @@
 static const char sql_run[] =
     "SELECT r.pipeline, r.name, r.strategy, r.config_json, r.config_hash, r.status, r.seed,\n"
     "       (SELECT count(*) FROM steps s WHERE s.run_id = r.id),\n"
-    "       (SELECT max(s.step) FROM steps s WHERE s.run_id = r.id)\n"
+    "       (SELECT max(s.step) FROM steps s WHERE s.run_id = r.id), r.threads\n"
     "  FROM runs r WHERE r.id = ?1";
 static const char sql_checkpoint[] =
     "SELECT step, path, sha256, bytes FROM artifacts\n"
@@ -114,6 +114,7 @@ int orch_store_resume_info(orch_store *s, int64_t run_id, orch_resume_info *out,
     out->seed = (uint64_t)sqlite3_column_int64(run, 6);
     out->steps = sqlite3_column_int64(run, 7);
     out->last_step = sqlite3_column_type(run, 8) == SQLITE_NULL ? -1 : sqlite3_column_int64(run, 8);
+    out->threads = sqlite3_column_int64(run, 9); /* NULL (older runs) reads as 0 */
 
     while (rc == ORCH_OK && (src = sqlite3_step(ckpt)) == SQLITE_ROW)
         rc = add_checkpoint(s, ckpt, out, err);

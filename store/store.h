@@ -321,6 +321,7 @@ typedef struct orch_resume_info {
     uint64_t seed;
     int64_t steps;     /* steps recorded */
     int64_t last_step; /* highest step recorded; -1 when none */
+    int64_t threads;   /* kernel threads it last ran on; 0 when not recorded */
     /* The run's checkpoints (artifacts, kind 'checkpoint'), newest first;
      * none: n_checkpoints 0 and checkpoints NULL. */
     int n_checkpoints;

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "tests/testutil.h"
+#include "tests/testutil_sql.h"
 
 static char dir[256], db[512], pipeline[512];
 
@@ -135,12 +136,52 @@ static void test_unusable_arch_is_one_line_and_nothing_written(void **state)
     cli_result_free(&r);
 }
 
+/* Sums are split by thread: a resumed run continues on the thread count it
+ * recorded unless the user gives one (the free-core default could differ). */
+static void test_resume_keeps_the_recorded_threads(void **state)
+{
+    (void)state;
+    char rdb[600], pl[600];
+    snprintf(rdb, sizeof rdb, "%s/resume.db", dir);
+    snprintf(pl, sizeof pl, "%s/four.lua", dir);
+    char text[1024];
+    snprintf(text, sizeof text, "%s", tiny_text);
+    char *steps = strstr(text, "steps = 2,");
+    assert_non_null(steps);
+    memcpy(steps, "steps = 4,", 10);
+    char *end = strstr(text, "batch_size = 2 },");
+    assert_non_null(end);
+    memcpy(end, "batch_size = 2, checkpoint_every = 2 },\n}\n", 43);
+    assert_int_equal(write_text_file(pl, text), 0);
+    const char *run[] = {"--threads", "3", "run", "--db", rdb, "--quiet", pl, NULL};
+    cli_result r = orch(NULL, run, 0);
+    cli_result_free(&r);
+    /* as if killed after step 1, its checkpoint at step 2 written */
+    raw_exec(rdb, "UPDATE runs SET status = 'interrupted', threads = 3;"
+                  "DELETE FROM steps WHERE step >= 2;"
+                  "DELETE FROM artifacts WHERE step > 2;");
+    const char *resume[] = {"resume", "--db", rdb, "--quiet", "1", NULL};
+    r = orch("ORCH_THREADS=", resume, 0);
+    cli_result_free(&r);
+    assert_int_equal(raw_int(rdb, "SELECT threads FROM runs WHERE id = 1"), 3);
+    assert_int_equal(raw_int(rdb, "SELECT count(*) FROM steps WHERE run_id = 1"), 4);
+    /* a count given by the user wins */
+    raw_exec(rdb, "UPDATE runs SET status = 'interrupted';"
+                  "DELETE FROM steps WHERE step >= 2;"
+                  "DELETE FROM artifacts WHERE step > 2;");
+    const char *resume1[] = {"--threads", "1", "resume", "--db", rdb, "--quiet", "1", NULL};
+    r = orch(NULL, resume1, 0);
+    cli_result_free(&r);
+    assert_int_equal(raw_int(rdb, "SELECT threads FROM runs WHERE id = 1"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version_and_plan_name_the_kernels),
         cmocka_unit_test(test_runs_record_and_compare_their_kernels),
         cmocka_unit_test(test_unusable_arch_is_one_line_and_nothing_written),
+        cmocka_unit_test(test_resume_keeps_the_recorded_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
