@@ -16,6 +16,11 @@ export ORCH_BIN
 # Tests never write the user's store.
 ORCH_DB=/nonexistent/orch-tests-must-pass-db.db
 export ORCH_DB
+# Tests compare runs made by separate orch processes; without a count each
+# would take the cores free at its start (docs/threads.md), which a loaded
+# machine changes between two runs, and sums are split by thread.
+: "${ORCH_THREADS:=2}"
+export ORCH_THREADS
 passed=0
 failed=0
 logdir=$(mktemp -d)
