@@ -4,12 +4,15 @@
  *
  * Work is split into tasks (segment, head). For each task, query rows are
  * processed in blocks of QB rows so that scratch stays QB x L per thread:
- *   forward    S  = c Qb K^T            (QB x L)   BLIS, strided head views
- *              P  = exp(S - rowmax)     in place; lse = rowmax + log(rowsum)
+ *   forward    S  = Qb K^T              (QB x L)   BLIS, strided head views
+ *              P  = exp(c S - c rowmax) in place; lse = c rowmax + log(rowsum)
  *              Ob = P V / rowsum        BLIS, then a row scale of QB x hd
  *   backward   P  = exp(c Qb K^T - lse) recomputed, no stored L x L matrix
- *              dV += P^T dOb;  dP = dOb V^T;  dS = P (dP - rowsum(dOb Ob))
- *              dQb += c dS K;  dK += c dS^T Qb
+ *              dV += P^T dOb;  dP = dOb V^T;  dS = c P (dP - rowsum(dOb Ob))
+ *              dQb += dS K;  dK += dS^T Qb
+ * The scale c = 1/sqrt(hd) is applied inside the element-wise passes that
+ * touch S and dS anyway, not as a BLIS alpha: BLIS then packs A and B as
+ * plain copies (an alpha other than 1 is applied while packing).
  * Head h of q is the column block [h*hd, (h+1)*hd) of a buffer with row
  * stride ld, passed to BLIS as (rs = ld, cs = 1): no copies of q, k, v.
  *
@@ -26,6 +29,17 @@
 
 #include "kernels/kernels.h"
 #include "kernels/kinternal.h"
+
+/* The row passes below carry an AVX-512 clone besides kinternal.h's AVX2
+ * one: on a CPU with AVX-512 (Zen 4/5, Skylake-X) the exp of the softmax is
+ * the largest cost outside BLIS in a step, and 16 lanes halve it. Results
+ * are deterministic for a given machine (the clone is picked once, at load
+ * time); lane counts change only the order of the row sums. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(ORCH_NO_CLONES)
+#define ATTN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define ATTN_CLONES
+#endif
 
 #include "core/err.h"
 
@@ -65,9 +79,10 @@ size_t orch_attention_scratch_floats(const int32_t *cu_seqlens, int n_seg, int n
 
 /* ------------------------------------------------------ row softmax pieces */
 
-/* Rows of s (nb x l): s = exp(s - max), sums[i] = row sum, lse = max+log. */
-ORCH_SIMD_CLONES
-static void softmax_rows(float *s, float *sums, float *lse, int lse_stride, int nb, int l)
+/* Rows of the unscaled scores s (nb x l): s = exp(c s - c max), sums[i] =
+ * row sum, lse = c max + log(sum): the softmax of c s. */
+ATTN_CLONES
+static void softmax_rows(float *s, float *sums, float *lse, int lse_stride, float c, int nb, int l)
 {
     for (int i = 0; i < nb; i++) {
         float *r = s + (int64_t)i * l;
@@ -75,47 +90,48 @@ static void softmax_rows(float *s, float *sums, float *lse, int lse_stride, int 
 #pragma omp simd reduction(max : mx)
         for (int j = 0; j < l; j++)
             mx = r[j] > mx ? r[j] : mx;
+        float cmx = c * mx;
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
         for (int j = 0; j < l; j++) {
-            float e = orch_expf(r[j] - mx);
+            float e = orch_expf(c * r[j] - cmx);
             r[j] = e;
             sum += e;
         }
         sums[i] = sum;
-        lse[(int64_t)i * lse_stride] = mx + logf(sum);
+        lse[(int64_t)i * lse_stride] = cmx + logf(sum);
     }
 }
 
-/* Rows of p (nb x l): p = exp(p - lse[i]). */
-ORCH_SIMD_CLONES
-static void exp_rows(float *p, const float *lse, int lse_stride, int nb, int l)
+/* Rows of the unscaled scores p (nb x l): p = exp(c p - lse[i]). */
+ATTN_CLONES
+static void exp_rows(float *p, const float *lse, int lse_stride, float c, int nb, int l)
 {
     for (int i = 0; i < nb; i++) {
         float *r = p + (int64_t)i * l;
         float m = lse[(int64_t)i * lse_stride];
 #pragma omp simd
         for (int j = 0; j < l; j++)
-            r[j] = orch_expf(r[j] - m);
+            r[j] = orch_expf(c * r[j] - m);
     }
 }
 
-/* dp (nb x l) = p * (dp - dsum[i]). */
-ORCH_SIMD_CLONES
-static void dsoftmax_rows(float *dp, const float *p, const float *dsum, int nb, int l)
+/* dp (nb x l) = c p (dp - dsum[i]): dS with the score scale folded in. */
+ATTN_CLONES
+static void dsoftmax_rows(float *dp, const float *p, const float *dsum, float c, int nb, int l)
 {
     for (int i = 0; i < nb; i++) {
         float *d = dp + (int64_t)i * l;
         const float *r = p + (int64_t)i * l;
-        float c = dsum[i];
+        float ds = dsum[i];
 #pragma omp simd
         for (int j = 0; j < l; j++)
-            d[j] = r[j] * (d[j] - c);
+            d[j] = c * r[j] * (d[j] - ds);
     }
 }
 
 /* o (nb x hd, row stride ldo) /= sums[i] per row. */
-ORCH_SIMD_CLONES
+ATTN_CLONES
 static void scale_rows(float *o, int ldo, const float *sums, int nb, int hd)
 {
     for (int i = 0; i < nb; i++) {
@@ -128,7 +144,7 @@ static void scale_rows(float *o, int ldo, const float *sums, int nb, int hd)
 }
 
 /* dsum[i] = sum_d do[i,d] * o[i,d] over one head's columns. */
-ORCH_SIMD_CLONES
+ATTN_CLONES
 static void row_dots(float *dsum, const float *dout, const float *o, int ldo, int nb, int hd)
 {
     for (int i = 0; i < nb; i++) {
@@ -169,10 +185,10 @@ static void fwd_task(const attn_args *a, int s, int h, float *share, int32_t lma
         int64_t r0 = s0 + qb;
         const float *qh = a->q + r0 * a->ld + (int64_t)h * a->hd;
         float *oh = a->out + r0 * dm + (int64_t)h * a->hd;
-        /* S (nb x l) = c Q K^T: K^T is k with strides (1, ld). */
-        orch_sgemm(nb, l, a->hd, a->scale, qh, a->ld, 1, kh, 1, a->ld, 0.0f, sblk, l, 1,
-                   ORCH_SUP_AUTO, bt);
-        softmax_rows(sblk, sums, a->lse + r0 * a->n_head + h, a->n_head, nb, l);
+        /* S (nb x l) = Q K^T: K^T is k with strides (1, ld). */
+        orch_sgemm(nb, l, a->hd, 1.0f, qh, a->ld, 1, kh, 1, a->ld, 0.0f, sblk, l, 1, ORCH_SUP_AUTO,
+                   bt);
+        softmax_rows(sblk, sums, a->lse + r0 * a->n_head + h, a->n_head, a->scale, nb, l);
         orch_sgemm(nb, a->hd, l, 1.0f, sblk, l, 1, vh, a->ld, 1, 0.0f, oh, dm, 1, ORCH_SUP_AUTO,
                    bt);
         scale_rows(oh, dm, sums, nb, a->hd);
@@ -199,19 +215,18 @@ static void bwd_task(const attn_args *a, int s, int h, float *share, int32_t lma
         const float *oh = a->o_saved + r0 * dm + (int64_t)h * hd;
         float *dqh = a->dq + r0 * a->ld_d + (int64_t)h * hd;
         row_dots(dsum, doh, oh, dm, nb, hd);
-        orch_sgemm(nb, l, hd, a->scale, qh, a->ld, 1, kh, 1, a->ld, 0.0f, p, l, 1, ORCH_SUP_AUTO,
-                   bt);
-        exp_rows(p, a->lse_saved + r0 * a->n_head + h, a->n_head, nb, l);
+        orch_sgemm(nb, l, hd, 1.0f, qh, a->ld, 1, kh, 1, a->ld, 0.0f, p, l, 1, ORCH_SUP_AUTO, bt);
+        exp_rows(p, a->lse_saved + r0 * a->n_head + h, a->n_head, a->scale, nb, l);
         /* dV (l x hd) += P^T (l x nb) dO (nb x hd) */
         orch_sgemm(l, hd, nb, 1.0f, p, 1, l, doh, dm, 1, 1.0f, dvh, a->ld_d, 1, ORCH_SUP_AUTO, bt);
         /* dP (nb x l) = dO V^T */
         orch_sgemm(nb, l, hd, 1.0f, doh, dm, 1, vh, 1, a->ld, 0.0f, dp, l, 1, ORCH_SUP_AUTO, bt);
-        dsoftmax_rows(dp, p, dsum, nb, l);
-        /* dQ (nb x hd) += c dS K;  dK (l x hd) += c dS^T Q */
-        orch_sgemm(nb, hd, l, a->scale, dp, l, 1, kh, a->ld, 1, 1.0f, dqh, a->ld_d, 1,
-                   ORCH_SUP_AUTO, bt);
-        orch_sgemm(l, hd, nb, a->scale, dp, 1, l, qh, a->ld, 1, 1.0f, dkh, a->ld_d, 1,
-                   ORCH_SUP_AUTO, bt);
+        dsoftmax_rows(dp, p, dsum, a->scale, nb, l);
+        /* dQ (nb x hd) += dS K;  dK (l x hd) += dS^T Q (c is in dS) */
+        orch_sgemm(nb, hd, l, 1.0f, dp, l, 1, kh, a->ld, 1, 1.0f, dqh, a->ld_d, 1, ORCH_SUP_AUTO,
+                   bt);
+        orch_sgemm(l, hd, nb, 1.0f, dp, 1, l, qh, a->ld, 1, 1.0f, dkh, a->ld_d, 1, ORCH_SUP_AUTO,
+                   bt);
     }
 }
 
