@@ -158,13 +158,19 @@ int orch_exec_init(orch_exec *ex, orch_graph *g, const orch_pipeline *p, int64_t
         if (g->nodes[i].rank + g->nodes[i].in_dim > widest && g->nodes[i].op == ORCH_OP_LORA_LINEAR)
             widest = g->nodes[i].rank + g->nodes[i].in_dim;
     ex->work_floats = max_patches * widest;
+    ex->grid_images = -1;
+    ex->max_grid_images =
+        max_images > g->rows_max[ORCH_ROWS_IMAGE] ? max_images : (int)g->rows_max[ORCH_ROWS_IMAGE];
+    /* owned: the grids of the last geometry built, freed by orch_exec_free */
+    ex->grids = malloc(sizeof(int64_t) * 3 * (size_t)(ex->max_grid_images + 1));
     ex->cos_t = malloc(sizeof(float) * (size_t)(max_patches * head_dim));
     ex->sin_t = malloc(sizeof(float) * (size_t)(max_patches * head_dim));
     ex->labels = calloc((size_t)max_images, sizeof(int32_t));
     ex->targets = calloc((size_t)max_images * (size_t)n_out, sizeof(float));
     ex->scratch = malloc(sizeof(float) * ex->scratch_floats);
     ex->work = malloc(sizeof(float) * (size_t)ex->work_floats);
-    if (!ex->cos_t || !ex->sin_t || !ex->labels || !ex->targets || !ex->scratch || !ex->work) {
+    if (!ex->cos_t || !ex->sin_t || !ex->labels || !ex->targets || !ex->scratch || !ex->work ||
+        !ex->grids) {
         orch_exec_free(ex);
         return orch_seterr(err, ORCH_ENOMEM, "exec: out of memory");
     }
@@ -182,6 +188,7 @@ void orch_exec_free(orch_exec *ex)
     free(ex->targets);
     free(ex->scratch);
     free(ex->work);
+    free(ex->grids);
     memset(ex, 0, sizeof *ex);
 }
 
@@ -200,12 +207,19 @@ int orch_exec_set_batch(orch_exec *ex, const orch_batch *batch, orch_err *err)
         return orch_seterr(err, ORCH_EINVAL,
                            "pixel_values has %d columns; this tower takes %d (C*tp*P*P)",
                            batch->patch_dim, patch_dim);
-    orch_geometry_free(&ex->geometry);
-    int window_units = c->window_size / c->spatial_merge_size / c->patch_size;
-    int rc = orch_geometry_build((const int64_t(*)[3])batch->grid_thw, batch->n_images,
-                                 c->spatial_merge_size, window_units, &ex->geometry, err);
-    if (rc != ORCH_OK)
-        return rc;
+    size_t grid_bytes = sizeof(int64_t) * 3 * (size_t)batch->n_images;
+    int same_grids =
+        ex->grid_images == batch->n_images && memcmp(ex->grids, batch->grid_thw, grid_bytes) == 0;
+    if (!same_grids) {
+        ORCH_ASSERT(batch->n_images <= ex->max_grid_images);
+        orch_geometry_free(&ex->geometry);
+        ex->grid_images = -1;
+        int window_units = c->window_size / c->spatial_merge_size / c->patch_size;
+        int rc = orch_geometry_build((const int64_t(*)[3])batch->grid_thw, batch->n_images,
+                                     c->spatial_merge_size, window_units, &ex->geometry, err);
+        if (rc != ORCH_OK)
+            return rc;
+    }
     ex->n_patches = batch->n_patches;
     ex->n_images = batch->n_images;
 
@@ -218,14 +232,18 @@ int orch_exec_set_batch(orch_exec *ex, const orch_batch *batch, orch_err *err)
                unit_floats * sizeof(float));
     round_buffer(ex, x, ex->n_patches * patch_dim);
 
-    int head_dim = c->hidden_size / c->num_heads;
-    int32_t *pos = (int32_t *)ex->work; /* (N, 2) int32 fits in work */
-    ORCH_ASSERT(2 * ex->n_patches <= ex->work_floats);
-    for (int64_t i = 0; i < ex->n_patches; i++) {
-        pos[2 * i] = ex->geometry.pos_h[i];
-        pos[2 * i + 1] = ex->geometry.pos_w[i];
+    if (!same_grids) {
+        int head_dim = c->hidden_size / c->num_heads;
+        int32_t *pos = (int32_t *)ex->work; /* (N, 2) int32 fits in work */
+        ORCH_ASSERT(2 * ex->n_patches <= ex->work_floats);
+        for (int64_t i = 0; i < ex->n_patches; i++) {
+            pos[2 * i] = ex->geometry.pos_h[i];
+            pos[2 * i + 1] = ex->geometry.pos_w[i];
+        }
+        orch_rotary_tables(ex->cos_t, ex->sin_t, pos, (int)ex->n_patches, head_dim, 10000.0f);
+        memcpy(ex->grids, batch->grid_thw, grid_bytes);
+        ex->grid_images = batch->n_images;
     }
-    orch_rotary_tables(ex->cos_t, ex->sin_t, pos, (int)ex->n_patches, head_dim, 10000.0f);
 
     int n_out = g->tensors[g->logits].cols;
     for (int i = 0; i < batch->n_images; i++) {
