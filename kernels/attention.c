@@ -130,17 +130,23 @@ static void dsoftmax_rows(float *dp, const float *p, const float *dsum, float c,
     }
 }
 
-/* o (nb x hd, row stride ldo) /= sums[i] per row. */
+/* o (nb x hd, row stride ldo) /= sums[i] per row. Returns the sum of
+ * 0 * o over the block: 0 when every result is finite, NaN otherwise (the
+ * output's NaN check, in the pass that writes it). */
 ATTN_CLONES
-static void scale_rows(float *o, int ldo, const float *sums, int nb, int hd)
+static float scale_rows(float *o, int ldo, const float *sums, int nb, int hd)
 {
+    float bad = 0.0f;
     for (int i = 0; i < nb; i++) {
         float inv = 1.0f / sums[i];
         float *r = o + (int64_t)i * ldo;
-#pragma omp simd
-        for (int d = 0; d < hd; d++)
+#pragma omp simd reduction(+ : bad)
+        for (int d = 0; d < hd; d++) {
             r[d] *= inv;
+            bad += 0.0f * r[d];
+        }
     }
+    return bad;
 }
 
 /* dsum[i] = sum_d do[i,d] * o[i,d] over one head's columns. */
@@ -169,6 +175,7 @@ typedef struct attn_args {
     const int32_t *cu;
     int n_seg, n_head, hd;
     float scale;
+    int *nonfinite; /* forward: set to 1 when an output is NaN or Inf */
 } attn_args;
 
 static void fwd_task(const attn_args *a, int s, int h, float *share, int32_t lmax, int bt)
@@ -191,7 +198,8 @@ static void fwd_task(const attn_args *a, int s, int h, float *share, int32_t lma
         softmax_rows(sblk, sums, a->lse + r0 * a->n_head + h, a->n_head, a->scale, nb, l);
         orch_sgemm(nb, a->hd, l, 1.0f, sblk, l, 1, vh, a->ld, 1, 0.0f, oh, dm, 1, ORCH_SUP_AUTO,
                    bt);
-        scale_rows(oh, dm, sums, nb, a->hd);
+        if (scale_rows(oh, dm, sums, nb, a->hd) != 0.0f)
+            __atomic_store_n(a->nonfinite, 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -278,10 +286,11 @@ static void run_tasks(const attn_args *a, float *scratch, size_t scratch_floats,
     }
 }
 
-void orch_attention_fwd(float *out, float *lse, float *scratch, size_t scratch_floats,
-                        const float *q, const float *k, const float *v, int ld,
-                        const int32_t *cu_seqlens, int n_seg, int n_head, int head_dim)
+int orch_attention_fwd_finite(float *out, float *lse, float *scratch, size_t scratch_floats,
+                              const float *q, const float *k, const float *v, int ld,
+                              const int32_t *cu_seqlens, int n_seg, int n_head, int head_dim)
 {
+    int nonfinite = 0;
     attn_args a = {0};
     a.out = out;
     a.lse = lse;
@@ -294,7 +303,17 @@ void orch_attention_fwd(float *out, float *lse, float *scratch, size_t scratch_f
     a.n_head = n_head;
     a.hd = head_dim;
     a.scale = (float)(1.0 / sqrt((double)head_dim));
+    a.nonfinite = &nonfinite;
     run_tasks(&a, scratch, scratch_floats, fwd_task);
+    return !nonfinite;
+}
+
+void orch_attention_fwd(float *out, float *lse, float *scratch, size_t scratch_floats,
+                        const float *q, const float *k, const float *v, int ld,
+                        const int32_t *cu_seqlens, int n_seg, int n_head, int head_dim)
+{
+    (void)orch_attention_fwd_finite(out, lse, scratch, scratch_floats, q, k, v, ld, cu_seqlens,
+                                    n_seg, n_head, head_dim);
 }
 
 void orch_attention_bwd(float *dq, float *dk, float *dv, int ld_d, float *scratch,
