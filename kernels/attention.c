@@ -79,6 +79,40 @@ size_t orch_attention_scratch_floats(const int32_t *cu_seqlens, int n_seg, int n
 
 /* ------------------------------------------------------ row softmax pieces */
 
+/* exp(x) for the softmax's arguments, which are <= 0 (a score minus its
+ * row's maximum, up to a rounding above it in the backward) or NaN:
+ * kinternal.h's orch_expf (same polynomial, same
+ * accuracy) without the upper clamp and the NaN select, and with 2^n built
+ * from the rounding constant's bits instead of a float-to-int conversion,
+ * so a NaN flows through the arithmetic to a NaN result on its own. The
+ * exp is the largest cost outside BLIS in a step: ~30 % fewer operations.
+ * Below -88.3 the result is 0 (2^-127 scale), as orch_expf's. */
+static inline float exp_nonpos(float x)
+{
+    float xc = orch_self(x < -88.3f, -88.3f, x); /* NaN compares false: stays NaN */
+    const float magic = 12582912.0f;             /* 1.5 * 2^23: rounds to an integer */
+    float t = xc * 1.44269504088896341f + magic;
+    float n = t - magic;
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float y = 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * r * r + r + 1.0f;
+    /* the low bits of t hold n + 2^22: n + 127 in [0, 127] for x in
+     * [-88.3, 0], the biased exponent of 2^n (0 gives a zero scale) */
+    uint32_t tb, mb;
+    memcpy(&tb, &t, sizeof tb);
+    memcpy(&mb, &magic, sizeof mb);
+    uint32_t e = (tb - mb + 127u) << 23;
+    float scale;
+    memcpy(&scale, &e, sizeof scale);
+    return y * scale;
+}
+
 /* Rows of the unscaled scores s (nb x l): s = exp(c s - c max), sums[i] =
  * row sum, lse = c max + log(sum): the softmax of c s. */
 ATTN_CLONES
@@ -94,7 +128,7 @@ static void softmax_rows(float *s, float *sums, float *lse, int lse_stride, floa
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
         for (int j = 0; j < l; j++) {
-            float e = orch_expf(c * r[j] - cmx);
+            float e = exp_nonpos(c * r[j] - cmx);
             r[j] = e;
             sum += e;
         }
@@ -112,7 +146,7 @@ static void exp_rows(float *p, const float *lse, int lse_stride, float c, int nb
         float m = lse[(int64_t)i * lse_stride];
 #pragma omp simd
         for (int j = 0; j < l; j++)
-            r[j] = orch_expf(c * r[j] - m);
+            r[j] = exp_nonpos(c * r[j] - m);
     }
 }
 

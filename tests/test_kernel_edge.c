@@ -360,6 +360,16 @@ static void test_fused_finite_flags(void **state)
     assert_int_equal(orch_attention_fwd_finite(out2, lse, scr, ns, qkv, qkv + dm, qkv + 2 * dm,
                                                3 * dm, cu, 3, h, hd),
                      0);
+    qkv[(size_t)30 * 3 * dm + 2 * dm + hd] = 0.25f;
+    /* a NaN in a query (row 7, head 0): its scores, their exp and its output
+     * row are NaN, the other rows are not touched */
+    qkv[(size_t)7 * 3 * dm] = NAN;
+    assert_int_equal(orch_attention_fwd_finite(out2, lse, scr, ns, qkv, qkv + dm, qkv + 2 * dm,
+                                               3 * dm, cu, 3, h, hd),
+                     0);
+    for (int j = 0; j < hd; j++)
+        assert_true(isnan(out2[7 * dm + j]));
+    assert_true(all_finite(out2 + 8 * dm, (size_t)(n - 8) * dm));
     free(qkv);
     free(out);
     free(out2);
