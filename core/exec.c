@@ -477,23 +477,48 @@ double orch_exec_forward_from(orch_exec *ex, int first_node)
 
 /* ------------------------------------------------------------- backward */
 
+/* 1 when node n is the only stage that reads tensor t, and t shares its
+ * memory with no other tensor. */
+static int sole_reader(const orch_graph *g, const orch_node *n, int t)
+{
+    if (g->tensors[t].view_of >= 0)
+        return 0;
+    for (int i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i].view_of == t)
+            return 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < ORCH_NODE_MAX_IN; k++)
+            if (g->nodes[i].in[k] == t && &g->nodes[i] != n)
+                return 0;
+    return 1;
+}
+
 static void attention_backward(orch_exec *ex, const orch_node *n, float *dqkv)
 {
     const orch_model_config *c = &ex->graph->config;
     int d = c->hidden_size, h = c->num_heads, hd = d / h, ld = 3 * d;
     int rows = (int)ex->n_patches;
     const float *rot = data_of(ex, n->aux[0]);
-    float *work = ex->work;
-    ORCH_ASSERT((int64_t)rows * ld <= ex->work_floats);
-    memset(work, 0, sizeof(float) * (size_t)rows * ld);
     const int32_t *cu = n->full_attention ? ex->geometry.cu_full : ex->geometry.cu_window;
     int n_seg = n->full_attention ? ex->geometry.n_full_segs : ex->geometry.n_window_segs;
-    orch_attention_bwd(work, work + d, work + 2 * d, ld, ex->scratch, ex->scratch_floats,
+    /* When attention is the only reader of qkv, dqkv is still the zeros
+     * orch_exec_backward started it with: the kernel accumulates into it
+     * and the rotary backward runs in place on its dq and dk columns (no
+     * scratch to clear, no pass to add it in). Otherwise go through work. */
+    int direct = sole_reader(ex->graph, n, n->in[0]);
+    float *acc = dqkv;
+    if (!direct) {
+        acc = ex->work;
+        ORCH_ASSERT((int64_t)rows * ld <= ex->work_floats);
+        memset(acc, 0, sizeof(float) * (size_t)rows * ld);
+    }
+    orch_attention_bwd(acc, acc + d, acc + 2 * d, ld, ex->scratch, ex->scratch_floats,
                        ex->graph->tensors[n->out].grad, data_of(ex, n->out), data_of(ex, n->aux[1]),
                        rot, rot + d, data_of(ex, n->in[0]) + 2 * d, ld, cu, n_seg, h, hd);
-    orch_rotary_bwd(work, ld, work, ld, ex->cos_t, ex->sin_t, rows, h, hd);
-    orch_rotary_bwd(work + d, ld, work + d, ld, ex->cos_t, ex->sin_t, rows, h, hd);
-    orch_add_fwd(dqkv, dqkv, work, (int64_t)rows * ld);
+    orch_rotary_bwd(acc, ld, acc, ld, ex->cos_t, ex->sin_t, rows, h, hd);
+    orch_rotary_bwd(acc + d, ld, acc + d, ld, ex->cos_t, ex->sin_t, rows, h, hd);
+    if (!direct)
+        orch_add_fwd(dqkv, dqkv, acc, (int64_t)rows * ld);
 }
 
 static void node_backward(orch_exec *ex, const orch_node *n)
