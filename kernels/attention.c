@@ -46,8 +46,7 @@
 #include <math.h>
 #include <omp.h>
 
-/* Query rows per block. Smaller than ORCH_ATTN_QBLOCK when it pays: the
- * S block should stay in the per-core L2 (see docs/performance.md). */
+/* Query rows per block (kernels.h says why 512). */
 #define QB ORCH_ATTN_QBLOCK
 
 static int32_t max_seg_len(const int32_t *cu, int n_seg)

@@ -175,8 +175,12 @@ void orch_add_bwd(float *da, float *db, const float *dy, int64_t n);
 /* Floats of scratch orch_attention_fwd/bwd need for these segments when run
  * with nthreads threads (<= 0: orch_threads_get()). Bounded: query rows are
  * processed in blocks (ORCH_ATTN_QBLOCK rows x segment length per thread),
- * so a 4096-token segment needs 2 * 256 * 4096 floats per thread, not L^2. */
-#define ORCH_ATTN_QBLOCK 256
+ * so a 4096-token segment needs 2 * 512 * 4096 floats per thread, not L^2.
+ * 512 rows: the backward's products with k = block rows (dV += P^T dO,
+ * dK += dS^T Q) and the output's row passes do better than with 256 and as
+ * well as with whole 1024-token segments (measured with the skx kernels,
+ * 1 and 2 threads). */
+#define ORCH_ATTN_QBLOCK 512
 size_t orch_attention_scratch_floats(const int32_t *cu_seqlens, int n_seg, int nthreads);
 
 /* Multi-head softmax attention, non-causal, within each segment
