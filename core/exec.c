@@ -98,27 +98,33 @@ static void input_stats(const orch_exec *ex, const orch_node *n, orch_phase phas
     }
 }
 
-/* Puts the configured bad value into x[0] when this is the injection point. */
-static void maybe_inject(const orch_exec *ex, orch_phase phase, const char *stage,
-                         const char *tensor, float *x, int64_t n)
+/* Puts the configured bad value into x[0] when this is the injection
+ * point; returns 1 when it did. */
+static int maybe_inject(const orch_exec *ex, orch_phase phase, const char *stage,
+                        const char *tensor, float *x, int64_t n)
 {
     const orch_inject *inj = &ex->inject;
     if (!inj->enabled || n <= 0 || inj->step != ex->step || inj->phase != phase ||
         strcmp(inj->stage, stage) != 0)
-        return;
+        return 0;
     if (inj->tensor[0] != '\0' && strcmp(inj->tensor, tensor) != 0)
-        return;
+        return 0;
     x[0] = inj->value_is_inf ? INFINITY : NAN;
+    return 1;
 }
 
-/* Scans one tensor a stage produced and reports it when non-finite. */
-static void check(orch_exec *ex, const orch_node *n, orch_phase phase, const char *tensor, float *x,
-                  int64_t count)
+/* Scans one tensor a stage produced and reports it when non-finite.
+ * known_finite: the kernel that wrote x already found every element
+ * finite in a pass of its own (the scan is then skipped, unless an
+ * injection has just written into x). */
+static void check_known(orch_exec *ex, const orch_node *n, orch_phase phase, const char *tensor,
+                        float *x, int64_t count, int known_finite)
 {
     if (x == NULL)
         return;
-    maybe_inject(ex, phase, n->stage, tensor, x, count);
-    if (!ex->check_nan)
+    if (maybe_inject(ex, phase, n->stage, tensor, x, count))
+        known_finite = 0;
+    if (!ex->check_nan || known_finite)
         return;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -133,6 +139,12 @@ static void check(orch_exec *ex, const orch_node *n, orch_phase phase, const cha
     orch_scan_event ev = {ex->step, phase, n->stage, tensor, s, 0.0, 1};
     input_stats(ex, n, phase, &ev.input_absmax, &ev.inputs_finite);
     ex->observer(ex->observer_ctx, &ev);
+}
+
+static void check(orch_exec *ex, const orch_node *n, orch_phase phase, const char *tensor, float *x,
+                  int64_t count)
+{
+    check_known(ex, n, phase, tensor, x, count, 0);
 }
 
 /* ------------------------------------------------------------- set-up */
@@ -158,13 +170,19 @@ int orch_exec_init(orch_exec *ex, orch_graph *g, const orch_pipeline *p, int64_t
         if (g->nodes[i].rank + g->nodes[i].in_dim > widest && g->nodes[i].op == ORCH_OP_LORA_LINEAR)
             widest = g->nodes[i].rank + g->nodes[i].in_dim;
     ex->work_floats = max_patches * widest;
+    ex->grid_images = -1;
+    ex->max_grid_images =
+        max_images > g->rows_max[ORCH_ROWS_IMAGE] ? max_images : (int)g->rows_max[ORCH_ROWS_IMAGE];
+    /* owned: the grids of the last geometry built, freed by orch_exec_free */
+    ex->grids = malloc(sizeof(int64_t) * 3 * (size_t)(ex->max_grid_images + 1));
     ex->cos_t = malloc(sizeof(float) * (size_t)(max_patches * head_dim));
     ex->sin_t = malloc(sizeof(float) * (size_t)(max_patches * head_dim));
     ex->labels = calloc((size_t)max_images, sizeof(int32_t));
     ex->targets = calloc((size_t)max_images * (size_t)n_out, sizeof(float));
     ex->scratch = malloc(sizeof(float) * ex->scratch_floats);
     ex->work = malloc(sizeof(float) * (size_t)ex->work_floats);
-    if (!ex->cos_t || !ex->sin_t || !ex->labels || !ex->targets || !ex->scratch || !ex->work) {
+    if (!ex->cos_t || !ex->sin_t || !ex->labels || !ex->targets || !ex->scratch || !ex->work ||
+        !ex->grids) {
         orch_exec_free(ex);
         return orch_seterr(err, ORCH_ENOMEM, "exec: out of memory");
     }
@@ -182,6 +200,7 @@ void orch_exec_free(orch_exec *ex)
     free(ex->targets);
     free(ex->scratch);
     free(ex->work);
+    free(ex->grids);
     memset(ex, 0, sizeof *ex);
 }
 
@@ -200,12 +219,19 @@ int orch_exec_set_batch(orch_exec *ex, const orch_batch *batch, orch_err *err)
         return orch_seterr(err, ORCH_EINVAL,
                            "pixel_values has %d columns; this tower takes %d (C*tp*P*P)",
                            batch->patch_dim, patch_dim);
-    orch_geometry_free(&ex->geometry);
-    int window_units = c->window_size / c->spatial_merge_size / c->patch_size;
-    int rc = orch_geometry_build((const int64_t(*)[3])batch->grid_thw, batch->n_images,
-                                 c->spatial_merge_size, window_units, &ex->geometry, err);
-    if (rc != ORCH_OK)
-        return rc;
+    size_t grid_bytes = sizeof(int64_t) * 3 * (size_t)batch->n_images;
+    int same_grids =
+        ex->grid_images == batch->n_images && memcmp(ex->grids, batch->grid_thw, grid_bytes) == 0;
+    if (!same_grids) {
+        ORCH_ASSERT(batch->n_images <= ex->max_grid_images);
+        orch_geometry_free(&ex->geometry);
+        ex->grid_images = -1;
+        int window_units = c->window_size / c->spatial_merge_size / c->patch_size;
+        int rc = orch_geometry_build((const int64_t(*)[3])batch->grid_thw, batch->n_images,
+                                     c->spatial_merge_size, window_units, &ex->geometry, err);
+        if (rc != ORCH_OK)
+            return rc;
+    }
     ex->n_patches = batch->n_patches;
     ex->n_images = batch->n_images;
 
@@ -218,14 +244,18 @@ int orch_exec_set_batch(orch_exec *ex, const orch_batch *batch, orch_err *err)
                unit_floats * sizeof(float));
     round_buffer(ex, x, ex->n_patches * patch_dim);
 
-    int head_dim = c->hidden_size / c->num_heads;
-    int32_t *pos = (int32_t *)ex->work; /* (N, 2) int32 fits in work */
-    ORCH_ASSERT(2 * ex->n_patches <= ex->work_floats);
-    for (int64_t i = 0; i < ex->n_patches; i++) {
-        pos[2 * i] = ex->geometry.pos_h[i];
-        pos[2 * i + 1] = ex->geometry.pos_w[i];
+    if (!same_grids) {
+        int head_dim = c->hidden_size / c->num_heads;
+        int32_t *pos = (int32_t *)ex->work; /* (N, 2) int32 fits in work */
+        ORCH_ASSERT(2 * ex->n_patches <= ex->work_floats);
+        for (int64_t i = 0; i < ex->n_patches; i++) {
+            pos[2 * i] = ex->geometry.pos_h[i];
+            pos[2 * i + 1] = ex->geometry.pos_w[i];
+        }
+        orch_rotary_tables(ex->cos_t, ex->sin_t, pos, (int)ex->n_patches, head_dim, 10000.0f);
+        memcpy(ex->grids, batch->grid_thw, grid_bytes);
+        ex->grid_images = batch->n_images;
     }
-    orch_rotary_tables(ex->cos_t, ex->sin_t, pos, (int)ex->n_patches, head_dim, 10000.0f);
 
     int n_out = g->tensors[g->logits].cols;
     for (int i = 0; i < batch->n_images; i++) {
@@ -262,7 +292,8 @@ int orch_exec_refresh_lowp(orch_exec *ex, int all, orch_err *err)
 
 /* -------------------------------------------------------------- forward */
 
-static void attention_forward(orch_exec *ex, const orch_node *n)
+/* Returns 1 when the kernel found every output finite. */
+static int attention_forward(orch_exec *ex, const orch_node *n)
 {
     const orch_model_config *c = &ex->graph->config;
     int d = c->hidden_size, h = c->num_heads, hd = d / h, ld = 3 * d;
@@ -271,13 +302,14 @@ static void attention_forward(orch_exec *ex, const orch_node *n)
     float *rot = data_of(ex, n->aux[0]);
     orch_rotary_fwd(rot, ld, qkv, ld, ex->cos_t, ex->sin_t, rows, h, hd);
     orch_rotary_fwd(rot + d, ld, qkv + d, ld, ex->cos_t, ex->sin_t, rows, h, hd);
+    /* v is read in place from qkv (same row stride): only q and k rotate */
     for (int i = 0; i < rows; i++)
-        memcpy(rot + (size_t)i * ld + 2 * d, qkv + (size_t)i * ld + 2 * d, sizeof(float) * d);
-    round_buffer(ex, rot, (int64_t)rows * ld);
+        round_buffer(ex, rot + (size_t)i * ld, 2 * d);
     const int32_t *cu = n->full_attention ? ex->geometry.cu_full : ex->geometry.cu_window;
     int n_seg = n->full_attention ? ex->geometry.n_full_segs : ex->geometry.n_window_segs;
-    orch_attention_fwd(data_of(ex, n->out), data_of(ex, n->aux[1]), ex->scratch, ex->scratch_floats,
-                       rot, rot + d, rot + 2 * d, ld, cu, n_seg, h, hd);
+    return orch_attention_fwd_finite(data_of(ex, n->out), data_of(ex, n->aux[1]), ex->scratch,
+                                     ex->scratch_floats, rot, rot + d, qkv + 2 * d, ld, cu, n_seg,
+                                     h, hd);
 }
 
 /* ------------------------------------------------------ LoRA dropout */
@@ -344,17 +376,25 @@ static void lora_dropout_backward(orch_exec *ex, const orch_node *n, float *dx, 
     }
 }
 
-static void node_forward(orch_exec *ex, const orch_node *n)
+/* Runs one stage forward. Returns 1 when the stage's kernel found every
+ * output finite in a pass it makes anyway (the NaN check then needs no
+ * scan), 0 when nothing is known. */
+static int node_forward(orch_exec *ex, const orch_node *n)
 {
     const orch_graph *g = ex->graph;
     float *y = data_of(ex, n->out);
     const float *x = n->in[0] >= 0 ? data_of(ex, n->in[0]) : NULL;
     int rows = (int)rows_of(ex, n->out);
     int64_t count = numel_of(ex, n->out);
+    int finite = 0;
     switch (n->op) {
     case ORCH_OP_LINEAR:
-        orch_linear_fwd(y, x, weights_of(ex, n->param[0]), weights_of(ex, n->param[1]), rows,
-                        n->in_dim, n->out_dim);
+        if (n->param[1] >= 0)
+            finite =
+                orch_linear_fwd_finite(y, x, weights_of(ex, n->param[0]),
+                                       weights_of(ex, n->param[1]), rows, n->in_dim, n->out_dim);
+        else
+            orch_linear_fwd(y, x, weights_of(ex, n->param[0]), NULL, rows, n->in_dim, n->out_dim);
         break;
     case ORCH_OP_LORA_LINEAR:
         if (n->aux[1] >= 0)
@@ -370,7 +410,7 @@ static void node_forward(orch_exec *ex, const orch_node *n)
                          g->tensors[n->out].cols);
         break;
     case ORCH_OP_ATTENTION:
-        attention_forward(ex, n);
+        finite = attention_forward(ex, n);
         break;
     case ORCH_OP_SWIGLU:
         orch_swiglu_fwd(y, x, data_of(ex, n->in[1]), count);
@@ -403,6 +443,9 @@ static void node_forward(orch_exec *ex, const orch_node *n)
     }
     if (n->op != ORCH_OP_CROSS_ENTROPY && n->op != ORCH_OP_MSE)
         round_buffer(ex, y, count);
+    /* fp16 rounding turns large finite values into Inf (and bf16 the
+     * largest ones): what the kernel saw before rounding no longer holds */
+    return ex->precision == ORCH_FP32 ? finite : 0;
 }
 
 double orch_exec_forward(orch_exec *ex)
@@ -425,13 +468,30 @@ double orch_exec_forward_from(orch_exec *ex, int first_node)
     ex->nonfinite_seen = 0;
     for (int i = first_node; i < g->n_nodes; i++) {
         const orch_node *n = &g->nodes[i];
-        node_forward(ex, n);
-        check(ex, n, ORCH_PHASE_FORWARD, "output", data_of(ex, n->out), numel_of(ex, n->out));
+        int finite = node_forward(ex, n);
+        check_known(ex, n, ORCH_PHASE_FORWARD, "output", data_of(ex, n->out), numel_of(ex, n->out),
+                    finite);
     }
     return data_of(ex, g->loss)[0];
 }
 
 /* ------------------------------------------------------------- backward */
+
+/* 1 when node n is the only stage that reads tensor t, and t shares its
+ * memory with no other tensor. */
+static int sole_reader(const orch_graph *g, const orch_node *n, int t)
+{
+    if (g->tensors[t].view_of >= 0)
+        return 0;
+    for (int i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i].view_of == t)
+            return 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < ORCH_NODE_MAX_IN; k++)
+            if (g->nodes[i].in[k] == t && &g->nodes[i] != n)
+                return 0;
+    return 1;
+}
 
 static void attention_backward(orch_exec *ex, const orch_node *n, float *dqkv)
 {
@@ -439,17 +499,26 @@ static void attention_backward(orch_exec *ex, const orch_node *n, float *dqkv)
     int d = c->hidden_size, h = c->num_heads, hd = d / h, ld = 3 * d;
     int rows = (int)ex->n_patches;
     const float *rot = data_of(ex, n->aux[0]);
-    float *work = ex->work;
-    ORCH_ASSERT((int64_t)rows * ld <= ex->work_floats);
-    memset(work, 0, sizeof(float) * (size_t)rows * ld);
     const int32_t *cu = n->full_attention ? ex->geometry.cu_full : ex->geometry.cu_window;
     int n_seg = n->full_attention ? ex->geometry.n_full_segs : ex->geometry.n_window_segs;
-    orch_attention_bwd(work, work + d, work + 2 * d, ld, ex->scratch, ex->scratch_floats,
+    /* When attention is the only reader of qkv, dqkv is still the zeros
+     * orch_exec_backward started it with: the kernel accumulates into it
+     * and the rotary backward runs in place on its dq and dk columns (no
+     * scratch to clear, no pass to add it in). Otherwise go through work. */
+    int direct = sole_reader(ex->graph, n, n->in[0]);
+    float *acc = dqkv;
+    if (!direct) {
+        acc = ex->work;
+        ORCH_ASSERT((int64_t)rows * ld <= ex->work_floats);
+        memset(acc, 0, sizeof(float) * (size_t)rows * ld);
+    }
+    orch_attention_bwd(acc, acc + d, acc + 2 * d, ld, ex->scratch, ex->scratch_floats,
                        ex->graph->tensors[n->out].grad, data_of(ex, n->out), data_of(ex, n->aux[1]),
-                       rot, rot + d, rot + 2 * d, ld, cu, n_seg, h, hd);
-    orch_rotary_bwd(work, ld, work, ld, ex->cos_t, ex->sin_t, rows, h, hd);
-    orch_rotary_bwd(work + d, ld, work + d, ld, ex->cos_t, ex->sin_t, rows, h, hd);
-    orch_add_fwd(dqkv, dqkv, work, (int64_t)rows * ld);
+                       rot, rot + d, data_of(ex, n->in[0]) + 2 * d, ld, cu, n_seg, h, hd);
+    orch_rotary_bwd(acc, ld, acc, ld, ex->cos_t, ex->sin_t, rows, h, hd);
+    orch_rotary_bwd(acc + d, ld, acc + d, ld, ex->cos_t, ex->sin_t, rows, h, hd);
+    if (!direct)
+        orch_add_fwd(dqkv, dqkv, acc, (int64_t)rows * ld);
 }
 
 static void node_backward(orch_exec *ex, const orch_node *n)
@@ -538,7 +607,7 @@ static void recompute_block(orch_exec *ex, int block)
     const orch_graph *g = ex->graph;
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].block == block)
-            node_forward(ex, &g->nodes[i]);
+            (void)node_forward(ex, &g->nodes[i]);
     for (int i = 0; i < g->n_nodes; i++) {
         const orch_node *n = &g->nodes[i];
         const orch_tensor *t = &g->tensors[n->out];
@@ -603,7 +672,7 @@ void orch_exec_scan_params(orch_exec *ex)
             } else {
                 /* an injected write into a frozen tensor is for the frozen
                  * checksum to catch, not for the scan */
-                maybe_inject(ex, ORCH_PHASE_UPDATE, n->stage, names[k], p->data, p->numel);
+                (void)maybe_inject(ex, ORCH_PHASE_UPDATE, n->stage, names[k], p->data, p->numel);
             }
         }
     }

@@ -47,6 +47,12 @@ typedef struct orch_exec {
     int n_images;
     int unit;
     orch_geometry geometry;
+    /* the image_grid_thw the geometry and rotary tables were built for,
+     * (grid_images, 3); a batch of the same grids reuses them, so a step
+     * allocates nothing (orch_geometry_build allocates) */
+    int64_t *grids;
+    int grid_images; /* -1: nothing built yet */
+    int max_grid_images;
     float *cos_t, *sin_t; /* (max patches, head_dim) */
     int32_t *labels;      /* (max images) class labels */
     float *targets;       /* (max images, outputs) regression targets */
@@ -66,7 +72,8 @@ int orch_exec_init(orch_exec *ex, orch_graph *g, const orch_pipeline *p, int64_t
 void orch_exec_free(orch_exec *ex);
 
 /* Loads a batch: permutes the patch rows into window order, computes the
- * geometry and rotary tables, rounds the input to the run's precision.
+ * geometry and rotary tables (kept from the previous batch when its
+ * image_grid_thw is the same), rounds the input to the run's precision.
  * Returns ORCH_EINVAL for a batch the graph cannot take. */
 int orch_exec_set_batch(orch_exec *ex, const orch_batch *batch, orch_err *err);
 

@@ -4,12 +4,15 @@
  *
  * Work is split into tasks (segment, head). For each task, query rows are
  * processed in blocks of QB rows so that scratch stays QB x L per thread:
- *   forward    S  = c Qb K^T            (QB x L)   BLIS, strided head views
- *              P  = exp(S - rowmax)     in place; lse = rowmax + log(rowsum)
+ *   forward    S  = Qb K^T              (QB x L)   BLIS, strided head views
+ *              P  = exp(c S - c rowmax) in place; lse = c rowmax + log(rowsum)
  *              Ob = P V / rowsum        BLIS, then a row scale of QB x hd
  *   backward   P  = exp(c Qb K^T - lse) recomputed, no stored L x L matrix
- *              dV += P^T dOb;  dP = dOb V^T;  dS = P (dP - rowsum(dOb Ob))
- *              dQb += c dS K;  dK += c dS^T Qb
+ *              dV += P^T dOb;  dP = dOb V^T;  dS = c P (dP - rowsum(dOb Ob))
+ *              dQb += dS K;  dK += dS^T Qb
+ * The scale c = 1/sqrt(hd) is applied inside the element-wise passes that
+ * touch S and dS anyway, not as a BLIS alpha: BLIS then packs A and B as
+ * plain copies (an alpha other than 1 is applied while packing).
  * Head h of q is the column block [h*hd, (h+1)*hd) of a buffer with row
  * stride ld, passed to BLIS as (rs = ld, cs = 1): no copies of q, k, v.
  *
@@ -27,13 +30,23 @@
 #include "kernels/kernels.h"
 #include "kernels/kinternal.h"
 
+/* The row passes below carry an AVX-512 clone besides kinternal.h's AVX2
+ * one: on a CPU with AVX-512 (Zen 4/5, Skylake-X) the exp of the softmax is
+ * the largest cost outside BLIS in a step, and 16 lanes halve it. Results
+ * are deterministic for a given machine (the clone is picked once, at load
+ * time); lane counts change only the order of the row sums. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(ORCH_NO_CLONES)
+#define ATTN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define ATTN_CLONES
+#endif
+
 #include "core/err.h"
 
 #include <math.h>
 #include <omp.h>
 
-/* Query rows per block. Smaller than ORCH_ATTN_QBLOCK when it pays: the
- * S block should stay in the per-core L2 (see docs/performance.md). */
+/* Query rows per block (kernels.h says why 512). */
 #define QB ORCH_ATTN_QBLOCK
 
 static int32_t max_seg_len(const int32_t *cu, int n_seg)
@@ -65,9 +78,44 @@ size_t orch_attention_scratch_floats(const int32_t *cu_seqlens, int n_seg, int n
 
 /* ------------------------------------------------------ row softmax pieces */
 
-/* Rows of s (nb x l): s = exp(s - max), sums[i] = row sum, lse = max+log. */
-ORCH_SIMD_CLONES
-static void softmax_rows(float *s, float *sums, float *lse, int lse_stride, int nb, int l)
+/* exp(x) for the softmax's arguments, which are <= 0 (a score minus its
+ * row's maximum, up to a rounding above it in the backward) or NaN:
+ * kinternal.h's orch_expf (same polynomial, same
+ * accuracy) without the upper clamp and the NaN select, and with 2^n built
+ * from the rounding constant's bits instead of a float-to-int conversion,
+ * so a NaN flows through the arithmetic to a NaN result on its own. The
+ * exp is the largest cost outside BLIS in a step: ~30 % fewer operations.
+ * Below -88.3 the result is 0 (2^-127 scale), as orch_expf's. */
+static inline float exp_nonpos(float x)
+{
+    float xc = orch_self(x < -88.3f, -88.3f, x); /* NaN compares false: stays NaN */
+    const float magic = 12582912.0f;             /* 1.5 * 2^23: rounds to an integer */
+    float t = xc * 1.44269504088896341f + magic;
+    float n = t - magic;
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float y = 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * r * r + r + 1.0f;
+    /* the low bits of t hold n + 2^22: n + 127 in [0, 127] for x in
+     * [-88.3, 0], the biased exponent of 2^n (0 gives a zero scale) */
+    uint32_t tb, mb;
+    memcpy(&tb, &t, sizeof tb);
+    memcpy(&mb, &magic, sizeof mb);
+    uint32_t e = (tb - mb + 127u) << 23;
+    float scale;
+    memcpy(&scale, &e, sizeof scale);
+    return y * scale;
+}
+
+/* Rows of the unscaled scores s (nb x l): s = exp(c s - c max), sums[i] =
+ * row sum, lse = c max + log(sum): the softmax of c s. */
+ATTN_CLONES
+static void softmax_rows(float *s, float *sums, float *lse, int lse_stride, float c, int nb, int l)
 {
     for (int i = 0; i < nb; i++) {
         float *r = s + (int64_t)i * l;
@@ -75,60 +123,67 @@ static void softmax_rows(float *s, float *sums, float *lse, int lse_stride, int 
 #pragma omp simd reduction(max : mx)
         for (int j = 0; j < l; j++)
             mx = r[j] > mx ? r[j] : mx;
+        float cmx = c * mx;
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
         for (int j = 0; j < l; j++) {
-            float e = orch_expf(r[j] - mx);
+            float e = exp_nonpos(c * r[j] - cmx);
             r[j] = e;
             sum += e;
         }
         sums[i] = sum;
-        lse[(int64_t)i * lse_stride] = mx + logf(sum);
+        lse[(int64_t)i * lse_stride] = cmx + logf(sum);
     }
 }
 
-/* Rows of p (nb x l): p = exp(p - lse[i]). */
-ORCH_SIMD_CLONES
-static void exp_rows(float *p, const float *lse, int lse_stride, int nb, int l)
+/* Rows of the unscaled scores p (nb x l): p = exp(c p - lse[i]). */
+ATTN_CLONES
+static void exp_rows(float *p, const float *lse, int lse_stride, float c, int nb, int l)
 {
     for (int i = 0; i < nb; i++) {
         float *r = p + (int64_t)i * l;
         float m = lse[(int64_t)i * lse_stride];
 #pragma omp simd
         for (int j = 0; j < l; j++)
-            r[j] = orch_expf(r[j] - m);
+            r[j] = exp_nonpos(c * r[j] - m);
     }
 }
 
-/* dp (nb x l) = p * (dp - dsum[i]). */
-ORCH_SIMD_CLONES
-static void dsoftmax_rows(float *dp, const float *p, const float *dsum, int nb, int l)
+/* dp (nb x l) = c p (dp - dsum[i]): dS with the score scale folded in. */
+ATTN_CLONES
+static void dsoftmax_rows(float *dp, const float *p, const float *dsum, float c, int nb, int l)
 {
     for (int i = 0; i < nb; i++) {
         float *d = dp + (int64_t)i * l;
         const float *r = p + (int64_t)i * l;
-        float c = dsum[i];
+        float ds = dsum[i];
 #pragma omp simd
         for (int j = 0; j < l; j++)
-            d[j] = r[j] * (d[j] - c);
+            d[j] = c * r[j] * (d[j] - ds);
     }
 }
 
-/* o (nb x hd, row stride ldo) /= sums[i] per row. */
-ORCH_SIMD_CLONES
-static void scale_rows(float *o, int ldo, const float *sums, int nb, int hd)
+/* o (nb x hd, row stride ldo) /= sums[i] per row. Returns the sum of
+ * 0 * o over the block: 0 when every result is finite, NaN otherwise (the
+ * output's NaN check, in the pass that writes it). */
+ATTN_CLONES
+static float scale_rows(float *o, int ldo, const float *sums, int nb, int hd)
 {
+    float bad = 0.0f;
     for (int i = 0; i < nb; i++) {
         float inv = 1.0f / sums[i];
         float *r = o + (int64_t)i * ldo;
-#pragma omp simd
-        for (int d = 0; d < hd; d++)
+#pragma omp simd reduction(+ : bad)
+        for (int d = 0; d < hd; d++) {
             r[d] *= inv;
+            bad += 0.0f * r[d];
+        }
     }
+    return bad;
 }
 
 /* dsum[i] = sum_d do[i,d] * o[i,d] over one head's columns. */
-ORCH_SIMD_CLONES
+ATTN_CLONES
 static void row_dots(float *dsum, const float *dout, const float *o, int ldo, int nb, int hd)
 {
     for (int i = 0; i < nb; i++) {
@@ -153,6 +208,7 @@ typedef struct attn_args {
     const int32_t *cu;
     int n_seg, n_head, hd;
     float scale;
+    int *nonfinite; /* forward: set to 1 when an output is NaN or Inf */
 } attn_args;
 
 static void fwd_task(const attn_args *a, int s, int h, float *share, int32_t lmax, int bt)
@@ -169,13 +225,14 @@ static void fwd_task(const attn_args *a, int s, int h, float *share, int32_t lma
         int64_t r0 = s0 + qb;
         const float *qh = a->q + r0 * a->ld + (int64_t)h * a->hd;
         float *oh = a->out + r0 * dm + (int64_t)h * a->hd;
-        /* S (nb x l) = c Q K^T: K^T is k with strides (1, ld). */
-        orch_sgemm(nb, l, a->hd, a->scale, qh, a->ld, 1, kh, 1, a->ld, 0.0f, sblk, l, 1,
-                   ORCH_SUP_AUTO, bt);
-        softmax_rows(sblk, sums, a->lse + r0 * a->n_head + h, a->n_head, nb, l);
+        /* S (nb x l) = Q K^T: K^T is k with strides (1, ld). */
+        orch_sgemm(nb, l, a->hd, 1.0f, qh, a->ld, 1, kh, 1, a->ld, 0.0f, sblk, l, 1, ORCH_SUP_AUTO,
+                   bt);
+        softmax_rows(sblk, sums, a->lse + r0 * a->n_head + h, a->n_head, a->scale, nb, l);
         orch_sgemm(nb, a->hd, l, 1.0f, sblk, l, 1, vh, a->ld, 1, 0.0f, oh, dm, 1, ORCH_SUP_AUTO,
                    bt);
-        scale_rows(oh, dm, sums, nb, a->hd);
+        if (scale_rows(oh, dm, sums, nb, a->hd) != 0.0f)
+            __atomic_store_n(a->nonfinite, 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -199,19 +256,18 @@ static void bwd_task(const attn_args *a, int s, int h, float *share, int32_t lma
         const float *oh = a->o_saved + r0 * dm + (int64_t)h * hd;
         float *dqh = a->dq + r0 * a->ld_d + (int64_t)h * hd;
         row_dots(dsum, doh, oh, dm, nb, hd);
-        orch_sgemm(nb, l, hd, a->scale, qh, a->ld, 1, kh, 1, a->ld, 0.0f, p, l, 1, ORCH_SUP_AUTO,
-                   bt);
-        exp_rows(p, a->lse_saved + r0 * a->n_head + h, a->n_head, nb, l);
+        orch_sgemm(nb, l, hd, 1.0f, qh, a->ld, 1, kh, 1, a->ld, 0.0f, p, l, 1, ORCH_SUP_AUTO, bt);
+        exp_rows(p, a->lse_saved + r0 * a->n_head + h, a->n_head, a->scale, nb, l);
         /* dV (l x hd) += P^T (l x nb) dO (nb x hd) */
         orch_sgemm(l, hd, nb, 1.0f, p, 1, l, doh, dm, 1, 1.0f, dvh, a->ld_d, 1, ORCH_SUP_AUTO, bt);
         /* dP (nb x l) = dO V^T */
         orch_sgemm(nb, l, hd, 1.0f, doh, dm, 1, vh, 1, a->ld, 0.0f, dp, l, 1, ORCH_SUP_AUTO, bt);
-        dsoftmax_rows(dp, p, dsum, nb, l);
-        /* dQ (nb x hd) += c dS K;  dK (l x hd) += c dS^T Q */
-        orch_sgemm(nb, hd, l, a->scale, dp, l, 1, kh, a->ld, 1, 1.0f, dqh, a->ld_d, 1,
-                   ORCH_SUP_AUTO, bt);
-        orch_sgemm(l, hd, nb, a->scale, dp, 1, l, qh, a->ld, 1, 1.0f, dkh, a->ld_d, 1,
-                   ORCH_SUP_AUTO, bt);
+        dsoftmax_rows(dp, p, dsum, a->scale, nb, l);
+        /* dQ (nb x hd) += dS K;  dK (l x hd) += dS^T Q (c is in dS) */
+        orch_sgemm(nb, hd, l, 1.0f, dp, l, 1, kh, a->ld, 1, 1.0f, dqh, a->ld_d, 1, ORCH_SUP_AUTO,
+                   bt);
+        orch_sgemm(l, hd, nb, 1.0f, dp, 1, l, qh, a->ld, 1, 1.0f, dkh, a->ld_d, 1, ORCH_SUP_AUTO,
+                   bt);
     }
 }
 
@@ -263,10 +319,11 @@ static void run_tasks(const attn_args *a, float *scratch, size_t scratch_floats,
     }
 }
 
-void orch_attention_fwd(float *out, float *lse, float *scratch, size_t scratch_floats,
-                        const float *q, const float *k, const float *v, int ld,
-                        const int32_t *cu_seqlens, int n_seg, int n_head, int head_dim)
+int orch_attention_fwd_finite(float *out, float *lse, float *scratch, size_t scratch_floats,
+                              const float *q, const float *k, const float *v, int ld,
+                              const int32_t *cu_seqlens, int n_seg, int n_head, int head_dim)
 {
+    int nonfinite = 0;
     attn_args a = {0};
     a.out = out;
     a.lse = lse;
@@ -279,7 +336,17 @@ void orch_attention_fwd(float *out, float *lse, float *scratch, size_t scratch_f
     a.n_head = n_head;
     a.hd = head_dim;
     a.scale = (float)(1.0 / sqrt((double)head_dim));
+    a.nonfinite = &nonfinite;
     run_tasks(&a, scratch, scratch_floats, fwd_task);
+    return !nonfinite;
+}
+
+void orch_attention_fwd(float *out, float *lse, float *scratch, size_t scratch_floats,
+                        const float *q, const float *k, const float *v, int ld,
+                        const int32_t *cu_seqlens, int n_seg, int n_head, int head_dim)
+{
+    (void)orch_attention_fwd_finite(out, lse, scratch, scratch_floats, q, k, v, ld, cu_seqlens,
+                                    n_seg, n_head, head_dim);
 }
 
 void orch_attention_bwd(float *dq, float *dk, float *dv, int ld_d, float *scratch,

@@ -150,6 +150,13 @@ orch_sup orch_sup_choice_layout(int64_t m, int64_t n, int64_t k, int a_trans, in
 void orch_linear_fwd(float *y, const float *x, const float *w, const float *b, int n, int in,
                      int out);
 
+/* orch_linear_fwd with a bias (b != NULL) that also says whether every
+ * element of y came out finite: 1 when it did, 0 when some is NaN or Inf.
+ * The test rides on the pass that adds the bias, so a NaN check of y costs
+ * no pass of its own. */
+int orch_linear_fwd_finite(float *y, const float *x, const float *w, const float *b, int n, int in,
+                           int out);
+
 /* Backward of orch_linear_fwd, accumulating:
  * dx (N, in) += dy W;  dw (out, in) += dy^T x;  db (out) += sum_rows dy.
  * Any of dx, dw, db may be NULL (not needed). dy (N, out); x (N, in);
@@ -230,8 +237,12 @@ void orch_add_bwd(float *da, float *db, const float *dy, int64_t n);
 /* Floats of scratch orch_attention_fwd/bwd need for these segments when run
  * with nthreads threads (<= 0: orch_threads_get()). Bounded: query rows are
  * processed in blocks (ORCH_ATTN_QBLOCK rows x segment length per thread),
- * so a 4096-token segment needs 2 * 256 * 4096 floats per thread, not L^2. */
-#define ORCH_ATTN_QBLOCK 256
+ * so a 4096-token segment needs 2 * 512 * 4096 floats per thread, not L^2.
+ * 512 rows: the backward's products with k = block rows (dV += P^T dO,
+ * dK += dS^T Q) and the output's row passes do better than with 256 and as
+ * well as with whole 1024-token segments (measured with the skx kernels,
+ * 1 and 2 threads). */
+#define ORCH_ATTN_QBLOCK 512
 size_t orch_attention_scratch_floats(const int32_t *cu_seqlens, int n_seg, int nthreads);
 
 /* Multi-head softmax attention, non-causal, within each segment
@@ -249,6 +260,13 @@ size_t orch_attention_scratch_floats(const int32_t *cu_seqlens, int n_seg, int n
 void orch_attention_fwd(float *out, float *lse, float *scratch, size_t scratch_floats,
                         const float *q, const float *k, const float *v, int ld,
                         const int32_t *cu_seqlens, int n_seg, int n_head, int head_dim);
+
+/* orch_attention_fwd that also says whether every element of out came out
+ * finite (1) or some is NaN or Inf (0), from the pass that normalizes the
+ * output rows: a NaN check of out costs no pass of its own. */
+int orch_attention_fwd_finite(float *out, float *lse, float *scratch, size_t scratch_floats,
+                              const float *q, const float *k, const float *v, int ld,
+                              const int32_t *cu_seqlens, int n_seg, int n_head, int head_dim);
 
 /* Backward (flash-style: P is recomputed from q, k and the saved lse):
  *   dq, dk, dv (N, H*hd) with row stride ld_d, ACCUMULATED (+=); pass

@@ -18,7 +18,7 @@ void orch_lora_linear_fwd(float *y, float *u, const float *x, const float *w, co
 {
     orch_sgemm(n, out, in, 1.0f, x, in, 1, w, 1, in, 0.0f, y, out, 1, ORCH_SUP_AUTO, 0);
     if (b != NULL)
-        orch_linear_add_bias(y, b, n, out);
+        (void)orch_linear_add_bias(y, b, n, out);
     orch_sgemm(n, r, in, 1.0f, x, in, 1, a, 1, in, 0.0f, u, r, 1, ORCH_SUP_AUTO, 0);
     orch_sgemm(n, out, r, scale, u, r, 1, bm, 1, r, 1.0f, y, out, 1, ORCH_SUP_AUTO, 0);
 }

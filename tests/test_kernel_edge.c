@@ -307,6 +307,76 @@ static void test_softmax_extremes(void **state)
     free(dout);
 }
 
+/* ================================================ checks inside passes */
+
+/* orch_linear_fwd_finite and orch_attention_fwd_finite write what the plain
+ * kernels write (same bits) and say 1 exactly when the output is finite:
+ * for a NaN that comes in, an Inf the product makes, and on both the
+ * serial and the parallel bias pass. */
+static void linear_finite_case(int n, int in, int out)
+{
+    float *x = rnd((size_t)n * in, -1, 1), *w = rnd((size_t)out * in, -1, 1);
+    float *b = rnd((size_t)out, -1, 1);
+    float *y = zeros((size_t)n * out), *y2 = zeros((size_t)n * out);
+    orch_linear_fwd(y, x, w, b, n, in, out);
+    assert_int_equal(orch_linear_fwd_finite(y2, x, w, b, n, in, out), 1);
+    assert_memory_equal(y, y2, sizeof(float) * (size_t)n * out);
+    x[(size_t)(n - 1) * in] = NAN; /* last row: the last chunk of a parallel pass */
+    assert_int_equal(orch_linear_fwd_finite(y2, x, w, b, n, in, out), 0);
+    x[(size_t)(n - 1) * in] = 0.5f;
+    b[out / 2] = INFINITY;
+    assert_int_equal(orch_linear_fwd_finite(y2, x, w, b, n, in, out), 0);
+    b[out / 2] = 0.0f;
+    w[0] = 3e38f; /* finite inputs, an overflowing product */
+    x[0] = 4.0f;
+    assert_int_equal(orch_linear_fwd_finite(y2, x, w, b, n, in, out), 0);
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+    free(y2);
+}
+
+static void test_fused_finite_flags(void **state)
+{
+    (void)state;
+    linear_finite_case(3, 5, 7);
+    linear_finite_case(512, 16, 130); /* above ORCH_PAR_MIN: parallel pass */
+
+    static const int32_t cu[] = {0, 5, 6, 40};
+    int n = 40, h = 2, hd = 4, dm = 8;
+    float *qkv = rnd((size_t)n * 3 * dm, -1, 1);
+    float *out = zeros((size_t)n * dm), *out2 = zeros((size_t)n * dm);
+    float *lse = zeros((size_t)n * h);
+    size_t ns = orch_attention_scratch_floats(cu, 3, 0);
+    float *scr = zeros(ns);
+    orch_attention_fwd(out, lse, scr, ns, qkv, qkv + dm, qkv + 2 * dm, 3 * dm, cu, 3, h, hd);
+    assert_int_equal(orch_attention_fwd_finite(out2, lse, scr, ns, qkv, qkv + dm, qkv + 2 * dm,
+                                               3 * dm, cu, 3, h, hd),
+                     1);
+    assert_memory_equal(out, out2, sizeof(float) * (size_t)n * dm);
+    /* a NaN in one value row of the last segment, head 1 */
+    qkv[(size_t)30 * 3 * dm + 2 * dm + hd] = NAN;
+    assert_int_equal(orch_attention_fwd_finite(out2, lse, scr, ns, qkv, qkv + dm, qkv + 2 * dm,
+                                               3 * dm, cu, 3, h, hd),
+                     0);
+    qkv[(size_t)30 * 3 * dm + 2 * dm + hd] = 0.25f;
+    /* a NaN in a query (row 7, head 0): its scores, their exp and its output
+     * row are NaN, the other rows are not touched */
+    qkv[(size_t)7 * 3 * dm] = NAN;
+    assert_int_equal(orch_attention_fwd_finite(out2, lse, scr, ns, qkv, qkv + dm, qkv + 2 * dm,
+                                               3 * dm, cu, 3, h, hd),
+                     0);
+    for (int j = 0; j < hd; j++)
+        assert_true(isnan(out2[7 * dm + j]));
+    assert_true(all_finite(out2 + 8 * dm, (size_t)(n - 8) * dm));
+    free(qkv);
+    free(out);
+    free(out2);
+    free(lse);
+    free(scr);
+}
+
 static void test_cross_entropy_extremes(void **state)
 {
     (void)state;
@@ -598,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_round_f16),
         cmocka_unit_test(test_round_bf16),
         cmocka_unit_test(test_softmax_extremes),
+        cmocka_unit_test(test_fused_finite_flags),
         cmocka_unit_test(test_cross_entropy_extremes),
         cmocka_unit_test(test_elementwise_extremes),
         cmocka_unit_test(test_adamw),

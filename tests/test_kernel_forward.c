@@ -251,7 +251,7 @@ static void test_attention_forward(void **state)
     static const int32_t odd[] = {0, 1, 6, 13, 14};
     static const int32_t empty[] = {0, 0, 5, 5, 9};
     static const int32_t tinyA[] = {0, 16, 32, 40, 48, 56, 60}; /* doc case A windows */
-    static const int32_t big[] = {0, 300, 301};                 /* > one query block */
+    static const int32_t big[] = {0, 600, 601};                 /* > one query block */
     static const int32_t one_big[] = {0, 400};                  /* enough work for threads */
     check_attention(one, 1, 1, 3, 0, 1);
     check_attention(odd, 4, 3, 5, 1, 2);

@@ -91,6 +91,36 @@ static void test_producer_told_from_passer(void **state)
     free(m);
 }
 
+/* The Linear (bias pass) and attention (row normalization) outputs are
+ * checked inside the kernels' own passes, not by a separate scan: a NaN
+ * they pass on is still reported at each of them, as passed on. */
+static void test_fused_checks_report_passed_nan(void **state)
+{
+    (void)state;
+    orch_pipeline p;
+    tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
+    p.schedule.steps = 1;
+    p.checks.on_nan = ORCH_ON_NAN_CONTINUE;
+    p.checks.inject.enabled = 1;
+    p.checks.inject.step = 0;
+    p.checks.inject.phase = ORCH_PHASE_FORWARD;
+    snprintf(p.checks.inject.stage, ORCH_NAME_MAX, "visual.blocks.0.norm1");
+    orch_train_result result;
+    memory_sink *m = run(&p, &result);
+    assert_true(m->n_events >= 3);
+    assert_string_equal(m->events[0].stage, "visual.blocks.0.norm1");
+    assert_int_equal(m->events[0].nan_count, 1);
+    assert_string_equal(m->events[1].stage, "visual.blocks.0.attn.qkv");
+    assert_string_equal(m->events[1].tensor, "output");
+    assert_int_equal(m->events[1].inputs_finite, 0);
+    assert_true(m->events[1].nan_count >= 1);
+    assert_string_equal(m->events[2].stage, "visual.blocks.0.attn");
+    assert_string_equal(m->events[2].tensor, "output");
+    assert_int_equal(m->events[2].inputs_finite, 0);
+    assert_true(m->events[2].nan_count >= 1);
+    free(m);
+}
+
 static void test_frozen_write_is_caught(void **state)
 {
     (void)state;
@@ -212,6 +242,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_injected_nan_is_first_event),
         cmocka_unit_test(test_producer_told_from_passer),
+        cmocka_unit_test(test_fused_checks_report_passed_nan),
         cmocka_unit_test(test_frozen_write_is_caught),
         cmocka_unit_test(test_clean_run_has_no_events_and_learns),
         cmocka_unit_test(test_fp16_overflow_reaches_the_tower),
