@@ -128,6 +128,39 @@ void orch_silu_bwd(float *dx, const float *dy, const float *x, int64_t n)
     PAR_CHUNKS(n, silu_bwd_chunk(dx, dy, x, lo, hi));
 }
 
+/* ----------------------------------------------- fused with the NaN scan */
+
+/* The kernels' arguments, for orch_run_scanned's block callback. */
+typedef struct ew_args {
+    float *y;
+    const float *a, *b;
+    int tanh_form;
+} ew_args;
+
+static void gelu_block(void *ctx, int64_t lo, int64_t hi)
+{
+    const ew_args *e = ctx;
+    gelu_fwd_chunk(e->y, e->a, lo, hi, e->tanh_form);
+}
+
+orch_finite_stats orch_gelu_fwd_scan(float *y, const float *x, int64_t n, int tanh_form)
+{
+    ew_args e = {y, x, NULL, tanh_form};
+    return orch_run_scanned(gelu_block, &e, y, n, 1);
+}
+
+static void silu_block(void *ctx, int64_t lo, int64_t hi)
+{
+    const ew_args *e = ctx;
+    silu_fwd_chunk(e->y, e->a, lo, hi);
+}
+
+orch_finite_stats orch_silu_fwd_scan(float *y, const float *x, int64_t n)
+{
+    ew_args e = {y, x, NULL, 0};
+    return orch_run_scanned(silu_block, &e, y, n, 1);
+}
+
 /* ---------------------------------------------------------------- SwiGLU */
 
 ORCH_SIMD_CLONES
@@ -168,6 +201,18 @@ void orch_swiglu_fwd(float *h, const float *g, const float *u, int64_t n)
     PAR_CHUNKS(n, swiglu_fwd_chunk(h, g, u, lo, hi));
 }
 
+static void swiglu_block(void *ctx, int64_t lo, int64_t hi)
+{
+    const ew_args *e = ctx;
+    swiglu_fwd_chunk(e->y, e->a, e->b, lo, hi);
+}
+
+orch_finite_stats orch_swiglu_fwd_scan(float *h, const float *g, const float *u, int64_t n)
+{
+    ew_args e = {h, g, u, 0};
+    return orch_run_scanned(swiglu_block, &e, h, n, 1);
+}
+
 void orch_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const float *u,
                      int64_t n)
 {
@@ -195,6 +240,18 @@ static void acc_chunk(float *d, const float *dy, int64_t lo, int64_t hi)
 void orch_add_fwd(float *y, const float *a, const float *b, int64_t n)
 {
     PAR_CHUNKS(n, add_chunk(y, a, b, lo, hi));
+}
+
+static void add_block(void *ctx, int64_t lo, int64_t hi)
+{
+    const ew_args *e = ctx;
+    add_chunk(e->y, e->a, e->b, lo, hi);
+}
+
+orch_finite_stats orch_add_fwd_scan(float *y, const float *a, const float *b, int64_t n)
+{
+    ew_args e = {y, a, b, 0};
+    return orch_run_scanned(add_block, &e, y, n, 1);
 }
 
 void orch_add_bwd(float *da, float *db, const float *dy, int64_t n)

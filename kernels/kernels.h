@@ -310,6 +310,32 @@ typedef struct orch_finite_stats {
  * (exact counts and index) runs only when something is bad. */
 orch_finite_stats orch_finite_scan(const float *x, int64_t n);
 
+/* ================================================ fused finite scans */
+
+/* Forward kernels that also scan what they write, in the same pass: the
+ * output is written and scanned block by block (16 KiB, read back from L1),
+ * so it crosses memory once instead of twice. Each writes exactly what the
+ * plain kernel named writes (same arguments, same bits) and returns exactly
+ * orch_finite_scan(output, count) (same struct, same fields), for any thread
+ * count. The executor calls these where it would call the kernel and then
+ * scan its output. */
+
+/* orch_rmsnorm_fwd + orch_finite_scan(y, (int64_t)n * d). */
+orch_finite_stats orch_rmsnorm_fwd_scan(float *y, float *rstd, const float *x, const float *w,
+                                        float eps, int n, int d);
+
+/* orch_add_fwd (the residual add) + orch_finite_scan(y, n). */
+orch_finite_stats orch_add_fwd_scan(float *y, const float *a, const float *b, int64_t n);
+
+/* orch_gelu_fwd + orch_finite_scan(y, n). */
+orch_finite_stats orch_gelu_fwd_scan(float *y, const float *x, int64_t n, int tanh_form);
+
+/* orch_silu_fwd + orch_finite_scan(y, n). */
+orch_finite_stats orch_silu_fwd_scan(float *y, const float *x, int64_t n);
+
+/* orch_swiglu_fwd + orch_finite_scan(h, n). */
+orch_finite_stats orch_swiglu_fwd_scan(float *h, const float *g, const float *u, int64_t n);
+
 /* ========================================================= vector math */
 
 /* y = exp(x) element-wise, the vectorized fp32 exp every kernel here uses

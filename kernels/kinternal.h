@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/kernels.h" /* orch_finite_stats */
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(ORCH_NO_CLONES)
 #define ORCH_SIMD_CLONES                                                                           \
     __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -42,6 +44,31 @@ static inline void orch_chunk(int64_t n, int nt, int t, int64_t *lo, int64_t *hi
     *lo = t * base + (t < rem ? t : rem);
     *hi = *lo + base + (t < rem ? 1 : 0);
 }
+
+/* ------------------------------------------------ scans fused into passes
+ * (finite.c). orch_finite_scan is orch_scan_range over the buffer and then
+ * orch_scan_finish; a fused kernel runs the same two on the output it has
+ * just written, so its orch_finite_stats equal orch_finite_scan's. */
+
+/* The fast pass over x[lo, hi): the count of NaN/Inf and the largest finite
+ * |x| as its bit pattern (bit order is value order for |x|). */
+void orch_scan_range(const float *x, int64_t lo, int64_t hi, int64_t *bad, int32_t *maxbits);
+
+/* orch_finite_scan's result for x (n) from the fast-pass totals: max_abs
+ * from maxbits and, only when bad > 0, the exact counts and first index by
+ * a scalar pass over x. */
+orch_finite_stats orch_scan_finish(const float *x, int64_t n, int64_t bad, int32_t maxbits);
+
+/* Computes units [lo, hi) of a kernel's output (ctx: the kernel's args). */
+typedef void (*orch_block_fn)(void *ctx, int64_t lo, int64_t hi);
+
+/* Runs fn over units [0, units) split across the team (orch_par_threads of
+ * units * unit_len floats, contiguous chunks of units as orch_chunk), each
+ * thread in blocks of about 16 KiB of output, scanning every block of out
+ * (unit u is out[u*unit_len, (u+1)*unit_len)) right after fn wrote it, while
+ * it is in L1. Returns orch_finite_scan(out, units * unit_len). */
+orch_finite_stats orch_run_scanned(orch_block_fn fn, void *ctx, const float *out, int64_t units,
+                                   int64_t unit_len);
 
 #include "kernels/vmath.h" /* orch_self, orch_expf, orch_erff, orch_sigmoidf */
 

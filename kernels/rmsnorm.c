@@ -96,6 +96,26 @@ void orch_rmsnorm_fwd(float *y, float *rstd, const float *x, const float *w, flo
     }
 }
 
+typedef struct rms_args {
+    float *y, *rstd;
+    const float *x, *w;
+    float eps;
+    int d;
+} rms_args;
+
+static void rms_block(void *ctx, int64_t lo, int64_t hi)
+{
+    const rms_args *r = ctx;
+    fwd_rows(r->y, r->rstd, r->x, r->w, r->eps, lo, hi, r->d);
+}
+
+orch_finite_stats orch_rmsnorm_fwd_scan(float *y, float *rstd, const float *x, const float *w,
+                                        float eps, int n, int d)
+{
+    rms_args r = {y, rstd, x, w, eps, d};
+    return orch_run_scanned(rms_block, &r, y, n, d);
+}
+
 void orch_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
                       const float *rstd, int n, int d)
 {
