@@ -50,9 +50,10 @@ static inline float orch_self(int c, float a, float b)
  * NaN stays NaN. */
 static inline float orch_expf(float x)
 {
-    float xc = orch_self(x > -87.4f, x, -87.4f); /* NaN also becomes -87.4 */
-    xc = orch_self(xc < 88.8f, xc, 88.8f);
-    float t = xc * 1.44269504088896341f + 12582912.0f;
+    /* clamps written so that NaN fails both tests and flows through */
+    float xc = orch_self(x < -87.4f, -87.4f, x);
+    xc = orch_self(xc > 88.8f, 88.8f, xc);
+    float t = xc * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23 + n */
     float n = t - 12582912.0f;
     float r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
@@ -63,10 +64,14 @@ static inline float orch_expf(float x)
     y = y * r + 1.6666665459e-1f;
     y = y * r + 5.0000001201e-1f;
     y = y * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 126) * (1 << 23); /* 2^(n-1); 0.0f for n = -126 */
+    /* n is in t's low mantissa bits: no float-to-int conversion (which a
+     * NaN would make undefined); for NaN the scale is garbage but y is NaN */
+    int32_t tb;
+    memcpy(&tb, &t, sizeof tb);
+    int32_t bits = (tb - 0x4b400000 + 126) * (1 << 23); /* 2^(n-1); 0.0f for n = -126 */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return orch_self(x != x, x, (y * 2.0f) * scale);
+    return (y * 2.0f) * scale;
 }
 
 /* erf(x) for fp32: Eigen's rational minimax approximation x P(x^2)/Q(x^2)
