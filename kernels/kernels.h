@@ -273,7 +273,10 @@ void orch_sgd_step(float *param, float *buf, const float *grad, int64_t n, float
  *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
  *   p -= (lr / (1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
  * param, m, v (n) updated in place (m, v start at 0); grad (n) read only;
- * t is the 1-based step count. */
+ * t is the 1-based step count. The last line is evaluated as
+ * p -= (lr sqrt(1-b2^t) / (1-b1^t)) * m / (sqrt(v) + eps sqrt(1-b2^t)) with
+ * the factors in double once per call: one sqrt and one division per
+ * element; the update differs from PyTorch's order by a few ulps of itself. */
 void orch_adamw_step(float *param, float *m, float *v, const float *grad, int64_t n, float lr,
                      float beta1, float beta2, float eps, float weight_decay, int64_t t);
 
