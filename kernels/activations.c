@@ -5,7 +5,7 @@
  * Each pass is a branch-free `omp simd` loop in a function compiled for AVX2
  * and baseline (ORCH_SIMD_CLONES), split into contiguous chunks over the
  * thread team when n is large enough to pay for it. exp and erf are the
- * vectorizable fp32 approximations of kinternal.h (errors stated there).
+ * vectorizable fp32 approximations of vmath.h (errors stated there).
  */
 /* Contract a*b+c into FMA where the CPU has it (the AVX2 clones): the exp
  * and erf polynomials run ~30% faster. -std=c11 alone turns contraction off.

@@ -11,7 +11,7 @@
  * OpenMP parallel region stays outside the cloned function, because gcc
  * outlines a parallel body into a function that would not inherit the clones.
  *
- * Never compile with -ffast-math: NaN tests and the rounding tricks below
+ * Never compile with -ffast-math: NaN tests and the rounding tricks of vmath.h
  * (magic-number rounding) rely on IEEE semantics.
  */
 #ifndef ORCH_KINTERNAL_H
