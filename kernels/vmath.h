@@ -66,9 +66,9 @@ static inline float orch_expf(float x)
     y = y * r * r + r + 1.0f;
     /* n is in t's low mantissa bits: no float-to-int conversion (which a
      * NaN would make undefined); for NaN the scale is garbage but y is NaN */
-    int32_t tb;
+    uint32_t tb; /* unsigned: a NaN's garbage wraps instead of overflowing */
     memcpy(&tb, &t, sizeof tb);
-    int32_t bits = (tb - 0x4b400000 + 126) * (1 << 23); /* 2^(n-1); 0.0f for n = -126 */
+    uint32_t bits = (tb - 0x4b400000u + 126u) << 23; /* 2^(n-1); 0.0f for n = -126 */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return (y * 2.0f) * scale;
