@@ -3,7 +3,7 @@
  * and their backwards. Element-wise over n floats.
  *
  * Each pass is a branch-free `omp simd` loop in a function compiled for AVX2
- * and baseline (ORCH_SIMD_CLONES), split into contiguous chunks over the
+ * and baseline (ORCH_SIMD_CLONES_512), split into contiguous chunks over the
  * thread team when n is large enough to pay for it. exp and erf are the
  * vectorizable fp32 approximations of vmath.h (errors stated there).
  */
@@ -42,7 +42,7 @@ static inline float tanh_fast(float z)
 
 /* ------------------------------------------------------------------ GELU */
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void gelu_fwd_chunk(float *y, const float *x, int64_t lo, int64_t hi, int tanh_form)
 {
     if (!tanh_form) {
@@ -61,7 +61,7 @@ static void gelu_fwd_chunk(float *y, const float *x, int64_t lo, int64_t hi, int
     }
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void gelu_bwd_chunk(float *dx, const float *dy, const float *x, int64_t lo, int64_t hi,
                            int tanh_form)
 {
@@ -100,7 +100,7 @@ void orch_gelu_bwd(float *dx, const float *dy, const float *x, int64_t n, int ta
 
 /* ------------------------------------------------------------------ SiLU */
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void silu_fwd_chunk(float *y, const float *x, int64_t lo, int64_t hi)
 {
 #pragma omp simd
@@ -108,7 +108,7 @@ static void silu_fwd_chunk(float *y, const float *x, int64_t lo, int64_t hi)
         y[i] = x[i] * orch_sigmoidf(x[i]);
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void silu_bwd_chunk(float *dx, const float *dy, const float *x, int64_t lo, int64_t hi)
 {
 #pragma omp simd
@@ -163,7 +163,7 @@ orch_finite_stats orch_silu_fwd_scan(float *y, const float *x, int64_t n)
 
 /* ---------------------------------------------------------------- SwiGLU */
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void swiglu_fwd_chunk(float *h, const float *g, const float *u, int64_t lo, int64_t hi)
 {
 #pragma omp simd
@@ -171,7 +171,7 @@ static void swiglu_fwd_chunk(float *h, const float *g, const float *u, int64_t l
         h[i] = g[i] * orch_sigmoidf(g[i]) * u[i];
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void swiglu_bwd_chunk(float *dg, float *du, const float *dh, const float *g, const float *u,
                              int64_t lo, int64_t hi)
 {
@@ -221,7 +221,7 @@ void orch_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, cons
 
 /* ------------------------------------------------------------ residual add */
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void add_chunk(float *y, const float *a, const float *b, int64_t lo, int64_t hi)
 {
 #pragma omp simd
@@ -229,7 +229,7 @@ static void add_chunk(float *y, const float *a, const float *b, int64_t lo, int6
         y[i] = a[i] + b[i];
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void acc_chunk(float *d, const float *dy, int64_t lo, int64_t hi)
 {
 #pragma omp simd

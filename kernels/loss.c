@@ -82,7 +82,7 @@ static inline float block_expsum(const float *blk, int len, float mx)
  * One pass with online rescaling: the running sum is kept relative to the
  * running max and multiplied by exp(old max - new max) when a block raises
  * it (one exp per block, not per element). */
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static float row_logsum(const float *r, int c, float *max_out)
 {
     float mx = -__builtin_inff(), sum = 0.0f;
@@ -147,7 +147,7 @@ float orch_cross_entropy_fwd(float *lse, const float *logits, const int32_t *lab
     return counted > 0 ? (float)(total / (double)counted) : NAN;
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void ce_row_grad(float *d, const float *r, float l, float g, int c)
 {
 #pragma omp simd

@@ -20,7 +20,7 @@
 
 /* ------------------------------------------------------------------- SGD */
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void sgd_chunk(float *p, float *buf, const float *g, int64_t lo, int64_t hi, float lr,
                       float mom, float damp, float wd, int nesterov, int first)
 {
@@ -61,7 +61,7 @@ void orch_sgd_step(float *param, float *buf, const float *grad, int64_t n, float
  * one sqrt and one division (PyTorch's order costs two divisions); the
  * results differ from that order by rounding only (an ulp or two of the
  * update, far below an ulp of the parameter). */
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void adamw_chunk(float *p, float *m, float *v, const float *g, int64_t lo, int64_t hi,
                         float decay, float b1, float b2, float step_scaled, float eps_scaled)
 {
@@ -158,7 +158,7 @@ void orch_adamw_step(float *param, float *m, float *v, const float *grad, int64_
 
 /* ------------------------------------------------------------- grad norm */
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static double sumsq_chunk(const float *x, int64_t lo, int64_t hi)
 {
     double acc = 0.0;
@@ -195,7 +195,7 @@ double orch_grad_norm(const float *const *bufs, const int64_t *lens, int n_bufs)
 
 /* The product is taken in double and rounded once, so a clipped gradient
  * is the float nearest g * coef. */
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void scale_chunk(float *x, int64_t lo, int64_t hi, double c)
 {
 #pragma omp simd

@@ -17,7 +17,7 @@ static inline int32_t sel_i(int32_t c, int32_t a, int32_t b)
     return (a & m) | (b & ~m);
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void bf16_chunk(float *x, int64_t lo, int64_t hi)
 {
     int32_t *u = (int32_t *)(void *)x;
@@ -32,7 +32,7 @@ static void bf16_chunk(float *x, int64_t lo, int64_t hi)
     }
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void f16_chunk(float *x, int64_t lo, int64_t hi)
 {
     int32_t *u = (int32_t *)(void *)x;

@@ -13,7 +13,7 @@
 #include <math.h>
 #include <omp.h>
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void fwd_rows(float *y, float *rstd, const float *x, const float *w, float eps, int64_t r0,
                      int64_t r1, int d)
 {
@@ -39,7 +39,7 @@ static void fwd_rows(float *y, float *rstd, const float *x, const float *w, floa
     }
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void bwd_dx_rows(float *dx, const float *dy, const float *x, const float *w,
                         const float *rstd, int64_t r0, int64_t r1, int d)
 {
@@ -71,7 +71,7 @@ static void bwd_dx_rows(float *dx, const float *dy, const float *x, const float 
     }
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void bwd_dw_cols(float *dw, const float *dy, const float *x, const float *rstd, int n, int d,
                         int64_t j0, int64_t j1)
 {

@@ -12,7 +12,7 @@
 
 #include <omp.h>
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void exp_chunk(float *y, const float *x, int64_t lo, int64_t hi)
 {
 #pragma omp simd
@@ -20,7 +20,7 @@ static void exp_chunk(float *y, const float *x, int64_t lo, int64_t hi)
         y[i] = orch_expf(x[i]);
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void erf_chunk(float *y, const float *x, int64_t lo, int64_t hi)
 {
 #pragma omp simd
