@@ -25,13 +25,12 @@
 /* Runs body(lo, hi) over [0, n) split across the team. */
 #define PAR_CHUNKS(n, call)                                                                        \
     do {                                                                                           \
-        int nt_ = orch_par_threads(n);                                                             \
-        _Pragma("omp parallel num_threads(nt_) if (nt_ > 1)")                                      \
-        {                                                                                          \
+        int nt = orch_par_threads(n);                                                              \
+        ORCH_PARALLEL(nt, {                                                                        \
             int64_t lo, hi;                                                                        \
             orch_chunk((n), omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);                \
             call;                                                                                  \
-        }                                                                                          \
+        });                                                                                        \
     } while (0)
 
 /* tanh(z) = 1 - 2 / (exp(2z) + 1): saturates cleanly at +-1. */

@@ -41,6 +41,22 @@
 /* Threads for an element-wise pass over n elements: 1 below ORCH_PAR_MIN. */
 int orch_par_threads(int64_t n);
 
+#define ORCH_PRAGMA(x) _Pragma(#x)
+
+/* Runs the statements in braces on a team of nt threads (nt >= 1), or
+ * directly when nt is 1: libgomp builds a team even for a
+ * parallel region whose `if` clause is false, about 1 us a call, which was
+ * most of a tiny-preset element-wise call. Inside, omp_get_num_threads()
+ * and omp_get_thread_num() give 1 and 0 on the direct path. */
+#define ORCH_PARALLEL(nt, ...)                                                                     \
+    do {                                                                                           \
+        if ((nt) <= 1) {                                                                           \
+            __VA_ARGS__                                                                            \
+        } else {                                                                                   \
+            ORCH_PRAGMA(omp parallel num_threads(nt)) __VA_ARGS__                                  \
+        }                                                                                          \
+    } while (0)
+
 /* Splits [0, n) into nt nearly equal chunks; chunk t is [*lo, *hi). The
  * split depends only on n and nt (determinism for a fixed thread count). */
 static inline void orch_chunk(int64_t n, int nt, int t, int64_t *lo, int64_t *hi)

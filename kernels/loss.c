@@ -115,8 +115,7 @@ float orch_cross_entropy_fwd(float *lse, const float *logits, const int32_t *lab
     int nt = orch_par_threads((int64_t)b * c * 8); /* exp-bound: parallel earlier */
     nt = nt < MAX_PARTS ? nt : MAX_PARTS;
     nt = nt < b ? nt : 1;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    ORCH_PARALLEL(nt, {
         int nth = omp_get_num_threads(), me = omp_get_thread_num();
         int64_t lo, hi;
         orch_chunk(b, nth, me, &lo, &hi);
@@ -137,7 +136,7 @@ float orch_cross_entropy_fwd(float *lse, const float *logits, const int32_t *lab
         cnt[me] = counted;
         if (me == 0)
             nt = nth;
-    }
+    });
     double total = 0.0;
     int64_t counted = 0;
     for (int t = 0; t < nt; t++) {

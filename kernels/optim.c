@@ -44,13 +44,12 @@ void orch_sgd_step(float *param, float *buf, const float *grad, int64_t n, float
                    float dampening, float weight_decay, int nesterov, int64_t t)
 {
     int nt = orch_par_threads(n);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    ORCH_PARALLEL(nt, {
         int64_t lo, hi;
         orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
         sgd_chunk(param, buf, grad, lo, hi, lr, momentum, dampening, weight_decay, nesterov,
                   t <= 1);
-    }
+    });
 }
 
 /* ----------------------------------------------------------------- AdamW */
@@ -141,8 +140,7 @@ void orch_adamw_step(float *param, float *m, float *v, const float *grad, int64_
     float step_scaled = (float)((double)lr * bc2_sqrt / bc1);
     float eps_scaled = (float)((double)eps * bc2_sqrt);
     int nt = orch_par_threads(n);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    ORCH_PARALLEL(nt, {
         int64_t lo, hi;
         orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
 #ifdef HAVE_X86_PATHS
@@ -153,7 +151,7 @@ void orch_adamw_step(float *param, float *m, float *v, const float *grad, int64_
             lo = adamw_avx(param, m, v, grad, lo, hi, decay, beta1, beta2, step_scaled, eps_scaled);
 #endif
         adamw_chunk(param, m, v, grad, lo, hi, decay, beta1, beta2, step_scaled, eps_scaled);
-    }
+    });
 }
 
 /* ------------------------------------------------------------- grad norm */
@@ -178,15 +176,14 @@ double orch_grad_norm(const float *const *bufs, const int64_t *lens, int n_bufs)
         int nt = orch_par_threads(n);
         nt = nt < MAX_PARTS ? nt : MAX_PARTS;
         double part[MAX_PARTS];
-#pragma omp parallel num_threads(nt) if (nt > 1)
-        {
+        ORCH_PARALLEL(nt, {
             int64_t lo, hi;
             int nth = omp_get_num_threads(), me = omp_get_thread_num();
             orch_chunk(n, nth, me, &lo, &hi);
             part[me] = sumsq_chunk(bufs[b], lo, hi);
             if (me == 0)
                 nt = nth; /* the team actually granted */
-        }
+        });
         for (int t = 0; t < nt; t++)
             total += part[t];
     }
@@ -218,12 +215,11 @@ double orch_clip_by_norm(float *const *bufs, const int64_t *lens, int n_bufs, do
     for (int b = 0; b < n_bufs; b++) {
         int64_t n = lens[b];
         int nt = orch_par_threads(n);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-        {
+        ORCH_PARALLEL(nt, {
             int64_t lo, hi;
             orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
             scale_chunk(bufs[b], lo, hi, c);
-        }
+        });
     }
     return coef;
 }

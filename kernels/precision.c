@@ -62,12 +62,11 @@ static void f16_chunk(float *x, int64_t lo, int64_t hi)
 static void run(float *x, int64_t n, void (*fn)(float *, int64_t, int64_t))
 {
     int nt = orch_par_threads(n);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    ORCH_PARALLEL(nt, {
         int64_t lo, hi;
         orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
         fn(x, lo, hi);
-    }
+    });
 }
 
 void orch_round_bf16_buf(float *x, int64_t n)

@@ -88,12 +88,11 @@ void orch_rmsnorm_fwd(float *y, float *rstd, const float *x, const float *w, flo
                       int d)
 {
     int nt = orch_par_threads((int64_t)n * d);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    ORCH_PARALLEL(nt, {
         int64_t lo, hi;
         orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
         fwd_rows(y, rstd, x, w, eps, lo, hi, d);
-    }
+    });
 }
 
 typedef struct rms_args {
@@ -121,20 +120,18 @@ void orch_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, con
 {
     int nt = orch_par_threads((int64_t)n * d);
     if (dx != NULL) {
-#pragma omp parallel num_threads(nt) if (nt > 1)
-        {
+        ORCH_PARALLEL(nt, {
             int64_t lo, hi;
             orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
             bwd_dx_rows(dx, dy, x, w, rstd, lo, hi, d);
-        }
+        });
     }
     if (dw != NULL) {
         int ntw = d >= 64 * nt ? nt : 1;
-#pragma omp parallel num_threads(ntw) if (ntw > 1)
-        {
+        ORCH_PARALLEL(ntw, {
             int64_t lo, hi;
             orch_chunk(d, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
             bwd_dw_cols(dw, dy, x, rstd, n, d, lo, hi);
-        }
+        });
     }
 }

@@ -31,21 +31,19 @@ static void erf_chunk(float *y, const float *x, int64_t lo, int64_t hi)
 void orch_exp_buf(float *y, const float *x, int64_t n)
 {
     int nt = orch_par_threads(n);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    ORCH_PARALLEL(nt, {
         int64_t lo, hi;
         orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
         exp_chunk(y, x, lo, hi);
-    }
+    });
 }
 
 void orch_erf_buf(float *y, const float *x, int64_t n)
 {
     int nt = orch_par_threads(n);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    ORCH_PARALLEL(nt, {
         int64_t lo, hi;
         orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
         erf_chunk(y, x, lo, hi);
-    }
+    });
 }
