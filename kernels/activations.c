@@ -3,9 +3,9 @@
  * and their backwards. Element-wise over n floats.
  *
  * Each pass is a branch-free `omp simd` loop in a function compiled for AVX2
- * and baseline (ORCH_SIMD_CLONES), split into contiguous chunks over the
+ * and baseline (ORCH_SIMD_CLONES_512), split into contiguous chunks over the
  * thread team when n is large enough to pay for it. exp and erf are the
- * vectorizable fp32 approximations of kinternal.h (errors stated there).
+ * vectorizable fp32 approximations of vmath.h (errors stated there).
  */
 /* Contract a*b+c into FMA where the CPU has it (the AVX2 clones): the exp
  * and erf polynomials run ~30% faster. -std=c11 alone turns contraction off.
@@ -25,13 +25,12 @@
 /* Runs body(lo, hi) over [0, n) split across the team. */
 #define PAR_CHUNKS(n, call)                                                                        \
     do {                                                                                           \
-        int nt_ = orch_par_threads(n);                                                             \
-        _Pragma("omp parallel num_threads(nt_) if (nt_ > 1)")                                      \
-        {                                                                                          \
+        int nt = orch_par_threads(n);                                                              \
+        ORCH_PARALLEL(nt, {                                                                        \
             int64_t lo, hi;                                                                        \
             orch_chunk((n), omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);                \
             call;                                                                                  \
-        }                                                                                          \
+        });                                                                                        \
     } while (0)
 
 /* tanh(z) = 1 - 2 / (exp(2z) + 1): saturates cleanly at +-1. */
@@ -42,7 +41,7 @@ static inline float tanh_fast(float z)
 
 /* ------------------------------------------------------------------ GELU */
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void gelu_fwd_chunk(float *y, const float *x, int64_t lo, int64_t hi, int tanh_form)
 {
     if (!tanh_form) {
@@ -61,7 +60,7 @@ static void gelu_fwd_chunk(float *y, const float *x, int64_t lo, int64_t hi, int
     }
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void gelu_bwd_chunk(float *dx, const float *dy, const float *x, int64_t lo, int64_t hi,
                            int tanh_form)
 {
@@ -100,7 +99,7 @@ void orch_gelu_bwd(float *dx, const float *dy, const float *x, int64_t n, int ta
 
 /* ------------------------------------------------------------------ SiLU */
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void silu_fwd_chunk(float *y, const float *x, int64_t lo, int64_t hi)
 {
 #pragma omp simd
@@ -108,7 +107,7 @@ static void silu_fwd_chunk(float *y, const float *x, int64_t lo, int64_t hi)
         y[i] = x[i] * orch_sigmoidf(x[i]);
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void silu_bwd_chunk(float *dx, const float *dy, const float *x, int64_t lo, int64_t hi)
 {
 #pragma omp simd
@@ -128,9 +127,42 @@ void orch_silu_bwd(float *dx, const float *dy, const float *x, int64_t n)
     PAR_CHUNKS(n, silu_bwd_chunk(dx, dy, x, lo, hi));
 }
 
+/* ----------------------------------------------- fused with the NaN scan */
+
+/* The kernels' arguments, for orch_run_scanned's block callback. */
+typedef struct ew_args {
+    float *y;
+    const float *a, *b;
+    int tanh_form;
+} ew_args;
+
+static void gelu_block(void *ctx, int64_t lo, int64_t hi)
+{
+    const ew_args *e = ctx;
+    gelu_fwd_chunk(e->y, e->a, lo, hi, e->tanh_form);
+}
+
+orch_finite_stats orch_gelu_fwd_scan(float *y, const float *x, int64_t n, int tanh_form)
+{
+    ew_args e = {y, x, NULL, tanh_form};
+    return orch_run_scanned(gelu_block, &e, y, n, 1);
+}
+
+static void silu_block(void *ctx, int64_t lo, int64_t hi)
+{
+    const ew_args *e = ctx;
+    silu_fwd_chunk(e->y, e->a, lo, hi);
+}
+
+orch_finite_stats orch_silu_fwd_scan(float *y, const float *x, int64_t n)
+{
+    ew_args e = {y, x, NULL, 0};
+    return orch_run_scanned(silu_block, &e, y, n, 1);
+}
+
 /* ---------------------------------------------------------------- SwiGLU */
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void swiglu_fwd_chunk(float *h, const float *g, const float *u, int64_t lo, int64_t hi)
 {
 #pragma omp simd
@@ -138,7 +170,7 @@ static void swiglu_fwd_chunk(float *h, const float *g, const float *u, int64_t l
         h[i] = g[i] * orch_sigmoidf(g[i]) * u[i];
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void swiglu_bwd_chunk(float *dg, float *du, const float *dh, const float *g, const float *u,
                              int64_t lo, int64_t hi)
 {
@@ -168,6 +200,18 @@ void orch_swiglu_fwd(float *h, const float *g, const float *u, int64_t n)
     PAR_CHUNKS(n, swiglu_fwd_chunk(h, g, u, lo, hi));
 }
 
+static void swiglu_block(void *ctx, int64_t lo, int64_t hi)
+{
+    const ew_args *e = ctx;
+    swiglu_fwd_chunk(e->y, e->a, e->b, lo, hi);
+}
+
+orch_finite_stats orch_swiglu_fwd_scan(float *h, const float *g, const float *u, int64_t n)
+{
+    ew_args e = {h, g, u, 0};
+    return orch_run_scanned(swiglu_block, &e, h, n, 1);
+}
+
 void orch_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const float *u,
                      int64_t n)
 {
@@ -176,7 +220,7 @@ void orch_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, cons
 
 /* ------------------------------------------------------------ residual add */
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void add_chunk(float *y, const float *a, const float *b, int64_t lo, int64_t hi)
 {
 #pragma omp simd
@@ -184,7 +228,7 @@ static void add_chunk(float *y, const float *a, const float *b, int64_t lo, int6
         y[i] = a[i] + b[i];
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void acc_chunk(float *d, const float *dy, int64_t lo, int64_t hi)
 {
 #pragma omp simd
@@ -195,6 +239,18 @@ static void acc_chunk(float *d, const float *dy, int64_t lo, int64_t hi)
 void orch_add_fwd(float *y, const float *a, const float *b, int64_t n)
 {
     PAR_CHUNKS(n, add_chunk(y, a, b, lo, hi));
+}
+
+static void add_block(void *ctx, int64_t lo, int64_t hi)
+{
+    const ew_args *e = ctx;
+    add_chunk(e->y, e->a, e->b, lo, hi);
+}
+
+orch_finite_stats orch_add_fwd_scan(float *y, const float *a, const float *b, int64_t n)
+{
+    ew_args e = {y, a, b, 0};
+    return orch_run_scanned(add_block, &e, y, n, 1);
 }
 
 void orch_add_bwd(float *da, float *db, const float *dy, int64_t n)

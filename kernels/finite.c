@@ -99,7 +99,7 @@ __attribute__((target("avx2"))) static void scan_avx2(const float *x, int64_t lo
 #endif
 
 /* The fast pass over [lo, hi) with the best code this CPU runs. */
-static void scan_range(const float *x, int64_t lo, int64_t hi, int64_t *bad, int32_t *maxbits)
+void orch_scan_range(const float *x, int64_t lo, int64_t hi, int64_t *bad, int32_t *maxbits)
 {
 #ifdef HAVE_AVX2_PATH
     if (__builtin_cpu_supports("avx2")) {
@@ -110,26 +110,10 @@ static void scan_range(const float *x, int64_t lo, int64_t hi, int64_t *bad, int
     scan_fast(x, lo, hi, bad, maxbits);
 }
 
-orch_finite_stats orch_finite_scan(const float *x, int64_t n)
+orch_finite_stats orch_scan_finish(const float *x, int64_t n, int64_t bad, int32_t maxbits)
 {
     orch_finite_stats st = {0, 0, -1, 0.0f};
-    int nt = orch_par_threads(n);
-    int64_t bad = 0;
-    int32_t mx = 0;
-    if (nt <= 1) {
-        scan_range(x, 0, n, &bad, &mx);
-    } else {
-#pragma omp parallel num_threads(nt) reduction(+ : bad) reduction(max : mx)
-        {
-            int64_t lo, hi, b;
-            int32_t m;
-            orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
-            scan_range(x, lo, hi, &b, &m);
-            bad += b;
-            mx = m > mx ? m : mx;
-        }
-    }
-    uint32_t mb = (uint32_t)mx;
+    uint32_t mb = (uint32_t)maxbits;
     memcpy(&st.max_abs, &mb, sizeof mb);
     if (bad == 0)
         return st;
@@ -147,4 +131,72 @@ orch_finite_stats orch_finite_scan(const float *x, int64_t n)
             st.nan_count++;
     }
     return st;
+}
+
+orch_finite_stats orch_finite_scan(const float *x, int64_t n)
+{
+    int nt = orch_par_threads(n);
+    int64_t bad = 0;
+    int32_t mx = 0;
+    if (nt <= 1) {
+        orch_scan_range(x, 0, n, &bad, &mx);
+    } else {
+#pragma omp parallel num_threads(nt) reduction(+ : bad) reduction(max : mx)
+        {
+            int64_t lo, hi, b;
+            int32_t m;
+            orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+            orch_scan_range(x, lo, hi, &b, &m);
+            bad += b;
+            mx = m > mx ? m : mx;
+        }
+    }
+    return orch_scan_finish(x, n, bad, mx);
+}
+
+/* Floats a fused kernel writes before it scans them: 16 KiB, so the scan
+ * reads them back from L1 (the data is touched in memory once). */
+#define SCANNED_BLOCK 4096
+
+/* One thread's units [lo, hi) in blocks: compute, then scan what was
+ * written. */
+static void run_scanned_range(orch_block_fn fn, void *ctx, const float *out, int64_t unit_len,
+                              int64_t lo, int64_t hi, int64_t *bad, int32_t *maxbits)
+{
+    int64_t per = unit_len > 0 && unit_len < SCANNED_BLOCK ? SCANNED_BLOCK / unit_len : 1;
+    int64_t nbad = 0;
+    int32_t mx = 0;
+    for (int64_t b = lo; b < hi; b += per) {
+        int64_t e = hi - b > per ? b + per : hi;
+        fn(ctx, b, e);
+        int64_t bb;
+        int32_t bm;
+        orch_scan_range(out, b * unit_len, e * unit_len, &bb, &bm);
+        nbad += bb;
+        mx = bm > mx ? bm : mx;
+    }
+    *bad = nbad;
+    *maxbits = mx;
+}
+
+orch_finite_stats orch_run_scanned(orch_block_fn fn, void *ctx, const float *out, int64_t units,
+                                   int64_t unit_len)
+{
+    int nt = orch_par_threads(units * unit_len);
+    int64_t bad = 0;
+    int32_t mx = 0;
+    if (nt <= 1) {
+        run_scanned_range(fn, ctx, out, unit_len, 0, units, &bad, &mx);
+    } else {
+#pragma omp parallel num_threads(nt) reduction(+ : bad) reduction(max : mx)
+        {
+            int64_t lo, hi, b;
+            int32_t m;
+            orch_chunk(units, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+            run_scanned_range(fn, ctx, out, unit_len, lo, hi, &b, &m);
+            bad += b;
+            mx = m > mx ? m : mx;
+        }
+    }
+    return orch_scan_finish(out, units * unit_len, bad, mx);
 }

@@ -353,7 +353,10 @@ void orch_sgd_step(float *param, float *buf, const float *grad, int64_t n, float
  *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
  *   p -= (lr / (1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
  * param, m, v (n) updated in place (m, v start at 0); grad (n) read only;
- * t is the 1-based step count. */
+ * t is the 1-based step count. The last line is evaluated as
+ * p -= (lr sqrt(1-b2^t) / (1-b1^t)) * m / (sqrt(v) + eps sqrt(1-b2^t)) with
+ * the factors in double once per call: one sqrt and one division per
+ * element; the update differs from PyTorch's order by a few ulps of itself. */
 void orch_adamw_step(float *param, float *m, float *v, const float *grad, int64_t n, float lr,
                      float beta1, float beta2, float eps, float weight_decay, int64_t t);
 
@@ -389,6 +392,44 @@ typedef struct orch_finite_stats {
  * and the largest finite magnitude. Runs after every stage; the slow path
  * (exact counts and index) runs only when something is bad. */
 orch_finite_stats orch_finite_scan(const float *x, int64_t n);
+
+/* ================================================ fused finite scans */
+
+/* Forward kernels that also scan what they write, in the same pass: the
+ * output is written and scanned block by block (16 KiB, read back from L1),
+ * so it crosses memory once instead of twice. Each writes exactly what the
+ * plain kernel named writes (same arguments, same bits) and returns exactly
+ * orch_finite_scan(output, count) (same struct, same fields), for any thread
+ * count. The executor calls these where it would call the kernel and then
+ * scan its output. */
+
+/* orch_rmsnorm_fwd + orch_finite_scan(y, (int64_t)n * d). */
+orch_finite_stats orch_rmsnorm_fwd_scan(float *y, float *rstd, const float *x, const float *w,
+                                        float eps, int n, int d);
+
+/* orch_add_fwd (the residual add) + orch_finite_scan(y, n). */
+orch_finite_stats orch_add_fwd_scan(float *y, const float *a, const float *b, int64_t n);
+
+/* orch_gelu_fwd + orch_finite_scan(y, n). */
+orch_finite_stats orch_gelu_fwd_scan(float *y, const float *x, int64_t n, int tanh_form);
+
+/* orch_silu_fwd + orch_finite_scan(y, n). */
+orch_finite_stats orch_silu_fwd_scan(float *y, const float *x, int64_t n);
+
+/* orch_swiglu_fwd + orch_finite_scan(h, n). */
+orch_finite_stats orch_swiglu_fwd_scan(float *h, const float *g, const float *u, int64_t n);
+
+/* ========================================================= vector math */
+
+/* y = exp(x) element-wise, the vectorized fp32 exp every kernel here uses
+ * (kernels/vmath.h): <= 1.5 ulp for results >= 2^-125, smaller results
+ * flush to 0 (never subnormal), +Inf above 88.7228, NaN stays NaN. y (n)
+ * overwritten, may alias x. */
+void orch_exp_buf(float *y, const float *x, int64_t n);
+
+/* y = erf(x) element-wise, the kernels' vectorized fp32 erf: <= 8 ulp
+ * (relative ~5e-7), NaN stays NaN. y (n) overwritten, may alias x. */
+void orch_erf_buf(float *y, const float *x, int64_t n);
 
 /* ============================================================ precision */
 

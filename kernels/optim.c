@@ -15,12 +15,12 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define HAVE_AVX_PATH 1
+#define HAVE_X86_PATHS 1
 #endif
 
 /* ------------------------------------------------------------------- SGD */
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void sgd_chunk(float *p, float *buf, const float *g, int64_t lo, int64_t hi, float lr,
                       float mom, float damp, float wd, int nesterov, int first)
 {
@@ -44,20 +44,25 @@ void orch_sgd_step(float *param, float *buf, const float *grad, int64_t n, float
                    float dampening, float weight_decay, int nesterov, int64_t t)
 {
     int nt = orch_par_threads(n);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    ORCH_PARALLEL(nt, {
         int64_t lo, hi;
         orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
         sgd_chunk(param, buf, grad, lo, hi, lr, momentum, dampening, weight_decay, nesterov,
                   t <= 1);
-    }
+    });
 }
 
 /* ----------------------------------------------------------------- AdamW */
 
-ORCH_SIMD_CLONES
+/* AdamW's update with the bias corrections folded into two scalars (once
+ * per call, in double): m / (sqrt(v)/sqrt(bc2) + eps) * lr/bc1 equals
+ * m / (sqrt(v) + eps*sqrt(bc2)) * (lr*sqrt(bc2)/bc1), so each element costs
+ * one sqrt and one division (PyTorch's order costs two divisions); the
+ * results differ from that order by rounding only (an ulp or two of the
+ * update, far below an ulp of the parameter). */
+ORCH_SIMD_CLONES_512
 static void adamw_chunk(float *p, float *m, float *v, const float *g, int64_t lo, int64_t hi,
-                        float decay, float b1, float b2, float step_size, float bc2_sqrt, float eps)
+                        float decay, float b1, float b2, float step_scaled, float eps_scaled)
 {
     float w1 = 1.0f - b1, w2 = 1.0f - b2;
 #pragma omp simd
@@ -68,25 +73,47 @@ static void adamw_chunk(float *p, float *m, float *v, const float *g, int64_t lo
         float vi = v[i] * b2 + w2 * gi * gi;
         m[i] = mi;
         v[i] = vi;
-        float denom = sqrtf(vi) / bc2_sqrt + eps;
-        p[i] = pi - step_size * (mi / denom);
+        p[i] = pi - step_scaled * (mi / (sqrtf(vi) + eps_scaled));
     }
 }
 
-#ifdef HAVE_AVX_PATH
-/* The same arithmetic, in the same order, 8 lanes at a time: gcc does not
- * vectorize sqrtf while errno semantics are on (-fmath-errno, the default),
- * and IEEE sqrt and division are correctly rounded in both forms, so the
+#ifdef HAVE_X86_PATHS
+/* The same arithmetic, in the same order and without FMA, 16 or 8 lanes at
+ * a time: gcc does not vectorize sqrtf while errno semantics are on (the
+ * default, and an optimize attribute does not reach target clones), and
+ * IEEE sqrt and division are correctly rounded in both forms, so the
  * results are bit-identical to adamw_chunk. */
-__attribute__((target("avx"))) static void adamw_avx(float *p, float *m, float *v, const float *g,
-                                                     int64_t lo, int64_t hi, float decay, float b1,
-                                                     float b2, float step_size, float bc2_sqrt,
-                                                     float eps)
+__attribute__((target("avx512f"))) static int64_t
+adamw_avx512(float *p, float *m, float *v, const float *g, int64_t lo, int64_t hi, float decay,
+             float b1, float b2, float step_scaled, float eps_scaled)
+{
+    const __m512 vdecay = _mm512_set1_ps(decay), vw1 = _mm512_set1_ps(1.0f - b1);
+    const __m512 vb2 = _mm512_set1_ps(b2), vw2 = _mm512_set1_ps(1.0f - b2);
+    const __m512 vstep = _mm512_set1_ps(step_scaled), veps = _mm512_set1_ps(eps_scaled);
+    int64_t i = lo;
+    for (; hi - i >= 16; i += 16) {
+        __m512 gi = _mm512_loadu_ps(g + i), mi = _mm512_loadu_ps(m + i);
+        __m512 vi = _mm512_loadu_ps(v + i);
+        __m512 pi = _mm512_mul_ps(_mm512_loadu_ps(p + i), vdecay);
+        mi = _mm512_add_ps(mi, _mm512_mul_ps(vw1, _mm512_sub_ps(gi, mi)));
+        vi = _mm512_add_ps(_mm512_mul_ps(vi, vb2), _mm512_mul_ps(_mm512_mul_ps(vw2, gi), gi));
+        _mm512_storeu_ps(m + i, mi);
+        _mm512_storeu_ps(v + i, vi);
+        __m512 denom = _mm512_add_ps(_mm512_sqrt_ps(vi), veps);
+        pi = _mm512_sub_ps(pi, _mm512_mul_ps(vstep, _mm512_div_ps(mi, denom)));
+        _mm512_storeu_ps(p + i, pi);
+    }
+    return i;
+}
+
+__attribute__((target("avx"))) static int64_t adamw_avx(float *p, float *m, float *v,
+                                                        const float *g, int64_t lo, int64_t hi,
+                                                        float decay, float b1, float b2,
+                                                        float step_scaled, float eps_scaled)
 {
     const __m256 vdecay = _mm256_set1_ps(decay), vw1 = _mm256_set1_ps(1.0f - b1);
     const __m256 vb2 = _mm256_set1_ps(b2), vw2 = _mm256_set1_ps(1.0f - b2);
-    const __m256 vstep = _mm256_set1_ps(step_size), vbc = _mm256_set1_ps(bc2_sqrt);
-    const __m256 veps = _mm256_set1_ps(eps);
+    const __m256 vstep = _mm256_set1_ps(step_scaled), veps = _mm256_set1_ps(eps_scaled);
     int64_t i = lo;
     for (; hi - i >= 8; i += 8) {
         __m256 gi = _mm256_loadu_ps(g + i), mi = _mm256_loadu_ps(m + i);
@@ -96,11 +123,11 @@ __attribute__((target("avx"))) static void adamw_avx(float *p, float *m, float *
         vi = _mm256_add_ps(_mm256_mul_ps(vi, vb2), _mm256_mul_ps(_mm256_mul_ps(vw2, gi), gi));
         _mm256_storeu_ps(m + i, mi);
         _mm256_storeu_ps(v + i, vi);
-        __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), vbc), veps);
+        __m256 denom = _mm256_add_ps(_mm256_sqrt_ps(vi), veps);
         pi = _mm256_sub_ps(pi, _mm256_mul_ps(vstep, _mm256_div_ps(mi, denom)));
         _mm256_storeu_ps(p + i, pi);
     }
-    adamw_chunk(p, m, v, g, i, hi, decay, b1, b2, step_size, bc2_sqrt, eps);
+    return i;
 }
 #endif
 
@@ -108,30 +135,28 @@ void orch_adamw_step(float *param, float *m, float *v, const float *grad, int64_
                      float beta1, float beta2, float eps, float weight_decay, int64_t t)
 {
     double bc1 = 1.0 - pow((double)beta1, (double)t);
-    double bc2 = 1.0 - pow((double)beta2, (double)t);
+    double bc2_sqrt = sqrt(1.0 - pow((double)beta2, (double)t));
     float decay = (float)(1.0 - (double)lr * (double)weight_decay);
-    float step_size = (float)((double)lr / bc1);
-    float bc2_sqrt = (float)sqrt(bc2);
+    float step_scaled = (float)((double)lr * bc2_sqrt / bc1);
+    float eps_scaled = (float)((double)eps * bc2_sqrt);
     int nt = orch_par_threads(n);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    ORCH_PARALLEL(nt, {
         int64_t lo, hi;
-        int done = 0;
         orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
-#ifdef HAVE_AVX_PATH
-        if (__builtin_cpu_supports("avx")) {
-            adamw_avx(param, m, v, grad, lo, hi, decay, beta1, beta2, step_size, bc2_sqrt, eps);
-            done = 1;
-        }
+#ifdef HAVE_X86_PATHS
+        if (__builtin_cpu_supports("avx512f"))
+            lo = adamw_avx512(param, m, v, grad, lo, hi, decay, beta1, beta2, step_scaled,
+                              eps_scaled);
+        else if (__builtin_cpu_supports("avx"))
+            lo = adamw_avx(param, m, v, grad, lo, hi, decay, beta1, beta2, step_scaled, eps_scaled);
 #endif
-        if (!done)
-            adamw_chunk(param, m, v, grad, lo, hi, decay, beta1, beta2, step_size, bc2_sqrt, eps);
-    }
+        adamw_chunk(param, m, v, grad, lo, hi, decay, beta1, beta2, step_scaled, eps_scaled);
+    });
 }
 
 /* ------------------------------------------------------------- grad norm */
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static double sumsq_chunk(const float *x, int64_t lo, int64_t hi)
 {
     double acc = 0.0;
@@ -151,15 +176,14 @@ double orch_grad_norm(const float *const *bufs, const int64_t *lens, int n_bufs)
         int nt = orch_par_threads(n);
         nt = nt < MAX_PARTS ? nt : MAX_PARTS;
         double part[MAX_PARTS];
-#pragma omp parallel num_threads(nt) if (nt > 1)
-        {
+        ORCH_PARALLEL(nt, {
             int64_t lo, hi;
             int nth = omp_get_num_threads(), me = omp_get_thread_num();
             orch_chunk(n, nth, me, &lo, &hi);
             part[me] = sumsq_chunk(bufs[b], lo, hi);
             if (me == 0)
                 nt = nth; /* the team actually granted */
-        }
+        });
         for (int t = 0; t < nt; t++)
             total += part[t];
     }
@@ -168,7 +192,7 @@ double orch_grad_norm(const float *const *bufs, const int64_t *lens, int n_bufs)
 
 /* The product is taken in double and rounded once, so a clipped gradient
  * is the float nearest g * coef. */
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void scale_chunk(float *x, int64_t lo, int64_t hi, double c)
 {
 #pragma omp simd
@@ -191,12 +215,11 @@ double orch_clip_by_norm(float *const *bufs, const int64_t *lens, int n_bufs, do
     for (int b = 0; b < n_bufs; b++) {
         int64_t n = lens[b];
         int nt = orch_par_threads(n);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-        {
+        ORCH_PARALLEL(nt, {
             int64_t lo, hi;
             orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
             scale_chunk(bufs[b], lo, hi, c);
-        }
+        });
     }
     return coef;
 }

@@ -17,7 +17,7 @@ static inline int32_t sel_i(int32_t c, int32_t a, int32_t b)
     return (a & m) | (b & ~m);
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void bf16_chunk(float *x, int64_t lo, int64_t hi)
 {
     int32_t *u = (int32_t *)(void *)x;
@@ -32,7 +32,7 @@ static void bf16_chunk(float *x, int64_t lo, int64_t hi)
     }
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void f16_chunk(float *x, int64_t lo, int64_t hi)
 {
     int32_t *u = (int32_t *)(void *)x;
@@ -62,12 +62,11 @@ static void f16_chunk(float *x, int64_t lo, int64_t hi)
 static void run(float *x, int64_t n, void (*fn)(float *, int64_t, int64_t))
 {
     int nt = orch_par_threads(n);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    ORCH_PARALLEL(nt, {
         int64_t lo, hi;
         orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
         fn(x, lo, hi);
-    }
+    });
 }
 
 void orch_round_bf16_buf(float *x, int64_t n)

@@ -13,7 +13,7 @@
 #include <math.h>
 #include <omp.h>
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void fwd_rows(float *y, float *rstd, const float *x, const float *w, float eps, int64_t r0,
                      int64_t r1, int d)
 {
@@ -39,7 +39,7 @@ static void fwd_rows(float *y, float *rstd, const float *x, const float *w, floa
     }
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void bwd_dx_rows(float *dx, const float *dy, const float *x, const float *w,
                         const float *rstd, int64_t r0, int64_t r1, int d)
 {
@@ -71,7 +71,7 @@ static void bwd_dx_rows(float *dx, const float *dy, const float *x, const float 
     }
 }
 
-ORCH_SIMD_CLONES
+ORCH_SIMD_CLONES_512
 static void bwd_dw_cols(float *dw, const float *dy, const float *x, const float *rstd, int n, int d,
                         int64_t j0, int64_t j1)
 {
@@ -88,12 +88,31 @@ void orch_rmsnorm_fwd(float *y, float *rstd, const float *x, const float *w, flo
                       int d)
 {
     int nt = orch_par_threads((int64_t)n * d);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    ORCH_PARALLEL(nt, {
         int64_t lo, hi;
         orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
         fwd_rows(y, rstd, x, w, eps, lo, hi, d);
-    }
+    });
+}
+
+typedef struct rms_args {
+    float *y, *rstd;
+    const float *x, *w;
+    float eps;
+    int d;
+} rms_args;
+
+static void rms_block(void *ctx, int64_t lo, int64_t hi)
+{
+    const rms_args *r = ctx;
+    fwd_rows(r->y, r->rstd, r->x, r->w, r->eps, lo, hi, r->d);
+}
+
+orch_finite_stats orch_rmsnorm_fwd_scan(float *y, float *rstd, const float *x, const float *w,
+                                        float eps, int n, int d)
+{
+    rms_args r = {y, rstd, x, w, eps, d};
+    return orch_run_scanned(rms_block, &r, y, n, d);
 }
 
 void orch_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, const float *w,
@@ -101,20 +120,18 @@ void orch_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, con
 {
     int nt = orch_par_threads((int64_t)n * d);
     if (dx != NULL) {
-#pragma omp parallel num_threads(nt) if (nt > 1)
-        {
+        ORCH_PARALLEL(nt, {
             int64_t lo, hi;
             orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
             bwd_dx_rows(dx, dy, x, w, rstd, lo, hi, d);
-        }
+        });
     }
     if (dw != NULL) {
         int ntw = d >= 64 * nt ? nt : 1;
-#pragma omp parallel num_threads(ntw) if (ntw > 1)
-        {
+        ORCH_PARALLEL(ntw, {
             int64_t lo, hi;
             orch_chunk(d, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
             bwd_dw_cols(dw, dy, x, rstd, n, d, lo, hi);
-        }
+        });
     }
 }

@@ -68,12 +68,11 @@ static void rotate(float *y, int ld_y, const float *x, int ld_x, const float *ct
                    int n, int n_head, int hd, int inverse)
 {
     int nt = orch_par_threads((int64_t)n * n_head * hd);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    ORCH_PARALLEL(nt, {
         int64_t lo, hi;
         orch_chunk(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
         rotate_rows(y, ld_y, x, ld_x, ct, st, lo, hi, n_head, hd, inverse);
-    }
+    });
 }
 
 void orch_rotary_fwd(float *y, int ld_y, const float *x, int ld_x, const float *cos_t,
