@@ -387,6 +387,10 @@ static int node_forward(orch_exec *ex, const orch_node *n)
     int rows = (int)rows_of(ex, n->out);
     int64_t count = numel_of(ex, n->out);
     int finite = 0;
+    /* with NaN checks on, element-wise forwards scan their output block by
+     * block while it is still in L1 (kernels' *_fwd_scan), instead of a
+     * second pass over memory */
+    int fuse = ex->check_nan && ex->precision == ORCH_FP32;
     switch (n->op) {
     case ORCH_OP_LINEAR:
         if (n->param[1] >= 0)
@@ -406,20 +410,35 @@ static int node_forward(orch_exec *ex, const orch_node *n)
                                  n->rank);
         break;
     case ORCH_OP_RMSNORM:
-        orch_rmsnorm_fwd(y, data_of(ex, n->aux[0]), x, weights_of(ex, n->param[0]), n->eps, rows,
-                         g->tensors[n->out].cols);
+        if (fuse)
+            finite =
+                orch_rmsnorm_fwd_scan(y, data_of(ex, n->aux[0]), x, weights_of(ex, n->param[0]),
+                                      n->eps, rows, g->tensors[n->out].cols)
+                    .first_bad < 0;
+        else
+            orch_rmsnorm_fwd(y, data_of(ex, n->aux[0]), x, weights_of(ex, n->param[0]), n->eps,
+                             rows, g->tensors[n->out].cols);
         break;
     case ORCH_OP_ATTENTION:
         finite = attention_forward(ex, n);
         break;
     case ORCH_OP_SWIGLU:
-        orch_swiglu_fwd(y, x, data_of(ex, n->in[1]), count);
+        if (fuse)
+            finite = orch_swiglu_fwd_scan(y, x, data_of(ex, n->in[1]), count).first_bad < 0;
+        else
+            orch_swiglu_fwd(y, x, data_of(ex, n->in[1]), count);
         break;
     case ORCH_OP_GELU:
-        orch_gelu_fwd(y, x, count, 0);
+        if (fuse)
+            finite = orch_gelu_fwd_scan(y, x, count, 0).first_bad < 0;
+        else
+            orch_gelu_fwd(y, x, count, 0);
         break;
     case ORCH_OP_ADD:
-        orch_add_fwd(y, x, data_of(ex, n->in[1]), count);
+        if (fuse)
+            finite = orch_add_fwd_scan(y, x, data_of(ex, n->in[1]), count).first_bad < 0;
+        else
+            orch_add_fwd(y, x, data_of(ex, n->in[1]), count);
         break;
     case ORCH_OP_UNPERMUTE: {
         int cols = g->tensors[n->out].cols;
