@@ -88,6 +88,11 @@ int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *er
             }
         } else {
             orch_pipeline_print(pipeline, stdout);
+            rc = orch_cli_apply_threads(globals, err);
+            if (rc == ORCH_OK) {
+                fputc('\n', stdout);
+                orch_cli_print_kernels(stdout, "-- ");
+            }
         }
     }
     free(pipeline);
