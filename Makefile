@@ -70,13 +70,6 @@ TEST_BIN   = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_SRC  = $(wildcard bench/*.c)
 BENCH_BIN  = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 BENCH_COMMON_OBJ = $(call obj,$(wildcard bench/common/*.c))
-# TEMPORARY (until kernels/kernels.h has the lead's orch_gemm_trace_set):
-# bench/common/standin.c supplies that API and wraps orch_sgemm at link time.
-BENCH_STANDIN := $(if $(shell grep -l orch_gemm_trace_set kernels/kernels.h 2>/dev/null),,1)
-ifeq ($(BENCH_STANDIN),1)
-$(BENCH_COMMON_OBJ) $(call obj,$(BENCH_SRC)): ORCH_CFLAGS += -DBENCH_STANDIN
-BENCH_WRAP = -Wl,--wrap=orch_sgemm
-endif
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(filter-out tests/fuzz/fuzz_file.c,$(FUZZ_SRC)))
 FUZZ_FILE_OBJ = $(call obj,tests/fuzz/fuzz_file.c)
@@ -135,7 +128,7 @@ $(BUILD)/tests/test_%: $(call obj,tests/test_%.c) $(LIB_OBJ) $(TESTUTIL_OBJ) $(T
 
 $(BUILD)/bench/%: $(call obj,bench/%.c) $(BENCH_COMMON_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) $(BENCH_WRAP) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 # libFuzzer supplies main(); the library objects are built with
 # -fsanitize=fuzzer-no-link (coverage only) through SAN, see fuzz below.

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/common/standin.h"
+#include "kernels/kernels.h"
 #include "core/err.h"
 
 void bench_begin(const char *program)

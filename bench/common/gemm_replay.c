@@ -65,19 +65,6 @@ static int64_t extent(int64_t rows, int64_t cols, int64_t rs, int64_t cs)
     return (rows - 1) * (rs < 0 ? -rs : rs) + (cols - 1) * (cs < 0 ? -cs : cs) + 1;
 }
 
-/* Threads a call runs on. A call reported with nthreads <= 0 got orch_sgemm's
- * own choice, restated here (kernels/blas.c: one thread per 2^17
- * multiply-adds, up to orch_threads_get()) because the hook reports the
- * argument, not the choice. */
-static int call_threads(const orch_gemm_call *c)
-{
-    if (c->nthreads > 0)
-        return c->nthreads;
-    int64_t most = (c->m * c->n * c->k) >> 17;
-    int nt = orch_threads_get();
-    return most < nt ? (most < 1 ? 1 : (int)most) : nt;
-}
-
 void bench_replay_prepare(gemm_replay *r)
 {
     free(r->unit_first);
@@ -122,7 +109,7 @@ static void raw_call(const gemm_replay *r, const orch_gemm_call *c, float *cbuf,
         return;
     float alpha = 1.0f, beta = c->beta;
     rntm_t rntm = BLIS_RNTM_INITIALIZER;
-    bli_rntm_set_num_threads(call_threads(c), &rntm);
+    bli_rntm_set_num_threads(c->nthreads, &rntm);
     if (sup_off)
         bli_rntm_disable_l3_sup(&rntm);
     bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)c->m, (dim_t)c->n, (dim_t)c->k,

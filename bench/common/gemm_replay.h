@@ -15,12 +15,12 @@
 #ifndef ORCH_BENCH_GEMM_REPLAY_H
 #define ORCH_BENCH_GEMM_REPLAY_H
 
-#include "bench/common/standin.h"
+#include "kernels/kernels.h"
 
 #define REPLAY_MAX_REPS 16
 
 typedef struct replay_call {
-    orch_gemm_call call; /* as reported; nthreads <= 0 is resolved at replay */
+    orch_gemm_call call; /* as reported (threads as resolved for the call) */
     int team;            /* size of the OpenMP team the call came from (1: serial code) */
 } replay_call;
 
