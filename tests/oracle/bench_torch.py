@@ -35,6 +35,7 @@ Prints a table and one FIGURE line per row:
   torch.<tower>.<strategy>.t<threads>.orch_vs_torch  target <=0.5 (<=0.7 full)
 
 Run: make bench-torch   (needs Debian's python3-torch; optional)
+     BENCH_QUICK=1 make bench-torch   (the issue's tower only, 6 steps per run)
 """
 import ctypes
 import json
@@ -49,7 +50,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 ORCH = os.path.join(TOP, "build", "orch")
-STEPS = 10
+STEPS = 10  # per timed run; --quick: 6, --steps N
 BLIS_DIR = "/usr/lib/x86_64-linux-gnu/blis-openmp"
 OPENBLAS_DIRS = [os.environ.get("ORCH_OPENBLAS_DIR", ""),
                  "/usr/lib/x86_64-linux-gnu/openblas-pthread"]
@@ -256,7 +257,7 @@ class Worker:
         self.label = label
         self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker",
-                                      str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      str(threads), str(STEPS)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.stderr, text=True,
                                      env=worker_env(threads, blas_dir, arch))
         self.info = json.loads(self.proc.stdout.readline())
@@ -300,7 +301,12 @@ def describe(w):
 
 
 def main():
+    global STEPS
     quick = "--quick" in sys.argv
+    if quick:
+        STEPS = 6
+    if "--steps" in sys.argv:
+        STEPS = int(sys.argv[sys.argv.index("--steps") + 1])
     kernels, version = orch_kernels()
     print("bench-torch: orch " + version.replace("\n", "; "))
     arch = blis_arch_number(kernels) if kernels else None
@@ -350,6 +356,7 @@ def main():
 
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "--worker":
+        STEPS = int(sys.argv[3])
         worker(int(sys.argv[2]))
     else:
         main()
