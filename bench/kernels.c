@@ -120,13 +120,27 @@ static void print_prod_header(void)
 }
 
 /* A figure id for a row: kernels.t<threads>.<cfg>.<kernel>.n<rows>.<what>,
- * lower case, spaces and slashes as '_'. */
+ * lower case, any run of other characters in the kernel's name as one '_'. */
 static void row_id(char *id, size_t size, const char *cfg, const char *kernel, int n,
                    const char *what)
 {
-    snprintf(id, size, "kernels.t%d.%s.%s.n%d.%s", g_threads, cfg, kernel, n, what);
+    char name[64];
+    size_t k = 0;
+    /* ids stay [a-z0-9._]: "lora(frozen W)" -> "lora_frozen_w" */
+    for (const char *p = kernel; *p != '\0' && k + 1 < sizeof name; p++) {
+        char ch = (char)tolower((unsigned char)*p);
+        int keep = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.';
+        if (keep)
+            name[k++] = ch;
+        else if (k > 0 && name[k - 1] != '_')
+            name[k++] = '_';
+    }
+    while (k > 0 && name[k - 1] == '_')
+        k--;
+    name[k] = '\0';
+    snprintf(id, size, "kernels.t%d.%s.%s.n%d.%s", g_threads, cfg, name, n, what);
     for (char *p = id; *p != '\0'; p++)
-        *p = *p == ' ' || *p == '/' ? '_' : (char)tolower((unsigned char)*p);
+        *p = (char)tolower((unsigned char)*p);
 }
 
 static void print_prod_row(const char *cfg, const char *kernel, const char *shape, int n, double t,
