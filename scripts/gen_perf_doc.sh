@@ -5,8 +5,9 @@
 # `make bench-torch` run it at their end) from
 #   TEMPLATE   docs/performance.md.in: hand-written prose with placeholders,
 #   REASONS    bench/why-missed.txt: `id<TAB>reason` per line, why a figure
-#              is MISSED ("#" starts a comment; an id ending in `*` covers every
-#              id it prefixes; the first matching line wins),
+#              is MISSED ("#" starts a comment; `*` in an id matches any run
+#              of characters, e.g. `step.*.t2.vs_gemm`; the first matching
+#              line wins),
 #   the outputs of the bench programs (build/bench/out/*.txt), whose
 #              `FIGURE<TAB>id<TAB>value<TAB>unit<TAB>target<TAB>verdict<TAB>description`
 #              lines are the figures; every other line is the human output.
@@ -78,9 +79,11 @@ function reason_for(id,    r, pat) {
     for (r = 1; r <= n_reason; r++) {
         pat = reason_id[r]
         if (pat == id) return reason_text[r]
-        if (pat ~ /\*$/) {
-            pat = substr(pat, 1, length(pat) - 1)
-            if (substr(id, 1, length(pat)) == pat) return reason_text[r]
+        if (index(pat, "*") > 0) {
+            # a glob: "*" is any run of characters, everything else literal
+            gsub(/[][\\.^$+?(){}|]/, "\\\\&", pat)
+            gsub(/\*/, ".*", pat)
+            if (id ~ ("^" pat "$")) return reason_text[r]
         }
     }
     return ""

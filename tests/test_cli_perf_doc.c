@@ -1,8 +1,8 @@
 /* test_cli_perf_doc.c - scripts/gen_perf_doc.sh, the generator of
  * docs/performance.md (`make bench-doc`): from a template, bench outputs with
  * FIGURE lines and a reasons file, it lists every figure with its value,
- * target and verdict, gives each MISSED figure its reason (exact id or an
- * `id*` prefix line), prints "MISSED (no reason recorded)" and a warning for a
+ * target and verdict, gives each MISSED figure its reason (exact id, or a
+ * pattern with `*` anywhere), prints "MISSED (no reason recorded)" and a warning for a
  * MISSED figure without one, copies a program's human output without its
  * FIGURE lines, and ends with "N met, M MISSED". POSIX sh + awk only. */
 #include <setjmp.h>
@@ -57,6 +57,7 @@ static const char prog_output[] = "prog: a human line\n"
                                   "FIGURE\ta.why\t0.5\tx sgemm\t>=0.8\tMISSED\texact reason\n"
                                   "FIGURE\ta.group.one\t0.4\tx\t>=0.8\tMISSED\tprefix reason\n"
                                   "FIGURE\ta.nr\t0.3\tx\t>=0.8\tMISSED\tno reason\n"
+                                  "FIGURE\ta.mid.t2.r\t0.2\tx\t>=0.8\tMISSED\tglob reason\n"
                                   "FIGURE\ta.info\t12.5\tms\t-\tinfo\tjust a value\n"
                                   "prog: another human line\n";
 
@@ -64,7 +65,9 @@ static const char other_output[] = "FIGURE\tb.x\t3\tms\t<5\tmet\tanother program
 
 static const char reasons_text[] = "# comment\n"
                                    "a.why\tbecause of X\n"
-                                   "a.group.*\tthe whole group: Y\n";
+                                   "a.group.*\tthe whole group: Y\n"
+                                   "a.*.t2.r\ta glob in the middle: Z\n"
+                                   "a.n.\tnot a pattern: never matches a.nr\n";
 
 /* Runs the generator on the files in dir; the result in *r, the doc returned
  * (owned by the caller). */
@@ -102,10 +105,12 @@ static void test_every_figure_with_verdict_and_reason(void **state)
     assert_non_null(
         strstr(doc, "| `a.group.one` | 0.4 | x | >=0.8 | **MISSED**: the whole group: Y"));
     assert_non_null(strstr(doc, "| `a.nr` | 0.3 | x | >=0.8 | **MISSED** (no reason recorded) |"));
+    assert_non_null(
+        strstr(doc, "| `a.mid.t2.r` | 0.2 | x | >=0.8 | **MISSED**: a glob in the middle: Z"));
     assert_non_null(strstr(doc, "| `a.info` | 12.5 | ms | - | - | just a value |"));
     /* the summary counts every output's figures */
-    assert_non_null(strstr(doc, "**2 met, 3 MISSED** (and 1 figures without a target)"));
-    assert_non_null(strstr(r.out, "2 met, 3 MISSED"));
+    assert_non_null(strstr(doc, "**2 met, 4 MISSED** (and 1 figures without a target)"));
+    assert_non_null(strstr(r.out, "2 met, 4 MISSED"));
     free(doc);
     cli_result_free(&r);
 }
