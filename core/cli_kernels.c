@@ -10,6 +10,7 @@ void orch_cli_print_kernels(FILE *out, const char *prefix)
 {
     const orch_blas_info *b = orch_blas_get_info();
     fprintf(out, "%sblis %s, kernels '%s' (%s)\n", prefix, b->version, b->subconfig, b->why);
-    fprintf(out, "%scpu %s: %s\n", prefix, b->cpu, b->features[0] ? b->features : "no vector units");
-    fprintf(out, "%sthreads %d\n", prefix, orch_threads_get());
+    fprintf(out, "%scpu %s: %s\n", prefix, b->cpu,
+            b->features[0] ? b->features : "no vector units");
+    fprintf(out, "%sthreads %d (%s)\n", prefix, orch_threads_get(), orch_threads_why());
 }

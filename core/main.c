@@ -10,6 +10,7 @@
 
 #include "core/cli.h"
 #include "core/err.h"
+#include "core/startup_env.h"
 
 int main(int argc, char **argv)
 {
@@ -67,6 +68,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "orch: '%s' is not an orch command (see 'orch help')\n", argv[first]);
         return 2;
     }
+    /* Commands that run kernels start again with the wait policy libgomp
+     * must see at load (docs/threads.md); nothing was printed yet. The
+     * others do not pay the second exec (~10 ms of CPU). */
+    if (strcmp(cmd->name, "run") == 0 || strcmp(cmd->name, "resume") == 0)
+        orch_startup_env(argv);
     int rc = cmd->run(argc - first, argv + first, &globals, &err);
     if (rc != ORCH_OK) {
         fflush(stdout);

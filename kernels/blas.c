@@ -235,7 +235,8 @@ void orch_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, in
         pthread_mutex_unlock(&g_trace_lock);
     }
     rntm_t rntm = BLIS_RNTM_INITIALIZER;
-    bli_rntm_set_num_threads(nthreads, &rntm);
+    /* the path is chosen for nthreads; the threads are the ones free now */
+    bli_rntm_set_num_threads(orch_threads_product(nthreads), &rntm);
     if (sup == ORCH_SUP_OFF)
         bli_rntm_disable_l3_sup(&rntm);
     float al = alpha, be = beta;

@@ -43,12 +43,37 @@
 
 /* Sets the number of threads every kernel uses from now on: BLIS's runtime
  * setting for products and the OpenMP team size of element-wise kernels.
- * n <= 0 restores the default (omp_get_max_threads(), i.e. OMP_NUM_THREADS
- * or the number of processors). `--threads N` and ORCH_THREADS map here. */
+ * An explicit n is honoured as given. n <= 0 restores the default:
+ * OMP_NUM_THREADS if set, else the cores that are free when a kernel first
+ * asks (orch_threads_choose over the affinity cores and the threads of
+ * other processes runnable then). `--threads N` and ORCH_THREADS map here.
+ * docs/threads.md has the policy. */
 void orch_threads_set(int n);
 
 /* The thread count kernels use now (>= 1). */
 int orch_threads_get(void);
+
+/* The setting and why, for the user: "2 threads (--threads)", "1 thread
+ * (1 of 2 cores busy with other processes at start; --threads N
+ * overrides)". */
+void orch_threads_describe(char *buf, size_t size);
+
+/* The reason alone: "--threads", "ORCH_THREADS", "OMP_NUM_THREADS", "2 free
+ * cores", "1 of 2 cores busy ..."; static storage. */
+const char *orch_threads_why(void);
+
+/* The default rule, a pure function: user > 0 wins; else the cores minus
+ * the other processes' runnable threads, at least 1, at most cores. */
+int orch_threads_choose(int cores, int others_runnable, int user);
+
+/* Cores this process may run on (sched_getaffinity), >= 1. */
+int orch_threads_affinity_cores(void);
+
+/* Threads a product set to run on nthreads should get now: nthreads, or
+ * fewer (>= 1) while other processes keep cores busy (sampled at most every
+ * 100 ms). BLIS 0.9's barriers spin without yielding, so a product must not
+ * count on a core another process holds. orch_sgemm applies it. */
+int orch_threads_product(int nthreads);
 
 /* ================================================================ BLIS */
 
