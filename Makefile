@@ -6,7 +6,9 @@
 #   make asan   the suite under AddressSanitizer + UBSan (separate build dir)
 #   make fuzz   every libFuzzer target for FUZZ_S seconds under ASan + UBSan
 #               (clang; separate build dir; see docs/testing.md)
-#   make bench  kernel and step benchmarks (ratios against raw BLIS sgemm)
+#   make bench  every bench program (ratios against raw BLIS sgemm and the FMA peak);
+#               regenerates docs/performance.md, ends with "N met, M MISSED"
+#   make bench-doc  only regenerate docs/performance.md from build/bench/out/*.txt
 #   make bench-torch  step times against PyTorch (needs python3-torch)
 #
 # Every room (core/, lua/, kernels/, store/) is compiled into its own object

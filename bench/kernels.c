@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "bench/common/figure.h"
+#include "core/startup_env.h"
 #include "bench/common/peak.h"
 #include "kernels/kernels.h"
 
@@ -598,6 +599,7 @@ static int32_t *segments(int n, int len, int *n_seg)
 
 int main(int argc, char **argv)
 {
+    orch_startup_env(argv); /* the OpenMP wait policy orch runs with */
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     bench_begin("bench/kernels");
     const char *env = getenv("ORCH_THREADS");

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "bench/common/figure.h"
+#include "core/startup_env.h"
 #include "bench/common/peak.h"
 #include "kernels/kernels.h"
 
@@ -52,7 +53,8 @@ static double sgemm_square(int n, int nt)
 
 int main(int argc, char **argv)
 {
-    (void)argc, (void)argv;
+    (void)argc;
+    orch_startup_env(argv); /* the OpenMP wait policy orch runs with */
     bench_begin("bench/machine");
     printf("FMA peak: %s, %d fp32 lanes per instruction\n", bench_peak_isa(), bench_peak_lanes());
     for (int nt = 1; nt <= 2; nt++) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "bench/common/figure.h"
+#include "core/startup_env.h"
 #include "core/train.h"
 #include "kernels/kernels.h"
 #include "lua/tower.h"
@@ -138,8 +139,10 @@ static double run_once(const orch_pipeline *p, orch_sink *sink)
     return now() - t0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    orch_startup_env(argv); /* the OpenMP wait policy orch runs with */
     bench_begin("bench/record");
     const char *env = getenv("ORCH_THREADS");
     if (env != NULL && env[0] != '\0')

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "bench/common/figure.h"
+#include "core/startup_env.h"
 #include "bench/common/gemm_replay.h"
 #include "bench/common/peak.h"
 #include "core/graph.h"
@@ -261,6 +262,7 @@ static void run_tower(const tower_case *tc)
 
 int main(int argc, char **argv)
 {
+    orch_startup_env(argv); /* the OpenMP wait policy orch runs with */
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     bench_begin("bench/step");
     const char *env = getenv("ORCH_THREADS");

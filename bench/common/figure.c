@@ -10,6 +10,7 @@
 
 #include "kernels/kernels.h"
 #include "core/err.h"
+#include "core/startup_env.h"
 
 void bench_begin(const char *program)
 {
@@ -23,6 +24,7 @@ void bench_begin(const char *program)
     printf("%s: BLIS %s, sub-configuration %s (%s)\n", program, info->version, info->subconfig,
            info->why);
     printf("%s: CPU %s; features %s\n", program, info->cpu, info->features);
+    printf("%s: OpenMP wait policy %s\n", program, orch_startup_env_describe());
     fflush(stdout);
 }
 

@@ -14,7 +14,8 @@
 
 /* Calls orch_blas_init (exits 1 on failure: a benchmark cannot run without
  * BLIS) and prints "<program>: BLIS <version>, sub-configuration <name>
- * (<why>); CPU <cpu>" and the CPU features, before anything else. */
+ * (<why>)", the CPU and its features, and the OpenMP wait policy, before
+ * anything else. */
 void bench_begin(const char *program);
 
 /* Prints one FIGURE line and returns its verdict ("met", "MISSED", "info").
