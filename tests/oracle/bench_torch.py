@@ -22,7 +22,8 @@ The baseline is made fair, as an expert would run it:
     faults on every large tensor);
   - OMP_NUM_THREADS, BLIS_NUM_THREADS, OPENBLAS_NUM_THREADS and
     torch.set_num_threads at the thread count; OPENBLAS_CORETYPE and
-    OPENBLAS_L2_SIZE unset.
+    OPENBLAS_L2_SIZE unset; GOMP_SPINCOUNT=1000, the OpenMP wait policy orch
+    itself runs with (unless the user set a wait policy).
   - A second reference, when OpenBLAS is present (Debian's
     libopenblas0-pthread, or ORCH_OPENBLAS_DIR = a directory with its
     libblas.so.3): torch on OpenBLAS; the faster of the two baselines per
@@ -243,6 +244,11 @@ def worker_env(threads, blas_dir, arch):
     env["LD_LIBRARY_PATH"] = blas_dir + (":" + env["LD_LIBRARY_PATH"]
                                          if env.get("LD_LIBRARY_PATH") else "")
     env["GLIBC_TUNABLES"] = TUNABLES
+    # the OpenMP wait policy orch runs with (core/startup_env.h): libgomp's
+    # default spins for milliseconds and, with torch's and BLIS's teams on 2
+    # shared cores, steps at 2 threads collapse
+    if "OMP_WAIT_POLICY" not in env and "GOMP_SPINCOUNT" not in env:
+        env["GOMP_SPINCOUNT"] = "1000"
     for var in ("OMP_NUM_THREADS", "BLIS_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     if arch is not None:
@@ -311,7 +317,7 @@ def main():
     print("bench-torch: orch " + version.replace("\n", "; "))
     arch = blis_arch_number(kernels) if kernels else None
     print(f"bench-torch: torch gets BLIS from {BLIS_DIR} with BLIS_ARCH_TYPE={arch} ({kernels}), "
-          f"GLIBC_TUNABLES={TUNABLES}; median of {STEPS - 1} steps after the first")
+          f"GLIBC_TUNABLES={TUNABLES}, GOMP_SPINCOUNT=1000 unless a wait policy is set; median of {STEPS - 1} steps after the first")
     openblas = next((d for d in OPENBLAS_DIRS if d and os.path.exists(os.path.join(d, "libblas.so.3"))),
                     None)
     if openblas is None:
