@@ -6,7 +6,9 @@
 #   make asan   the suite under AddressSanitizer + UBSan (separate build dir)
 #   make fuzz   every libFuzzer target for FUZZ_S seconds under ASan + UBSan
 #               (clang; separate build dir; see docs/testing.md)
-#   make bench  kernel and step benchmarks (ratios against raw BLIS sgemm)
+#   make bench  every bench program (ratios against raw BLIS sgemm and the FMA peak);
+#               regenerates docs/performance.md, ends with "N met, M MISSED"
+#   make bench-doc  only regenerate docs/performance.md from build/bench/out/*.txt
 #   make bench-torch  step times against PyTorch (needs python3-torch)
 #
 # Every room (core/, lua/, kernels/, store/) is compiled into its own object
@@ -66,8 +68,11 @@ TESTLIB_OBJ = $(call obj,tests/testutil_sink.c)
 
 TEST_SRC   = $(wildcard tests/test_*.c)
 TEST_BIN   = $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+# One bench program per bench/*.c; bench/common/*.c are helpers every
+# program links (the FMA peak, FIGURE lines, the gemm replay), not programs.
 BENCH_SRC  = $(wildcard bench/*.c)
 BENCH_BIN  = $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+BENCH_COMMON_OBJ = $(call obj,$(wildcard bench/common/*.c))
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(filter-out tests/fuzz/fuzz_file.c,$(FUZZ_SRC)))
 FUZZ_FILE_OBJ = $(call obj,tests/fuzz/fuzz_file.c)
@@ -124,7 +129,7 @@ $(BUILD)/tests/test_%: $(call obj,tests/test_%.c) $(LIB_OBJ) $(TESTUTIL_OBJ) $(T
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
 
-$(BUILD)/bench/%: $(call obj,bench/%.c) $(LIB_OBJ)
+$(BUILD)/bench/%: $(call obj,bench/%.c) $(BENCH_COMMON_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -165,13 +170,33 @@ fuzz:
 .PHONY: fuzz-bins
 fuzz-bins: $(FUZZ_BIN)
 
+# make bench: every program built from bench/*.c (bench/machine first: the
+# kernel choice and the FMA peak), each one's output teed to
+# $(BUILD)/bench/out/NAME.txt, then docs/performance.md regenerated from
+# every $(BUILD)/bench/out/*.txt (bench-torch's too, when it was run) and a
+# "N met, M MISSED" summary. BENCH_QUICK=1 passes --quick (development).
+BENCH_OUT = $(BUILD)/bench/out
 bench:
 	@$(MAKE) --no-print-directory -j$(NPROC) $(BENCH_BIN)
-	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+	@sh scripts/bench.sh $(BUILD) $(if $(BENCH_QUICK),--quick) $(BENCH_BIN)
+	@$(MAKE) --no-print-directory bench-doc
 
-# orch against PyTorch on the same tower (optional: needs Debian's python3-torch).
+# Only regenerates docs/performance.md from the outputs already there
+# (docs/performance.md.in + $(BENCH_OUT)/*.txt + bench/why-missed.txt).
+.PHONY: bench-doc
+bench-doc:
+	@sh scripts/gen_perf_doc.sh docs/performance.md.in bench/why-missed.txt docs/performance.md \
+	    $(wildcard $(BENCH_OUT)/*.txt)
+
+# orch against PyTorch on the same towers, BLAS and sub-configuration
+# (optional: needs Debian's python3-torch); its FIGURE lines go to
+# $(BENCH_OUT)/torch.txt and so into docs/performance.md.
 bench-torch: build
-	/usr/bin/python3 tests/oracle/bench_torch.py
+	@mkdir -p $(BENCH_OUT)
+	@(/usr/bin/python3 tests/oracle/bench_torch.py $(if $(BENCH_QUICK),--quick); \
+	    echo $$? > $(BENCH_OUT)/torch.rc) | tee $(BENCH_OUT)/torch.txt.part
+	@test "$$(cat $(BENCH_OUT)/torch.rc)" = 0 && mv $(BENCH_OUT)/torch.txt.part $(BENCH_OUT)/torch.txt
+	@$(MAKE) --no-print-directory bench-doc
 
 format:
 	clang-format -i $(wildcard */*.c */*.h tests/fuzz/*.c tests/fuzz/*.h)

@@ -18,6 +18,7 @@
  * --quick skips the 4096-token rows.
  */
 #include <blis.h>
+#include <ctype.h>
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
@@ -26,10 +27,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/common/figure.h"
+#include "core/startup_env.h"
+#include "bench/common/peak.h"
 #include "kernels/kernels.h"
 
 static int g_threads;
-static double g_peak1, g_peakn, g_peak; /* GFLOP/s: 1 thread, all, for g_threads */
+static double g_peak; /* GFLOP/s of the FMA peak on g_threads threads */
 
 static double now(void)
 {
@@ -63,57 +67,6 @@ static float *buf(size_t n)
         p[i] = (float)((s >> 9) & 0xffff) / 65536.0f - 0.5f;
     }
     return p;
-}
-
-/* ============================================================ FMA peak */
-
-__attribute__((target("avx2,fma"))) static double fma_loop(long iters)
-{
-    __m256 a[12], b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++)
-        a[i] = _mm256_set1_ps((float)i);
-    for (long it = 0; it < iters; it++) {
-        a[0] = _mm256_fmadd_ps(a[0], b, c);
-        a[1] = _mm256_fmadd_ps(a[1], b, c);
-        a[2] = _mm256_fmadd_ps(a[2], b, c);
-        a[3] = _mm256_fmadd_ps(a[3], b, c);
-        a[4] = _mm256_fmadd_ps(a[4], b, c);
-        a[5] = _mm256_fmadd_ps(a[5], b, c);
-        a[6] = _mm256_fmadd_ps(a[6], b, c);
-        a[7] = _mm256_fmadd_ps(a[7], b, c);
-        a[8] = _mm256_fmadd_ps(a[8], b, c);
-        a[9] = _mm256_fmadd_ps(a[9], b, c);
-        a[10] = _mm256_fmadd_ps(a[10], b, c);
-        a[11] = _mm256_fmadd_ps(a[11], b, c);
-    }
-    __m256 s = a[0];
-    for (int i = 1; i < 12; i++)
-        s = _mm256_add_ps(s, a[i]);
-    float out[8];
-    _mm256_storeu_ps(out, s);
-    return (double)out[0];
-}
-
-/* GFLOP/s of the FMA loop on nt threads (each thread runs the loop). */
-static double fma_peak(int nt)
-{
-    const long iters = 20000000; /* 12 * 8 * 2 flops per iteration */
-    double best = 0;
-    volatile double sink = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = now();
-#pragma omp parallel num_threads(nt)
-        {
-            double r = fma_loop(iters);
-#pragma omp atomic
-            sink += r;
-        }
-        double dt = now() - t0;
-        double gf = (double)nt * (double)iters * 12 * 8 * 2 / dt * 1e-9;
-        best = gf > best ? gf : best;
-    }
-    (void)sink;
-    return best;
 }
 
 /* ========================================================= raw products */
@@ -163,18 +116,56 @@ static double list_flops(const prod *list, int n)
 
 static void print_prod_header(void)
 {
-    printf("%-6s %-14s %-22s %9s %8s %8s %8s %6s %6s  %s\n", "config", "kernel", "shape", "ms",
-           "GFLOP/s", "raw-def", "raw-off", "ratio", "%peak", "target");
+    printf("%-6s %-14s %-22s %9s %8s %8s %8s %6s %6s %6s  %s\n", "config", "kernel", "shape", "ms",
+           "GFLOP/s", "raw-def", "raw-off", "ratio", "%peak", "raw%pk", "target");
 }
 
-static void print_prod_row(const char *cfg, const char *kernel, const char *shape, double t,
+/* A figure id for a row: kernels.t<threads>.<cfg>.<kernel>.n<rows>.<what>,
+ * lower case, any run of other characters in the kernel's name as one '_'. */
+static void row_id(char *id, size_t size, const char *cfg, const char *kernel, int n,
+                   const char *what)
+{
+    char name[64];
+    size_t k = 0;
+    /* ids stay [a-z0-9._]: "lora(frozen W)" -> "lora_frozen_w" */
+    for (const char *p = kernel; *p != '\0' && k + 1 < sizeof name; p++) {
+        char ch = (char)tolower((unsigned char)*p);
+        int keep = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.';
+        if (keep)
+            name[k++] = ch;
+        else if (k > 0 && name[k - 1] != '_')
+            name[k++] = '_';
+    }
+    while (k > 0 && name[k - 1] == '_')
+        k--;
+    name[k] = '\0';
+    snprintf(id, size, "kernels.t%d.%s.%s.n%d.%s", g_threads, cfg, name, n, what);
+    for (char *p = id; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+}
+
+static void print_prod_row(const char *cfg, const char *kernel, const char *shape, int n, double t,
                            double flops, double t_def, double t_off, double target)
 {
     double best = t_def < t_off ? t_def : t_off;
     double ratio = best / t;
-    printf("%-6s %-14s %-22s %9.2f %8.1f %8.1f %8.1f %6.2f %5.0f%%  %s %.1f\n", cfg, kernel, shape,
-           t * 1e3, flops / t * 1e-9, flops / t_def * 1e-9, flops / t_off * 1e-9, ratio,
-           100.0 * flops / t * 1e-9 / g_peak, ratio >= target ? "met  >=" : "MISSED >=", target);
+    double rate = flops / t * 1e-9, raw = flops / best * 1e-9;
+    char tgt[16], id[128];
+    snprintf(tgt, sizeof tgt, ">=%.1f", target);
+    printf("%-6s %-14s %-22s %9.2f %8.1f %8.1f %8.1f %6.2f %5.0f%% %5.0f%%  %s %.1f\n", cfg, kernel,
+           shape, t * 1e3, rate, flops / t_def * 1e-9, flops / t_off * 1e-9, ratio,
+           100.0 * rate / g_peak, 100.0 * raw / g_peak,
+           strcmp(bench_verdict(ratio, tgt), "met") == 0 ? "met  >=" : "MISSED >=", target);
+    row_id(id, sizeof id, cfg, kernel, n, "vs_gemm");
+    bench_figure(id, ratio, "x sgemm", tgt,
+                 "%s %s (%s) fwd+bwd, %d thread(s): best raw sgemm time on its products over the "
+                 "kernel time",
+                 cfg, kernel, shape, g_threads);
+    row_id(id, sizeof id, cfg, kernel, n, "peak");
+    bench_figure(id, rate / g_peak, "of peak", "-",
+                 "%s %s (%s) fwd+bwd, %d thread(s): %.1f GFLOP/s over the FMA peak %.1f (raw "
+                 "sgemm on the same products: %.2f of peak)",
+                 cfg, kernel, shape, g_threads, rate, g_peak, raw / g_peak);
 }
 
 /* Times three alternatives interleaved, rep by rep (kernel, raw default,
@@ -274,7 +265,7 @@ static void bench_linear_common(const char *cfg, const char *name, int n, int in
         snprintf(shape, sizeof shape, "%dx%d->%d r%d", n, in, out, r);
     else
         snprintf(shape, sizeof shape, "%dx%d->%d", n, in, out);
-    print_prod_row(cfg, name, shape, med[0], list_flops(c.list, c.n_prod), med[1], med[2], 0.9);
+    print_prod_row(cfg, name, shape, n, med[0], list_flops(c.list, c.n_prod), med[1], med[2], 0.9);
     float *all[] = {c.x,  c.w, c.b,  c.y,   c.dy, c.dx, c.dw, c.db, c.a,
                     c.bm, c.u, c.da, c.dbm, c.du, c.ra, c.rb, c.rc};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -398,7 +389,7 @@ static void bench_attention(const char *cfg, const char *name, const int32_t *cu
     time3(att_run, &c, reps, med);
     char shape[64];
     snprintf(shape, sizeof shape, "N%d %dseg H%d hd%d", n, n_seg, h, hd);
-    print_prod_row(cfg, name, shape, med[0], flops, med[1], med[2], 0.6);
+    print_prod_row(cfg, name, shape, n, med[0], flops, med[1], med[2], 0.6);
     float *all[] = {c.qkv, c.out, c.lse, c.dout, c.dqkv, c.scr, c.mem};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
@@ -532,6 +523,12 @@ static void bench_ew(const char *cfg, const char *name, ew_fn fn, ew_ctx *c, dou
     printf("%-6s %-16s %-12s %4.0f B/el %9.3f %8.1f %8.1f %6.2f  %s\n", cfg, name, shape,
            bytes_per_elem, k * 1e3, bytes / k * 1e-9, bytes / m * 1e-9, ratio,
            ratio >= 0.5 ? "met  >= 0.5" : "MISSED >= 0.5");
+    char id[128];
+    row_id(id, sizeof id, cfg, name, c->n, "vs_memcpy");
+    bench_figure(id, ratio, "x memcpy", ">=0.5",
+                 "%s %s (%s, %.0f B/element), %d thread(s): memcpy time of as many bytes over the "
+                 "kernel time (%.1f GB/s)",
+                 cfg, name, shape, bytes_per_elem, g_threads, bytes / k * 1e-9);
 }
 
 static void bench_elementwise(const char *cfg, int n, int d, int mlp, int h, int reps)
@@ -602,21 +599,21 @@ static int32_t *segments(int n, int len, int *n_seg)
 
 int main(int argc, char **argv)
 {
+    orch_startup_env(argv); /* the OpenMP wait policy orch runs with */
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    bench_begin("bench/kernels");
     const char *env = getenv("ORCH_THREADS");
     orch_threads_set(env != NULL ? atoi(env) : 0);
     g_threads = orch_threads_get();
     bli_thread_set_num_threads(g_threads);
 
-    g_peak1 = fma_peak(1);
-    g_peakn = fma_peak(omp_get_num_procs());
-    g_peak = g_threads == 1 ? g_peak1 : fma_peak(g_threads);
-    printf("orch kernel bench: threads=%d (ORCH_THREADS=%s), BLIS %s arch %s, %d procs\n",
-           g_threads, env ? env : "unset", bli_info_get_version_str(),
-           bli_arch_string(bli_arch_query_id()), omp_get_num_procs());
-    printf("fp32 FMA peak (8-wide fma loop, 12 chains): 1 thread %.1f GFLOP/s, %d threads %.1f "
-           "GFLOP/s; %%peak below uses %.1f\n",
-           g_peak1, omp_get_num_procs(), g_peakn, g_peak);
+    g_peak = bench_peak_gflops(g_threads);
+    printf("orch kernel bench: threads=%d (ORCH_THREADS=%s), %d procs\n", g_threads,
+           env ? env : "unset", omp_get_num_procs());
+    printf("fp32 FMA peak (%s, %d lanes): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s; %%peak "
+           "below uses %.1f (%d thread(s)); raw%%pk = raw sgemm on the same products\n",
+           bench_peak_isa(), bench_peak_lanes(), bench_peak_gflops(1), bench_peak_gflops(2), g_peak,
+           g_threads);
     printf("sup choice (AUTO): 64x64x64 NN %s, 1024x3840x1280 NT %s, 256x1024x80 NT %s, "
            "1024x80x256 TN %s\n\n",
            orch_sup_choice_layout(64, 64, 64, 0, 0) == ORCH_SUP_ON ? "default" : "sup-off",

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/common/figure.h"
+#include "core/startup_env.h"
 #include "core/train.h"
 #include "kernels/kernels.h"
 #include "lua/tower.h"
@@ -137,8 +139,11 @@ static double run_once(const orch_pipeline *p, orch_sink *sink)
     return now() - t0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    orch_startup_env(argv); /* the OpenMP wait policy orch runs with */
+    bench_begin("bench/record");
     const char *env = getenv("ORCH_THREADS");
     if (env != NULL && env[0] != '\0')
         orch_threads_set(atoi(env));
@@ -201,6 +206,13 @@ int main(void)
            a / b);
     printf("  time inside recorder   %8.3f%% of the run's wall time (median; target < 1%%)\n",
            100.0 * in_recorder[ROUNDS / 2]);
+    bench_figure("record.tiny.recorder_share", 100.0 * in_recorder[ROUNDS / 2], "% of wall", "<1",
+                 "tiny surgery, %d thread(s): time inside the SQLite recorder over the run's wall "
+                 "time (median of %d rounds)",
+                 orch_threads_get(), ROUNDS);
+    bench_figure("record.tiny.ab", a / b, "x", "-",
+                 "tiny surgery: run time with the store over without (A/B of whole runs; moves "
+                 "with the machine's noise)");
     orch_store_close(store);
     const char *suffixes[] = {"", "-wal", "-shm"};
     for (int i = 0; i < 3; i++) {
