@@ -4,6 +4,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+#include "kernels/kernels.h"
 
 static const char *const op_names[ORCH_OP__COUNT] = {
     [ORCH_OP_LINEAR] = "linear",
@@ -525,6 +528,42 @@ int64_t orch_graph_activation_bytes(const orch_graph *g)
     return bytes;
 }
 
+/* Reserved memory is touched here, at set-up, in parallel: calloc hands
+ * large blocks out as untouched pages, and each first write would
+ * otherwise fault them in one by one inside step 0 (gigabytes for the big
+ * towers, a first step several times slower than the next). Blocks of at
+ * least 2 MB also ask for transparent huge pages (honoured when THP is
+ * "madvise" or "always"): 512 times fewer faults, and fewer TLB misses in
+ * the products that read them. Writing 0 to calloc's zeroes changes no
+ * value. */
+enum { PAGE_BYTES = 4096, HUGE_PAGE_BYTES = 2 << 20 };
+
+static void prefault(void *block, size_t bytes)
+{
+    if (bytes < HUGE_PAGE_BYTES)
+        return; /* small blocks: a few faults, not worth a parallel region */
+    uintptr_t begin = ((uintptr_t)block + HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(HUGE_PAGE_BYTES - 1);
+    uintptr_t end = ((uintptr_t)block + bytes) & ~(uintptr_t)(HUGE_PAGE_BYTES - 1);
+    if (end > begin) /* advice only: without THP the pages stay small */
+        (void)madvise((void *)begin, end - begin, MADV_HUGEPAGE);
+    volatile char *bytes_of = block;
+    int64_t pages = (int64_t)((bytes + PAGE_BYTES - 1) / PAGE_BYTES);
+    int threads = orch_threads_get();
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t i = 0; i < pages; i++)
+        bytes_of[i * PAGE_BYTES] = 0;
+}
+
+/* calloc(n, size), pre-faulted (see prefault); the caller owns the block
+ * and releases it with free. */
+static void *calloc_prefaulted(size_t n, size_t size)
+{
+    void *block = calloc(n, size);
+    if (block != NULL)
+        prefault(block, n * size);
+    return block;
+}
+
 /* The flat parameter, gradient and optimizer-state blocks, each parameter
  * a view into them: trainable ones first (see orch_graph). */
 static int reserve_params(orch_graph *g, orch_err *err)
@@ -542,9 +581,9 @@ static int reserve_params(orch_graph *g, orch_err *err)
             n_train += g->params[i].numel;
     }
     /* +1: calloc(0) may return NULL, and a graph always has a block */
-    g->param_memory = calloc((size_t)n_all + 1, sizeof(float));
-    g->grad_memory = calloc((size_t)n_train + 1, sizeof(float));
-    g->opt_memory = calloc(2 * (size_t)n_train + 1, sizeof(float));
+    g->param_memory = calloc_prefaulted((size_t)n_all + 1, sizeof(float));
+    g->grad_memory = calloc_prefaulted((size_t)n_train + 1, sizeof(float));
+    g->opt_memory = calloc_prefaulted(2 * (size_t)n_train + 1, sizeof(float));
     if (g->param_memory == NULL || g->grad_memory == NULL || g->opt_memory == NULL) {
         free(g->param_memory);
         free(g->grad_memory);
@@ -617,8 +656,8 @@ int orch_graph_reserve(orch_graph *g, int64_t max_patches, int max_images, orch_
         if (cap > t->cap) {
             free(t->data);
             free(t->grad);
-            t->data = calloc((size_t)cap, sizeof(float));
-            t->grad = wants_grad[i] ? calloc((size_t)cap, sizeof(float)) : NULL;
+            t->data = calloc_prefaulted((size_t)cap, sizeof(float));
+            t->grad = wants_grad[i] ? calloc_prefaulted((size_t)cap, sizeof(float)) : NULL;
             if (t->data == NULL || (wants_grad[i] && t->grad == NULL)) {
                 free(wants_grad);
                 return orch_seterr(err, ORCH_ENOMEM, "graph: out of memory for %s (%lld floats)",
