@@ -111,10 +111,10 @@ static void load_pipeline(orch_pipeline *p, const char *preset, int steps, const
     snprintf(set_preset, sizeof set_preset, "model.preset=\"%s\"", preset);
     snprintf(set_steps, sizeof set_steps, "schedule.steps=%d", steps);
     snprintf(set_weights, sizeof set_weights, "model.weights=\"%s\"", weights ? weights : "");
-    const char *sets[] = {set_preset, "data.image_size={448, 448}", "schedule.batch_size=1",
-                          set_steps, set_weights};
+    const char *sets[] = {set_preset,        "data.image_size={448, 448}", "schedule.batch_size=1",
+                          "schedule.warmup_steps=0", set_steps, set_weights};
     orch_err err;
-    if (orch_dsl_load("pipelines/surgery.lua", sets, weights ? 5 : 4, p, &err) != ORCH_OK)
+    if (orch_dsl_load("pipelines/surgery.lua", sets, weights ? 6 : 5, p, &err) != ORCH_OK)
         die(&err);
 }
 

@@ -516,6 +516,44 @@ static void plan_aliases(orch_graph *g)
     }
 }
 
+/* Whether each tensor owns a gradient buffer: an owner holds one when it
+ * or any alias of it needs one (wants_grad has n_tensors entries). */
+static void mark_grad_owners(const orch_graph *g, char *wants_grad)
+{
+    memset(wants_grad, 0, (size_t)g->n_tensors);
+    for (int i = 0; i < g->n_tensors; i++) {
+        const orch_tensor *t = &g->tensors[i];
+        if (t->requires_grad && !t->is_aux)
+            wants_grad[t->alias_of >= 0 ? t->alias_of : i] = 1;
+    }
+}
+
+/* Floats tensor t owns for batches of these limits: 0 for a view or an
+ * alias, which use another tensor's memory. */
+static int64_t owned_floats(const orch_graph *g, const orch_tensor *t, int64_t max_patches,
+                            int max_images)
+{
+    if (t->view_of >= 0 || t->alias_of >= 0)
+        return 0;
+    int unit = g->config.spatial_merge_size * g->config.spatial_merge_size;
+    return orch_tensor_rows(t, max_patches, unit, max_images) * t->cols;
+}
+
+int64_t orch_graph_activation_bytes_for(orch_graph *g, int64_t max_patches, int max_images)
+{
+    plan_aliases(g);
+    char *wants_grad = malloc((size_t)g->n_tensors + 1);
+    if (wants_grad == NULL)
+        return -1;
+    mark_grad_owners(g, wants_grad);
+    int64_t bytes = 0;
+    for (int i = 0; i < g->n_tensors; i++)
+        bytes += owned_floats(g, &g->tensors[i], max_patches, max_images) * (int64_t)sizeof(float) *
+                 (wants_grad[i] ? 2 : 1);
+    free(wants_grad);
+    return bytes;
+}
+
 int64_t orch_graph_activation_bytes(const orch_graph *g)
 {
     int64_t bytes = 0;
@@ -639,20 +677,15 @@ int orch_graph_reserve(orch_graph *g, int64_t max_patches, int max_images, orch_
     if (rc != ORCH_OK)
         return rc;
     plan_aliases(g);
-    /* an owner holds a gradient buffer when it or any alias of it needs one */
     char *wants_grad = calloc((size_t)g->n_tensors + 1, 1);
     if (wants_grad == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "graph: out of memory");
-    for (int i = 0; i < g->n_tensors; i++) {
-        const orch_tensor *t = &g->tensors[i];
-        if (t->requires_grad && !t->is_aux)
-            wants_grad[t->alias_of >= 0 ? t->alias_of : i] = 1;
-    }
+    mark_grad_owners(g, wants_grad);
     for (int i = 0; i < g->n_tensors; i++) {
         orch_tensor *t = &g->tensors[i];
         if (t->view_of >= 0 || t->alias_of >= 0)
             continue;
-        int64_t cap = orch_tensor_rows(t, max_patches, unit, max_images) * t->cols;
+        int64_t cap = owned_floats(g, t, max_patches, max_images);
         if (cap > t->cap) {
             free(t->data);
             free(t->grad);
