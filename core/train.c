@@ -287,6 +287,9 @@ static int prepare(run_state *rs, const orch_train_options *options, orch_err *e
     if (rs->order == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
     rs->order_epoch = -1;
+    /* gigabytes for the big towers: one parameter per thread at a time */
+    int threads = orch_threads_get();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int i = 0; i < rs->graph.n_params; i++)
         if (!rs->graph.params[i].trainable)
             rs->graph.params[i].checksum = param_checksum(&rs->graph.params[i]);
