@@ -193,7 +193,7 @@ int main(int argc, char **argv)
     orch_pipeline *p = calloc(1, sizeof *p);
     if (p == NULL)
         return 1;
-    load_pipeline(p, preset, 4, NULL);
+    load_pipeline(p, preset, 3, NULL);
     run_times seeded = time_run(p);
     double ratio = seeded.later_s > 0 ? seeded.first_s / seeded.later_s : 0.0;
     printf("seeded: set-up %.2f s, first step %.2f s, later steps %.2f s (median), first/later "
