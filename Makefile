@@ -2,6 +2,7 @@
 #
 #   make run    install missing packages, build, run pipelines/detach.lua
 #   make test   install missing packages, build, run the whole suite
+#   make test-subconfigs  the suite once per BLIS sub-configuration the CPU runs
 #   make asan   the suite under AddressSanitizer + UBSan (separate build dir)
 #   make fuzz   every libFuzzer target for FUZZ_S seconds under ASan + UBSan
 #               (clang; separate build dir; see docs/testing.md)
@@ -79,7 +80,7 @@ FUZZ_FILE_OBJ = $(call obj,tests/fuzz/fuzz_file.c)
 
 ORCH = $(BUILD)/orch
 
-.PHONY: all build run test asan fuzz bench bench-torch clean format
+.PHONY: all build run test test-subconfigs asan fuzz bench bench-torch clean format
 
 all: build
 
@@ -139,6 +140,11 @@ run: build
 test:
 	@$(MAKE) --no-print-directory -j$(NPROC) $(ORCH) ./orch $(TEST_BIN)
 	@sh tests/run.sh $(BUILD)
+
+# The whole suite once per BLIS sub-configuration this CPU runs (~9x make test).
+test-subconfigs:
+	@$(MAKE) --no-print-directory -j$(NPROC) $(ORCH) ./orch $(TEST_BIN)
+	@sh tests/subconfigs.sh $(BUILD)
 
 asan:
 	@$(MAKE) --no-print-directory test BUILD=build-asan OPT=-O1 \

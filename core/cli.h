@@ -132,9 +132,16 @@ int orch_cli_train(const struct orch_pipeline *pipeline, orch_cli_globals *globa
  * on failure names the command and points at `orch runs`. */
 int orch_parse_run_id(const char *cmd, const char *text, int64_t *out, orch_err *err);
 
-/* Applies --threads, else $ORCH_THREADS, to the kernels (one place for the
- * thread count). Commands that compute call it after parsing options. */
+/* Starts the kernels (BLIS on the right sub-configuration: a refused
+ * BLIS_ARCH_TYPE is ORCH_EINVAL) and applies --threads, else $ORCH_THREADS
+ * (one place for the thread count). Commands that compute call it after
+ * parsing options. */
 int orch_cli_apply_threads(orch_cli_globals *globals, orch_err *err);
+
+/* Prints the kernels a run would use: BLIS version, sub-configuration and
+ * why, CPU and features, thread count (cli_kernels.c); each line starts
+ * with prefix ("-- " in a plan, where they are Lua comments). */
+void orch_cli_print_kernels(FILE *out, const char *prefix);
 
 /* The store path: --db, else $ORCH_DB, else "orch.db". */
 const char *orch_cli_db_path(const orch_cli_globals *globals);

@@ -151,6 +151,8 @@ int orch_opt_pipeline_path(const orch_opt_state *st, const char **path, orch_err
 
 int orch_cli_apply_threads(orch_cli_globals *globals, orch_err *err)
 {
+    if (orch_blas_init(err) != ORCH_OK)
+        return err->code;
     if (globals->threads == 0) {
         const char *env = getenv("ORCH_THREADS");
         if (env != NULL && env[0] != '\0') {

@@ -108,6 +108,11 @@ int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *er
         else if (rc == ORCH_OK) {
             orch_pipeline_print(pipeline, stdout);
             orch_plan_sizes_print(&sizes, stdout);
+            rc = orch_cli_apply_threads(globals, err);
+            if (rc == ORCH_OK) {
+                fputc('\n', stdout);
+                orch_cli_print_kernels(stdout, "-- ");
+            }
         }
     }
     free(pipeline);

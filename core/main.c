@@ -23,6 +23,12 @@ int main(int argc, char **argv)
         const char *arg = argv[first];
         if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
             printf("orch %s\n", ORCH_VERSION);
+            if (orch_cli_apply_threads(&globals, &err) != ORCH_OK) {
+                fflush(stdout);
+                fprintf(stderr, "orch: %s\n", err.msg);
+                return orch_exit_code(err.code);
+            }
+            orch_cli_print_kernels(stdout, "");
             return 0;
         }
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {

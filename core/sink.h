@@ -45,6 +45,11 @@ typedef struct orch_run_info {
     const char *host;
     int64_t pid;
     const char *orch_version;
+    /* what computed it, so runs on different kernels can be told apart */
+    const char *kernels;     /* "blis 0.9.0 skx": library, version, sub-configuration */
+    const char *kernels_why; /* why that sub-configuration (orch_blas_info.why) */
+    const char *cpu;         /* CPU model, vendor, family and model */
+    int64_t threads;         /* kernel threads */
 } orch_run_info;
 
 typedef struct orch_step_record {
@@ -173,7 +178,7 @@ const char *orch_record_kind_name(orch_record_kind kind);
  * byte, strings as a 4-byte little-endian length counting a terminating NUL
  * (0 for NULL) followed by the string and its NUL. No padding, no host
  * layout: any machine reads what any other wrote. */
-#define ORCH_RECORD_VERSION 1
+#define ORCH_RECORD_VERSION 2 /* 2: run info carries kernels, cpu, threads */
 
 /* The number of bytes orch_record_encode writes for rec. */
 size_t orch_record_encoded_size(const orch_record *rec);

@@ -165,6 +165,10 @@ static void info_fields(cursor *c, orch_run_info *r)
     str_field(c, &r->host, "host");
     i64_field(c, &r->pid, "pid");
     str_field(c, &r->orch_version, "orch_version");
+    str_field(c, &r->kernels, "kernels");
+    str_field(c, &r->kernels_why, "kernels_why");
+    str_field(c, &r->cpu, "cpu");
+    i64_field(c, &r->threads, "threads");
 }
 
 /* The fields of one record after its version and kind bytes. */

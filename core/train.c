@@ -599,6 +599,9 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     }
     char host[256] = "";
     gethostname(host, sizeof host - 1);
+    const orch_blas_info *blas = orch_blas_get_info();
+    char kernels[96];
+    snprintf(kernels, sizeof kernels, "blis %s %s", blas->version, blas->subconfig);
     orch_run_info info = {p->path,
                           options && options->run_name ? options->run_name : p->name,
                           orch_strategy_name(p->strategy.kind),
@@ -607,7 +610,11 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
                           p->seed,
                           host,
                           (int64_t)getpid(),
-                          ORCH_VERSION};
+                          ORCH_VERSION,
+                          kernels,
+                          blas->why,
+                          blas->cpu,
+                          orch_threads_get()};
     if (resuming) {
         result->run_id = options->resume_run_id;
         orch_run_resume resume = {info, first_step - 1};

@@ -19,8 +19,8 @@
  *  - Kernels never allocate, never free, never print and never exit. Scratch
  *    is passed in, with a documented size. Shape preconditions are the
  *    caller's; nothing expensive is validated.
- *  - Matrix products go through BLIS (kernels/blas.c is the only file that
- *    includes blis.h). The thread count comes from one place,
+ *  - Matrix products go through BLIS (kernels/blas.c and blis_arch.c are
+ *    the only files that include blis.h). The thread count comes from one place,
  *    orch_threads_get(); results are deterministic for a fixed thread count.
  *  - Element counts that can exceed 2^31 are int64_t; row counts and widths
  *    are int.
@@ -37,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
+
 /* ============================================================== threads */
 
 /* Sets the number of threads every kernel uses from now on: BLIS's runtime
@@ -47,6 +49,41 @@ void orch_threads_set(int n);
 
 /* The thread count kernels use now (>= 1). */
 int orch_threads_get(void);
+
+/* ================================================================ BLIS */
+
+/* Which BLIS runs the products, on which kernels, and why. */
+typedef struct orch_blas_info {
+    char version[32];   /* BLIS version, "0.9.0" */
+    char subconfig[24]; /* sub-configuration in use, "skx" */
+    char why[192];      /* why this one, one sentence */
+    char cpu[96];       /* CPU model, vendor, family and model numbers */
+    char features[96];  /* "avx512f avx512dq ... avx2 fma" */
+} orch_blas_info;
+
+/* Starts BLIS on the right kernels; idempotent, thread-safe. BLIS fixes its
+ * sub-configuration at its first call, so this runs before it (orch_sgemm
+ * and orch_threads_set call it too, for library users that do not). Unless
+ * BLIS_ARCH_TYPE is set, BLIS's own choice stands except where it would fall
+ * back to its generic C kernels on a CPU that runs better ones (BLIS 0.9 on
+ * CPUs newer than it): then the best supported sub-configuration is used. A
+ * BLIS_ARCH_TYPE that is unknown or names kernels this CPU lacks is refused
+ * (ORCH_EINVAL; BLIS itself would abort or fault); it may be a name (skx,
+ * zen3, ...) or BLIS's number. The chosen kernels are checked on small
+ * products against a double reference (ORCH_ERUNTIME when wrong). */
+orch_status orch_blas_init(orch_err *err);
+const orch_blas_info *orch_blas_get_info(void); /* starts BLIS if needed */
+
+/* Every orch_sgemm call, reported to a hook, so a benchmark can replay a
+ * step's exact products. Calls are serialised; NULL stops. */
+typedef struct orch_gemm_call {
+    int64_t m, n, k, rsa, csa, rsb, csb, rsc, csc;
+    float beta;
+    int nthreads; /* as resolved for the call */
+    int sup;      /* orch_sup as resolved for the call */
+} orch_gemm_call;
+typedef void (*orch_gemm_trace_fn)(void *ctx, const orch_gemm_call *call);
+void orch_gemm_trace_set(orch_gemm_trace_fn fn, void *ctx);
 
 /* ============================================================ products */
 

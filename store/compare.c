@@ -31,8 +31,9 @@ static const char sql_select[] =
 static const char sql_cols_exact[] =
     "SELECT s.run_id AS run, s.name, s.strategy, s.precision, s.lr, s.seed, s.status, s.steps,\n"
     "       s.final_loss, s.best_loss, s.max_grad_norm, s.first_nan_step, s.first_nan_phase,\n"
-    "       s.first_nan_stage, s.steps_per_s\n";
+    "       s.first_nan_stage, s.steps_per_s, r.kernels, r.threads\n";
 static const char sql_from[] = "  FROM sel JOIN run_summary s ON s.run_id = sel.run_id\n"
+                               "  JOIN runs r ON r.id = sel.run_id\n"
                                " ORDER BY sel.grp, sel.ord";
 
 /* Checks that every id names a run. */

@@ -199,6 +199,9 @@ int orch_render_compare(const orch_rowset *runs, orch_format format, FILE *out, 
         {"max_grad_norm", "max_grad_norm", PEOPLE_NAN_IF_NULL},
         {"first_nan", "", PEOPLE_FIRST_NAN},
         {"steps_per_s", "steps_per_s", PEOPLE_AS_IS},
+        /* what computed each run: steps_per_s means little across kernels */
+        {"kernels", "kernels", PEOPLE_AS_IS},
+        {"threads", "threads", PEOPLE_AS_IS},
     };
     return render_people("compare", cols, sizeof cols / sizeof cols[0], runs, format, out, err);
 }

@@ -58,8 +58,9 @@ int orch_store_read_runs(orch_store *s, const char *pipeline, const char *strate
 
 /* The column names are the field names `orch show` prints. */
 static const char sql_run[] =
-    "SELECT pipeline, name, strategy, status, seed, host, pid, orch_version, config_hash, "
-    "created_at, started_at, heartbeat_at, finished_at, error FROM runs WHERE id = ?1";
+    "SELECT pipeline, name, strategy, status, seed, host, pid, orch_version, kernels, "
+    "kernels_why, cpu, threads, config_hash, created_at, started_at, heartbeat_at, finished_at, "
+    "error FROM runs WHERE id = ?1";
 static const char sql_config[] =
     "SELECT config_json, json_extract(config_json, '$.checks.frozen') FROM runs WHERE id = ?1";
 static const char sql_summary[] =

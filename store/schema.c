@@ -305,10 +305,20 @@ static const char migration_3[] =
     "                                     ORDER BY n.step, n.id LIMIT 1)\n"
     " ORDER BY r.id;\n";
 
+/* Version 4: what computed a run. kernels is "blis VERSION SUBCONFIG",
+ * kernels_why the reason for that sub-configuration, cpu the model and
+ * family, threads the kernel thread count; runs of older stores keep NULL
+ * (unknown), which compare shows as such. */
+static const char migration_4[] = "ALTER TABLE runs ADD COLUMN kernels TEXT;\n"
+                                  "ALTER TABLE runs ADD COLUMN kernels_why TEXT;\n"
+                                  "ALTER TABLE runs ADD COLUMN cpu TEXT;\n"
+                                  "ALTER TABLE runs ADD COLUMN threads INTEGER;\n";
+
 const char *const store_migrations[] = {
     migration_1,
     migration_2,
     migration_3,
+    migration_4,
 };
 
 const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);

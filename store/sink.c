@@ -43,9 +43,9 @@
 
 static const char sql_insert_run[] =
     "INSERT INTO runs (pipeline, name, strategy, status, config_json, config_hash, seed, host, "
-    "orch_version, pid, created_at, started_at, heartbeat_at) "
-    "VALUES (?1, ?2, ?3, 'running', coalesce(?4, '{}'), ?5, ?6, ?7, ?8, ?9, " NOW_SQL ", " NOW_SQL
-    ", " NOW_SQL ")";
+    "orch_version, pid, kernels, kernels_why, cpu, threads, created_at, started_at, heartbeat_at) "
+    "VALUES (?1, ?2, ?3, 'running', coalesce(?4, '{}'), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+    "?13, " NOW_SQL ", " NOW_SQL ", " NOW_SQL ")";
 static const char sql_insert_step[] =
     "INSERT INTO steps (run_id, step, loss, grad_norm, lr, wall_ms) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
@@ -80,8 +80,8 @@ static const char sql_resume_get[] =
     "SELECT r.status, r.pid, r.host, " STORE_AGE_SQL ", r.config_hash FROM runs r WHERE r.id = ?1";
 static const char sql_resume_set[] =
     "UPDATE runs SET status = 'running', pid = ?2, host = ?3, "
-    "orch_version = coalesce(?4, orch_version), heartbeat_at = " NOW_SQL ", "
-    "finished_at = NULL, error = NULL WHERE id = ?1";
+    "orch_version = coalesce(?4, orch_version), kernels = ?5, kernels_why = ?6, cpu = ?7, "
+    "threads = ?8, heartbeat_at = " NOW_SQL ", finished_at = NULL, error = NULL WHERE id = ?1";
 /* What a resumed run records again: everything after its checkpoint. */
 static const char *const sql_resume_del[6] = {
     "DELETE FROM steps WHERE run_id = ?1 AND step > ?2",
@@ -467,6 +467,19 @@ typedef struct begin_args {
     int64_t id;
 } begin_args;
 
+/* kernels, kernels_why, cpu, threads at parameters first..first+3 (NULL
+ * where the writer did not know them) */
+static int bind_kernels(sqlite3_stmt *st, int first, const orch_run_info *info)
+{
+    int b = SQLITE_OK;
+    b |= sqlite3_bind_text(st, first, info->kernels, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, first + 1, info->kernels_why, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, first + 2, info->cpu, -1, SQLITE_STATIC);
+    b |= info->threads > 0 ? sqlite3_bind_int64(st, first + 3, info->threads)
+                           : sqlite3_bind_null(st, first + 3);
+    return b;
+}
+
 static int begin_body(orch_store *s, void *arg, orch_err *err)
 {
     begin_args *a = arg;
@@ -483,6 +496,7 @@ static int begin_body(orch_store *s, void *arg, orch_err *err)
     b |= sqlite3_bind_text(st, 7, info->host, -1, SQLITE_STATIC);
     b |= sqlite3_bind_text(st, 8, info->orch_version, -1, SQLITE_STATIC);
     b |= info->pid > 0 ? sqlite3_bind_int64(st, 9, info->pid) : sqlite3_bind_null(st, 9);
+    b |= bind_kernels(st, 10, info);
     int rc = run_stmt(s, st, b, "store: recording the run", err);
     if (rc == ORCH_OK)
         a->id = sqlite3_last_insert_rowid(s->db);
@@ -882,6 +896,7 @@ static int resume_body(orch_store *s, void *arg, orch_err *err)
     b |= a->info->pid > 0 ? sqlite3_bind_int64(st, 2, a->info->pid) : sqlite3_bind_null(st, 2);
     b |= sqlite3_bind_text(st, 3, a->info->host, -1, SQLITE_STATIC);
     b |= sqlite3_bind_text(st, 4, a->info->orch_version, -1, SQLITE_STATIC);
+    b |= bind_kernels(st, 5, a->info); /* the kernels that compute from here on */
     rc = run_stmt(s, st, b, "store: taking over the run", err);
     for (size_t i = 0; i < sizeof k->resume_del / sizeof k->resume_del[0] && rc == ORCH_OK; i++) {
         sqlite3_stmt *del = k->resume_del[i];

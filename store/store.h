@@ -36,7 +36,7 @@
 /* The schema version this binary writes (PRAGMA user_version). A store with
  * a newer version is refused; an older one is migrated forward on a
  * read-write open. */
-#define ORCH_STORE_SCHEMA_VERSION 3
+#define ORCH_STORE_SCHEMA_VERSION 4
 
 /* PRAGMA application_id of an orch store: the bytes "orch". */
 #define ORCH_STORE_APPLICATION_ID 0x6f726368
@@ -228,7 +228,8 @@ int orch_store_list_runs(orch_store *s, const char *pipeline, const char *strate
 typedef struct orch_run_report {
     int64_t run_id;
     /* runs: pipeline, name, strategy, status, seed, host, pid, orch_version,
-     * config_hash, created_at, started_at, heartbeat_at, finished_at, error */
+     * kernels, kernels_why, cpu, threads, config_hash, created_at,
+     * started_at, heartbeat_at, finished_at, error */
     orch_rowset run;
     char *config_json;  /* the resolved configuration */
     int frozen_checked; /* $.checks.frozen: 1, 0, or -1 when it does not say */

@@ -32,6 +32,10 @@ static const orch_run_info info = {
     .host = "node-7",
     .pid = -1,
     .orch_version = "0.1.0",
+    .kernels = "blis 0.9.0 skx",
+    .kernels_why = NULL,
+    .cpu = "AMD EPYC (AMD family 0x1a, model 0x2)",
+    .threads = 3,
 };
 
 /* One record of every kind, with the awkward values. */
@@ -95,6 +99,10 @@ static void same_info(const orch_run_info *a, const orch_run_info *b)
     same_str(a->host, b->host);
     assert_int_equal(a->pid, b->pid);
     same_str(a->orch_version, b->orch_version);
+    same_str(a->kernels, b->kernels);
+    same_str(a->kernels_why, b->kernels_why);
+    same_str(a->cpu, b->cpu);
+    assert_int_equal(a->threads, b->threads);
 }
 
 static void same_record(const orch_record *a, const orch_record *b)
@@ -204,7 +212,7 @@ static void test_layout_is_portable(void **state)
     unsigned char *buf = encode(&r, &len);
     assert_int_equal(len, 50);
     static const unsigned char head[] = {
-        1, ORCH_REC_STEP, 0x02, 0x01, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0};
+        ORCH_RECORD_VERSION, ORCH_REC_STEP, 0x02, 0x01, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0};
     assert_memory_equal(buf, head, sizeof head);
     /* 1.0 is 0x3ff0000000000000 */
     static const unsigned char one[] = {0, 0, 0, 0, 0, 0, 0xf0, 0x3f};
@@ -276,7 +284,7 @@ static void test_hostile_bytes_refused(void **state)
     assert_true(len <= sizeof b);
 
     memcpy(b, good, len);
-    b[0] = 2; /* a later version */
+    b[0] = ORCH_RECORD_VERSION + 1; /* a later version */
     refused(b, len, "version");
     memcpy(b, good, len);
     b[1] = ORCH_REC__COUNT; /* no such kind */

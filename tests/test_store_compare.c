@@ -61,7 +61,10 @@ static int fill(const char *path)
                               .name = p->name,
                               .strategy = p->strategy,
                               .config_json = p->config,
-                              .seed = p->seed};
+                              .seed = p->seed,
+                              /* run 1 says what computed it; the others do not know */
+                              .kernels = r == 0 ? "blis 0.9.0 skx" : NULL,
+                              .threads = r == 0 ? 2 : 0};
         int64_t id = 0;
         ok = k.begin_run(k.ctx, &info, &id, &err) == ORCH_OK;
         for (int i = 0; ok && i < 4; i++) {
@@ -149,15 +152,15 @@ static void test_four_pipelines_table(void **state)
     assert_int_equal(compare(f, NULL, 0, NULL, "study", ORCH_FMT_TABLE, &err), ORCH_OK);
     const char *want[] = {
         "run  name       strategy  precision      lr  seed  status    steps  final_loss  "
-        "best_loss  max_grad_norm  first_nan        steps_per_s\n",
+        "best_loss  max_grad_norm  first_nan        steps_per_s  kernels         threads\n",
         "  1  surgery    surgery   fp16        0.001     7  diverged      4         NaN        "
-        "2.0       Infinity  0 backward head          4.0\n",
+        "2.0       Infinity  0 backward head          4.0  blis 0.9.0 skx        2\n",
         "  2  nan-repro  surgery   fp16         0.01     7  diverged      4         NaN       "
-        "1.99       Infinity  0 backward head          4.0\n",
+        "1.99       Infinity  0 backward head          4.0  -                     -\n",
         "  3  detach     detach    bf16        0.001     7  finished      4        1.23       "
-        "1.23            4.0  -                        4.0\n",
+        "1.23            4.0  -                        4.0  -                     -\n",
         "  4  lora       lora      fp32       0.0002     7  finished      4        1.22       "
-        "1.22            4.0  -                        4.0\n",
+        "1.22            4.0  -                        4.0  -                     -\n",
         "(4 rows)\n",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
@@ -209,10 +212,10 @@ static void test_csv_and_json(void **state)
     assert_string_equal(f->out,
                         "run,name,strategy,precision,lr,seed,status,steps,final_loss,best_loss,"
                         "max_grad_norm,first_nan_step,first_nan_phase,first_nan_stage,"
-                        "steps_per_s\r\n"
+                        "steps_per_s,kernels,threads\r\n"
                         "1,surgery,surgery,fp16,0.001,7,diverged,4,,2.0,Infinity,0,backward,head,"
-                        "4.0\r\n"
-                        "3,detach,detach,bf16,0.001,7,finished,4,1.23,1.23,4.0,,,,4.0\r\n");
+                        "4.0,blis 0.9.0 skx,2\r\n"
+                        "3,detach,detach,bf16,0.001,7,finished,4,1.23,1.23,4.0,,,,4.0,,\r\n");
 
     assert_int_equal(compare(f, ids, 2, NULL, NULL, ORCH_FMT_JSON, &err), ORCH_OK);
     json_t *rows = json_loads(f->out, 0, NULL);

@@ -215,7 +215,9 @@ static void test_allowed_reads(void **state)
         ORCH_OK);
     assert_string_equal(f->out, "name\r\nrun_id\r\nstep\r\n");
     assert_int_equal(query(f, "PRAGMA user_version", ORCH_FMT_CSV, &err), ORCH_OK);
-    assert_string_equal(f->out, "user_version\r\n3\r\n");
+    char want[40];
+    snprintf(want, sizeof want, "user_version\r\n%d\r\n", ORCH_STORE_SCHEMA_VERSION);
+    assert_string_equal(f->out, want);
     assert_int_equal(query(f, "PRAGMA journal_mode", ORCH_FMT_CSV, &err), ORCH_OK);
     assert_string_equal(f->out, "journal_mode\r\nwal\r\n");
     assert_int_equal(query(f, "PRAGMA index_list(steps)", ORCH_FMT_TABLE, &err), ORCH_OK);

@@ -402,7 +402,10 @@ static void test_migrate_from_v1(void **state)
 
     /* Reading commands do not migrate. */
     assert_int_equal(orch_store_open(f->db, ORCH_STORE_READONLY, &s, &err), ORCH_EINVAL);
-    assert_non_null(strstr(err.msg, "schema version 1 and needs migrating to 3"));
+    char want[80];
+    snprintf(want, sizeof want, "schema version 1 and needs migrating to %d",
+             ORCH_STORE_SCHEMA_VERSION);
+    assert_non_null(strstr(err.msg, want));
 
     assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
     orch_store_close(s);
@@ -459,7 +462,10 @@ static void test_migrate_from_v1(void **state)
 
 /* What version 2 holds, every column of every table and view. */
 static const char *const v2_dumps[] = {
-    "SELECT * FROM runs ORDER BY id",
+    /* the v2 columns: v4 adds kernels, kernels_why, cpu, threads (NULL here) */
+    "SELECT id, pipeline, name, strategy, status, config_json, config_hash, seed, host, "
+    "created_at, started_at, finished_at, orch_version, error, pid, heartbeat_at FROM runs "
+    "ORDER BY id",
     "SELECT * FROM steps ORDER BY run_id, step",
     "SELECT * FROM metrics ORDER BY run_id, name, step",
     "SELECT * FROM nan_events ORDER BY id",
@@ -499,7 +505,7 @@ static void test_migrate_from_v2(void **state)
 
     assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
     orch_store_close(s);
-    assert_int_equal(scalar(f->db, "PRAGMA user_version"), 3);
+    assert_int_equal(scalar(f->db, "PRAGMA user_version"), ORCH_STORE_SCHEMA_VERSION);
     assert_int_equal(scalar(f->db, "SELECT count(*) FROM pragma_integrity_check "
                                    "WHERE integrity_check = 'ok'"),
                      1);
@@ -581,7 +587,7 @@ static void test_migrate_v2_frozen_changes(void **state)
 
     assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
     orch_store_close(s);
-    assert_int_equal(scalar(f->db, "PRAGMA user_version"), 3);
+    assert_int_equal(scalar(f->db, "PRAGMA user_version"), ORCH_STORE_SCHEMA_VERSION);
     assert_int_equal(scalar(f->db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
     assert_int_equal(scalar(f->db, "SELECT count(*) FROM nan_events WHERE tensor = "
                                    "'frozen_changed'"),
