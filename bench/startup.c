@@ -111,8 +111,12 @@ static void load_pipeline(orch_pipeline *p, const char *preset, int steps, const
     snprintf(set_preset, sizeof set_preset, "model.preset=\"%s\"", preset);
     snprintf(set_steps, sizeof set_steps, "schedule.steps=%d", steps);
     snprintf(set_weights, sizeof set_weights, "model.weights=\"%s\"", weights ? weights : "");
-    const char *sets[] = {set_preset,        "data.image_size={448, 448}", "schedule.batch_size=1",
-                          "schedule.warmup_steps=0", set_steps, set_weights};
+    const char *sets[] = {set_preset,
+                          "data.image_size={448, 448}",
+                          "schedule.batch_size=1",
+                          "schedule.warmup_steps=0",
+                          set_steps,
+                          set_weights};
     orch_err err;
     if (orch_dsl_load("pipelines/surgery.lua", sets, weights ? 6 : 5, p, &err) != ORCH_OK)
         die(&err);
@@ -184,10 +188,15 @@ int main(int argc, char **argv)
     const char *env = getenv("ORCH_THREADS");
     if (env != NULL && env[0] != '\0')
         orch_threads_set(atoi(env));
+    orch_err err;
+    if (orch_blas_init(&err) != ORCH_OK)
+        die(&err);
+    const orch_blas_info *blas = orch_blas_get_info();
     const char *preset = quick ? "small" : "qwen2.5-vl-3b";
     const char *tag = quick ? "small" : "3b";
     int threads = orch_threads_get();
-    printf("bench/startup: %s, 448x448, batch 1, surgery, %d thread(s)\n", preset, threads);
+    printf("bench/startup: %s, 448x448, batch 1, surgery, %d thread(s); blis %s, kernels '%s'\n",
+           preset, threads, blas->version, blas->subconfig);
 
     /* seeded initialization: set-up, first step, later steps */
     orch_pipeline *p = calloc(1, sizeof *p);
