@@ -5,7 +5,9 @@
  * of the memory of a step with and without gradient checkpointing.
  *
  * Everything comes from the graph the run builds (core/graph.h) and the
- * data it opens, nothing is allocated at the tower's size: the activation
+ * data it opens (orch_data_open: synthetic data renders nothing until
+ * asked, a .npy source reads its pixel values), nothing is allocated at
+ * the tower's size: the activation
  * bytes are orch_graph_activation_bytes_for at the largest batch (the
  * reservation the run makes, batch_size times the largest image). The step
  * estimate is parameters + their bf16/fp16 copy (when precision is not
