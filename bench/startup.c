@@ -257,6 +257,25 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     load_pipeline(p, preset, 1, path);
+    /* the loading phase alone: reservation, then the file read and converted */
+    {
+        orch_graph fg;
+        double t0 = now();
+        if (orch_graph_build(p, &fg, &err) != ORCH_OK ||
+            orch_graph_reserve(&fg, 1024, p->schedule.batch_size, &err) != ORCH_OK)
+            die(&err);
+        double t1 = now();
+        if (orch_init_params(&fg, p, &err) != ORCH_OK)
+            die(&err);
+        double t2 = now();
+        orch_graph_free(&fg);
+        printf("file phases: reserve %.2f s, init with the weights file %.2f s\n", t1 - t0,
+               t2 - t1);
+        printf("FIGURE\tstartup.%s.file.load_s\t%.2f\ts\t-\tinfo\tparameters from the weights "
+               "file (orch_init_params: read, converted to fp32), %d thread(s)\n",
+               tag, t2 - t1, threads);
+        fflush(stdout);
+    }
     run_times file = time_run(p);
     printf("weights from a file: set-up %.2f s\n", file.setup_s);
     printf("FIGURE\tstartup.%s.file.setup_s\t%.2f\ts\t<5\t%s\tset-up before the first step, "
