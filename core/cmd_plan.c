@@ -9,6 +9,7 @@
 #include "core/pipeline.h"
 #include "core/pipeline_json.h"
 #include "core/pipeline_print.h"
+#include "core/plan_sizes.h"
 #include "lua/dsl.h"
 
 enum { OPT_SET = 1, OPT_JSON, OPT_DOT };
@@ -26,6 +27,29 @@ static void warn_random_init(const orch_pipeline *p)
             "randomly initialized (seeded), not the pretrained checkpoint; set model.weights to "
             "its safetensors file or index\n",
             p->path, p->model.preset);
+}
+
+/* The pipeline's JSON (what a run stores) with the plan's "sizes" object
+ * added as its last key: the pretty text ends with the object's closing
+ * brace, which the sizes go before. */
+static int print_json(const orch_pipeline *p, const orch_plan_sizes *sizes, orch_err *err)
+{
+    char *text = orch_pipeline_to_json(p, 1);
+    char *sizes_text = orch_plan_sizes_json(sizes);
+    char *close = text != NULL ? strrchr(text, '}') : NULL;
+    if (close == NULL || sizes_text == NULL) {
+        free(text);
+        free(sizes_text);
+        return orch_seterr(err, ORCH_ENOMEM, "plan: cannot encode the pipeline as JSON");
+    }
+    char *end = close;
+    while (end > text && (end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    fwrite(text, 1, (size_t)(end - text), stdout);
+    printf(",\n  \"sizes\": %s\n}\n", sizes_text);
+    free(text);
+    free(sizes_text);
+    return ORCH_OK;
 }
 
 int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
@@ -77,17 +101,13 @@ int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *er
             orch_graph_print_dot(&graph, stdout);
         orch_graph_free(&graph);
     } else if (rc == ORCH_OK) {
-        if (json) {
-            char *text = orch_pipeline_to_json(pipeline, 1);
-            if (text == NULL) {
-                rc = orch_seterr(err, ORCH_ENOMEM, "plan: cannot encode the pipeline as JSON");
-            } else {
-                fputs(text, stdout);
-                fputc('\n', stdout);
-                free(text);
-            }
-        } else {
+        orch_plan_sizes sizes;
+        rc = orch_plan_sizes_compute(pipeline, &sizes, err);
+        if (rc == ORCH_OK && json)
+            rc = print_json(pipeline, &sizes, err);
+        else if (rc == ORCH_OK) {
             orch_pipeline_print(pipeline, stdout);
+            orch_plan_sizes_print(&sizes, stdout);
             rc = orch_cli_apply_threads(globals, err);
             if (rc == ORCH_OK) {
                 fputc('\n', stdout);

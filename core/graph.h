@@ -204,6 +204,14 @@ int orch_graph_block_recomputed(const orch_graph *g, int block);
 /* Bytes of activation and activation-gradient memory reserved. */
 int64_t orch_graph_activation_bytes(const orch_graph *g);
 
+/* The bytes orch_graph_reserve reserves for activations and their
+ * gradients on a graph that has none yet, for batches of at most
+ * max_patches patches and max_images images, without allocating them
+ * (`orch plan`'s estimate: equal to orch_graph_activation_bytes after that
+ * reservation). Plans the checkpoint aliases as reservation does. -1 when
+ * out of memory. */
+int64_t orch_graph_activation_bytes_for(orch_graph *g, int64_t max_patches, int max_images);
+
 /* Lookups: the id of a node, tensor or parameter by name, -1 if absent. */
 int orch_graph_find_node(const orch_graph *g, const char *stage);
 int orch_graph_find_tensor(const orch_graph *g, const char *name);

@@ -217,6 +217,40 @@ static void run_free(run_state *rs)
 
 /* ------------------------------------------------------------ prepare */
 
+/* The set-up line on a terminal (options->progress), as the step line:
+ * "orch: setting up qwen2.5-vl-3b: init 1.2/2.7 GB", refreshed with \r
+ * while the big phases move, erased when set-up ends. */
+typedef struct setup_line {
+    FILE *out; /* NULL: no line */
+    const char *model;
+    int width; /* characters of the longest line written, to erase */
+} setup_line;
+
+static void setup_say(setup_line *line, const char *what, int64_t done, int64_t total)
+{
+    if (line->out == NULL)
+        return;
+    int n = total > 0 ? fprintf(line->out, "\rorch: setting up %s: %s %.1f/%.1f GB", line->model,
+                                what, (double)done / 1e9, (double)total / 1e9)
+                      : fprintf(line->out, "\rorch: setting up %s: %s", line->model, what);
+    if (n > line->width)
+        line->width = n;
+    fflush(line->out);
+}
+
+static void setup_progress(void *ctx, const char *what, int64_t done, int64_t total)
+{
+    setup_say(ctx, what, done, total);
+}
+
+static void setup_done(setup_line *line)
+{
+    if (line->out == NULL || line->width == 0)
+        return;
+    fprintf(line->out, "\r%*s\r", line->width, "");
+    fflush(line->out);
+}
+
 /* Everything that can fail on bad input happens here, before the run row
  * exists: data, graph, weights. */
 static int prepare(run_state *rs, const orch_train_options *options, orch_err *err)
@@ -234,12 +268,15 @@ static int prepare(run_state *rs, const orch_train_options *options, orch_err *e
         return rc;
     int64_t max_patches = 0;
     max_batch_patches(&rs->data, p->schedule.batch_size, &max_patches);
+    setup_line line = {options != NULL ? options->progress : NULL, p->model.preset, 0};
+    setup_say(&line, "reserving memory", 0, 0);
     /* each step below needs the one before it: a failed reservation leaves
      * buffers unallocated that the weights, the executor and the frozen
      * checksums would read */
     rc = orch_graph_reserve(&rs->graph, max_patches, p->schedule.batch_size, err);
     if (rc == ORCH_OK)
-        rc = orch_init_params(&rs->graph, p, err);
+        rc = orch_init_params_progress(&rs->graph, p, setup_progress, &line, err);
+    setup_done(&line);
     if (rc == ORCH_OK)
         rc = orch_exec_init(&rs->exec, &rs->graph, p, max_patches, p->schedule.batch_size, err);
     if (rc == ORCH_OK)
@@ -250,6 +287,9 @@ static int prepare(run_state *rs, const orch_train_options *options, orch_err *e
     if (rs->order == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
     rs->order_epoch = -1;
+    /* gigabytes for the big towers: one parameter per thread at a time */
+    int threads = orch_threads_get();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int i = 0; i < rs->graph.n_params; i++)
         if (!rs->graph.params[i].trainable)
             rs->graph.params[i].checksum = param_checksum(&rs->graph.params[i]);
