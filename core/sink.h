@@ -27,7 +27,8 @@ typedef enum orch_run_status {
     ORCH_RUN_FINISHED,
     ORCH_RUN_DIVERGED,
     ORCH_RUN_FAILED,
-    ORCH_RUN_INTERRUPTED
+    ORCH_RUN_INTERRUPTED,
+    ORCH_RUN_SKIPPED /* a sweep's run not run: a dependency failed (store/sweeps.h) */
 } orch_run_status;
 
 /* "queued", "running", ... as stored in runs.status. */
