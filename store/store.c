@@ -458,6 +458,7 @@ int orch_store_open(const char *path, orch_store_mode mode, orch_store **out, or
                 (mode == ORCH_STORE_READONLY ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
     if (out != NULL)
         *out = NULL;
+    store_open_log(path); /* ORCH_STORE_OPEN_LOG: which host opened which store */
     if (path == NULL || path[0] == '\0' || out == NULL ||
         (mode != ORCH_STORE_READWRITE && mode != ORCH_STORE_READONLY))
         return orch_seterr(err, ORCH_EINVAL, "store: no path given");
@@ -521,6 +522,7 @@ int store_open_existing(const char *path, orch_store **out, orch_err *err)
     *out = NULL;
     if (path == NULL || path[0] == '\0' || strcmp(path, ":memory:") == 0 || !writable_file(path))
         return ORCH_OK;
+    store_open_log(path); /* it does open the file: log it like orch_store_open */
     s = calloc(1, sizeof *s);
     if (s == NULL || (s->path = strdup(path)) == NULL) {
         rc = orch_seterr(err, ORCH_ENOMEM, "store: out of memory");

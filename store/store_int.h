@@ -199,6 +199,13 @@ int store_migrate(sqlite3 *db, const char *path, const char *const *migrations, 
 extern void (*store_create_hook)(const char *path, void *ctx);
 extern void *store_create_hook_ctx;
 
+/* Debug hook (store/open_log.c): when the environment variable
+ * ORCH_STORE_OPEN_LOG names a file, orch_store_open (and
+ * store_open_existing, when it opens the file) appends "HOST PID PATH\n"
+ * to it, so a test can tell which hosts opened a store. */
+#define STORE_OPEN_LOG_ENV "ORCH_STORE_OPEN_LOG"
+void store_open_log(const char *path);
+
 /* Opens path read-write only if it is an existing, writable orch store of
  * exactly ORCH_STORE_SCHEMA_VERSION, without creating or migrating
  * anything. *out is NULL, with ORCH_OK, when it is not (nothing to do);
