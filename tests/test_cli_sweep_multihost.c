@@ -8,8 +8,9 @@
  * ranks through an ssh look-alike, one rank per host (--map-by node). The
  * file system is shared, as on a cluster with an NFS home. The sweep is
  * small (3 strategies x 3 seeds, 4 steps each) and asserted from the store:
- *   - every run of the sweep is `finished`, each with its steps 0..3 once;
- *   - the runs ran on more than one host (runs.host);
+ *   - the sweep and every one of its runs are `finished`, each run handed
+ *     out once and with its steps 0..3 once;
+ *   - the runs ran on more than one host (runs.host, sweep_runs.host);
  *   - the store was opened only on host 0: orch's debug hook
  *     ORCH_STORE_OPEN_LOG (store/open_log.c), passed to every rank with
  *     mpirun -x, logs "HOST PID PATH" for every open, and every line names
@@ -236,10 +237,20 @@ static void test_sweep_across_hosts(void **state)
     assert_int_equal(query_number(db, "SELECT count(*) FROM (SELECT DISTINCT run_id, step "
                                       "FROM steps WHERE step BETWEEN 0 AND 3)"),
                      N_RUNS * N_STEPS);
-    /* on more than one host, and only on the simulated ones */
+    /* one sweep, finished, each of its runs handed out once */
+    assert_int_equal(query_number(db, "SELECT count(*) FROM sweeps WHERE status = 'finished'"), 1);
+    assert_int_equal(query_number(db, "SELECT count(*) FROM sweep_runs WHERE attempts = 1"),
+                     N_RUNS);
+    /* on more than one host (as the worker recorded it in runs.host, and as
+     * the coordinator recorded the hand-out in sweep_runs.host), and only on
+     * the simulated ones */
     long long hosts = query_number(db, "SELECT count(DISTINCT host) FROM runs");
     if (hosts < 2)
         fail_msg("all %d runs ran on one host; want runs on more than one", N_RUNS);
+    assert_int_equal(query_number(db, "SELECT count(DISTINCT host) FROM sweep_runs"), hosts);
+    assert_int_equal(query_number(db, "SELECT count(*) FROM runs r JOIN sweep_runs w "
+                                      "ON w.run_id = r.id WHERE w.host IS NOT r.host"),
+                     0);
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM runs WHERE host NOT LIKE '%s-h%%'", prefix);
     assert_int_equal(query_number(db, sql), 0);
