@@ -46,6 +46,9 @@
 #include "bench/common/figure.h"
 #include "core/sink.h"
 #include "core/startup_env.h"
+#include "core/train.h"
+#include "kernels/kernels.h"
+#include "lua/dsl.h"
 #include "store/store.h"
 
 static int quick;
@@ -74,10 +77,274 @@ static void remove_store(const char *db)
 {
     const char *suffixes[] = {"", "-wal", "-shm"};
     for (int i = 0; i < 3; i++) {
-        char path[PATH_MAX];
+        char path[160];
         snprintf(path, sizeof path, "%s%s", db, suffixes[i]);
         unlink(path);
     }
+}
+
+/* ------------------------------------------- running orch and mpirun */
+
+static char orch_path[PATH_MAX + 8]; /* BUILD/orch beside BUILD/bench/sweep */
+static char work[64];                /* the temporary directory: files, stores, logs */
+
+/* Runs argv (argv[0] found on PATH) with stdout and stderr appended to
+ * WORK/log.txt and ORCH_THREADS=1 plus the Open MPI settings of
+ * tests (fast start-up, no binding, session files in WORK); returns its
+ * wall time in seconds. Exits 1 when it fails, showing the log's tail. */
+static double run_timed(char *const argv[])
+{
+    char log[96];
+    snprintf(log, sizeof log, "%s/log.txt", work);
+    double t0 = now();
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("bench/sweep: fork");
+        exit(1);
+    }
+    if (pid == 0) {
+        FILE *out = fopen(log, "a");
+        if (out == NULL)
+            _exit(127);
+        dup2(fileno(out), 1);
+        dup2(fileno(out), 2);
+        setenv("ORCH_THREADS", "1", 1);
+        setenv("OMPI_MCA_pml", "ob1", 1);
+        setenv("OMPI_MCA_btl", "self,vader,tcp", 1);
+        setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1);
+        setenv("OMPI_MCA_hwloc_base_binding_policy", "none", 1);
+        setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+        setenv("OMPI_MCA_orte_tmpdir_base", work, 1);
+        if (geteuid() == 0) { /* Open MPI refuses root without both */
+            setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+            setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+        }
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        ;
+    double seconds = now() - t0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "bench/sweep: %s %s %s failed (status %d); its output:\n", argv[0], argv[1],
+                argv[2], status);
+        char cmd[160];
+        snprintf(cmd, sizeof cmd, "tail -n 20 '%s' >&2", log);
+        if (system(cmd) != 0)
+            fprintf(stderr, "(no log)\n");
+        exit(1);
+    }
+    return seconds;
+}
+
+/* Runs `orch sweep FILE --db DB` on `ranks` ranks (1: no mpirun) and
+ * returns the wall time; every one of the sweep's n runs must be finished
+ * in DB afterwards. DB is removed first. */
+static double run_sweep(const char *file, const char *db, int ranks, int n)
+{
+    remove_store(db);
+    char clear[512];
+    snprintf(clear, sizeof clear, "rm -rf '%s.runs' '%s.features'", db, db);
+    if (system(clear) != 0)
+        fprintf(stderr, "bench/sweep: could not clear %s's run folders\n", db);
+    char np[16];
+    snprintf(np, sizeof np, "%d", ranks);
+    char *one[] = {orch_path, (char *)"sweep", (char *)file, (char *)"--db", (char *)db, NULL};
+    char *many[] = {(char *)"mpirun", (char *)"-np",  np,         orch_path, (char *)"sweep",
+                    (char *)file,     (char *)"--db", (char *)db, NULL};
+    double seconds = run_timed(ranks == 1 ? one : many);
+
+    orch_store *store = NULL;
+    orch_err err;
+    char *csv = NULL; /* the query's CSV: header, then the count; owned here */
+    size_t csv_len = 0;
+    FILE *mem = open_memstream(&csv, &csv_len);
+    if (mem == NULL)
+        die("open_memstream", NULL);
+    if (orch_store_open(db, ORCH_STORE_READONLY, &store, &err) != ORCH_OK ||
+        orch_store_query(store, "SELECT count(*) FROM runs WHERE status = 'finished'", ORCH_FMT_CSV,
+                         mem, &err) != ORCH_OK)
+        die(db, &err);
+    fclose(mem);
+    orch_store_close(store);
+    const char *row = strchr(csv, '\n');
+    long long finished = row != NULL ? atoll(row + 1) : -1;
+    free(csv);
+    if (finished != n) {
+        fprintf(stderr, "bench/sweep: %s on %d rank(s): %lld of %d runs finished\n", file, ranks,
+                finished, n);
+        exit(1);
+    }
+    return seconds;
+}
+
+/* A tiny base pipeline: the tiny tower, synthetic data, surgery. */
+static void write_base(const char *name, int steps, int warmup)
+{
+    char path[160], text[2048];
+    snprintf(path, sizeof path, "%s/%s.lua", work, name);
+    snprintf(text, sizeof text,
+             "return {\n"
+             "    name = \"%s\",\n"
+             "    model = { preset = \"tiny\" },\n"
+             "    data = { source = \"synthetic\", samples = 16, classes = 4, image_size = { 56, "
+             "56 } },\n"
+             "    strategy = surgery { replace = \"visual.merger.mlp.2\" },\n"
+             "    head = { kind = \"classifier\", classes = 4 },\n"
+             "    loss = \"cross_entropy\",\n"
+             "    optimizer = { kind = \"adamw\", lr = 1e-3 },\n"
+             "    schedule = { steps = %d, batch_size = 2, warmup_steps = %d },\n"
+             "    precision = \"fp32\",\n"
+             "    seed = 1,\n"
+             "    checks = { nan = true, on_nan = \"abort\" },\n"
+             "}\n",
+             name, steps, warmup);
+    FILE *fp = fopen(path, "w");
+    if (fp == NULL || fputs(text, fp) < 0 || fclose(fp) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+/* The learning rates and seeds of both sweeps: 8 x 8 = 64 runs (quick:
+ * 4 x 4). */
+static const char *const lrs[] = {"1e-3", "8e-4", "6e-4", "5e-4", "4e-4", "3e-4", "2e-4", "1e-4"};
+
+static int sweep_side(void)
+{
+    return quick ? 4 : 8;
+}
+
+/* A sweep of base over lr x seeds; with lora also LoRA next to the base's
+ * surgery (then lr has half as many values, so the count stays 64). */
+static void write_sweep(const char *name, const char *base, int with_lora)
+{
+    char path[160], text[2048];
+    int n_lr = with_lora ? sweep_side() / 2 : sweep_side();
+    int at = snprintf(text, sizeof text,
+                      "local base = require \"%s\"\n"
+                      "return sweep {\n"
+                      "    name = \"%s\",\n"
+                      "    base = base,\n"
+                      "    grid = {\n",
+                      base, name);
+    if (with_lora)
+        at += snprintf(text + at, sizeof text - (size_t)at,
+                       "        strategy = { surgery { replace = \"visual.merger.mlp.2\" }, "
+                       "lora { rank = 4, alpha = 8 } },\n");
+    at += snprintf(text + at, sizeof text - (size_t)at, "        [\"optimizer.lr\"] = {");
+    for (int i = 0; i < n_lr; i++)
+        at += snprintf(text + at, sizeof text - (size_t)at, "%s%s", i ? ", " : " ", lrs[i]);
+    at += snprintf(text + at, sizeof text - (size_t)at, " },\n    },\n    seeds = {");
+    for (int i = 0; i < sweep_side(); i++)
+        at += snprintf(text + at, sizeof text - (size_t)at, "%s%d", i ? ", " : " ", i + 1);
+    snprintf(text + at, sizeof text - (size_t)at, " },\n}\n");
+    snprintf(path, sizeof path, "%s/%s.lua", work, name);
+    FILE *fp = fopen(path, "w");
+    if (fp == NULL || fputs(text, fp) < 0 || fclose(fp) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+/* ------------------------------------------------------ 1. the speed-up */
+
+static void bench_speedup(void)
+{
+    int n = sweep_side() * sweep_side();
+    write_base("tiny10", 10, 2);
+    write_sweep("speedup", "tiny10", 1);
+    char file[128], db[128];
+    snprintf(file, sizeof file, "%s/speedup.lua", work);
+    snprintf(db, sizeof db, "%s/speedup.db", work);
+    /* 1, 2, 2, 1 ranks: a drift in the machine's load hits both alike */
+    const int order[] = {1, 2, 2, 1};
+    int rounds = quick ? 2 : 4;
+    double sum[3] = {0, 0, 0};
+    int count[3] = {0, 0, 0};
+    for (int r = 0; r < rounds; r++) {
+        double t = run_sweep(file, db, order[r], n);
+        printf("  %d tiny runs on %d rank(s): %7.2f s\n", n, order[r], t);
+        fflush(stdout);
+        sum[order[r]] += t;
+        count[order[r]]++;
+    }
+    double one = sum[1] / count[1], two = sum[2] / count[2];
+    printf("  speed-up 2 ranks over 1: %.3f (mean of %d each)\n", one / two, count[1]);
+    bench_figure("sweep.speedup", one / two, "x", quick ? "-" : ">=1.8",
+                 "orch sweep of %d tiny runs (10 steps, 1 thread each): wall time on 1 rank over "
+                 "mpirun -np 2 (mean of %d each, interleaved 1,2,2,1; mpirun's start-up included)",
+                 n, count[1]);
+    bench_figure("sweep.wall_1rank", one, "s", "-", "orch sweep of %d tiny runs on 1 rank", n);
+    bench_figure("sweep.wall_2ranks", two, "s", "-", "the same %d runs under mpirun -np 2", n);
+}
+
+/* ----------------------------------------- 2. the coordinator's overhead */
+
+/* The same runs as the one-step sweep, trained by this process one after
+ * the other into a store (no sweep, no coordinator); returns the wall time. */
+static double in_process(const char *base_file, const char *db)
+{
+    remove_store(db);
+    orch_store *store = NULL;
+    orch_sink sink;
+    orch_err err;
+    char cache_dir[160], run_dir[160];
+    snprintf(cache_dir, sizeof cache_dir, "%s.features", db);
+    snprintf(run_dir, sizeof run_dir, "%s.runs", db);
+    double t0 = now();
+    if (orch_store_open(db, ORCH_STORE_READWRITE, &store, &err) != ORCH_OK ||
+        orch_store_sink(store, &sink, &err) != ORCH_OK)
+        die(db, &err);
+    for (int i = 0; i < sweep_side(); i++)
+        for (int seed = 1; seed <= sweep_side(); seed++) {
+            char set_lr[64], set_seed[64];
+            snprintf(set_lr, sizeof set_lr, "optimizer.lr=%s", lrs[i]);
+            snprintf(set_seed, sizeof set_seed, "seed=%d", seed);
+            const char *sets[] = {set_lr, set_seed};
+            orch_pipeline *p = calloc(1, sizeof *p); /* owned here: large, not on the stack */
+            if (p == NULL || orch_dsl_load(base_file, sets, 2, p, &err) != ORCH_OK)
+                die(base_file, &err);
+            orch_train_options options = {.feature_cache = cache_dir, .run_dir = run_dir};
+            orch_train_result result;
+            if (orch_train(p, &options, &sink, &result, &err) != ORCH_OK ||
+                result.status != ORCH_RUN_FINISHED)
+                die("in-process run", &err);
+            free(p);
+        }
+    orch_store_close(store);
+    return now() - t0;
+}
+
+static void bench_overhead(void)
+{
+    int n = sweep_side() * sweep_side();
+    write_base("one", 1, 0);
+    write_sweep("overhead", "one", 0);
+    char file[128], base[128], db[128], db2[128];
+    snprintf(file, sizeof file, "%s/overhead.lua", work);
+    snprintf(base, sizeof base, "%s/one.lua", work);
+    snprintf(db, sizeof db, "%s/overhead.db", work);
+    snprintf(db2, sizeof db2, "%s/in-process.db", work);
+    orch_threads_set(1); /* as the sweep's ranks */
+    int rounds = quick ? 1 : 3;
+    double per_run[3];
+    for (int r = 0; r < rounds; r++) {
+        double swept = run_sweep(file, db, 1, n);
+        double alone = in_process(base, db2);
+        per_run[r] = (swept - alone) / n;
+        printf("  %d one-step runs: orch sweep %.3f s, the same runs in process %.3f s: "
+               "%.2f ms per run\n",
+               n, swept, alone, 1e3 * per_run[r]);
+        fflush(stdout);
+    }
+    qsort(per_run, (size_t)rounds, sizeof(double), cmp_double);
+    bench_figure("sweep.overhead_ms", 1e3 * per_run[rounds / 2], "ms", quick ? "-" : "<5",
+                 "coordinator overhead per run: (wall of orch sweep of %d one-step runs on 1 "
+                 "rank - the same runs trained in one process without a sweep) / %d, orch's "
+                 "start-up included (median of %d)",
+                 n, n, rounds);
 }
 
 /* ------------------------------------------------- 3. the record rate */
@@ -163,11 +430,11 @@ static double record_rate_once(const char *db, int n)
     return (double)n / seconds;
 }
 
-static void bench_record_rate(const char *dir)
+static void bench_record_rate(void)
 {
     int n = quick ? 20000 : 200000, rounds = quick ? 1 : 3;
-    char db[PATH_MAX];
-    snprintf(db, sizeof db, "%s/record-rate.db", dir);
+    char db[128];
+    snprintf(db, sizeof db, "%s/record-rate.db", work);
     double rate[3];
     for (int r = 0; r < rounds; r++)
         rate[r] = record_rate_once(db, n);
@@ -195,12 +462,28 @@ int main(int argc, char **argv)
     }
     orch_startup_env(argv);
     bench_begin("bench/sweep");
-    char dir[] = "/tmp/orch-bench-sweep-XXXXXX";
-    if (mkdtemp(dir) == NULL) {
+    /* BUILD/orch, beside this program's BUILD/bench/ */
+    char self[PATH_MAX];
+    if (realpath(argv[0], self) == NULL) {
+        perror("bench/sweep: realpath");
+        return 1;
+    }
+    *strrchr(self, '/') = '\0'; /* BUILD/bench */
+    *strrchr(self, '/') = '\0'; /* BUILD */
+    snprintf(orch_path, sizeof orch_path, "%s/orch", self);
+    snprintf(work, sizeof work, "/tmp/orch-bench-sweep-XXXXXX");
+    if (mkdtemp(work) == NULL) {
         perror("bench/sweep: mkdtemp");
         return 1;
     }
-    bench_record_rate(dir);
-    rmdir(dir);
+    printf("bench/sweep: %s, 1 thread per run%s\n", orch_path,
+           quick ? " (--quick: not claimed)" : "");
+    bench_speedup();
+    bench_overhead();
+    bench_record_rate();
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench/sweep: could not remove %s\n", work);
     return 0;
 }
