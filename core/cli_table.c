@@ -82,7 +82,7 @@ const orch_cmd orch_commands[] = {
      "  --pipeline FILE   only runs of this pipeline file\n"
      "  --strategy S      only runs of strategy S (surgery, detach, lora, full)\n"
      "  --status S        only runs with status S (queued, running, finished,\n"
-     "                    diverged, failed, interrupted)\n"
+     "                    diverged, failed, interrupted, skipped)\n"
      "  --csv, --json     machine-readable output\n"},
     {"show", orch_cmd_show, "show one run: config, summary, NaN events",
      "usage: orch show RUN [--db PATH]\n"
