@@ -113,7 +113,7 @@ const orch_cmd orch_commands[] = {
      "  --pipeline FILE   only runs of this pipeline file\n"
      "  --strategy S      only runs of strategy S (surgery, detach, lora, full)\n"
      "  --status S        only runs with status S (queued, running, finished,\n"
-     "                    diverged, failed, interrupted)\n"
+     "                    diverged, failed, interrupted, skipped)\n"
      "  --csv, --json     machine-readable output\n"},
     {"show", orch_cmd_show, "show one run: config, summary, NaN events; or one sweep",
      "usage: orch show RUN [--db PATH]\n"
@@ -130,8 +130,8 @@ const orch_cmd orch_commands[] = {
      "\n"
      "Runs one SQL statement on the store opened read-only. Writes, ATTACH and\n"
      "PRAGMA assignments are refused (exit 2). Tables: runs, steps, metrics,\n"
-     "nan_events, frozen_changes, stage_stats, artifacts, run_features; views:\n"
-     "run_summary, run_checkpoints.\n"
+     "nan_events, frozen_changes, stage_stats, artifacts, run_features, sweeps,\n"
+     "sweep_runs; views: run_summary, run_checkpoints.\n"
      "See docs/store.md.\n"
      "\n"
      "  --csv    RFC 4180 CSV with a header row\n"
