@@ -7,6 +7,7 @@
 
 #include "core/data_source.h"
 #include "core/init.h"
+#include "core/tower_key.h"
 
 int orch_detach_cache_open(orch_detach_cache *c, const char *dir, const orch_exec *ex,
                            orch_err *err)
@@ -17,14 +18,10 @@ int orch_detach_cache_open(orch_detach_cache *c, const char *dir, const orch_exe
     if (state == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "feature cache: out of memory");
     XXH3_64bits_reset(state);
-    /* the config field by field: struct padding must not enter the key */
-    const orch_model_config *cfg = &g->config;
-    const int fields[] = {
-        cfg->depth,       cfg->hidden_size,         cfg->num_heads,   cfg->intermediate_size,
-        cfg->patch_size,  cfg->temporal_patch_size, cfg->in_channels, cfg->spatial_merge_size,
-        cfg->window_size, cfg->out_hidden_size,     cfg->n_fullatt,   (int)ex->precision};
-    XXH3_64bits_update(state, fields, sizeof fields);
-    XXH3_64bits_update(state, cfg->fullatt_block_indexes, sizeof(int) * (size_t)cfg->n_fullatt);
+    /* the config and precision (core/tower_key.h), then the weights' values */
+    int ints[ORCH_TOWER_CONFIG_INTS];
+    int n_ints = orch_tower_config_ints(&g->config, ex->precision, ints);
+    XXH3_64bits_update(state, ints, sizeof(int) * (size_t)n_ints);
     for (int i = 0; i < g->n_params; i++) {
         const orch_param *p = &g->params[i];
         if (!p->in_tower)

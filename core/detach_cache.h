@@ -3,7 +3,8 @@
  *
  * Under detach no gradient reaches the tower, so an image's tower output
  * depends only on the tower's weights, its config, the precision and the
- * image itself (windows and attention segments never cross images). The
+ * image itself (windows and attention segments never cross images; the
+ * facts are listed once in core/tower_key.h). The
  * cache keys each image by a 128-bit xxh3 of all of these and keeps the
  * outputs on disk (store/feature_cache.h), so later epochs and other runs
  * of a sweep skip the tower entirely when every image of a batch hits.

@@ -48,7 +48,9 @@ int orch_plan_sizes_compute(const orch_pipeline *p, orch_plan_sizes *out, orch_e
         int64_t n = orch_dataset_patches(&data, i);
         if (n > out->image_patches)
             out->image_patches = n;
+        out->data_patches += n;
     }
+    out->n_images = data.n_images;
     orch_dataset_free(&data);
     out->merge = p->model.config.spatial_merge_size;
     int64_t unit = (int64_t)out->merge * out->merge;
