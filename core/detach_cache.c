@@ -196,8 +196,7 @@ int orch_detach_cache_fill(const orch_pipeline *p, const char *dir, int64_t *ima
     if (rc == ORCH_OK)
         rc = orch_graph_build(p, &graph, err);
     if (rc == ORCH_OK && !graph.detached)
-        rc = orch_seterr(err, ORCH_EINVAL, "%s: the feature stage needs a detached tower",
-                         p->path);
+        rc = orch_seterr(err, ORCH_EINVAL, "%s: the feature stage needs a detached tower", p->path);
     /* reserved as a run of p reserves, so the executor is the run's */
     int64_t largest = 0;
     for (int i = 0; rc == ORCH_OK && i < data.n_images; i++)

@@ -24,7 +24,7 @@ typedef struct orch_mail {
 
 typedef struct orch_mailbox {
     pthread_mutex_t lock;
-    pthread_cond_t ready; /* signalled on every put */
+    pthread_cond_t ready;   /* signalled on every put */
     orch_mail *head, *tail; /* owned */
 } orch_mailbox;
 

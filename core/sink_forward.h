@@ -26,7 +26,7 @@
 #include "core/sweep_msg.h"
 
 #define ORCH_FWD_BATCH_BYTES (64 * 1024)
-#define ORCH_FWD_BATCH_MS 1000.0
+#define ORCH_FWD_BATCH_MS    1000.0
 
 /* Sends len bytes of a message to the coordinator (copies them). */
 typedef int (*orch_msg_send_fn)(void *ctx, const void *data, size_t len, orch_err *err);

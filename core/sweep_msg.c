@@ -196,8 +196,7 @@ int orch_msg_encode_assign(orch_msg_buf *b, const orch_msg_assign *m, orch_err *
     return rc;
 }
 
-int orch_msg_decode_assign(const unsigned char *data, size_t len, orch_msg_assign *m,
-                           orch_err *err)
+int orch_msg_decode_assign(const unsigned char *data, size_t len, orch_msg_assign *m, orch_err *err)
 {
     reader r;
     memset(m, 0, sizeof *m);

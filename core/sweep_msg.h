@@ -35,16 +35,16 @@ typedef enum orch_msg_kind {
 } orch_msg_kind;
 
 typedef struct orch_msg_ready {
-    int32_t status;          /* ORCH_OK, or the orch_status the worker's expansion gave */
-    char hash[65];           /* the sweep hash it computed */
+    int32_t status; /* ORCH_OK, or the orch_status the worker's expansion gave */
+    char hash[65];  /* the sweep hash it computed */
     char host[256];
     char error[ORCH_ERR_MSG_MAX];
 } orch_msg_ready;
 
 typedef struct orch_msg_assign {
-    int32_t node;                       /* index into the DAG's nodes */
-    int64_t run_id;                     /* RUN: the queued run to take over; FEATURES: 0 */
-    int64_t attempt;                    /* times this run has been handed out, this one included */
+    int32_t node;                        /* index into the DAG's nodes */
+    int64_t run_id;                      /* RUN: the queued run to take over; FEATURES: 0 */
+    int64_t attempt;                     /* times this run has been handed out, this one included */
     char checkpoint[ORCH_PATH_MAX + 64]; /* resume from it; "" for from step 0 */
     char init_path[ORCH_PATH_MAX + 64];  /* output_of: the dependency's final checkpoint; "" */
     char run_dir[ORCH_PATH_MAX + 16];    /* where run folders go (DB.runs) */
@@ -53,10 +53,10 @@ typedef struct orch_msg_assign {
 
 typedef struct orch_msg_done {
     int32_t node;
-    int32_t started;        /* 1: the run was taken over and ended in the sink */
-    int32_t status;         /* orch_run_status: how it ended (FEATURES: finished or failed) */
-    int64_t steps;          /* steps recorded; FEATURES: images in the cache */
-    int64_t computed;       /* FEATURES: images whose forward was computed now */
+    int32_t started;  /* 1: the run was taken over and ended in the sink */
+    int32_t status;   /* orch_run_status: how it ended (FEATURES: finished or failed) */
+    int64_t steps;    /* steps recorded; FEATURES: images in the cache */
+    int64_t computed; /* FEATURES: images whose forward was computed now */
     double first_loss, final_loss;
     double seconds;
     char error[ORCH_ERR_MSG_MAX];

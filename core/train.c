@@ -267,8 +267,7 @@ static int init_params(run_state *rs, const orch_train_options *options, setup_l
     if ((size_t)snprintf(with_init->strategy.init, sizeof with_init->strategy.init, "%s",
                          options->init_path) >= sizeof with_init->strategy.init) {
         free(with_init);
-        return orch_seterr(err, ORCH_EINVAL, "%s: the init path is too long",
-                           options->init_path);
+        return orch_seterr(err, ORCH_EINVAL, "%s: the init path is too long", options->init_path);
     }
     int rc = orch_init_params_progress(&rs->graph, with_init, setup_progress, line, err);
     free(with_init);
