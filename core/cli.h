@@ -45,6 +45,7 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
 int orch_cmd_runs(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_show(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_query(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_sweep(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_rm(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_compare(int argc, char **argv, orch_cli_globals *globals, orch_err *err);

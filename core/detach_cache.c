@@ -5,6 +5,8 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "core/data_source.h"
+#include "core/init.h"
 #include "core/tower_key.h"
 
 int orch_detach_cache_open(orch_detach_cache *c, const char *dir, const orch_exec *ex,
@@ -167,5 +169,69 @@ int orch_detach_cache_forward(orch_detach_cache *c, orch_exec *ex, const orch_ba
         rc = note_uses(c, keys, batch->n_images, err);
     free(keys);
     free(hit);
+    return rc;
+}
+
+/* ------------------------------------------------------- feature stage */
+
+int orch_detach_cache_fill(const orch_pipeline *p, const char *dir, int64_t *images,
+                           int64_t *computed, orch_err *err)
+{
+    orch_dataset data;
+    orch_graph graph;
+    orch_exec exec;
+    orch_batch batch;
+    orch_detach_cache cache;
+    memset(&data, 0, sizeof data);
+    memset(&graph, 0, sizeof graph);
+    memset(&exec, 0, sizeof exec);
+    memset(&batch, 0, sizeof batch);
+    memset(&cache, 0, sizeof cache);
+    *images = *computed = 0;
+    int b = p->schedule.batch_size;
+    int *indices = malloc(sizeof(int) * (size_t)(b > 0 ? b : 1));
+    int rc = indices != NULL ? ORCH_OK : orch_seterr(err, ORCH_ENOMEM, "features: out of memory");
+    if (rc == ORCH_OK)
+        rc = orch_data_open(p, &data, err);
+    if (rc == ORCH_OK)
+        rc = orch_graph_build(p, &graph, err);
+    if (rc == ORCH_OK && !graph.detached)
+        rc = orch_seterr(err, ORCH_EINVAL, "%s: the feature stage needs a detached tower", p->path);
+    /* reserved as a run of p reserves, so the executor is the run's */
+    int64_t largest = 0;
+    for (int i = 0; rc == ORCH_OK && i < data.n_images; i++)
+        if (orch_dataset_patches(&data, i) > largest)
+            largest = orch_dataset_patches(&data, i);
+    if (rc == ORCH_OK)
+        rc = orch_graph_reserve(&graph, largest * b, b, err);
+    if (rc == ORCH_OK)
+        rc = orch_init_params(&graph, p, err);
+    if (rc == ORCH_OK)
+        rc = orch_exec_init(&exec, &graph, p, largest * b, b, err);
+    if (rc == ORCH_OK)
+        rc = orch_exec_refresh_lowp(&exec, 1, err);
+    if (rc == ORCH_OK)
+        rc = orch_detach_cache_open(&cache, dir, &exec, err);
+    for (int first = 0; rc == ORCH_OK && first < data.n_images; first += b) {
+        int n = data.n_images - first < b ? data.n_images - first : b;
+        for (int i = 0; i < n; i++)
+            indices[i] = first + i;
+        double loss = 0.0;
+        int hits = 0, misses = 0;
+        rc = orch_dataset_batch(&data, indices, n, &batch, err);
+        if (rc == ORCH_OK)
+            rc = orch_exec_set_batch(&exec, &batch, err);
+        if (rc == ORCH_OK)
+            rc = orch_detach_cache_forward(&cache, &exec, &batch, &loss, &hits, &misses, err);
+        *computed += misses;
+    }
+    if (rc == ORCH_OK)
+        *images = data.n_images;
+    orch_detach_cache_close(&cache);
+    orch_exec_free(&exec);
+    orch_graph_free(&graph);
+    orch_batch_free(&batch);
+    orch_dataset_free(&data);
+    free(indices);
     return rc;
 }

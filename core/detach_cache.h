@@ -47,6 +47,17 @@ void orch_detach_cache_close(orch_detach_cache *c);
 int orch_detach_cache_forward(orch_detach_cache *c, orch_exec *ex, const orch_batch *batch,
                               double *loss, int *hits, int *misses, orch_err *err);
 
+/* The feature stage of a sweep (core/sweep_dag.h, ORCH_DAG_FEATURES): the
+ * frozen tower's forward of every image of p's data, stored in the cache
+ * in dir exactly as orch_detach_cache_forward stores a miss (it is what
+ * computes them, over the images in order, schedule.batch_size at a time),
+ * so the detach runs that share p's tower, precision and data then hit on
+ * every batch. Images already cached are not computed again. *images gets
+ * the data's image count, *computed those computed now. ORCH_EINVAL for a
+ * pipeline without a detached tower or bad data or weights. */
+int orch_detach_cache_fill(const orch_pipeline *p, const char *dir, int64_t *images,
+                           int64_t *computed, orch_err *err);
+
 /* The entries the last orch_detach_cache_forward used for the first time
  * in this run (read or written), *n of them: what the run reports as
  * cache_use records. Owned by c, valid until the next forward. */

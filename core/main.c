@@ -71,7 +71,8 @@ int main(int argc, char **argv)
     /* Commands that run kernels start again with the wait policy libgomp
      * must see at load (docs/threads.md); nothing was printed yet. The
      * others do not pay the second exec (~10 ms of CPU). */
-    if (strcmp(cmd->name, "run") == 0 || strcmp(cmd->name, "resume") == 0)
+    if (strcmp(cmd->name, "run") == 0 || strcmp(cmd->name, "resume") == 0 ||
+        strcmp(cmd->name, "sweep") == 0)
         orch_startup_env(argv);
     int rc = cmd->run(argc - first, argv + first, &globals, &err);
     if (rc != ORCH_OK) {

@@ -251,6 +251,29 @@ static void setup_done(setup_line *line)
     fflush(line->out);
 }
 
+/* The parameters' first values. A sweep's output_of run names its
+ * dependency in strategy.init ("output_of:NAME", what its hash covers) and
+ * gets the file to read in options->init_path: the pipeline is copied with
+ * that path, so the hash and the recorded config keep the name. */
+static int init_params(run_state *rs, const orch_train_options *options, setup_line *line,
+                       orch_err *err)
+{
+    if (options == NULL || options->init_path == NULL)
+        return orch_init_params_progress(&rs->graph, rs->p, setup_progress, line, err);
+    orch_pipeline *with_init = malloc(sizeof *with_init);
+    if (with_init == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
+    *with_init = *rs->p;
+    if ((size_t)snprintf(with_init->strategy.init, sizeof with_init->strategy.init, "%s",
+                         options->init_path) >= sizeof with_init->strategy.init) {
+        free(with_init);
+        return orch_seterr(err, ORCH_EINVAL, "%s: the init path is too long", options->init_path);
+    }
+    int rc = orch_init_params_progress(&rs->graph, with_init, setup_progress, line, err);
+    free(with_init);
+    return rc;
+}
+
 /* Everything that can fail on bad input happens here, before the run row
  * exists: data, graph, weights. */
 static int prepare(run_state *rs, const orch_train_options *options, orch_err *err)
@@ -275,7 +298,7 @@ static int prepare(run_state *rs, const orch_train_options *options, orch_err *e
      * checksums would read */
     rc = orch_graph_reserve(&rs->graph, max_patches, p->schedule.batch_size, err);
     if (rc == ORCH_OK)
-        rc = orch_init_params_progress(&rs->graph, p, setup_progress, &line, err);
+        rc = init_params(rs, options, &line, err);
     setup_done(&line);
     if (rc == ORCH_OK)
         rc = orch_exec_init(&rs->exec, &rs->graph, p, max_patches, p->schedule.batch_size, err);

@@ -28,6 +28,9 @@ typedef struct orch_train_options {
     const char *run_dir;           /* where run folders (checkpoints) go, or NULL: none */
     int64_t resume_run_id;         /* > 0: continue this run instead of starting one */
     const char *resume_checkpoint; /* its last checkpoint, or NULL: from step 0 */
+    const char *init_path;         /* trainable tensors to start from, read instead of
+                                      p->strategy.init (a sweep's output_of: the dependency's
+                                      final checkpoint), or NULL */
 } orch_train_options;
 
 typedef struct orch_train_result {
