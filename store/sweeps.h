@@ -34,7 +34,8 @@
  * kill(pid, 0) works, or another host and a heartbeat younger than
  * ORCH_STORE_STALE_S). Taking it over marks the sweep's runs left
  * `running` as `interrupted` (their workers died with the last job).
- * *sweep_id receives its id. */
+ * Opened again by the coordinator that holds it (same host and pid), it
+ * changes nothing. *sweep_id receives its id. */
 int orch_store_sweep_open(orch_store *s, const char *name, const char *file, const char *hash,
                           const char *host, int64_t pid, int64_t *sweep_id, orch_err *err);
 
@@ -99,8 +100,7 @@ int orch_render_sweep_text(const orch_sweep_report *r, FILE *out, orch_err *err)
  * best_final_loss, worst_seed, worst_final_loss, nan_events, diverged,
  * failed, skipped; sorted by mean_final_loss, best first (groups with no
  * finished run last). */
-int orch_store_read_compare_sweep(orch_store *s, int64_t sweep_id, orch_rowset *out,
-                                  orch_err *err);
+int orch_store_read_compare_sweep(orch_store *s, int64_t sweep_id, orch_rowset *out, orch_err *err);
 int orch_render_compare_sweep(const orch_rowset *rows, orch_format format, FILE *out,
                               orch_err *err);
 

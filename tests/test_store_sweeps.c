@@ -156,6 +156,10 @@ static void test_open_continue_refuse(void **state)
     assert_non_null(strstr(err.msg, want));
     assert_null(strchr(err.msg, '\n'));
 
+    /* the coordinator that holds it may open it again: nothing changes */
+    assert_int_equal(open_sweep(f, "strategies", "h1", me), id);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sweeps"), 1);
+
     /* a live coordinator on another host: its heartbeat is young */
     raw_exec(f->db, "UPDATE sweeps SET coordinator_host = 'node-elsewhere', coordinator_pid = 1");
     assert_int_equal(
