@@ -337,6 +337,36 @@ static void test_sched_longest_first(void **state)
     free_sweep(&s);
 }
 
+/* A cheap feature stage that detach runs wait for goes before a run that
+ * costs more than the stage alone but less than the stage and its runs. */
+static void test_sched_priority_counts_dependents(void **state)
+{
+    (void)state;
+    const spec specs[] = {
+        {.point = "long", .kind = ORCH_STRATEGY_SURGERY, .steps = 6},
+        {.point = "det1", .kind = ORCH_STRATEGY_DETACH, .steps = 3},
+        {.point = "det2", .kind = ORCH_STRATEGY_DETACH, .steps = 3},
+    };
+    orch_sweep s;
+    make_sweep(&s, specs, 3);
+    orch_dag dag;
+    orch_err err = {0};
+    assert_int_equal(orch_dag_build(&s, &dag, &err), ORCH_OK);
+    int lng = node_named(&dag, "strategies/long"), det1 = node_named(&dag, "strategies/det1");
+    int feat = dag.nodes[det1].deps[0];
+    /* one forward of 8 images vs 6 steps of 2 */
+    assert_true(dag.nodes[feat].cost < dag.nodes[lng].cost);
+    orch_sched sc;
+    assert_int_equal(orch_sched_init(&sc, &dag, &err), ORCH_OK);
+    assert_true(sc.priority[feat] == dag.nodes[feat].cost + dag.nodes[det1].cost);
+    assert_true(sc.priority[lng] == dag.nodes[lng].cost);
+    assert_int_equal(orch_sched_next(&sc), feat);
+    assert_int_equal(orch_sched_next(&sc), lng);
+    orch_sched_free(&sc);
+    orch_dag_free(&dag);
+    free_sweep(&s);
+}
+
 /* A dependent is never handed out before its dependency is done, even
  * when it is the longest; a feature node goes before its detach runs. */
 static void test_sched_dependencies(void **state)
@@ -584,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_cycle_refused),
         cmocka_unit_test(test_unknown_dependency_refused),
         cmocka_unit_test(test_sched_longest_first),
+        cmocka_unit_test(test_sched_priority_counts_dependents),
         cmocka_unit_test(test_sched_dependencies),
         cmocka_unit_test(test_sched_failure_skips_transitively),
         cmocka_unit_test(test_sched_from_store),
