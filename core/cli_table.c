@@ -124,7 +124,7 @@ const orch_cmd orch_commands[] = {
      "\n"
      "Exit codes: 0 merged; 2 an OTHER that is missing, not an orch store, of a\n"
      "newer schema, or this store itself (checked before anything is merged).\n"},
-    {"plan", orch_cmd_plan, "validate a pipeline and print it resolved, without running",
+    {"plan", orch_cmd_plan, "validate a pipeline or sweep and print it resolved, without running",
      "usage: orch plan FILE.lua [--set key.sub=value]... [--json | --dot]\n"
      "\n"
      "Loads the pipeline in the sandbox, applies --set overrides, validates every\n"
@@ -135,7 +135,16 @@ const orch_cmd orch_commands[] = {
      "  --set key.sub=value  override a pipeline field, e.g. --set optimizer.lr=3e-4\n"
      "  --json               print the resolved pipeline as JSON, with its config hash\n"
      "  --dot                print the stage graph in Graphviz DOT (trainable stages\n"
-     "                       filled, stages without backward grey, the detach cut dashed)\n"},
+     "                       filled, stages without backward grey, the detach cut dashed)\n"
+     "\n"
+     "A sweep file (one that returns sweep { ... }) is expanded and every run\n"
+     "validated; plan lists the runs in scheduling order (dependencies first) with\n"
+     "their overrides, config hash and what each waits for, then the feature stages\n"
+     "(one tower forward shared by detach runs) and the runs they feed. --set applies\n"
+     "to every run. A cycle or a dependency on an unknown run is refused (exit 2).\n"
+     "  --json               the sweep as one JSON object (runs, stages)\n"
+     "  --dot                the sweep's DAG of runs in Graphviz DOT (runs boxes,\n"
+     "                       feature stages ellipses, edges output_of/after/features)\n"},
     {"runs", orch_cmd_runs, "list the runs in the store",
      "usage: orch runs [--pipeline FILE] [--strategy S] [--status S] [--csv|--json] [--db PATH]\n"
      "\n"

@@ -14,7 +14,8 @@
  * the run starts, so the run's own epochs all hit, and the rule stays one
  * rule.
  *
- * Cost, the one formula (it only orders the hand-out, longest first):
+ * Cost, the one formula (it only orders the hand-out: orch_sched_next
+ * takes the node with the costliest chain ahead of it first):
  *   a run:          params x patches of a batch (batch_size x the largest
  *                   image) x steps,
  *   a feature node: params x patches of every image of the data set (one
@@ -106,6 +107,7 @@ static int proto_edges(builder *b, orch_err *err)
     const orch_sweep *s = b->s;
     for (int r = 0; r < b->n_runs; r++) {
         const orch_sweep_run *run = &s->runs[r];
+        ORCH_ASSERT(run->n_deps >= 0 && run->n_deps <= ORCH_SWEEP_MAX_DEPS);
         int n = 0;
         if (b->run_group[r] >= 0)
             b->deps[r][n++] = b->n_runs + b->run_group[r];
@@ -359,12 +361,23 @@ int orch_sched_init(orch_sched *sc, const orch_dag *dag, orch_err *err)
     sc->dag = dag;
     sc->state = calloc(n, sizeof *sc->state);
     sc->reason = calloc(n, sizeof *sc->reason);
-    if (sc->state == NULL || sc->reason == NULL) {
+    sc->priority = calloc(n, sizeof *sc->priority);
+    sc->needed = calloc(n, sizeof *sc->needed);
+    if (sc->state == NULL || sc->reason == NULL || sc->priority == NULL || sc->needed == NULL) {
         orch_sched_free(sc);
         return orch_seterr(err, ORCH_ENOMEM, "scheduler: out of memory");
     }
     for (int k = 0; k < dag->n_nodes; k++)
         sc->state[k] = dag->nodes[k].n_deps == 0 ? ORCH_SCHED_READY : ORCH_SCHED_WAITING;
+    /* dependents come after their dependencies: walking backwards, a node's
+     * priority holds the largest of its dependents' when it is reached */
+    for (int k = dag->n_nodes - 1; k >= 0; k--) {
+        const orch_dag_node *node = &dag->nodes[k];
+        sc->priority[k] += node->cost;
+        for (int d = 0; d < node->n_deps; d++)
+            if (sc->priority[node->deps[d]] < sc->priority[k])
+                sc->priority[node->deps[d]] = sc->priority[k];
+    }
     return ORCH_OK;
 }
 
@@ -374,6 +387,8 @@ void orch_sched_free(orch_sched *sc)
         return;
     free(sc->state);
     free(sc->reason);
+    free(sc->priority);
+    free(sc->needed);
     memset(sc, 0, sizeof *sc);
 }
 
@@ -424,18 +439,6 @@ static void skip_reason(char *out, size_t size, const char *dep, const char *roo
         memcpy(out + size - 4, "...", 4);
 }
 
-/* 1 when every run fed by feature node k has ended: filling the cache
- * would serve no one. */
-static int features_unneeded(const orch_sched *sc, int k)
-{
-    const orch_dag *dag = sc->dag;
-    for (int j = k + 1; j < dag->n_nodes; j++)
-        for (int d = 0; d < dag->nodes[j].n_deps; d++)
-            if (dag->nodes[j].deps[d] == k && !is_ended(sc->state[j]))
-                return 0;
-    return 1;
-}
-
 int orch_sched_settle(orch_sched *sc)
 {
     const orch_dag *dag = sc->dag;
@@ -466,10 +469,14 @@ int orch_sched_settle(orch_sched *sc)
     }
     /* feature nodes no remaining run needs (a rerun whose detach runs all
      * ended before): skipped, never handed out */
+    memset(sc->needed, 0, (size_t)dag->n_nodes);
+    for (int k = 0; k < dag->n_nodes; k++)
+        for (int d = 0; d < dag->nodes[k].n_deps && !is_ended(sc->state[k]); d++)
+            sc->needed[dag->nodes[k].deps[d]] = 1;
     for (int k = 0; k < dag->n_nodes; k++) {
         orch_sched_state st = sc->state[k];
-        if (dag->nodes[k].kind != ORCH_DAG_FEATURES ||
-            (st != ORCH_SCHED_WAITING && st != ORCH_SCHED_READY) || !features_unneeded(sc, k))
+        if (dag->nodes[k].kind != ORCH_DAG_FEATURES || sc->needed[k] ||
+            (st != ORCH_SCHED_WAITING && st != ORCH_SCHED_READY))
             continue;
         sc->state[k] = ORCH_SCHED_SKIPPED;
         set_reason(sc, k, "every run it feeds has ended");
@@ -482,8 +489,7 @@ int orch_sched_next(orch_sched *sc)
 {
     int best = -1;
     for (int k = 0; k < sc->dag->n_nodes; k++)
-        if (sc->state[k] == ORCH_SCHED_READY &&
-            (best < 0 || sc->dag->nodes[k].cost > sc->dag->nodes[best].cost))
+        if (sc->state[k] == ORCH_SCHED_READY && (best < 0 || sc->priority[k] > sc->priority[best]))
             best = k;
     if (best >= 0)
         sc->state[best] = ORCH_SCHED_RUNNING;
