@@ -34,14 +34,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define SRC "merge_src"
 
 /* ------------------------------------------------------------ checks */
 
 /* Opens other_path read-only into *db (the caller closes it, also on
- * failure) and checks it is an orch store this orch can read. */
-static int open_other(const char *other_path, sqlite3 **db, orch_err *err)
+ * failure) and checks it is an orch store this orch can read; its schema
+ * version into *version_out. */
+static int open_other(const char *other_path, sqlite3 **db, orch_err *err, int64_t *version_out)
 {
     char *uri = NULL;
     sqlite3_stmt *st = NULL;
@@ -75,6 +77,7 @@ static int open_other(const char *other_path, sqlite3 **db, orch_err *err)
                            "merge: %s is not an orch store (application_id 0x%08llx, schema "
                            "version %lld)",
                            other_path, (unsigned long long)app_id, (long long)version);
+    *version_out = version;
     if (version > ORCH_STORE_SCHEMA_VERSION)
         return orch_seterr(err, ORCH_EINVAL,
                            "merge: store %s has schema version %lld, newer than this orch knows "
@@ -98,7 +101,8 @@ int orch_store_merge_check(const char *dest_path, const char *other_path, orch_e
         return orch_seterr(err, ORCH_EINVAL, "merge: %s is the store itself (%s)", other_path,
                            dest_path);
     sqlite3 *db = NULL;
-    int rc = open_other(other_path, &db, err);
+    int64_t version = 0;
+    int rc = open_other(other_path, &db, err, &version);
     sqlite3_close(db);
     return rc;
 }
@@ -139,12 +143,48 @@ static int make_temp(const orch_store *s, char *tmp, size_t n, orch_err *err)
     return ORCH_OK;
 }
 
+/* The schema version that gave every run a uuid. */
+#define STORE_UUID_VERSION 5
+
+/* orch_merge_uuid(key): a UUID made from key (XXH3 128 bits, as version 8,
+ * RFC 9562's custom layout), so the same run of an old store gets the same
+ * uuid at every merge. */
+static void merge_uuid_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const void *key = sqlite3_value_blob(argv[0]);
+    size_t n = (size_t)sqlite3_value_bytes(argv[0]);
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(key != NULL ? key : "", n));
+    unsigned char *b = c.digest;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x80); /* version 8 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* variant 10 */
+    char text[37];
+    size_t at = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            text[at++] = '-';
+        at += (size_t)snprintf(text + at, sizeof text - at, "%02x", b[i]);
+    }
+    sqlite3_result_text(ctx, text, (int)at, SQLITE_TRANSIENT);
+}
+
+/* Runs of a store older than STORE_UUID_VERSION had no uuid; the migration
+ * of the copy gave them random ones, which would make every merge of that
+ * store add its runs again. They get uuids made from what identifies a run
+ * there instead (its id and creation), the same at every merge. */
+static const char sql_old_uuids[] =
+    "UPDATE runs SET uuid = orch_merge_uuid('orch merge|' || id || '|' || created_at || '|' ||\n"
+    "    pipeline || '|' || name || '|' || coalesce(config_hash, '') || '|' ||\n"
+    "    coalesce(host, '') || '|' || coalesce(pid, ''))";
+
 /* Copies the store at other_path to tmp and migrates the copy to this
  * schema version. */
 static int copy_other(const char *other_path, const char *tmp, orch_err *err)
 {
     sqlite3 *from = NULL, *to = NULL;
-    int rc = open_other(other_path, &from, err);
+    int64_t version = 0;
+    int rc = open_other(other_path, &from, err, &version);
     if (rc == ORCH_OK) {
         int src = sqlite3_open_v2(tmp, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE, NULL);
         sqlite3_backup *b = src == SQLITE_OK ? sqlite3_backup_init(to, "main", from, "main") : NULL;
@@ -163,6 +203,16 @@ static int copy_other(const char *other_path, const char *tmp, orch_err *err)
     sqlite3_close(from);
     if (rc == ORCH_OK)
         rc = store_migrate(to, other_path, store_migrations, store_n_migrations, err);
+    if (rc == ORCH_OK && version < STORE_UUID_VERSION) {
+        int src =
+            sqlite3_create_function_v2(to, "orch_merge_uuid", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                       NULL, merge_uuid_fn, NULL, NULL, NULL);
+        if (src == SQLITE_OK)
+            src = sqlite3_exec(to, sql_old_uuids, NULL, NULL, NULL);
+        if (src != SQLITE_OK)
+            rc = orch_seterr(err, ORCH_EDB, "merge: giving the runs of %s their uuids: %s",
+                             other_path, sqlite3_errmsg(to));
+    }
     if (to != NULL && sqlite3_close(to) != SQLITE_OK && rc == ORCH_OK)
         rc = orch_seterr(err, ORCH_EDB, "merge: closing the copy of %s", other_path);
     return rc;
@@ -426,14 +476,28 @@ static int child_tables(orch_store *s, char (*names)[128], int *n, int max, orch
     return rc;
 }
 
+/* A point of a sweep that both stores ran (two jobs of the same sweep):
+ * the merged run takes the point over when it finished or diverged and the
+ * run linked here did neither (it is queued, running, interrupted, failed
+ * or skipped), so the sweep shows the completed result. */
+static const char sql_relink[] =
+    "UPDATE main.sweep_runs AS d\n"
+    "   SET run_id = x.run_id, rank = x.rank, host = x.host, attempts = x.attempts\n"
+    "  FROM (SELECT ms.new_id AS sweep_id, o.point, mr.new_id AS run_id, o.rank, o.host,\n"
+    "               o.attempts\n"
+    "          FROM " SRC ".sweep_runs o\n"
+    "          JOIN temp.merge_sweeps ms ON ms.old_id = o.sweep_id\n"
+    "          JOIN temp.merge_runs mr ON mr.old_id = o.run_id AND mr.added\n"
+    "          JOIN " SRC ".runs r ON r.id = o.run_id\n"
+    "         WHERE r.status IN ('finished', 'diverged')) AS x\n"
+    " WHERE d.sweep_id = x.sweep_id AND d.point = x.point\n"
+    "   AND (SELECT status FROM main.runs WHERE id = d.run_id) NOT IN ('finished', 'diverged')";
+
 /* Everything inside the transaction. */
-static int fold(orch_store *s, const char *other_path, orch_merge_counts *counts, orch_err *err)
+static int fold(orch_store *s, orch_merge_counts *counts, orch_err *err)
 {
-    int64_t no_uuid = 0, changed = 0;
-    int rc = query_int(s, "SELECT count(*) FROM " SRC ".runs WHERE uuid IS NULL", &no_uuid, err);
-    if (rc == ORCH_OK && no_uuid > 0)
-        return orch_seterr(err, ORCH_EINVAL, "merge: %s has %lld runs without a uuid", other_path,
-                           (long long)no_uuid);
+    int64_t changed = 0;
+    int rc = ORCH_OK;
     /* runs: mapped by uuid; the new ones inserted in the order of their ids */
     if (rc == ORCH_OK)
         rc = run(s,
@@ -486,10 +550,13 @@ static int fold(orch_store *s, const char *other_path, orch_merge_counts *counts
     if (rc == ORCH_OK)
         rc = child_tables(s, tables, &n_tables, 32, err);
     for (int t = 0; t < n_tables && rc == ORCH_OK; t++) {
-        /* a sweep's point already linked to another run here keeps that
-         * run; the merged run stays in the store (orch runs) */
         int links = strcmp(tables[t], "sweep_runs") == 0;
-        rc = copy_table(s, tables[t], links ? "OR IGNORE" : "", NULL, &changed, err);
+        if (links)
+            rc = run(s, sql_relink, NULL, err);
+        /* a point still linked to another run here keeps it; the merged run
+         * stays in the store (orch runs), outside the sweep */
+        if (rc == ORCH_OK)
+            rc = copy_table(s, tables[t], links ? "OR IGNORE" : "", NULL, &changed, err);
     }
     return rc;
 }
@@ -537,7 +604,7 @@ int orch_store_merge(orch_store *s, const char *other_path, orch_merge_counts *c
     if (rc == ORCH_OK && (rc = store_exec(s, "BEGIN IMMEDIATE", err)) == ORCH_OK)
         in_txn = 1;
     if (rc == ORCH_OK)
-        rc = fold(s, other_path, &c, err);
+        rc = fold(s, &c, err);
     if (rc == ORCH_OK && (rc = store_exec(s, "COMMIT", err)) == ORCH_OK)
         in_txn = 0;
     if (in_txn)

@@ -143,16 +143,23 @@ typedef struct orch_merge_counts {
  * already present (same uuid) adds nothing, so merging the same store
  * twice adds nothing.
  *
+ * A point of a sweep that both stores hold goes to the merged run when
+ * that one finished or diverged and the run here did neither; otherwise
+ * the run here keeps it (the merged run stays in the store, outside the
+ * sweep). A sweep's own row is the first store's.
+ *
  * other_path is never written: it is copied (SQLite's backup, so a pending
  * WAL is included) to a temporary file beside s (PATH.merge-XXXXXX), the
  * copy is migrated to this schema version when older (so stores of any
- * version merge alike), attached, folded in and removed. Run folders and
- * the feature cache stay where they are: artifact paths point at them.
+ * version merge alike), attached, folded in and removed. Runs of a store
+ * older than version 5 had no uuid: they get one made from their id and
+ * creation in that store (a version 8 UUID), the same at every merge. Run
+ * folders and the feature cache stay where they are: artifact paths point
+ * at them.
  *
  * Refused before anything changes (orch_store_merge_check): ORCH_EINVAL
  * for a missing file, s itself (same device and inode), a file that is not
- * an orch store, a newer schema, or a store with a run without uuid. On
- * any failure s is unchanged. */
+ * an orch store, or a newer schema. On any failure s is unchanged. */
 int orch_store_merge(orch_store *s, const char *other_path, orch_merge_counts *counts,
                      orch_err *err);
 
