@@ -762,7 +762,15 @@ static void describe_point(lua_State *L, sw_plan *pl, int plan, orch_sweep *out,
         } else {
             snprintf(name, sizeof name, "run%lld", pt.e + 1);
         }
-        lua_pop(L, 3);
+        lua_pop(L, 1);
+        if (pl->has_base) { /* what the run changes from the base */
+            plan_get(L, plan, "sweep");
+            lua_pushliteral(L, "base");
+            lua_rawget(L, -2);
+            dsl_spell_diff(L, -3, -1, r->overrides, sizeof r->overrides);
+            lua_pop(L, 2);
+        }
+        lua_pop(L, 2);
     }
     if (pt.s >= 0) {
         long long seed = seed_value(L, plan, pt.s);

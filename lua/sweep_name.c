@@ -8,6 +8,7 @@
 
 #include <lauxlib.h>
 
+#include "core/sweep.h"
 #include "lua/prelude.h"
 
 #define MAX_DEPTH 8
@@ -348,6 +349,18 @@ void dsl_push_labels(lua_State *L, int idx, const char *key, int digits)
         lua_rawgeti(L, idx, (lua_Integer)i);
         int item = lua_gettop(L);
         const char *kind = strategy ? kind_of(L, item) : NULL;
+        size_t plen = strlen(ORCH_OUTPUT_OF_PREFIX);
+        if (kind == NULL && lua_type(L, item) == LUA_TSTRING &&
+            strncmp(lua_tostring(L, item), ORCH_OUTPUT_OF_PREFIX, plen) == 0) {
+            /* output_of "detach-best" reads "from-detach-best" */
+            snprintf(v, sizeof v, "%s", lua_tostring(L, item) + plen);
+            sanitize(v);
+            snprintf(label, sizeof label, "from-%s", v);
+            lua_pushstring(L, label);
+            lua_rawseti(L, out, (lua_Integer)i);
+            lua_pop(L, 1);
+            continue;
+        }
         if (kind == NULL) {
             dsl_name_value(L, item, digits, v, sizeof v);
             snprintf(label, sizeof label, "%s%s", short_key, v);
@@ -407,4 +420,71 @@ void dsl_push_labels(lua_State *L, int idx, const char *key, int digits)
         lua_rawseti(L, out, (lua_Integer)i);
         lua_pop(L, 1);
     }
+}
+
+/* 1 if the tables at a and b are compared key by key: neither is a list,
+ * and they do not differ in kind. */
+static int compared_by_key(lua_State *L, int a, int b)
+{
+    if (lua_type(L, a) != LUA_TTABLE || lua_type(L, b) != LUA_TTABLE || dsl_is_unset(L, a) ||
+        dsl_is_unset(L, b) || dsl_is_sequence(L, a) || dsl_is_sequence(L, b))
+        return 0;
+    const char *ka = kind_of(L, a), *kb = kind_of(L, b);
+    return ka == NULL || kb == NULL || strcmp(ka, kb) == 0;
+}
+
+static void diff(lua_State *L, int a, int b, const char *prefix, sbuf *out, int depth)
+{
+    luaL_checkstack(L, 8, "comparing tables");
+    const char *keys[MAX_KEYS];
+    int n = sorted_keys(L, a, keys, MAX_KEYS);
+    char path[256], v[1024], w[1024];
+    for (int i = 0; i < n; i++) {
+        if (depth == 0 && strcmp(keys[i], "name") == 0)
+            continue; /* the sweep names its runs */
+        snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", keys[i]);
+        lua_pushstring(L, keys[i]);
+        lua_rawget(L, a);
+        lua_pushstring(L, keys[i]);
+        lua_rawget(L, b);
+        int va = lua_gettop(L) - 1, vb = lua_gettop(L);
+        if (depth < MAX_DEPTH && compared_by_key(L, va, vb)) {
+            diff(L, va, vb, path, out, depth + 1);
+        } else {
+            dsl_spell_value(L, va, v, sizeof v);
+            dsl_spell_value(L, vb, w, sizeof w);
+            if (strcmp(v, w) != 0) {
+                put(out, out->len ? " " : "");
+                put(out, path);
+                put(out, "=");
+                put(out, v);
+            }
+        }
+        lua_pop(L, 2);
+    }
+    n = sorted_keys(L, b, keys, MAX_KEYS);
+    for (int i = 0; i < n; i++) {
+        if (depth == 0 && strcmp(keys[i], "name") == 0)
+            continue;
+        lua_pushstring(L, keys[i]);
+        int absent = lua_rawget(L, a) == LUA_TNIL;
+        lua_pop(L, 1);
+        if (absent) {
+            put(out, out->len ? " " : "");
+            put(out, prefix);
+            put(out, prefix[0] ? "." : "");
+            put(out, keys[i]);
+            put(out, "=nil");
+        }
+    }
+}
+
+void dsl_spell_diff(lua_State *L, int a, int b, char *buf, size_t n)
+{
+    sbuf out = {buf, n, 0, 0};
+    buf[0] = '\0';
+    a = lua_absindex(L, a);
+    b = lua_absindex(L, b);
+    if (lua_type(L, a) == LUA_TTABLE && lua_type(L, b) == LUA_TTABLE)
+        diff(L, a, b, "", &out, 0);
 }

@@ -34,8 +34,14 @@ void dsl_short_key(const char *key, char *buf, size_t n);
 /* Pushes a table of the labels (strings) of the values of the list at idx
  * for key, as they appear in point names: short key and value (lr3e-4);
  * for strategies their kind, and when two share a kind, each option whose
- * value differs among them (lora-rank4, lora-rank8). digits as in
- * dsl_name_value. */
+ * value differs among them (lora-rank4, lora-rank8); output_of "x" as
+ * from-x. digits as in dsl_name_value. */
 void dsl_push_labels(lua_State *L, int idx, const char *key, int digits);
+
+/* What the table at a changes from the table at b, as --set would spell
+ * it: "strategy=lora{rank=4} optimizer.lr=0.0003" (paths sorted; a key of
+ * b that a lacks is "KEY=nil"; tables of another kind, and lists, whole;
+ * the top-level name left out). For an explicit run against the base. */
+void dsl_spell_diff(lua_State *L, int a, int b, char *buf, size_t n);
 
 #endif
