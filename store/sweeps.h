@@ -100,7 +100,8 @@ int orch_render_sweep_text(const orch_sweep_report *r, FILE *out, orch_err *err)
  * best_final_loss, worst_seed, worst_final_loss, nan_events, diverged,
  * failed, skipped; sorted by mean_final_loss, best first (groups with no
  * finished run last). */
-int orch_store_read_compare_sweep(orch_store *s, int64_t sweep_id, orch_rowset *out, orch_err *err);
+int orch_store_read_compare_sweep(orch_store *s, int64_t sweep_id, orch_rowset *out,
+                                  orch_err *err);
 int orch_render_compare_sweep(const orch_rowset *rows, orch_format format, FILE *out,
                               orch_err *err);
 
