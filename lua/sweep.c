@@ -790,7 +790,7 @@ static void describe_point(lua_State *L, sw_plan *pl, int plan, orch_sweep *out,
                         pt.kind == PT_RUN ? " or the run a shorter name" : "");
         lua_error(L);
     }
-    snprintf(r->point, sizeof r->point, "%s", name);
+    put_text(r->point, sizeof r->point, "%s", name);
 }
 
 /* 1 if point is taken by a run before i, or by an explicit run's own name. */
@@ -837,7 +837,7 @@ static void name_points(lua_State *L, sw_plan *pl, int plan, orch_sweep *out)
                 lua_error(L);
             }
             if (!taken(pl, out, i, cand)) {
-                snprintf(r->point, sizeof r->point, "%s", cand);
+                put_text(r->point, sizeof r->point, "%s", cand);
                 break;
             }
         }
