@@ -691,7 +691,8 @@ static void describe_point(lua_State *L, sw_plan *pl, int plan, orch_sweep *out,
         int labels = lua_gettop(L) - 1, values = lua_gettop(L);
         for (int pass = 0; pass < 2; pass++) /* the strategy first, then the others */
             for (int k = 0; k < pl->n_grid; k++) {
-                int is_strategy = strcmp(pl->grid[k].key, "strategy") == 0;
+                int is_strategy = strcmp(pl->grid[k].key, "strategy") == 0 ||
+                                  strcmp(pl->grid[k].key, "strategy.kind") == 0;
                 if (pl->grid[k].n < 2 || is_strategy != (pass == 0))
                     continue;
                 get2(L, labels, k + 1, grid_index(pl, pt.g, k) + 1);
@@ -718,7 +719,9 @@ static void describe_point(lua_State *L, sw_plan *pl, int plan, orch_sweep *out,
         int labels = lua_gettop(L) - 1, draws = lua_gettop(L);
         for (int pass = 0; pass < 2; pass++)
             for (int k = 0; k < pl->n_space; k++) {
-                if ((strcmp(pl->space[k].key, "strategy") == 0) != (pass == 0))
+                int is_strategy = strcmp(pl->space[k].key, "strategy") == 0 ||
+                                  strcmp(pl->space[k].key, "strategy.kind") == 0;
+                if (is_strategy != (pass == 0))
                     continue;
                 get2(L, labels, pt.d + 1, k + 1);
                 add_part(name, sizeof name, lua_tostring(L, -1));
@@ -790,7 +793,7 @@ static void describe_point(lua_State *L, sw_plan *pl, int plan, orch_sweep *out,
                         pt.kind == PT_RUN ? " or the run a shorter name" : "");
         lua_error(L);
     }
-    snprintf(r->point, sizeof r->point, "%s", name);
+    put_text(r->point, sizeof r->point, "%s", name);
 }
 
 /* 1 if point is taken by a run before i, or by an explicit run's own name. */
@@ -837,7 +840,7 @@ static void name_points(lua_State *L, sw_plan *pl, int plan, orch_sweep *out)
                 lua_error(L);
             }
             if (!taken(pl, out, i, cand)) {
-                snprintf(r->point, sizeof r->point, "%s", cand);
+                put_text(r->point, sizeof r->point, "%s", cand);
                 break;
             }
         }
