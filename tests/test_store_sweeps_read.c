@@ -270,6 +270,7 @@ static void test_list_counts(void **state)
 
     /* the table for people: one line per sweep, "(2 rows)" */
     size_t len = 0;
+    free(f->out);
     FILE *mem = open_memstream(&f->out, &len);
     assert_int_equal(orch_render_sweeps(&rows, ORCH_FMT_TABLE, mem, &err), ORCH_OK);
     fclose(mem);
@@ -318,6 +319,7 @@ static void test_one_sweep(void **state)
     assert_string_equal(text_cell(&r.runs, 10, "error"), "boom: out of luck");
 
     size_t len = 0;
+    free(f->out);
     FILE *mem = open_memstream(&f->out, &len);
     assert_int_equal(orch_render_sweep_text(&r, mem, &err), ORCH_OK);
     fclose(mem);
@@ -445,6 +447,7 @@ static void test_compare_groups(void **state)
 
     /* CSV: exact values */
     size_t len = 0;
+    free(f->out);
     FILE *mem = open_memstream(&f->out, &len);
     assert_int_equal(orch_render_compare_sweep(&g, ORCH_FMT_CSV, mem, &err), ORCH_OK);
     fclose(mem);
