@@ -34,7 +34,8 @@
  * kill(pid, 0) works, or another host and a heartbeat younger than
  * ORCH_STORE_STALE_S). Taking it over marks the sweep's runs left
  * `running` as `interrupted` (their workers died with the last job).
- * *sweep_id receives its id. */
+ * Opened again by the coordinator that holds it (same host and pid), it
+ * changes nothing. *sweep_id receives its id. */
 int orch_store_sweep_open(orch_store *s, const char *name, const char *file, const char *hash,
                           const char *host, int64_t pid, int64_t *sweep_id, orch_err *err);
 

@@ -156,6 +156,10 @@ static void test_open_continue_refuse(void **state)
     assert_non_null(strstr(err.msg, want));
     assert_null(strchr(err.msg, '\n'));
 
+    /* the coordinator that holds it may open it again: nothing changes */
+    assert_int_equal(open_sweep(f, "strategies", "h1", me), id);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sweeps"), 1);
+
     /* a live coordinator on another host: its heartbeat is young */
     raw_exec(f->db, "UPDATE sweeps SET coordinator_host = 'node-elsewhere', coordinator_pid = 1");
     assert_int_equal(
@@ -573,6 +577,37 @@ static void test_show_plain_and_rm(void **state)
     assert_true(queue(f, id, "a", "ca").run_id > a.run_id);
 }
 
+/* Reaping marks only running runs whose process is gone: a queued run
+ * (however old) and a skipped one stay as they are; a sweep's running run
+ * whose worker is gone is reaped like any run. */
+static void test_reap_leaves_queued(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    int64_t id = open_sweep(f, "strategies", "h1", (int64_t)getpid());
+    orch_sweep_run_state a = queue(f, id, "a", "ca");
+    orch_sweep_run_state b = queue(f, id, "b", "cb");
+    orch_sweep_run_state c = queue(f, id, "c", "cc");
+    assert_int_equal(orch_store_sweep_settle_run(f->store, b.run_id, ORCH_RUN_SKIPPED, "dep", &err),
+                     ORCH_OK);
+    raw_exec(f->db, "UPDATE runs SET created_at = '2000-01-01T00:00:00.000Z'");
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "UPDATE runs SET status = 'running', host = '%s', pid = %lld, "
+             "heartbeat_at = '2000-01-01T00:00:00.000Z' WHERE id = %lld",
+             f->host, (long long)dead_pid(), (long long)c.run_id);
+    raw_exec(f->db, sql);
+    FILE *devnull = fopen("/dev/null", "w");
+    assert_non_null(devnull);
+    assert_int_equal(orch_store_reap(f->store, devnull, &err), ORCH_OK);
+    fclose(devnull);
+    assert_int_equal(queue(f, id, "a", "ca").status, ORCH_RUN_QUEUED);
+    assert_int_equal(queue(f, id, "b", "cb").status, ORCH_RUN_SKIPPED);
+    assert_int_equal(queue(f, id, "c", "cc").status, ORCH_RUN_INTERRUPTED);
+    assert_int_equal(sql_int(f, "SELECT started_at IS NULL FROM runs WHERE id = %lld", a.run_id),
+                     1);
+}
+
 /* A read-only store records nothing. */
 static void test_read_only_refused(void **state)
 {
@@ -598,6 +633,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queued_run_through_sink, setup, teardown),
         cmocka_unit_test_setup_teardown(test_show_plain_and_rm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reap_leaves_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
