@@ -393,18 +393,21 @@ static int on_done(coord *c, int rank, const orch_msg_done *d, orch_err *err)
     c->busy[rank] = -1;
     const orch_dag_node *node = &c->dag->nodes[k];
     if (node->kind == ORCH_DAG_FEATURES) {
-        int ok = d->status == ORCH_RUN_FINISHED;
         if (d->status == ORCH_RUN_INTERRUPTED) {
             orch_sched_set(&c->sched, k, ORCH_SCHED_READY, "");
             c->stopping = 1;
-        } else {
-            orch_sched_end(&c->sched, k, ok, d->error);
+            return ORCH_OK;
         }
-        if (ok)
-            say(c, rank, "%s: %lld images in the feature cache, %lld computed (%.1f s)", node->name,
-                (long long)d->steps, (long long)d->computed, d->seconds);
+        /* the stage only saves work: when it fails, its runs compute the
+         * tower themselves (and fail with their own message if the cause
+         * is theirs, e.g. a bad weights file) */
+        orch_sched_end(&c->sched, k, 1, "");
+        if (d->status == ORCH_RUN_FINISHED)
+            say(c, rank, "%s: %lld images in the feature cache, %lld computed (%.1f s)",
+                node->name, (long long)d->steps, (long long)d->computed, d->seconds);
         else
-            say(c, rank, "%s: %s: %s", node->name, orch_run_status_name(d->status), d->error);
+            say(c, rank, "%s: failed (its runs compute the tower themselves): %s", node->name,
+                d->error);
         return record_skips(c, err);
     }
     orch_sweep_run_state *st = &c->state[node->run];
