@@ -18,10 +18,6 @@
 #include "core/sweep_worker.h"
 #include "lua/dsl.h"
 
-/* TEMP until wp-dsl lands */
-int orch_dsl_load_sweep(const char *path, const char *const *sets, int n_sets, orch_sweep *out,
-                        orch_err *err);
-
 static void on_stop_signal(int sig)
 {
     orch_sweep_request_stop(sig);
