@@ -403,8 +403,8 @@ static int on_done(coord *c, int rank, const orch_msg_done *d, orch_err *err)
          * is theirs, e.g. a bad weights file) */
         orch_sched_end(&c->sched, k, 1, "");
         if (d->status == ORCH_RUN_FINISHED)
-            say(c, rank, "%s: %lld images in the feature cache, %lld computed (%.1f s)",
-                node->name, (long long)d->steps, (long long)d->computed, d->seconds);
+            say(c, rank, "%s: %lld images in the feature cache, %lld computed (%.1f s)", node->name,
+                (long long)d->steps, (long long)d->computed, d->seconds);
         else
             say(c, rank, "%s: failed (its runs compute the tower themselves): %s", node->name,
                 d->error);
