@@ -661,13 +661,13 @@ int orch_sweep_coordinate(const orch_sweep *sw, const orch_dag *dag,
         int left = counts->interrupted + counts->queued;
         if (left > 0)
             rc = orch_seterr(err, ORCH_ERUNTIME,
-                             "sweep %s (id %lld) is not complete: %d runs left; run the same "
-                             "command again to finish them",
-                             sw->name, (long long)c.sweep_id, left);
+                             "sweep %s (id %lld) is not complete: %d of %d runs left; run the "
+                             "same command again to finish them",
+                             sw->name, (long long)c.sweep_id, left, counts->runs);
         else
             rc = orch_seterr(err, ORCH_ERUNTIME,
-                             "sweep %s (id %lld): %d runs failed and %d were skipped (orch runs "
-                             "--status failed)",
+                             "sweep %s (id %lld) ended with %d failed and %d skipped runs (orch "
+                             "runs --status failed; orch runs --status skipped)",
                              sw->name, (long long)c.sweep_id, counts->failed, counts->skipped);
     }
     orch_store_close(c.store);
