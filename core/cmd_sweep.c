@@ -18,18 +18,16 @@
 #include "core/sweep_worker.h"
 #include "lua/dsl.h"
 
-/* TEMP until wp-dsl lands */
-int orch_dsl_load_sweep(const char *path, const char *const *sets, int n_sets, orch_sweep *out,
-                        orch_err *err);
-
 static void on_stop_signal(int sig)
 {
     orch_sweep_request_stop(sig);
 }
 
-/* SIGINT and SIGTERM (Ctrl-C, mpirun passing on a stop, Slurm's time
- * limit): the running runs end after their step, `interrupted`; nothing
- * new starts; the sweep is closed `interrupted`. */
+/* SIGINT, SIGTERM and SIGUSR1 (Ctrl-C; srun at a time limit, or
+ * `--signal=USR1@120` before it; mpirun passes SIGUSR1 on to every rank,
+ * while a SIGTERM to mpirun makes Open MPI kill the ranks): the running
+ * runs end after their step, `interrupted`; nothing new starts; the sweep
+ * is closed `interrupted`. */
 static void install_stop_handlers(void)
 {
     struct sigaction sa;
@@ -38,6 +36,7 @@ static void install_stop_handlers(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
 }
 
 /* ------------------------------------------------------------- ports */

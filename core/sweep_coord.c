@@ -393,18 +393,21 @@ static int on_done(coord *c, int rank, const orch_msg_done *d, orch_err *err)
     c->busy[rank] = -1;
     const orch_dag_node *node = &c->dag->nodes[k];
     if (node->kind == ORCH_DAG_FEATURES) {
-        int ok = d->status == ORCH_RUN_FINISHED;
         if (d->status == ORCH_RUN_INTERRUPTED) {
             orch_sched_set(&c->sched, k, ORCH_SCHED_READY, "");
             c->stopping = 1;
-        } else {
-            orch_sched_end(&c->sched, k, ok, d->error);
+            return ORCH_OK;
         }
-        if (ok)
+        /* the stage only saves work: when it fails, its runs compute the
+         * tower themselves (and fail with their own message if the cause
+         * is theirs, e.g. a bad weights file) */
+        orch_sched_end(&c->sched, k, 1, "");
+        if (d->status == ORCH_RUN_FINISHED)
             say(c, rank, "%s: %lld images in the feature cache, %lld computed (%.1f s)", node->name,
                 (long long)d->steps, (long long)d->computed, d->seconds);
         else
-            say(c, rank, "%s: %s: %s", node->name, orch_run_status_name(d->status), d->error);
+            say(c, rank, "%s: failed (its runs compute the tower themselves): %s", node->name,
+                d->error);
         return record_skips(c, err);
     }
     orch_sweep_run_state *st = &c->state[node->run];
@@ -658,13 +661,13 @@ int orch_sweep_coordinate(const orch_sweep *sw, const orch_dag *dag,
         int left = counts->interrupted + counts->queued;
         if (left > 0)
             rc = orch_seterr(err, ORCH_ERUNTIME,
-                             "sweep %s (id %lld) is not complete: %d runs left; run the same "
-                             "command again to finish them",
-                             sw->name, (long long)c.sweep_id, left);
+                             "sweep %s (id %lld) is not complete: %d of %d runs left; run the "
+                             "same command again to finish them",
+                             sw->name, (long long)c.sweep_id, left, counts->runs);
         else
             rc = orch_seterr(err, ORCH_ERUNTIME,
-                             "sweep %s (id %lld): %d runs failed and %d were skipped (orch runs "
-                             "--status failed)",
+                             "sweep %s (id %lld) ended with %d failed and %d skipped runs (orch "
+                             "runs --status failed; orch runs --status skipped)",
                              sw->name, (long long)c.sweep_id, counts->failed, counts->skipped);
     }
     orch_store_close(c.store);

@@ -499,6 +499,8 @@ static const char *stop_reason(void)
         return "interrupted by SIGINT";
     case SIGTERM:
         return "interrupted by SIGTERM";
+    case SIGUSR1:
+        return "interrupted by SIGUSR1";
     default:
         return "interrupted by a stop request";
     }
