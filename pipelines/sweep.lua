@@ -16,7 +16,7 @@ local base = require "base"
 return sweep {
     name = "strategies",
     base = extend(base, {
-        schedule = { steps = 20, batch_size = 4, warmup_steps = 3, checkpoint_every = 10 },
+        schedule = { steps = 20, checkpoint_every = 10 }, -- the rest of base's schedule stays
         tags = { "tiny", "sweep" },
     }),
     grid = {
