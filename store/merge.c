@@ -276,7 +276,6 @@ static void add_ident(sql_buf *b, const char *name)
 
 typedef struct merge_ctx {
     orch_store *s;
-    const char *other_path;
     orch_store other; /* only .path is set: what orch_store_resolve_path reads */
 } merge_ctx;
 
@@ -450,8 +449,8 @@ static int copy_table(orch_store *s, const char *table, const char *or_what, con
     return rc;
 }
 
-/* The tables besides runs and sweeps that point at either, children
- * before nothing else: none of them is pointed at by another. */
+/* The tables besides runs and sweeps that point at either. No table points
+ * at one of them, so their own ids may be renumbered. */
 static int child_tables(orch_store *s, char (*names)[128], int *n, int max, orch_err *err)
 {
     static const char sql[] = "SELECT DISTINCT m.name FROM main.sqlite_schema m, "
@@ -582,7 +581,6 @@ int orch_store_merge(orch_store *s, const char *other_path, orch_merge_counts *c
 
     memset(&m, 0, sizeof m);
     m.s = s;
-    m.other_path = other_path;
     m.other.path = (char *)other_path; /* read only by orch_store_resolve_path */
     if (rc == ORCH_OK && sqlite3_create_function_v2(s->db, "orch_merge_path", 1, SQLITE_UTF8, &m,
                                                     merge_path_fn, NULL, NULL, NULL) != SQLITE_OK)
