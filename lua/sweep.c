@@ -560,8 +560,7 @@ static int sw_read(lua_State *L)
             sw_fail(L, pl, "runs",
                     "runs must be a non-empty list of pipelines, e.g. { "
                     "extend(base, { name = \"x\", ... }) }");
-        if (pl->n_explicit > ORCH_SWEEP_MAX_RUNS)
-            pl->n_explicit = ORCH_SWEEP_MAX_RUNS + 1; /* refused below by the count */
+        /* a list longer than a sweep may be is refused below by the count */
         for (long long i = 1; i <= pl->n_explicit && i <= ORCH_SWEEP_MAX_RUNS; i++) {
             char path[64];
             snprintf(path, sizeof path, "runs[%lld]", i);
