@@ -418,9 +418,16 @@ static int on_done(coord *c, int rank, const orch_msg_done *d, orch_err *err)
     case ORCH_RUN_FINISHED:
         st->status = ORCH_RUN_FINISHED;
         orch_sched_end(&c->sched, k, 1, "");
-        say(c, rank, "%s (run %lld): finished, loss %s -> %s (%lld steps, %.1f s)", node->name, id,
-            loss_text(d->first_loss, first), loss_text(d->final_loss, final), (long long)d->steps,
-            d->seconds);
+        if (d->steps_now < d->steps) /* its first loss is the first of this attempt */
+            say(c, rank,
+                "%s (run %lld): finished, loss %s -> %s (%lld steps, resumed after step "
+                "%lld, %.1f s)",
+                node->name, id, loss_text(d->first_loss, first), loss_text(d->final_loss, final),
+                (long long)d->steps, (long long)(d->steps - d->steps_now - 1), d->seconds);
+        else
+            say(c, rank, "%s (run %lld): finished, loss %s -> %s (%lld steps, %.1f s)", node->name,
+                id, loss_text(d->first_loss, first), loss_text(d->final_loss, final),
+                (long long)d->steps, d->seconds);
         break;
     case ORCH_RUN_DIVERGED:
         st->status = ORCH_RUN_DIVERGED;

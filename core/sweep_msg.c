@@ -223,6 +223,8 @@ int orch_msg_encode_done(orch_msg_buf *b, const orch_msg_done *m, orch_err *err)
     if (rc == ORCH_OK)
         rc = put_u64(b, (uint64_t)m->steps, err);
     if (rc == ORCH_OK)
+        rc = put_u64(b, (uint64_t)m->steps_now, err);
+    if (rc == ORCH_OK)
         rc = put_u64(b, (uint64_t)m->computed, err);
     if (rc == ORCH_OK)
         rc = put_f64(b, m->first_loss, err);
@@ -244,6 +246,7 @@ int orch_msg_decode_done(const unsigned char *data, size_t len, orch_msg_done *m
     m->started = (int32_t)(int64_t)get_u64(&r);
     m->status = (int32_t)(int64_t)get_u64(&r);
     m->steps = (int64_t)get_u64(&r);
+    m->steps_now = (int64_t)get_u64(&r);
     m->computed = (int64_t)get_u64(&r);
     m->first_loss = get_f64(&r);
     m->final_loss = get_f64(&r);

@@ -53,10 +53,11 @@ typedef struct orch_msg_assign {
 
 typedef struct orch_msg_done {
     int32_t node;
-    int32_t started;  /* 1: the run was taken over and ended in the sink */
-    int32_t status;   /* orch_run_status: how it ended (FEATURES: finished or failed) */
-    int64_t steps;    /* steps recorded; FEATURES: images in the cache */
-    int64_t computed; /* FEATURES: images whose forward was computed now */
+    int32_t started;   /* 1: the run was taken over and ended in the sink */
+    int32_t status;    /* orch_run_status: how it ended (FEATURES: finished or failed) */
+    int64_t steps;     /* steps recorded; FEATURES: images in the cache */
+    int64_t steps_now; /* RUN: of them, computed by this attempt (fewer: it resumed) */
+    int64_t computed;  /* FEATURES: images whose forward was computed now */
     double first_loss, final_loss;
     double seconds;
     char error[ORCH_ERR_MSG_MAX];

@@ -70,6 +70,7 @@ static void work_run(const orch_sweep *sw, const orch_dag_node *node, const orch
     done->started = result.run_id != 0;
     done->status = rc == ORCH_OK ? (int32_t)result.status : ORCH_RUN_FAILED;
     done->steps = result.last_step + 1;
+    done->steps_now = result.steps_done;
     done->first_loss = result.first_loss;
     done->final_loss = result.final_loss;
     if (rc != ORCH_OK)
