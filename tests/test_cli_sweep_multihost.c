@@ -16,7 +16,12 @@
  *     mpirun -x, logs "HOST PID PATH" for every open, and every line names
  *     host 0.
  * Completeness is judged from the store, never from mpirun's exit code
- * alone (docs/hpc.md), though that must be 0 as well.
+ * alone (docs/hpc.md), though that must be 0 as well. The ranks run with
+ * LeakSanitizer's leak check off (LSAN_OPTIONS, for a sanitizer build):
+ * Open MPI 4.1 leaves allocations of the plugins it unloads at
+ * MPI_Finalize, which no suppression can name; address and undefined-
+ * behaviour checks stay on, and orch's own leaks are checked by the
+ * one-process sweep tests.
  *
  * Where the simulated hosts cannot be made (not root, no `ip`, `unshare`
  * or mpirun, namespaces refused by the kernel or a container) the test
@@ -209,24 +214,29 @@ static void test_sweep_across_hosts(void **state)
     cli_result r;
     int code = sh(&r,
                   "cd '%s' && mkdir -p '%s' && %s ORCH_DB='%s' ORCH_THREADS=1 "
-                  "ORCH_STORE_OPEN_LOG='%s' timeout -s KILL 200 '%s/netns-exec.sh' %s-h0 "
+                  "ORCH_STORE_OPEN_LOG='%s' LSAN_OPTIONS=\"${LSAN_OPTIONS:+$LSAN_OPTIONS:}"
+                  "detect_leaks=0\" timeout -s KILL 200 '%s/netns-exec.sh' %s-h0 "
                   "timeout -s TERM -k 10 180 mpirun --allow-run-as-root --oversubscribe "
                   "--hostfile '%s/hostfile' -np 3 --map-by node --bind-to none "
                   "--mca plm_rsh_agent '%s/rsh-netns.sh' --mca pml ob1 "
                   "--mca btl self,vader,tcp --mca btl_vader_single_copy_mechanism none "
                   "--mca btl_tcp_if_include %s.0/24 --mca oob_tcp_if_include %s.0/24 "
                   "--mca orte_tmpdir_base '%s' --mca btl_vader_backing_directory '%s' "
-                  "-x ORCH_DB -x ORCH_THREADS -x ORCH_STORE_OPEN_LOG "
+                  "-x ORCH_DB -x ORCH_THREADS -x ORCH_STORE_OPEN_LOG -x LSAN_OPTIONS "
                   "'%s' sweep '%s' >'%s/mpirun.out' 2>'%s/mpirun.err'",
                   dir, ompi, env, db, log, scripts, prefix, dir, scripts, net, net, ompi, ompi, bin,
                   sweep, dir, dir);
     cli_result_free(&r);
     if (code != 0) {
-        char path[400];
+        /* the end of its stderr: the ranks' progress lines come first */
+        char path[400], tail[2048];
         snprintf(path, sizeof path, "%s/mpirun.err", dir);
         char *err = read_whole_file(path, NULL);
-        fail_msg("mpirun of orch sweep on 3 simulated hosts exited %d: %.2000s", code,
-                 err != NULL ? err : "(no stderr)");
+        size_t n = err != NULL ? strlen(err) : 0;
+        snprintf(tail, sizeof tail, "%s",
+                 err == NULL ? "(no stderr)" : err + (n > 2000 ? n - 2000 : 0));
+        free(err);
+        fail_msg("mpirun of orch sweep on 3 simulated hosts exited %d: ...%s", code, tail);
     }
 
     /* every run of the sweep finished, each with its steps 0..3 exactly once */
@@ -259,20 +269,26 @@ static void test_sweep_across_hosts(void **state)
     char *opened = read_whole_file(log, NULL);
     if (opened == NULL)
         fail_msg("%s: no store open logged (ORCH_STORE_OPEN_LOG did not reach rank 0)", log);
-    char host0[64];
+    char host0[64], other[512] = "";
     snprintf(host0, sizeof host0, "%s-h0 ", prefix);
-    int lines = 0;
+    int lines = 0, torn = 0;
     for (char *line = opened; *line != '\0';) {
         char *nl = strchr(line, '\n');
-        assert_non_null(nl); /* every line is whole */
+        if (nl == NULL) { /* every line is written whole */
+            torn = 1;
+            break;
+        }
         *nl = '\0';
-        if (strncmp(line, host0, strlen(host0)) != 0)
-            fail_msg("the store was opened on another host than %s: '%s'", host0, line);
+        if (strncmp(line, host0, strlen(host0)) != 0 && other[0] == '\0')
+            snprintf(other, sizeof other, "%s", line);
         lines++;
         line = nl + 1;
     }
-    assert_true(lines >= 1);
     free(opened);
+    assert_false(torn);
+    if (other[0] != '\0')
+        fail_msg("the store was opened on another host than %s: '%s'", host0, other);
+    assert_true(lines >= 1);
 }
 
 int main(void)
