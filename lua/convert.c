@@ -11,9 +11,12 @@
 
 #include <lauxlib.h>
 
+#include "core/sweep.h"
 #include "lua/literal.h"
 #include "lua/prelude.h"
 #include "lua/suggest.h"
+
+static void output_of(cv *c, const char *path, const char *run, char *out, size_t n);
 
 /* ------------------------------------------------------------- messages */
 
@@ -26,7 +29,7 @@ void cv_fail(cv *c, const char *path, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    lua_pushfstring(c->L, "%s: %s", where, msg);
+    lua_pushfstring(c->L, "%s: %s%s", where, c->ctx->point_prefix ? c->ctx->point_prefix : "", msg);
     lua_error(c->L);
     abort(); /* unreachable: lua_error does not return */
 }
@@ -380,6 +383,11 @@ void cv_value(cv *c, const orch_field *f, int idx, const char *path, void *out)
     case ORCH_FIELD_FILE: {
         char name[ORCH_PATH_MAX];
         cv_str(c, idx, path, name, sizeof name);
+        if (strcmp(f->path, "strategy.init") == 0 &&
+            strncmp(name, ORCH_OUTPUT_OF_PREFIX, strlen(ORCH_OUTPUT_OF_PREFIX)) == 0) {
+            output_of(c, path, name + strlen(ORCH_OUTPUT_OF_PREFIX), out, f->size);
+            return;
+        }
         cv_file(c, path, name, out, f->size);
         return;
     }
@@ -486,6 +494,36 @@ void cv_file(cv *c, const char *path, const char *name, char *out, size_t n)
     }
     if (!S_ISREG(st.st_mode))
         cv_fail(c, path, "%s: '%s' is not a regular file", path, out);
+}
+
+/* strategy.init = output_of "run": the run must be one of the sweep
+ * being expanded; writes the prefix and its full name into out. */
+static void output_of(cv *c, const char *path, const char *run, char *out, size_t n)
+{
+    const orch_sweep *s = c->ctx->sweep;
+    if (s == NULL)
+        cv_fail(c, path,
+                "%s = output_of \"%s\" starts from a run of a sweep; it is only meaningful in a "
+                "sweep file",
+                path, run);
+    int i = orch_sweep_find(s, run);
+    if (i < 0) {
+        const char *near = NULL;
+        int best = 1 << 30;
+        for (int k = 0; k < s->n_runs; k++) {
+            int d = dsl_edit_distance(run, s->runs[k].point);
+            if (d < best) {
+                best = d;
+                near = s->runs[k].point;
+            }
+        }
+        int plausible = near != NULL && best <= (strlen(run) / 3 > 2 ? (int)strlen(run) / 3 : 2);
+        cv_fail(c, path, "%s = output_of \"%s\": the sweep %s has no run '%s'%s%s%s", path, run,
+                s->name, run, plausible ? " (did you mean '" : "", plausible ? near : "",
+                plausible ? "'?)" : "");
+    }
+    int len = snprintf(out, n, "%s%s", ORCH_OUTPUT_OF_PREFIX, s->runs[i].name);
+    ORCH_ASSERT(len > 0 && (size_t)len < n);
 }
 
 /* ------------------------------------------------------------ top level */

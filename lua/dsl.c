@@ -12,12 +12,18 @@
 #include "lua/overrides.h"
 #include "lua/require.h"
 #include "lua/sandbox.h"
+#include "lua/sweep.h"
 
 /* Protected: runs the main file and leaves its table on the stack. */
 static int run_main(lua_State *L)
 {
     dsl_ctx *ctx = dsl_ctx_get(L);
     dsl_run_file(L, ctx->main_path);
+    if (dsl_is_sweep(L, -1))
+        return luaL_error(L,
+                          "%s: this file declares a sweep; run it with `orch sweep %s` (plan it "
+                          "with `orch plan %s`)",
+                          ctx->main_path, ctx->main_path, ctx->main_path);
     if (lua_type(L, -1) != LUA_TTABLE) {
         char where[ORCH_PATH_MAX + 32];
         dsl_loc_find(&ctx->loc, "", ctx->main_path, where, sizeof where);
@@ -30,8 +36,7 @@ static int run_main(lua_State *L)
     return 1;
 }
 
-/* Copies the error of a failed protected call into err as one line. */
-static int lua_failure(lua_State *L, const dsl_ctx *ctx, int status, orch_err *err)
+int dsl_failure(lua_State *L, const dsl_ctx *ctx, int status, orch_err *err)
 {
     if (ctx->killed)
         return orch_seterr(err, ORCH_EINVAL, "%s", ctx->kill_msg);
@@ -59,21 +64,50 @@ static int lua_failure(lua_State *L, const dsl_ctx *ctx, int status, orch_err *e
     return ORCH_EINVAL;
 }
 
-/* Runs everything that touches Lua; returns an orch_status. */
-static int load_in_state(lua_State *L, dsl_ctx *ctx, const char *const *sets, int n_sets,
-                         orch_pipeline *out, orch_err *err)
+int dsl_open(lua_State *L, dsl_ctx *ctx, orch_err *err)
 {
     lua_pushcfunction(L, dsl_sandbox_open);
     int status = dsl_pcall(L, 0, 0);
     if (status != LUA_OK)
         return status == LUA_ERRMEM ? orch_seterr(err, ORCH_ENOMEM, "out of memory")
-                                    : lua_failure(L, ctx, status, err);
+                                    : dsl_failure(L, ctx, status, err);
     dsl_sandbox_start_hook(L);
+    return ORCH_OK;
+}
+
+dsl_ctx *dsl_ctx_new(const char *path)
+{
+    dsl_ctx *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL)
+        return NULL;
+    ctx->main_path = path;
+    ctx->mem_limit = DSL_MEM_LIMIT;
+    ctx->instruction_limit = DSL_INSTRUCTION_LIMIT;
+    dsl_loc_init(&ctx->loc);
+    dsl_search_path_init(ctx, path);
+    return ctx;
+}
+
+void dsl_ctx_free(dsl_ctx *ctx)
+{
+    if (ctx == NULL)
+        return;
+    dsl_loc_free(&ctx->loc);
+    free(ctx);
+}
+
+/* Runs everything that touches Lua; returns an orch_status. */
+static int load_in_state(lua_State *L, dsl_ctx *ctx, const char *const *sets, int n_sets,
+                         orch_pipeline *out, orch_err *err)
+{
+    int status = dsl_open(L, ctx, err);
+    if (status != ORCH_OK)
+        return status;
 
     lua_pushcfunction(L, run_main);
     status = dsl_pcall(L, 0, 1);
     if (status != LUA_OK)
-        return lua_failure(L, ctx, status, err);
+        return dsl_failure(L, ctx, status, err);
     int root = lua_gettop(L);
     /* no collection runs from now on while C reads the declaration (the
      * sandbox admits no __gc finalizer anyway); emergency collections still
@@ -86,7 +120,7 @@ static int load_in_state(lua_State *L, dsl_ctx *ctx, const char *const *sets, in
         lua_pushlightuserdata(L, (void *)sets[i]);
         status = dsl_pcall(L, 2, 0);
         if (status != LUA_OK)
-            return lua_failure(L, ctx, status, err);
+            return dsl_failure(L, ctx, status, err);
     }
 
     lua_pushcfunction(L, dsl_convert);
@@ -94,7 +128,7 @@ static int load_in_state(lua_State *L, dsl_ctx *ctx, const char *const *sets, in
     lua_pushlightuserdata(L, out);
     status = dsl_pcall(L, 2, 0);
     if (status != LUA_OK)
-        return lua_failure(L, ctx, status, err);
+        return dsl_failure(L, ctx, status, err);
     return ORCH_OK;
 }
 
@@ -112,14 +146,9 @@ int orch_dsl_load(const char *path, const char *const *sets, int n_sets, orch_pi
         if (sets[i] == NULL)
             return orch_seterr(err, ORCH_EINVAL, "bad --set list");
 
-    dsl_ctx *ctx = calloc(1, sizeof *ctx);
+    dsl_ctx *ctx = dsl_ctx_new(path);
     if (ctx == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "out of memory");
-    ctx->main_path = path;
-    ctx->mem_limit = DSL_MEM_LIMIT;
-    ctx->instruction_limit = DSL_INSTRUCTION_LIMIT;
-    dsl_loc_init(&ctx->loc);
-    dsl_search_path_init(ctx, path);
 
     int rc;
     lua_State *L = dsl_state_new(ctx);
@@ -129,8 +158,7 @@ int orch_dsl_load(const char *path, const char *const *sets, int n_sets, orch_pi
         rc = load_in_state(L, ctx, sets, n_sets, out, err);
         lua_close(L);
     }
-    dsl_loc_free(&ctx->loc);
-    free(ctx);
+    dsl_ctx_free(ctx);
     if (rc != ORCH_OK)
         memset(out, 0, sizeof *out);
     return rc;

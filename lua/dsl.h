@@ -24,6 +24,7 @@
 
 #include "core/err.h"
 #include "core/pipeline.h"
+#include "core/sweep.h"
 
 /* Loads the pipeline file at path with sets[0..n_sets-1] ("key.sub=value",
  * applied in order) into *out. out is caller-owned and fully overwritten;
@@ -36,6 +37,33 @@
  * the process itself runs out of memory. */
 int orch_dsl_load(const char *path, const char *const *sets, int n_sets, orch_pipeline *out,
                   orch_err *err);
+
+/* Loads the sweep file at path (a file that returns sweep { ... },
+ * docs/pipelines.md "Sweeps") in the same sandbox, with the same require,
+ * extend and prelude as orch_dsl_load, and expands it into *out
+ * (core/sweep.h): one run per grid point and seed, per random draw and
+ * seed, and per explicit run, in that order, each named, converted and
+ * validated exactly as orch_dsl_load converts a pipeline (pipeline->name
+ * is the run's full name "<sweep>/<point>"; config_hash is
+ * orch_pipeline_hash). sets[0..n_sets-1] (--set) apply to every run, after
+ * the point's own values (so they reach explicit runs too); a --set of a
+ * key the grid, random.space or seeds also set is refused as ambiguous.
+ * out is caller-owned and fully overwritten; release it with
+ * orch_sweep_free; on failure it is zeroed with nothing left allocated.
+ * Returns ORCH_OK; ORCH_EINVAL with one line "SWEEPFILE:LINE: ..." for
+ * anything wrong (an invalid point reads "SWEEPFILE:LINE: point NAME
+ * (OVERRIDES): what is wrong"), including a file that returns a plain
+ * pipeline; ORCH_ENOMEM. */
+int orch_dsl_load_sweep(const char *path, const char *const *sets, int n_sets, orch_sweep *out,
+                        orch_err *err);
+
+/* Runs the file at path in the sandbox and sets *is_sweep to 1 when it
+ * returns sweep { ... }, 0 for anything else (a pipeline table, or a value
+ * orch_dsl_load will refuse), so `orch plan`, `orch run` and `orch sweep`
+ * can dispatch. Nothing is expanded or converted. ORCH_EINVAL when the file
+ * cannot be run (a missing file, a syntax or runtime error: the message
+ * orch_dsl_load would give). */
+int orch_dsl_file_is_sweep(const char *path, int *is_sweep, orch_err *err);
 
 /* Writes the require search path for the pipeline at path into buf (size
  * n): its directory ("." for the current one), then each directory of

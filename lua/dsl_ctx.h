@@ -34,9 +34,29 @@ typedef struct dsl_ctx {
     long long instructions, instruction_limit;
     int killed;                      /* the instruction limit was hit */
     char kill_msg[ORCH_ERR_MSG_MAX]; /* the message every later hook call raises */
+    /* a sweep (lua/sweep.c): the sweep being expanded, whose run names are
+     * known before any point is converted (output_of resolves against
+     * them); NULL when loading a single pipeline */
+    const struct orch_sweep *sweep;
+    /* while a sweep's point is converted: "point NAME (OVERRIDES): ",
+     * written between the location and the message of its errors */
+    const char *point_prefix;
 } dsl_ctx;
 
 /* The dsl_ctx of a state made by dsl_state_new. */
 dsl_ctx *dsl_ctx_get(lua_State *L);
+
+/* A new context for the file at path (borrowed): default limits, empty
+ * locator, the require search path. NULL when out of memory. dsl.c. */
+dsl_ctx *dsl_ctx_new(const char *path);
+void dsl_ctx_free(dsl_ctx *ctx);
+
+/* Opens the sandbox in L (a state of dsl_state_new) and starts the
+ * instruction count. Returns an orch_status. */
+int dsl_open(lua_State *L, dsl_ctx *ctx, orch_err *err);
+
+/* Copies the error of a failed protected call (status, message on the top
+ * of the stack) into err as one line; returns the orch_status. */
+int dsl_failure(lua_State *L, const dsl_ctx *ctx, int status, orch_err *err);
 
 #endif

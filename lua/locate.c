@@ -471,6 +471,35 @@ void dsl_loc_add_set(dsl_locator *loc, const char *path, const char *arg)
     add_entry(loc, source, path, 0);
 }
 
+int dsl_loc_add_derived(dsl_locator *loc, const char *file)
+{
+    int source = add_source(loc, file, 0);
+    if (source >= 0)
+        loc->sources[source].rank = ++loc->next_rank;
+    return source;
+}
+
+void dsl_loc_add_entry(dsl_locator *loc, int source, const char *path, int line)
+{
+    if (source >= 0 && (size_t)source < loc->n_sources)
+        add_entry(loc, source, path, line);
+}
+
+dsl_loc_mark dsl_loc_save(const dsl_locator *loc)
+{
+    dsl_loc_mark m = {loc->n_entries, loc->n_sources, loc->next_rank};
+    return m;
+}
+
+void dsl_loc_rewind(dsl_locator *loc, dsl_loc_mark mark)
+{
+    while (loc->n_entries > mark.n_entries)
+        free(loc->entries[--loc->n_entries].path);
+    while (loc->n_sources > mark.n_sources)
+        free(loc->sources[--loc->n_sources].name);
+    loc->next_rank = mark.next_rank;
+}
+
 /* ----------------------------------------------------------------- lookup */
 
 /* 1 if a is p or an ancestor of p ("optimizer" of "optimizer.lr"). */

@@ -86,6 +86,27 @@ int dsl_loc_find(const dsl_locator *loc, const char *path, const char *main, cha
  * NULL when it came from a --set or is unknown. */
 const char *dsl_loc_origin(const dsl_locator *loc, const char *path, int *from_set);
 
+/* A sweep's point: a new finished source named file (so relative file
+ * names it gives resolve against file's directory) whose entries the
+ * caller adds with dsl_loc_add_entry, e.g. the grid entry
+ * "grid.optimizer.lr[2]" of the sweep file recorded again as
+ * "optimizer.lr". Finished after every file, so its entries win over the
+ * base pipeline's for the same path. Returns the source index, or -1. */
+int dsl_loc_add_derived(dsl_locator *loc, const char *file);
+
+/* Records path at line for source (one made by dsl_loc_add_derived). */
+void dsl_loc_add_entry(dsl_locator *loc, int source, const char *path, int line);
+
+/* What the locator holds at a moment, to forget what came after
+ * (a point's derived source, once the point is converted). */
+typedef struct dsl_loc_mark {
+    size_t n_entries, n_sources;
+    int next_rank;
+} dsl_loc_mark;
+
+dsl_loc_mark dsl_loc_save(const dsl_locator *loc);
+void dsl_loc_rewind(dsl_locator *loc, dsl_loc_mark mark);
+
 /* Tokenizes a Lua source and calls fn(path, line, ud) for each recorded
  * field and fn(NULL, line, ud) for each top-level `return`. Exposed for
  * tests. */

@@ -11,6 +11,7 @@
 #include "lua/dsl_ctx.h"
 #include "lua/literal.h"
 #include "lua/locate.h"
+#include "lua/prelude.h"
 
 #define MAX_SEGMENTS 16
 
@@ -20,12 +21,12 @@ typedef struct segment {
     long long index; /* > 0 for a list position */
 } segment;
 
-/* Raises "--set ARG: message". */
-static int set_fail(lua_State *L, const char *arg, const char *fmt, const char *a)
+/* Raises "LABEL: message" (LABEL: "--set ARG"). */
+static int set_fail(lua_State *L, const char *label, const char *fmt, const char *a)
 {
     char msg[ORCH_ERR_MSG_MAX];
     snprintf(msg, sizeof msg, fmt, a);
-    lua_pushfstring(L, "--set %s: %s", arg, msg);
+    lua_pushfstring(L, "%s: %s", label, msg);
     return lua_error(L);
 }
 
@@ -176,22 +177,24 @@ static void push_missing_list(lua_State *L, const char *arg, int parent, const s
     lua_newtable(L);
 }
 
-int dsl_apply_set(lua_State *L)
+/* Stores the value at index v under key[0..keylen) (a dotted path) in the
+ * table at index 1. label names the assignment in messages ("--set ARG");
+ * rec, when not NULL, is recorded with the locator as the location of the
+ * path. With merge, a table value merges into the table it replaces as
+ * extend() does (and is copied either way). */
+static void assign(lua_State *L, const char *label, const char *key, size_t keylen, int v,
+                   const char *rec, int merge)
 {
     dsl_ctx *ctx = dsl_ctx_get(L);
-    const char *arg = lua_touserdata(L, 2);
-    lua_settop(L, 1);
-    const char *eq = strchr(arg, '=');
-    if (eq == NULL)
-        return set_fail(L, arg, "%sexpected KEY=VALUE, e.g. --set optimizer.lr=3e-4", "");
+    v = lua_absindex(L, v);
     segment seg[MAX_SEGMENTS];
-    int n = split_key(arg, (size_t)(eq - arg), seg);
+    int n = split_key(key, keylen, seg);
     if (n < 1) {
-        lua_pushlstring(L, arg, (size_t)(eq - arg));
-        return set_fail(L, arg,
-                        "bad key '%s' (names and list positions separated by dots, e.g. "
-                        "optimizer.lr or optimizer.betas.2)",
-                        lua_tostring(L, -1));
+        lua_pushlstring(L, key, keylen);
+        set_fail(L, label,
+                 "bad key '%s' (names and list positions separated by dots, e.g. "
+                 "optimizer.lr or optimizer.betas.2)",
+                 lua_tostring(L, -1));
     }
     char path[DSL_LOC_PATH_MAX] = "";
     for (int i = 0; i < n; i++) {
@@ -203,7 +206,6 @@ int dsl_apply_set(lua_State *L)
                      seg[i].s);
     }
 
-    push_value(L, arg, eq + 1); /* at 2 */
     int table = 1;
     for (int i = 0; i < n - 1; i++) {
         push_key(L, &seg[i]);
@@ -211,7 +213,7 @@ int dsl_apply_set(lua_State *L)
         if (lua_isnil(L, -1)) {
             lua_pop(L, 1);
             if (seg[i + 1].index > 0)
-                push_missing_list(L, arg, table, seg, i + 1);
+                push_missing_list(L, label, table, seg, i + 1);
             else
                 lua_newtable(L);
             push_key(L, &seg[i]);
@@ -226,9 +228,8 @@ int dsl_apply_set(lua_State *L)
             lua_pushvalue(L, -2);
             lua_rawset(L, table);
         } else if (lua_type(L, -1) != LUA_TTABLE) {
-            lua_pushlstring(L, arg, (size_t)(seg[i].s + seg[i].len - arg));
-            return set_fail(L, arg, "'%s' is not a table, so it has no fields",
-                            lua_tostring(L, -1));
+            lua_pushlstring(L, key, (size_t)(seg[i].s + seg[i].len - key));
+            set_fail(L, label, "'%s' is not a table, so it has no fields", lua_tostring(L, -1));
         }
         table = lua_gettop(L);
     }
@@ -237,21 +238,52 @@ int dsl_apply_set(lua_State *L)
         seg[1].len == 4 && memcmp(seg[1].s, "kind", 4) == 0) {
         lua_pushliteral(L, "kind");
         lua_rawget(L, table);
-        int same = lua_rawequal(L, -1, 2);
+        int same = lua_rawequal(L, -1, v);
         lua_pop(L, 1);
         if (!same) {
             lua_pushliteral(L, "strategy");
             lua_newtable(L);
-            lua_pushvalue(L, 2);
+            lua_pushvalue(L, v);
             lua_setfield(L, -2, "kind");
             lua_rawset(L, 1);
-            dsl_loc_add_set(&ctx->loc, "strategy", lua_pushfstring(L, "--set %s", arg));
-            return 0;
+            if (rec != NULL)
+                dsl_loc_add_set(&ctx->loc, "strategy", rec);
+            return;
         }
     }
     push_key(L, &seg[n - 1]);
-    lua_pushvalue(L, 2);
+    if (merge && lua_type(L, v) == LUA_TTABLE) {
+        push_key(L, &seg[n - 1]);
+        lua_rawget(L, table);
+        dsl_merge(L, -1, v); /* a copy of v when the old value is no table */
+        lua_remove(L, -2);
+    } else {
+        lua_pushvalue(L, v);
+    }
     lua_rawset(L, table);
-    dsl_loc_add_set(&ctx->loc, path, lua_pushfstring(L, "--set %s", arg));
+    if (rec != NULL)
+        dsl_loc_add_set(&ctx->loc, path, rec);
+}
+
+int dsl_apply_set(lua_State *L)
+{
+    const char *arg = lua_touserdata(L, 2);
+    lua_settop(L, 1);
+    const char *label = lua_pushfstring(L, "--set %s", arg); /* at 2 */
+    const char *eq = strchr(arg, '=');
+    if (eq == NULL)
+        return set_fail(L, label, "%sexpected KEY=VALUE, e.g. --set optimizer.lr=3e-4", "");
+    push_value(L, label, eq + 1); /* at 3 */
+    assign(L, label, arg, (size_t)(eq - arg), 3, label, 0);
+    return 0;
+}
+
+int dsl_apply_value(lua_State *L)
+{
+    const char *key = lua_touserdata(L, 2);
+    const char *label = lua_touserdata(L, 4);
+    lua_settop(L, 3);
+    lua_remove(L, 2); /* root, value */
+    assign(L, label, key, strlen(key), 2, NULL, 1);
     return 0;
 }

@@ -28,4 +28,14 @@
  * "key.sub=value". Raises "--set ARG: what is wrong" on a bad override. */
 int dsl_apply_set(lua_State *L);
 
+/* lua_CFunction: (root table, light userdata const char *key, value, light
+ * userdata const char *label): a sweep's grid or random value set at key
+ * (a dotted path as --set takes it) in the point's table, by the same
+ * rules as --set, except that a table value merges into the table it
+ * replaces as extend() does (a strategy constructor of another kind
+ * replaces the strategy; sequences replace). Nothing is recorded with the
+ * locator (the sweep records the point's lines itself). Raises "LABEL:
+ * what is wrong". */
+int dsl_apply_value(lua_State *L);
+
 #endif

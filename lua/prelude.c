@@ -9,6 +9,7 @@
 #include "core/pipeline_fields.h"
 #include "lua/literal.h"
 #include "lua/sandbox.h"
+#include "lua/sweep.h"
 
 #define MAX_NESTING 64
 
@@ -226,6 +227,16 @@ static void merge(lua_State *L, int b, int o, int depth)
     }
 }
 
+void dsl_merge(lua_State *L, int b, int o)
+{
+    merge(L, b, o, 0);
+}
+
+void dsl_deep_copy(lua_State *L, int idx)
+{
+    deep_copy(L, idx, 0);
+}
+
 /* extend(base, overrides, ...): folds the overrides into a copy of base. */
 static int extend(lua_State *L)
 {
@@ -259,4 +270,5 @@ void dsl_prelude_open(lua_State *L, int g)
     lua_setfield(L, g, "extend");
     push_unset(L);
     lua_setfield(L, g, "unset");
+    dsl_sweep_prelude_open(L, g);
 }

@@ -12,6 +12,8 @@
  *       tables merge key by key; sequences (arrays) and empty tables
  *       replace; a table with a `kind` replaces wholesale when its kind
  *       differs from the base's (lora over surgery is a new strategy).
+ *   sweep{...}, output_of "run", log_uniform, uniform, int_uniform, choice
+ *       The sweep declaration and its values (lua/sweep.h).
  */
 #ifndef ORCH_LUA_PRELUDE_H
 #define ORCH_LUA_PRELUDE_H
@@ -32,6 +34,14 @@ void dsl_prelude_open(lua_State *L, int g);
 /* 1 if the table at idx is a non-empty sequence: its keys are exactly the
  * integers 1..n. Raw access only. */
 int dsl_is_sequence(lua_State *L, int idx);
+
+/* Pushes the merge of the values at b and o as extend() makes it: a copy
+ * of o when either is no table or they do not merge. Raises on tables
+ * nested too deep. */
+void dsl_merge(lua_State *L, int b, int o);
+
+/* Pushes a deep copy of the value at idx (tables with their metatables). */
+void dsl_deep_copy(lua_State *L, int idx);
 
 /* 1 if the value at idx is the `unset` marker. */
 int dsl_is_unset(lua_State *L, int idx);

@@ -1,0 +1,5 @@
+-- bad_empty.lua - a sweep without grid, random or runs.
+return sweep {
+    name = "nothing",
+    base = require "base",
+}
