@@ -314,11 +314,149 @@ static const char migration_4[] = "ALTER TABLE runs ADD COLUMN kernels TEXT;\n"
                                   "ALTER TABLE runs ADD COLUMN cpu TEXT;\n"
                                   "ALTER TABLE runs ADD COLUMN threads INTEGER;\n";
 
+/* Version 5: sweeps (store/sweeps.h), a run's uuid, status 'skipped'.
+ *
+ * runs is rebuilt as migration 3 did (store_migrate runs this with foreign
+ * keys off, so dropping the old table deletes no steps, artifacts or other
+ * child rows, and checks every reference before the COMMIT; see
+ * https://www.sqlite.org/lang_altertable.html section 7): status gains
+ * 'skipped' (a sweep's run not run because a dependency failed) and uuid
+ * is added, a random UUID v4 as 36 characters of text that names the run
+ * across stores (orch merge); rows of older stores get a fresh one here,
+ * new rows get one from the column's default. Every row keeps its id, and
+ * sqlite_sequence keeps the highest id ever given (rows removed by orch rm
+ * included), so ids are still never reused.
+ *
+ * sweeps: one row per sweep run by `orch sweep`, found again by (name,
+ * hash); the coordinator's host, pid and heartbeat tell a live coordinator
+ * from a dead one. sweep_runs: which run holds which point of the sweep,
+ * and the rank and host it was last handed to, and how many times.
+ *
+ * run_summary gains uuid, sweep_id, point and rank at its end. */
+#define UUID_V4_SQL                                                                                \
+    "(lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||\n"                  \
+    "      substr(lower(hex(randomblob(2))), 2) || '-' ||\n"                                       \
+    "      substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2) "    \
+    "||\n"                                                                                         \
+    "      '-' || lower(hex(randomblob(6))))"
+static const char migration_5[] =
+    "DROP VIEW run_summary;\n"
+    "CREATE TABLE runs_v5 (\n"
+    "    id           INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    pipeline     TEXT NOT NULL,\n"
+    "    name         TEXT NOT NULL,\n"
+    "    strategy     TEXT NOT NULL,\n"
+    "    status       TEXT NOT NULL DEFAULT 'queued' CHECK (status IN\n"
+    "                 ('queued', 'running', 'finished', 'diverged', 'failed', 'interrupted',\n"
+    "                  'skipped')),\n"
+    "    config_json  TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(config_json)),\n"
+    "    config_hash  TEXT,\n"
+    "    seed         INTEGER,\n"
+    "    host         TEXT,\n"
+    "    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n"
+    "    started_at   TEXT,\n"
+    "    finished_at  TEXT,\n"
+    "    orch_version TEXT,\n"
+    "    error        TEXT,\n"
+    "    pid          INTEGER,\n"
+    "    heartbeat_at TEXT,\n"
+    "    kernels      TEXT,\n"
+    "    kernels_why  TEXT,\n"
+    "    cpu          TEXT,\n"
+    "    threads      INTEGER,\n"
+    "    uuid         TEXT NOT NULL UNIQUE DEFAULT " UUID_V4_SQL "\n"
+    "                 CHECK (length(uuid) = 36)\n"
+    ");\n"
+    "INSERT INTO runs_v5 (id, pipeline, name, strategy, status, config_json, config_hash, seed,\n"
+    "                     host, created_at, started_at, finished_at, orch_version, error, pid,\n"
+    "                     heartbeat_at, kernels, kernels_why, cpu, threads)\n"
+    "SELECT id, pipeline, name, strategy, status, config_json, config_hash, seed, host,\n"
+    "       created_at, started_at, finished_at, orch_version, error, pid, heartbeat_at,\n"
+    "       kernels, kernels_why, cpu, threads\n"
+    "  FROM runs ORDER BY id;\n"
+    "DELETE FROM sqlite_sequence WHERE name = 'runs_v5';\n"
+    "INSERT INTO sqlite_sequence (name, seq)\n"
+    "SELECT 'runs_v5', seq FROM sqlite_sequence WHERE name = 'runs';\n"
+    "DROP TABLE runs;\n"
+    "ALTER TABLE runs_v5 RENAME TO runs;\n"
+    "CREATE INDEX runs_pipeline ON runs (pipeline);\n"
+    "CREATE INDEX runs_status ON runs (status);\n"
+    "\n"
+    "CREATE TABLE sweeps (\n"
+    "    id               INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    name             TEXT NOT NULL,\n"
+    "    file             TEXT,\n"
+    "    hash             TEXT NOT NULL,\n"
+    "    status           TEXT NOT NULL DEFAULT 'running' CHECK (status IN\n"
+    "                     ('running', 'finished', 'interrupted')),\n"
+    "    coordinator_host TEXT,\n"
+    "    coordinator_pid  INTEGER,\n"
+    "    heartbeat_at     TEXT,\n"
+    "    created_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n"
+    "    finished_at      TEXT,\n"
+    "    UNIQUE (name, hash)\n"
+    ");\n"
+    "\n"
+    "CREATE TABLE sweep_runs (\n"
+    "    sweep_id INTEGER NOT NULL REFERENCES sweeps (id) ON DELETE CASCADE,\n"
+    "    point    TEXT NOT NULL,\n"
+    "    run_id   INTEGER NOT NULL UNIQUE REFERENCES runs (id) ON DELETE CASCADE,\n"
+    "    rank     INTEGER,\n"
+    "    host     TEXT,\n"
+    "    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),\n"
+    "    PRIMARY KEY (sweep_id, point)\n"
+    ") WITHOUT ROWID;\n"
+    "\n"
+    /* Migration 3's view text with four columns appended. */
+    "CREATE VIEW run_summary AS\n"
+    "SELECT r.id AS run_id,\n"
+    "       r.pipeline,\n"
+    "       r.name,\n"
+    "       r.strategy,\n"
+    "       json_extract(r.config_json, '$.optimizer.lr') AS lr,\n"
+    "       json_extract(r.config_json, '$.precision') AS precision,\n"
+    "       r.seed,\n"
+    "       r.status,\n"
+    "       (SELECT count(*) FROM steps s WHERE s.run_id = r.id) AS steps,\n"
+    "       (SELECT max(s.step) FROM steps s WHERE s.run_id = r.id) AS last_step,\n"
+    "       (SELECT s.loss FROM steps s WHERE s.run_id = r.id\n"
+    "         ORDER BY s.step DESC LIMIT 1) AS final_loss,\n"
+    "       (SELECT min(s.loss) FROM steps s WHERE s.run_id = r.id\n"
+    "         AND abs(s.loss) < 9e999) AS best_loss,\n"
+    "       (SELECT max(s.grad_norm) FROM steps s WHERE s.run_id = r.id) AS max_grad_norm,\n"
+    "       (SELECT count(*) FROM steps s WHERE s.run_id = r.id AND NOT s.finite)\n"
+    "         AS nonfinite_steps,\n"
+    "       (SELECT min(s.step) FROM steps s WHERE s.run_id = r.id AND NOT s.finite)\n"
+    "         AS first_nonfinite_step,\n"
+    "       e.step AS first_nan_step,\n"
+    "       e.phase AS first_nan_phase,\n"
+    "       e.stage AS first_nan_stage,\n"
+    "       e.tensor AS first_nan_tensor,\n"
+    "       (SELECT count(*) FROM nan_events n WHERE n.run_id = r.id) AS nan_events,\n"
+    "       json_extract(r.config_json, '$.tags') AS tags,\n"
+    "       r.created_at,\n"
+    "       r.started_at,\n"
+    "       r.finished_at,\n"
+    "       (SELECT 1000.0 * count(s.wall_ms) / nullif(sum(s.wall_ms), 0) FROM steps s\n"
+    "         WHERE s.run_id = r.id) AS steps_per_s,\n"
+    "       (SELECT count(*) FROM frozen_changes f WHERE f.run_id = r.id) AS frozen_changed,\n"
+    "       (SELECT max(a.step) FROM artifacts a WHERE a.run_id = r.id\n"
+    "         AND a.kind = 'checkpoint') AS last_checkpoint_step,\n"
+    "       r.pid,\n"
+    "       r.host,\n"
+    "       r.heartbeat_at,\n"
+    "       r.uuid,\n"
+    "       w.sweep_id,\n"
+    "       w.point,\n"
+    "       w.rank\n"
+    "  FROM runs r\n"
+    "  LEFT JOIN nan_events e ON e.id = (SELECT n.id FROM nan_events n WHERE n.run_id = r.id\n"
+    "                                     ORDER BY n.step, n.id LIMIT 1)\n"
+    "  LEFT JOIN sweep_runs w ON w.run_id = r.id\n"
+    " ORDER BY r.id;\n";
+
 const char *const store_migrations[] = {
-    migration_1,
-    migration_2,
-    migration_3,
-    migration_4,
+    migration_1, migration_2, migration_3, migration_4, migration_5,
 };
 
 const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);

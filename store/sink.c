@@ -77,11 +77,13 @@ static const char sql_insert_artifact[] =
     "sha256 = excluded.sha256, bytes = excluded.bytes, created_at = " NOW_SQL;
 static const char sql_heartbeat[] = "UPDATE runs SET heartbeat_at = " NOW_SQL " WHERE id = ?1";
 static const char sql_resume_get[] =
-    "SELECT r.status, r.pid, r.host, " STORE_AGE_SQL ", r.config_hash FROM runs r WHERE r.id = ?1";
+    "SELECT r.status, r.pid, r.host, " STORE_AGE_SQL ", r.config_hash, r.error FROM runs r "
+    "WHERE r.id = ?1";
 static const char sql_resume_set[] =
     "UPDATE runs SET status = 'running', pid = ?2, host = ?3, "
     "orch_version = coalesce(?4, orch_version), kernels = ?5, kernels_why = ?6, cpu = ?7, "
-    "threads = ?8, heartbeat_at = " NOW_SQL ", finished_at = NULL, error = NULL WHERE id = ?1";
+    "threads = ?8, started_at = coalesce(started_at, " NOW_SQL "), heartbeat_at = " NOW_SQL ", "
+    "finished_at = NULL, error = NULL WHERE id = ?1";
 /* What a resumed run records again: everything after its checkpoint. */
 static const char *const sql_resume_del[6] = {
     "DELETE FROM steps WHERE run_id = ?1 AND step > ?2",
@@ -351,14 +353,10 @@ static int write_batch(orch_store *s, orch_err *err)
     return ORCH_OK;
 }
 
-/* What a transaction writes after the pending records and heartbeats; NULL
- * for a plain flush. */
-typedef int (*txn_body)(orch_store *s, void *arg, orch_err *err);
-
 /* One attempt: BEGIN IMMEDIATE, the batch, body, COMMIT; rolled back on any
  * failure. *held tells a lock held by another connection from other
  * failures. */
-static int txn_attempt(orch_store *s, txn_body body, void *arg, int *held, orch_err *err)
+static int txn_attempt(orch_store *s, store_txn_body body, void *arg, int *held, orch_err *err)
 {
     s->sink.last_rc = SQLITE_OK;
     int rc = txn_begin(s, err);
@@ -387,7 +385,8 @@ static void lock_episode_end(store_sink *k)
  * discards it; a held lock keeps it, so every record lands exactly once, in
  * the order it came. Past the limit the run's pending records are dropped
  * and ORCH_EDB names the store and the lock. */
-static int txn_run(orch_store *s, store_flush_mode mode, txn_body body, void *arg, orch_err *err)
+static int txn_run(orch_store *s, store_flush_mode mode, store_txn_body body, void *arg,
+                   orch_err *err)
 {
     store_sink *k = &s->sink;
     for (;;) {
@@ -827,12 +826,15 @@ static void column_copy(sqlite3_stmt *st, int i, char *buf, size_t n)
     snprintf(buf, n, "%s", t != NULL ? (const char *)t : "");
 }
 
-/* May run_id be resumed? Reads its row inside the caller's transaction;
- * fills err and returns ORCH_EINVAL when not. */
-static int check_resumable(orch_store *s, int64_t run_id, const orch_run_info *info, orch_err *err)
+/* May run_id be resumed from from_step? Reads its row inside the caller's
+ * transaction; fills err and returns ORCH_EINVAL when not. A queued run (a
+ * sweep's, created by orch_store_sweep_queue) starts here with from_step
+ * -1: it has nothing to resume from. */
+static int check_resumable(orch_store *s, int64_t run_id, const orch_run_info *info,
+                           int64_t from_step, orch_err *err)
 {
     sqlite3_stmt *st = s->sink.resume_get;
-    char status[32], host[256], hash[160], local[256];
+    char status[32], host[256], hash[160], local[256], why[256];
     int rc = sqlite3_bind_int64(st, 1, run_id);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
@@ -851,6 +853,7 @@ static int check_resumable(orch_store *s, int64_t run_id, const orch_run_info *i
     double age = sqlite3_column_double(st, 3);
     int has_hash = sqlite3_column_type(st, 4) != SQLITE_NULL;
     column_copy(st, 4, hash, sizeof hash);
+    column_copy(st, 5, why, sizeof why);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
 
@@ -862,8 +865,13 @@ static int check_resumable(orch_store *s, int64_t run_id, const orch_run_info *i
                            "run %lld diverged; resuming it with the same configuration and seed "
                            "would diverge again",
                            id);
-    if (strcmp(status, "queued") == 0)
+    if (strcmp(status, "queued") == 0 && from_step >= 0)
         return orch_seterr(err, ORCH_EINVAL, "run %lld never started; nothing to resume", id);
+    if (strcmp(status, "skipped") == 0) {
+        char shown[256];
+        store_sanitize(why[0] != '\0' ? why : "a dependency failed", shown, sizeof shown);
+        return orch_seterr(err, ORCH_EINVAL, "run %lld was skipped: %s", id, shown);
+    }
     if (strcmp(status, "running") == 0 &&
         !store_process_gone(host, pid, age, store_local_host(local, sizeof local)))
         return orch_seterr(err, ORCH_EINVAL,
@@ -888,7 +896,7 @@ static int resume_body(orch_store *s, void *arg, orch_err *err)
     const resume_args *a = arg;
     store_sink *k = &s->sink;
     sqlite3_stmt *st = k->resume_set;
-    int rc = check_resumable(s, a->run_id, a->info, err);
+    int rc = check_resumable(s, a->run_id, a->info, a->from_step, err);
     if (rc != ORCH_OK)
         return rc;
     int b = SQLITE_OK;
@@ -990,10 +998,8 @@ static int lock_limit_from_env(double *limit_s, orch_err *err)
     return ORCH_OK;
 }
 
-int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
+int store_sink_ready(orch_store *s, orch_err *err)
 {
-    if (s == NULL || out == NULL)
-        return orch_seterr(err, ORCH_EINVAL, "store: no store for the sink");
     if (s->mode != ORCH_STORE_READWRITE)
         return orch_seterr(err, ORCH_EINVAL, "store: %s is open read-only; it cannot record runs",
                            s->path);
@@ -1013,6 +1019,28 @@ int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
         k->clock_ctx = NULL;
         s->sink_ready = 1;
     }
+    return ORCH_OK;
+}
+
+int store_sink_txn(orch_store *s, store_txn_body body, void *arg, orch_err *err)
+{
+    int rc = store_sink_ready(s, err);
+    /* Pending records first, on their own: a body that refuses (rolls back)
+     * must not take a live run's records with it. */
+    if (rc == ORCH_OK)
+        rc = store_sink_flush(s, STORE_FLUSH_WAIT, err);
+    if (rc == ORCH_OK)
+        rc = txn_run(s, STORE_FLUSH_WAIT, body, arg, err);
+    return rc;
+}
+
+int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
+{
+    if (s == NULL || out == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: no store for the sink");
+    int rc = store_sink_ready(s, err);
+    if (rc != ORCH_OK)
+        return rc;
     out->ctx = s;
     out->begin_run = sink_begin_run;
     out->step = sink_step;

@@ -15,8 +15,12 @@
  *   reap.c    marking runs whose process is gone as interrupted
  *   resume.c  what orch resume reads of a run
  *   compare.c reading what orch compare prints
+ *   sweep_read.c  reading what orch sweeps, show sweep, compare --sweep print
+ *   render_sweep.c  printing them
+ *   merge.c   orch merge: folding another store in
  *   rm.c      orch rm: deleting runs, their folders and the unused cache
  *   paths.c   the folders beside the store, store-relative recorded paths
+ *   sweep_record.c  recording sweeps (store/sweeps.h): the coordinator's side
  * (safetensors.c, npy.c, npy_dataset.c and feature_cache.c are file formats
  * with doors of their own.)
  */
@@ -143,6 +147,21 @@ typedef enum store_flush_mode {
     STORE_FLUSH_BRIEF    /* retry for STORE_LOCK_LAST_TRY_MS at most (closing) */
 } store_flush_mode;
 
+/* What a transaction writes after the pending records and heartbeats; NULL
+ * for a plain flush. */
+typedef int (*store_txn_body)(orch_store *s, void *arg, orch_err *err);
+
+/* Prepares the sink's statements once (a read-write store only; ORCH_EINVAL
+ * for a read-only one). */
+int store_sink_ready(orch_store *s, orch_err *err);
+
+/* One durable write outside the sink's callbacks (sweep_record.c): the
+ * pending records are flushed first, then body runs in BEGIN IMMEDIATE ...
+ * COMMIT with the sink's lock conventions (a lock held by another process
+ * is waited for with backoff up to the lock limit); rolled back when body
+ * fails. */
+int store_sink_txn(orch_store *s, store_txn_body body, void *arg, orch_err *err);
+
 /* Writes the pending records in one transaction; see orch_store_sink. */
 int store_sink_flush(orch_store *s, store_flush_mode mode, orch_err *err);
 
@@ -204,6 +223,12 @@ extern void *store_create_hook_ctx;
  * anything. *out is NULL, with ORCH_OK, when it is not (nothing to do);
  * errors are SQLite failures while opening. See orch_store_reap_path. */
 int store_open_existing(const char *path, orch_store **out, orch_err *err);
+
+/* The URI to open path read-only with when a plain open would fail (a
+ * WAL store in a directory we cannot write, with no -wal pending:
+ * "file:PATH?immutable=1"), malloc'd into *uri; NULL when the plain path
+ * will do (then open without SQLITE_OPEN_URI). ORCH_ENOMEM. */
+int store_readonly_uri(const char *path, char **uri, orch_err *err);
 
 /* ------------------------------------------------------------- paths */
 

@@ -69,9 +69,9 @@ static void test_fresh_store_has_schema(void **state)
 
     assert_int_equal(scalar(f->db, "PRAGMA user_version"), ORCH_STORE_SCHEMA_VERSION);
     assert_int_equal(scalar(f->db, "PRAGMA application_id"), ORCH_STORE_APPLICATION_ID);
-    const char *objects[] = {"runs",           "steps",       "nan_events", "metrics",
-                             "run_summary",    "stage_stats", "artifacts",  "run_checkpoints",
-                             "frozen_changes", "run_features"};
+    const char *objects[] = {"runs",           "steps",        "nan_events", "metrics",
+                             "run_summary",    "stage_stats",  "artifacts",  "run_checkpoints",
+                             "frozen_changes", "run_features", "sweeps",     "sweep_runs"};
     for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++) {
         char sql[160];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_schema WHERE name = '%s'",
@@ -293,13 +293,47 @@ static void test_constraints(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(sqlite3_exec(db, bad[i], NULL, NULL, NULL) & 0xff, SQLITE_CONSTRAINT);
+
+    /* version 5: skipped is a status; sweeps and their runs */
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE runs SET status = 'skipped';"
+                                  "UPDATE runs SET status = 'running';"
+                                  "INSERT INTO sweeps (id, name, hash) VALUES (1, 'sw', 'h');"
+                                  "INSERT INTO sweep_runs (sweep_id, point, run_id) "
+                                  "VALUES (1, 'a', 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    const char *bad_v5[] = {
+        "UPDATE sweeps SET status = 'queued'",
+        "INSERT INTO sweeps (name, hash) VALUES ('sw', 'h')",
+        "INSERT INTO sweeps (name) VALUES ('no hash')",
+        "INSERT INTO sweep_runs (sweep_id, point, run_id) VALUES (1, 'a', 1)",
+        "INSERT INTO sweep_runs (sweep_id, point, run_id) VALUES (1, 'b', 1)",
+        "INSERT INTO sweep_runs (sweep_id, point, run_id) VALUES (2, 'c', 1)",
+        "INSERT INTO sweep_runs (sweep_id, point, run_id) VALUES (1, 'd', 7)",
+        "UPDATE sweep_runs SET attempts = -1",
+        "UPDATE runs SET uuid = 'short'",
+        "INSERT INTO runs (pipeline, name, strategy, uuid) SELECT pipeline, name, strategy, uuid "
+        "FROM runs WHERE id = 1",
+    };
+    for (size_t i = 0; i < sizeof bad_v5 / sizeof bad_v5[0]; i++)
+        if ((sqlite3_exec(db, bad_v5[i], NULL, NULL, NULL) & 0xff) != SQLITE_CONSTRAINT)
+            fail_msg("not refused: %s", bad_v5[i]);
     assert_int_equal(sqlite3_exec(db, "DELETE FROM runs WHERE id = 1", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(scalar(f->db, "SELECT (SELECT count(*) FROM steps) + (SELECT count(*) "
                                    "FROM metrics) + (SELECT count(*) FROM nan_events) + (SELECT "
-                                   "count(*) FROM stage_stats) + (SELECT count(*) FROM artifacts)"),
+                                   "count(*) FROM stage_stats) + (SELECT count(*) FROM artifacts) "
+                                   "+ (SELECT count(*) FROM sweep_runs)"),
                      0);
+    /* a sweep removed takes its links with it */
+    raw_exec(f->db, "PRAGMA foreign_keys = ON;"
+                    "INSERT INTO runs (id, pipeline, name, strategy) VALUES (2, 'p', 'p', 's');"
+                    "INSERT INTO sweep_runs (sweep_id, point, run_id) VALUES (1, 'a', 2);"
+                    "DELETE FROM sweeps WHERE id = 1");
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM sweep_runs"), 0);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM runs"), 1);
 }
 
 /* ------------------------------------------------- migration from v1 */
@@ -472,7 +506,12 @@ static const char *const v2_dumps[] = {
     "SELECT * FROM stage_stats ORDER BY run_id, step, stage",
     "SELECT * FROM artifacts ORDER BY id",
     "SELECT * FROM run_checkpoints",
-    "SELECT * FROM run_summary",
+    /* the v2 view's columns: v5 appends uuid, sweep_id, point, rank */
+    "SELECT run_id, pipeline, name, strategy, lr, precision, seed, status, steps, last_step, "
+    "final_loss, best_loss, max_grad_norm, nonfinite_steps, first_nonfinite_step, "
+    "first_nan_step, first_nan_phase, first_nan_stage, first_nan_tensor, nan_events, tags, "
+    "created_at, started_at, finished_at, steps_per_s, frozen_changed, last_checkpoint_step, "
+    "pid, host, heartbeat_at FROM run_summary",
 };
 #define N_V2_DUMPS (sizeof v2_dumps / sizeof v2_dumps[0])
 
@@ -610,6 +649,143 @@ static void test_migrate_v2_frozen_changes(void **state)
     assert_int_equal(scalar(f->db, "SELECT count(*) FROM run_features"), 0);
 }
 
+/* ------------------------------------------------- migration from v4 */
+
+/* What version 4 holds, every column of every table, and the view's v4
+ * columns. */
+static const char *const v4_dumps[] = {
+    "SELECT id, pipeline, name, strategy, status, config_json, config_hash, seed, host, "
+    "created_at, started_at, finished_at, orch_version, error, pid, heartbeat_at, kernels, "
+    "kernels_why, cpu, threads FROM runs ORDER BY id",
+    "SELECT * FROM steps ORDER BY run_id, step",
+    "SELECT * FROM metrics ORDER BY run_id, name, step",
+    "SELECT * FROM nan_events ORDER BY id",
+    "SELECT * FROM stage_stats ORDER BY run_id, step, stage",
+    "SELECT * FROM artifacts ORDER BY id",
+    "SELECT * FROM run_checkpoints",
+    "SELECT * FROM frozen_changes ORDER BY id",
+    "SELECT * FROM run_features ORDER BY run_id, key",
+    "SELECT run_id, pipeline, name, strategy, lr, precision, seed, status, steps, last_step, "
+    "final_loss, best_loss, max_grad_norm, nonfinite_steps, first_nonfinite_step, "
+    "first_nan_step, first_nan_phase, first_nan_stage, first_nan_tensor, nan_events, tags, "
+    "created_at, started_at, finished_at, steps_per_s, frozen_changed, last_checkpoint_step, "
+    "pid, host, heartbeat_at FROM run_summary",
+};
+#define N_V4_DUMPS (sizeof v4_dumps / sizeof v4_dumps[0])
+
+/* Version 4 -> 5 rebuilds runs (status 'skipped', uuid): with foreign keys
+ * on, dropping the old table would cascade into every child table, so the
+ * test fills them all and checks nothing is lost or changed, every run got
+ * a distinct UUID v4, the highest id ever given is kept (a removed run's id
+ * is not reused), and the children still cascade afterwards. */
+static void test_migrate_from_v4(void **state)
+{
+    fixture *f = *state;
+    orch_store *s = NULL;
+    orch_err err = {0};
+    sqlite3 *db = NULL;
+    char *before[N_V4_DUMPS];
+    write_v1_store(f->db);
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(store_migrate(db, f->db, store_migrations, 4, &err), ORCH_OK);
+    sqlite3_close(db);
+    raw_exec(f->db,
+             "UPDATE runs SET pid = 4242, heartbeat_at = '2024-05-03T10:00:01.000Z' WHERE id = 3;"
+             "UPDATE runs SET kernels = 'blis 0.9.0 haswell', kernels_why = 'cpuid', "
+             "cpu = 'Xeon (x86_64)', threads = 2 WHERE id = 1;"
+             "INSERT INTO runs (pipeline, name, strategy, status) VALUES ('q.lua', 'q', 'full', "
+             "'queued'), ('gone.lua', 'gone', 'full', 'failed');"
+             "DELETE FROM runs WHERE id = 5;"
+             "INSERT INTO stage_stats VALUES (1, 0, 'visual.blocks.0', 1.5, 0.5, NULL),"
+             "(3, 0, 'head', 2.0, 1.0, 0.25);"
+             "INSERT INTO artifacts (run_id, step, kind, path, sha256, bytes) VALUES "
+             "(1, 1, 'checkpoint', 'orch.db.runs/1/checkpoint-1.safetensors', 'ab', 10),"
+             "(3, 0, 'checkpoint', '/abs/checkpoint-0.safetensors', 'cd', 20);"
+             "INSERT INTO frozen_changes (run_id, step, parameter) VALUES (1, 1, 'p0'), "
+             "(3, 0, 'p1');"
+             "INSERT INTO run_features VALUES (1, '0123456789abcdef0123456789abcdef'),"
+             "(3, '0123456789abcdef0123456789abcdef'), (3, 'ffffffffffffffffffffffffffffffff')");
+    assert_int_equal(scalar(f->db, "PRAGMA user_version"), 4);
+    assert_int_equal(scalar(f->db, "SELECT seq FROM sqlite_sequence WHERE name = 'runs'"), 5);
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    for (size_t i = 0; i < N_V4_DUMPS; i++)
+        before[i] = dump(db, v4_dumps[i]);
+    sqlite3_close(db);
+    assert_non_null(strstr(before[3], "'backward'")); /* the NaN events are there */
+
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
+    orch_store_close(s);
+    assert_int_equal(scalar(f->db, "PRAGMA user_version"), ORCH_STORE_SCHEMA_VERSION);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM pragma_integrity_check "
+                                   "WHERE integrity_check = 'ok'"),
+                     1);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+                                   "('runs_pipeline', 'runs_status', 'runs_v5')"),
+                     2);
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    for (size_t i = 0; i < N_V4_DUMPS; i++) {
+        char *after = dump(db, v4_dumps[i]);
+        if (strcmp(before[i], after) != 0)
+            fail_msg("%s\nbefore:\n%s\nafter:\n%s", v4_dumps[i], before[i], after);
+        free(after);
+        free(before[i]);
+    }
+    sqlite3_close(db);
+    char *statuses = raw_text(f->db, "SELECT group_concat(status, ',') FROM (SELECT status "
+                                     "FROM runs ORDER BY id)");
+    assert_string_equal(statuses, "finished,diverged,running,queued");
+    free(statuses);
+
+    /* every run has its own UUID v4: 8-4-4-4-12 lowercase hex, version 4,
+     * variant 10xx */
+    assert_int_equal(scalar(f->db, "SELECT count(DISTINCT uuid) FROM runs"), 4);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM runs WHERE length(uuid) = 36 "
+                                   "AND uuid GLOB '[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]"
+                                   "[0-9a-f][0-9a-f][0-9a-f]-[0-9a-f][0-9a-f][0-9a-f][0-9a-f]-4"
+                                   "[0-9a-f][0-9a-f][0-9a-f]-[89ab][0-9a-f][0-9a-f][0-9a-f]-"
+                                   "[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]"
+                                   "[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'"),
+                     4);
+    /* the view's new columns: the uuid, and no sweep for these runs */
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM run_summary s JOIN runs r ON "
+                                   "r.id = s.run_id WHERE s.uuid = r.uuid AND s.sweep_id IS NULL "
+                                   "AND s.point IS NULL AND s.rank IS NULL"),
+                     4);
+    /* the highest id ever given is kept */
+    assert_int_equal(scalar(f->db, "SELECT seq FROM sqlite_sequence WHERE name = 'runs'"), 5);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM sqlite_sequence WHERE name = 'runs_v5'"),
+                     0);
+
+    /* the store works: a new run gets id 6 and a uuid of its own; a removed
+     * run's rows cascade */
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
+    orch_sink k;
+    int64_t run = 0;
+    orch_run_info info = {.pipeline = "p.lua", .name = "p", .strategy = "full", .pid = 99};
+    assert_int_equal(orch_store_sink(s, &k, &err), ORCH_OK);
+    assert_int_equal(k.begin_run(k.ctx, &info, &run, &err), ORCH_OK);
+    assert_int_equal(run, 6);
+    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+                     ORCH_OK);
+    assert_int_equal(scalar(f->db, "SELECT count(DISTINCT uuid) FROM runs"), 5);
+    FILE *devnull = fopen("/dev/null", "w");
+    assert_non_null(devnull);
+    int64_t gone = 3;
+    raw_exec(f->db, "UPDATE runs SET status = 'interrupted' WHERE id = 3");
+    assert_int_equal(orch_store_rm(s, &gone, 1, 0, devnull, &err), ORCH_OK);
+    fclose(devnull);
+    orch_store_close(s);
+    const char *tables[] = {"steps",      "stage_stats",    "artifacts",   "metrics",
+                            "nan_events", "frozen_changes", "run_features"};
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE run_id = 3", tables[i]);
+        assert_int_equal(scalar(f->db, sql), 0);
+    }
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM run_features WHERE run_id = 1"), 1);
+}
+
 /* A migration that fails leaves the version 1 store as it was. */
 static void test_failed_migration_keeps_v1(void **state)
 {
@@ -647,6 +823,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_migration_keeps_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_frozen_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v4, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
