@@ -57,15 +57,15 @@ static int print_json(const orch_pipeline *p, const orch_plan_sizes *sizes, orch
 }
 
 /* The .npy files of run r, checked as `orch plan` checks a pipeline's; an
- * error names the run and the line that declared it. */
+ * error names the point as orch_dsl_load_sweep's do. */
 static int check_run_data(const orch_sweep *s, int r, orch_err *err)
 {
     orch_err data_err;
     orch_err_clear(&data_err);
     int rc = orch_data_check(s->runs[r].pipeline, &data_err);
     if (rc != ORCH_OK)
-        return orch_seterr(err, rc, "%s:%d: run %s: %s", s->file, s->runs[r].line, s->runs[r].name,
-                           data_err.msg);
+        return orch_seterr(err, rc, "%s:%d: point %s (%s): %s", s->file, s->runs[r].line,
+                           s->runs[r].point, s->runs[r].overrides, data_err.msg);
     return ORCH_OK;
 }
 

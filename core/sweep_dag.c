@@ -23,12 +23,15 @@
  * with params and patches from orch_plan_sizes_compute (core/plan_sizes.h),
  * i.e. the multiply-adds of the forwards, a token through every weight
  * once. A run whose sizes cannot be computed (its data cannot be opened)
- * costs 0: it is handed out last and fails when it runs, recorded so.
+ * costs 0: it is handed out last and fails when it runs, recorded so. The
+ * sizes are computed once per distinct set of the facts they depend on
+ * (sizes_key).
  */
 #include "core/sweep_dag.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "core/plan_sizes.h"
 #include "core/tower_key.h"
@@ -191,22 +194,76 @@ static int visit(builder *b, int v, orch_err *err)
     return ORCH_OK;
 }
 
+/* What a run's cost needs of its sizes; computed once per distinct
+ * pipeline of the facts sizes depend on (sizes_key). */
+typedef struct run_sizes {
+    uint64_t key;
+    int ok; /* 0: the sizes could not be computed (cost 0) */
+    double params, batch_patches, data_patches;
+} run_sizes;
+
+typedef struct sizes_memo {
+    run_sizes *known; /* n_known of them; malloc'd, owned */
+    int n_known;
+    orch_pipeline *scratch; /* one pipeline to normalize in; malloc'd, owned */
+} sizes_memo;
+
+/* A 64-bit xxh3 of p without what its sizes do not depend on: the
+ * optimizer, the steps and their schedule, the seed (it draws synthetic
+ * pixels, never their sizes), precision, checks, names and tags,
+ * strategy.init and LoRA's alpha and dropout. Rendering a synthetic data
+ * set or reading a .npy one to count its patches takes long at the 7B
+ * tower's image sizes: a grid of learning rates x seeds counts them once. */
+static uint64_t sizes_key(const orch_pipeline *p, orch_pipeline *scratch)
+{
+    memcpy(scratch, p, sizeof *scratch);
+    memset(scratch->path, 0, sizeof scratch->path);
+    memset(scratch->name, 0, sizeof scratch->name);
+    memset(scratch->tags, 0, sizeof scratch->tags);
+    scratch->n_tags = 0;
+    memset(&scratch->optimizer, 0, sizeof scratch->optimizer);
+    scratch->schedule.steps = scratch->schedule.warmup_steps = 0;
+    scratch->schedule.checkpoint_every = 0;
+    memset(&scratch->loss_scale, 0, sizeof scratch->loss_scale);
+    memset(&scratch->checks, 0, sizeof scratch->checks);
+    scratch->seed = 0;
+    scratch->precision = ORCH_FP32;
+    memset(scratch->strategy.init, 0, sizeof scratch->strategy.init);
+    scratch->strategy.alpha = scratch->strategy.dropout = 0;
+    return XXH3_64bits(scratch, sizeof *scratch);
+}
+
 /* The costs of run r (the formula at the top of this file): *train as a
  * run, *forward as the feature node of its group. ORCH_ENOMEM is the only
  * error. */
-static int run_costs(const orch_sweep *s, int r, double *train, double *forward, orch_err *err)
+static int run_costs(const orch_sweep *s, int r, sizes_memo *memo, double *train, double *forward,
+                     orch_err *err)
 {
     const orch_pipeline *p = s->runs[r].pipeline;
-    orch_plan_sizes sizes;
-    orch_err size_err;
-    int rc = orch_plan_sizes_compute(p, &sizes, &size_err);
+    uint64_t key = sizes_key(p, memo->scratch);
+    const run_sizes *known = NULL;
+    for (int i = 0; i < memo->n_known && known == NULL; i++)
+        if (memo->known[i].key == key)
+            known = &memo->known[i];
+    if (known == NULL) {
+        orch_plan_sizes sizes;
+        orch_err size_err;
+        int rc = orch_plan_sizes_compute(p, &sizes, &size_err);
+        if (rc == ORCH_ENOMEM)
+            return orch_seterr(err, rc, "%s", size_err.msg);
+        run_sizes *add = &memo->known[memo->n_known++];
+        add->key = key;
+        add->ok = rc == ORCH_OK;
+        add->params = (double)sizes.params;
+        add->batch_patches = (double)sizes.batch_patches;
+        add->data_patches = (double)sizes.data_patches;
+        known = add;
+    }
     *train = *forward = 0;
-    if (rc == ORCH_ENOMEM)
-        return orch_seterr(err, rc, "%s", size_err.msg);
-    if (rc != ORCH_OK)
-        return ORCH_OK;
-    *train = (double)sizes.params * (double)sizes.batch_patches * (double)p->schedule.steps;
-    *forward = (double)sizes.params * (double)sizes.data_patches;
+    if (known->ok) {
+        *train = known->params * known->batch_patches * (double)p->schedule.steps;
+        *forward = known->params * known->data_patches;
+    }
     return ORCH_OK;
 }
 
@@ -223,7 +280,12 @@ static int lay_out(const builder *b, orch_dag *dag, orch_err *err)
     dag->n_nodes = n;
     for (int k = 0; k < n; k++)
         at[b->order[k]] = k;
+    /* at most one distinct size per run */
+    sizes_memo memo = {malloc(sizeof *memo.known * (size_t)(b->s->n_runs + 1)), 0,
+                       malloc(sizeof *memo.scratch)};
     int rc = ORCH_OK;
+    if (memo.known == NULL || memo.scratch == NULL)
+        rc = orch_seterr(err, ORCH_ENOMEM, "sweep %s: out of memory", b->s->name);
     for (int k = 0; k < n && rc == ORCH_OK; k++) {
         int v = b->order[k];
         orch_dag_node *node = &dag->nodes[k];
@@ -235,9 +297,11 @@ static int lay_out(const builder *b, orch_dag *dag, orch_err *err)
         for (int d = 0; d < node->n_deps; d++)
             node->deps[d] = at[b->deps[v][d]];
         double train, forward;
-        rc = run_costs(b->s, node->run, &train, &forward, err);
+        rc = run_costs(b->s, node->run, &memo, &train, &forward, err);
         node->cost = node->kind == ORCH_DAG_RUN ? train : forward;
     }
+    free(memo.known);
+    free(memo.scratch);
     free(at);
     return rc;
 }

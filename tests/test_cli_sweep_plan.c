@@ -248,6 +248,23 @@ static void test_cycle_refused(void **state)
     remove_tree(dir);
 }
 
+/* Every run's .npy files are checked as a pipeline's are; the error names
+ * the point. */
+static void test_data_checked(void **state)
+{
+    (void)state;
+    const char *argv[] = {"plan", "tests/data/sweeps/plan_bad_labels.lua", NULL};
+    cli_result r;
+    assert_int_equal(run_orch(argv, NULL, &r), 0);
+    assert_int_equal(r.exit_code, 2);
+    assert_string_equal(r.out, "");
+    assert_string_equal(r.err,
+                        "orch: tests/data/sweeps/plan_bad_labels.lua:15: point lr1e-3 "
+                        "(optimizer.lr=0.001): tests/data/sweeps/../npy_f2.npy: dtype '<f2' not "
+                        "supported (expected float32 '<f4' or int64 '<i8')\n");
+    cli_result_free(&r);
+}
+
 /* A plain pipeline is planned as before: its listing, not a sweep's. */
 static void test_pipeline_unchanged(void **state)
 {
@@ -262,11 +279,9 @@ static void test_pipeline_unchanged(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_listing),
-        cmocka_unit_test(test_json),
-        cmocka_unit_test(test_dot),
-        cmocka_unit_test(test_cycle_refused),
-        cmocka_unit_test(test_pipeline_unchanged),
+        cmocka_unit_test(test_listing),      cmocka_unit_test(test_json),
+        cmocka_unit_test(test_dot),          cmocka_unit_test(test_cycle_refused),
+        cmocka_unit_test(test_data_checked), cmocka_unit_test(test_pipeline_unchanged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -185,6 +185,9 @@ static void test_feature_grouping(void **state)
     /* a feature node costs one forward of the data set, a run steps x a batch */
     assert_true(dag.nodes[f].cost > 0);
     assert_true(dag.nodes[d1].cost > 0);
+    assert_true(dag.nodes[d2].cost == 3 * dag.nodes[d1].cost); /* 9 steps, not 3 */
+    int f_data = dag.nodes[node_named(&dag, "strategies/d-data")].deps[0];
+    assert_true(dag.nodes[f_data].cost * 8 == dag.nodes[f].cost * 6); /* 6 images, not 8 */
     orch_dag_free(&dag);
     free_sweep(&s);
 }
