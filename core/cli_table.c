@@ -84,16 +84,47 @@ const orch_cmd orch_commands[] = {
      "  --dry-run   print what would be removed, remove nothing\n"
      "\n"
      "Exit codes: 0 removed; 2 an unknown or running run (nothing is removed).\n"},
-    {"compare", orch_cmd_compare, "compare runs side by side",
+    {"compare", orch_cmd_compare, "compare runs side by side, or the groups of a sweep",
      "usage: orch compare RUN... | --pipeline FILE | --tag TAG  [--csv | --json] [--db PATH]\n"
+     "       orch compare --sweep ID [--csv | --json] [--db PATH]\n"
      "\n"
      "One row per run: strategy, precision, lr, seed, status, steps, final and best\n"
      "loss, max grad_norm, first NaN (step, phase, stage) and steps/s.\n"
      "\n"
+     "With --sweep, one row per group of the sweep's runs that differ only in their\n"
+     "seed, best first: n, finished, mean and sample standard deviation of the\n"
+     "final loss (finished runs), best and worst seed with their losses, NaN events,\n"
+     "and how many runs diverged, failed or were skipped.\n"
+     "\n"
      "  --pipeline FILE   every run of this pipeline file\n"
      "  --tag TAG         every run whose pipeline has this tag\n"
+     "  --sweep ID        the groups of sweep ID (see 'orch sweeps')\n"
      "  --csv, --json     machine-readable output\n"},
-    {"plan", orch_cmd_plan, "validate a pipeline and print it resolved, without running",
+    {"sweeps", orch_cmd_sweeps, "list the sweeps in the store, with their runs by status",
+     "usage: orch sweeps [--csv | --json] [--db PATH]\n"
+     "\n"
+     "One line per sweep: id, name, status (running, finished, interrupted), its\n"
+     "runs and how many are queued, running, finished, diverged, failed, skipped\n"
+     "or interrupted, and when it was created. 'orch show sweep ID' shows one;\n"
+     "'orch compare --sweep ID' compares its groups of seeds.\n"
+     "\n"
+     "  --csv, --json     machine-readable output (every column, with file and\n"
+     "                    finished_at)\n"},
+    {"merge", orch_cmd_merge, "fold other stores (e.g. of separate jobs) into this one",
+     "usage: orch merge OTHER.db... [--db PATH]\n"
+     "\n"
+     "Copies every run of each OTHER store that this store (--db, created if\n"
+     "missing) does not have yet, with its steps, metrics, NaN events, statistics\n"
+     "and checkpoints, and its sweeps: one transaction per OTHER. Runs are matched\n"
+     "by their uuid, so merging the same store twice adds nothing; sweeps by name\n"
+     "and hash, so parts of one sweep run by separate jobs end up in one sweep.\n"
+     "Merged runs get new ids here; their checkpoints stay where they are and the\n"
+     "recorded paths still open them. OTHER is only read; an older one is\n"
+     "migrated in a temporary copy.\n"
+     "\n"
+     "Exit codes: 0 merged; 2 an OTHER that is missing, not an orch store, of a\n"
+     "newer schema, or this store itself (checked before anything is merged).\n"},
+    {"plan", orch_cmd_plan, "validate a pipeline or sweep and print it resolved, without running",
      "usage: orch plan FILE.lua [--set key.sub=value]... [--json | --dot]\n"
      "\n"
      "Loads the pipeline in the sandbox, applies --set overrides, validates every\n"
@@ -104,7 +135,16 @@ const orch_cmd orch_commands[] = {
      "  --set key.sub=value  override a pipeline field, e.g. --set optimizer.lr=3e-4\n"
      "  --json               print the resolved pipeline as JSON, with its config hash\n"
      "  --dot                print the stage graph in Graphviz DOT (trainable stages\n"
-     "                       filled, stages without backward grey, the detach cut dashed)\n"},
+     "                       filled, stages without backward grey, the detach cut dashed)\n"
+     "\n"
+     "A sweep file (one that returns sweep { ... }) is expanded and every run\n"
+     "validated; plan lists the runs in scheduling order (dependencies first) with\n"
+     "their overrides, config hash and what each waits for, then the feature stages\n"
+     "(one tower forward shared by detach runs) and the runs they feed. --set applies\n"
+     "to every run. A cycle or a dependency on an unknown run is refused (exit 2).\n"
+     "  --json               the sweep as one JSON object (runs, stages)\n"
+     "  --dot                the sweep's DAG of runs in Graphviz DOT (runs boxes,\n"
+     "                       feature stages ellipses, edges output_of/after/features)\n"},
     {"runs", orch_cmd_runs, "list the runs in the store",
      "usage: orch runs [--pipeline FILE] [--strategy S] [--status S] [--csv|--json] [--db PATH]\n"
      "\n"
@@ -113,20 +153,25 @@ const orch_cmd orch_commands[] = {
      "  --pipeline FILE   only runs of this pipeline file\n"
      "  --strategy S      only runs of strategy S (surgery, detach, lora, full)\n"
      "  --status S        only runs with status S (queued, running, finished,\n"
-     "                    diverged, failed, interrupted)\n"
+     "                    diverged, failed, interrupted, skipped)\n"
      "  --csv, --json     machine-readable output\n"},
-    {"show", orch_cmd_show, "show one run: config, summary, NaN events",
+    {"show", orch_cmd_show, "show one run: config, summary, NaN events; or one sweep",
      "usage: orch show RUN [--db PATH]\n"
+     "       orch show sweep ID [--db PATH]\n"
      "\n"
      "Prints a run's fields, resolved config, summary and NaN events (the first\n"
-     "one with its provenance). RUN is a run id as listed by 'orch runs'.\n"},
+     "one with its provenance). RUN is a run id as listed by 'orch runs'.\n"
+     "\n"
+     "'orch show sweep ID' prints a sweep's fields (as listed by 'orch sweeps') and\n"
+     "a table of its runs: point, run id, status, rank, host, attempts, steps,\n"
+     "final loss and error.\n"},
     {"query", orch_cmd_query, "run a read-only SQL query on the store",
      "usage: orch query \"SQL\" [--csv|--json] [--db PATH]\n"
      "\n"
      "Runs one SQL statement on the store opened read-only. Writes, ATTACH and\n"
      "PRAGMA assignments are refused (exit 2). Tables: runs, steps, metrics,\n"
-     "nan_events, frozen_changes, stage_stats, artifacts, run_features; views:\n"
-     "run_summary, run_checkpoints.\n"
+     "nan_events, frozen_changes, stage_stats, artifacts, run_features, sweeps,\n"
+     "sweep_runs; views: run_summary, run_checkpoints.\n"
      "See docs/store.md.\n"
      "\n"
      "  --csv    RFC 4180 CSV with a header row\n"

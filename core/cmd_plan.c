@@ -1,4 +1,5 @@
-/* cmd_plan.c - `orch plan`: load, validate and print a pipeline. */
+/* cmd_plan.c - `orch plan`: load, validate and print a pipeline, or a
+ * sweep's runs and their DAG. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,9 @@
 #include "core/pipeline_json.h"
 #include "core/pipeline_print.h"
 #include "core/plan_sizes.h"
+#include "core/sweep.h"
+#include "core/sweep_dag.h"
+#include "core/sweep_print.h"
 #include "lua/dsl.h"
 
 enum { OPT_SET = 1, OPT_JSON, OPT_DOT };
@@ -52,6 +56,52 @@ static int print_json(const orch_pipeline *p, const orch_plan_sizes *sizes, orch
     return ORCH_OK;
 }
 
+/* The .npy files of run r, checked as `orch plan` checks a pipeline's; an
+ * error names the point as orch_dsl_load_sweep's do. */
+static int check_run_data(const orch_sweep *s, int r, orch_err *err)
+{
+    orch_err data_err;
+    orch_err_clear(&data_err);
+    int rc = orch_data_check(s->runs[r].pipeline, &data_err);
+    if (rc != ORCH_OK)
+        return orch_seterr(err, rc, "%s:%d: point %s (%s): %s", s->file, s->runs[r].line,
+                           s->runs[r].point, s->runs[r].overrides, data_err.msg);
+    return ORCH_OK;
+}
+
+/* `orch plan SWEEP.lua`: the expanded runs in the DAG's order, as a table,
+ * JSON or Graphviz. A cycle or an unknown dependency is refused here, before
+ * anything runs. */
+static int plan_sweep(const char *path, const char **sets, int n_sets, int json, int dot,
+                      orch_err *err)
+{
+    orch_sweep sweep;
+    memset(&sweep, 0, sizeof sweep);
+    orch_dag dag;
+    memset(&dag, 0, sizeof dag);
+    int rc = orch_dsl_load_sweep(path, sets, n_sets, &sweep, err);
+    for (int r = 0; r < sweep.n_runs && rc == ORCH_OK; r++)
+        rc = check_run_data(&sweep, r, err);
+    /* the warning once, not once per run */
+    for (int r = 0; r < sweep.n_runs && rc == ORCH_OK; r++)
+        if (sweep.runs[r].pipeline->model.weights[0] == '\0' &&
+            strncmp(sweep.runs[r].pipeline->model.preset, "qwen", 4) == 0) {
+            warn_random_init(sweep.runs[r].pipeline);
+            break;
+        }
+    if (rc == ORCH_OK)
+        rc = orch_dag_build(&sweep, &dag, err);
+    if (rc == ORCH_OK && dot)
+        rc = orch_dag_print_dot(&dag, &sweep, stdout, err);
+    else if (rc == ORCH_OK && json)
+        rc = orch_sweep_print_json(&sweep, &dag, stdout, err);
+    else if (rc == ORCH_OK)
+        rc = orch_sweep_print_plan(&sweep, &dag, stdout, err);
+    orch_dag_free(&dag);
+    orch_sweep_free(&sweep);
+    return rc;
+}
+
 int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
 {
     static const orch_opt opts[] = {
@@ -89,6 +139,15 @@ int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *er
     if (pipeline == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "plan: out of memory");
     int rc = orch_dsl_load(path, sets, n_sets, pipeline, err);
+    /* orch_dsl_load refuses a sweep file: only then is the file probed, so
+     * planning a pipeline runs its Lua once, as it always did */
+    int is_sweep = 0;
+    orch_err probe_err;
+    if (rc == ORCH_EINVAL && orch_dsl_file_is_sweep(path, &is_sweep, &probe_err) == ORCH_OK &&
+        is_sweep) {
+        free(pipeline);
+        return plan_sweep(path, sets, n_sets, json, dot, err);
+    }
     if (rc == ORCH_OK)
         rc = orch_data_check(pipeline, err);
     if (rc == ORCH_OK)

@@ -84,6 +84,16 @@ static int load_run(const char *db, int64_t run_id, int64_t from_step, orch_pipe
     if (rc == ORCH_OK && strcmp(info.status, "finished") == 0)
         rc = orch_seterr(err, ORCH_EINVAL, "run %lld is finished; nothing to resume",
                          (long long)run_id);
+    /* The sink starts a queued run with from_step -1 (how a sweep's worker
+     * starts one); by hand it is still refused, as it always was. */
+    if (rc == ORCH_OK && strcmp(info.status, "queued") == 0)
+        rc = orch_seterr(err, ORCH_EINVAL, "run %lld never started; nothing to resume",
+                         (long long)run_id);
+    if (rc == ORCH_OK && strcmp(info.status, "skipped") == 0)
+        rc = orch_seterr(err, ORCH_EINVAL,
+                         "run %lld was skipped (a dependency in its sweep failed; 'orch show "
+                         "%lld' says which); nothing to resume",
+                         (long long)run_id, (long long)run_id);
     if (rc == ORCH_OK && strcmp(info.status, "running") == 0)
         rc = orch_seterr(err, ORCH_EINVAL, "run %lld is still running (pid alive)",
                          (long long)run_id);

@@ -213,7 +213,8 @@ struct orch_sink {
      * rec->from_step: the run becomes `running` under rec->info's host and
      * pid, and every step, metric, NaN event, frozen change, statistic and
      * artifact recorded after from_step is deleted (the resumed run records
-     * them again). */
+     * them again). A queued run (a sweep's, store/sweeps.h) starts this way
+     * with from_step -1; a skipped, finished or diverged run is refused. */
     int (*resume_run)(void *ctx, int64_t run_id, const orch_run_resume *rec, orch_err *err);
     /* A frozen parameter changed: recorded at once, never a NaN event. */
     int (*frozen_change)(void *ctx, int64_t run_id, const orch_frozen_change *rec, orch_err *err);

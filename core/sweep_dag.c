@@ -14,7 +14,8 @@
  * the run starts, so the run's own epochs all hit, and the rule stays one
  * rule.
  *
- * Cost, the one formula (it only orders the hand-out, longest first):
+ * Cost, the one formula (it only orders the hand-out: orch_sched_next
+ * takes the node with the costliest chain ahead of it first):
  *   a run:          params x patches of a batch (batch_size x the largest
  *                   image) x steps,
  *   a feature node: params x patches of every image of the data set (one
@@ -22,12 +23,15 @@
  * with params and patches from orch_plan_sizes_compute (core/plan_sizes.h),
  * i.e. the multiply-adds of the forwards, a token through every weight
  * once. A run whose sizes cannot be computed (its data cannot be opened)
- * costs 0: it is handed out last and fails when it runs, recorded so.
+ * costs 0: it is handed out last and fails when it runs, recorded so. The
+ * sizes are computed once per distinct set of the facts they depend on
+ * (sizes_key).
  */
 #include "core/sweep_dag.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "core/plan_sizes.h"
 #include "core/tower_key.h"
@@ -106,6 +110,7 @@ static int proto_edges(builder *b, orch_err *err)
     const orch_sweep *s = b->s;
     for (int r = 0; r < b->n_runs; r++) {
         const orch_sweep_run *run = &s->runs[r];
+        ORCH_ASSERT(run->n_deps >= 0 && run->n_deps <= ORCH_SWEEP_MAX_DEPS);
         int n = 0;
         if (b->run_group[r] >= 0)
             b->deps[r][n++] = b->n_runs + b->run_group[r];
@@ -189,22 +194,76 @@ static int visit(builder *b, int v, orch_err *err)
     return ORCH_OK;
 }
 
+/* What a run's cost needs of its sizes; computed once per distinct
+ * pipeline of the facts sizes depend on (sizes_key). */
+typedef struct run_sizes {
+    uint64_t key;
+    int ok; /* 0: the sizes could not be computed (cost 0) */
+    double params, batch_patches, data_patches;
+} run_sizes;
+
+typedef struct sizes_memo {
+    run_sizes *known; /* n_known of them; malloc'd, owned */
+    int n_known;
+    orch_pipeline *scratch; /* one pipeline to normalize in; malloc'd, owned */
+} sizes_memo;
+
+/* A 64-bit xxh3 of p without what its sizes do not depend on: the
+ * optimizer, the steps and their schedule, the seed (it draws synthetic
+ * pixels, never their sizes), precision, checks, names and tags,
+ * strategy.init and LoRA's alpha and dropout. Rendering a synthetic data
+ * set or reading a .npy one to count its patches takes long at the 7B
+ * tower's image sizes: a grid of learning rates x seeds counts them once. */
+static uint64_t sizes_key(const orch_pipeline *p, orch_pipeline *scratch)
+{
+    memcpy(scratch, p, sizeof *scratch);
+    memset(scratch->path, 0, sizeof scratch->path);
+    memset(scratch->name, 0, sizeof scratch->name);
+    memset(scratch->tags, 0, sizeof scratch->tags);
+    scratch->n_tags = 0;
+    memset(&scratch->optimizer, 0, sizeof scratch->optimizer);
+    scratch->schedule.steps = scratch->schedule.warmup_steps = 0;
+    scratch->schedule.checkpoint_every = 0;
+    memset(&scratch->loss_scale, 0, sizeof scratch->loss_scale);
+    memset(&scratch->checks, 0, sizeof scratch->checks);
+    scratch->seed = 0;
+    scratch->precision = ORCH_FP32;
+    memset(scratch->strategy.init, 0, sizeof scratch->strategy.init);
+    scratch->strategy.alpha = scratch->strategy.dropout = 0;
+    return XXH3_64bits(scratch, sizeof *scratch);
+}
+
 /* The costs of run r (the formula at the top of this file): *train as a
  * run, *forward as the feature node of its group. ORCH_ENOMEM is the only
  * error. */
-static int run_costs(const orch_sweep *s, int r, double *train, double *forward, orch_err *err)
+static int run_costs(const orch_sweep *s, int r, sizes_memo *memo, double *train, double *forward,
+                     orch_err *err)
 {
     const orch_pipeline *p = s->runs[r].pipeline;
-    orch_plan_sizes sizes;
-    orch_err size_err;
-    int rc = orch_plan_sizes_compute(p, &sizes, &size_err);
+    uint64_t key = sizes_key(p, memo->scratch);
+    const run_sizes *known = NULL;
+    for (int i = 0; i < memo->n_known && known == NULL; i++)
+        if (memo->known[i].key == key)
+            known = &memo->known[i];
+    if (known == NULL) {
+        orch_plan_sizes sizes;
+        orch_err size_err;
+        int rc = orch_plan_sizes_compute(p, &sizes, &size_err);
+        if (rc == ORCH_ENOMEM)
+            return orch_seterr(err, rc, "%s", size_err.msg);
+        run_sizes *add = &memo->known[memo->n_known++];
+        add->key = key;
+        add->ok = rc == ORCH_OK;
+        add->params = (double)sizes.params;
+        add->batch_patches = (double)sizes.batch_patches;
+        add->data_patches = (double)sizes.data_patches;
+        known = add;
+    }
     *train = *forward = 0;
-    if (rc == ORCH_ENOMEM)
-        return orch_seterr(err, rc, "%s", size_err.msg);
-    if (rc != ORCH_OK)
-        return ORCH_OK;
-    *train = (double)sizes.params * (double)sizes.batch_patches * (double)p->schedule.steps;
-    *forward = (double)sizes.params * (double)sizes.data_patches;
+    if (known->ok) {
+        *train = known->params * known->batch_patches * (double)p->schedule.steps;
+        *forward = known->params * known->data_patches;
+    }
     return ORCH_OK;
 }
 
@@ -221,7 +280,12 @@ static int lay_out(const builder *b, orch_dag *dag, orch_err *err)
     dag->n_nodes = n;
     for (int k = 0; k < n; k++)
         at[b->order[k]] = k;
+    /* at most one distinct size per run */
+    sizes_memo memo = {malloc(sizeof *memo.known * (size_t)(b->s->n_runs + 1)), 0,
+                       malloc(sizeof *memo.scratch)};
     int rc = ORCH_OK;
+    if (memo.known == NULL || memo.scratch == NULL)
+        rc = orch_seterr(err, ORCH_ENOMEM, "sweep %s: out of memory", b->s->name);
     for (int k = 0; k < n && rc == ORCH_OK; k++) {
         int v = b->order[k];
         orch_dag_node *node = &dag->nodes[k];
@@ -233,9 +297,11 @@ static int lay_out(const builder *b, orch_dag *dag, orch_err *err)
         for (int d = 0; d < node->n_deps; d++)
             node->deps[d] = at[b->deps[v][d]];
         double train, forward;
-        rc = run_costs(b->s, node->run, &train, &forward, err);
+        rc = run_costs(b->s, node->run, &memo, &train, &forward, err);
         node->cost = node->kind == ORCH_DAG_RUN ? train : forward;
     }
+    free(memo.known);
+    free(memo.scratch);
     free(at);
     return rc;
 }
@@ -359,12 +425,23 @@ int orch_sched_init(orch_sched *sc, const orch_dag *dag, orch_err *err)
     sc->dag = dag;
     sc->state = calloc(n, sizeof *sc->state);
     sc->reason = calloc(n, sizeof *sc->reason);
-    if (sc->state == NULL || sc->reason == NULL) {
+    sc->priority = calloc(n, sizeof *sc->priority);
+    sc->needed = calloc(n, sizeof *sc->needed);
+    if (sc->state == NULL || sc->reason == NULL || sc->priority == NULL || sc->needed == NULL) {
         orch_sched_free(sc);
         return orch_seterr(err, ORCH_ENOMEM, "scheduler: out of memory");
     }
     for (int k = 0; k < dag->n_nodes; k++)
         sc->state[k] = dag->nodes[k].n_deps == 0 ? ORCH_SCHED_READY : ORCH_SCHED_WAITING;
+    /* dependents come after their dependencies: walking backwards, a node's
+     * priority holds the largest of its dependents' when it is reached */
+    for (int k = dag->n_nodes - 1; k >= 0; k--) {
+        const orch_dag_node *node = &dag->nodes[k];
+        sc->priority[k] += node->cost;
+        for (int d = 0; d < node->n_deps; d++)
+            if (sc->priority[node->deps[d]] < sc->priority[k])
+                sc->priority[node->deps[d]] = sc->priority[k];
+    }
     return ORCH_OK;
 }
 
@@ -374,6 +451,8 @@ void orch_sched_free(orch_sched *sc)
         return;
     free(sc->state);
     free(sc->reason);
+    free(sc->priority);
+    free(sc->needed);
     memset(sc, 0, sizeof *sc);
 }
 
@@ -424,18 +503,6 @@ static void skip_reason(char *out, size_t size, const char *dep, const char *roo
         memcpy(out + size - 4, "...", 4);
 }
 
-/* 1 when every run fed by feature node k has ended: filling the cache
- * would serve no one. */
-static int features_unneeded(const orch_sched *sc, int k)
-{
-    const orch_dag *dag = sc->dag;
-    for (int j = k + 1; j < dag->n_nodes; j++)
-        for (int d = 0; d < dag->nodes[j].n_deps; d++)
-            if (dag->nodes[j].deps[d] == k && !is_ended(sc->state[j]))
-                return 0;
-    return 1;
-}
-
 int orch_sched_settle(orch_sched *sc)
 {
     const orch_dag *dag = sc->dag;
@@ -466,10 +533,14 @@ int orch_sched_settle(orch_sched *sc)
     }
     /* feature nodes no remaining run needs (a rerun whose detach runs all
      * ended before): skipped, never handed out */
+    memset(sc->needed, 0, (size_t)dag->n_nodes);
+    for (int k = 0; k < dag->n_nodes; k++)
+        for (int d = 0; d < dag->nodes[k].n_deps && !is_ended(sc->state[k]); d++)
+            sc->needed[dag->nodes[k].deps[d]] = 1;
     for (int k = 0; k < dag->n_nodes; k++) {
         orch_sched_state st = sc->state[k];
-        if (dag->nodes[k].kind != ORCH_DAG_FEATURES ||
-            (st != ORCH_SCHED_WAITING && st != ORCH_SCHED_READY) || !features_unneeded(sc, k))
+        if (dag->nodes[k].kind != ORCH_DAG_FEATURES || sc->needed[k] ||
+            (st != ORCH_SCHED_WAITING && st != ORCH_SCHED_READY))
             continue;
         sc->state[k] = ORCH_SCHED_SKIPPED;
         set_reason(sc, k, "every run it feeds has ended");
@@ -482,8 +553,7 @@ int orch_sched_next(orch_sched *sc)
 {
     int best = -1;
     for (int k = 0; k < sc->dag->n_nodes; k++)
-        if (sc->state[k] == ORCH_SCHED_READY &&
-            (best < 0 || sc->dag->nodes[k].cost > sc->dag->nodes[best].cost))
+        if (sc->state[k] == ORCH_SCHED_READY && (best < 0 || sc->priority[k] > sc->priority[best]))
             best = k;
     if (best >= 0)
         sc->state[best] = ORCH_SCHED_RUNNING;

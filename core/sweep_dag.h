@@ -38,8 +38,9 @@ typedef struct orch_dag_node {
                                 group key>" */
     int deps[ORCH_SWEEP_MAX_DEPS + 1]; /* node indices this node waits for */
     int n_deps;
-    double cost;             /* expected cost in multiply-adds (steps x batch x the tower's
-                                and head's products), to hand out the longest first */
+    double cost;             /* expected cost in multiply-adds (parameters x patches of a
+                                batch x steps; a FEATURES node: parameters x patches of the
+                                data set; core/sweep_dag.c), to hand out the longest first */
 } orch_dag_node;
 
 typedef struct orch_dag {
@@ -71,6 +72,10 @@ typedef struct orch_sched {
     const orch_dag *dag;     /* borrowed */
     orch_sched_state *state; /* n_nodes; malloc'd, owned */
     char (*reason)[256];     /* SKIPPED and FAILED: why; malloc'd, owned */
+    double *priority;        /* n_nodes: the node's cost plus the costliest chain of
+                                dependents after it (what orch_sched_next orders by);
+                                malloc'd, owned */
+    char *needed;            /* n_nodes: scratch of orch_sched_settle; malloc'd, owned */
 } orch_sched;
 
 /* Every node starts WAITING or READY. */
@@ -85,11 +90,19 @@ void orch_sched_set(orch_sched *sc, int node, orch_sched_state state, const char
 /* Propagates: nodes whose dependencies are all DONE become READY, the
  * dependents of FAILED or SKIPPED nodes become SKIPPED with a reason
  * naming the dependency ("its dependency strategies/detach-lr1e-3-s1
- * failed"). Returns how many nodes changed state. */
+ * failed"; further down "its dependency strategies/b was skipped:
+ * strategies/a failed"). A FEATURES node not yet handed out whose runs
+ * have all ended (a rerun: they finished earlier) becomes SKIPPED, "every
+ * run it feeds has ended": nothing is left to fill the cache for. Returns
+ * how many nodes changed state. */
 int orch_sched_settle(orch_sched *sc);
 
-/* The READY node of largest cost (ties: the lower index), now RUNNING; -1
- * when none is ready. */
+/* The READY node of largest priority (ties: the lower index), now RUNNING;
+ * -1 when none is ready. The priority is the longest expected time from the
+ * node's start to the end of the sweep: its cost plus the costliest chain
+ * of its dependents, so a cheap feature stage that five detach runs wait
+ * for goes before a long run nothing waits for; without dependents it is
+ * the node's cost (the longest first). */
 int orch_sched_next(orch_sched *sc);
 
 /* A RUNNING node ended: DONE when ok, else FAILED with reason; then settles. */

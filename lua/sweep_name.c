@@ -342,7 +342,7 @@ void dsl_push_labels(lua_State *L, int idx, const char *key, int digits)
     lua_Unsigned n = lua_rawlen(L, idx);
     lua_createtable(L, (int)(n < 4096 ? n : 4096), 0);
     int out = lua_gettop(L);
-    int strategy = strcmp(key, "strategy") == 0;
+    int strategy = strcmp(key, "strategy") == 0 || strcmp(key, "strategy.kind") == 0;
     char short_key[128], v[256], label[512];
     dsl_short_key(key, short_key, sizeof short_key);
     for (lua_Unsigned i = 1; i <= n; i++) {

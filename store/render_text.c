@@ -228,6 +228,17 @@ static void field(FILE *out, const char *name, const char *value)
     fprintf(out, "  %-16s %s\n", name, value);
 }
 
+/* Fields a run has only sometimes: left out when NULL. */
+static int optional_field(const char *name)
+{
+    static const char *const optional[] = {"error", "sweep_id",  "sweep",   "point",
+                                           "rank",  "rank_host", "attempts"};
+    for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++)
+        if (strcmp(name, optional[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* The runs row: its columns are named as the fields print. */
 static void print_run(const orch_run_report *r, FILE *out)
 {
@@ -235,8 +246,8 @@ static void print_run(const orch_run_report *r, FILE *out)
     const orch_rowset *run = &r->run;
     fprintf(out, "run %lld: %s\n", (long long)r->run_id, val(cell(run, 0, "name"), "", buf));
     for (int i = 0; i < run->n_cols; i++) {
-        if (strcmp(run->names[i], "error") == 0 && run->cells[i].kind == ORCH_VALUE_NULL)
-            continue; /* no error */
+        if (run->cells[i].kind == ORCH_VALUE_NULL && optional_field(run->names[i]))
+            continue; /* no error, or not a sweep's run */
         field(out, run->names[i], val(&run->cells[i], "-", buf));
     }
 }

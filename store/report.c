@@ -22,7 +22,7 @@ static const char sql_list[] = "SELECT * FROM run_summary\n"
 
 static int valid_status(const char *status)
 {
-    for (int i = ORCH_RUN_QUEUED; i <= ORCH_RUN_INTERRUPTED; i++)
+    for (int i = ORCH_RUN_QUEUED; i <= ORCH_RUN_SKIPPED; i++)
         if (strcmp(status, orch_run_status_name((orch_run_status)i)) == 0)
             return 1;
     return 0;
@@ -39,7 +39,7 @@ int orch_store_read_runs(orch_store *s, const char *pipeline, const char *strate
     if (status != NULL && !valid_status(status))
         return orch_seterr(err, ORCH_EINVAL,
                            "runs: unknown status '%s' (queued, running, finished, diverged, "
-                           "failed or interrupted)",
+                           "failed, interrupted or skipped)",
                            status);
     int rc = store_prepare(s, sql_list, 0, &st, err);
     if (rc == ORCH_OK && (sqlite3_bind_text(st, 1, pipeline, -1, SQLITE_STATIC) |
@@ -56,11 +56,20 @@ int orch_store_read_runs(orch_store *s, const char *pipeline, const char *strate
 
 /* ------------------------------------------------------------- show */
 
-/* The column names are the field names `orch show` prints. */
+/* The column names are the field names `orch show` prints; the sweep's
+ * fields (sweep, point, rank, rank_host, attempts) are NULL for a run that
+ * is not a sweep's. */
 static const char sql_run[] =
-    "SELECT pipeline, name, strategy, status, seed, host, pid, orch_version, kernels, "
-    "kernels_why, cpu, threads, config_hash, created_at, started_at, heartbeat_at, finished_at, "
-    "error FROM runs WHERE id = ?1";
+    "SELECT r.pipeline AS pipeline, r.name AS name, r.strategy AS strategy, r.status AS status,\n"
+    "       r.seed AS seed, r.host AS host, r.pid AS pid, r.orch_version AS orch_version,\n"
+    "       r.kernels AS kernels, r.kernels_why AS kernels_why, r.cpu AS cpu,\n"
+    "       r.threads AS threads, r.config_hash AS config_hash, r.created_at AS created_at,\n"
+    "       r.started_at AS started_at, r.heartbeat_at AS heartbeat_at,\n"
+    "       r.finished_at AS finished_at, r.error AS error, r.uuid AS uuid,\n"
+    "       w.sweep_id AS sweep_id, sw.name AS sweep, w.point AS point, w.rank AS rank,\n"
+    "       w.host AS rank_host, w.attempts AS attempts\n"
+    "  FROM runs r LEFT JOIN sweep_runs w ON w.run_id = r.id\n"
+    "  LEFT JOIN sweeps sw ON sw.id = w.sweep_id WHERE r.id = ?1";
 static const char sql_config[] =
     "SELECT config_json, json_extract(config_json, '$.checks.frozen') FROM runs WHERE id = ?1";
 static const char sql_summary[] =

@@ -415,7 +415,7 @@ out:
  * -wal file exists either, nothing is pending outside the main file, so it
  * is opened immutable ("file:PATH?immutable=1"), which needs neither. The
  * URI is malloc'd into *uri; NULL when the plain path will do. */
-static int readonly_uri(const char *path, char **uri, orch_err *err)
+int store_readonly_uri(const char *path, char **uri, orch_err *err)
 {
     *uri = NULL;
     char *dir = dir_of(path);
@@ -465,7 +465,7 @@ int orch_store_open(const char *path, orch_store_mode mode, orch_store **out, or
     if (rc == ORCH_OK && missing)
         rc = create_store(path, err);
     if (rc == ORCH_OK && mode == ORCH_STORE_READONLY)
-        rc = readonly_uri(path, &uri, err);
+        rc = store_readonly_uri(path, &uri, err);
     if (rc != ORCH_OK)
         goto out;
     if (strcmp(path, ":memory:") == 0)

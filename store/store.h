@@ -229,7 +229,9 @@ typedef struct orch_run_report {
     int64_t run_id;
     /* runs: pipeline, name, strategy, status, seed, host, pid, orch_version,
      * kernels, kernels_why, cpu, threads, config_hash, created_at,
-     * started_at, heartbeat_at, finished_at, error */
+     * started_at, heartbeat_at, finished_at, error, uuid, and for a sweep's
+     * run (else NULL) sweep_id, sweep (its name), point, rank, rank_host
+     * (the host it was handed to), attempts */
     orch_rowset run;
     char *config_json;  /* the resolved configuration */
     int frozen_checked; /* $.checks.frozen: 1, 0, or -1 when it does not say */

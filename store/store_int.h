@@ -15,6 +15,9 @@
  *   reap.c    marking runs whose process is gone as interrupted
  *   resume.c  what orch resume reads of a run
  *   compare.c reading what orch compare prints
+ *   sweep_read.c  reading what orch sweeps, show sweep, compare --sweep print
+ *   render_sweep.c  printing them
+ *   merge.c   orch merge: folding another store in
  *   rm.c      orch rm: deleting runs, their folders and the unused cache
  *   paths.c   the folders beside the store, store-relative recorded paths
  *   sweep_record.c  recording sweeps (store/sweeps.h): the coordinator's side
@@ -220,6 +223,12 @@ extern void *store_create_hook_ctx;
  * anything. *out is NULL, with ORCH_OK, when it is not (nothing to do);
  * errors are SQLite failures while opening. See orch_store_reap_path. */
 int store_open_existing(const char *path, orch_store **out, orch_err *err);
+
+/* The URI to open path read-only with when a plain open would fail (a
+ * WAL store in a directory we cannot write, with no -wal pending:
+ * "file:PATH?immutable=1"), malloc'd into *uri; NULL when the plain path
+ * will do (then open without SQLITE_OPEN_URI). ORCH_ENOMEM. */
+int store_readonly_uri(const char *path, char **uri, orch_err *err);
 
 /* ------------------------------------------------------------- paths */
 

@@ -131,6 +131,10 @@ static int open_body(orch_store *s, void *arg, orch_err *err)
     double age_s = sqlite3_column_double(st, 4);
     sqlite3_finalize(st);
     int was_running = strcmp(status, "running") == 0;
+    if (was_running && pid == a->pid && strcmp(host, a->host) == 0) {
+        a->id = id; /* opened again by the coordinator that holds it: nothing changes */
+        return ORCH_OK;
+    }
     if (was_running &&
         !store_process_gone(host, pid, age_s, store_local_host(local, sizeof local))) {
         char shown_name[128], shown_host[256];

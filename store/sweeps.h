@@ -34,7 +34,8 @@
  * kill(pid, 0) works, or another host and a heartbeat younger than
  * ORCH_STORE_STALE_S). Taking it over marks the sweep's runs left
  * `running` as `interrupted` (their workers died with the last job).
- * *sweep_id receives its id. */
+ * Opened again by the coordinator that holds it (same host and pid), it
+ * changes nothing. *sweep_id receives its id. */
 int orch_store_sweep_open(orch_store *s, const char *name, const char *file, const char *hash,
                           const char *host, int64_t pid, int64_t *sweep_id, orch_err *err);
 
@@ -76,14 +77,26 @@ int orch_store_sweep_close(orch_store *s, int64_t sweep_id, orch_err *err);
 
 /* ------------------------------------------------------------ reading */
 
-/* `orch sweeps`: every sweep with its run counts by status (id, name,
- * file, status, runs, queued, running, finished, diverged, failed,
+/* What `orch sweeps`, `orch show sweep` and `orch compare --sweep` print is
+ * read by orch_store_read_* (store/sweep_read.c: SQL, no printing) and
+ * printed by orch_render_* (store/render_sweep.c: no SQL), as for runs.
+ * Reading works on read-only and read-write stores; the rowsets are the
+ * caller's (orch_rowset_free). */
+
+/* `orch sweeps`: every sweep, by id, with its run counts by status (id,
+ * name, file, status, runs, queued, running, finished, diverged, failed,
  * skipped, interrupted, created_at, finished_at). */
 int orch_store_read_sweeps(orch_store *s, orch_rowset *out, orch_err *err);
+/* ORCH_FMT_TABLE: every column but file and finished_at, for people; CSV
+ * and JSON: every column. ORCH_EINVAL for an unknown format. */
+int orch_render_sweeps(const orch_rowset *rows, orch_format format, FILE *out, orch_err *err);
 
-/* `orch show sweep ID`: the sweep's row (sweep) and its runs (runs: point,
- * run, status, rank, host, attempts, steps, final_loss, error). ORCH_EINVAL
- * "no sweep 4 in PATH". */
+/* `orch show sweep ID`: the sweep's row (sweep: every column of sweeps)
+ * and its runs by run id (runs: point, run, status, rank, host, attempts,
+ * steps, final_loss, error), read in one transaction. ORCH_EINVAL "no
+ * sweep 4 in PATH"; on failure *out holds nothing to free. The text prints
+ * the sweep's fields, then its runs as a table (a NULL final loss of a run
+ * with steps as "NaN"). */
 typedef struct orch_sweep_report {
     orch_rowset sweep;
     orch_rowset runs;
@@ -92,15 +105,24 @@ int orch_store_read_sweep(orch_store *s, int64_t sweep_id, orch_sweep_report *ou
 void orch_sweep_report_free(orch_sweep_report *r);
 int orch_render_sweep_text(const orch_sweep_report *r, FILE *out, orch_err *err);
 
-/* `orch compare --sweep ID`: the sweep's runs grouped by configuration
- * without the seed (the point's name without its seed suffix), one row per
- * group: group, strategy, lr, n, finished, mean_final_loss,
- * std_final_loss (sample standard deviation; NULL for n < 2), best_seed,
- * best_final_loss, worst_seed, worst_final_loss, nan_events, diverged,
- * failed, skipped; sorted by mean_final_loss, best first (groups with no
- * finished run last). */
-int orch_store_read_compare_sweep(orch_store *s, int64_t sweep_id, orch_rowset *out,
-                                  orch_err *err);
+/* `orch compare --sweep ID`: the sweep's runs that differ only in their
+ * seed, one row per group: group, strategy, lr, n, finished,
+ * mean_final_loss, std_final_loss (sample standard deviation; NULL for
+ * fewer than 2), best_seed, best_final_loss, worst_seed, worst_final_loss,
+ * nan_events, diverged, failed, skipped; sorted by mean_final_loss, best
+ * first (groups with no finished run last, then by their first run).
+ *
+ * A group is the runs whose configuration (runs.config_json) is the same
+ * once $.seed, $.name, $.path, $.tags and $.config_hash are removed (and a
+ * strategy.init "output_of:RUN-s<seed>" naming the run's own seed is read
+ * without that suffix), so grouping does not depend on point names. Its
+ * name is its first run's point without the "-s<seed>" suffix; strategy
+ * and lr are its first run's. n counts every run of the group; the loss
+ * figures are over its `finished` runs with a final loss (best and worst:
+ * the lowest and highest, the earlier run on a tie); nan_events sums the
+ * runs' NaN events. ORCH_EINVAL "compare: no sweep 4 in PATH". CSV and
+ * JSON print every value exactly; the table, reals with 6 digits. */
+int orch_store_read_compare_sweep(orch_store *s, int64_t sweep_id, orch_rowset *out, orch_err *err);
 int orch_render_compare_sweep(const orch_rowset *rows, orch_format format, FILE *out,
                               orch_err *err);
 
@@ -111,15 +133,40 @@ typedef struct orch_merge_counts {
     int64_t sweeps_added, sweeps_present;
 } orch_merge_counts;
 
-/* `orch merge OTHER.db`: folds the store at other_path into s in one
- * transaction: every run whose uuid s does not have, with all its rows
- * (steps, metrics, NaN events, frozen changes, statistics, artifacts with
- * paths re-based so they still open, cache uses), and sweeps and
- * sweep_runs, ids renumbered. A run already present (same uuid) adds
- * nothing, so merging the same store twice adds nothing. other_path is
- * opened read-only and migrated in memory if older; ORCH_EINVAL for a file
- * that is not an orch store, or a newer schema. */
+/* `orch merge OTHER.db`: folds the store at other_path into s (opened
+ * ORCH_STORE_READWRITE) in one transaction: every run whose uuid s does not
+ * have, with all its rows (steps, metrics, NaN events, frozen changes,
+ * statistics, artifacts with paths re-based so they still open, cache
+ * uses: every table that points at runs), and sweeps (matched by name and
+ * hash, so parts of one sweep from several stores end up in one) and
+ * sweep_runs, ids renumbered in the order of the other store's ids. A run
+ * already present (same uuid) adds nothing, so merging the same store
+ * twice adds nothing.
+ *
+ * A point of a sweep that both stores hold goes to the merged run when
+ * that one finished or diverged and the run here did neither; otherwise
+ * the run here keeps it (the merged run stays in the store, outside the
+ * sweep). A sweep's own row is the first store's.
+ *
+ * other_path is never written: it is copied (SQLite's backup, so a pending
+ * WAL is included) to a temporary file beside s (PATH.merge-XXXXXX), the
+ * copy is migrated to this schema version when older (so stores of any
+ * version merge alike), attached, folded in and removed. Runs of a store
+ * older than version 5 had no uuid: they get one made from their id and
+ * creation in that store (a version 8 UUID), the same at every merge. Run
+ * folders and the feature cache stay where they are: artifact paths point
+ * at them.
+ *
+ * Refused before anything changes (orch_store_merge_check): ORCH_EINVAL
+ * for a missing file, s itself (same device and inode), a file that is not
+ * an orch store, or a newer schema. On any failure s is unchanged. */
 int orch_store_merge(orch_store *s, const char *other_path, orch_merge_counts *counts,
                      orch_err *err);
+
+/* The refusals of orch_store_merge, without opening the destination:
+ * dest_path is the store other_path would be merged into (it may not
+ * exist yet). `orch merge` checks every OTHER first, so a bad one leaves
+ * the destination untouched (not even created). */
+int orch_store_merge_check(const char *dest_path, const char *other_path, orch_err *err);
 
 #endif

@@ -395,6 +395,72 @@ static void test_rm(void **state)
 }
 
 /* Statements that compile and fail when stepped are the SQL's fault. */
+/* A sweep's runs by hand (the rows orch sweep writes, made with SQL here):
+ * a queued run and a skipped one are not resumed, `orch runs --status
+ * skipped` lists the skipped one, `orch show` prints its uuid, sweep and
+ * point, and `orch rm` takes its sweep_runs row with it. */
+static void test_sweep_runs_by_hand(void **state)
+{
+    (void)state;
+    char db[400];
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    sh_ok("\"$ORCH\" --threads 1 run '%s/lora.lua' --db '%s/t.db' --quiet", dir);
+    raw_exec(db, "PRAGMA foreign_keys = ON;"
+                 "INSERT INTO sweeps (id, name, hash) VALUES (1, 'strat', 'h');"
+                 "INSERT INTO runs (pipeline, name, strategy, status, config_json, config_hash, "
+                 "seed) SELECT pipeline, 'strat/a', strategy, 'queued', config_json, config_hash, "
+                 "seed FROM runs WHERE id = 1;"
+                 "INSERT INTO runs (pipeline, name, strategy, status, config_json, config_hash, "
+                 "seed, error) SELECT pipeline, 'strat/b', strategy, 'skipped', config_json, "
+                 "config_hash, seed, 'its dependency strat/base failed' FROM runs WHERE id = 1;"
+                 "INSERT INTO sweep_runs (sweep_id, point, run_id, rank, host, attempts) VALUES "
+                 "(1, 'a', 2, NULL, NULL, 0), (1, 'b', 3, 2, 'node3', 1)");
+
+    cli_result r = sh(2, "\"$ORCH\" --threads 1 resume 2 --db '%s'", db);
+    assert_non_null(strstr(r.err, "run 2 never started; nothing to resume"));
+    cli_result_free(&r);
+    r = sh(2, "\"$ORCH\" --threads 1 resume 3 --db '%s'", db);
+    assert_non_null(strstr(r.err, "run 3 was skipped"));
+    cli_result_free(&r);
+    assert_true(raw_real(db, "SELECT count(*) FROM runs WHERE status IN ('queued', 'skipped') "
+                             "AND started_at IS NULL") == 2);
+
+    r = sh(0, "\"$ORCH\" runs --status skipped --csv --db '%s'", db);
+    assert_non_null(strstr(r.out, "\n3,"));
+    assert_null(strstr(r.out, "\n1,"));
+    assert_null(strstr(r.out, "\n2,"));
+    assert_non_null(strstr(r.out, ",uuid,sweep_id,point,rank"));
+    cli_result_free(&r);
+    r = sh(2, "\"$ORCH\" runs --status skip --db '%s'", db);
+    assert_non_null(strstr(r.err, "interrupted or skipped"));
+    cli_result_free(&r);
+
+    r = sh(0, "\"$ORCH\" show 3 --db '%s'", db);
+    char *uuid = raw_text(db, "SELECT uuid FROM runs WHERE id = 3");
+    assert_non_null(uuid);
+    char want[128];
+    snprintf(want, sizeof want, "  uuid             %s\n", uuid);
+    assert_non_null(strstr(r.out, want));
+    free(uuid);
+    assert_non_null(strstr(r.out, "  status           skipped\n"));
+    assert_non_null(strstr(r.out, "  error            its dependency strat/base failed\n"));
+    assert_non_null(strstr(r.out, "  sweep            strat\n"));
+    assert_non_null(strstr(r.out, "  point            b\n"));
+    assert_non_null(strstr(r.out, "  rank             2\n"));
+    assert_non_null(strstr(r.out, "  rank_host        node3\n"));
+    assert_non_null(strstr(r.out, "  attempts         1\n"));
+    cli_result_free(&r);
+    r = sh(0, "\"$ORCH\" show 1 --db '%s'", db);
+    assert_non_null(strstr(r.out, "  uuid             "));
+    assert_null(strstr(r.out, "  sweep "));
+    cli_result_free(&r);
+
+    r = sh(0, "\"$ORCH\" rm 2 --db '%s'", db);
+    cli_result_free(&r);
+    assert_true(raw_real(db, "SELECT count(*) FROM sweep_runs") == 1);
+    assert_true(raw_real(db, "SELECT count(*) FROM sweeps") == 1);
+}
+
 static void test_query_exit_codes(void **state)
 {
     (void)state;
@@ -475,6 +541,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_temporary_files_cleaned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_runs_by_hand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_exit_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input_leaves_no_store, setup, teardown),

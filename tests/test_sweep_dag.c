@@ -11,8 +11,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "core/sweep_dag.h"
+#include "core/sweep_print.h"
 #include "core/tower_key.h"
 #include "tests/testutil.h"
 
@@ -183,6 +185,9 @@ static void test_feature_grouping(void **state)
     /* a feature node costs one forward of the data set, a run steps x a batch */
     assert_true(dag.nodes[f].cost > 0);
     assert_true(dag.nodes[d1].cost > 0);
+    assert_true(dag.nodes[d2].cost == 3 * dag.nodes[d1].cost); /* 9 steps, not 3 */
+    int f_data = dag.nodes[node_named(&dag, "strategies/d-data")].deps[0];
+    assert_true(dag.nodes[f_data].cost * 8 == dag.nodes[f].cost * 6); /* 6 images, not 8 */
     orch_dag_free(&dag);
     free_sweep(&s);
 }
@@ -330,6 +335,36 @@ static void test_sched_longest_first(void **state)
     for (int k = 0; k < 4; k++)
         orch_sched_end(&sc, k, 1, NULL);
     assert_true(orch_sched_finished(&sc));
+    orch_sched_free(&sc);
+    orch_dag_free(&dag);
+    free_sweep(&s);
+}
+
+/* A cheap feature stage that detach runs wait for goes before a run that
+ * costs more than the stage alone but less than the stage and its runs. */
+static void test_sched_priority_counts_dependents(void **state)
+{
+    (void)state;
+    const spec specs[] = {
+        {.point = "long", .kind = ORCH_STRATEGY_SURGERY, .steps = 6},
+        {.point = "det1", .kind = ORCH_STRATEGY_DETACH, .steps = 3},
+        {.point = "det2", .kind = ORCH_STRATEGY_DETACH, .steps = 3},
+    };
+    orch_sweep s;
+    make_sweep(&s, specs, 3);
+    orch_dag dag;
+    orch_err err = {0};
+    assert_int_equal(orch_dag_build(&s, &dag, &err), ORCH_OK);
+    int lng = node_named(&dag, "strategies/long"), det1 = node_named(&dag, "strategies/det1");
+    int feat = dag.nodes[det1].deps[0];
+    /* one forward of 8 images vs 6 steps of 2 */
+    assert_true(dag.nodes[feat].cost < dag.nodes[lng].cost);
+    orch_sched sc;
+    assert_int_equal(orch_sched_init(&sc, &dag, &err), ORCH_OK);
+    assert_true(sc.priority[feat] == dag.nodes[feat].cost + dag.nodes[det1].cost);
+    assert_true(sc.priority[lng] == dag.nodes[lng].cost);
+    assert_int_equal(orch_sched_next(&sc), feat);
+    assert_int_equal(orch_sched_next(&sc), lng);
     orch_sched_free(&sc);
     orch_dag_free(&dag);
     free_sweep(&s);
@@ -494,6 +529,85 @@ static void test_dot(void **state)
     free_sweep(&s);
 }
 
+static char *print_to_text(int json, const orch_sweep *s, const orch_dag *dag)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    assert_non_null(out);
+    orch_err err = {0};
+    assert_int_equal(json ? orch_sweep_print_json(s, dag, out, &err)
+                          : orch_sweep_print_plan(s, dag, out, &err),
+                     ORCH_OK);
+    fclose(out);
+    return text;
+}
+
+/* The listing and the JSON of a plan, in the DAG's order. */
+static void test_print_plan(void **state)
+{
+    (void)state;
+    const spec specs[] = {
+        {.point = "lora", .kind = ORCH_STRATEGY_LORA, .output = "det"},
+        {.point = "det", .kind = ORCH_STRATEGY_DETACH, .seed = 3},
+    };
+    orch_sweep s;
+    make_sweep(&s, specs, 2);
+    snprintf(s.file, sizeof s.file, "sweeps/s.lua");
+    snprintf(s.hash, sizeof s.hash, "%064d", 7);
+    snprintf(s.runs[0].config_hash, sizeof s.runs[0].config_hash, "abcdef0123456789%048d", 0);
+    snprintf(s.runs[1].config_hash, sizeof s.runs[1].config_hash, "0123456789abcdef%048d", 0);
+    orch_dag dag;
+    orch_err err = {0};
+    assert_int_equal(orch_dag_build(&s, &dag, &err), ORCH_OK);
+    assert_int_equal(dag.n_nodes, 3); /* features, det, lora */
+    char *text = print_to_text(0, &s, &dag);
+    assert_non_null(strstr(text, "sweep  strategies\nfile   sweeps/s.lua\nhash   0000"));
+    assert_non_null(strstr(text, "runs   2 (and 1 feature stage)\n"));
+    char *det = strstr(text, "strategies/det   0123456789ab  features/");
+    char *lora = strstr(text, "strategies/lora  abcdef012345  strategies/det");
+    assert_non_null(det);
+    assert_non_null(lora);
+    assert_true(det < lora); /* the dependency first */
+    assert_non_null(strstr(lora, "strategy=lora{} seed=7\n"));
+    char line[256];
+    snprintf(line, sizeof line, "%s  feeds strategies/det\n", dag.nodes[0].name);
+    assert_non_null(strstr(text, line));
+    free(text);
+
+    text = print_to_text(1, &s, &dag);
+    json_error_t jerr;
+    json_t *root = json_loads(text, 0, &jerr);
+    assert_non_null(root);
+    assert_string_equal(json_string_value(json_object_get(root, "name")), "strategies");
+    assert_string_equal(json_string_value(json_object_get(root, "file")), "sweeps/s.lua");
+    json_t *runs = json_object_get(root, "runs");
+    assert_int_equal(json_array_size(runs), 2);
+    json_t *r0 = json_array_get(runs, 0), *r1 = json_array_get(runs, 1);
+    assert_string_equal(json_string_value(json_object_get(r0, "name")), "strategies/det");
+    assert_string_equal(json_string_value(json_object_get(r0, "point")), "det");
+    assert_string_equal(json_string_value(json_object_get(r0, "strategy")), "detach");
+    assert_int_equal(json_integer_value(json_object_get(r0, "seed")), 3);
+    assert_int_equal(json_integer_value(json_object_get(r0, "line")), 11);
+    assert_int_equal(json_array_size(json_object_get(r0, "deps")), 0);
+    assert_true(json_real_value(json_object_get(r0, "cost")) > 0);
+    assert_string_equal(json_string_value(json_object_get(r1, "config_hash")),
+                        s.runs[0].config_hash);
+    json_t *deps = json_object_get(r1, "deps");
+    assert_int_equal(json_array_size(deps), 1);
+    assert_string_equal(json_string_value(json_array_get(deps, 0)), "strategies/det");
+    json_t *stages = json_object_get(root, "stages");
+    assert_int_equal(json_array_size(stages), 1);
+    json_t *st = json_array_get(stages, 0);
+    assert_string_equal(json_string_value(json_object_get(st, "name")), dag.nodes[0].name);
+    assert_string_equal(json_string_value(json_object_get(st, "kind")), "features");
+    assert_int_equal(json_array_size(json_object_get(st, "runs")), 1);
+    json_decref(root);
+    free(text);
+    orch_dag_free(&dag);
+    free_sweep(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -503,10 +617,12 @@ int main(void)
         cmocka_unit_test(test_cycle_refused),
         cmocka_unit_test(test_unknown_dependency_refused),
         cmocka_unit_test(test_sched_longest_first),
+        cmocka_unit_test(test_sched_priority_counts_dependents),
         cmocka_unit_test(test_sched_dependencies),
         cmocka_unit_test(test_sched_failure_skips_transitively),
         cmocka_unit_test(test_sched_from_store),
         cmocka_unit_test(test_dot),
+        cmocka_unit_test(test_print_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

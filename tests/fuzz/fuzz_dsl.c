@@ -1,7 +1,8 @@
 /*
  * fuzz_dsl.c - libFuzzer target: a pipeline file through the whole DSL
  * loader (orch_dsl_load: the sandboxed Lua state, require, conversion,
- * validation). The input is written as pipeline.lua into a temporary
+ * validation), and the same file as a sweep (orch_dsl_load_sweep: the
+ * expansion of sweep { ... }, every point converted). The input is written as pipeline.lua into a temporary
  * directory that also holds the shipped pipelines/base.lua and the bad-input
  * suite's common.lua (read relative to the current directory: run it from
  * the top of the source tree, as tests/fuzz/run.sh does), so seeds that
@@ -15,6 +16,7 @@
 
 #include "core/err.h"
 #include "core/pipeline.h"
+#include "core/sweep.h"
 #include "lua/dsl.h"
 #include "tests/fuzz/fuzz_file.h"
 
@@ -49,5 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     orch_err err = {0};
     orch_pipeline p;
     (void)orch_dsl_load(path, NULL, 0, &p, &err);
+    static orch_sweep s; /* large: keep it off the stack */
+    (void)orch_dsl_load_sweep(path, NULL, 0, &s, &err);
+    orch_sweep_free(&s);
     return 0;
 }

@@ -107,6 +107,13 @@ def main():
             continue
         prefix = "bad_" if path.startswith("tests/bad") else ""
         shutil.copy(path, os.path.join(CORPUS, "dsl", prefix + base[:-4]))
+    # sweeps (orch_dsl_load_sweep runs on every input too), but not the
+    # endless loop
+    for path in sorted(glob.glob("tests/data/sweeps/*.lua")):
+        base = os.path.basename(path)
+        if base in ("base.lua", "bad_endless.lua"):
+            continue
+        shutil.copy(path, os.path.join(CORPUS, "dsl", "sweep_" + base[:-4]))
 
 
 if __name__ == "__main__":
