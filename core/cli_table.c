@@ -148,7 +148,8 @@ const orch_cmd orch_commands[] = {
     {"runs", orch_cmd_runs, "list the runs in the store",
      "usage: orch runs [--pipeline FILE] [--strategy S] [--status S] [--csv|--json] [--db PATH]\n"
      "\n"
-     "Lists runs with their status, steps, final loss, max grad_norm and first NaN.\n"
+     "Lists runs with their status, steps, final loss, max grad_norm, first NaN,\n"
+     "and the host (and, for a sweep's run, the rank) that runs or ran it.\n"
      "\n"
      "  --pipeline FILE   only runs of this pipeline file\n"
      "  --strategy S      only runs of strategy S (surgery, detach, lora, full)\n"

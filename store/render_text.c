@@ -162,6 +162,9 @@ int orch_render_runs(const orch_rowset *runs, orch_format format, FILE *out, orc
         {"max_grad_norm", "max_grad_norm", PEOPLE_NAN_IF_NULL},
         {"first_nan", "step ", PEOPLE_FIRST_NAN},
         {"created_at", "created_at", PEOPLE_AS_IS},
+        /* where it runs or ran: a sweep's runs spread over ranks and hosts */
+        {"host", "host", PEOPLE_AS_IS},
+        {"rank", "rank", PEOPLE_AS_IS},
     };
     return render_people("runs", cols, sizeof cols / sizeof cols[0], runs, format, out, err);
 }

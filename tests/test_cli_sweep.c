@@ -167,6 +167,12 @@ static void check_same_as_alone(int ranks)
     char q[128];
     snprintf(q, sizeof q, "SELECT count(*) FROM sweep_runs WHERE rank >= %d", ranks);
     assert_int_equal(raw_int(db, q), 0);
+    /* `orch runs` says where each run ran */
+    const char *runs[] = {"runs", "--db", db, NULL};
+    assert_int_equal(run_orch(runs, NULL, &r), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.out, "  created_at                host  rank\n"));
+    cli_result_free(&r);
     remove_tree(dir);
 }
 
