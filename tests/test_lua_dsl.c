@@ -22,6 +22,7 @@
 #include "core/pipeline.h"
 #include "core/pipeline_json.h"
 #include "core/pipeline_print.h"
+#include "core/sweep.h"
 #include "lua/dsl.h"
 #include "lua/locate.h"
 #include "lua/suggest.h"
@@ -191,7 +192,8 @@ static void test_shipped_strategies(void **state)
     assert_string_equal(P.strategy.targets[1], "visual.merger.mlp.2");
 }
 
-/* Every file in pipelines/ validates (whoever adds one). */
+/* Every file in pipelines/ validates (whoever adds one): a pipeline as a
+ * pipeline, a sweep (pipelines/sweep.lua) by expanding every run. */
 static void test_every_shipped_pipeline(void **state)
 {
     (void)state;
@@ -204,6 +206,20 @@ static void test_every_shipped_pipeline(void **state)
             continue;
         char path[600];
         snprintf(path, sizeof path, "pipelines/%s", e->d_name);
+        int is_sweep = 0;
+        assert_int_equal(orch_dsl_file_is_sweep(path, &is_sweep, &E), ORCH_OK);
+        if (is_sweep) {
+            orch_sweep sw;
+            if (orch_dsl_load_sweep(path, NULL, 0, &sw, &E) != ORCH_OK) {
+                print_error("%s: %s\n", path, E.msg);
+                closedir(d);
+                fail();
+            }
+            assert_true(sw.n_runs > 0);
+            orch_sweep_free(&sw);
+            n++;
+            continue;
+        }
         if (load(path, NULL) != ORCH_OK) {
             print_error("%s: %s\n", path, E.msg);
             closedir(d);
