@@ -50,7 +50,6 @@ int orch_plan_sizes_compute(const orch_pipeline *p, orch_plan_sizes *out, orch_e
             out->image_patches = n;
         out->data_patches += n;
     }
-    out->n_images = data.n_images;
     orch_dataset_free(&data);
     out->merge = p->model.config.spatial_merge_size;
     int64_t unit = (int64_t)out->merge * out->merge;

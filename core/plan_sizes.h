@@ -27,7 +27,6 @@
 typedef struct orch_plan_sizes {
     int64_t params, trainable;           /* parameter counts */
     int merge;                           /* spatial merge size (2: 2x2 patches a token) */
-    int64_t n_images;                    /* images in the data set */
     int64_t data_patches;                /* patches of every image of the data set */
     int64_t image_patches, image_tokens; /* the largest image */
     int64_t batch_patches, batch_tokens; /* batch_size of the largest image */
