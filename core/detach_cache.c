@@ -174,8 +174,8 @@ int orch_detach_cache_forward(orch_detach_cache *c, orch_exec *ex, const orch_ba
 
 /* ------------------------------------------------------- feature stage */
 
-int orch_detach_cache_fill(const orch_pipeline *p, const char *dir, int64_t *images,
-                           int64_t *computed, orch_err *err)
+int orch_detach_cache_fill(const orch_pipeline *p, const char *dir, int (*stop)(void),
+                           int64_t *images, int64_t *computed, orch_err *err)
 {
     orch_dataset data;
     orch_graph graph;
@@ -213,6 +213,11 @@ int orch_detach_cache_fill(const orch_pipeline *p, const char *dir, int64_t *ima
     if (rc == ORCH_OK)
         rc = orch_detach_cache_open(&cache, dir, &exec, err);
     for (int first = 0; rc == ORCH_OK && first < data.n_images; first += b) {
+        if (stop != NULL && stop()) {
+            rc = orch_seterr(err, ORCH_ERUNTIME, "features: interrupted after %d of %d images",
+                             first, data.n_images);
+            break;
+        }
         int n = data.n_images - first < b ? data.n_images - first : b;
         for (int i = 0; i < n; i++)
             indices[i] = first + i;

@@ -53,10 +53,12 @@ int orch_detach_cache_forward(orch_detach_cache *c, orch_exec *ex, const orch_ba
  * computes them, over the images in order, schedule.batch_size at a time),
  * so the detach runs that share p's tower, precision and data then hit on
  * every batch. Images already cached are not computed again. *images gets
- * the data's image count, *computed those computed now. ORCH_EINVAL for a
- * pipeline without a detached tower or bad data or weights. */
-int orch_detach_cache_fill(const orch_pipeline *p, const char *dir, int64_t *images,
-                           int64_t *computed, orch_err *err);
+ * the data's image count, *computed those computed now. stop (may be NULL)
+ * is asked between batches: nonzero ends the fill with ORCH_ERUNTIME
+ * "interrupted" (what is stored stays: the next fill skips it). ORCH_EINVAL
+ * for a pipeline without a detached tower or bad data or weights. */
+int orch_detach_cache_fill(const orch_pipeline *p, const char *dir, int (*stop)(void),
+                           int64_t *images, int64_t *computed, orch_err *err);
 
 /* The entries the last orch_detach_cache_forward used for the first time
  * in this run (read or written), *n of them: what the run reports as

@@ -86,9 +86,11 @@ static void work_features(const orch_sweep *sw, const orch_dag_node *node, const
     orch_err err;
     orch_err_clear(&err);
     int64_t images = 0, computed = 0;
-    int rc = orch_detach_cache_fill(sw->runs[node->run].pipeline, a->feature_dir, &images,
-                                    &computed, &err);
-    done->status = rc == ORCH_OK ? ORCH_RUN_FINISHED : ORCH_RUN_FAILED;
+    int rc = orch_detach_cache_fill(sw->runs[node->run].pipeline, a->feature_dir,
+                                    orch_sweep_stop_requested, &images, &computed, &err);
+    done->status = rc == ORCH_OK                 ? ORCH_RUN_FINISHED
+                   : orch_sweep_stop_requested() ? ORCH_RUN_INTERRUPTED
+                                                 : ORCH_RUN_FAILED;
     done->steps = images;
     done->computed = computed;
     if (rc != ORCH_OK)

@@ -6,9 +6,10 @@
 #   scripts/install-deps.sh          what make run / test / bench need
 #   scripts/install-deps.sh --fuzz   and clang with libFuzzer (make fuzz)
 #
-# The Makefile runs it once per make invocation. libarchive and MPI are
-# installed though nothing links them yet: the run archive and multi-rank
-# work build on them.
+# The Makefile runs it once per make invocation. Open MPI is linked (orch
+# sweep under mpirun/srun: libopenmpi-dev) and its mpirun runs the sweep
+# tests (openmpi-bin). libarchive is installed though nothing links it yet:
+# the run archive builds on it.
 set -eu
 
 fuzz=0
@@ -36,7 +37,8 @@ else
     missing="pkg-config"
     for pair in $MODULES; do missing="$missing ${pair#*:}"; done
 fi
-command -v mpicc >/dev/null 2>&1 || missing="$missing libopenmpi-dev openmpi-bin"
+command -v mpicc >/dev/null 2>&1 || missing="$missing libopenmpi-dev"
+command -v mpirun >/dev/null 2>&1 || missing="$missing openmpi-bin"
 [ -e /usr/include/x86_64-linux-gnu/blis.h ] || [ -e /usr/include/blis.h ] ||
     [ -e /usr/include/blis/blis.h ] || missing="$missing libblis-dev"
 if [ "$fuzz" = 1 ]; then

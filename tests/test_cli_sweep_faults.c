@@ -5,8 +5,9 @@
  * only what is missing (counted in SQL; the resumed run's losses are those
  * of an uninterrupted sweep); a run that kills its worker twice is
  * quarantined `failed`; a run that fails as it loads is `failed` with its
- * message, its dependent `skipped`, the rest finished; SIGTERM ends the
- * running run `interrupted` and closes the sweep `interrupted`. */
+ * message, its dependent `skipped`, the rest finished; SIGTERM (alone)
+ * and SIGUSR1 (to mpirun) end the running runs `interrupted` and close the
+ * sweep `interrupted`. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -241,6 +242,45 @@ static void test_sigterm_interrupts(void **state)
     remove_tree(dir);
 }
 
+/* SIGUSR1 to mpirun, which passes it on to every rank (a SIGTERM to
+ * mpirun kills them): each rank's run ends after its step, `interrupted`,
+ * and rank 0 closes the sweep `interrupted`; nothing is left running. */
+static void test_sigusr1_under_mpirun(void **state)
+{
+    (void)state;
+    if (!sweep_have_mpirun())
+        skip();
+    char dir[256], db[320], cmd[4096];
+    assert_int_equal(make_temp_store(dir, sizeof dir, db, sizeof db), 0);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/ompi' && export ORCH_THREADS=1 " SWEEP_MPI_ENV
+             "OMPI_MCA_orte_tmpdir_base='%s/ompi' OMPI_MCA_btl_vader_backing_directory='%s/ompi' "
+             "&& timeout -s KILL 170 mpirun --timeout 150 -np 2 '%s' --db '%s' sweep " MIX
+             " --set schedule.steps=100000 --set schedule.checkpoint_every=0 & pid=$!; i=0; "
+             "while [ $i -lt 2400 ]; do "
+             "n=$('%s' --db '%s' query --csv \"SELECT count(*) FROM runs WHERE status = "
+             "'running'\" 2>/dev/null | tail -n 1); "
+             "[ \"${n:-0}\" -ge 2 ] 2>/dev/null && break; sleep 0.05; i=$((i+1)); done; "
+             "kill -USR1 $(pgrep -P $pid mpirun); wait $pid; echo \"exit $?\"",
+             dir, dir, dir, orch_bin(), db, orch_bin(), db);
+    cli_result r;
+    assert_int_equal(run_shell(cmd, &r), 0);
+    print_message("stdout: %sstderr: %s", r.out, r.err);
+    assert_non_null(strstr(r.out, "exit 1\n"));
+    assert_non_null(strstr(r.err, "is not complete: 6 of 6 runs left"));
+    cli_result_free(&r);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM sweeps WHERE status = 'interrupted'"), 1);
+    /* both ranks were running one: both ended it */
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM runs WHERE status = 'interrupted' AND "
+                                 "error = 'interrupted by SIGUSR1'"),
+                     2);
+    assert_int_equal(raw_int(db, "SELECT count(DISTINCT w.rank) FROM runs r JOIN sweep_runs w ON "
+                                 "w.run_id = r.id WHERE r.status = 'interrupted'"),
+                     2);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM runs WHERE status = 'running'"), 0);
+    remove_tree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_killed_twice_is_quarantined),
         cmocka_unit_test(test_failing_run_and_its_dependent),
         cmocka_unit_test(test_sigterm_interrupts),
+        cmocka_unit_test(test_sigusr1_under_mpirun),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
