@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/checkpoint.h"
 #include "core/mpi_comm.h"
 #include "core/pipeline_json.h"
 #include "core/sweep_msg.h"
@@ -210,6 +211,45 @@ static int record_skips(coord *c, orch_err *err)
     return rc;
 }
 
+/* 1 when the run's last attempt ended by a stop request (its end record:
+ * "interrupted by SIGTERM", ...), not by the death of its worker: a run
+ * stopped at a job's time limit again and again is not quarantined. */
+static int stopped_cleanly(coord *c, int64_t run_id)
+{
+    orch_run_report report;
+    orch_err why;
+    memset(&report, 0, sizeof report);
+    int clean = 0;
+    if (orch_store_read_run(c->store, run_id, &report, &why) == ORCH_OK && report.run.n_rows == 1) {
+        int col = orch_rowset_column(&report.run, "error");
+        const orch_value *v = col >= 0 ? &report.run.cells[col] : NULL;
+        clean = v != NULL && v->kind == ORCH_VALUE_TEXT && v->s != NULL &&
+                strncmp(v->s, "interrupted by ", 15) == 0;
+    }
+    orch_run_report_free(&report);
+    return clean;
+}
+
+/* The newest checkpoint of run_id that verifies (its recorded size and
+ * sha256) into path, as `orch resume` picks it; "" when none does (the
+ * run then starts again from step 0). */
+static void pick_checkpoint(coord *c, int64_t run_id, char *path, size_t n)
+{
+    orch_resume_info info;
+    orch_err why;
+    path[0] = '\0';
+    if (orch_store_resume_info(c->store, run_id, &info, &why) == ORCH_OK)
+        for (int i = 0; i < info.n_checkpoints && path[0] == '\0'; i++) {
+            const orch_resume_checkpoint *ck = &info.checkpoints[i];
+            if (orch_checkpoint_verify(ck->path, ck->bytes, ck->sha256, &why) == ORCH_OK)
+                snprintf(path, n, "%s", ck->path);
+            else
+                say(c, -1, "run %lld: checkpoint at step %lld is unusable: %s", (long long)run_id,
+                    (long long)ck->step, why.msg);
+        }
+    orch_resume_info_free(&info);
+}
+
 /* The scheduler from what the store holds (a rerun). */
 static int sched_from_store(coord *c, orch_err *err)
 {
@@ -234,7 +274,7 @@ static int sched_from_store(coord *c, orch_err *err)
             c->skip_recorded[k] = 1;
             break;
         case ORCH_RUN_INTERRUPTED:
-            if (st->attempts >= 2) {
+            if (st->attempts >= 2 && !stopped_cleanly(c, st->run_id)) {
                 char reason[128];
                 snprintf(reason, sizeof reason, "killed its worker %lld times; quarantined",
                          (long long)st->attempts);
@@ -301,7 +341,7 @@ static int hand_out(coord *c, int k, int rank, orch_err *err)
         /* an interrupted run goes on from its newest checkpoint; a queued
          * one (or one without a checkpoint) from step 0 */
         if (st->status == ORCH_RUN_INTERRUPTED)
-            snprintf(a.checkpoint, sizeof a.checkpoint, "%s", c->checkpoint[node->run]);
+            pick_checkpoint(c, st->run_id, a.checkpoint, sizeof a.checkpoint);
         int rc = orch_store_sweep_handout(c->store, st->run_id, rank, c->opt->hosts[rank],
                                           &a.attempt, err);
         if (rc != ORCH_OK)

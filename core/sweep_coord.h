@@ -6,7 +6,8 @@
  * It records the sweep and queues its runs (store/sweeps.h), sets the
  * scheduler (core/sweep_dag.h) from what the store already holds (a rerun
  * skips finished and diverged runs, quarantines runs that killed their
- * worker twice, resumes interrupted ones from their newest checkpoint),
+ * worker twice, resumes interrupted ones from their newest checkpoint that
+ * verifies),
  * hands ready nodes to free ranks, longest first, records every record
  * the workers stream (through its store sink: batched transactions), every
  * skip, and closes the sweep. Completeness is judged from the store.

@@ -205,40 +205,51 @@ static void test_failing_run_and_its_dependent(void **state)
     remove_tree(dir);
 }
 
-/* SIGTERM (a job's time limit) once a run has recorded a step: the run
- * ends after its step, `interrupted`, the sweep is closed `interrupted`,
- * exit 1; the steps recorded are 0..last, once each. */
+/* SIGTERM (a job's time limit) once a run is running: the run ends after
+ * its step, `interrupted`, the sweep is closed `interrupted`, exit 1; the
+ * steps recorded are 0..last, once each. Three times over: the run stopped
+ * each time resumes each time, and is never quarantined (only a worker's
+ * death counts). */
 static void test_sigterm_interrupts(void **state)
 {
     (void)state;
     char dir[256], db[320], cmd[4096];
     assert_int_equal(make_temp_store(dir, sizeof dir, db, sizeof db), 0);
-    /* long runs, so the signal finds one running; the wait is for a step
-     * in the store (bounded), never a fixed time */
-    snprintf(
-        cmd, sizeof cmd,
-        "ORCH_THREADS=1 '%s' --db '%s' sweep " MIX " --set schedule.steps=100000 "
-        "--set schedule.checkpoint_every=0 & pid=$!; i=0; "
-        "while [ $i -lt 2400 ]; do "
-        "n=$('%s' --db '%s' query --csv 'SELECT count(*) FROM steps' 2>/dev/null | tail -n 1); "
-        "[ \"${n:-0}\" -gt 0 ] 2>/dev/null && break; sleep 0.05; i=$((i+1)); done; "
-        "kill -TERM $pid; wait $pid; echo \"exit $?\"",
-        orch_bin(), db, orch_bin(), db);
-    cli_result r;
-    assert_int_equal(run_shell(cmd, &r), 0);
-    print_message("stdout: %sstderr: %s", r.out, r.err);
-    assert_non_null(strstr(r.out, "exit 1\n"));
-    assert_non_null(strstr(r.err, "is not complete: 6 of 6 runs left; run the same command again"));
-    cli_result_free(&r);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM sweeps WHERE status = 'interrupted'"), 1);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM runs WHERE status = 'interrupted' AND "
-                                 "error = 'interrupted by SIGTERM'"),
-                     1);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM runs WHERE status = 'queued'"), 5);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM runs WHERE status = 'running'"), 0);
-    assert_int_equal(raw_int(db, "SELECT count(*) - count(DISTINCT step) + min(step) + "
-                                 "(max(step) + 1 - count(*)) FROM steps"),
-                     0);
+    /* long runs, so the signal finds one running; the wait is for a
+     * running run in the store (bounded), never a fixed time */
+    snprintf(cmd, sizeof cmd,
+             "ORCH_THREADS=1 '%s' --db '%s' sweep " MIX " --set schedule.steps=100000 "
+             "--set schedule.checkpoint_every=0 & pid=$!; i=0; "
+             "while [ $i -lt 2400 ]; do "
+             "n=$('%s' --db '%s' query --csv \"SELECT count(*) FROM runs WHERE status = "
+             "'running'\" 2>/dev/null | tail -n 1); "
+             "[ \"${n:-0}\" -gt 0 ] 2>/dev/null && break; sleep 0.05; i=$((i+1)); done; "
+             "kill -TERM $pid; wait $pid; echo \"exit $?\"",
+             orch_bin(), db, orch_bin(), db);
+    for (int attempt = 1; attempt <= 3; attempt++) {
+        cli_result r;
+        assert_int_equal(run_shell(cmd, &r), 0);
+        print_message("stdout: %sstderr: %s", r.out, r.err);
+        assert_non_null(strstr(r.out, "exit 1\n"));
+        assert_non_null(
+            strstr(r.err, "is not complete: 6 of 6 runs left; run the same command again"));
+        assert_null(strstr(r.err, "quarantined"));
+        cli_result_free(&r);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sweeps WHERE status = 'interrupted'"),
+                         1);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM runs WHERE status = 'interrupted' AND "
+                                     "error = 'interrupted by SIGTERM'"),
+                         1);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM runs WHERE status = 'queued'"), 5);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM runs WHERE status IN ('running', "
+                                     "'failed')"),
+                         0);
+        /* the same run each time (the first handed out), once more each time */
+        assert_int_equal(raw_int(db, "SELECT max(attempts) FROM sweep_runs"), attempt);
+        assert_int_equal(raw_int(db, "SELECT count(*) - count(DISTINCT step) + min(step) + "
+                                     "(max(step) + 1 - count(*)) FROM steps"),
+                         0);
+    }
     remove_tree(dir);
 }
 
