@@ -133,6 +133,14 @@ static int setup(void **state)
             return 0;
         }
     cli_result r;
+    /* hosts left by an earlier run of this test that was killed before its
+     * teardown (its pid is in the prefix and no longer alive) go first */
+    sh(&r,
+       "for p in $(ip netns list | sed -n 's/^orchmh\\([0-9][0-9]*\\)-.*/\\1/p' | sort -u); do "
+       "kill -0 \"$p\" 2>/dev/null || MPISIM_PREFIX=orchmh$p timeout -s KILL 60 "
+       "'%s/teardown-netns.sh' >/dev/null 2>&1; done; true",
+       scripts);
+    cli_result_free(&r);
     hosts_made = 1;
     int code = sh(&r, "%s timeout -s KILL 60 '%s/setup-netns.sh'", env, scripts);
     if (code != 0) {
