@@ -16,10 +16,11 @@
  * 2. Coordinator overhead per run (sweep.overhead_ms, target < 5 ms). A
  *    sweep of 64 one-step runs (the work of a run is then a few ms, so what
  *    the coordinator adds is not lost in the noise of long runs) is run by
- *    `orch sweep` in one process; the same 64 pipelines, expanded by the
- *    same loader (orch_dsl_load_sweep), are then trained by this program in
- *    its own process through orch_train into a store sink, one after the
- *    other, with nothing around them. The overhead per run is the
+ *    `orch sweep` in one process; the same 64 pipelines (the sweep's base
+ *    file loaded with the point's overrides as --set would give them,
+ *    orch_dsl_load) are then trained by this program in its own process
+ *    through orch_train into a store sink, one after the other, with
+ *    nothing around them. The overhead per run is the
  *    difference of the two wall times over 64: expansion, recording the
  *    sweep and queueing its runs, handing out, the durable commits at each
  *    run's start and end, and orch's own start-up (spread over 64 runs);
@@ -41,7 +42,6 @@
  * --quick: 16 runs, one round, 20,000 records; figures not claimed.
  */
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
