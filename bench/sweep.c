@@ -287,16 +287,23 @@ static void bench_speedup(void)
     /* 1, 2, 2, 1 ranks: a drift in the machine's load hits both alike */
     const int order[] = {1, 2, 2, 1};
     int rounds = quick ? 2 : 4;
-    double sum[3] = {0, 0, 0};
+    double sum[3] = {0, 0, 0}, cpu[3] = {0, 0, 0};
     int count[3] = {0, 0, 0};
     for (int r = 0; r < rounds; r++) {
         double t = run_sweep(file, db, order[r], n);
-        printf("  %d tiny runs on %d rank(s): %7.2f s\n", n, order[r], t);
+        printf("  %d tiny runs on %d rank(s): %7.2f s, %7.2f CPU-s (%.2f cores busy)\n", n,
+               order[r], t, child_cpu, child_cpu / t);
         fflush(stdout);
         sum[order[r]] += t;
+        cpu[order[r]] += child_cpu;
         count[order[r]]++;
     }
     double one = sum[1] / count[1], two = sum[2] / count[2];
+    /* how many cores the 2-rank job had on average: near 2 on idle cores;
+     * below that the machine's other load (or waiting) held it back */
+    bench_figure("sweep.cores_2ranks", cpu[2] / sum[2], "cores", "-",
+                 "CPU time over wall time of the 2-rank sweeps (mpirun and its ranks, from "
+                 "wait4): how much of the 2 cores the job got");
     printf("  speed-up 2 ranks over 1: %.3f (mean of %d each)\n", one / two, count[1]);
     bench_figure("sweep.speedup", one / two, "x", quick ? "-" : ">=1.8",
                  "orch sweep of %d tiny runs (10 steps, 1 thread each): wall time on 1 rank over "
