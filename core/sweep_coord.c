@@ -19,10 +19,13 @@
 
 /* The coordinator's heartbeat in the store, well inside ORCH_STORE_STALE_S. */
 #define HEARTBEAT_S 30.0
-/* Rank 0 waits this long on its local mailbox between polls of MPI; with
- * no MPI it waits longer (a signal is noticed within it). */
-#define WAIT_MPI_MS   1
-#define WAIT_LOCAL_MS 50
+/* Rank 0 waits this long on its local mailbox between polls of MPI (a
+ * worker's end and start wait for it: 0.2 ms keeps the gap between two
+ * runs of a remote rank small, at ~5000 cheap wake-ups a second); with no
+ * MPI it waits until a message comes or 50 ms pass (a signal is noticed
+ * within that). */
+#define WAIT_MPI_US   200
+#define WAIT_LOCAL_US 50000
 
 typedef struct coord {
     const orch_sweep *sw;
@@ -519,9 +522,9 @@ static int on_message(coord *c, int rank, const unsigned char *data, size_t len,
     return orch_seterr(err, ORCH_ERUNTIME, "sweep: rank %d sent a message of kind %d", rank, kind);
 }
 
-/* Handles what is waiting (local mailbox, then MPI); waits up to wait_ms
- * for the local mailbox when nothing was. Returns ORCH_OK. */
-static int receive(coord *c, int wait_ms, orch_err *err)
+/* Handles what is waiting (local mailbox, then MPI); waits up to wait_us
+ * for the local mailbox when nothing was. */
+static int receive(coord *c, long wait_us, orch_err *err)
 {
     int got = 0, rc = ORCH_OK;
     orch_mail *mail;
@@ -558,7 +561,7 @@ static int receive(coord *c, int wait_ms, orch_err *err)
         rc = orch_store_sweep_heartbeat(c->store, c->sweep_id, err);
         c->last_beat = now_s();
     }
-    mail = orch_mailbox_get(c->opt->inbox, wait_ms);
+    mail = orch_mailbox_get(c->opt->inbox, wait_us);
     if (rc == ORCH_OK && mail != NULL)
         rc = on_message(c, 0, mail->data, mail->len, err);
     free(mail);
@@ -675,7 +678,7 @@ int orch_sweep_coordinate(const orch_sweep *sw, const orch_dag *dag,
          * ready, and none can become so */
         if (!any_busy(&c))
             break;
-        rc = receive(&c, opt->mpi ? WAIT_MPI_MS : WAIT_LOCAL_MS, err);
+        rc = receive(&c, opt->mpi ? WAIT_MPI_US : WAIT_LOCAL_US, err);
     }
     orch_sweep_send_exit(opt);
     if (c.store != NULL && c.records_pending > 0) {
