@@ -661,8 +661,13 @@ int orch_sweep_coordinate(const orch_sweep *sw, const orch_dag *dag,
     c.config_json = calloc(n, sizeof *c.config_json);
     c.skip_recorded = calloc((size_t)dag->n_nodes + 1, 1);
     int rc = ORCH_OK;
-    if (c.busy == NULL || c.state == NULL || c.checkpoint == NULL || c.config_json == NULL ||
-        c.skip_recorded == NULL)
+    /* DB.runs and DB.features travel in every assignment */
+    if (strlen(opt->db) + sizeof ".features" > sizeof((orch_msg_assign *)0)->run_dir)
+        rc =
+            orch_seterr(err, ORCH_EINVAL, "sweep: the store path is longer than %d bytes: %.64s...",
+                        ORCH_PATH_MAX, opt->db);
+    if (rc == ORCH_OK && (c.busy == NULL || c.state == NULL || c.checkpoint == NULL ||
+                          c.config_json == NULL || c.skip_recorded == NULL))
         rc = orch_seterr(err, ORCH_ENOMEM, "sweep: out of memory");
     for (int r = 0; rc == ORCH_OK && r < opt->size; r++)
         c.busy[r] = -1;
