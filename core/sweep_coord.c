@@ -685,6 +685,15 @@ int orch_sweep_coordinate(const orch_sweep *sw, const orch_dag *dag,
     c.last_beat = now_s();
     if (rc == ORCH_OK)
         rc = sched_from_store(&c, err);
+    if (rc == ORCH_OK) {
+        int to_run = 0;
+        for (int k = 0; k < dag->n_nodes; k++)
+            to_run +=
+                dag->nodes[k].kind == ORCH_DAG_RUN &&
+                (c.sched.state[k] == ORCH_SCHED_WAITING || c.sched.state[k] == ORCH_SCHED_READY);
+        say(&c, -1, "sweep %s (id %lld): %d runs, %d to run, on %d rank%s", sw->name,
+            (long long)c.sweep_id, sw->n_runs, to_run, opt->size, opt->size == 1 ? "" : "s");
+    }
     /* the loop: hand out, receive, until every node has ended or a stop
      * has let the running ones end */
     while (rc == ORCH_OK) {
