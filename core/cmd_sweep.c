@@ -49,13 +49,13 @@ static int mpi_send0(void *ctx, const void *data, size_t len, orch_err *err)
     return orch_mpi_send(0, data, len, err);
 }
 
-/* Polls MPI, sleeping 50 us doubling to 2 ms between polls: an idle rank
+/* Polls MPI, sleeping 20 us doubling to 500 us between polls: an idle rank
  * must not take a core from the ranks that compute (a blocking MPI_Recv
- * spins). */
+ * spins), and one that just ended a node hears of its next one soon. */
 static int mpi_recv0(void *ctx, void **data, size_t *len, orch_err *err)
 {
     (void)ctx;
-    long sleep_us = 50;
+    long sleep_us = 20;
     for (;;) {
         int source = 0;
         int got = orch_mpi_try_recv(data, len, &source, err);
@@ -65,7 +65,7 @@ static int mpi_recv0(void *ctx, void **data, size_t *len, orch_err *err)
             return ORCH_OK;
         struct timespec ts = {0, sleep_us * 1000L};
         nanosleep(&ts, NULL);
-        sleep_us = sleep_us < 2000 ? sleep_us * 2 : 2000;
+        sleep_us = sleep_us < 250 ? sleep_us * 2 : 500;
     }
 }
 

@@ -55,22 +55,22 @@ int orch_mailbox_put(orch_mailbox *m, const void *data, size_t len, orch_err *er
     return ORCH_OK;
 }
 
-orch_mail *orch_mailbox_get(orch_mailbox *m, int wait_ms)
+orch_mail *orch_mailbox_get(orch_mailbox *m, long wait_us)
 {
     pthread_mutex_lock(&m->lock);
-    if (m->head == NULL && wait_ms != 0) {
+    if (m->head == NULL && wait_us != 0) {
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
-        if (wait_ms > 0) {
-            until.tv_sec += wait_ms / 1000;
-            until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        if (wait_us > 0) {
+            until.tv_sec += wait_us / 1000000L;
+            until.tv_nsec += (wait_us % 1000000L) * 1000L;
             if (until.tv_nsec >= 1000000000L) {
                 until.tv_sec++;
                 until.tv_nsec -= 1000000000L;
             }
         }
         while (m->head == NULL) {
-            int rc = wait_ms > 0 ? pthread_cond_timedwait(&m->ready, &m->lock, &until)
+            int rc = wait_us > 0 ? pthread_cond_timedwait(&m->ready, &m->lock, &until)
                                  : pthread_cond_wait(&m->ready, &m->lock);
             if (rc == ETIMEDOUT)
                 break;

@@ -37,8 +37,8 @@ void orch_mailbox_free(orch_mailbox *m);
 int orch_mailbox_put(orch_mailbox *m, const void *data, size_t len, orch_err *err);
 
 /* The oldest message (malloc'd, the caller frees it), waiting up to
- * wait_ms milliseconds for one (0: do not wait; < 0: wait for ever).
+ * wait_us microseconds for one (0: do not wait; < 0: wait for ever).
  * NULL when none came. */
-orch_mail *orch_mailbox_get(orch_mailbox *m, int wait_ms);
+orch_mail *orch_mailbox_get(orch_mailbox *m, long wait_us);
 
 #endif

@@ -19,10 +19,13 @@
 
 /* The coordinator's heartbeat in the store, well inside ORCH_STORE_STALE_S. */
 #define HEARTBEAT_S 30.0
-/* Rank 0 waits this long on its local mailbox between polls of MPI; with
- * no MPI it waits longer (a signal is noticed within it). */
-#define WAIT_MPI_MS   1
-#define WAIT_LOCAL_MS 50
+/* Rank 0 waits this long on its local mailbox between polls of MPI (a
+ * worker's end and start wait for it: 0.2 ms keeps the gap between two
+ * runs of a remote rank small, at ~5000 cheap wake-ups a second); with no
+ * MPI it waits until a message comes or 50 ms pass (a signal is noticed
+ * within that). */
+#define WAIT_MPI_US   200
+#define WAIT_LOCAL_US 50000
 
 typedef struct coord {
     const orch_sweep *sw;
@@ -33,7 +36,6 @@ typedef struct coord {
     orch_sink sink;
     int64_t sweep_id;
     int *busy;                   /* per rank: the node it computes, or -1 */
-    int *run_node;               /* per run: its DAG node */
     orch_sweep_run_state *state; /* per run: as queued (id, status, attempts, checkpoint) */
     char (*checkpoint)[ORCH_PATH_MAX + 64]; /* per run: its newest checkpoint, as it opens */
     char *skip_recorded;                    /* per node: its skip is in the store */
@@ -41,7 +43,7 @@ typedef struct coord {
     orch_msg_buf out;
     int records_pending; /* records put since the last flush */
     int stopping;        /* hand out no more: a stop, an interrupted run, an error */
-    int record_failed;   /* the store refused a record: err_first says why */
+    int failed;          /* a failure stopped the sweep: err_first says why */
     orch_err err_first;
     double last_beat;
 } coord;
@@ -383,11 +385,15 @@ static int run_of_id(const coord *c, int64_t run_id)
     return -1;
 }
 
-static void record_failed(coord *c, const orch_err *why)
+/* A failure of the coordinator (the store refused a write, a rank broke the
+ * protocol): nothing more is handed out, the running nodes are waited for
+ * (a worker left sending to a coordinator gone could block), then the
+ * sweep ends with the first such error. */
+static void coord_fail(coord *c, const orch_err *why)
 {
-    if (!c->record_failed)
+    if (!c->failed)
         c->err_first = *why;
-    c->record_failed = 1;
+    c->failed = 1;
     c->stopping = 1;
 }
 
@@ -405,13 +411,13 @@ static void on_records(coord *c, const unsigned char *data, size_t len)
                 snprintf(c->checkpoint[i], sizeof c->checkpoint[i], "%s", rec.as.artifact.path);
         }
         if (orch_sink_put(&c->sink, &rec, NULL, &why) != ORCH_OK) {
-            record_failed(c, &why);
+            coord_fail(c, &why);
             return;
         }
         c->records_pending++;
     }
     if (more < 0)
-        record_failed(c, &why);
+        coord_fail(c, &why);
 }
 
 static const char *loss_text(double v, char buf[32])
@@ -427,10 +433,11 @@ static const char *loss_text(double v, char buf[32])
 static int on_done(coord *c, int rank, const orch_msg_done *d, orch_err *err)
 {
     int k = d->node;
-    if (k < 0 || k >= c->dag->n_nodes || c->busy[rank] != k)
-        return orch_seterr(err, ORCH_ERUNTIME, "sweep: rank %d ended node %d, not its own", rank,
-                           k);
-    c->busy[rank] = -1;
+    int own = c->busy[rank];
+    c->busy[rank] = -1; /* whatever it says, the rank is free */
+    if (k < 0 || k >= c->dag->n_nodes || own != k)
+        return orch_seterr(err, ORCH_ERUNTIME, "sweep: rank %d ended node %d, not its own (%d)",
+                           rank, k, own);
     const orch_dag_node *node = &c->dag->nodes[k];
     if (node->kind == ORCH_DAG_FEATURES) {
         if (d->status == ORCH_RUN_INTERRUPTED) {
@@ -511,7 +518,7 @@ static int on_message(coord *c, int rank, const unsigned char *data, size_t len,
         if (rc == ORCH_OK && c->records_pending > 0) {
             orch_err why;
             if (c->sink.flush(c->sink.ctx, &why) != ORCH_OK)
-                record_failed(c, &why);
+                coord_fail(c, &why);
             c->records_pending = 0;
         }
         return rc == ORCH_OK ? on_done(c, rank, &d, err) : rc;
@@ -519,18 +526,28 @@ static int on_message(coord *c, int rank, const unsigned char *data, size_t len,
     return orch_seterr(err, ORCH_ERUNTIME, "sweep: rank %d sent a message of kind %d", rank, kind);
 }
 
-/* Handles what is waiting (local mailbox, then MPI); waits up to wait_ms
- * for the local mailbox when nothing was. Returns ORCH_OK. */
-static int receive(coord *c, int wait_ms, orch_err *err)
+/* One message from rank; a failure stops the sweep (coord_fail). */
+static void handle(coord *c, int rank, const unsigned char *data, size_t len)
+{
+    orch_err why;
+    orch_err_clear(&why);
+    if (on_message(c, rank, data, len, &why) != ORCH_OK)
+        coord_fail(c, &why);
+}
+
+/* Handles what is waiting (local mailbox, then MPI); waits up to wait_us
+ * for the local mailbox when nothing was. Fails only when MPI does (the
+ * ranks can then not be waited for). */
+static int receive(coord *c, long wait_us, orch_err *err)
 {
     int got = 0, rc = ORCH_OK;
     orch_mail *mail;
-    while (rc == ORCH_OK && (mail = orch_mailbox_get(c->opt->inbox, 0)) != NULL) {
-        rc = on_message(c, 0, mail->data, mail->len, err);
+    while ((mail = orch_mailbox_get(c->opt->inbox, 0)) != NULL) {
+        handle(c, 0, mail->data, mail->len);
         free(mail);
         got++;
     }
-    while (rc == ORCH_OK && c->opt->mpi) {
+    while (c->opt->mpi) {
         void *data = NULL;
         size_t len = 0;
         int source = 0;
@@ -539,28 +556,29 @@ static int receive(coord *c, int wait_ms, orch_err *err)
             return err->code;
         if (n == 0)
             break;
-        rc = (source > 0 && source < c->opt->size)
-                 ? on_message(c, source, data, len, err)
-                 : orch_seterr(err, ORCH_ERUNTIME, "sweep: a message from rank %d", source);
+        if (source > 0 && source < c->opt->size)
+            handle(c, source, data, len);
         free(data);
         got++;
     }
-    if (rc != ORCH_OK || got > 0)
-        return rc;
+    if (got > 0)
+        return ORCH_OK;
     /* idle: what came is durable, the coordinator alive, then a short wait */
     if (c->records_pending > 0) {
         orch_err why;
         if (c->sink.flush(c->sink.ctx, &why) != ORCH_OK)
-            record_failed(c, &why);
+            coord_fail(c, &why);
         c->records_pending = 0;
     }
     if (now_s() - c->last_beat >= HEARTBEAT_S) {
-        rc = orch_store_sweep_heartbeat(c->store, c->sweep_id, err);
+        orch_err why;
+        if (orch_store_sweep_heartbeat(c->store, c->sweep_id, &why) != ORCH_OK)
+            coord_fail(c, &why);
         c->last_beat = now_s();
     }
-    mail = orch_mailbox_get(c->opt->inbox, wait_ms);
-    if (rc == ORCH_OK && mail != NULL)
-        rc = on_message(c, 0, mail->data, mail->len, err);
+    mail = orch_mailbox_get(c->opt->inbox, wait_us);
+    if (mail != NULL)
+        handle(c, 0, mail->data, mail->len);
     free(mail);
     return rc;
 }
@@ -620,7 +638,6 @@ static void coord_free(coord *c)
             free(c->config_json[i]);
     free(c->config_json);
     free(c->busy);
-    free(c->run_node);
     free(c->state);
     free(c->checkpoint);
     free(c->skip_recorded);
@@ -644,8 +661,13 @@ int orch_sweep_coordinate(const orch_sweep *sw, const orch_dag *dag,
     c.config_json = calloc(n, sizeof *c.config_json);
     c.skip_recorded = calloc((size_t)dag->n_nodes + 1, 1);
     int rc = ORCH_OK;
-    if (c.busy == NULL || c.state == NULL || c.checkpoint == NULL || c.config_json == NULL ||
-        c.skip_recorded == NULL)
+    /* DB.runs and DB.features travel in every assignment */
+    if (strlen(opt->db) + sizeof ".features" > sizeof((orch_msg_assign *)0)->run_dir)
+        rc =
+            orch_seterr(err, ORCH_EINVAL, "sweep: the store path is longer than %d bytes: %.64s...",
+                        ORCH_PATH_MAX, opt->db);
+    if (rc == ORCH_OK && (c.busy == NULL || c.state == NULL || c.checkpoint == NULL ||
+                          c.config_json == NULL || c.skip_recorded == NULL))
         rc = orch_seterr(err, ORCH_ENOMEM, "sweep: out of memory");
     for (int r = 0; rc == ORCH_OK && r < opt->size; r++)
         c.busy[r] = -1;
@@ -663,27 +685,37 @@ int orch_sweep_coordinate(const orch_sweep *sw, const orch_dag *dag,
     c.last_beat = now_s();
     if (rc == ORCH_OK)
         rc = sched_from_store(&c, err);
+    if (rc == ORCH_OK) {
+        int to_run = 0;
+        for (int k = 0; k < dag->n_nodes; k++)
+            to_run +=
+                dag->nodes[k].kind == ORCH_DAG_RUN &&
+                (c.sched.state[k] == ORCH_SCHED_WAITING || c.sched.state[k] == ORCH_SCHED_READY);
+        say(&c, -1, "sweep %s (id %lld): %d runs, %d to run, on %d rank%s", sw->name,
+            (long long)c.sweep_id, sw->n_runs, to_run, opt->size, opt->size == 1 ? "" : "s");
+    }
     /* the loop: hand out, receive, until every node has ended or a stop
      * has let the running ones end */
     while (rc == ORCH_OK) {
         if (orch_sweep_stop_requested())
             c.stopping = 1;
-        rc = hand_out_ready(&c, err);
-        if (rc != ORCH_OK)
-            break;
+        orch_err why;
+        orch_err_clear(&why);
+        if (hand_out_ready(&c, &why) != ORCH_OK)
+            coord_fail(&c, &why);
         /* every free rank took a ready node: with none busy, none is
          * ready, and none can become so */
         if (!any_busy(&c))
             break;
-        rc = receive(&c, opt->mpi ? WAIT_MPI_MS : WAIT_LOCAL_MS, err);
+        rc = receive(&c, opt->mpi ? WAIT_MPI_US : WAIT_LOCAL_US, err);
     }
     orch_sweep_send_exit(opt);
     if (c.store != NULL && c.records_pending > 0) {
         orch_err why;
         if (c.sink.flush(c.sink.ctx, &why) != ORCH_OK)
-            record_failed(&c, &why);
+            coord_fail(&c, &why);
     }
-    if (rc == ORCH_OK && c.record_failed)
+    if (rc == ORCH_OK && c.failed)
         rc = orch_seterr(err, c.err_first.code, "%s", c.err_first.msg);
     if (c.sweep_id > 0) {
         orch_err close_err;

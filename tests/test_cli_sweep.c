@@ -49,7 +49,8 @@ static void test_alone(void **state)
     assert_int_equal(r.exit_code, 0);
     assert_string_equal(r.out, "sweep mix (id 1): 6 runs: 6 finished, 0 diverged, 0 failed, 0 "
                                "skipped\n");
-    /* one line per run and per feature stage as it ends */
+    /* what is to do, then one line per run and per feature stage as it ends */
+    assert_int_equal(strncmp(r.err, "sweep mix (id 1): 6 runs, 6 to run, on 1 rank\n", 46), 0);
     assert_non_null(strstr(r.err, "] mix/warm (run "));
     assert_non_null(strstr(r.err, "): finished, loss "));
     assert_non_null(strstr(r.err, "] features/"));
@@ -86,7 +87,7 @@ static void test_alone(void **state)
     assert_int_equal(r.exit_code, 0);
     assert_string_equal(r.out, "sweep mix (id 1): 6 runs: 6 finished, 0 diverged, 0 failed, 0 "
                                "skipped\n");
-    assert_null(strstr(r.err, "(run "));
+    assert_string_equal(r.err, "sweep mix (id 1): 6 runs, 0 to run, on 1 rank\n");
     cli_result_free(&r);
     char *again = sweep_steps_text(db);
     assert_string_equal(again, ref_steps);

@@ -253,6 +253,38 @@ static void test_sigterm_interrupts(void **state)
     remove_tree(dir);
 }
 
+/* The same sweep started again while its coordinator lives is refused
+ * (exit 2, one line naming the coordinator), and changes nothing. */
+static void test_second_coordinator_refused(void **state)
+{
+    (void)state;
+    char dir[256], db[320], cmd[4096];
+    assert_int_equal(make_temp_store(dir, sizeof dir, db, sizeof db), 0);
+    snprintf(cmd, sizeof cmd,
+             "ORCH_THREADS=1 '%s' --db '%s' sweep " MIX " --set schedule.steps=100000 "
+             "--set schedule.checkpoint_every=0 2>/dev/null >/dev/null & pid=$!; i=0; "
+             "while [ $i -lt 2400 ]; do "
+             "n=$('%s' --db '%s' query --csv \"SELECT count(*) FROM runs WHERE status = "
+             "'running'\" 2>/dev/null | tail -n 1); "
+             "[ \"${n:-0}\" -gt 0 ] 2>/dev/null && break; sleep 0.05; i=$((i+1)); done; "
+             "ORCH_THREADS=1 '%s' --db '%s' sweep " MIX " --set schedule.steps=100000 "
+             "--set schedule.checkpoint_every=0; echo \"second $? of $pid\"; "
+             "kill -TERM $pid; wait $pid; echo \"first $?\"",
+             orch_bin(), db, orch_bin(), db, orch_bin(), db);
+    cli_result r;
+    assert_int_equal(run_shell(cmd, &r), 0);
+    print_message("stdout: %sstderr: %s", r.out, r.err);
+    assert_non_null(strstr(r.out, "second 2 of "));
+    assert_non_null(strstr(r.out, "first 1\n"));
+    assert_non_null(strstr(r.err, "orch: sweep mix is being run by pid "));
+    assert_ptr_equal(strchr(r.err, '\n'), r.err + strlen(r.err) - 1); /* one line */
+    cli_result_free(&r);
+    /* the first one's runs, once each; the first one closed it */
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM runs"), 6);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM sweeps WHERE status = 'interrupted'"), 1);
+    remove_tree(dir);
+}
+
 /* SIGUSR1 to mpirun, which passes it on to every rank (a SIGTERM to
  * mpirun kills them): each rank's run ends after its step, `interrupted`,
  * and rank 0 closes the sweep `interrupted`; nothing is left running. */
@@ -300,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_killed_twice_is_quarantined),
         cmocka_unit_test(test_failing_run_and_its_dependent),
         cmocka_unit_test(test_sigterm_interrupts),
+        cmocka_unit_test(test_second_coordinator_refused),
         cmocka_unit_test(test_sigusr1_under_mpirun),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -111,13 +111,13 @@ static void test_mailbox_fifo(void **state)
     assert_int_equal(orch_mailbox_init(&m, &err), ORCH_OK);
     /* empty: a bounded wait comes back with nothing */
     assert_null(orch_mailbox_get(&m, 0));
-    assert_null(orch_mailbox_get(&m, 2));
+    assert_null(orch_mailbox_get(&m, 2000));
     assert_int_equal(orch_mailbox_put(&m, "one", 4, &err), ORCH_OK);
     assert_int_equal(orch_mailbox_put(&m, "", 0, &err), ORCH_OK);
     assert_int_equal(orch_mailbox_put(&m, "three", 6, &err), ORCH_OK);
     orch_mail *a = orch_mailbox_get(&m, -1);
     orch_mail *b = orch_mailbox_get(&m, 0);
-    orch_mail *c = orch_mailbox_get(&m, 5);
+    orch_mail *c = orch_mailbox_get(&m, 5000);
     assert_non_null(a);
     assert_non_null(b);
     assert_non_null(c);
