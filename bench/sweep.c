@@ -524,7 +524,18 @@ int main(int argc, char **argv)
         perror("bench/sweep: mkdtemp");
         return 1;
     }
-    printf("bench/sweep: %s, 1 thread per run%s\n", orch_path,
+    /* named as the command line gave it (a path relative to the tree), so
+     * the output names no directory outside it */
+    char shown[PATH_MAX];
+    snprintf(shown, sizeof shown, "%s", argv[0]);
+    char *slash = strrchr(shown, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+        slash = strrchr(shown, '/');
+    }
+    if (slash != NULL)
+        snprintf(slash + 1, sizeof shown - (size_t)(slash + 1 - shown), "orch");
+    printf("bench/sweep: %s, 1 thread per run%s\n", slash != NULL ? shown : "BUILD/orch",
            quick ? " (--quick: not claimed)" : "");
     bench_speedup();
     bench_overhead();
