@@ -661,8 +661,6 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     int64_t step = first_step, last_done = first_step - 1, last_checkpoint = first_step - 1;
     FILE *progress = options ? options->progress : NULL;
     FILE *json = options ? options->json : NULL;
-    stop_requested = 0;
-    stop_signal = 0;
     for (; rc == ORCH_OK && step < p->schedule.steps; step++) {
         double t0 = now_ms();
         rc = run_step(&rs, step, indices, &outcome, err);
@@ -720,5 +718,10 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     result->last_step = last_done;
     result->check_seconds = rs.exec.check_seconds;
     run_free(&rs);
+    /* a request is for the run it reached: cleared once that run has ended,
+     * not as one starts, so a signal that comes while it sets up (loading
+     * gigabytes of weights) still stops it after its first step */
+    stop_requested = 0;
+    stop_signal = 0;
     return rc;
 }

@@ -50,8 +50,10 @@ typedef struct orch_train_result {
 } orch_train_result;
 
 /* Asks a running orch_train to stop after its current step; the run is
- * recorded `interrupted` with every completed step. Async-signal-safe: for
- * SIGINT and SIGTERM handlers. */
+ * recorded `interrupted` with every completed step. A request made while
+ * the run sets up (or before an orch_train starts) stops it after its first
+ * step; the request is cleared when an orch_train ends normally.
+ * Async-signal-safe: for SIGINT and SIGTERM handlers. */
 void orch_train_request_stop(void);
 
 /* orch_train_request_stop from the handler of signal sig: the run's error
