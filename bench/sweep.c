@@ -75,9 +75,18 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static char work[64]; /* the temporary directory: files, stores, logs ("" before it exists) */
+
+/* Reports, removes the temporary directory and exits 1. */
 static void die(const char *what, const orch_err *err)
 {
     fprintf(stderr, "bench/sweep: %s: %s\n", what, err != NULL ? err->msg : "failed");
+    if (work[0] != '\0') {
+        char cmd[96];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
+        if (system(cmd) != 0)
+            fprintf(stderr, "bench/sweep: could not remove %s\n", work);
+    }
     exit(1);
 }
 
@@ -95,7 +104,6 @@ static void remove_store(const char *db)
 /* ------------------------------------------- running orch and mpirun */
 
 static char orch_path[PATH_MAX + 8]; /* BUILD/orch beside BUILD/bench/sweep */
-static char work[64];                /* the temporary directory: files, stores, logs */
 
 /* Runs argv (argv[0] found on PATH) with stdout and stderr appended to
  * WORK/log.txt and ORCH_THREADS=1 plus the Open MPI settings of
@@ -124,7 +132,7 @@ static double run_timed(char *const argv[])
     pid_t pid = fork();
     if (pid < 0) {
         perror("bench/sweep: fork");
-        exit(1);
+        die("fork", NULL);
     }
     if (pid == 0) {
         FILE *out = fopen(log, "a");
@@ -159,7 +167,7 @@ static double run_timed(char *const argv[])
         snprintf(cmd, sizeof cmd, "tail -n 20 '%s' >&2", log);
         if (system(cmd) != 0)
             fprintf(stderr, "(no log)\n");
-        exit(1);
+        die(argv[0], NULL);
     }
     return seconds;
 }
@@ -200,7 +208,7 @@ static double run_sweep(const char *file, const char *db, int ranks, int n)
     if (finished != n) {
         fprintf(stderr, "bench/sweep: %s on %d rank(s): %lld of %d runs finished\n", file, ranks,
                 finished, n);
-        exit(1);
+        die(db, NULL);
     }
     return seconds;
 }
@@ -229,7 +237,7 @@ static void write_base(const char *name, int steps, int warmup)
     FILE *fp = fopen(path, "w");
     if (fp == NULL || fputs(text, fp) < 0 || fclose(fp) != 0) {
         perror(path);
-        exit(1);
+        die(path, NULL);
     }
 }
 
@@ -270,7 +278,7 @@ static void write_sweep(const char *name, const char *base, int with_lora)
     FILE *fp = fopen(path, "w");
     if (fp == NULL || fputs(text, fp) < 0 || fclose(fp) != 0) {
         perror(path);
-        exit(1);
+        die(path, NULL);
     }
 }
 
