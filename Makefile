@@ -61,7 +61,7 @@ KERNEL_OBJ = $(call obj,$(KERNEL_SRC))
 STORE_OBJ  = $(call obj,$(STORE_SRC))
 ERR_OBJ    = $(call obj,core/err.c)
 LIB_OBJ    = $(CORE_OBJ) $(LUA_OBJ) $(KERNEL_OBJ) $(STORE_OBJ)
-TESTUTIL_OBJ = $(call obj,tests/testutil.c tests/testutil_sql.c)
+TESTUTIL_OBJ = $(call obj,tests/testutil.c tests/testutil_sql.c tests/testutil_netns.c)
 # the in-memory record sink calls into core/: library tests only
 TESTLIB_OBJ = $(call obj,tests/testutil_sink.c)
 
