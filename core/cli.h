@@ -113,6 +113,9 @@ void orch_cli_print_usage(const orch_cmd *cmd);
 int orch_parse_int(const char *name, const char *text, long min, long max, long *out,
                    orch_err *err);
 
+struct orch_pipeline;
+struct orch_comm;
+
 /* How `orch run` and `orch resume` drive a training. */
 typedef struct orch_cli_train_options {
     const char *name;              /* --name, or NULL */
@@ -120,7 +123,44 @@ typedef struct orch_cli_train_options {
     int json;                      /* --json: one JSON object per step on stdout */
     int64_t resume_run_id;         /* > 0: continue this run */
     const char *resume_checkpoint; /* its last checkpoint, or NULL */
+    struct orch_comm *comm;        /* data parallelism: the ranks training the run; NULL: one.
+                                      Only rank 0 opens the store and prints. */
+    int failed;                    /* out: the run started and ended `failed` (or never
+                                      started on a rank > 0) */
 } orch_cli_train_options;
+
+/* ------------------------------------------- data parallelism (cli_dp.c) */
+
+/* How this process takes part in a run under mpirun or srun. */
+typedef struct orch_cli_dp {
+    int mpi;                /* started by a launcher: MPI is initialized */
+    int rank, size;         /* in MPI_COMM_WORLD; 0 and 1 without MPI */
+    struct orch_comm *comm; /* the world when the run is data-parallel (size > 1), else NULL */
+} orch_cli_dp;
+
+/* Under mpirun/srun without --threads, ORCH_THREADS or OMP_NUM_THREADS:
+ * the cores this rank may use, shared with the other ranks of its node
+ * unless the launcher bound each rank to its own. */
+void orch_cli_threads_per_rank(orch_cli_globals *globals);
+
+/* Under a launcher (orch_mpi_launched): threads per rank, then MPI. Call
+ * before orch_cli_apply_threads. */
+int orch_cli_dp_init(orch_cli_globals *globals, orch_cli_dp *dp, orch_err *err);
+
+/* `orch run`: the data-parallel degree (--ranks when ranks_opt > 0, else
+ * p->parallel.data) must equal the ranks the launcher started, and be 1
+ * without one; else ORCH_EINVAL, one line naming both and the fix. Sets
+ * p->parallel.data (recorded with the run) and dp->comm. */
+int orch_cli_dp_check(orch_cli_dp *dp, struct orch_pipeline *p, int ranks_opt, orch_err *err);
+
+/* `orch resume`: the run continues on however many ranks were started. */
+int orch_cli_dp_resume(orch_cli_dp *dp, struct orch_pipeline *p);
+
+/* The command's end under MPI: finalizes, and returns rc on rank 0; a rank
+ * > 0 with an error exits silently with its code (rank 0 printed it). A
+ * failed run (run_failed) on rank 0 aborts the job, whose other ranks may
+ * wait in a collective. Without MPI returns rc. */
+int orch_cli_dp_end(orch_cli_dp *dp, int rc, int run_failed);
 
 struct orch_pipeline;
 
@@ -129,7 +169,7 @@ struct orch_pipeline;
  * into an `interrupted` end, prints the summary. A diverged or interrupted
  * run returns ORCH_ERUNTIME with a message saying so. */
 int orch_cli_train(const struct orch_pipeline *pipeline, orch_cli_globals *globals,
-                   const orch_cli_train_options *opt, orch_err *err);
+                   orch_cli_train_options *opt, orch_err *err);
 
 /* Parses a run id (a positive integer) given to command cmd; the message
  * on failure names the command and points at `orch runs`. */

@@ -5,6 +5,7 @@
 
 #include "core/checkpoint.h"
 #include "core/cli.h"
+#include "core/mpi_comm.h"
 #include "core/pipeline.h"
 #include "core/pipeline_json.h"
 #include "store/store.h"
@@ -110,6 +111,31 @@ static int load_run(const char *db, int64_t run_id, int64_t from_step, orch_pipe
     return rc;
 }
 
+/* Rank 0's outcome of load_run, and on success the run's pipeline,
+ * checkpoint and threads, to every rank. A rank > 0 that gets an error
+ * returns it with a message of its own (rank 0 prints the real one). */
+static int share_run(orch_cli_dp *dp, int rc, orch_pipeline *pipeline, char *checkpoint, size_t n,
+                     int64_t *threads, orch_err *err)
+{
+    struct orch_comm *world = orch_comm_world();
+    int64_t head[2] = {rc, *threads};
+    orch_err bcast_err;
+    orch_err_clear(&bcast_err);
+    int brc = orch_comm_bcast(world, head, sizeof head, 0, &bcast_err);
+    if (brc == ORCH_OK && head[0] == ORCH_OK)
+        brc = orch_comm_bcast(world, pipeline, sizeof *pipeline, 0, &bcast_err);
+    if (brc == ORCH_OK && head[0] == ORCH_OK)
+        brc = orch_comm_bcast(world, checkpoint, n, 0, &bcast_err);
+    if (brc != ORCH_OK) {
+        *err = bcast_err;
+        return brc;
+    }
+    if (dp->rank > 0 && head[0] != ORCH_OK)
+        return orch_seterr(err, (int)head[0], "resume: rank 0 could not load the run");
+    *threads = head[1];
+    return rc;
+}
+
 int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
 {
     enum { OPT_QUIET = 1, OPT_JSON, OPT_FROM_STEP };
@@ -119,7 +145,7 @@ int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *
                                     {NULL, 0, 0}};
     long from_step = -1;
     orch_opt_state st = {argc, argv, 1, NULL, "resume"};
-    orch_cli_train_options opt = {NULL, 0, 0, 0, NULL};
+    orch_cli_train_options opt = {NULL, 0, 0, 0, NULL, NULL, 0};
     const char *run_text = NULL;
     int id, more;
     while ((more = orch_opt_each(&st, opts, globals, &id, err)) > 0) {
@@ -149,15 +175,27 @@ int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *
     if (orch_parse_run_id("resume", run_text, &run_id, err) != ORCH_OK)
         return err->code;
     const char *db = orch_cli_db_path(globals);
-    int rc = orch_store_reap_path(db, stderr, err);
+    /* under mpirun/srun the run continues on the ranks started, however
+     * many it ran on before; only rank 0 reads the store */
+    orch_cli_dp dp;
+    int rc = orch_cli_dp_init(globals, &dp, err);
+    if (rc != ORCH_OK)
+        return rc;
     orch_pipeline *pipeline = calloc(1, sizeof *pipeline);
-    char checkpoint[4096];
+    char checkpoint[4096] = "";
     int64_t threads = 0;
-    if (rc == ORCH_OK && pipeline == NULL)
+    if (pipeline == NULL)
         rc = orch_seterr(err, ORCH_ENOMEM, "resume: out of memory");
-    if (rc == ORCH_OK)
+    if (rc == ORCH_OK && dp.rank == 0)
+        rc = orch_store_reap_path(db, stderr, err);
+    if (rc == ORCH_OK && dp.rank == 0)
         rc =
             load_run(db, run_id, from_step, pipeline, checkpoint, sizeof checkpoint, &threads, err);
+    if (dp.size > 1 && pipeline != NULL)
+        rc = share_run(&dp, rc, pipeline, checkpoint, sizeof checkpoint, &threads, err);
+    if (rc == ORCH_OK)
+        orch_cli_dp_resume(&dp, pipeline);
+    opt.comm = dp.comm;
     /* Sums are split by thread, so the same count continues the run bit for
      * bit; the free-core default could pick another. A count the user gives
      * still wins. */
@@ -172,5 +210,5 @@ int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *
         rc = orch_cli_train(pipeline, globals, &opt, err);
     }
     free(pipeline);
-    return rc;
+    return orch_cli_dp_end(&dp, rc, opt.failed);
 }

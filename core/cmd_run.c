@@ -8,12 +8,13 @@
 #include <unistd.h>
 
 #include "core/cli.h"
+#include "core/mpi_comm.h"
 #include "core/pipeline.h"
 #include "core/train.h"
 #include "lua/dsl.h"
 #include "store/store.h"
 
-enum { OPT_SET = 1, OPT_NAME, OPT_QUIET, OPT_JSON };
+enum { OPT_SET = 1, OPT_NAME, OPT_QUIET, OPT_JSON, OPT_RANKS };
 
 /* A value of the summary line: fixed decimals (fmt), or NaN, Infinity and
  * -Infinity as the store and its queries print them. Returns buf. */
@@ -43,9 +44,37 @@ static void install_stop_handlers(struct sigaction *old_int, struct sigaction *o
     sigaction(SIGTERM, &sa, old_term);
 }
 
-int orch_cli_train(const orch_pipeline *pipeline, orch_cli_globals *globals,
-                   const orch_cli_train_options *opt, orch_err *err)
+/* A rank > 0 of a data-parallel run: trains without a store (rank 0
+ * records the run) and prints nothing. */
+static int train_other_rank(const orch_pipeline *pipeline, orch_cli_train_options *opt,
+                            orch_err *err)
 {
+    orch_sink sink;
+    orch_sink_drop(&sink);
+    orch_train_options options = {
+        .resume_run_id = opt->resume_run_id,
+        .resume_checkpoint = opt->resume_checkpoint,
+        .comm = opt->comm,
+    };
+    orch_train_result result;
+    struct sigaction old_int, old_term;
+    install_stop_handlers(&old_int, &old_term);
+    int rc = orch_train(pipeline, &options, &sink, &result, err);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    opt->failed = rc != ORCH_OK;
+    if (rc == ORCH_OK && result.status == ORCH_RUN_DIVERGED)
+        rc = orch_seterr(err, ORCH_ERUNTIME, "diverged");
+    else if (rc == ORCH_OK && result.status == ORCH_RUN_INTERRUPTED)
+        rc = orch_seterr(err, ORCH_ERUNTIME, "interrupted");
+    return rc;
+}
+
+int orch_cli_train(const orch_pipeline *pipeline, orch_cli_globals *globals,
+                   orch_cli_train_options *opt, orch_err *err)
+{
+    if (opt->comm != NULL && orch_comm_rank(opt->comm) > 0)
+        return train_other_rank(pipeline, opt, err);
     const char *db = orch_cli_db_path(globals);
     orch_store *store = NULL;
     orch_sink sink;
@@ -73,12 +102,14 @@ int orch_cli_train(const orch_pipeline *pipeline, orch_cli_globals *globals,
             .run_dir = run_dir,
             .resume_run_id = opt->resume_run_id,
             .resume_checkpoint = opt->resume_checkpoint,
+            .comm = opt->comm,
         };
         struct sigaction old_int, old_term;
         install_stop_handlers(&old_int, &old_term);
         rc = orch_train(pipeline, &options, &sink, &result, err);
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
+        opt->failed = rc != ORCH_OK && result.run_id != 0;
     }
     if (rc == ORCH_OK) {
         FILE *out = opt->json ? stderr : stdout;
@@ -115,16 +146,15 @@ int orch_cli_train(const orch_pipeline *pipeline, orch_cli_globals *globals,
 
 int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
 {
-    static const orch_opt opts[] = {{"set", 1, OPT_SET},
-                                    {"name", 1, OPT_NAME},
-                                    {"quiet", 0, OPT_QUIET},
-                                    {"json", 0, OPT_JSON},
-                                    {NULL, 0, 0}};
+    static const orch_opt opts[] = {{"set", 1, OPT_SET},     {"name", 1, OPT_NAME},
+                                    {"quiet", 0, OPT_QUIET}, {"json", 0, OPT_JSON},
+                                    {"ranks", 1, OPT_RANKS}, {NULL, 0, 0}};
     orch_opt_state st = {argc, argv, 1, NULL, "run"};
+    long ranks = 0;
     const char *sets[ORCH_MAX_SETS];
     int n_sets = 0;
     const char *path = NULL;
-    orch_cli_train_options opt = {NULL, 0, 0, 0, NULL};
+    orch_cli_train_options opt = {NULL, 0, 0, 0, NULL, NULL, 0};
     int id, more;
     while ((more = orch_opt_each(&st, opts, globals, &id, err)) > 0) {
         switch (id) {
@@ -145,6 +175,10 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
         case OPT_JSON:
             opt.json = 1;
             break;
+        case OPT_RANKS:
+            if (orch_parse_int("ranks", st.value, 1, 1 << 20, &ranks, err) != ORCH_OK)
+                return err->code;
+            break;
         case ORCH_OPT_POSITIONAL:
             if (orch_opt_pipeline_path(&st, &path, err) != ORCH_OK)
                 return err->code;
@@ -156,15 +190,21 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
     if (path == NULL)
         return orch_seterr(err, ORCH_EINVAL,
                            "run: missing pipeline file (usage: orch run FILE.lua)");
-    int rc = orch_cli_apply_threads(globals, err);
-    if (rc != ORCH_OK)
-        return rc;
-    orch_pipeline *pipeline = calloc(1, sizeof *pipeline);
-    if (pipeline == NULL)
-        return orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
-    rc = orch_dsl_load(path, sets, n_sets, pipeline, err);
+    /* MPI only under a launcher, started before the threads */
+    orch_cli_dp dp;
+    int rc = orch_cli_dp_init(globals, &dp, err);
+    if (rc == ORCH_OK)
+        rc = orch_cli_apply_threads(globals, err);
+    orch_pipeline *pipeline = rc == ORCH_OK ? calloc(1, sizeof *pipeline) : NULL;
+    if (rc == ORCH_OK && pipeline == NULL)
+        rc = orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
+    if (rc == ORCH_OK)
+        rc = orch_dsl_load(path, sets, n_sets, pipeline, err);
+    if (rc == ORCH_OK)
+        rc = orch_cli_dp_check(&dp, pipeline, (int)ranks, err);
+    opt.comm = dp.comm;
     if (rc == ORCH_OK)
         rc = orch_cli_train(pipeline, globals, &opt, err);
     free(pipeline);
-    return rc;
+    return orch_cli_dp_end(&dp, rc, opt.failed);
 }

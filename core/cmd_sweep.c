@@ -169,36 +169,6 @@ static int run_coordinator(const orch_sweep *sw, const orch_dag *dag, orch_sweep
     return rc;
 }
 
-static int env_int(const char *name)
-{
-    const char *v = getenv(name);
-    return v != NULL ? atoi(v) : 0;
-}
-
-/* Under mpirun or srun without --threads, ORCH_THREADS or OMP_NUM_THREADS:
- * the cores this rank may use, shared with the other ranks of its node
- * unless the launcher already bound each rank to its own (its affinity
- * then holds fewer than all the cores). Threads are per rank; ranks that
- * each took every core would oversubscribe it. */
-static void threads_per_rank(orch_cli_globals *globals)
-{
-    const char *set = getenv("ORCH_THREADS"), *omp = getenv("OMP_NUM_THREADS");
-    if (globals->threads > 0 || (set != NULL && set[0] != '\0') || (omp != NULL && omp[0] != '\0'))
-        return;
-    int local = env_int("OMPI_COMM_WORLD_LOCAL_SIZE");
-    if (local <= 0)
-        local = env_int("MPI_LOCALNRANKS");
-    if (local <= 0)
-        local = env_int("SLURM_STEP_TASKS_PER_NODE"); /* "2(x3)": its leading count */
-    cpu_set_t mask;
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    if (local <= 1 || online <= 0 || sched_getaffinity(0, sizeof mask, &mask) != 0)
-        return;
-    int mine = CPU_COUNT(&mask);
-    int threads = mine < online ? mine : (int)online / local;
-    globals->threads = threads > 0 ? (threads < 1024 ? threads : 1024) : 1;
-}
-
 int orch_cmd_sweep(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
 {
     enum { OPT_SET = 1, OPT_QUIET };
@@ -231,7 +201,7 @@ int orch_cmd_sweep(int argc, char **argv, orch_cli_globals *globals, orch_err *e
     /* MPI only under a launcher, decided before anything starts threads */
     int mpi = orch_mpi_launched(), rank = 0, size = 1;
     if (mpi)
-        threads_per_rank(globals);
+        orch_cli_threads_per_rank(globals);
     int rc = orch_cli_apply_threads(globals, err);
     if (rc != ORCH_OK)
         return rc;

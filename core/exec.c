@@ -337,8 +337,12 @@ static void lora_dropout_forward(orch_exec *ex, const orch_node *n, float *y, co
         stream = mix64(stream ^ (uint8_t)*c);
     float keep_scale = 1.0f / (1.0f - n->dropout);
     uint64_t threshold = (uint64_t)((double)n->dropout * 18446744073709551615.0);
+    /* the element's index in the whole batch, whichever rank holds its rows */
+    uint64_t first = 0;
+    if (ex->patch_row0 > 0 && ex->n_patches > 0)
+        first = (uint64_t)(ex->patch_row0 * rows / ex->n_patches) * (uint64_t)in;
     for (int64_t i = 0; i < (int64_t)rows * in; i++) {
-        mask[i] = mix64(stream + (uint64_t)i) < threshold ? 0.0f : keep_scale;
+        mask[i] = mix64(stream + first + (uint64_t)i) < threshold ? 0.0f : keep_scale;
         dropped[i] = x[i] * mask[i];
     }
     const float *a = weights_of(ex, n->param[2]), *b = weights_of(ex, n->param[3]);

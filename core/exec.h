@@ -40,8 +40,10 @@ typedef struct orch_exec {
     orch_scan_observer observer;
     void *observer_ctx;
     int64_t step;
-    double loss_scale; /* multiplies the loss gradient (fp16 loss scaling) */
-    uint64_t seed;     /* the run's seed: LoRA dropout masks derive from it */
+    double loss_scale;  /* multiplies the loss gradient (fp16 loss scaling) */
+    uint64_t seed;      /* the run's seed: LoRA dropout masks derive from it */
+    int64_t patch_row0; /* data parallelism: patch rows of the global batch before this
+                           rank's share, so LoRA dropout draws by global row (0: one rank) */
     /* the current batch */
     int64_t n_patches;
     int n_images;

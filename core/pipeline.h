@@ -167,6 +167,15 @@ typedef struct orch_checks {
     orch_inject inject;
 } orch_checks;
 
+/* ------------------------------------------------------------- parallel */
+
+/* How one run spreads over MPI ranks. Not part of the configuration (the
+ * mathematics is the same on any rank count): not hashed, written to the
+ * recorded JSON only when data > 1. */
+typedef struct orch_parallel {
+    int data; /* data-parallel ranks training the run together; 1 (or 0, not set) = one */
+} orch_parallel;
+
 /* ------------------------------------------------------------- pipeline */
 
 typedef struct orch_pipeline {
@@ -184,6 +193,7 @@ typedef struct orch_pipeline {
     int checkpoint; /* gradient checkpointing of frozen blocks */
     uint64_t seed;
     orch_checks checks;
+    orch_parallel parallel;
     int n_tags;
     char tags[ORCH_MAX_TAGS][ORCH_NAME_MAX];
 } orch_pipeline;

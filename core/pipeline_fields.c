@@ -94,6 +94,10 @@ static int no_scaling(const orch_pipeline *p)
 {
     return p->loss_scale.init == 1 && !p->loss_scale.dynamic;
 }
+static int data_parallel(const orch_pipeline *p)
+{
+    return p->parallel.data > 1;
+}
 static int stats_off(const orch_pipeline *p)
 {
     return p->checks.stats_every == 0;
@@ -361,6 +365,15 @@ const orch_field orch_fields[] = {
      .in_plan = injecting, .note = "the stage's main tensor", .note_if = main_tensor},
     {"checks.inject.value", ORCH_FIELD_ENUM, AT(checks.inject.value_is_inf), ENUM(value_names),
      .def = "\"nan\"", .in_plan = injecting},
+
+    /* parallel: how the run spreads over ranks, not what it computes */
+    {"parallel", ORCH_FIELD_SECTION, .type_doc = "table", .def_doc = "see below",
+     .flags = ORCH_FIELDF_META | ORCH_FIELDF_BREAK, .in_json = data_parallel,
+     .in_plan = data_parallel},
+    {"parallel.data", ORCH_FIELD_INT, AT(parallel.data), IRANGE(1, 1 << 20), .def = "1",
+     .doc = "ranks that train this run data-parallel (`orch run` under mpirun/srun with as many "
+            "ranks; `--ranks N` overrides it); not hashed: a run may resume on another count",
+     .flags = ORCH_FIELDF_META, .in_json = data_parallel, .in_plan = data_parallel},
 };
 const size_t orch_fields_count = N_OF(orch_fields);
 

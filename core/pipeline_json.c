@@ -466,6 +466,14 @@ static void read_value(rd *r, const orch_field *f, json_t *v, const char *path, 
     memcpy((char *)p + f->count_offset, &iv, sizeof iv);
 }
 
+/* A meta field written only when its predicate holds (parallel, when data
+ * > 1): read when present, left zero when absent, as the JSON of one-rank
+ * runs (and of older orch) has it. */
+static int optional_meta(const orch_field *f)
+{
+    return (f->flags & ORCH_FIELDF_META) && f->in_json != NULL;
+}
+
 /* 1 if key is written for the fields of section as read so far, or is one
  * of extra[0..n_extra-1]. */
 static int known_key(const orch_pipeline *p, const char *section, const char *key,
@@ -476,7 +484,8 @@ static int known_key(const orch_pipeline *p, const char *section, const char *ke
             return 1;
     for (size_t i = 0; i < orch_fields_count; i++) {
         const orch_field *f = &orch_fields[i];
-        if (orch_field_in(f, section) && (f->in_json == NULL || f->in_json(p)) &&
+        if (orch_field_in(f, section) &&
+            (f->in_json == NULL || f->in_json(p) || optional_meta(f)) &&
             strcmp(orch_field_key(f), key) == 0)
             return 1;
     }
@@ -511,7 +520,7 @@ static void read_section(rd *r, json_t *o, const char *section, orch_pipeline *p
     for (size_t i = 0; i < orch_fields_count; i++) {
         const orch_field *f = &orch_fields[i];
         if (orch_field_in(f, section) && (f->in_json == NULL || f->in_json(p)) &&
-            json_object_get(o, orch_field_key(f)) == NULL) {
+            !optional_meta(f) && json_object_get(o, orch_field_key(f)) == NULL) {
             join(path, section, orch_field_key(f));
             fail(r, path, "missing");
             return;
@@ -526,9 +535,11 @@ static void read_section(rd *r, json_t *o, const char *section, orch_pipeline *p
     for (size_t i = 0; i < orch_fields_count && !r->failed; i++) {
         const orch_field *f = &orch_fields[i];
         if (!orch_field_in(f, section) || (f->flags & ORCH_FIELDF_KIND) ||
-            (f->in_json != NULL && !f->in_json(p)))
+            (f->in_json != NULL && !f->in_json(p) && !optional_meta(f)))
             continue;
         json_t *v = json_object_get(o, orch_field_key(f));
+        if (v == NULL && optional_meta(f))
+            continue;
         join(path, section, orch_field_key(f));
         if (f->type == ORCH_FIELD_OPTIONAL && json_is_null(v))
             continue; /* the flag stays 0, the fields zero */
@@ -579,6 +590,8 @@ int orch_pipeline_from_json(const char *json, orch_pipeline *out, orch_err *err)
         memset(out, 0, sizeof *out);
         return ORCH_EINVAL;
     }
+    if (out->parallel.data == 0) /* written only when > 1 */
+        out->parallel.data = 1;
     char hash[65];
     if (orch_pipeline_hash(out, hash) != ORCH_OK) {
         memset(out, 0, sizeof *out);

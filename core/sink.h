@@ -78,6 +78,9 @@ typedef struct orch_nan_record {
     /* provenance of the first event of a run; ignored on later ones */
     double input_absmax; /* largest finite |x| among the stage's inputs */
     int inputs_finite;   /* 1: every input finite, so this stage produced it */
+    /* data parallelism: where it was found; -1 and NULL for a run on one rank */
+    int64_t rank;
+    const char *host;
 } orch_nan_record;
 
 /* Per-stage statistics, every checks.stats_every steps. */
@@ -179,7 +182,9 @@ const char *orch_record_kind_name(orch_record_kind kind);
  * byte, strings as a 4-byte little-endian length counting a terminating NUL
  * (0 for NULL) followed by the string and its NUL. No padding, no host
  * layout: any machine reads what any other wrote. */
-#define ORCH_RECORD_VERSION 2 /* 2: run info carries kernels, cpu, threads */
+#define ORCH_RECORD_VERSION                                                                        \
+    3 /* 2: run info carries kernels, cpu, threads; 3: NaN events their                            \
+         rank and host */
 
 /* The number of bytes orch_record_encode writes for rec. */
 size_t orch_record_encoded_size(const orch_record *rec);
@@ -227,5 +232,10 @@ struct orch_sink {
  * with a decoded record). *run_id receives the id of a begun run
  * (ORCH_REC_RUN_BEGIN); it may be NULL for other kinds. */
 int orch_sink_put(orch_sink *sink, const orch_record *rec, int64_t *run_id, orch_err *err);
+
+/* A sink that accepts every record and keeps none (begin_run gives run id
+ * 0): the ranks > 0 of a data-parallel run, whose records rank 0 writes
+ * (core/sink_drop.c). */
+void orch_sink_drop(orch_sink *out);
 
 #endif

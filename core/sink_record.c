@@ -207,6 +207,8 @@ static void rec_fields(cursor *c, orch_record *rec)
         i64_field(c, &r->inf_count, "inf_count");
         f64_field(c, &r->input_absmax, "input_absmax");
         byte_field(c, &r->inputs_finite, 2, "inputs_finite");
+        i64_field(c, &r->rank, "rank");
+        str_field(c, &r->host, "host");
         break;
     }
     case ORCH_REC_STAGE_STAT: {

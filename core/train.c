@@ -37,7 +37,46 @@ typedef struct run_state {
     orch_detach_cache cache; /* detach only, when options->feature_cache */
     int record_error;        /* a sink call failed inside the observer */
     orch_err observer_err;
+    /* data parallelism (options->comm; NULL: one rank) */
+    orch_comm *comm;
+    int rank, ranks;
+    int share;              /* images of the current step on this rank */
+    int stop_all;           /* some rank was asked to stop: every rank stops after this step */
+    char host[256];         /* where NaN events were found */
+    unsigned char *pending; /* ranks > 0: records for rank 0 (NaN events, cache uses), each a
+                               4-byte little-endian length and orch_record_encode bytes */
+    size_t pending_len, pending_cap;
+    int pending_count;
 } run_state;
+
+/* set from signal handlers; see the stop flag below */
+static volatile sig_atomic_t stop_requested;
+
+/* Appends rec to rs->pending (a rank > 0 hands its NaN events and cache
+ * uses to rank 0 at the step's reduction). */
+static int queue_record(run_state *rs, const orch_record *rec, orch_err *err)
+{
+    size_t need = orch_record_encoded_size(rec) + 4;
+    if (rs->pending_len + need > rs->pending_cap) {
+        size_t cap = rs->pending_cap * 2 > rs->pending_len + need ? rs->pending_cap * 2
+                                                                  : rs->pending_len + need + 256;
+        unsigned char *grown = realloc(rs->pending, cap);
+        if (grown == NULL)
+            return orch_seterr(err, ORCH_ENOMEM, "run: out of memory for records");
+        rs->pending = grown;
+        rs->pending_cap = cap;
+    }
+    size_t len = 0;
+    unsigned char *at = rs->pending + rs->pending_len;
+    int rc = orch_record_encode(rec, at + 4, need - 4, &len, err);
+    if (rc != ORCH_OK)
+        return rc;
+    for (int k = 0; k < 4; k++)
+        at[k] = (unsigned char)(len >> (8 * k));
+    rs->pending_len += 4 + len;
+    rs->pending_count++;
+    return ORCH_OK;
+}
 
 static double now_ms(void)
 {
@@ -56,9 +95,27 @@ static void on_nonfinite(void *ctx, const orch_scan_event *ev)
         snprintf(res->first_nan, sizeof res->first_nan, "step %lld %s %s %s", (long long)ev->step,
                  orch_phase_name(ev->phase), ev->stage, ev->tensor);
     res->nan_events++;
-    orch_nan_record rec = {ev->step,         ev->phase,           ev->stage,
-                           ev->tensor,       ev->stats.nan_count, ev->stats.inf_count,
-                           ev->input_absmax, ev->inputs_finite};
+    orch_nan_record rec = {ev->step,
+                           ev->phase,
+                           ev->stage,
+                           ev->tensor,
+                           ev->stats.nan_count,
+                           ev->stats.inf_count,
+                           ev->input_absmax,
+                           ev->inputs_finite,
+                           rs->comm != NULL ? rs->rank : -1,
+                           rs->comm != NULL ? rs->host : NULL};
+    if (rs->comm != NULL && rs->rank > 0) {
+        /* parameters are the same on every rank, so are their update-phase
+         * events: rank 0 records its own */
+        if (ev->phase == ORCH_PHASE_UPDATE || rs->record_error)
+            return;
+        orch_record r = {.kind = ORCH_REC_NAN, .run_id = 0};
+        r.as.nan = rec;
+        if (queue_record(rs, &r, &rs->observer_err) != ORCH_OK)
+            rs->record_error = 1;
+        return;
+    }
     if (!rs->record_error &&
         rs->sink->nan_event(rs->sink->ctx, res->run_id, &rec, &rs->observer_err) != ORCH_OK)
         rs->record_error = 1;
@@ -213,6 +270,7 @@ static void run_free(run_state *rs)
     orch_batch_free(&rs->batch);
     orch_dataset_free(&rs->data);
     free(rs->order);
+    free(rs->pending);
 }
 
 /* ------------------------------------------------------------ prepare */
@@ -289,19 +347,21 @@ static int prepare(run_state *rs, const orch_train_options *options, orch_err *e
     rc = orch_graph_build(p, &rs->graph, err);
     if (rc != ORCH_OK)
         return rc;
+    /* a rank holds at most ceil(batch / ranks) images of a step */
+    int max_images = (p->schedule.batch_size + rs->ranks - 1) / rs->ranks;
     int64_t max_patches = 0;
-    max_batch_patches(&rs->data, p->schedule.batch_size, &max_patches);
+    max_batch_patches(&rs->data, max_images, &max_patches);
     setup_line line = {options != NULL ? options->progress : NULL, p->model.preset, 0};
     setup_say(&line, "reserving memory", 0, 0);
     /* each step below needs the one before it: a failed reservation leaves
      * buffers unallocated that the weights, the executor and the frozen
      * checksums would read */
-    rc = orch_graph_reserve(&rs->graph, max_patches, p->schedule.batch_size, err);
+    rc = orch_graph_reserve(&rs->graph, max_patches, max_images, err);
     if (rc == ORCH_OK)
         rc = init_params(rs, options, &line, err);
     setup_done(&line);
     if (rc == ORCH_OK)
-        rc = orch_exec_init(&rs->exec, &rs->graph, p, max_patches, p->schedule.batch_size, err);
+        rc = orch_exec_init(&rs->exec, &rs->graph, p, max_patches, max_images, err);
     if (rc == ORCH_OK)
         rc = orch_exec_refresh_lowp(&rs->exec, 1, err);
     if (rc != ORCH_OK)
@@ -336,12 +396,145 @@ static int record_cache_uses(run_state *rs, orch_err *err)
     int n = 0;
     const orch_fcache_key *keys = orch_detach_cache_new_uses(&rs->cache, &n);
     int rc = ORCH_OK;
-    for (int i = 0; i < n && rc == ORCH_OK && rs->sink->cache_use != NULL; i++) {
+    int to_rank0 = rs->comm != NULL && rs->rank > 0;
+    for (int i = 0; i < n && rc == ORCH_OK && (to_rank0 || rs->sink->cache_use != NULL); i++) {
         char hex[ORCH_FCACHE_KEY_HEX];
         orch_fcache_key_hex(keys[i], hex);
         orch_cache_use rec = {hex};
-        rc = rs->sink->cache_use(rs->sink->ctx, rs->result->run_id, &rec, err);
+        if (rs->comm != NULL && rs->rank > 0) {
+            orch_record r = {.kind = ORCH_REC_CACHE_USE, .run_id = 0};
+            r.as.cache_use = rec;
+            rc = queue_record(rs, &r, err);
+        } else {
+            rc = rs->sink->cache_use(rs->sink->ctx, rs->result->run_id, &rec, err);
+        }
     }
+    return rc;
+}
+
+/* Rank 0 records what the other ranks found this step, in rank order
+ * (each rank's records as found): NaN events with their rank and host, and
+ * cache uses. Every rank calls it (a gather). */
+static int gather_records(run_state *rs, orch_err *err)
+{
+    void *all = NULL;
+    size_t *lens = rs->rank == 0 ? calloc((size_t)rs->ranks, sizeof *lens) : NULL;
+    if (rs->rank == 0 && lens == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
+    int rc = orch_comm_gather_bytes(rs->comm, rs->pending, rs->pending_len, 0, &all, lens, err);
+    rs->pending_len = 0;
+    rs->pending_count = 0;
+    orch_train_result *res = rs->result;
+    const unsigned char *at = all;
+    for (int r = 0; rc == ORCH_OK && rs->rank == 0 && r < rs->ranks; r++) {
+        const unsigned char *end = at + lens[r];
+        while (rc == ORCH_OK && at + 4 <= end) {
+            size_t len =
+                (size_t)at[0] | (size_t)at[1] << 8 | (size_t)at[2] << 16 | (size_t)at[3] << 24;
+            orch_record rec;
+            rc = orch_record_decode(at + 4, len, &rec, err);
+            at += 4 + len;
+            if (rc != ORCH_OK)
+                break;
+            if (rec.kind == ORCH_REC_NAN) {
+                const orch_nan_record *ev = &rec.as.nan;
+                if (res->nan_events == 0)
+                    snprintf(res->first_nan, sizeof res->first_nan,
+                             "step %lld %s %s %s (rank %lld)", (long long)ev->step,
+                             orch_phase_name(ev->phase), ev->stage, ev->tensor,
+                             (long long)ev->rank);
+                res->nan_events++;
+                rc = rs->sink->nan_event(rs->sink->ctx, res->run_id, ev, err);
+            } else if (rec.kind == ORCH_REC_CACHE_USE && rs->sink->cache_use != NULL) {
+                rc = rs->sink->cache_use(rs->sink->ctx, res->run_id, &rec.as.cache_use, err);
+            }
+        }
+        at = end;
+    }
+    free(all);
+    free(lens);
+    return rc;
+}
+
+/* The data-parallel reduction of a step: the gradient block (each rank's
+ * already weighted by its share of the images) summed over the ranks, and
+ * the control values every rank decides on. *loss becomes the global batch
+ * mean, *seen whether any rank found a non-finite value, *hits and *misses
+ * the ranks' sums. */
+static int reduce_step(run_state *rs, double *loss, int *seen, int *hits, int *misses,
+                       orch_err *err)
+{
+    int64_t n = 0;
+    float *grad = orch_graph_grads(&rs->graph, &n);
+    int rc = orch_comm_allreduce_sum_f32(rs->comm, grad, (size_t)n, err);
+    double ctl[6] = {rs->share > 0 ? *loss * rs->share : 0.0,
+                     *seen,
+                     *hits,
+                     *misses,
+                     stop_requested ? 1.0 : 0.0,
+                     rs->pending_count};
+    if (rc == ORCH_OK)
+        rc = orch_comm_allreduce_sum_f64(rs->comm, ctl, 6, err);
+    if (rc != ORCH_OK)
+        return rc;
+    *loss = ctl[0] / rs->p->schedule.batch_size;
+    *seen = ctl[1] > 0;
+    *hits = (int)ctl[2];
+    *misses = (int)ctl[3];
+    rs->stop_all = ctl[4] > 0;
+    return ctl[5] > 0 ? gather_records(rs, err) : ORCH_OK;
+}
+
+/* Every rank's frozen checksums against rank 0's: a rank whose frozen
+ * parameters differ fails the run, naming the first such rank and tensor. */
+static int compare_frozen(run_state *rs, orch_err *err)
+{
+    orch_graph *g = &rs->graph;
+    unsigned long long *sums = calloc((size_t)g->n_params + 1, sizeof *sums);
+    if (sums == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
+    for (int i = 0; i < g->n_params; i++)
+        if (!g->params[i].trainable)
+            sums[i] = g->params[i].checksum;
+    unsigned long long *mine = malloc(((size_t)g->n_params + 1) * sizeof *mine);
+    int rc = mine == NULL ? orch_seterr(err, ORCH_ENOMEM, "run: out of memory") : ORCH_OK;
+    if (rc == ORCH_OK) {
+        memcpy(mine, sums, ((size_t)g->n_params + 1) * sizeof *mine);
+        rc = orch_comm_bcast(rs->comm, sums, (size_t)g->n_params * sizeof *sums, 0, err);
+    }
+    unsigned long long first = ~0ULL; /* rank << 32 | parameter */
+    for (int i = 0; rc == ORCH_OK && i < g->n_params; i++)
+        if (mine[i] != sums[i]) {
+            first = (unsigned long long)rs->rank << 32 | (unsigned)i;
+            break;
+        }
+    if (rc == ORCH_OK)
+        rc = orch_comm_allreduce_min_u64(rs->comm, &first, 1, err);
+    if (rc == ORCH_OK && first != ~0ULL)
+        rc = orch_seterr(err, ORCH_ERUNTIME,
+                         "rank %llu's frozen parameters differ from rank 0's: %s", first >> 32,
+                         g->params[first & 0xffffffffULL].name);
+    free(sums);
+    free(mine);
+    return rc;
+}
+
+/* Every rank starts from the same parameters (seeded init, weights and
+ * checkpoints are deterministic); a rank that does not would train another
+ * model, so the run does not start. */
+static int same_parameters(run_state *rs, orch_err *err)
+{
+    const orch_graph *g = &rs->graph;
+    unsigned long long lo = XXH3_64bits(g->param_memory, sizeof(float) * (size_t)g->n_param_floats);
+    unsigned long long hi = lo;
+    int rc = orch_comm_allreduce_min_u64(rs->comm, &lo, 1, err);
+    if (rc == ORCH_OK)
+        rc = orch_comm_allreduce_max_u64(rs->comm, &hi, 1, err);
+    if (rc == ORCH_OK && lo != hi)
+        rc = orch_seterr(err, ORCH_ERUNTIME,
+                         "%s: the ranks start from different parameters (a weights file that "
+                         "differs between hosts?)",
+                         rs->p->path);
     return rc;
 }
 
@@ -353,9 +546,20 @@ static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *out
     double t0 = now_ms();
     *outcome = STEP_OK;
     int rc = batch_indices(rs, step, indices, err);
-    if (rc == ORCH_OK)
-        rc = orch_dataset_batch(&rs->data, indices, p->schedule.batch_size, &rs->batch, err);
-    if (rc == ORCH_OK)
+    /* data parallelism: this rank's contiguous share of the batch's images,
+     * [floor(r B / N), floor((r + 1) B / N)); it may be empty */
+    int b = p->schedule.batch_size, lo = 0;
+    rs->share = b;
+    if (rs->comm != NULL) {
+        lo = (int)((int64_t)rs->rank * b / rs->ranks);
+        rs->share = (int)((int64_t)(rs->rank + 1) * b / rs->ranks) - lo;
+        ex->patch_row0 = 0;
+        for (int i = 0; rc == ORCH_OK && i < lo; i++)
+            ex->patch_row0 += orch_dataset_patches(&rs->data, indices[i]);
+    }
+    if (rc == ORCH_OK && rs->share > 0)
+        rc = orch_dataset_batch(&rs->data, indices + lo, rs->share, &rs->batch, err);
+    if (rc == ORCH_OK && rs->share > 0)
         rc = orch_exec_set_batch(ex, &rs->batch, err);
     if (rc != ORCH_OK)
         return rc;
@@ -363,14 +567,19 @@ static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *out
     double lr = lr_at(p, step);
     double loss = 0.0;
     int hits = 0, misses = 0;
-    if (rs->cache.disk != NULL) {
+    if (rs->share == 0) {
+        ex->nonfinite_seen = 0;
+    } else if (rs->cache.disk != NULL) {
         rc = orch_detach_cache_forward(&rs->cache, ex, &rs->batch, &loss, &hits, &misses, err);
-        orch_metric_record hit_rec = {step, "feature_cache/hits", hits};
-        orch_metric_record miss_rec = {step, "feature_cache/misses", misses};
-        if (rc == ORCH_OK)
-            rc = rs->sink->metric(rs->sink->ctx, res->run_id, &hit_rec, err);
-        if (rc == ORCH_OK)
-            rc = rs->sink->metric(rs->sink->ctx, res->run_id, &miss_rec, err);
+        /* data parallelism: the counts are the ranks' sums, after the reduction */
+        if (rs->comm == NULL) {
+            orch_metric_record hit_rec = {step, "feature_cache/hits", hits};
+            orch_metric_record miss_rec = {step, "feature_cache/misses", misses};
+            if (rc == ORCH_OK)
+                rc = rs->sink->metric(rs->sink->ctx, res->run_id, &hit_rec, err);
+            if (rc == ORCH_OK)
+                rc = rs->sink->metric(rs->sink->ctx, res->run_id, &miss_rec, err);
+        }
         if (rc == ORCH_OK)
             rc = record_cache_uses(rs, err);
         if (rc != ORCH_OK)
@@ -379,14 +588,36 @@ static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *out
         loss = orch_exec_forward(ex);
     }
     orch_graph_zero_grad(&rs->graph);
-    orch_exec_backward(ex);
     double scale = ex->loss_scale;
+    if (rs->share > 0) {
+        /* data parallelism: each rank's gradient of its own mean, weighted
+         * by its share, sums to the gradient of the global batch's mean */
+        if (rs->comm != NULL)
+            ex->loss_scale = scale * rs->share / b;
+        orch_exec_backward(ex);
+        ex->loss_scale = scale;
+    }
+    int seen = ex->nonfinite_seen;
+    if (rs->comm != NULL) {
+        rc = reduce_step(rs, &loss, &seen, &hits, &misses, err);
+        if (rc == ORCH_OK && rs->record_error)
+            rc = orch_seterr(err, rs->observer_err.code, "%s", rs->observer_err.msg);
+        if (rc == ORCH_OK && rs->cache.disk != NULL) {
+            orch_metric_record hit_rec = {step, "feature_cache/hits", hits};
+            orch_metric_record miss_rec = {step, "feature_cache/misses", misses};
+            rc = rs->sink->metric(rs->sink->ctx, res->run_id, &hit_rec, err);
+            if (rc == ORCH_OK)
+                rc = rs->sink->metric(rs->sink->ctx, res->run_id, &miss_rec, err);
+        }
+        if (rc != ORCH_OK)
+            return rc;
+    }
     if (scale != 1.0)
         unscale_grads(&rs->graph, 1.0 / scale);
     double grad_norm = grad_norms(rs, step, err, &rc);
     if (rc != ORCH_OK)
         return rc;
-    int finite = isfinite(loss) && isfinite(grad_norm) && !ex->nonfinite_seen;
+    int finite = isfinite(loss) && isfinite(grad_norm) && !seen;
     int skip = 0;
     if (p->loss_scale.dynamic) {
         /* GradScaler: a non-finite gradient skips the step and halves the
@@ -428,6 +659,8 @@ static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *out
         snprintf(res->diverged_at, sizeof res->diverged_at, "step %lld: a frozen-tensor change",
                  (long long)step);
     }
+    if (rc == ORCH_OK && p->checks.frozen && rs->comm != NULL)
+        rc = compare_frozen(rs, err);
     if (rc != ORCH_OK)
         return rc;
     if (rs->record_error)
@@ -597,6 +830,10 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     rs.p = p;
     rs.sink = sink;
     rs.result = result;
+    rs.comm = options != NULL ? options->comm : NULL;
+    rs.ranks = rs.comm != NULL ? orch_comm_size(rs.comm) : 1;
+    rs.rank = rs.comm != NULL ? orch_comm_rank(rs.comm) : 0;
+    gethostname(rs.host, sizeof rs.host - 1);
     int resuming = options != NULL && options->resume_run_id > 0;
     int rc = prepare(&rs, options, err);
     char hash[65] = "";
@@ -614,6 +851,8 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
         rs.exec.loss_scale = st.loss_scale;
         rs.good_steps = st.good_steps;
     }
+    if (rc == ORCH_OK && rs.comm != NULL)
+        rc = same_parameters(&rs, err);
     char *config_json = rc == ORCH_OK ? orch_pipeline_to_json(p, 0) : NULL;
     if (rc == ORCH_OK && config_json == NULL)
         rc = orch_seterr(err, ORCH_ENOMEM, "run: cannot encode the pipeline");
@@ -668,14 +907,14 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
             break;
         last_done = step;
         int stats_every = p->checks.stats_every;
-        if (stats_every > 0 && step % stats_every == 0) {
+        if (stats_every > 0 && step % stats_every == 0 && rs.share > 0 && rs.rank == 0) {
             stats_ctx sc = {&rs, step, ORCH_OK, err};
             orch_exec_stage_stats(&rs.exec, emit_stat, &sc);
             rc = sc.rc;
         }
         print_progress(progress, p, result, step, now_ms() - start, step - first_step + 1);
         print_json_step(json, result->run_id, step, result, lr_at(p, step), now_ms() - t0);
-        if (outcome == STEP_DIVERGED || stop_requested)
+        if (outcome == STEP_DIVERGED || (rs.comm != NULL ? rs.stop_all : stop_requested))
             break;
         int every = p->schedule.checkpoint_every;
         if (rc == ORCH_OK && every > 0 && (step + 1) % every == 0 && step + 1 < p->schedule.steps) {
@@ -701,7 +940,8 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     if (rc == ORCH_OK) {
         if (outcome == STEP_DIVERGED)
             result->status = ORCH_RUN_DIVERGED;
-        else if (stop_requested && last_done + 1 < p->schedule.steps)
+        else if ((rs.comm != NULL ? rs.stop_all : stop_requested) &&
+                 last_done + 1 < p->schedule.steps)
             result->status = ORCH_RUN_INTERRUPTED;
         else
             result->status = ORCH_RUN_FINISHED;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "core/err.h"
+#include "core/mpi_comm.h"
 #include "core/pipeline.h"
 #include "core/sink.h"
 
@@ -31,6 +32,11 @@ typedef struct orch_train_options {
     const char *init_path;         /* trainable tensors to start from, read instead of
                                       p->strategy.init (a sweep's output_of: the dependency's
                                       final checkpoint), or NULL */
+    orch_comm *comm; /* data parallelism: the ranks that train this run together (every
+                        one calls orch_train with the same pipeline); NULL: this process
+                        alone. Rank 0's sink records the run; the others pass a sink that
+                        drops everything (orch_sink_drop): their NaN events and cache uses
+                        reach rank 0 through the communicator. */
 } orch_train_options;
 
 typedef struct orch_train_result {

@@ -547,6 +547,7 @@ int dsl_convert(lua_State *L)
     cv_schedule(&c, 1);
     cv_precision(&c, 1);
     cv_checks(&c, 1);
+    cv_parallel(&c, 1);
     cv_tags_name(&c, 1);
     return 0;
 }

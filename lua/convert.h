@@ -125,6 +125,7 @@ void cv_optimizer(cv *c, int root);
 void cv_schedule(cv *c, int root);
 void cv_precision(cv *c, int root);
 void cv_checks(cv *c, int root);
+void cv_parallel(cv *c, int root);
 void cv_tags_name(cv *c, int root);
 
 #endif

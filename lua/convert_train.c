@@ -276,6 +276,20 @@ void cv_precision(cv *c, int root)
         lua_pop(c->L, 1);
 }
 
+/* --------------------------------------------------------------- parallel */
+
+void cv_parallel(cv *c, int root)
+{
+    int t = 0;
+    if (section(c, root, "parallel", NULL, "{ data = 2 }", NULL)) {
+        t = lua_gettop(c->L);
+        cv_check_section(c, t, "parallel", -1);
+    }
+    cv_scalars(c, t, "parallel", -1);
+    if (t != 0)
+        lua_pop(c->L, 1);
+}
+
 /* ----------------------------------------------------------------- checks */
 
 static void inject(cv *c, int t)

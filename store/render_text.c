@@ -296,6 +296,10 @@ static void print_first_nan(const orch_rowset *ev, FILE *out)
             val(cell(ev, 0, "step"), "-", b0), val(cell(ev, 0, "phase"), "-", b1),
             val(cell(ev, 0, "stage"), "-", b2), val(cell(ev, 0, "tensor"), "-", b3),
             val(cell(ev, 0, "nan_count"), "0", b4), val(cell(ev, 0, "inf_count"), "0", b5));
+    const orch_value *rank = cell(ev, 0, "rank");
+    if (rank != NULL && rank->kind != ORCH_VALUE_NULL)
+        fprintf(out, "  found on rank %s (host %s)\n", val(rank, "-", b0),
+                val(cell(ev, 0, "host"), "-", b1));
     const orch_value *finite = cell(ev, 0, "inputs_finite");
     if (finite->kind == ORCH_VALUE_NULL)
         return;

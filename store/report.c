@@ -79,6 +79,12 @@ static const char sql_summary[] =
 static const char sql_nans[] =
     "SELECT step, phase, stage, tensor, nan_count, inf_count, input_absmax, inputs_finite "
     "FROM nan_events WHERE run_id = ?1 ORDER BY step, id LIMIT ?2";
+/* A data-parallel run's events also say where they were found. */
+static const char sql_nans_ranked[] =
+    "SELECT step, phase, stage, tensor, nan_count, inf_count, input_absmax, inputs_finite, rank, "
+    "host FROM nan_events WHERE run_id = ?1 ORDER BY step, id LIMIT ?2";
+static const char sql_ranked[] =
+    "SELECT EXISTS (SELECT 1 FROM nan_events WHERE run_id = ?1 AND rank IS NOT NULL) LIMIT ?2";
 static const char sql_frozen[] =
     "SELECT step, parameter FROM frozen_changes WHERE run_id = ?1 ORDER BY step, id LIMIT ?2";
 static const char sql_checkpoints[] =
@@ -150,7 +156,14 @@ static int read_sections(orch_store *s, int64_t run_id, orch_run_report *r, orch
         return rc;
     r->n_nan_events = int_at(&r->summary, SUMMARY_NAN_EVENTS);
     r->n_frozen_changes = int_at(&r->summary, SUMMARY_FROZEN_CHANGED);
-    rc = read_rows(s, sql_nans, run_id, ORCH_REPORT_EVENTS, &r->nan_events, err);
+    orch_rowset ranked;
+    memset(&ranked, 0, sizeof ranked);
+    rc = read_rows(s, sql_ranked, run_id, 1, &ranked, err);
+    int with_rank = rc == ORCH_OK && int_at(&ranked, 0) > 0;
+    orch_rowset_free(&ranked);
+    if (rc == ORCH_OK)
+        rc = read_rows(s, with_rank ? sql_nans_ranked : sql_nans, run_id, ORCH_REPORT_EVENTS,
+                       &r->nan_events, err);
     if (rc == ORCH_OK)
         rc = read_rows(s, sql_frozen, run_id, ORCH_REPORT_EVENTS, &r->frozen_changes, err);
     if (rc == ORCH_OK)

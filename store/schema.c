@@ -455,8 +455,14 @@ static const char migration_5[] =
     "  LEFT JOIN sweep_runs w ON w.run_id = r.id\n"
     " ORDER BY r.id;\n";
 
+/* Version 6: data-parallel runs (one run over many MPI ranks) record
+ * where each NaN event was found: the rank and its host. NULL for runs on
+ * one rank and rows of older stores. run_summary is unchanged. */
+static const char migration_6[] = "ALTER TABLE nan_events ADD COLUMN rank INTEGER;\n"
+                                  "ALTER TABLE nan_events ADD COLUMN host TEXT;\n";
+
 const char *const store_migrations[] = {
-    migration_1, migration_2, migration_3, migration_4, migration_5,
+    migration_1, migration_2, migration_3, migration_4, migration_5, migration_6,
 };
 
 const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);

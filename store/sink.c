@@ -56,7 +56,8 @@ static const char sql_insert_metric[] =
     "ON CONFLICT (run_id, name, step) DO UPDATE SET value = excluded.value";
 static const char sql_insert_nan[] =
     "INSERT INTO nan_events (run_id, step, phase, stage, tensor, nan_count, inf_count, "
-    "input_absmax, inputs_finite) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    "input_absmax, inputs_finite, rank, host) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+    "?11)";
 static const char sql_end_run[] = "UPDATE runs SET status = ?2, finished_at = " NOW_SQL
                                   ", heartbeat_at = " NOW_SQL ", error = ?3 WHERE id = ?1";
 static const char sql_has_nan[] = "SELECT 1 FROM nan_events WHERE run_id = ?1 LIMIT 1";
@@ -313,6 +314,10 @@ static int write_rec(orch_store *s, const store_rec *r, orch_err *err)
         if (r->as.nan.first) {
             b |= bind_real(st, 8, r->as.nan.input_absmax);
             b |= sqlite3_bind_int(st, 9, r->as.nan.inputs_finite ? 1 : 0);
+        }
+        if (r->as.nan.host != SIZE_MAX) {
+            b |= sqlite3_bind_int64(st, 10, r->as.nan.rank);
+            b |= sqlite3_bind_text(st, 11, pool_str(k, r->as.nan.host), -1, SQLITE_STATIC);
         }
         break;
     case STORE_REC_FROZEN:
@@ -619,7 +624,7 @@ static int sink_nan_event(void *ctx, int64_t run_id, const orch_nan_record *rec,
     orch_store *s = ctx;
     store_sink *k = &s->sink;
     store_rec *r = NULL;
-    size_t stage = SIZE_MAX, tensor = SIZE_MAX;
+    size_t stage = SIZE_MAX, tensor = SIZE_MAX, host = SIZE_MAX;
     int first = 0;
     if (rec == NULL)
         return orch_seterr(err, ORCH_EINVAL, "store: nan_event without a record");
@@ -635,6 +640,8 @@ static int sink_nan_event(void *ctx, int64_t run_id, const orch_nan_record *rec,
         rc = pool_add(k, rec->stage, &stage, err);
     if (rc == ORCH_OK)
         rc = pool_add(k, rec->tensor, &tensor, err);
+    if (rc == ORCH_OK && rec->host != NULL)
+        rc = pool_add(k, rec->host, &host, err);
     if (rc == ORCH_OK)
         rc = rec_add(k, STORE_REC_NAN, run_id, rec->step, &r, err);
     if (rc != ORCH_OK)
@@ -647,6 +654,8 @@ static int sink_nan_event(void *ctx, int64_t run_id, const orch_nan_record *rec,
     r->as.nan.input_absmax = rec->input_absmax;
     r->as.nan.inputs_finite = rec->inputs_finite;
     r->as.nan.first = first;
+    r->as.nan.rank = rec->rank;
+    r->as.nan.host = host;
     /* the diagnosis must survive a crash that may follow */
     return first ? store_sink_flush(s, STORE_FLUSH_TRY, err) : maybe_flush(s, err);
 }

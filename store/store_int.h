@@ -68,7 +68,9 @@ typedef struct store_rec {
             int64_t nan_count, inf_count;
             double input_absmax;
             int inputs_finite;
-            int first; /* the run's first event: its provenance is written */
+            int first;    /* the run's first event: its provenance is written */
+            int64_t rank; /* data parallelism: where it was found; host SIZE_MAX: none */
+            size_t host;
         } nan;
         struct {
             size_t stage;

@@ -305,6 +305,7 @@ static void test_round_trip_every_field(void **state)
         P.optimizer.grad_clip = DBL_MAX;
         P.schedule.warmup_steps = 1;
         P.schedule.checkpoint_every = 2;
+        P.parallel.data = 3; /* written only when > 1 */
         P.precision = ORCH_BF16;
         P.loss_scale.init = 65536;
         P.loss_scale.dynamic = 1;
@@ -329,6 +330,7 @@ static void test_round_trip_every_field(void **state)
         assert_true(Q.optimizer.eps == 4.9406564584124654e-324);
         assert_true(Q.optimizer.grad_clip == DBL_MAX);
         assert_true(Q.model.config.initializer_range == 0.1 + 0.2);
+        assert_int_equal(Q.parallel.data, 3);
 
         /* a regression head, npy data */
         P.head.kind = ORCH_HEAD_REGRESSION;

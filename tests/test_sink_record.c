@@ -47,10 +47,10 @@ static int make_records(orch_record *r)
         .kind = ORCH_REC_STEP, .run_id = 3, .as.step = {INT64_MAX, NAN, INFINITY, -0.0, 1e-300}};
     r[n++] = (orch_record){
         .kind = ORCH_REC_METRIC, .run_id = -5, .as.metric = {INT64_MIN, "loss_scale", -INFINITY}};
-    r[n++] = (orch_record){
-        .kind = ORCH_REC_NAN,
-        .run_id = 9,
-        .as.nan = {2, ORCH_PHASE_UPDATE, "visual.merger.mlp.2", NULL, 7, 1, 65504.0, 1}};
+    r[n++] = (orch_record){.kind = ORCH_REC_NAN,
+                           .run_id = 9,
+                           .as.nan = {2, ORCH_PHASE_UPDATE, "visual.merger.mlp.2", NULL, 7, 1,
+                                      65504.0, 1, 3, "node-7"}};
     r[n++] = (orch_record){
         .kind = ORCH_REC_STAGE_STAT, .run_id = 9, .as.stage_stat = {10, "head", 3.5, NAN, -NAN}};
     r[n++] = (orch_record){
@@ -134,6 +134,8 @@ static void same_record(const orch_record *a, const orch_record *b)
         assert_int_equal(a->as.nan.inf_count, b->as.nan.inf_count);
         same_real(a->as.nan.input_absmax, b->as.nan.input_absmax);
         assert_int_equal(a->as.nan.inputs_finite, b->as.nan.inputs_finite);
+        assert_int_equal(a->as.nan.rank, b->as.nan.rank);
+        same_str(a->as.nan.host, b->as.nan.host);
         break;
     case ORCH_REC_STAGE_STAT:
         assert_int_equal(a->as.stage_stat.step, b->as.stage_stat.step);
@@ -302,13 +304,13 @@ static void test_hostile_bytes_refused(void **state)
 
     orch_record nan = {.kind = ORCH_REC_NAN,
                        .run_id = 1,
-                       .as.nan = {1, ORCH_PHASE_FORWARD, "s", "t", 1, 0, 1.0, 1}};
+                       .as.nan = {1, ORCH_PHASE_FORWARD, "s", "t", 1, 0, 1.0, 1, -1, NULL}};
     good = encode(&nan, &len);
     memcpy(b, good, len);
     b[18] = 3; /* phase past update */
     refused(b, len, "phase");
     memcpy(b, good, len);
-    b[len - 1] = 2; /* inputs_finite is a flag */
+    b[len - 13] = 2; /* inputs_finite is a flag (then rank, 8 bytes, and a NULL host, 4) */
     refused(b, len, "inputs_finite");
     free(good);
 
@@ -376,7 +378,7 @@ static void test_decoded_records_into_store(void **state)
         {.kind = ORCH_REC_STEP, .as.step = {0, 2.5, NAN, 1e-3, 3.0}},
         {.kind = ORCH_REC_METRIC, .as.metric = {0, "loss_scale", 1024.0}},
         {.kind = ORCH_REC_NAN,
-         .as.nan = {0, ORCH_PHASE_BACKWARD, "head", "grad_weight", 2, 1, 7.0, 1}},
+         .as.nan = {0, ORCH_PHASE_BACKWARD, "head", "grad_weight", 2, 1, 7.0, 1, -1, NULL}},
         {.kind = ORCH_REC_FROZEN_CHANGE, .as.frozen_change = {0, "visual.patch_embed.proj"}},
         {.kind = ORCH_REC_CACHE_USE, .as.cache_use = {"0123456789abcdef0123456789abcdef"}},
         {.kind = ORCH_REC_CACHE_USE, .as.cache_use = {"0123456789abcdef0123456789abcdef"}},

@@ -74,7 +74,8 @@ static int fill(const char *path)
             ok = k.step(k.ctx, id, &st, &err) == ORCH_OK;
         }
         if (ok && p->diverge) {
-            orch_nan_record ev = {0, ORCH_PHASE_BACKWARD, "head", "grad_weight", 3, 1, 65504.0, 1};
+            orch_nan_record ev = {
+                0, ORCH_PHASE_BACKWARD, "head", "grad_weight", 3, 1, 65504.0, 1, -1, NULL};
             ok = k.nan_event(k.ctx, id, &ev, &err) == ORCH_OK;
         }
         ok = ok &&

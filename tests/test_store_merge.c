@@ -58,10 +58,10 @@ static int record_rows(orch_store *s, orch_sink *k, int64_t id, int salt, orch_e
     if (rc == ORCH_OK)
         rc = k->metric(k->ctx, id, &(orch_metric_record){1, "eval_acc", 0.25}, err);
     if (rc == ORCH_OK)
-        rc = k->nan_event(
-            k->ctx, id,
-            &(orch_nan_record){2, ORCH_PHASE_FORWARD, "visual.blocks.1", "out", salt, 1, 7.5, 1},
-            err);
+        rc = k->nan_event(k->ctx, id,
+                          &(orch_nan_record){2, ORCH_PHASE_FORWARD, "visual.blocks.1", "out", salt,
+                                             1, 7.5, 1, -1, NULL},
+                          err);
     for (int i = 0; rc == ORCH_OK && i < 2; i++)
         rc = k->stage_stat(
             k->ctx, id,

@@ -62,8 +62,9 @@ static int fill_store(const char *path)
         ok = k.step(k.ctx, b, &r, &err) == ORCH_OK;
     }
     orch_nan_record e1 = {
-        2, ORCH_PHASE_BACKWARD, "visual.merger.mlp.2", "grad_weight", 4, 2, 65504.0, 1};
-    orch_nan_record e2 = {3, ORCH_PHASE_FORWARD, "visual.blocks.0.attn", "out", 9, 0, 0.0, 0};
+        2, ORCH_PHASE_BACKWARD, "visual.merger.mlp.2", "grad_weight", 4, 2, 65504.0, 1, -1, NULL};
+    orch_nan_record e2 = {3,   ORCH_PHASE_FORWARD, "visual.blocks.0.attn", "out", 9, 0, 0.0, 0, -1,
+                          NULL};
     ok = ok && k.nan_event(k.ctx, b, &e1, &err) == ORCH_OK &&
          k.nan_event(k.ctx, b, &e2, &err) == ORCH_OK &&
          k.metric(k.ctx, b, &(orch_metric_record){2, "loss_scale", 32768.0}, &err) == ORCH_OK &&
@@ -524,7 +525,7 @@ static void test_show_run(void **state)
     assert_int_equal(orch_store_sink(rw, &k, &err), ORCH_OK);
     assert_int_equal(k.begin_run(k.ctx, &info, &run, &err), ORCH_OK);
     for (int i = 0; i < 25; i++) {
-        orch_nan_record ev = {i, ORCH_PHASE_FORWARD, "s", "out", 1, 0, 1.0, 0};
+        orch_nan_record ev = {i, ORCH_PHASE_FORWARD, "s", "out", 1, 0, 1.0, 0, -1, NULL};
         assert_int_equal(k.nan_event(k.ctx, run, &ev, &err), ORCH_OK);
     }
     assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_DIVERGED, NULL}, &err),

@@ -502,7 +502,9 @@ static const char *const v2_dumps[] = {
     "ORDER BY id",
     "SELECT * FROM steps ORDER BY run_id, step",
     "SELECT * FROM metrics ORDER BY run_id, name, step",
-    "SELECT * FROM nan_events ORDER BY id",
+    /* v6 adds rank and host (NULL here) */
+    "SELECT id, run_id, step, phase, stage, tensor, nan_count, inf_count, input_absmax, "
+    "inputs_finite FROM nan_events ORDER BY id",
     "SELECT * FROM stage_stats ORDER BY run_id, step, stage",
     "SELECT * FROM artifacts ORDER BY id",
     "SELECT * FROM run_checkpoints",
@@ -659,7 +661,9 @@ static const char *const v4_dumps[] = {
     "kernels_why, cpu, threads FROM runs ORDER BY id",
     "SELECT * FROM steps ORDER BY run_id, step",
     "SELECT * FROM metrics ORDER BY run_id, name, step",
-    "SELECT * FROM nan_events ORDER BY id",
+    /* v6 adds rank and host (NULL here) */
+    "SELECT id, run_id, step, phase, stage, tensor, nan_count, inf_count, input_absmax, "
+    "inputs_finite FROM nan_events ORDER BY id",
     "SELECT * FROM stage_stats ORDER BY run_id, step, stage",
     "SELECT * FROM artifacts ORDER BY id",
     "SELECT * FROM run_checkpoints",

@@ -114,8 +114,9 @@ static void test_round_trip(void **state)
         f->sink.metric(f->sink.ctx, run, &(orch_metric_record){2, "grad_norm/lora", NAN}, &err),
         ORCH_OK);
     orch_nan_record first = {
-        2, ORCH_PHASE_BACKWARD, "visual.merger.mlp.2", "grad_weight", 7, 1, 65504.0, 1};
-    orch_nan_record later = {2, ORCH_PHASE_UPDATE, "visual.merger.mlp.2", NULL, 3, 0, 1.0, 0};
+        2, ORCH_PHASE_BACKWARD, "visual.merger.mlp.2", "grad_weight", 7, 1, 65504.0, 1, -1, NULL};
+    orch_nan_record later = {2,   ORCH_PHASE_UPDATE, "visual.merger.mlp.2", NULL, 3, 0, 1.0, 0, -1,
+                             NULL};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &first, &err), ORCH_OK);
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &later, &err), ORCH_OK);
     assert_int_equal(f->sink.end_run(f->sink.ctx, run,
@@ -279,7 +280,7 @@ static void test_first_nan_event_written_at_once(void **state)
     int64_t a = begin(f);
     int64_t b = begin(f);
     sqlite3 *db = peer(f);
-    orch_nan_record ev = {5, ORCH_PHASE_FORWARD, "blocks.3.attn", "out", 2, 0, 12.0, 1};
+    orch_nan_record ev = {5, ORCH_PHASE_FORWARD, "blocks.3.attn", "out", 2, 0, 12.0, 1, -1, NULL};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, a, &ev, &err), ORCH_OK);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events"), 1);
     ev.phase = ORCH_PHASE_BACKWARD;
@@ -333,7 +334,7 @@ static void test_invalid_records(void **state)
     assert_non_null(strstr(err.msg, "CHECK constraint failed"));
     assert_int_equal(id, 0);
 
-    orch_nan_record ev = {1, (orch_phase)7, "s", "t", 1, 0, 0.0, 1};
+    orch_nan_record ev = {1, (orch_phase)7, "s", "t", 1, 0, 0.0, 1, -1, NULL};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_EINVAL);
     assert_non_null(strstr(err.msg, "phase 7 is not forward, backward or update"));
     ev.phase = ORCH_PHASE_FORWARD;
@@ -590,7 +591,8 @@ static int64_t full_run(fixture *f, orch_run_status status)
             f->sink.metric(f->sink.ctx, run, &(orch_metric_record){i, "loss_scale", 1024.0}, &err),
             ORCH_OK);
         if (i == 3 || i == 7) {
-            orch_nan_record ev = {i, ORCH_PHASE_BACKWARD, "head", "grad_weight", 1, 0, 2.0, 1};
+            orch_nan_record ev = {i,   ORCH_PHASE_BACKWARD, "head", "grad_weight", 1, 0, 2.0, 1, -1,
+                                  NULL};
             assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
         }
         if (i % 5 == 0) {
@@ -648,7 +650,7 @@ static void test_resume_run(void **state)
      * is kept, so the one at 7 carries no provenance. */
     for (int i = 5; i < 10; i++)
         add_step(f, run, i, 1.0 / (i + 1), 1.0);
-    orch_nan_record ev = {7, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 5.0, 0};
+    orch_nan_record ev = {7, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 5.0, 0, -1, NULL};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
     assert_int_equal(
         f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
@@ -677,7 +679,7 @@ static void test_resume_run_from_scratch(void **state)
     const char *tables[] = {"steps", "metrics", "nan_events", "stage_stats", "artifacts"};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         assert_int_equal(count_where(db, tables[i], run, ""), 0);
-    orch_nan_record ev = {2, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 5.0, 1};
+    orch_nan_record ev = {2, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 5.0, 1, -1, NULL};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
     assert_int_equal(count_where(db, "nan_events", run, "input_absmax = 5.0"), 1);
     sqlite3_close(db);
@@ -812,7 +814,7 @@ static void test_frozen_change_is_not_first_nan(void **state)
                                   "parameter = 'visual.blocks.0.attn.qkv.weight'"),
                      1);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events"), 0);
-    orch_nan_record ev = {2, ORCH_PHASE_BACKWARD, "head", "grad_weight", 3, 0, 7.0, 1};
+    orch_nan_record ev = {2, ORCH_PHASE_BACKWARD, "head", "grad_weight", 3, 0, 7.0, 1, -1, NULL};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events"), 1);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM nan_events WHERE input_absmax = 7.0 AND "
@@ -941,7 +943,7 @@ static void add_step_and_event(fixture *f, int64_t run, int64_t step)
 {
     orch_err err = {0};
     add_step(f, run, step, 1.0 + (double)step, 0.5);
-    orch_nan_record ev = {step, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 2.0, 1};
+    orch_nan_record ev = {step, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 2.0, 1, -1, NULL};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
 }
 
@@ -1040,7 +1042,7 @@ static void test_lock_buffer_bounded(void **state)
     assert_int_equal(c.sleeps, 0);
     assert_int_equal(f->store->sink.n_recs, 7);
     orch_err err = {0};
-    orch_nan_record ev = {3, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 2.0, 1};
+    orch_nan_record ev = {3, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 2.0, 1, -1, NULL};
     /* the eighth record: waits, then writes */
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
     assert_int_equal(c.sleeps, 2);

@@ -35,7 +35,7 @@ static void step(orch_sink *k, int64_t run, int64_t i, double loss, double gnorm
 static void nan_event(orch_sink *k, int64_t run, int64_t i, orch_phase phase, const char *stage)
 {
     orch_err err = {0};
-    orch_nan_record r = {i, phase, stage, "out", 1, 0, 3.5, 1};
+    orch_nan_record r = {i, phase, stage, "out", 1, 0, 3.5, 1, -1, NULL};
     assert_int_equal(k->nan_event(k->ctx, run, &r, &err), ORCH_OK);
 }
 

@@ -118,7 +118,8 @@ static int record_point(orch_store *s, orch_sink *k, int64_t sweep, const char *
         rc = k->step(k->ctx, st.run_id, &rec, err);
     }
     for (int i = 0; rc == ORCH_OK && i < p->n_nan; i++) {
-        orch_nan_record ev = {2, ORCH_PHASE_BACKWARD, "head", "grad_weight", 1, 0, 1e5, 1};
+        orch_nan_record ev = {2,   ORCH_PHASE_BACKWARD, "head", "grad_weight", 1, 0, 1e5, 1, -1,
+                              NULL};
         rc = k->nan_event(k->ctx, st.run_id, &ev, err);
     }
     if (rc == ORCH_OK)

@@ -189,7 +189,7 @@ static void test_forward_sink_batches(void **state)
         assert_int_equal(sink.step(sink.ctx, 5, &st, &err), ORCH_OK);
     }
     assert_int_equal(s.n, 1); /* batched */
-    orch_nan_record nan = {3, ORCH_PHASE_BACKWARD, "head", "grad_weight", 1, 0, 2.0, 1};
+    orch_nan_record nan = {3, ORCH_PHASE_BACKWARD, "head", "grad_weight", 1, 0, 2.0, 1, -1, NULL};
     assert_int_equal(sink.nan_event(sink.ctx, 5, &nan, &err), ORCH_OK);
     assert_int_equal(s.n, 2); /* the first NaN event: at once, with the steps before it */
     assert_int_equal(s.records[1], 11);

@@ -188,6 +188,7 @@ void tiny_pipeline(orch_pipeline *p, orch_strategy_kind kind)
     snprintf(p->path, sizeof p->path, "tiny.lua");
     snprintf(p->name, sizeof p->name, "tiny");
     snprintf(p->model.preset, sizeof p->model.preset, "tiny");
+    p->parallel.data = 1;
     orch_model_config *c = &p->model.config;
     c->depth = 4;
     c->hidden_size = 32;

@@ -1,0 +1,61 @@
+/* sink_drop.c - a sink that records nothing; see sink.h. */
+#include "core/sink.h"
+
+static int drop_begin(void *ctx, const orch_run_info *info, int64_t *run_id, orch_err *err)
+{
+    (void)ctx, (void)info, (void)err;
+    *run_id = 0;
+    return ORCH_OK;
+}
+static int drop_step(void *ctx, int64_t run_id, const orch_step_record *rec, orch_err *err)
+{
+    (void)ctx, (void)run_id, (void)rec, (void)err;
+    return ORCH_OK;
+}
+static int drop_metric(void *ctx, int64_t run_id, const orch_metric_record *rec, orch_err *err)
+{
+    (void)ctx, (void)run_id, (void)rec, (void)err;
+    return ORCH_OK;
+}
+static int drop_nan(void *ctx, int64_t run_id, const orch_nan_record *rec, orch_err *err)
+{
+    (void)ctx, (void)run_id, (void)rec, (void)err;
+    return ORCH_OK;
+}
+static int drop_flush(void *ctx, orch_err *err)
+{
+    (void)ctx, (void)err;
+    return ORCH_OK;
+}
+static int drop_end(void *ctx, int64_t run_id, const orch_run_end *rec, orch_err *err)
+{
+    (void)ctx, (void)run_id, (void)rec, (void)err;
+    return ORCH_OK;
+}
+static int drop_stat(void *ctx, int64_t run_id, const orch_stage_stat *rec, orch_err *err)
+{
+    (void)ctx, (void)run_id, (void)rec, (void)err;
+    return ORCH_OK;
+}
+static int drop_artifact(void *ctx, int64_t run_id, const orch_artifact *rec, orch_err *err)
+{
+    (void)ctx, (void)run_id, (void)rec, (void)err;
+    return ORCH_OK;
+}
+static int drop_resume(void *ctx, int64_t run_id, const orch_run_resume *rec, orch_err *err)
+{
+    (void)ctx, (void)run_id, (void)rec, (void)err;
+    return ORCH_OK;
+}
+static int drop_frozen(void *ctx, int64_t run_id, const orch_frozen_change *rec, orch_err *err)
+{
+    (void)ctx, (void)run_id, (void)rec, (void)err;
+    return ORCH_OK;
+}
+
+void orch_sink_drop(orch_sink *out)
+{
+    orch_sink sink = {NULL,     drop_begin, drop_step,     drop_metric, drop_nan,    drop_flush,
+                      drop_end, drop_stat,  drop_artifact, drop_resume, drop_frozen, NULL};
+    *out = sink;
+}
