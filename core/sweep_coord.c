@@ -39,6 +39,9 @@ typedef struct coord {
     orch_sink sink;
     int64_t sweep_id;
     int *busy;                   /* per rank: the node it computes, or -1 */
+    char *lead;                  /* per rank: 1 when its DONE ends its node; 0 for the other
+                                    ranks of a data-parallel group (their DONE frees them) */
+    int *group;                  /* scratch of hand_out_ready: the free ranks >= 1 */
     orch_sweep_run_state *state; /* per run: as queued (id, status, attempts, checkpoint) */
     char (*checkpoint)[ORCH_PATH_MAX + 64]; /* per run: its newest checkpoint, as it opens */
     char *skip_recorded;                    /* per node: its skip is in the store */
@@ -320,14 +323,31 @@ static int init_path_of(const coord *c, const orch_sweep_run *run, char *path, s
     return ORCH_OK;
 }
 
-/* Hands node k to rank. A run that cannot be handed out (its dependency
- * left no checkpoint) fails here. */
-static int hand_out(coord *c, int k, int rank, orch_err *err)
+/* The ranks a run of the sweep trains on at once: parallel.data (1 for a
+ * run that does not set it, and for a FEATURES node). */
+static int ranks_of(const coord *c, int k)
 {
     const orch_dag_node *node = &c->dag->nodes[k];
+    if (node->kind != ORCH_DAG_RUN)
+        return 1;
+    int n = c->sw->runs[node->run].pipeline->parallel.data;
+    return n > 1 ? n : 1;
+}
+
+/* Hands node k to the n_group ranks of group (lowest first; more than one
+ * for a data-parallel run: the lowest forwards its records, and the store
+ * records the hand-out to it). A run that cannot be handed out (its
+ * dependency left no checkpoint) fails here. */
+static int hand_out(coord *c, int k, const int *group, int n_group, orch_err *err)
+{
+    const orch_dag_node *node = &c->dag->nodes[k];
+    int rank = group[0];
     orch_msg_assign a;
     memset(&a, 0, sizeof a);
     a.node = k;
+    a.n_group = n_group;
+    for (int i = 0; i < n_group; i++)
+        a.group[i] = group[i];
     snprintf(a.run_dir, sizeof a.run_dir, "%s.runs", c->opt->db);
     snprintf(a.feature_dir, sizeof a.feature_dir, "%s.features", c->opt->db);
     if (node->kind == ORCH_DAG_RUN) {
@@ -354,27 +374,64 @@ static int hand_out(coord *c, int k, int rank, orch_err *err)
         st->attempts = a.attempt;
     }
     int rc = orch_msg_encode_assign(&c->out, &a, err);
-    if (rc == ORCH_OK)
-        rc = send_to(c->opt, rank, c->out.data, c->out.len, err);
-    if (rc == ORCH_OK)
-        c->busy[rank] = k;
+    for (int i = 0; i < n_group && rc == ORCH_OK; i++) {
+        rc = send_to(c->opt, group[i], c->out.data, c->out.len, err);
+        if (rc == ORCH_OK) {
+            c->busy[group[i]] = k;
+            c->lead[group[i]] = i == 0;
+        }
+    }
+    if (rc == ORCH_OK && n_group > 1)
+        say(c, -1, "%s (run %lld): on %d ranks (data-parallel), rank %d forwards its records",
+            node->name, (long long)a.run_id, n_group, rank);
     return rc;
 }
 
+/* Hands ready nodes out, the most urgent first, while ranks are free: a
+ * node of one rank to the lowest free rank, a data-parallel run of N ranks
+ * to the N lowest free ranks from 1 up (rank 0's worker is a thread of the
+ * coordinator, which alone may call MPI: it cannot join a group). A node
+ * that does not fit yet waits, and so does everything behind it, so the
+ * ranks a data-parallel run needs are not taken by smaller nodes one by
+ * one. */
 static int hand_out_ready(coord *c, orch_err *err)
 {
     int rc = ORCH_OK;
-    for (int r = 0; r < c->opt->size && rc == ORCH_OK && !c->stopping; r++) {
-        if (c->busy[r] >= 0)
-            continue;
+    while (rc == ORCH_OK && !c->stopping) {
         int k = orch_sched_next(&c->sched);
         if (k < 0)
             break;
-        rc = hand_out(c, k, r, err);
-        if (rc == ORCH_OK && c->busy[r] < 0)
-            r--; /* the node failed before it left: rank r is still free */
+        int need = ranks_of(c, k), n_free = 0;
+        for (int r = need > 1 ? 1 : 0; r < c->opt->size && n_free < need; r++)
+            if (c->busy[r] < 0)
+                c->group[n_free++] = r;
+        if (n_free < need) {
+            orch_sched_set(&c->sched, k, ORCH_SCHED_READY, ""); /* back in line */
+            break;
+        }
+        rc = hand_out(c, k, c->group, need, err);
     }
     return rc;
+}
+
+/* ORCH_EINVAL when a run needs more ranks than the sweep can give it at
+ * once: ranks 1..size-1 (rank 0's worker cannot join a group). */
+static int check_ranks(const coord *c, orch_err *err)
+{
+    int workers = c->opt->size - 1;
+    for (int k = 0; k < c->dag->n_nodes; k++) {
+        int need = ranks_of(c, k);
+        if (need <= 1)
+            continue;
+        if (need > workers || need > ORCH_SWEEP_MAX_GROUP)
+            return orch_seterr(err, ORCH_EINVAL,
+                               "sweep %s: run %s has parallel.data = %d, but the sweep has %d "
+                               "rank%s besides rank 0 to run it on (at least mpirun -np %d); "
+                               "nothing was recorded",
+                               c->sw->name, c->dag->nodes[k].name, need, workers,
+                               workers == 1 ? "" : "s", need + 1);
+    }
+    return ORCH_OK;
 }
 
 /* ------------------------------------------------------------ arrivals */
@@ -441,6 +498,8 @@ static int on_done(coord *c, int rank, const orch_msg_done *d, orch_err *err)
     if (k < 0 || k >= c->dag->n_nodes || own != k)
         return orch_seterr(err, ORCH_ERUNTIME, "sweep: rank %d ended node %d, not its own (%d)",
                            rank, k, own);
+    if (!c->lead[rank]) /* a data-parallel run's other rank: its lowest rank's DONE tells */
+        return ORCH_OK;
     const orch_dag_node *node = &c->dag->nodes[k];
     if (node->kind == ORCH_DAG_FEATURES) {
         if (d->status == ORCH_RUN_INTERRUPTED) {
@@ -645,6 +704,8 @@ static void coord_free(coord *c)
             free(c->config_json[i]);
     free(c->config_json);
     free(c->busy);
+    free(c->lead);
+    free(c->group);
     free(c->state);
     free(c->checkpoint);
     free(c->skip_recorded);
@@ -663,6 +724,8 @@ int orch_sweep_coordinate(const orch_sweep *sw, const orch_dag *dag,
     c.opt = opt;
     size_t n = (size_t)(sw->n_runs > 0 ? sw->n_runs : 1);
     c.busy = malloc(sizeof *c.busy * (size_t)opt->size);
+    c.lead = calloc((size_t)opt->size, 1);
+    c.group = malloc(sizeof *c.group * (size_t)opt->size);
     c.state = calloc(n, sizeof *c.state);
     c.checkpoint = calloc(n, sizeof *c.checkpoint);
     c.config_json = calloc(n, sizeof *c.config_json);
@@ -673,13 +736,16 @@ int orch_sweep_coordinate(const orch_sweep *sw, const orch_dag *dag,
         rc =
             orch_seterr(err, ORCH_EINVAL, "sweep: the store path is longer than %d bytes: %.64s...",
                         ORCH_PATH_MAX, opt->db);
-    if (rc == ORCH_OK && (c.busy == NULL || c.state == NULL || c.checkpoint == NULL ||
-                          c.config_json == NULL || c.skip_recorded == NULL))
+    if (rc == ORCH_OK && (c.busy == NULL || c.lead == NULL || c.group == NULL || c.state == NULL ||
+                          c.checkpoint == NULL || c.config_json == NULL || c.skip_recorded == NULL))
         rc = orch_seterr(err, ORCH_ENOMEM, "sweep: out of memory");
     for (int r = 0; rc == ORCH_OK && r < opt->size; r++)
         c.busy[r] = -1;
     if (rc == ORCH_OK)
         rc = orch_sched_init(&c.sched, dag, err);
+    /* refused before the store is opened: nothing is written */
+    if (rc == ORCH_OK)
+        rc = check_ranks(&c, err);
     if (rc == ORCH_OK)
         rc = orch_store_open(opt->db, ORCH_STORE_READWRITE, &c.store, err);
     if (rc == ORCH_OK)

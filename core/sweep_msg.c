@@ -193,6 +193,13 @@ int orch_msg_encode_assign(orch_msg_buf *b, const orch_msg_assign *m, orch_err *
         rc = put_str(b, m->run_dir, err);
     if (rc == ORCH_OK)
         rc = put_str(b, m->feature_dir, err);
+    if (rc == ORCH_OK && (m->n_group < 1 || m->n_group > ORCH_SWEEP_MAX_GROUP))
+        rc = orch_seterr(err, ORCH_EINVAL, "sweep message: assign: a group of %d ranks",
+                         (int)m->n_group);
+    if (rc == ORCH_OK)
+        rc = put_u64(b, (uint64_t)(int64_t)m->n_group, err);
+    for (int i = 0; rc == ORCH_OK && i < m->n_group; i++)
+        rc = put_u64(b, (uint64_t)(int64_t)m->group[i], err);
     return rc;
 }
 
@@ -208,6 +215,13 @@ int orch_msg_decode_assign(const unsigned char *data, size_t len, orch_msg_assig
     get_str(&r, m->init_path, sizeof m->init_path);
     get_str(&r, m->run_dir, sizeof m->run_dir);
     get_str(&r, m->feature_dir, sizeof m->feature_dir);
+    int64_t n_group = (int64_t)get_u64(&r);
+    if (n_group < 1 || n_group > ORCH_SWEEP_MAX_GROUP)
+        return orch_seterr(err, ORCH_EINVAL, "sweep message: assign: a group of %lld ranks",
+                           (long long)n_group);
+    m->n_group = (int32_t)n_group;
+    for (int i = 0; i < m->n_group; i++)
+        m->group[i] = (int32_t)(int64_t)get_u64(&r);
     return reader_end(&r, "assign", err);
 }
 

@@ -10,7 +10,9 @@
  *   READY    worker -> 0   the worker expanded the sweep: its status, the
  *                          sweep hash, its host, and the error if it failed
  *   ASSIGN   0 -> worker   a DAG node to compute, with everything the
- *                          worker cannot know (run id, checkpoint, paths)
+ *                          worker cannot know (run id, checkpoint, paths);
+ *                          a data-parallel run (parallel.data = N) goes to
+ *                          N ranks at once, each ASSIGN naming the group
  *   RECORDS  worker -> 0   a batch of encoded orch_records (core/sink.h),
  *                          each a 4-byte length and its bytes
  *   DONE     worker -> 0   the node ended: how, and the run's losses
@@ -41,6 +43,10 @@ typedef struct orch_msg_ready {
     char error[ORCH_ERR_MSG_MAX];
 } orch_msg_ready;
 
+/* The most ranks one data-parallel run of a sweep takes (its group travels
+ * in every ASSIGN). */
+#define ORCH_SWEEP_MAX_GROUP 256
+
 typedef struct orch_msg_assign {
     int32_t node;                        /* index into the DAG's nodes */
     int64_t run_id;                      /* RUN: the queued run to take over; FEATURES: 0 */
@@ -49,6 +55,11 @@ typedef struct orch_msg_assign {
     char init_path[ORCH_PATH_MAX + 64];  /* output_of: the dependency's final checkpoint; "" */
     char run_dir[ORCH_PATH_MAX + 16];    /* where run folders go (DB.runs) */
     char feature_dir[ORCH_PATH_MAX + 16]; /* the detach feature cache (DB.features) */
+    /* A data-parallel run: the world ranks that train it together, lowest
+     * first (that one forwards the run's records); n_group 1 (group[0] the
+     * receiver) for any other node. */
+    int32_t n_group;
+    int32_t group[ORCH_SWEEP_MAX_GROUP];
 } orch_msg_assign;
 
 typedef struct orch_msg_done {

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "core/detach_cache.h"
+#include "core/mpi_comm.h"
 #include "core/train.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -50,7 +51,17 @@ static void work_run(const orch_sweep *sw, const orch_dag_node *node, const orch
     const orch_sweep_run *run = &sw->runs[node->run];
     orch_err err;
     orch_err_clear(&err);
-    arm_kill_hook(fwd, run->name, a->run_id);
+    /* a data-parallel run: the group's own communicator, made by its ranks
+     * together (the node's index tells concurrent groups apart) */
+    orch_comm *comm = NULL;
+    int rc = ORCH_OK;
+    if (a->n_group > 1)
+        rc = orch_comm_create_group(a->group, a->n_group, a->node, &comm, &err);
+    /* the group's lowest rank forwards the run's records; the others
+     * drop theirs (orch_train brings what they find to it) */
+    int lead = comm == NULL || orch_comm_rank(comm) == 0;
+    if (lead)
+        arm_kill_hook(fwd, run->name, a->run_id);
     orch_train_options options = {
         .run_name = run->name,
         .feature_cache = a->feature_dir,
@@ -58,14 +69,23 @@ static void work_run(const orch_sweep *sw, const orch_dag_node *node, const orch
         .resume_run_id = a->run_id,
         .resume_checkpoint = a->checkpoint[0] != '\0' ? a->checkpoint : NULL,
         .init_path = a->init_path[0] != '\0' ? a->init_path : NULL,
+        .comm = comm,
     };
-    orch_sink sink = orch_fwd_sink_make(fwd);
+    orch_sink sink;
+    if (lead)
+        sink = orch_fwd_sink_make(fwd);
+    else
+        orch_sink_drop(&sink);
     orch_train_result result;
-    int rc = orch_train(run->pipeline, &options, &sink, &result, &err);
+    memset(&result, 0, sizeof result);
+    if (rc == ORCH_OK)
+        rc = orch_train(run->pipeline, &options, &sink, &result, &err);
+    if (comm != NULL)
+        orch_comm_free(comm);
     /* the run's records reach the coordinator before its DONE */
     orch_err flush_err;
     orch_err_clear(&flush_err);
-    if (orch_fwd_sink_flush(fwd, &flush_err) != ORCH_OK && rc == ORCH_OK)
+    if (lead && orch_fwd_sink_flush(fwd, &flush_err) != ORCH_OK && rc == ORCH_OK)
         rc = orch_seterr(&err, flush_err.code, "%s", flush_err.msg);
     done->started = result.run_id != 0;
     done->status = rc == ORCH_OK ? (int32_t)result.status : ORCH_RUN_FAILED;

@@ -27,7 +27,7 @@ static void test_messages_round_trip(void **state)
     (void)state;
     orch_msg_buf b = {0};
     orch_err err;
-    orch_msg_assign a = {.node = 7, .run_id = 12, .attempt = 2};
+    orch_msg_assign a = {.node = 7, .run_id = 12, .attempt = 2, .n_group = 3, .group = {1, 2, 4}};
     snprintf(a.checkpoint, sizeof a.checkpoint, "x.db.runs/12/checkpoint-5.safetensors");
     snprintf(a.init_path, sizeof a.init_path, "x.db.runs/3/checkpoint-7.safetensors");
     snprintf(a.run_dir, sizeof a.run_dir, "x.db.runs");
@@ -43,6 +43,11 @@ static void test_messages_round_trip(void **state)
     assert_string_equal(a2.init_path, a.init_path);
     assert_string_equal(a2.run_dir, a.run_dir);
     assert_string_equal(a2.feature_dir, a.feature_dir);
+    /* a data-parallel run's group, lowest rank first */
+    assert_int_equal(a2.n_group, 3);
+    assert_int_equal(a2.group[0], 1);
+    assert_int_equal(a2.group[1], 2);
+    assert_int_equal(a2.group[2], 4);
     /* every truncation, and one byte too many, is refused */
     for (size_t n = 0; n < b.len; n++)
         assert_int_equal(orch_msg_decode_assign(b.data, n, &a2, &err), ORCH_EINVAL);
@@ -51,6 +56,12 @@ static void test_messages_round_trip(void **state)
     longer[b.len] = 0;
     assert_int_equal(orch_msg_decode_assign(longer, b.len + 1, &a2, &err), ORCH_EINVAL);
     free(longer);
+    /* an assignment to no rank is refused as it is encoded */
+    orch_msg_assign none = a;
+    none.n_group = 0;
+    orch_msg_buf nb = {0};
+    assert_int_equal(orch_msg_encode_assign(&nb, &none, &err), ORCH_EINVAL);
+    orch_msg_buf_free(&nb);
     /* another kind is refused */
     orch_msg_done d2;
     assert_int_equal(orch_msg_decode_done(b.data, b.len, &d2, &err), ORCH_EINVAL);
