@@ -272,8 +272,8 @@ static void bench_tower(const tower *t, int rounds)
     snprintf(id, sizeof id, "dp.%s.efficiency", t->tag);
     bench_figure(id, t1 / (2 * t2), "x", quick ? "-" : ">=0.85",
                  "%s, global batch 4 at 448x448, 1 thread per rank: step on 1 rank (%.1f ms) over "
-                 "2 x the step on mpirun -np 2 (%.1f ms); median of steps %d.., %d run(s) each, "
-                 "interleaved",
+                 "2 x the step on mpirun -np 2 (%.1f ms); median of steps %d.. of a run, the "
+                 "fastest of %d interleaved run(s) each",
                  t->preset, t1, t2, t->warm, n1);
     snprintf(id, sizeof id, "dp.%s.allreduce_share", t->tag);
     bench_figure(id, t2 > 0 ? (t2 - half) / t2 : 0.0, "of step", "-",
