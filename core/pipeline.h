@@ -157,6 +157,7 @@ typedef struct orch_inject {
     char stage[ORCH_NAME_MAX];
     char tensor[ORCH_NAME_MAX]; /* "" = the stage's main output / gradient */
     int value_is_inf;           /* 0: NaN, 1: +Inf */
+    int rank;                   /* data parallelism: inject on this rank only; -1: every rank */
 } orch_inject;
 
 typedef struct orch_checks {

@@ -94,6 +94,10 @@ static int no_scaling(const orch_pipeline *p)
 {
     return p->loss_scale.init == 1 && !p->loss_scale.dynamic;
 }
+static int inject_one_rank(const orch_pipeline *p)
+{
+    return p->checks.inject.enabled && p->checks.inject.rank >= 0;
+}
 static int data_parallel(const orch_pipeline *p)
 {
     return p->parallel.data > 1;
@@ -365,15 +369,20 @@ const orch_field orch_fields[] = {
      .in_plan = injecting, .note = "the stage's main tensor", .note_if = main_tensor},
     {"checks.inject.value", ORCH_FIELD_ENUM, AT(checks.inject.value_is_inf), ENUM(value_names),
      .def = "\"nan\"", .in_plan = injecting},
+    {"checks.inject.rank", ORCH_FIELD_INT, AT(checks.inject.rank), IRANGE(-1, 1 << 20), .def = "-1",
+     .def_doc = "`-1`: every rank",
+     .doc = "a data-parallel run injects on this rank only (a NaN that one rank finds)",
+     .flags = ORCH_FIELDF_SPARSE, .in_json = inject_one_rank, .in_plan = inject_one_rank},
 
     /* parallel: how the run spreads over ranks, not what it computes */
     {"parallel", ORCH_FIELD_SECTION, .type_doc = "table", .def_doc = "see below",
-     .flags = ORCH_FIELDF_META | ORCH_FIELDF_BREAK, .in_json = data_parallel,
+     .flags = ORCH_FIELDF_META | ORCH_FIELDF_BREAK | ORCH_FIELDF_SPARSE, .in_json = data_parallel,
      .in_plan = data_parallel},
     {"parallel.data", ORCH_FIELD_INT, AT(parallel.data), IRANGE(1, 1 << 20), .def = "1",
      .doc = "ranks that train this run data-parallel (`orch run` under mpirun/srun with as many "
             "ranks; `--ranks N` overrides it); not hashed: a run may resume on another count",
-     .flags = ORCH_FIELDF_META, .in_json = data_parallel, .in_plan = data_parallel},
+     .flags = ORCH_FIELDF_META | ORCH_FIELDF_SPARSE, .in_json = data_parallel,
+     .in_plan = data_parallel},
 };
 const size_t orch_fields_count = N_OF(orch_fields);
 

@@ -466,12 +466,12 @@ static void read_value(rd *r, const orch_field *f, json_t *v, const char *path, 
     memcpy((char *)p + f->count_offset, &iv, sizeof iv);
 }
 
-/* A meta field written only when its predicate holds (parallel, when data
- * > 1): read when present, left zero when absent, as the JSON of one-rank
- * runs (and of older orch) has it. */
+/* A field written only when its predicate holds (parallel, when data > 1;
+ * checks.inject.rank when set): read when present, its default when
+ * absent, as the JSON of other configurations (and of older orch) has it. */
 static int optional_meta(const orch_field *f)
 {
-    return (f->flags & ORCH_FIELDF_META) && f->in_json != NULL;
+    return (f->flags & ORCH_FIELDF_SPARSE) && f->in_json != NULL;
 }
 
 /* 1 if key is written for the fields of section as read so far, or is one
@@ -538,8 +538,13 @@ static void read_section(rd *r, json_t *o, const char *section, orch_pipeline *p
             (f->in_json != NULL && !f->in_json(p) && !optional_meta(f)))
             continue;
         json_t *v = json_object_get(o, orch_field_key(f));
-        if (v == NULL && optional_meta(f))
+        if (v == NULL && optional_meta(f)) {
+            if (f->type == ORCH_FIELD_INT && f->def != NULL) {
+                int def = atoi(f->def);
+                memcpy(orch_field_ptr(f, p), &def, sizeof def);
+            }
             continue;
+        }
         join(path, section, orch_field_key(f));
         if (f->type == ORCH_FIELD_OPTIONAL && json_is_null(v))
             continue; /* the flag stays 0, the fields zero */

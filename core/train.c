@@ -378,6 +378,9 @@ static int prepare(run_state *rs, const orch_train_options *options, orch_err *e
             rs->graph.params[i].checksum = param_checksum(&rs->graph.params[i]);
     if (rs->graph.detached && options != NULL && options->feature_cache != NULL)
         rc = orch_detach_cache_open(&rs->cache, options->feature_cache, &rs->exec, err);
+    /* checks.inject.rank: a NaN that one rank alone finds */
+    if (p->checks.inject.rank >= 0 && p->checks.inject.rank != rs->rank)
+        rs->exec.inject.enabled = 0;
     rs->exec.observer = on_nonfinite;
     rs->exec.observer_ctx = rs;
     rs->exec.loss_scale = p->loss_scale.init > 0 ? p->loss_scale.init : 1.0;
@@ -902,6 +905,8 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     FILE *json = options ? options->json : NULL;
     for (; rc == ORCH_OK && step < p->schedule.steps; step++) {
         double t0 = now_ms();
+        if (options != NULL && options->stop_at > 0 && step + 1 == options->stop_at)
+            stop_requested = 1; /* read by the step's reduction */
         rc = run_step(&rs, step, indices, &outcome, err);
         if (rc != ORCH_OK)
             break;
