@@ -41,7 +41,18 @@ typedef struct orch_exec {
     void *observer_ctx;
     int64_t step;
     double loss_scale; /* multiplies the loss gradient (fp16 loss scaling) */
-    uint64_t seed;     /* the run's seed: LoRA dropout masks derive from it */
+    /* The batch's place in its step's global batch (gradient accumulation,
+     * data parallelism): loss_weight, its images / the global batch's,
+     * also multiplies the loss gradient, so the gradients the micro-batches
+     * add up are those of the global batch's mean loss; image_offset and
+     * patch_offset, where its first image and patch sit in the global
+     * batch, place the per-element random draws (LoRA dropout masks) and
+     * the NaN injection (element 0 of the global batch) where one batch of
+     * the global batch would have them. A lone batch: 1, 0, 0. */
+    double loss_weight;
+    int image_offset;
+    int64_t patch_offset;
+    uint64_t seed; /* the run's seed: LoRA dropout masks derive from it */
     /* the current batch */
     int64_t n_patches;
     int n_images;

@@ -37,6 +37,14 @@ typedef struct run_state {
     orch_detach_cache cache; /* detach only, when options->feature_cache */
     int record_error;        /* a sink call failed inside the observer */
     orch_err observer_err;
+    /* the tensors reported non-finite in this step so far (owned, grown by
+     * the observer): a later micro-batch finding one again (a NaN weight,
+     * a NaN accumulated gradient) records no second event */
+    struct reported_tensor {
+        orch_phase phase;
+        const char *stage, *tensor; /* the graph's and the executor's: live for the run */
+    } * reported;
+    int n_reported, cap_reported;
 } run_state;
 
 static double now_ms(void)
@@ -52,6 +60,23 @@ static void on_nonfinite(void *ctx, const orch_scan_event *ev)
 {
     run_state *rs = ctx;
     orch_train_result *res = rs->result;
+    for (int i = 0; i < rs->n_reported; i++)
+        if (rs->reported[i].phase == ev->phase && strcmp(rs->reported[i].stage, ev->stage) == 0 &&
+            strcmp(rs->reported[i].tensor, ev->tensor) == 0)
+            return;
+    if (rs->n_reported == rs->cap_reported) {
+        int cap = rs->cap_reported > 0 ? 2 * rs->cap_reported : 16;
+        struct reported_tensor *grown = realloc(rs->reported, sizeof *grown * (size_t)cap);
+        if (grown == NULL) {
+            if (!rs->record_error)
+                orch_seterr(&rs->observer_err, ORCH_ENOMEM, "run: out of memory");
+            rs->record_error = 1;
+            return;
+        }
+        rs->reported = grown;
+        rs->cap_reported = cap;
+    }
+    rs->reported[rs->n_reported++] = (struct reported_tensor){ev->phase, ev->stage, ev->tensor};
     if (res->nan_events == 0)
         snprintf(res->first_nan, sizeof res->first_nan, "step %lld %s %s %s", (long long)ev->step,
                  orch_phase_name(ev->phase), ev->stage, ev->tensor);
@@ -75,24 +100,6 @@ static int max_batch_patches(const orch_dataset *ds, int batch_size, int64_t *ou
             largest = n;
     }
     *out = largest * batch_size;
-    return ORCH_OK;
-}
-
-/* Images of step `step`: positions step*B .. step*B+B-1 of an endless
- * sequence of epochs, each a seeded permutation (reproducible on resume). */
-static int batch_indices(run_state *rs, int64_t step, int *indices, orch_err *err)
-{
-    int n = rs->data.n_images, b = rs->p->schedule.batch_size;
-    for (int i = 0; i < b; i++) {
-        int64_t pos = step * b + i;
-        int64_t epoch = pos / n;
-        if (epoch != rs->order_epoch) {
-            orch_dataset_order(&rs->data, rs->p->seed, epoch, rs->order);
-            rs->order_epoch = epoch;
-        }
-        indices[i] = rs->order[pos % n];
-    }
-    (void)err;
     return ORCH_OK;
 }
 
@@ -213,6 +220,7 @@ static void run_free(run_state *rs)
     orch_batch_free(&rs->batch);
     orch_dataset_free(&rs->data);
     free(rs->order);
+    free(rs->reported);
 }
 
 /* ------------------------------------------------------------ prepare */
@@ -286,6 +294,13 @@ static int prepare(run_state *rs, const orch_train_options *options, orch_err *e
         rs->data.n_classes > p->head.n_outputs)
         return orch_seterr(err, ORCH_EINVAL, "%s: the data has %d classes but head.classes is %d",
                            p->path, rs->data.n_classes, p->head.n_outputs);
+    /* the DSL refuses these; a pipeline built in C (tests, bench) may not */
+    if (p->schedule.grad_accum < 1 ||
+        (int64_t)p->schedule.batch_size * p->schedule.grad_accum > INT32_MAX)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "%s: schedule.grad_accum = %d with schedule.batch_size = %d: the global "
+                           "batch must be 1 to %d images",
+                           p->path, p->schedule.grad_accum, p->schedule.batch_size, INT32_MAX);
     rc = orch_graph_build(p, &rs->graph, err);
     if (rc != ORCH_OK)
         return rc;
@@ -345,48 +360,125 @@ static int record_cache_uses(run_state *rs, orch_err *err)
     return rc;
 }
 
-static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *outcome, orch_err *err)
+/* ------------------------------------------------- the micro-batches */
+
+/* What this rank's micro-batches of a step add up to, before the global
+ * decisions: summed over ranks (an allreduce of these and of the flat
+ * gradient block) they are the step's. */
+typedef struct step_partials {
+    double loss_sum;              /* sum over images of their loss: micro-batch mean x its images */
+    int64_t n_images;             /* images computed */
+    int nonfinite;                /* a micro-batch's loss or a checked tensor was not finite */
+    int cache_hits, cache_misses; /* detach feature cache, over the micro-batches */
+} step_partials;
+
+/* One micro-batch's images: positions [first, first + count) of the
+ * step's global batch. */
+typedef struct batch_slice {
+    int first, count;
+} batch_slice;
+
+/* The slices of a global batch of `global` images this rank computes, one
+ * per micro-batch of batch_size images (slices[grad_accum]); a slice may be
+ * empty. On one rank, each micro-batch whole. */
+static void rank_share(int global, int batch_size, int rank, int ranks, batch_slice *slices)
 {
-    const orch_pipeline *p = rs->p;
+    ORCH_ASSERT(rank == 0 && ranks == 1);
+    for (int k = 0, first = 0; first < global; k++, first += batch_size) {
+        slices[k].first = first;
+        slices[k].count = global - first < batch_size ? global - first : batch_size;
+    }
+}
+
+/* Images of step `step`: positions step*G .. step*G+G-1 of an endless
+ * sequence of epochs, each a seeded permutation (reproducible on resume),
+ * G the global batch. */
+static void global_batch_indices(run_state *rs, int64_t step, int global, int *indices)
+{
+    int n = rs->data.n_images;
+    for (int i = 0; i < global; i++) {
+        int64_t pos = step * global + i;
+        int64_t epoch = pos / n;
+        if (epoch != rs->order_epoch) {
+            orch_dataset_order(&rs->data, rs->p->seed, epoch, rs->order);
+            rs->order_epoch = epoch;
+        }
+        indices[i] = rs->order[pos % n];
+    }
+}
+
+/* One micro-batch: images indices[slice.first ..] of the global batch of
+ * `global`, forward and backward, its loss gradient weighted by its share
+ * of the global batch so the flat gradient block accumulates the gradient
+ * of the global batch's mean loss. Adds to *parts. */
+static int micro_step(run_state *rs, int64_t step, const int *indices, int global,
+                      batch_slice slice, step_partials *parts, orch_err *err)
+{
     orch_exec *ex = &rs->exec;
-    orch_train_result *res = rs->result;
-    double t0 = now_ms();
-    *outcome = STEP_OK;
-    int rc = batch_indices(rs, step, indices, err);
-    if (rc == ORCH_OK)
-        rc = orch_dataset_batch(&rs->data, indices, p->schedule.batch_size, &rs->batch, err);
+    int64_t patch_offset = 0;
+    for (int i = 0; i < slice.first; i++)
+        patch_offset += orch_dataset_patches(&rs->data, indices[i]);
+    int rc = orch_dataset_batch(&rs->data, indices + slice.first, slice.count, &rs->batch, err);
     if (rc == ORCH_OK)
         rc = orch_exec_set_batch(ex, &rs->batch, err);
     if (rc != ORCH_OK)
         return rc;
     ex->step = step;
-    double lr = lr_at(p, step);
+    ex->image_offset = slice.first;
+    ex->patch_offset = patch_offset;
+    ex->loss_weight = (double)slice.count / (double)global;
     double loss = 0.0;
-    int hits = 0, misses = 0;
     if (rs->cache.disk != NULL) {
+        int hits = 0, misses = 0;
         rc = orch_detach_cache_forward(&rs->cache, ex, &rs->batch, &loss, &hits, &misses, err);
-        orch_metric_record hit_rec = {step, "feature_cache/hits", hits};
-        orch_metric_record miss_rec = {step, "feature_cache/misses", misses};
-        if (rc == ORCH_OK)
-            rc = rs->sink->metric(rs->sink->ctx, res->run_id, &hit_rec, err);
-        if (rc == ORCH_OK)
-            rc = rs->sink->metric(rs->sink->ctx, res->run_id, &miss_rec, err);
         if (rc == ORCH_OK)
             rc = record_cache_uses(rs, err);
         if (rc != ORCH_OK)
             return rc;
+        parts->cache_hits += hits;
+        parts->cache_misses += misses;
     } else {
         loss = orch_exec_forward(ex);
     }
-    orch_graph_zero_grad(&rs->graph);
     orch_exec_backward(ex);
+    parts->loss_sum += loss * slice.count;
+    parts->n_images += slice.count;
+    parts->nonfinite |= !isfinite(loss) || ex->nonfinite_seen;
+    return ORCH_OK;
+}
+
+/* ------------------------------------------------ the global decisions */
+
+/* What follows the micro-batches, once per update, on the accumulated
+ * gradient: unscaling, grad_norm, the NaN policy and loss scaling,
+ * clipping, the optimizer, the frozen check and the records. */
+static int update_step(run_state *rs, int64_t step, const step_partials *parts, double t0,
+                       step_outcome *outcome, orch_err *err)
+{
+    const orch_pipeline *p = rs->p;
+    orch_exec *ex = &rs->exec;
+    orch_train_result *res = rs->result;
+    double lr = lr_at(p, step);
+    int rc = ORCH_OK;
+    if (rs->cache.disk != NULL) {
+        orch_metric_record hit_rec = {step, "feature_cache/hits", parts->cache_hits};
+        orch_metric_record miss_rec = {step, "feature_cache/misses", parts->cache_misses};
+        rc = rs->sink->metric(rs->sink->ctx, res->run_id, &hit_rec, err);
+        if (rc == ORCH_OK)
+            rc = rs->sink->metric(rs->sink->ctx, res->run_id, &miss_rec, err);
+        if (rc != ORCH_OK)
+            return rc;
+    }
+    /* a float loss times a count of images is exact in double, so one
+     * micro-batch's loss comes back bit for bit */
+    double loss = parts->loss_sum / (double)parts->n_images;
     double scale = ex->loss_scale;
     if (scale != 1.0)
         unscale_grads(&rs->graph, 1.0 / scale);
     double grad_norm = grad_norms(rs, step, err, &rc);
     if (rc != ORCH_OK)
         return rc;
-    int finite = isfinite(loss) && isfinite(grad_norm) && !ex->nonfinite_seen;
+    int finite = isfinite(loss) && isfinite(grad_norm) && !parts->nonfinite;
     int skip = 0;
     if (p->loss_scale.dynamic) {
         /* GradScaler: a non-finite gradient skips the step and halves the
@@ -449,6 +541,31 @@ static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *out
     res->last_grad_norm = grad_norm;
     res->steps_done++;
     return rc;
+}
+
+/* One update: the global batch's images, this rank's micro-batches of
+ * them accumulating into the flat gradient block, then the decisions.
+ * indices has room for the global batch, slices for grad_accum slices. */
+static int run_step(run_state *rs, int64_t step, int *indices, batch_slice *slices,
+                    step_outcome *outcome, orch_err *err)
+{
+    const orch_pipeline *p = rs->p;
+    double t0 = now_ms();
+    *outcome = STEP_OK;
+    int batch_size = p->schedule.batch_size, micro = p->schedule.grad_accum;
+    int global = batch_size * micro;
+    global_batch_indices(rs, step, global, indices);
+    rank_share(global, batch_size, 0, 1, slices);
+    rs->n_reported = 0;
+    orch_graph_zero_grad(&rs->graph);
+    step_partials parts = {0};
+    int rc = ORCH_OK;
+    for (int k = 0; k < micro && rc == ORCH_OK; k++)
+        if (slices[k].count > 0)
+            rc = micro_step(rs, step, indices, global, slices[k], &parts, err);
+    if (rc != ORCH_OK)
+        return rc;
+    return update_step(rs, step, &parts, t0, outcome, err);
 }
 
 /* Whether the run's end state is unusable: the last step's loss, or any
@@ -653,8 +770,10 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
         return rc;
     }
 
-    int *indices = malloc(sizeof(int) * (size_t)p->schedule.batch_size);
-    if (indices == NULL)
+    /* owned here: the global batch's dataset indices, the micro-batches' slices of it */
+    int *indices = malloc(sizeof(int) * (size_t)p->schedule.batch_size * p->schedule.grad_accum);
+    batch_slice *slices = malloc(sizeof *slices * (size_t)p->schedule.grad_accum);
+    if (indices == NULL || slices == NULL)
         rc = orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
     step_outcome outcome = STEP_OK;
     double start = now_ms();
@@ -663,7 +782,7 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     FILE *json = options ? options->json : NULL;
     for (; rc == ORCH_OK && step < p->schedule.steps; step++) {
         double t0 = now_ms();
-        rc = run_step(&rs, step, indices, &outcome, err);
+        rc = run_step(&rs, step, indices, slices, &outcome, err);
         if (rc != ORCH_OK)
             break;
         last_done = step;
@@ -686,6 +805,7 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     if (progress != NULL)
         fputc('\n', progress);
     free(indices);
+    free(slices);
     /* continue and skip_update keep stepping through non-finite values, but a
      * run that ends with them has diverged: a sweep must not read NaN
      * weights or a NaN loss as a success */
