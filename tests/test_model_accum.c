@@ -227,8 +227,9 @@ static void test_injected_nan_as_one_batch(void **state)
 /* K = 1 is the run loop before grad_accum existed: the losses and grad
  * norms of the tiny tower's strategies (LoRA with dropout 0.25), bit for
  * bit, as main computed them before the step was cut into micro-batches
- * (commit e3457e8, ORCH_THREADS 1 and 2 alike). Kernels of another BLIS
- * sub-configuration round differently: there the pins are not asserted. */
+ * (commit e3457e8, ORCH_THREADS 1 and 2 alike, the default -O2 build).
+ * Kernels of another BLIS sub-configuration, and a sanitizer build's code,
+ * round differently: there the pins are not asserted. */
 #define PINNED_SUBCONFIG "skx"
 static void test_single_batch_pinned(void **state)
 {
@@ -250,6 +251,12 @@ static void test_single_batch_pinned(void **state)
          {0x1.283d46p+0, 0x1.0738d4p+0, 0x1.25d554p+0},
          {0x1.2e3e382ec9dbcp-1, 0x1.0332beb7633f3p+0, 0x1.1c2a83af7fbf4p-1}},
     };
+#if defined(__SANITIZE_ADDRESS__)
+    /* -O1 with sanitizers contracts and vectorizes the double sums of
+     * grad_norm otherwise: the pins are those of the default build */
+    print_message("a sanitizer build: the pins are the default build's: skipped\n");
+    skip();
+#endif
     if (strcmp(orch_blas_get_info()->subconfig, PINNED_SUBCONFIG) != 0) {
         print_message("BLIS sub-configuration %s, pinned on " PINNED_SUBCONFIG ": skipped\n",
                       orch_blas_get_info()->subconfig);
