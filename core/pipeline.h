@@ -122,7 +122,9 @@ typedef struct orch_optimizer {
 
 typedef struct orch_schedule {
     int steps;
-    int batch_size;       /* images per step */
+    int batch_size;       /* images per micro-batch (per step when grad_accum is 1) */
+    int grad_accum;       /* micro-batches per update: a step's global batch is
+                             batch_size x grad_accum images */
     int warmup_steps;     /* linear warm-up from 0 to lr */
     int checkpoint_every; /* write a checkpoint every N steps; 0: only at the end */
 } orch_schedule;

@@ -90,6 +90,10 @@ static int end_only(const orch_pipeline *p)
 {
     return p->schedule.checkpoint_every == 0;
 }
+static int accumulates(const orch_pipeline *p)
+{
+    return p->schedule.grad_accum != 1;
+}
 static int no_scaling(const orch_pipeline *p)
 {
     return p->loss_scale.init == 1 && !p->loss_scale.dynamic;
@@ -312,6 +316,10 @@ const orch_field orch_fields[] = {
     {"schedule.batch_size", ORCH_FIELD_INT, AT(schedule.batch_size), IRANGE(1, 1 << 20),
      .def_doc = "**required**", .doc = "images per step; at most data.samples for synthetic data",
      .flags = ORCH_FIELDF_REQUIRED},
+    {"schedule.grad_accum", ORCH_FIELD_INT, AT(schedule.grad_accum), IRANGE(1, 1 << 20), .def = "1",
+     .doc = "micro-batches of batch_size images accumulated into one update (a global batch of "
+            "batch_size x grad_accum images, at most data.samples for synthetic data)",
+     .flags = ORCH_FIELDF_OMIT_DEFAULT, .in_plan = accumulates},
     {"schedule.warmup_steps", ORCH_FIELD_INT, AT(schedule.warmup_steps), IRANGE(0, I32), .def = "0",
      .doc = "at most steps: linear warm-up from 0 to lr"},
     {"schedule.checkpoint_every", ORCH_FIELD_INT, AT(schedule.checkpoint_every), IRANGE(0, I32),

@@ -306,6 +306,7 @@ static void test_round_trip_every_field(void **state)
         P.schedule.warmup_steps = 1;
         P.schedule.checkpoint_every = 2;
         P.parallel.data = 3; /* written only when > 1 */
+        P.schedule.grad_accum = 3;
         P.precision = ORCH_BF16;
         P.loss_scale.init = 65536;
         P.loss_scale.dynamic = 1;
@@ -368,7 +369,7 @@ static void test_struct_unchanged(void **state)
         {"orch_strategy", sizeof(orch_strategy), 2736},
         {"orch_head", sizeof(orch_head), 8},
         {"orch_optimizer", sizeof(orch_optimizer), 72},
-        {"orch_schedule", sizeof(orch_schedule), 16},
+        {"orch_schedule", sizeof(orch_schedule), 20},
         {"orch_loss_scale", sizeof(orch_loss_scale), 16},
         {"orch_inject", sizeof(orch_inject), 276},
         {"orch_checks", sizeof(orch_checks), 292},
