@@ -87,7 +87,7 @@ int orch_cli_dp_resume(orch_cli_dp *dp, orch_pipeline *p)
     return ORCH_OK;
 }
 
-int orch_cli_dp_end(orch_cli_dp *dp, int rc, int run_failed)
+int orch_cli_dp_end(orch_cli_dp *dp, int rc, int run_failed, const orch_err *err)
 {
     if (!dp->mpi)
         return rc;
@@ -102,8 +102,11 @@ int orch_cli_dp_end(orch_cli_dp *dp, int rc, int run_failed)
          * which makes the launcher end the job (rank 0 may wait for it in
          * a collective). */
         fflush(stdout);
-        if (run_failed)
+        if (run_failed) {
+            fprintf(stderr, "orch: rank %d: %s\n", dp->rank,
+                    err->msg[0] ? err->msg : orch_status_name(rc));
             exit(orch_exit_code(rc));
+        }
         /* Otherwise every rank came to the same end (bad input, a diverged
          * or interrupted run): rank 0 reports it, once, and its exit code
          * is the job's. A rank > 0 ending non-zero first would make mpirun
