@@ -39,12 +39,15 @@ typedef struct run_state {
     orch_err observer_err;
     /* the tensors reported non-finite in this step so far (owned, grown by
      * the observer): a later micro-batch finding one again (a NaN weight,
-     * a NaN accumulated gradient) records no second event */
+     * a NaN accumulated gradient) records no second event; within one
+     * micro-batch the executor's own rules stand */
     struct reported_tensor {
         orch_phase phase;
         const char *stage, *tensor; /* the graph's and the executor's: live for the run */
+        int micro;                  /* the micro-batch that reported it */
     } * reported;
     int n_reported, cap_reported;
+    int micro; /* the micro-batch being computed (grad_accum once they are done) */
     /* data parallelism (options->comm; NULL: one rank) */
     orch_comm *comm;
     int rank, ranks;
@@ -100,7 +103,8 @@ static void on_nonfinite(void *ctx, const orch_scan_event *ev)
     run_state *rs = ctx;
     orch_train_result *res = rs->result;
     for (int i = 0; i < rs->n_reported; i++)
-        if (rs->reported[i].phase == ev->phase && strcmp(rs->reported[i].stage, ev->stage) == 0 &&
+        if (rs->reported[i].micro < rs->micro && rs->reported[i].phase == ev->phase &&
+            strcmp(rs->reported[i].stage, ev->stage) == 0 &&
             strcmp(rs->reported[i].tensor, ev->tensor) == 0)
             return;
     if (rs->n_reported == rs->cap_reported) {
@@ -115,7 +119,8 @@ static void on_nonfinite(void *ctx, const orch_scan_event *ev)
         rs->reported = grown;
         rs->cap_reported = cap;
     }
-    rs->reported[rs->n_reported++] = (struct reported_tensor){ev->phase, ev->stage, ev->tensor};
+    rs->reported[rs->n_reported++] =
+        (struct reported_tensor){ev->phase, ev->stage, ev->tensor, rs->micro};
     if (res->nan_events == 0)
         snprintf(res->first_nan, sizeof res->first_nan, "step %lld %s %s %s", (long long)ev->step,
                  orch_phase_name(ev->phase), ev->stage, ev->tensor);
@@ -784,17 +789,17 @@ static int run_step(run_state *rs, int64_t step, int *indices, batch_slice *slic
     const orch_pipeline *p = rs->p;
     double t0 = now_ms();
     *outcome = STEP_OK;
-    int batch_size = p->schedule.batch_size, micro = p->schedule.grad_accum;
-    int global = batch_size * micro;
+    int batch_size = p->schedule.batch_size, n_micro = p->schedule.grad_accum;
+    int global = batch_size * n_micro;
     global_batch_indices(rs, step, global, indices);
     rank_share(global, batch_size, rs->rank, rs->ranks, slices);
     rs->n_reported = 0;
     orch_graph_zero_grad(&rs->graph);
     step_partials parts = {0};
     int rc = ORCH_OK;
-    for (int k = 0; k < micro && rc == ORCH_OK; k++)
-        if (slices[k].count > 0)
-            rc = micro_step(rs, step, indices, global, slices[k], &parts, err);
+    for (rs->micro = 0; rs->micro < n_micro && rc == ORCH_OK; rs->micro++)
+        if (slices[rs->micro].count > 0)
+            rc = micro_step(rs, step, indices, global, slices[rs->micro], &parts, err);
     rs->share = (int)parts.n_images;
     /* a rank that failed leaves the collectives: the CLI ends the job */
     if (rc == ORCH_OK && rs->comm != NULL)

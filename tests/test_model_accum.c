@@ -6,6 +6,7 @@
  *     where an image sits in its micro-batch), for images of different
  *     sizes, for a K that is not a power of two, and with fp16 and dynamic
  *     loss scaling;
+ *   - detach with the feature cache, cold and warm, is the big batch too;
  *   - a NaN injected at a step is found in the first micro-batch only,
  *     as in the one batch: the same events, one per tensor, the same first
  *     event, the same skipped step;
@@ -131,6 +132,52 @@ static void test_full(void **state)
     accum_pipeline(&p, ORCH_STRATEGY_FULL);
     p.optimizer.lr = 1e-3;
     assert_accum_matches(p, 2, 4, "full");
+}
+
+static memory_sink *run_cached(const orch_pipeline *p, const char *cache)
+{
+    memory_sink *m = memory_sink_new();
+    orch_sink sink = memory_sink_of(m);
+    orch_train_options opt = {.feature_cache = cache};
+    orch_train_result result;
+    orch_err err;
+    orch_err_clear(&err);
+    if (orch_train(p, &opt, &sink, &result, &err) != ORCH_OK)
+        fail_msg("orch_train: %s", err.msg);
+    assert_int_equal(result.status, ORCH_RUN_FINISHED);
+    return m;
+}
+
+/* Detach with the feature cache: each micro-batch reads and fills the
+ * cache as a batch does; accumulating over a cold cache, then over the
+ * same cache warm, gives the big batch's losses. */
+static void test_detach_feature_cache(void **state)
+{
+    (void)state;
+    char dir[256], cold[300], warm[300];
+    assert_non_null(make_temp_dir(dir, sizeof dir));
+    snprintf(cold, sizeof cold, "%s/big", dir);
+    snprintf(warm, sizeof warm, "%s/acc", dir);
+    orch_pipeline p;
+    accum_pipeline(&p, ORCH_STRATEGY_DETACH);
+    p.schedule.steps = 6;
+    p.schedule.batch_size = 8;
+    memory_sink *big = run_cached(&p, cold);
+    p.schedule.batch_size = 2;
+    p.schedule.grad_accum = 4;
+    memory_sink *first = run_cached(&p, warm);
+    memory_sink *again = run_cached(&p, warm);
+    for (int i = 0; i < 6; i++) {
+        if (rel_diff(big->loss[i], first->loss[i]) > 1e-6 ||
+            rel_diff(big->grad_norm[i], first->grad_norm[i]) > 1e-6)
+            fail_msg("step %d: loss %.9g vs %.9g", i, big->loss[i], first->loss[i]);
+        assert_true(again->loss[i] == first->loss[i]);
+        assert_true(again->grad_norm[i] == first->grad_norm[i]);
+    }
+    free(big);
+    free(first);
+    free(again);
+    remove_tree(dir);
 }
 
 /* Images of three sizes: the micro-batches' patch offsets differ from
@@ -313,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_detach),
         cmocka_unit_test(test_lora_dropout),
         cmocka_unit_test(test_full),
+        cmocka_unit_test(test_detach_feature_cache),
         cmocka_unit_test(test_lora_dropout_mixed_sizes),
         cmocka_unit_test(test_three_micro_batches),
         cmocka_unit_test(test_fp16_dynamic_scaling),
