@@ -119,6 +119,7 @@ static void pipeline(orch_pipeline *p)
     p->optimizer.eps = 1e-8;
     p->schedule.steps = 60;
     p->schedule.batch_size = 4;
+    p->schedule.grad_accum = 1;
     p->loss_scale.init = 1.0;
     p->loss_scale.growth_interval = 2000;
     p->seed = 3;

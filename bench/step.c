@@ -155,6 +155,7 @@ static void base_pipeline(orch_pipeline *p, const tower_case *tc, orch_strategy_
     p->optimizer.eps = 1e-8;
     p->schedule.steps = tc->steps;
     p->schedule.batch_size = tc->batch;
+    p->schedule.grad_accum = 1;
     p->loss_scale.init = 1.0;
     p->loss_scale.growth_interval = 2000;
     p->seed = 1;

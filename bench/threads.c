@@ -149,6 +149,7 @@ static void surgery_pipeline(orch_pipeline *p, const char *preset, int image, in
     p->optimizer.eps = 1e-8;
     p->schedule.steps = steps;
     p->schedule.batch_size = batch;
+    p->schedule.grad_accum = 1;
     p->loss_scale.init = 1.0;
     p->loss_scale.growth_interval = 2000;
     p->seed = 1;

@@ -157,10 +157,13 @@ int orch_cli_dp_check(orch_cli_dp *dp, struct orch_pipeline *p, int ranks_opt, o
 int orch_cli_dp_resume(orch_cli_dp *dp, struct orch_pipeline *p);
 
 /* The command's end under MPI: finalizes, and returns rc on rank 0; a rank
- * > 0 with an error exits silently with its code (rank 0 printed it). A
- * failed run (run_failed) on rank 0 aborts the job, whose other ranks may
- * wait in a collective. Without MPI returns rc. */
-int orch_cli_dp_end(orch_cli_dp *dp, int rc, int run_failed);
+ * > 0 returns ORCH_OK for an error every rank shares (rank 0 reports it and
+ * gives the job its exit code), and exits at once with its code when its
+ * own run failed (run_failed), after printing "orch: rank R: " and err's
+ * message (the launcher then ends the job). A failed
+ * run on rank 0 aborts the job, whose other ranks may wait in a
+ * collective. Without MPI returns rc. */
+int orch_cli_dp_end(orch_cli_dp *dp, int rc, int run_failed, const orch_err *err);
 
 struct orch_pipeline;
 

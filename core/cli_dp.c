@@ -87,7 +87,7 @@ int orch_cli_dp_resume(orch_cli_dp *dp, orch_pipeline *p)
     return ORCH_OK;
 }
 
-int orch_cli_dp_end(orch_cli_dp *dp, int rc, int run_failed)
+int orch_cli_dp_end(orch_cli_dp *dp, int rc, int run_failed, const orch_err *err)
 {
     if (!dp->mpi)
         return rc;
@@ -98,13 +98,21 @@ int orch_cli_dp_end(orch_cli_dp *dp, int rc, int run_failed)
         orch_mpi_abort(orch_exit_code(rc));
     }
     if (dp->rank > 0 && rc != ORCH_OK) {
-        /* rank 0 reports: the same line once, not once per rank. A rank
-         * whose run failed leaves without MPI_Finalize, which makes the
-         * launcher end the job (rank 0 may wait for it in a collective). */
+        /* A rank whose run failed on its own leaves without MPI_Finalize,
+         * which makes the launcher end the job (rank 0 may wait for it in
+         * a collective). */
         fflush(stdout);
-        if (!run_failed)
-            orch_mpi_finalize();
-        exit(orch_exit_code(rc));
+        if (run_failed) {
+            fprintf(stderr, "orch: rank %d: %s\n", dp->rank,
+                    err->msg[0] ? err->msg : orch_status_name(rc));
+            exit(orch_exit_code(rc));
+        }
+        /* Otherwise every rank came to the same end (bad input, a diverged
+         * or interrupted run): rank 0 reports it, once, and its exit code
+         * is the job's. A rank > 0 ending non-zero first would make mpirun
+         * kill rank 0 before it said why. */
+        orch_mpi_finalize();
+        return ORCH_OK;
     }
     orch_mpi_finalize();
     return rc;

@@ -6,7 +6,7 @@
 const orch_cmd orch_commands[] = {
     {"run", orch_cmd_run, "run a pipeline and record it in the store",
      "usage: orch run FILE.lua [--set key.sub=value]... [--name NAME] [--quiet | --json]\n"
-     "                [--db PATH] [--threads N]\n"
+     "                [--ranks N] [--db PATH] [--threads N]\n"
      "\n"
      "Validates the pipeline, then trains it and records every step, metric and\n"
      "NaN event in the store. Steps are numbered from 0, as in the store and\n"
@@ -17,6 +17,9 @@ const orch_cmd orch_commands[] = {
      "  --name NAME          the run's name (default: the pipeline's name)\n"
      "  --quiet              no live progress line (it is shown only on a terminal)\n"
      "  --json               one JSON object per step on stdout, for other tools\n"
+     "  --ranks N            train over N MPI ranks (instead of parallel.data): under\n"
+     "                       mpirun -np N or srun -n N, each rank takes its share of\n"
+     "                       every batch; rank 0 records the run\n"
      "  --db PATH            the store (default: $ORCH_DB, else ./orch.db)\n"
      "  --threads N          threads for the kernels (default: $ORCH_THREADS, else the free "
      "cores)\n"

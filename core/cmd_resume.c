@@ -210,5 +210,5 @@ int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *
         rc = orch_cli_train(pipeline, globals, &opt, err);
     }
     free(pipeline);
-    return orch_cli_dp_end(&dp, rc, opt.failed);
+    return orch_cli_dp_end(&dp, rc, opt.failed, err);
 }

@@ -28,6 +28,13 @@ static const char *summary_value(double v, const char *fmt, char buf[32])
     return buf;
 }
 
+/* ORCH_TEST_STOP_AT=N: the test hook of orch_train_options.stop_at. */
+static int64_t test_stop_at(void)
+{
+    const char *v = getenv("ORCH_TEST_STOP_AT");
+    return v != NULL ? strtoll(v, NULL, 10) : 0;
+}
+
 static void on_stop_signal(int sig)
 {
     orch_train_stop_by_signal(sig);
@@ -55,6 +62,7 @@ static int train_other_rank(const orch_pipeline *pipeline, orch_cli_train_option
         .resume_run_id = opt->resume_run_id,
         .resume_checkpoint = opt->resume_checkpoint,
         .comm = opt->comm,
+        .stop_at = test_stop_at(),
     };
     orch_train_result result;
     struct sigaction old_int, old_term;
@@ -103,6 +111,7 @@ int orch_cli_train(const orch_pipeline *pipeline, orch_cli_globals *globals,
             .resume_run_id = opt->resume_run_id,
             .resume_checkpoint = opt->resume_checkpoint,
             .comm = opt->comm,
+            .stop_at = test_stop_at(),
         };
         struct sigaction old_int, old_term;
         install_stop_handlers(&old_int, &old_term);
@@ -206,5 +215,5 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
     if (rc == ORCH_OK)
         rc = orch_cli_train(pipeline, globals, &opt, err);
     free(pipeline);
-    return orch_cli_dp_end(&dp, rc, opt.failed);
+    return orch_cli_dp_end(&dp, rc, opt.failed, err);
 }

@@ -105,6 +105,7 @@ static int maybe_inject(const orch_exec *ex, orch_phase phase, const char *stage
 {
     const orch_inject *inj = &ex->inject;
     if (!inj->enabled || n <= 0 || inj->step != ex->step || inj->phase != phase ||
+        (phase != ORCH_PHASE_UPDATE && ex->image_offset != ex->inject_image) ||
         strcmp(inj->stage, stage) != 0)
         return 0;
     if (inj->tensor[0] != '\0' && strcmp(inj->tensor, tensor) != 0)
@@ -158,6 +159,7 @@ int orch_exec_init(orch_exec *ex, orch_graph *g, const orch_pipeline *p, int64_t
     ex->check_nan = p->checks.nan;
     ex->inject = p->checks.inject;
     ex->loss_scale = 1.0;
+    ex->loss_weight = 1.0;
     ex->seed = p->seed;
     ex->unit = g->config.spatial_merge_size * g->config.spatial_merge_size;
     int head_dim = g->config.hidden_size / g->config.num_heads;
@@ -323,7 +325,9 @@ static uint64_t mix64(uint64_t z)
 
 /* PEFT's lora_dropout: the branch sees dropout(x), the base sees x. The
  * mask (0 or 1/(1-p)) is a pure function of (seed, step, stage, element),
- * so a recomputed forward and a resumed run draw the same one. */
+ * so a recomputed forward and a resumed run draw the same one; the element
+ * is counted from the start of the step's global batch (ex->patch_offset),
+ * so micro-batches draw the masks one batch of all their images would. */
 static void lora_dropout_forward(orch_exec *ex, const orch_node *n, float *y, const float *x,
                                  int rows)
 {
@@ -337,10 +341,9 @@ static void lora_dropout_forward(orch_exec *ex, const orch_node *n, float *y, co
         stream = mix64(stream ^ (uint8_t)*c);
     float keep_scale = 1.0f / (1.0f - n->dropout);
     uint64_t threshold = (uint64_t)((double)n->dropout * 18446744073709551615.0);
-    /* the element's index in the whole batch, whichever rank holds its rows */
-    uint64_t first = 0;
-    if (ex->patch_row0 > 0 && ex->n_patches > 0)
-        first = (uint64_t)(ex->patch_row0 * rows / ex->n_patches) * (uint64_t)in;
+    uint64_t first = (uint64_t)orch_tensor_rows(&ex->graph->tensors[n->in[0]], ex->patch_offset,
+                                                ex->unit, ex->image_offset) *
+                     (uint64_t)in;
     for (int64_t i = 0; i < (int64_t)rows * in; i++) {
         mask[i] = mix64(stream + first + (uint64_t)i) < threshold ? 0.0f : keep_scale;
         dropped[i] = x[i] * mask[i];
@@ -602,12 +605,14 @@ static void node_backward(orch_exec *ex, const orch_node *n)
         break;
     case ORCH_OP_CROSS_ENTROPY:
         if (dx != NULL)
-            orch_cross_entropy_bwd(dx, x, NULL, ex->labels, (float)ex->loss_scale, ex->n_images,
+            orch_cross_entropy_bwd(dx, x, NULL, ex->labels,
+                                   (float)(ex->loss_scale * ex->loss_weight), ex->n_images,
                                    g->tensors[n->in[0]].cols);
         break;
     case ORCH_OP_MSE:
         if (dx != NULL)
-            orch_mse_bwd(dx, x, ex->targets, (float)ex->loss_scale, numel_of(ex, n->in[0]));
+            orch_mse_bwd(dx, x, ex->targets, (float)(ex->loss_scale * ex->loss_weight),
+                         numel_of(ex, n->in[0]));
         break;
     case ORCH_OP__COUNT:
         ORCH_UNREACHABLE();

@@ -40,10 +40,21 @@ typedef struct orch_exec {
     orch_scan_observer observer;
     void *observer_ctx;
     int64_t step;
-    double loss_scale;  /* multiplies the loss gradient (fp16 loss scaling) */
-    uint64_t seed;      /* the run's seed: LoRA dropout masks derive from it */
-    int64_t patch_row0; /* data parallelism: patch rows of the global batch before this
-                           rank's share, so LoRA dropout draws by global row (0: one rank) */
+    double loss_scale; /* multiplies the loss gradient (fp16 loss scaling) */
+    /* The batch's place in its step's global batch (gradient accumulation,
+     * data parallelism): loss_weight, its images / the global batch's,
+     * also multiplies the loss gradient, so the gradients the micro-batches
+     * add up are those of the global batch's mean loss; image_offset and
+     * patch_offset, where its first image and patch sit in the global
+     * batch, place the per-element random draws (LoRA dropout masks) and
+     * the NaN injection (element 0 of the global batch) where one batch of
+     * the global batch would have them. A lone batch: 1, 0, 0. */
+    double loss_weight;
+    int image_offset;
+    int64_t patch_offset;
+    int inject_image; /* the global batch's image that checks.inject hits (forward and
+                         backward): 0, or the first of its rank's share with inject.rank */
+    uint64_t seed;    /* the run's seed: LoRA dropout masks derive from it */
     /* the current batch */
     int64_t n_patches;
     int n_images;

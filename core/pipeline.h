@@ -122,7 +122,9 @@ typedef struct orch_optimizer {
 
 typedef struct orch_schedule {
     int steps;
-    int batch_size;       /* images per step */
+    int batch_size;       /* images per micro-batch (per step when grad_accum is 1) */
+    int grad_accum;       /* micro-batches per update: a step's global batch is
+                             batch_size x grad_accum images */
     int warmup_steps;     /* linear warm-up from 0 to lr */
     int checkpoint_every; /* write a checkpoint every N steps; 0: only at the end */
 } orch_schedule;
@@ -157,6 +159,7 @@ typedef struct orch_inject {
     char stage[ORCH_NAME_MAX];
     char tensor[ORCH_NAME_MAX]; /* "" = the stage's main output / gradient */
     int value_is_inf;           /* 0: NaN, 1: +Inf */
+    int rank;                   /* data parallelism: inject on this rank only; -1: every rank */
 } orch_inject;
 
 typedef struct orch_checks {

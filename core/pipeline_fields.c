@@ -90,9 +90,17 @@ static int end_only(const orch_pipeline *p)
 {
     return p->schedule.checkpoint_every == 0;
 }
+static int accumulates(const orch_pipeline *p)
+{
+    return p->schedule.grad_accum != 1;
+}
 static int no_scaling(const orch_pipeline *p)
 {
     return p->loss_scale.init == 1 && !p->loss_scale.dynamic;
+}
+static int inject_one_rank(const orch_pipeline *p)
+{
+    return p->checks.inject.enabled && p->checks.inject.rank >= 0;
 }
 static int data_parallel(const orch_pipeline *p)
 {
@@ -308,6 +316,10 @@ const orch_field orch_fields[] = {
     {"schedule.batch_size", ORCH_FIELD_INT, AT(schedule.batch_size), IRANGE(1, 1 << 20),
      .def_doc = "**required**", .doc = "images per step; at most data.samples for synthetic data",
      .flags = ORCH_FIELDF_REQUIRED},
+    {"schedule.grad_accum", ORCH_FIELD_INT, AT(schedule.grad_accum), IRANGE(1, 1 << 20), .def = "1",
+     .doc = "micro-batches of batch_size images accumulated into one update (a global batch of "
+            "batch_size x grad_accum images, at most data.samples for synthetic data)",
+     .flags = ORCH_FIELDF_OMIT_DEFAULT, .in_plan = accumulates},
     {"schedule.warmup_steps", ORCH_FIELD_INT, AT(schedule.warmup_steps), IRANGE(0, I32), .def = "0",
      .doc = "at most steps: linear warm-up from 0 to lr"},
     {"schedule.checkpoint_every", ORCH_FIELD_INT, AT(schedule.checkpoint_every), IRANGE(0, I32),
@@ -365,15 +377,20 @@ const orch_field orch_fields[] = {
      .in_plan = injecting, .note = "the stage's main tensor", .note_if = main_tensor},
     {"checks.inject.value", ORCH_FIELD_ENUM, AT(checks.inject.value_is_inf), ENUM(value_names),
      .def = "\"nan\"", .in_plan = injecting},
+    {"checks.inject.rank", ORCH_FIELD_INT, AT(checks.inject.rank), IRANGE(-1, 1 << 20), .def = "-1",
+     .def_doc = "`-1`: every rank",
+     .doc = "a data-parallel run injects on this rank only (a NaN that one rank finds)",
+     .flags = ORCH_FIELDF_SPARSE, .in_json = inject_one_rank, .in_plan = inject_one_rank},
 
     /* parallel: how the run spreads over ranks, not what it computes */
     {"parallel", ORCH_FIELD_SECTION, .type_doc = "table", .def_doc = "see below",
-     .flags = ORCH_FIELDF_META | ORCH_FIELDF_BREAK, .in_json = data_parallel,
+     .flags = ORCH_FIELDF_META | ORCH_FIELDF_BREAK | ORCH_FIELDF_SPARSE, .in_json = data_parallel,
      .in_plan = data_parallel},
     {"parallel.data", ORCH_FIELD_INT, AT(parallel.data), IRANGE(1, 1 << 20), .def = "1",
      .doc = "ranks that train this run data-parallel (`orch run` under mpirun/srun with as many "
             "ranks; `--ranks N` overrides it); not hashed: a run may resume on another count",
-     .flags = ORCH_FIELDF_META, .in_json = data_parallel, .in_plan = data_parallel},
+     .flags = ORCH_FIELDF_META | ORCH_FIELDF_SPARSE, .in_json = data_parallel,
+     .in_plan = data_parallel},
 };
 const size_t orch_fields_count = N_OF(orch_fields);
 

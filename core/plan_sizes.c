@@ -54,6 +54,7 @@ int orch_plan_sizes_compute(const orch_pipeline *p, orch_plan_sizes *out, orch_e
     out->merge = p->model.config.spatial_merge_size;
     int64_t unit = (int64_t)out->merge * out->merge;
     out->batch_size = p->schedule.batch_size;
+    out->grad_accum = p->schedule.grad_accum;
     out->image_tokens = out->image_patches / unit;
     out->batch_patches = out->image_patches * out->batch_size;
     out->batch_tokens = out->batch_patches / unit;
@@ -97,6 +98,11 @@ void orch_plan_sizes_print(const orch_plan_sizes *s, FILE *out)
             "%d, %lld merged\n",
             (long long)s->image_patches, (long long)s->image_tokens, s->merge, s->merge,
             (long long)s->batch_patches, s->batch_size, (long long)s->batch_tokens);
+    if (s->grad_accum > 1)
+        fprintf(out,
+                "-- global batch: %lld images per update, %d micro-batches of %d accumulated "
+                "(activations for one micro-batch)\n",
+                (long long)s->batch_size * s->grad_accum, s->grad_accum, s->batch_size);
     for (int ckpt = 0; ckpt <= 1; ckpt++) {
         fprintf(out, "-- step memory, checkpoint = %s (estimate): ", ckpt ? "true" : "false");
         put_bytes(out, s->step_bytes[ckpt]);

@@ -31,6 +31,7 @@ typedef struct orch_plan_sizes {
     int64_t image_patches, image_tokens; /* the largest image */
     int64_t batch_patches, batch_tokens; /* batch_size of the largest image */
     int batch_size;
+    int grad_accum; /* micro-batches of batch_size per update: the activations are one's */
     /* bytes of a step */
     int64_t param_bytes, lowp_bytes, grad_bytes, optimizer_bytes;
     int64_t activation_bytes[2]; /* [0] checkpoint = false, [1] checkpoint = true */

@@ -37,6 +37,17 @@ typedef struct run_state {
     orch_detach_cache cache; /* detach only, when options->feature_cache */
     int record_error;        /* a sink call failed inside the observer */
     orch_err observer_err;
+    /* the tensors reported non-finite in this step so far (owned, grown by
+     * the observer): a later micro-batch finding one again (a NaN weight,
+     * a NaN accumulated gradient) records no second event; within one
+     * micro-batch the executor's own rules stand */
+    struct reported_tensor {
+        orch_phase phase;
+        const char *stage, *tensor; /* the graph's and the executor's: live for the run */
+        int micro;                  /* the micro-batch that reported it */
+    } * reported;
+    int n_reported, cap_reported;
+    int micro; /* the micro-batch being computed (grad_accum once they are done) */
     /* data parallelism (options->comm; NULL: one rank) */
     orch_comm *comm;
     int rank, ranks;
@@ -91,6 +102,25 @@ static void on_nonfinite(void *ctx, const orch_scan_event *ev)
 {
     run_state *rs = ctx;
     orch_train_result *res = rs->result;
+    for (int i = 0; i < rs->n_reported; i++)
+        if (rs->reported[i].micro < rs->micro && rs->reported[i].phase == ev->phase &&
+            strcmp(rs->reported[i].stage, ev->stage) == 0 &&
+            strcmp(rs->reported[i].tensor, ev->tensor) == 0)
+            return;
+    if (rs->n_reported == rs->cap_reported) {
+        int cap = rs->cap_reported > 0 ? 2 * rs->cap_reported : 16;
+        struct reported_tensor *grown = realloc(rs->reported, sizeof *grown * (size_t)cap);
+        if (grown == NULL) {
+            if (!rs->record_error)
+                orch_seterr(&rs->observer_err, ORCH_ENOMEM, "run: out of memory");
+            rs->record_error = 1;
+            return;
+        }
+        rs->reported = grown;
+        rs->cap_reported = cap;
+    }
+    rs->reported[rs->n_reported++] =
+        (struct reported_tensor){ev->phase, ev->stage, ev->tensor, rs->micro};
     if (res->nan_events == 0)
         snprintf(res->first_nan, sizeof res->first_nan, "step %lld %s %s %s", (long long)ev->step,
                  orch_phase_name(ev->phase), ev->stage, ev->tensor);
@@ -132,24 +162,6 @@ static int max_batch_patches(const orch_dataset *ds, int batch_size, int64_t *ou
             largest = n;
     }
     *out = largest * batch_size;
-    return ORCH_OK;
-}
-
-/* Images of step `step`: positions step*B .. step*B+B-1 of an endless
- * sequence of epochs, each a seeded permutation (reproducible on resume). */
-static int batch_indices(run_state *rs, int64_t step, int *indices, orch_err *err)
-{
-    int n = rs->data.n_images, b = rs->p->schedule.batch_size;
-    for (int i = 0; i < b; i++) {
-        int64_t pos = step * b + i;
-        int64_t epoch = pos / n;
-        if (epoch != rs->order_epoch) {
-            orch_dataset_order(&rs->data, rs->p->seed, epoch, rs->order);
-            rs->order_epoch = epoch;
-        }
-        indices[i] = rs->order[pos % n];
-    }
-    (void)err;
     return ORCH_OK;
 }
 
@@ -270,6 +282,7 @@ static void run_free(run_state *rs)
     orch_batch_free(&rs->batch);
     orch_dataset_free(&rs->data);
     free(rs->order);
+    free(rs->reported);
     free(rs->pending);
 }
 
@@ -344,24 +357,29 @@ static int prepare(run_state *rs, const orch_train_options *options, orch_err *e
         rs->data.n_classes > p->head.n_outputs)
         return orch_seterr(err, ORCH_EINVAL, "%s: the data has %d classes but head.classes is %d",
                            p->path, rs->data.n_classes, p->head.n_outputs);
+    /* the DSL refuses these; a pipeline built in C (tests, bench) may not */
+    if (p->schedule.grad_accum < 1 ||
+        (int64_t)p->schedule.batch_size * p->schedule.grad_accum > INT32_MAX)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "%s: schedule.grad_accum = %d with schedule.batch_size = %d: the global "
+                           "batch must be 1 to %d images",
+                           p->path, p->schedule.grad_accum, p->schedule.batch_size, INT32_MAX);
     rc = orch_graph_build(p, &rs->graph, err);
     if (rc != ORCH_OK)
         return rc;
-    /* a rank holds at most ceil(batch / ranks) images of a step */
-    int max_images = (p->schedule.batch_size + rs->ranks - 1) / rs->ranks;
     int64_t max_patches = 0;
-    max_batch_patches(&rs->data, max_images, &max_patches);
+    max_batch_patches(&rs->data, p->schedule.batch_size, &max_patches);
     setup_line line = {options != NULL ? options->progress : NULL, p->model.preset, 0};
     setup_say(&line, "reserving memory", 0, 0);
     /* each step below needs the one before it: a failed reservation leaves
      * buffers unallocated that the weights, the executor and the frozen
      * checksums would read */
-    rc = orch_graph_reserve(&rs->graph, max_patches, max_images, err);
+    rc = orch_graph_reserve(&rs->graph, max_patches, p->schedule.batch_size, err);
     if (rc == ORCH_OK)
         rc = init_params(rs, options, &line, err);
     setup_done(&line);
     if (rc == ORCH_OK)
-        rc = orch_exec_init(&rs->exec, &rs->graph, p, max_patches, max_images, err);
+        rc = orch_exec_init(&rs->exec, &rs->graph, p, max_patches, p->schedule.batch_size, err);
     if (rc == ORCH_OK)
         rc = orch_exec_refresh_lowp(&rs->exec, 1, err);
     if (rc != ORCH_OK)
@@ -378,6 +396,12 @@ static int prepare(run_state *rs, const orch_train_options *options, orch_err *e
             rs->graph.params[i].checksum = param_checksum(&rs->graph.params[i]);
     if (rs->graph.detached && options != NULL && options->feature_cache != NULL)
         rc = orch_detach_cache_open(&rs->cache, options->feature_cache, &rs->exec, err);
+    /* checks.inject.rank: a NaN that one rank alone finds, in the first
+     * image of its share of the step */
+    if (p->checks.inject.rank >= 0 && p->checks.inject.rank != rs->rank)
+        rs->exec.inject.enabled = 0;
+    else if (p->checks.inject.rank >= 0)
+        rs->exec.inject_image = (int)((int64_t)rs->rank * p->schedule.batch_size / rs->ranks);
     rs->exec.observer = on_nonfinite;
     rs->exec.observer_ctx = rs;
     rs->exec.loss_scale = p->loss_scale.init > 0 ? p->loss_scale.init : 1.0;
@@ -401,7 +425,7 @@ static int record_cache_uses(run_state *rs, orch_err *err)
         char hex[ORCH_FCACHE_KEY_HEX];
         orch_fcache_key_hex(keys[i], hex);
         orch_cache_use rec = {hex};
-        if (rs->comm != NULL && rs->rank > 0) {
+        if (to_rank0) {
             orch_record r = {.kind = ORCH_REC_CACHE_USE, .run_id = 0};
             r.as.cache_use = rec;
             rc = queue_record(rs, &r, err);
@@ -412,20 +436,137 @@ static int record_cache_uses(run_state *rs, orch_err *err)
     return rc;
 }
 
+/* ------------------------------------------------- the micro-batches */
+
+/* What this rank's micro-batches of a step add up to, before the global
+ * decisions: summed over ranks (an allreduce of these and of the flat
+ * gradient block) they are the step's. */
+typedef struct step_partials {
+    double loss_sum;              /* sum over images of their loss: micro-batch mean x its images */
+    int64_t n_images;             /* images computed */
+    int nonfinite;                /* a micro-batch's loss or a checked tensor was not finite */
+    int cache_hits, cache_misses; /* detach feature cache, over the micro-batches */
+} step_partials;
+
+/* One micro-batch's images: positions [first, first + count) of the
+ * step's global batch. */
+typedef struct batch_slice {
+    int first, count;
+} batch_slice;
+
+/* The slices of a global batch of `global` images this rank computes, one
+ * per micro-batch of batch_size images (slices[grad_accum]); a slice may be
+ * empty. On one rank, each micro-batch whole. */
+static void rank_share(int global, int batch_size, int rank, int ranks, batch_slice *slices)
+{
+    /* data parallelism: of each micro-batch of b images, rank r takes the
+     * contiguous [floor(r b / N), floor((r + 1) b / N)); on one rank, all */
+    for (int k = 0, first = 0; first < global; k++, first += batch_size) {
+        int b = global - first < batch_size ? global - first : batch_size;
+        int lo = (int)((int64_t)rank * b / ranks), hi = (int)((int64_t)(rank + 1) * b / ranks);
+        slices[k].first = first + lo;
+        slices[k].count = hi - lo;
+    }
+}
+
+/* Images of step `step`: positions step*G .. step*G+G-1 of an endless
+ * sequence of epochs, each a seeded permutation (reproducible on resume),
+ * G the global batch. */
+static void global_batch_indices(run_state *rs, int64_t step, int global, int *indices)
+{
+    int n = rs->data.n_images;
+    for (int i = 0; i < global; i++) {
+        int64_t pos = step * global + i;
+        int64_t epoch = pos / n;
+        if (epoch != rs->order_epoch) {
+            orch_dataset_order(&rs->data, rs->p->seed, epoch, rs->order);
+            rs->order_epoch = epoch;
+        }
+        indices[i] = rs->order[pos % n];
+    }
+}
+
+/* One micro-batch: images indices[slice.first ..] of the global batch of
+ * `global`, forward and backward, its loss gradient weighted by its share
+ * of the global batch so the flat gradient block accumulates the gradient
+ * of the global batch's mean loss. Adds to *parts. */
+static int micro_step(run_state *rs, int64_t step, const int *indices, int global,
+                      batch_slice slice, step_partials *parts, orch_err *err)
+{
+    orch_exec *ex = &rs->exec;
+    int64_t patch_offset = 0;
+    for (int i = 0; i < slice.first; i++)
+        patch_offset += orch_dataset_patches(&rs->data, indices[i]);
+    int rc = orch_dataset_batch(&rs->data, indices + slice.first, slice.count, &rs->batch, err);
+    if (rc == ORCH_OK)
+        rc = orch_exec_set_batch(ex, &rs->batch, err);
+    if (rc != ORCH_OK)
+        return rc;
+    ex->step = step;
+    ex->image_offset = slice.first;
+    ex->patch_offset = patch_offset;
+    ex->loss_weight = (double)slice.count / (double)global;
+    double loss = 0.0;
+    if (rs->cache.disk != NULL) {
+        int hits = 0, misses = 0;
+        rc = orch_detach_cache_forward(&rs->cache, ex, &rs->batch, &loss, &hits, &misses, err);
+        if (rc == ORCH_OK)
+            rc = record_cache_uses(rs, err);
+        if (rc != ORCH_OK)
+            return rc;
+        parts->cache_hits += hits;
+        parts->cache_misses += misses;
+    } else {
+        loss = orch_exec_forward(ex);
+    }
+    orch_exec_backward(ex);
+    parts->loss_sum += loss * slice.count;
+    parts->n_images += slice.count;
+    parts->nonfinite |= !isfinite(loss) || ex->nonfinite_seen;
+    return ORCH_OK;
+}
+
+/* ------------------------------------------------ data parallelism */
+
+/* 1 when rank 0 already recorded an event of this tensor in this step (its
+ * own, or one of a lower rank's among seen[0..n_seen)). */
+static int reported_before(const run_state *rs, const orch_nan_record *ev,
+                           const orch_nan_record *seen, int n_seen)
+{
+    for (int i = 0; i < rs->n_reported; i++)
+        if (rs->reported[i].phase == ev->phase && strcmp(rs->reported[i].stage, ev->stage) == 0 &&
+            strcmp(rs->reported[i].tensor, ev->tensor) == 0)
+            return 1;
+    for (int i = 0; i < n_seen; i++)
+        if (seen[i].phase == ev->phase && strcmp(seen[i].stage, ev->stage) == 0 &&
+            strcmp(seen[i].tensor, ev->tensor) == 0)
+            return 1;
+    return 0;
+}
+
 /* Rank 0 records what the other ranks found this step, in rank order
- * (each rank's records as found): NaN events with their rank and host, and
- * cache uses. Every rank calls it (a gather). */
-static int gather_records(run_state *rs, orch_err *err)
+ * (each rank's records as found): NaN events with their rank and host (a
+ * tensor once per step, from the lowest rank that found it, as one rank
+ * records a tensor once over its micro-batches), and cache uses. Every
+ * rank calls it (a gather); total is the records of all ranks. */
+static int gather_records(run_state *rs, int total, orch_err *err)
 {
     void *all = NULL;
     size_t *lens = rs->rank == 0 ? calloc((size_t)rs->ranks, sizeof *lens) : NULL;
-    if (rs->rank == 0 && lens == NULL)
-        return orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
-    int rc = orch_comm_gather_bytes(rs->comm, rs->pending, rs->pending_len, 0, &all, lens, err);
+    orch_nan_record *seen = rs->rank == 0 ? calloc((size_t)total + 1, sizeof *seen) : NULL;
+    int rc = rs->rank == 0 && (lens == NULL || seen == NULL)
+                 ? orch_seterr(err, ORCH_ENOMEM, "run: out of memory")
+                 : ORCH_OK;
+    /* a rank that cannot take part makes the others wait: end the job */
+    int grc = orch_comm_gather_bytes(rs->comm, rs->pending, rs->pending_len, 0, &all, lens,
+                                     rc == ORCH_OK ? err : &rs->observer_err);
+    if (rc == ORCH_OK)
+        rc = grc;
     rs->pending_len = 0;
     rs->pending_count = 0;
     orch_train_result *res = rs->result;
     const unsigned char *at = all;
+    int n_seen = 0;
     for (int r = 0; rc == ORCH_OK && rs->rank == 0 && r < rs->ranks; r++) {
         const unsigned char *end = at + lens[r];
         while (rc == ORCH_OK && at + 4 <= end) {
@@ -438,6 +579,9 @@ static int gather_records(run_state *rs, orch_err *err)
                 break;
             if (rec.kind == ORCH_REC_NAN) {
                 const orch_nan_record *ev = &rec.as.nan;
+                if (reported_before(rs, ev, seen, n_seen) || n_seen >= total)
+                    continue;
+                seen[n_seen++] = *ev;
                 if (res->nan_events == 0)
                     snprintf(res->first_nan, sizeof res->first_nan,
                              "step %lld %s %s %s (rank %lld)", (long long)ev->step,
@@ -451,38 +595,36 @@ static int gather_records(run_state *rs, orch_err *err)
         }
         at = end;
     }
+    free(seen);
     free(all);
     free(lens);
     return rc;
 }
 
-/* The data-parallel reduction of a step: the gradient block (each rank's
- * already weighted by its share of the images) summed over the ranks, and
- * the control values every rank decides on. *loss becomes the global batch
- * mean, *seen whether any rank found a non-finite value, *hits and *misses
- * the ranks' sums. */
-static int reduce_step(run_state *rs, double *loss, int *seen, int *hits, int *misses,
-                       orch_err *err)
+/* The data-parallel reduction of a step, after this rank's micro-batches:
+ * the flat gradient block (each micro-batch's already weighted by its
+ * share of the global batch) summed over the ranks, then the partials and
+ * the stop requests, so every rank takes the same decisions; then the
+ * other ranks' records to rank 0. */
+static int reduce_step(run_state *rs, step_partials *parts, orch_err *err)
 {
     int64_t n = 0;
     float *grad = orch_graph_grads(&rs->graph, &n);
     int rc = orch_comm_allreduce_sum_f32(rs->comm, grad, (size_t)n, err);
-    double ctl[6] = {rs->share > 0 ? *loss * rs->share : 0.0,
-                     *seen,
-                     *hits,
-                     *misses,
-                     stop_requested ? 1.0 : 0.0,
+    double ctl[7] = {parts->loss_sum,   (double)parts->n_images, parts->nonfinite ? 1.0 : 0.0,
+                     parts->cache_hits, parts->cache_misses,     stop_requested ? 1.0 : 0.0,
                      rs->pending_count};
     if (rc == ORCH_OK)
-        rc = orch_comm_allreduce_sum_f64(rs->comm, ctl, 6, err);
+        rc = orch_comm_allreduce_sum_f64(rs->comm, ctl, 7, err);
     if (rc != ORCH_OK)
         return rc;
-    *loss = ctl[0] / rs->p->schedule.batch_size;
-    *seen = ctl[1] > 0;
-    *hits = (int)ctl[2];
-    *misses = (int)ctl[3];
-    rs->stop_all = ctl[4] > 0;
-    return ctl[5] > 0 ? gather_records(rs, err) : ORCH_OK;
+    parts->loss_sum = ctl[0];
+    parts->n_images = (int64_t)ctl[1];
+    parts->nonfinite = ctl[2] > 0;
+    parts->cache_hits = (int)ctl[3];
+    parts->cache_misses = (int)ctl[4];
+    rs->stop_all = ctl[5] > 0;
+    return ctl[6] > 0 ? gather_records(rs, (int)ctl[6], err) : ORCH_OK;
 }
 
 /* Every rank's frozen checksums against rank 0's: a rank whose frozen
@@ -490,26 +632,28 @@ static int reduce_step(run_state *rs, double *loss, int *seen, int *hits, int *m
 static int compare_frozen(run_state *rs, orch_err *err)
 {
     orch_graph *g = &rs->graph;
-    unsigned long long *sums = calloc((size_t)g->n_params + 1, sizeof *sums);
-    if (sums == NULL)
-        return orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
-    for (int i = 0; i < g->n_params; i++)
+    size_t n = (size_t)g->n_params + 1;
+    unsigned long long *sums = calloc(n, sizeof *sums), *mine = calloc(n, sizeof *mine);
+    int rc = sums == NULL || mine == NULL ? orch_seterr(err, ORCH_ENOMEM, "run: out of memory")
+                                          : ORCH_OK;
+    for (int i = 0; rc == ORCH_OK && i < g->n_params; i++)
         if (!g->params[i].trainable)
-            sums[i] = g->params[i].checksum;
-    unsigned long long *mine = malloc(((size_t)g->n_params + 1) * sizeof *mine);
-    int rc = mine == NULL ? orch_seterr(err, ORCH_ENOMEM, "run: out of memory") : ORCH_OK;
-    if (rc == ORCH_OK) {
-        memcpy(mine, sums, ((size_t)g->n_params + 1) * sizeof *mine);
-        rc = orch_comm_bcast(rs->comm, sums, (size_t)g->n_params * sizeof *sums, 0, err);
-    }
+            sums[i] = mine[i] = g->params[i].checksum;
+    /* every rank takes part even without memory, so none waits forever */
+    unsigned long long spare[1] = {0};
+    int brc = orch_comm_bcast(rs->comm, sums != NULL ? (void *)sums : (void *)spare,
+                              sums != NULL ? (size_t)g->n_params * sizeof *sums : 0, 0, err);
+    if (rc == ORCH_OK)
+        rc = brc;
     unsigned long long first = ~0ULL; /* rank << 32 | parameter */
     for (int i = 0; rc == ORCH_OK && i < g->n_params; i++)
         if (mine[i] != sums[i]) {
             first = (unsigned long long)rs->rank << 32 | (unsigned)i;
             break;
         }
+    int arc = orch_comm_allreduce_min_u64(rs->comm, &first, 1, err);
     if (rc == ORCH_OK)
-        rc = orch_comm_allreduce_min_u64(rs->comm, &first, 1, err);
+        rc = arc;
     if (rc == ORCH_OK && first != ~0ULL)
         rc = orch_seterr(err, ORCH_ERUNTIME,
                          "rank %llu's frozen parameters differ from rank 0's: %s", first >> 32,
@@ -538,86 +682,38 @@ static int same_parameters(run_state *rs, orch_err *err)
     return rc;
 }
 
-static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *outcome, orch_err *err)
+/* ------------------------------------------------ the global decisions */
+
+/* What follows the micro-batches, once per update, on the accumulated
+ * gradient: unscaling, grad_norm, the NaN policy and loss scaling,
+ * clipping, the optimizer, the frozen check and the records. */
+static int update_step(run_state *rs, int64_t step, const step_partials *parts, double t0,
+                       step_outcome *outcome, orch_err *err)
 {
     const orch_pipeline *p = rs->p;
     orch_exec *ex = &rs->exec;
     orch_train_result *res = rs->result;
-    double t0 = now_ms();
-    *outcome = STEP_OK;
-    int rc = batch_indices(rs, step, indices, err);
-    /* data parallelism: this rank's contiguous share of the batch's images,
-     * [floor(r B / N), floor((r + 1) B / N)); it may be empty */
-    int b = p->schedule.batch_size, lo = 0;
-    rs->share = b;
-    if (rs->comm != NULL) {
-        lo = (int)((int64_t)rs->rank * b / rs->ranks);
-        rs->share = (int)((int64_t)(rs->rank + 1) * b / rs->ranks) - lo;
-        ex->patch_row0 = 0;
-        for (int i = 0; rc == ORCH_OK && i < lo; i++)
-            ex->patch_row0 += orch_dataset_patches(&rs->data, indices[i]);
-    }
-    if (rc == ORCH_OK && rs->share > 0)
-        rc = orch_dataset_batch(&rs->data, indices + lo, rs->share, &rs->batch, err);
-    if (rc == ORCH_OK && rs->share > 0)
-        rc = orch_exec_set_batch(ex, &rs->batch, err);
-    if (rc != ORCH_OK)
-        return rc;
-    ex->step = step;
     double lr = lr_at(p, step);
-    double loss = 0.0;
-    int hits = 0, misses = 0;
-    if (rs->share == 0) {
-        ex->nonfinite_seen = 0;
-    } else if (rs->cache.disk != NULL) {
-        rc = orch_detach_cache_forward(&rs->cache, ex, &rs->batch, &loss, &hits, &misses, err);
-        /* data parallelism: the counts are the ranks' sums, after the reduction */
-        if (rs->comm == NULL) {
-            orch_metric_record hit_rec = {step, "feature_cache/hits", hits};
-            orch_metric_record miss_rec = {step, "feature_cache/misses", misses};
-            if (rc == ORCH_OK)
-                rc = rs->sink->metric(rs->sink->ctx, res->run_id, &hit_rec, err);
-            if (rc == ORCH_OK)
-                rc = rs->sink->metric(rs->sink->ctx, res->run_id, &miss_rec, err);
-        }
+    int rc = ORCH_OK;
+    if (rs->cache.disk != NULL) {
+        orch_metric_record hit_rec = {step, "feature_cache/hits", parts->cache_hits};
+        orch_metric_record miss_rec = {step, "feature_cache/misses", parts->cache_misses};
+        rc = rs->sink->metric(rs->sink->ctx, res->run_id, &hit_rec, err);
         if (rc == ORCH_OK)
-            rc = record_cache_uses(rs, err);
+            rc = rs->sink->metric(rs->sink->ctx, res->run_id, &miss_rec, err);
         if (rc != ORCH_OK)
             return rc;
-    } else {
-        loss = orch_exec_forward(ex);
     }
-    orch_graph_zero_grad(&rs->graph);
+    /* a float loss times a count of images is exact in double, so one
+     * micro-batch's loss comes back bit for bit */
+    double loss = parts->loss_sum / (double)parts->n_images;
     double scale = ex->loss_scale;
-    if (rs->share > 0) {
-        /* data parallelism: each rank's gradient of its own mean, weighted
-         * by its share, sums to the gradient of the global batch's mean */
-        if (rs->comm != NULL)
-            ex->loss_scale = scale * rs->share / b;
-        orch_exec_backward(ex);
-        ex->loss_scale = scale;
-    }
-    int seen = ex->nonfinite_seen;
-    if (rs->comm != NULL) {
-        rc = reduce_step(rs, &loss, &seen, &hits, &misses, err);
-        if (rc == ORCH_OK && rs->record_error)
-            rc = orch_seterr(err, rs->observer_err.code, "%s", rs->observer_err.msg);
-        if (rc == ORCH_OK && rs->cache.disk != NULL) {
-            orch_metric_record hit_rec = {step, "feature_cache/hits", hits};
-            orch_metric_record miss_rec = {step, "feature_cache/misses", misses};
-            rc = rs->sink->metric(rs->sink->ctx, res->run_id, &hit_rec, err);
-            if (rc == ORCH_OK)
-                rc = rs->sink->metric(rs->sink->ctx, res->run_id, &miss_rec, err);
-        }
-        if (rc != ORCH_OK)
-            return rc;
-    }
     if (scale != 1.0)
         unscale_grads(&rs->graph, 1.0 / scale);
     double grad_norm = grad_norms(rs, step, err, &rc);
     if (rc != ORCH_OK)
         return rc;
-    int finite = isfinite(loss) && isfinite(grad_norm) && !seen;
+    int finite = isfinite(loss) && isfinite(grad_norm) && !parts->nonfinite;
     int skip = 0;
     if (p->loss_scale.dynamic) {
         /* GradScaler: a non-finite gradient skips the step and halves the
@@ -682,6 +778,37 @@ static int run_step(run_state *rs, int64_t step, int *indices, step_outcome *out
     res->last_grad_norm = grad_norm;
     res->steps_done++;
     return rc;
+}
+
+/* One update: the global batch's images, this rank's micro-batches of
+ * them accumulating into the flat gradient block, then the decisions.
+ * indices has room for the global batch, slices for grad_accum slices. */
+static int run_step(run_state *rs, int64_t step, int *indices, batch_slice *slices,
+                    step_outcome *outcome, orch_err *err)
+{
+    const orch_pipeline *p = rs->p;
+    double t0 = now_ms();
+    *outcome = STEP_OK;
+    int batch_size = p->schedule.batch_size, n_micro = p->schedule.grad_accum;
+    int global = batch_size * n_micro;
+    global_batch_indices(rs, step, global, indices);
+    rank_share(global, batch_size, rs->rank, rs->ranks, slices);
+    rs->n_reported = 0;
+    orch_graph_zero_grad(&rs->graph);
+    step_partials parts = {0};
+    int rc = ORCH_OK;
+    for (rs->micro = 0; rs->micro < n_micro && rc == ORCH_OK; rs->micro++)
+        if (slices[rs->micro].count > 0)
+            rc = micro_step(rs, step, indices, global, slices[rs->micro], &parts, err);
+    rs->share = (int)parts.n_images;
+    /* a rank that failed leaves the collectives: the CLI ends the job */
+    if (rc == ORCH_OK && rs->comm != NULL)
+        rc = reduce_step(rs, &parts, err);
+    if (rc == ORCH_OK && rs->record_error)
+        rc = orch_seterr(err, rs->observer_err.code, "%s", rs->observer_err.msg);
+    if (rc != ORCH_OK)
+        return rc;
+    return update_step(rs, step, &parts, t0, outcome, err);
 }
 
 /* Whether the run's end state is unusable: the last step's loss, or any
@@ -892,8 +1019,10 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
         return rc;
     }
 
-    int *indices = malloc(sizeof(int) * (size_t)p->schedule.batch_size);
-    if (indices == NULL)
+    /* owned here: the global batch's dataset indices, the micro-batches' slices of it */
+    int *indices = malloc(sizeof(int) * (size_t)p->schedule.batch_size * p->schedule.grad_accum);
+    batch_slice *slices = malloc(sizeof *slices * (size_t)p->schedule.grad_accum);
+    if (indices == NULL || slices == NULL)
         rc = orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
     step_outcome outcome = STEP_OK;
     double start = now_ms();
@@ -902,7 +1031,9 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     FILE *json = options ? options->json : NULL;
     for (; rc == ORCH_OK && step < p->schedule.steps; step++) {
         double t0 = now_ms();
-        rc = run_step(&rs, step, indices, &outcome, err);
+        if (options != NULL && options->stop_at > 0 && step + 1 == options->stop_at)
+            stop_requested = 1; /* read by the step's reduction */
+        rc = run_step(&rs, step, indices, slices, &outcome, err);
         if (rc != ORCH_OK)
             break;
         last_done = step;
@@ -925,6 +1056,7 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     if (progress != NULL)
         fputc('\n', progress);
     free(indices);
+    free(slices);
     /* continue and skip_update keep stepping through non-finite values, but a
      * run that ends with them has diverged: a sweep must not read NaN
      * weights or a NaN loss as a success */

@@ -258,6 +258,12 @@ void cv_schedule(cv *c, int root)
         cv_fail_pair(c, "schedule.batch_size", "data.samples",
                      "schedule.batch_size = %d is larger than data.samples = %d", s->batch_size,
                      d->n_samples);
+    else if (d->source == ORCH_DATA_SYNTHETIC &&
+             (int64_t)s->batch_size * s->grad_accum > d->n_samples)
+        cv_fail_pair(c, "schedule.grad_accum", "data.samples",
+                     "schedule.batch_size x schedule.grad_accum = %lld images is more than "
+                     "data.samples = %d",
+                     (long long)s->batch_size * s->grad_accum, d->n_samples);
     lua_pop(L, 1);
 }
 

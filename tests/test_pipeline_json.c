@@ -306,6 +306,7 @@ static void test_round_trip_every_field(void **state)
         P.schedule.warmup_steps = 1;
         P.schedule.checkpoint_every = 2;
         P.parallel.data = 3; /* written only when > 1 */
+        P.schedule.grad_accum = 3;
         P.precision = ORCH_BF16;
         P.loss_scale.init = 65536;
         P.loss_scale.dynamic = 1;
@@ -322,6 +323,7 @@ static void test_round_trip_every_field(void **state)
         snprintf(P.checks.inject.stage, sizeof P.checks.inject.stage, "visual.merger.mlp.2");
         snprintf(P.checks.inject.tensor, sizeof P.checks.inject.tensor, "grad");
         P.checks.inject.value_is_inf = 1;
+        P.checks.inject.rank = 1; /* written only when >= 0 */
         P.n_tags = ORCH_MAX_TAGS;
         for (int i = 0; i < ORCH_MAX_TAGS; i++)
             snprintf(P.tags[i], sizeof P.tags[i], "tag %d \"\\ \xe2\x82\xac", i);
@@ -331,6 +333,7 @@ static void test_round_trip_every_field(void **state)
         assert_true(Q.optimizer.grad_clip == DBL_MAX);
         assert_true(Q.model.config.initializer_range == 0.1 + 0.2);
         assert_int_equal(Q.parallel.data, 3);
+        assert_int_equal(Q.checks.inject.rank, 1);
 
         /* a regression head, npy data */
         P.head.kind = ORCH_HEAD_REGRESSION;
@@ -366,11 +369,12 @@ static void test_struct_unchanged(void **state)
         {"orch_strategy", sizeof(orch_strategy), 2736},
         {"orch_head", sizeof(orch_head), 8},
         {"orch_optimizer", sizeof(orch_optimizer), 72},
-        {"orch_schedule", sizeof(orch_schedule), 16},
+        {"orch_schedule", sizeof(orch_schedule), 20},
         {"orch_loss_scale", sizeof(orch_loss_scale), 16},
-        {"orch_inject", sizeof(orch_inject), 272},
-        {"orch_checks", sizeof(orch_checks), 288},
-        {"orch_pipeline", sizeof(orch_pipeline), 9912},
+        {"orch_inject", sizeof(orch_inject), 276},
+        {"orch_checks", sizeof(orch_checks), 292},
+        {"orch_parallel", sizeof(orch_parallel), 4},
+        {"orch_pipeline", sizeof(orch_pipeline), 9920},
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (sizes[i].size != sizes[i].expected) {

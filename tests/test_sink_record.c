@@ -282,7 +282,7 @@ static void test_hostile_bytes_refused(void **state)
     orch_record f = {.kind = ORCH_REC_FROZEN_CHANGE, .run_id = 1, .as.frozen_change = {2, "ab"}};
     size_t len = 0;
     unsigned char *good = encode(&f, &len);
-    unsigned char b[64];
+    unsigned char b[128];
     assert_true(len <= sizeof b);
 
     memcpy(b, good, len);

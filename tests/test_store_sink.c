@@ -300,6 +300,26 @@ static void test_first_nan_event_written_at_once(void **state)
     sqlite3_close(db);
 }
 
+/* A data-parallel run's events keep the rank and host that found them; a
+ * one-rank run's (host NULL) leave both NULL. */
+static void test_nan_event_rank_and_host(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    int64_t run = begin(f);
+    orch_nan_record ev = {2, ORCH_PHASE_BACKWARD, "head", "grad_input", 1, 0, 0.5, 1, 1, "node-b"};
+    assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
+    orch_nan_record alone = {3, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 0.5, 1, -1, NULL};
+    assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &alone, &err), ORCH_OK);
+    assert_int_equal(f->sink.flush(f->sink.ctx, &err), ORCH_OK);
+    sqlite3 *db = peer(f);
+    char *rows = peer_text(db, "SELECT group_concat(step || ':' || quote(rank) || ':' || "
+                               "quote(host), ' ') FROM (SELECT * FROM nan_events ORDER BY id)");
+    assert_string_equal(rows, "2:1:'node-b' 3:NULL:NULL");
+    free(rows);
+    sqlite3_close(db);
+}
+
 static void test_step_recorded_twice_replaces(void **state)
 {
     fixture *f = *state;
@@ -1174,6 +1194,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nan_event_rank_and_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batched_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_sees_whole_batches, setup, teardown),

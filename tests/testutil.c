@@ -227,6 +227,7 @@ void tiny_pipeline(orch_pipeline *p, orch_strategy_kind kind)
     p->optimizer.weight_decay = 0.01;
     p->schedule.steps = 3;
     p->schedule.batch_size = 2;
+    p->schedule.grad_accum = 1;
     p->precision = ORCH_FP32;
     p->loss_scale.init = 1.0;
     p->loss_scale.growth_interval = 2000;

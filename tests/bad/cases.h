@@ -109,6 +109,15 @@ static const bad_case bad_cases[] = {
     {"tests/bad/zero_batch.lua", "bad/zero_batch.lua:3: schedule.batch_size must be between 1"},
     {"tests/bad/batch_over_samples.lua",
      "bad/batch_over_samples.lua:3: schedule.batch_size = 16 is larger than data.samples = 8"},
+    {"tests/bad/grad_accum_zero.lua",
+     "bad/grad_accum_zero.lua:3: schedule.grad_accum must be between 1 and 1048576 (got 0)"},
+    {"tests/bad/grad_accum_negative.lua",
+     "bad/grad_accum_negative.lua:3: schedule.grad_accum must be between 1 and 1048576 (got -1)"},
+    {"tests/bad/grad_accum_fractional.lua",
+     "bad/grad_accum_fractional.lua:3: schedule.grad_accum must be an integer (got number 2.5)"},
+    {"tests/bad/grad_accum_over_samples.lua",
+     "bad/grad_accum_over_samples.lua:3: schedule.batch_size x schedule.grad_accum = 10 images is "
+     "more than data.samples = 8"},
     {"tests/bad/inject_past_end.lua",
      "bad/inject_past_end.lua:4: checks.inject.step = 4 is past the last step 3"},
 };
