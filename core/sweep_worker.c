@@ -80,13 +80,25 @@ static void work_run(const orch_sweep *sw, const orch_dag_node *node, const orch
     memset(&result, 0, sizeof result);
     if (rc == ORCH_OK)
         rc = orch_train(run->pipeline, &options, &sink, &result, &err);
-    if (comm != NULL)
-        orch_comm_free(comm);
     /* the run's records reach the coordinator before its DONE */
     orch_err flush_err;
     orch_err_clear(&flush_err);
     if (lead && orch_fwd_sink_flush(fwd, &flush_err) != ORCH_OK && rc == ORCH_OK)
         rc = orch_seterr(&err, flush_err.code, "%s", flush_err.msg);
+    /* A rank of a data-parallel group that fails alone leaves the others
+     * waiting in a collective it will never join, and Open MPI 4.1 cannot
+     * release them: end the job, as a dead rank would (before freeing the
+     * group's communicator, which is collective too). Its records went to
+     * the coordinator above; the same command again resumes the run, and a
+     * run that ends the job twice is quarantined like one that kills its
+     * worker. */
+    if (comm != NULL && rc != ORCH_OK) {
+        fprintf(stderr, "orch: %s: a rank of its data-parallel group failed (%s); ending the job\n",
+                run->name, err.msg);
+        orch_mpi_abort(1);
+    }
+    if (comm != NULL)
+        orch_comm_free(comm);
     done->started = result.run_id != 0;
     done->status = rc == ORCH_OK ? (int32_t)result.status : ORCH_RUN_FAILED;
     done->steps = result.last_step + 1;
