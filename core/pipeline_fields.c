@@ -319,7 +319,7 @@ const orch_field orch_fields[] = {
     {"schedule.grad_accum", ORCH_FIELD_INT, AT(schedule.grad_accum), IRANGE(1, 1 << 20), .def = "1",
      .doc = "micro-batches of batch_size images accumulated into one update (a global batch of "
             "batch_size x grad_accum images, at most data.samples for synthetic data)",
-     .flags = ORCH_FIELDF_OMIT_DEFAULT, .in_plan = accumulates},
+     .flags = ORCH_FIELDF_SPARSE, .in_json = accumulates, .in_plan = accumulates},
     {"schedule.warmup_steps", ORCH_FIELD_INT, AT(schedule.warmup_steps), IRANGE(0, I32), .def = "0",
      .doc = "at most steps: linear warm-up from 0 to lr"},
     {"schedule.checkpoint_every", ORCH_FIELD_INT, AT(schedule.checkpoint_every), IRANGE(0, I32),

@@ -87,13 +87,11 @@ enum {
     ORCH_FIELDF_REQUIRED = 16, /* the DSL needs it (docs) */
     ORCH_FIELDF_CUSTOM = 32,   /* the DSL reads it by hand (lua/convert_*.c), not in the
                                   generic loop over a section's scalars */
-    ORCH_FIELDF_OMIT_DEFAULT = 64, /* an INT the JSON (and so the hash) holds only when it is not
-                                      its default (def), read as def when absent: a field added
-                                      after runs were recorded keeps their hashes, so their
-                                      checkpoints still resume */
-    ORCH_FIELDF_SPARSE = 128,      /* written to JSON only when in_json holds, so configurations
-                                      without it keep their JSON and hash; read back when present,
-                                      its default (an INT's def) when absent */
+    ORCH_FIELDF_SPARSE = 128,  /* written to JSON (and so the hash) only when in_json holds
+                                  (e.g. when it is not its default), read back when present and
+                                  as its default (an INT's def) when absent: a field added after
+                                  runs were recorded keeps their JSON and hashes, so their
+                                  checkpoints still resume */
 };
 
 /* The table, in listing order; orch_fields_count entries. */

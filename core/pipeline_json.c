@@ -131,15 +131,6 @@ static json_t *value_json(const orch_field *f, const orch_pipeline *p, int *bad)
     ORCH_UNREACHABLE();
 }
 
-/* 1 for an ORCH_FIELDF_OMIT_DEFAULT field at its default: not written. */
-static int holds_omitted_default(const orch_field *f, const orch_pipeline *p)
-{
-    if (!(f->flags & ORCH_FIELDF_OMIT_DEFAULT))
-        return 0;
-    ORCH_ASSERT(f->type == ORCH_FIELD_INT && f->def != NULL);
-    return int_at(orch_field_cptr(f, p)) == atoi(f->def);
-}
-
 /* The object of the fields directly inside section ("" = the top level). */
 static json_t *section_json(const orch_pipeline *p, const char *section, int with_meta, int *bad)
 {
@@ -147,7 +138,7 @@ static json_t *section_json(const orch_pipeline *p, const char *section, int wit
     for (size_t i = 0; i < orch_fields_count; i++) {
         const orch_field *f = &orch_fields[i];
         if (!orch_field_in(f, section) || (f->in_json != NULL && !f->in_json(p)) ||
-            ((f->flags & ORCH_FIELDF_META) && !with_meta) || holds_omitted_default(f, p))
+            ((f->flags & ORCH_FIELDF_META) && !with_meta))
             continue;
         json_t *v;
         if (f->type == ORCH_FIELD_SECTION)
@@ -475,10 +466,11 @@ static void read_value(rd *r, const orch_field *f, json_t *v, const char *path, 
     memcpy((char *)p + f->count_offset, &iv, sizeof iv);
 }
 
-/* A field written only when its predicate holds (parallel, when data > 1;
- * checks.inject.rank when set): read when present, its default when
- * absent, as the JSON of other configurations (and of older orch) has it. */
-static int optional_meta(const orch_field *f)
+/* An ORCH_FIELDF_SPARSE field (schedule.grad_accum when not 1, parallel
+ * when data > 1, checks.inject.rank when set): written only when its
+ * predicate holds; read when present, its default when absent, as the JSON
+ * of other configurations (and of older orch) has it. */
+static int is_sparse(const orch_field *f)
 {
     return (f->flags & ORCH_FIELDF_SPARSE) && f->in_json != NULL;
 }
@@ -493,8 +485,7 @@ static int known_key(const orch_pipeline *p, const char *section, const char *ke
             return 1;
     for (size_t i = 0; i < orch_fields_count; i++) {
         const orch_field *f = &orch_fields[i];
-        if (orch_field_in(f, section) &&
-            (f->in_json == NULL || f->in_json(p) || optional_meta(f)) &&
+        if (orch_field_in(f, section) && (f->in_json == NULL || f->in_json(p) || is_sparse(f)) &&
             strcmp(orch_field_key(f), key) == 0)
             return 1;
     }
@@ -528,8 +519,7 @@ static void read_section(rd *r, json_t *o, const char *section, orch_pipeline *p
     }
     for (size_t i = 0; i < orch_fields_count; i++) {
         const orch_field *f = &orch_fields[i];
-        if (orch_field_in(f, section) && (f->in_json == NULL || f->in_json(p)) &&
-            !(f->flags & ORCH_FIELDF_OMIT_DEFAULT) && !optional_meta(f) &&
+        if (orch_field_in(f, section) && (f->in_json == NULL || f->in_json(p)) && !is_sparse(f) &&
             json_object_get(o, orch_field_key(f)) == NULL) {
             join(path, section, orch_field_key(f));
             fail(r, path, "missing");
@@ -545,10 +535,10 @@ static void read_section(rd *r, json_t *o, const char *section, orch_pipeline *p
     for (size_t i = 0; i < orch_fields_count && !r->failed; i++) {
         const orch_field *f = &orch_fields[i];
         if (!orch_field_in(f, section) || (f->flags & ORCH_FIELDF_KIND) ||
-            (f->in_json != NULL && !f->in_json(p) && !optional_meta(f)))
+            (f->in_json != NULL && !f->in_json(p) && !is_sparse(f)))
             continue;
         json_t *v = json_object_get(o, orch_field_key(f));
-        if (v == NULL && optional_meta(f)) {
+        if (v == NULL && is_sparse(f)) {
             if (f->type == ORCH_FIELD_INT && f->def != NULL) {
                 int def = atoi(f->def);
                 memcpy(orch_field_ptr(f, p), &def, sizeof def);
@@ -558,11 +548,6 @@ static void read_section(rd *r, json_t *o, const char *section, orch_pipeline *p
         join(path, section, orch_field_key(f));
         if (f->type == ORCH_FIELD_OPTIONAL && json_is_null(v))
             continue; /* the flag stays 0, the fields zero */
-        if ((f->flags & ORCH_FIELDF_OMIT_DEFAULT) && v == NULL) {
-            int def = atoi(f->def);
-            memcpy(orch_field_ptr(f, p), &def, sizeof def);
-            continue;
-        }
         if (f->type == ORCH_FIELD_SECTION || f->type == ORCH_FIELD_OPTIONAL) {
             if (!expect(r, v, path, JSON_OBJECT, "an object"))
                 return;
