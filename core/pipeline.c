@@ -40,8 +40,8 @@ const char *orch_on_nan_name(orch_on_nan policy)
 
 const char *orch_run_status_name(orch_run_status status)
 {
-    static const char *const names[] = {"queued",   "running", "finished",
-                                        "diverged", "failed",  "interrupted", "skipped"};
+    static const char *const names[] = {"queued", "running",     "finished", "diverged",
+                                        "failed", "interrupted", "skipped"};
     if ((unsigned)status < sizeof names / sizeof names[0])
         return names[status];
     return "?";

@@ -33,22 +33,22 @@
 #define ORCH_OUTPUT_OF_PREFIX "output_of:"
 
 typedef struct orch_sweep_run {
-    char name[ORCH_NAME_MAX];   /* "<sweep>/<point>", e.g. "strategies/lora-lr3e-4-s2" */
-    char point[ORCH_NAME_MAX];  /* "<point>": unique within the sweep */
-    char overrides[1024];       /* what differs from base, as --set would spell it:
-                                   "strategy=lora{rank=4,alpha=8} optimizer.lr=0.0003 seed=2" */
-    int line;                   /* line of the sweep file that declared this run */
+    char name[ORCH_NAME_MAX];  /* "<sweep>/<point>", e.g. "strategies/lora-lr3e-4-s2" */
+    char point[ORCH_NAME_MAX]; /* "<point>": unique within the sweep */
+    char overrides[1024];      /* what differs from base, as --set would spell it:
+                                  "strategy=lora{rank=4,alpha=8} optimizer.lr=0.0003 seed=2" */
+    int line;                  /* line of the sweep file that declared this run */
     char deps[ORCH_SWEEP_MAX_DEPS][ORCH_NAME_MAX]; /* full names of the runs it waits for */
     int n_deps;
-    char config_hash[65];       /* orch_pipeline_hash of pipeline */
-    orch_pipeline *pipeline;    /* validated; malloc'd, owned by the sweep */
+    char config_hash[65];    /* orch_pipeline_hash of pipeline */
+    orch_pipeline *pipeline; /* validated; malloc'd, owned by the sweep */
 } orch_sweep_run;
 
 typedef struct orch_sweep {
-    char name[ORCH_NAME_MAX];  /* the sweep's name (defaults to the file's base name) */
-    char file[ORCH_PATH_MAX];  /* the sweep file as given */
-    char hash[65];             /* sha256 over every run's name and config hash, in order */
-    orch_sweep_run *runs;      /* n_runs of them; malloc'd, owned by the sweep */
+    char name[ORCH_NAME_MAX]; /* the sweep's name (defaults to the file's base name) */
+    char file[ORCH_PATH_MAX]; /* the sweep file as given */
+    char hash[65];            /* sha256 over every run's name and config hash, in order */
+    orch_sweep_run *runs;     /* n_runs of them; malloc'd, owned by the sweep */
     int n_runs;
 } orch_sweep;
 

@@ -32,15 +32,16 @@ typedef enum orch_dag_kind {
 
 typedef struct orch_dag_node {
     orch_dag_kind kind;
-    int run;                 /* RUN: index into sweep->runs; FEATURES: the first run of its
-                                group, whose pipeline (tower, precision, data) it computes */
+    int run;                  /* RUN: index into sweep->runs; FEATURES: the first run of its
+                                 group, whose pipeline (tower, precision, data) it computes */
     char name[ORCH_NAME_MAX]; /* RUN: the run's full name; FEATURES: "features/<16 hex of the
-                                group key>" */
+                                 group key>" */
     int deps[ORCH_SWEEP_MAX_DEPS + 1]; /* node indices this node waits for */
     int n_deps;
-    double cost;             /* expected cost in multiply-adds (parameters x patches of a
-                                batch x steps; a FEATURES node: parameters x patches of the
-                                data set; core/sweep_dag.c), to hand out the longest first */
+    /* expected cost in multiply-adds (parameters x patches of a batch x
+     * steps; a FEATURES node: parameters x patches of the data set;
+     * core/sweep_dag.c), to hand out the longest first */
+    double cost;
 } orch_dag_node;
 
 typedef struct orch_dag {

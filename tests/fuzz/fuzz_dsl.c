@@ -2,13 +2,11 @@
  * fuzz_dsl.c - libFuzzer target: a pipeline file through the whole DSL
  * loader (orch_dsl_load: the sandboxed Lua state, require, conversion,
  * validation), and the same file as a sweep (orch_dsl_load_sweep: the
- * expansion of sweep { ... }, every point converted). The input is written as pipeline.lua into a temporary
- * directory that also holds the shipped pipelines/base.lua and the bad-input
- * suite's common.lua (read relative to the current directory: run it from
- * the top of the source tree, as tests/fuzz/run.sh does), so seeds that
- * require them load fully. Every input is
- * bounded by the sandbox's own instruction and memory limits (lua/dsl_ctx.h),
- * not by anything here.
+ * expansion of sweep { ... }, every point converted). The input is written as pipeline.lua into a
+ * temporary directory that also holds the shipped pipelines/base.lua and the bad-input suite's
+ * common.lua (read relative to the current directory: run it from the top of the source tree, as
+ * tests/fuzz/run.sh does), so seeds that require them load fully. Every input is bounded by the
+ * sandbox's own instruction and memory limits (lua/dsl_ctx.h), not by anything here.
  */
 #include <stdint.h>
 #include <stdio.h>
