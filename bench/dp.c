@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/common/child.h"
 #include "bench/common/figure.h"
 #include "core/startup_env.h"
 #include "store/store.h"
@@ -79,40 +80,16 @@ static void die(const char *what, const orch_err *err)
 
 static char orch_path[PATH_MAX + 8]; /* BUILD/orch beside BUILD/bench/dp */
 
-/* Runs argv (argv[0] found on PATH) with stdout and stderr appended to
- * WORK/log.txt, ORCH_THREADS=1 and the Open MPI settings of the tests (fast
- * start-up, no binding, session files in WORK). Exits 1 when it fails,
- * showing the log's tail. */
+/* Runs argv (bench_child_run: output appended to WORK/log.txt, one thread,
+ * the tests' Open MPI settings). Exits 1 when it fails, showing the log's
+ * tail. */
 static void run_child(char *const argv[])
 {
     char log[96];
     snprintf(log, sizeof log, "%s/log.txt", work);
-    pid_t pid = fork();
-    if (pid < 0)
+    int status = bench_child_run(argv, work, log, NULL);
+    if (status < 0)
         die("fork", NULL);
-    if (pid == 0) {
-        FILE *out = fopen(log, "a");
-        if (out == NULL)
-            _exit(127);
-        dup2(fileno(out), 1);
-        dup2(fileno(out), 2);
-        setenv("ORCH_THREADS", "1", 1);
-        setenv("OMPI_MCA_pml", "ob1", 1);
-        setenv("OMPI_MCA_btl", "self,vader,tcp", 1);
-        setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1);
-        setenv("OMPI_MCA_hwloc_base_binding_policy", "none", 1);
-        setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
-        setenv("OMPI_MCA_orte_tmpdir_base", work, 1);
-        if (geteuid() == 0) { /* Open MPI refuses root without both */
-            setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-            setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-        }
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
-        ;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "bench/dp: %s %s failed (status %d); its output:\n", argv[0], argv[1],
                 status);
@@ -300,14 +277,10 @@ int main(int argc, char **argv)
     }
     orch_startup_env(argv);
     bench_begin("bench/dp");
-    char self[PATH_MAX];
-    if (realpath(argv[0], self) == NULL) {
-        perror("bench/dp: realpath");
+    if (bench_orch_path(argv[0], orch_path, sizeof orch_path) != 0) {
+        perror("bench/dp: where is orch");
         return 1;
     }
-    *strrchr(self, '/') = '\0'; /* BUILD/bench */
-    *strrchr(self, '/') = '\0'; /* BUILD */
-    snprintf(orch_path, sizeof orch_path, "%s/orch", self);
     snprintf(work, sizeof work, "/tmp/orch-bench-dp-XXXXXX");
     if (mkdtemp(work) == NULL) {
         perror("bench/dp: mkdtemp");

@@ -50,6 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/common/child.h"
 #include "bench/common/figure.h"
 #include "core/sink.h"
 #include "core/startup_env.h"
@@ -105,10 +106,6 @@ static void remove_store(const char *db)
 
 static char orch_path[PATH_MAX + 8]; /* BUILD/orch beside BUILD/bench/sweep */
 
-/* Runs argv (argv[0] found on PATH) with stdout and stderr appended to
- * WORK/log.txt and ORCH_THREADS=1 plus the Open MPI settings of
- * tests (fast start-up, no binding, session files in WORK); returns its
- * wall time in seconds. Exits 1 when it fails, showing the log's tail. */
 static double child_cpu; /* CPU seconds (user + system) of the last run_timed's process */
 
 static double cpu_seconds(const struct rusage *ru)
@@ -124,40 +121,21 @@ static double self_cpu(void)
     return cpu_seconds(&ru);
 }
 
+/* Runs argv (bench_child_run: output appended to WORK/log.txt, one thread,
+ * the tests' Open MPI settings) and returns its wall time in seconds; its
+ * CPU time goes to child_cpu. Exits 1 when it fails, showing the log's
+ * tail. */
 static double run_timed(char *const argv[])
 {
     char log[96];
     snprintf(log, sizeof log, "%s/log.txt", work);
     double t0 = now();
-    pid_t pid = fork();
-    if (pid < 0) {
+    struct rusage ru;
+    int status = bench_child_run(argv, work, log, &ru);
+    if (status < 0) {
         perror("bench/sweep: fork");
         die("fork", NULL);
     }
-    if (pid == 0) {
-        FILE *out = fopen(log, "a");
-        if (out == NULL)
-            _exit(127);
-        dup2(fileno(out), 1);
-        dup2(fileno(out), 2);
-        setenv("ORCH_THREADS", "1", 1);
-        setenv("OMPI_MCA_pml", "ob1", 1);
-        setenv("OMPI_MCA_btl", "self,vader,tcp", 1);
-        setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1);
-        setenv("OMPI_MCA_hwloc_base_binding_policy", "none", 1);
-        setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
-        setenv("OMPI_MCA_orte_tmpdir_base", work, 1);
-        if (geteuid() == 0) { /* Open MPI refuses root without both */
-            setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-            setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-        }
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    int status = 0;
-    struct rusage ru;
-    while (wait4(pid, &status, 0, &ru) < 0)
-        ;
     double seconds = now() - t0;
     child_cpu = cpu_seconds(&ru);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -518,15 +496,10 @@ int main(int argc, char **argv)
     }
     orch_startup_env(argv);
     bench_begin("bench/sweep");
-    /* BUILD/orch, beside this program's BUILD/bench/ */
-    char self[PATH_MAX];
-    if (realpath(argv[0], self) == NULL) {
-        perror("bench/sweep: realpath");
+    if (bench_orch_path(argv[0], orch_path, sizeof orch_path) != 0) {
+        perror("bench/sweep: where is orch");
         return 1;
     }
-    *strrchr(self, '/') = '\0'; /* BUILD/bench */
-    *strrchr(self, '/') = '\0'; /* BUILD */
-    snprintf(orch_path, sizeof orch_path, "%s/orch", self);
     snprintf(work, sizeof work, "/tmp/orch-bench-sweep-XXXXXX");
     if (mkdtemp(work) == NULL) {
         perror("bench/sweep: mkdtemp");
