@@ -149,6 +149,9 @@ void orch_dataset_free(orch_dataset *ds)
     free(ds->pixel_values);
     if (ds->free_ctx != NULL)
         ds->free_ctx(ds->ctx);
+    for (int i = 0; i < ds->n_files; i++)
+        free(ds->files[i].path);
+    free(ds->files);
     memset(ds, 0, sizeof *ds);
 }
 

@@ -38,6 +38,14 @@ typedef enum orch_label_kind {
  * image index. Returns ORCH_OK or an error in err. */
 typedef int (*orch_read_patches_fn)(void *ctx, int index, float *dst, orch_err *err);
 
+/* A file the data was read from (an .npy file, an image, a CSV, a shard),
+ * for the record of the data's identity. */
+typedef struct orch_data_file {
+    char *path; /* as resolved (owned) */
+    char sha256[65];
+    int64_t bytes;
+} orch_data_file;
+
 typedef struct orch_dataset {
     int n_images;
     int patch_dim;         /* C*tp*P*P: columns of pixel_values */
@@ -55,6 +63,10 @@ typedef struct orch_dataset {
     orch_read_patches_fn read_patches;
     void *ctx; /* owned; released with free_ctx */
     void (*free_ctx)(void *ctx);
+    /* the files read, each with its sha256 (owned, freed by
+     * orch_dataset_free); 0 and NULL for synthetic data */
+    int n_files;
+    orch_data_file *files;
 } orch_dataset;
 
 /* A batch: the model inputs and labels of n_images images. Buffers are owned

@@ -20,6 +20,7 @@
 #define ORCH_MAX_TARGETS 16 /* LoRA target modules */
 #define ORCH_MAX_TAGS    16
 #define ORCH_MAX_FULLATT 64 /* fullatt_block_indexes entries */
+#define ORCH_MAX_SHARDS  16 /* data.shards patterns */
 
 /* ---------------------------------------------------------------- model */
 
@@ -49,7 +50,12 @@ typedef struct orch_model {
 
 /* ----------------------------------------------------------------- data */
 
-typedef enum orch_data_source { ORCH_DATA_SYNTHETIC = 0, ORCH_DATA_NPY } orch_data_source;
+typedef enum orch_data_source {
+    ORCH_DATA_SYNTHETIC = 0,
+    ORCH_DATA_NPY,
+    ORCH_DATA_IMAGES, /* a folder of PNG/JPEG files: images { dir = ..., labels = ... } */
+    ORCH_DATA_SHARDS  /* WebDataset-style tar shards: shards { "train-{000..003}.tar" } */
+} orch_data_source;
 
 typedef struct orch_data {
     orch_data_source source;
@@ -64,8 +70,40 @@ typedef struct orch_data {
     /* npy: the Hugging Face processor's outputs saved with np.save */
     char pixel_values[ORCH_PATH_MAX];  /* (patches, C*tp*P*P) float32 */
     char grid_thw_path[ORCH_PATH_MAX]; /* (images, 3) int64 */
-    char labels[ORCH_PATH_MAX];        /* (images,) int64 or (images, k) float32 */
+    char labels[ORCH_PATH_MAX];        /* npy: (images,) int64 or (images, k) float32;
+                                          images: a CSV `file,label` with a header row,
+                                          "" = the class is the sub-folder's name */
+    /* images: the folder (PNG and JPEG files, or one sub-folder per class) */
+    char dir[ORCH_PATH_MAX];
+    /* shards: patterns as written (brace ranges {000..003}, globs), resolved
+     * by the DSL against the pipeline file's folder; expanded at plan time */
+    int n_shards;
+    char shards[ORCH_MAX_SHARDS][ORCH_PATH_MAX];
+    /* shuffling per epoch. shards: the shuffle buffer in images (0: stream
+     * order); other sources: 0 keeps the data's order, 1 shuffles it all */
+    int shuffle;
+    /* data.seed: the data order (and synthetic images); has_seed 0 = the
+     * pipeline's seed, so seeds of a comparison can share the same data */
+    int has_seed;
+    uint64_t seed;
 } orch_data;
+
+/* The image processor's bounds (Qwen2VLImageProcessor min_pixels,
+ * max_pixels), for images decoded from files or shards; 0 = the hub's
+ * preprocessor_config.json values (core/processor.h). */
+typedef struct orch_processor_bounds {
+    int min_pixels;
+    int max_pixels;
+} orch_processor_bounds;
+
+/* A held-out set evaluated without gradients (`eval = { ... }`). */
+typedef struct orch_eval {
+    int enabled;    /* 0: no evaluation */
+    orch_data data; /* the set, when split is 0 (any source) */
+    double split;   /* > 0: hold out this fraction of the training data instead */
+    int every;      /* evaluate every N steps (and always at the end); 0 = only at the end */
+    int batch_size; /* images per evaluation batch; 0 = schedule.batch_size */
+} orch_eval;
 
 /* ------------------------------------------------------------- strategy */
 
@@ -109,6 +147,16 @@ typedef struct orch_head {
 
 typedef enum orch_optimizer_kind { ORCH_OPT_SGD = 0, ORCH_OPT_ADAMW } orch_optimizer_kind;
 
+/* The learning-rate schedule after warm-up, as Hugging Face's
+ * get_{constant,linear,cosine}_schedule_with_warmup (and its cosine with
+ * min_lr): the factor at step s is s / warmup during warm-up (0 at step 0),
+ * then constant, linear or cosine decay from lr to min_lr at schedule.steps. */
+typedef enum orch_lr_schedule {
+    ORCH_LR_CONSTANT = 0,
+    ORCH_LR_LINEAR,
+    ORCH_LR_COSINE
+} orch_lr_schedule;
+
 typedef struct orch_optimizer {
     orch_optimizer_kind kind;
     double lr;
@@ -118,7 +166,19 @@ typedef struct orch_optimizer {
     double eps;          /* adamw */
     double weight_decay;
     double grad_clip; /* max global grad norm; 0 = no clipping */
+    orch_lr_schedule schedule;
+    double min_lr; /* the decay's end (linear, cosine); 0 by default */
 } orch_optimizer;
+
+/* Early stopping: `schedule.stop = { metric = "eval/loss", patience = P }`.
+ * The run ends `finished` when the metric did not improve for patience
+ * evaluations in a row; the reason is recorded. Lower is better for
+ * losses and errors, higher for accuracies. */
+typedef struct orch_stop {
+    int enabled;
+    char metric[ORCH_NAME_MAX]; /* "eval/loss", "eval/accuracy", ... */
+    int patience;               /* evaluations without improvement */
+} orch_stop;
 
 typedef struct orch_schedule {
     int steps;
@@ -127,6 +187,7 @@ typedef struct orch_schedule {
                              batch_size x grad_accum images */
     int warmup_steps;     /* linear warm-up from 0 to lr */
     int checkpoint_every; /* write a checkpoint every N steps; 0: only at the end */
+    orch_stop stop;
 } orch_schedule;
 
 /* ------------------------------------------------------------ precision */
@@ -186,6 +247,8 @@ typedef struct orch_pipeline {
     char name[ORCH_NAME_MAX]; /* declared name, else the file's base name */
     orch_model model;
     orch_data data;
+    orch_processor_bounds processor;
+    orch_eval eval;
     orch_strategy strategy;
     orch_head head;
     orch_loss_kind loss;
@@ -209,7 +272,8 @@ const char *orch_phase_name(orch_phase phase);
 const char *orch_on_nan_name(orch_on_nan policy);
 const char *orch_head_name(orch_head_kind kind);         /* "classifier", "regression" */
 const char *orch_loss_name(orch_loss_kind kind);         /* "cross_entropy", "mse" */
-const char *orch_data_source_name(orch_data_source src); /* "synthetic", "npy" */
+const char *orch_data_source_name(orch_data_source src); /* "synthetic", "npy", "images",
+                                                            "shards" */
 const char *orch_adapter_name(orch_adapter_kind kind);   /* "linear", "mlp" */
 
 #endif
