@@ -914,6 +914,86 @@ static void test_cache_use_and_frozen_rows(void **state)
     sqlite3_close(db);
 }
 
+/* A run's data: thousands of input records batched like steps, its class
+ * names, its data hash written with the run, its end reason; a resumed run
+ * sends its data again (a file may have changed) and the rows of the first
+ * start go; bad records are refused naming what is wrong. */
+static void test_inputs_classes_and_reason(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    orch_run_info info = run_info;
+    info.data_hash = sha_b;
+    int64_t run = 0;
+    assert_int_equal(f->sink.begin_run(f->sink.ctx, &info, &run, &err), ORCH_OK);
+    enum { N = 2000 };
+    for (int i = 0; i < N; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "imgs/%05d.png", i);
+        orch_run_input in = {i < 1500 ? ORCH_ROLE_TRAIN : ORCH_ROLE_EVAL, path, sha_a, i};
+        assert_int_equal(f->sink.input(f->sink.ctx, run, &in, &err), ORCH_OK);
+    }
+    orch_run_class cat = {0, "cat"}, dog = {1, "dog"};
+    assert_int_equal(f->sink.run_class(f->sink.ctx, run, &cat, &err), ORCH_OK);
+    assert_int_equal(f->sink.run_class(f->sink.ctx, run, &dog, &err), ORCH_OK);
+
+    orch_run_input bad_in[] = {
+        {ORCH_ROLE__COUNT, "a", sha_a, 1}, {ORCH_ROLE_TRAIN, "", sha_a, 1},
+        {ORCH_ROLE_TRAIN, NULL, sha_a, 1}, {ORCH_ROLE_TRAIN, "a", "abc", 1},
+        {ORCH_ROLE_TRAIN, "a", NULL, 1},   {ORCH_ROLE_TRAIN, "a", sha_a, -1},
+    };
+    const char *why[] = {"not train or eval",    "needs a path",         "needs a path",
+                         "a: sha256 must be 64", "a: sha256 must be 64", "a: size -1"};
+    for (size_t i = 0; i < sizeof bad_in / sizeof bad_in[0]; i++) {
+        assert_int_equal(f->sink.input(f->sink.ctx, run, &bad_in[i], &err), ORCH_EINVAL);
+        if (strstr(err.msg, why[i]) == NULL)
+            fail_msg("%zu: expected '%s' in '%s'", i, why[i], err.msg);
+    }
+    orch_run_class bad_class[] = {{-1, "x"}, {2, NULL}};
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(f->sink.run_class(f->sink.ctx, run, &bad_class[i], &err), ORCH_EINVAL);
+
+    assert_int_equal(f->sink.end_run(f->sink.ctx, run,
+                                     &(orch_run_end){ORCH_RUN_INTERRUPTED, "interrupted by SIGINT",
+                                                     "early stopping: patience 3"},
+                                     &err),
+                     ORCH_OK);
+    sqlite3 *db = peer(f);
+    assert_int_equal(count_where(db, "run_inputs", run, ""), N);
+    assert_int_equal(count_where(db, "run_inputs", run, "role = 'eval'"), 500);
+    assert_int_equal(count_where(db, "run_inputs", run, "path = 'imgs/01999.png' AND bytes = 1999"),
+                     1);
+    char *row = peer_text(db, "SELECT r.data_hash || '|' || r.end_reason || '|' || s.data_hash || "
+                              "'|' || s.end_reason || '|' || (SELECT group_concat(name, ',') FROM "
+                              "(SELECT name FROM run_classes ORDER BY id)) FROM runs r JOIN "
+                              "run_summary s ON s.run_id = r.id");
+    char want[400];
+    snprintf(want, sizeof want,
+             "%s|early stopping: patience 3|%s|early stopping: patience 3|cat,dog", sha_b, sha_b);
+    assert_string_equal(row, want);
+    free(row);
+
+    /* resumed on other data: one file now, no classes, no reason yet */
+    orch_run_info again = run_info;
+    again.data_hash = sha_a;
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, run, &(orch_run_resume){again, -1}, &err),
+                     ORCH_OK);
+    assert_int_equal(count_where(db, "run_inputs", run, ""), 0);
+    assert_int_equal(count_where(db, "run_classes", run, ""), 0);
+    row = peer_text(db, "SELECT data_hash || '|' || (end_reason IS NULL) FROM runs");
+    snprintf(want, sizeof want, "%s|1", sha_a);
+    assert_string_equal(row, want);
+    free(row);
+    orch_run_input one = {ORCH_ROLE_TRAIN, "pv.npy", sha_b, 7};
+    assert_int_equal(f->sink.input(f->sink.ctx, run, &one, &err), ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
+    assert_int_equal(count_where(db, "run_inputs", run, "path = 'pv.npy' AND bytes = 7"), 1);
+    assert_int_equal(count_where(db, "run_inputs", run, ""), 1);
+    sqlite3_close(db);
+}
+
 /* ------------------------------------------- a write lock held elsewhere */
 
 /* A clock the test moves by hand. Its sleep advances it and, on the
@@ -1225,6 +1305,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resume_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frozen_change_is_not_first_nan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_use_and_frozen_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inputs_classes_and_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_held_across_flushes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_durable_write_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_buffer_bounded, setup, teardown),
