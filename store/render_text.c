@@ -105,7 +105,7 @@ typedef struct people_column {
     people_kind kind;
 } people_column;
 
-#define PEOPLE_MAX_COLUMNS 16
+#define PEOPLE_MAX_COLUMNS 20
 
 /* Prints rows as command what ("runs", "compare") does: CSV and JSON as
  * read, a table for people made of the n_cols columns cols. */
@@ -206,6 +206,31 @@ int orch_render_compare(const orch_rowset *runs, orch_format format, FILE *out, 
         {"kernels", "kernels", PEOPLE_AS_IS},
         {"threads", "threads", PEOPLE_AS_IS},
     };
+    /* evaluated runs (compare.c added the columns): their figures after
+     * the training loss, which they rank before */
+    static const people_column eval_cols[] = {
+        {"run", "run", PEOPLE_AS_IS},
+        {"name", "name", PEOPLE_AS_IS},
+        {"strategy", "strategy", PEOPLE_AS_IS},
+        {"precision", "precision", PEOPLE_AS_IS},
+        {"lr", "lr", PEOPLE_AS_IS},
+        {"seed", "seed", PEOPLE_AS_IS},
+        {"status", "status", PEOPLE_AS_IS},
+        {"steps", "steps", PEOPLE_AS_IS},
+        {"final_loss", "final_loss", PEOPLE_NAN_IF_NULL},
+        {"best_loss", "best_loss", PEOPLE_AS_IS},
+        {"eval_loss", "final_eval_loss", PEOPLE_AS_IS},
+        {"best_eval_acc", "best_eval_accuracy", PEOPLE_AS_IS},
+        {"best_eval_step", "best_eval_step", PEOPLE_AS_IS},
+        {"max_grad_norm", "max_grad_norm", PEOPLE_NAN_IF_NULL},
+        {"first_nan", "", PEOPLE_FIRST_NAN},
+        {"steps_per_s", "steps_per_s", PEOPLE_AS_IS},
+        {"kernels", "kernels", PEOPLE_AS_IS},
+        {"threads", "threads", PEOPLE_AS_IS},
+    };
+    if (orch_rowset_column(runs, "final_eval_loss") >= 0)
+        return render_people("compare", eval_cols, sizeof eval_cols / sizeof eval_cols[0], runs,
+                             format, out, err);
     return render_people("compare", cols, sizeof cols / sizeof cols[0], runs, format, out, err);
 }
 
