@@ -358,7 +358,8 @@ void orch_resume_info_free(orch_resume_info *info);
 
 /* Deletes runs run_ids[0..n_ids) (a repeated id once) from a read-write
  * store: their rows (with every step, metric, NaN event, frozen change,
- * statistic, artifact and cache use, in one transaction), then their
+ * statistic, artifact, cache use, data file and class name, in one
+ * transaction), then their
  * folders PATH.runs/RUN/ and any artifact file recorded outside them, then
  * the feature cache entries PATH.features/KEY.f32 they used and no
  * remaining run uses (run_features; see store/rm.c). Prints one line per
