@@ -209,8 +209,9 @@ static int dir_state(const char *path, int *exists, int *non_empty, orch_err *er
     return ORCH_OK;
 }
 
-/* Writes text to dir/name and fsyncs it. */
-static int write_text(const char *dir, const char *name, const char *text, orch_err *err)
+/* Writes text to dir/name (and a newline when newline) and fsyncs it. */
+static int write_text(const char *dir, const char *name, const char *text, int newline,
+                      orch_err *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -218,7 +219,7 @@ static int write_text(const char *dir, const char *name, const char *text, orch_
     if (f == NULL)
         return orch_seterr(err, ORCH_EIO, "%s: %s", path, strerror(errno));
     size_t n = strlen(text);
-    int ok = fwrite(text, 1, n, f) == n && fputc('\n', f) != EOF && fflush(f) == 0 &&
+    int ok = fwrite(text, 1, n, f) == n && (!newline || fputc('\n', f) != EOF) && fflush(f) == 0 &&
              fsync(fileno(f)) == 0;
     int saved = errno;
     if (fclose(f) != 0 && ok) {
@@ -393,8 +394,8 @@ static char *lora_config_json(const orch_pipeline *p)
     json_object_set_new(c, "use_dora", json_false());
     json_object_set_new(c, "use_rslora", json_false());
     double reals[2] = {s->alpha, s->dropout};
-    char *text =
-        json_dumps(c, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(real_precision(reals, 2)));
+    char *text = json_dumps(c, JSON_INDENT(2) | JSON_SORT_KEYS |
+                                   JSON_REAL_PRECISION(real_precision(reals, 2)));
     json_decref(c);
     return text;
 }
@@ -452,8 +453,9 @@ static char *export_json(const export_run *run, const export_file *files, int n_
     json_object_set_new(head, "loss", json_string(orch_loss_name(p->loss)));
     json_object_set_new(head, "module", json_string("torch.nn.Linear"));
     json_object_set_new(head, "input",
-                        json_string("the mean over each image's rows of the tower's output "
-                                    "(after the detach adapter)"));
+                        json_string(s->kind == ORCH_STRATEGY_DETACH
+                                        ? "the mean over each image's rows of the adapter's output"
+                                        : "the mean over each image's rows of the tower's output"));
     json_object_set_new(o, "head", head);
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
     json_decref(o);
@@ -479,13 +481,14 @@ static int write_export(const export_run *run, const char *tmp, orch_err *err)
     }
     if (rc == ORCH_OK && run->pipeline->strategy.kind == ORCH_STRATEGY_LORA) {
         text = lora_config_json(run->pipeline);
-        rc = text != NULL ? write_text(tmp, "adapter_config.json", text, err)
-                          : orch_seterr(err, ORCH_ENOMEM, "export-adapter: out of memory");
+        rc = text != NULL
+                 ? write_text(tmp, "adapter_config.json", text, 0, err) /* as PEFT: no newline */
+                 : orch_seterr(err, ORCH_ENOMEM, "export-adapter: out of memory");
         free(text);
     }
     if (rc == ORCH_OK) {
         text = export_json(run, files, n_files, shapes);
-        rc = text != NULL ? write_text(tmp, "export.json", text, err)
+        rc = text != NULL ? write_text(tmp, "export.json", text, 1, err)
                           : orch_seterr(err, ORCH_ENOMEM, "export-adapter: out of memory");
         free(text);
     }
@@ -543,8 +546,8 @@ int orch_cmd_export_adapter(int argc, char **argv, orch_cli_globals *globals, or
     int exists = 0, non_empty = 0;
     int rc = dir_state(dir, &exists, &non_empty, err);
     if (rc == ORCH_OK && non_empty && !force)
-        rc = orch_seterr(err, ORCH_EINVAL,
-                         "%s: exists and is not empty (--force replaces it)", dir);
+        rc =
+            orch_seterr(err, ORCH_EINVAL, "%s: exists and is not empty (--force replaces it)", dir);
     if (rc != ORCH_OK)
         return rc;
     run.pipeline = calloc(1, sizeof *run.pipeline);
