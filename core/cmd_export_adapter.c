@@ -44,16 +44,6 @@
 
 #define EXPORT_MAX_TENSORS (2 * ORCH_MAX_TARGETS + 8)
 
-/* What export needs of a run, from the store. */
-typedef struct export_run {
-    int64_t run_id;
-    char name[ORCH_NAME_MAX];
-    orch_pipeline *pipeline; /* owned: the run's resolved configuration */
-    char checkpoint[4096];   /* the newest checkpoint's path */
-    char sha256[65];
-    int64_t step;
-} export_run;
-
 /* One tensor of an output file: its name in the checkpoint and in the file. */
 typedef struct export_tensor {
     char src[ORCH_NAME_MAX + 32];
@@ -116,49 +106,6 @@ static void plan_files(const orch_strategy *s, export_file files[3], int *n_file
     add_tensor(&files[1], "head.weight", "weight");
     add_tensor(&files[1], "head.bias", "bias");
     *n_files = 2;
-}
-
-/* ------------------------------------------------------------ the run */
-
-static int load_run(const char *db, export_run *run, orch_err *err)
-{
-    orch_store *store = NULL;
-    orch_resume_info info;
-    memset(&info, 0, sizeof info);
-    long long id = (long long)run->run_id;
-    int rc = orch_store_open(db, ORCH_STORE_READONLY, &store, err);
-    if (rc == ORCH_OK)
-        rc = orch_store_resume_info(store, run->run_id, &info, err);
-    if (rc == ORCH_OK)
-        rc = orch_pipeline_from_json(info.config_json, run->pipeline, err);
-    if (rc == ORCH_OK && run->pipeline->strategy.kind == ORCH_STRATEGY_FULL)
-        rc = orch_seterr(err, ORCH_EINVAL,
-                         "run %lld trained the whole tower (strategy full): export-adapter "
-                         "exports lora, surgery and detach runs; its checkpoint holds every "
-                         "tensor under its Hugging Face name",
-                         id);
-    if (rc == ORCH_OK && info.n_checkpoints == 0)
-        rc = orch_seterr(err, ORCH_EINVAL,
-                         "run %lld has no checkpoint; run with schedule.checkpoint_every or to "
-                         "its end",
-                         id);
-    if (rc == ORCH_OK) {
-        /* the newest: an export of an older one would misstate the run */
-        const orch_resume_checkpoint *c = &info.checkpoints[0];
-        orch_err why = {0};
-        if (orch_checkpoint_verify(c->path, c->bytes, c->sha256, &why) != ORCH_OK)
-            rc = orch_seterr(err, ORCH_EINVAL, "run %lld: its checkpoint at step %lld: %s", id,
-                             (long long)c->step, why.msg);
-        else if ((size_t)snprintf(run->checkpoint, sizeof run->checkpoint, "%s", c->path) >=
-                 sizeof run->checkpoint)
-            rc = orch_seterr(err, ORCH_EINVAL, "run %lld: its checkpoint path is too long", id);
-        snprintf(run->sha256, sizeof run->sha256, "%s", c->sha256 ? c->sha256 : "");
-        run->step = c->step;
-        snprintf(run->name, sizeof run->name, "%s", info.name ? info.name : "");
-    }
-    orch_resume_info_free(&info);
-    orch_store_close(store);
-    return rc;
 }
 
 /* ------------------------------------------------------- output folder */
@@ -401,7 +348,7 @@ static char *lora_config_json(const orch_pipeline *p)
 }
 
 /* export.json: what was exported, from where, and how the pieces fit. */
-static char *export_json(const export_run *run, const export_file *files, int n_files,
+static char *export_json(const orch_cli_run_checkpoint *run, const export_file *files, int n_files,
                          json_t *const shapes[])
 {
     const orch_pipeline *p = run->pipeline;
@@ -463,7 +410,7 @@ static char *export_json(const export_run *run, const export_file *files, int n_
 }
 
 /* Writes every file of the export into tmp. */
-static int write_export(const export_run *run, const char *tmp, orch_err *err)
+static int write_export(const orch_cli_run_checkpoint *run, const char *tmp, orch_err *err)
 {
     export_file files[3];
     int n_files = 0;
@@ -533,7 +480,7 @@ int orch_cmd_export_adapter(int argc, char **argv, orch_cli_globals *globals, or
     if (run_text == NULL || out_arg == NULL)
         return orch_seterr(err, ORCH_EINVAL,
                            "export-adapter: usage: orch export-adapter RUN -o DIR [--force]");
-    export_run run;
+    orch_cli_run_checkpoint run;
     memset(&run, 0, sizeof run);
     if (orch_parse_run_id("export-adapter", run_text, &run.run_id, err) != ORCH_OK)
         return err->code;
@@ -553,7 +500,13 @@ int orch_cmd_export_adapter(int argc, char **argv, orch_cli_globals *globals, or
     run.pipeline = calloc(1, sizeof *run.pipeline);
     if (run.pipeline == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "export-adapter: out of memory");
-    rc = load_run(orch_cli_db_path(globals), &run, err);
+    rc = orch_cli_load_run_checkpoint(orch_cli_db_path(globals), &run, err);
+    if (rc == ORCH_OK && run.pipeline->strategy.kind == ORCH_STRATEGY_FULL)
+        rc = orch_seterr(err, ORCH_EINVAL,
+                         "run %lld trained the whole tower (strategy full): export-adapter "
+                         "exports lora, surgery and detach runs; its checkpoint holds every "
+                         "tensor under its Hugging Face name",
+                         (long long)run.run_id);
     char tmp[4200] = "";
     if (rc == ORCH_OK) {
         snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", dir);
