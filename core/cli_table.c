@@ -156,6 +156,20 @@ const orch_cmd orch_commands[] = {
      "\n"
      "Exit codes: 0 written; 2 an unknown run, a run without a checkpoint or of\n"
      "strategy full, a non-empty DIR; 1 a write that failed (DIR is untouched).\n"},
+    {"predict", orch_cmd_predict, "write a trained run's logits on its data to a .npy",
+     "usage: orch predict RUN -o LOGITS.npy [--db PATH] [--threads N]\n"
+     "\n"
+     "Runs every image of run RUN's data set (its recorded config; the images in\n"
+     "their stored order, in batches of schedule.batch_size) forward once with the\n"
+     "trainable tensors of its last checkpoint, in evaluation mode (no LoRA\n"
+     "dropout), and writes the head's outputs as a float32 .npy of shape (images,\n"
+     "outputs). For checking an exported adapter against orch\n"
+     "(scripts/check_adapter.py, docs/adapters.md).\n"
+     "\n"
+     "  -o, --output FILE  the .npy to write (replaced atomically)\n"
+     "\n"
+     "Exit codes: 0 written; 2 an unknown run or one without a checkpoint; 1 a\n"
+     "runtime failure.\n"},
     {"plan", orch_cmd_plan, "validate a pipeline or sweep and print it resolved, without running",
      "usage: orch plan FILE.lua [--set key.sub=value]... [--json | --dot]\n"
      "\n"

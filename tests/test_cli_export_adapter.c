@@ -8,7 +8,8 @@
  * tensor's bytes equal to the run's last checkpoint's. The refusals: an
  * unknown run, a run without a checkpoint, a full run, a non-empty folder
  * (untouched; --force replaces it), a file in the folder's place; and no
- * temporary folder is left behind. */
+ * temporary folder is left behind. `orch predict` writes the logits of
+ * the run's images (scripts/check_adapter.py compares them with PyTorch). */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -98,7 +99,7 @@ typedef struct st_file {
 } st_file;
 
 /* A whole binary file (read_whole_file stops at a NUL). */
-static st_file st_load(const char *path)
+static st_file read_binary(const char *path)
 {
     st_file f = {0};
     FILE *in = fopen(path, "rb");
@@ -111,6 +112,12 @@ static st_file st_load(const char *path)
     assert_non_null(f.buf);
     assert_int_equal(fread(f.buf, 1, f.size, in), f.size);
     fclose(in);
+    return f;
+}
+
+static st_file st_load(const char *path)
+{
+    st_file f = read_binary(path);
     assert_true(f.size >= 8);
     for (int i = 7; i >= 0; i--)
         f.header_len = f.header_len << 8 | (unsigned char)f.buf[i];
@@ -395,6 +402,28 @@ static void test_refusals(void **state)
     assert_int_equal(leftovers(), 0);
 }
 
+/* orch predict: the logits of every image of the run's data, (64, 4) */
+static void test_predict(void **state)
+{
+    (void)state;
+    char npy[400];
+    snprintf(npy, sizeof npy, "%s/logits.npy", dir);
+    const char *argv[] = {"predict", "1", "-o", npy, "--db", db, NULL};
+    orch_expect(argv, 0);
+    st_file f = read_binary(npy);
+    assert_true(f.size == 128 + 64 * 4 * sizeof(float));
+    assert_memory_equal(f.buf, "\x93NUMPY", 6);
+    f.buf[127] = '\0';
+    assert_non_null(strstr(f.buf + 10, "'descr': '<f4'"));
+    assert_non_null(strstr(f.buf + 10, "'shape': (64, 4)"));
+    free(f.buf);
+    const char *none[] = {"predict", "6", "-o", npy, "--db", db, NULL};
+    cli_result r = orch(none);
+    assert_int_equal(r.exit_code, 2);
+    assert_non_null(strstr(r.err, "run 6 has no checkpoint"));
+    cli_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_surgery),
         cmocka_unit_test(test_detach),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_predict),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
