@@ -161,7 +161,8 @@ static int write_text(const char *dir, const char *name, const char *text, int n
                       orch_err *err)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+        return orch_seterr(err, ORCH_EINVAL, "%s: the path is too long", dir);
     FILE *f = fopen(path, "w");
     if (f == NULL)
         return orch_seterr(err, ORCH_EIO, "%s: %s", path, strerror(errno));
@@ -195,7 +196,8 @@ static int put_in_place(const char *tmp, const char *dir, int dir_non_empty, orc
     }
     /* a file system without RENAME_EXCHANGE: the old one aside, then the new in */
     char old[4200];
-    snprintf(old, sizeof old, "%s.old-XXXXXX", dir);
+    if ((size_t)snprintf(old, sizeof old, "%s.old-XXXXXX", dir) >= sizeof old)
+        return orch_seterr(err, ORCH_EINVAL, "%s: the path is too long", dir);
     int fd = mkstemp(old);
     if (fd < 0)
         return orch_seterr(err, ORCH_EIO, "%s: %s", old, strerror(errno));
@@ -253,7 +255,8 @@ static int write_safetensors(const orch_st_file *ck, const export_file *f, const
         json_object_set_new(shapes, f->tensors[i].dst, shape);
     }
     char path[4200];
-    snprintf(path, sizeof path, "%s/%s", tmp, f->name);
+    if (rc == ORCH_OK && (size_t)snprintf(path, sizeof path, "%s/%s", tmp, f->name) >= sizeof path)
+        rc = orch_seterr(err, ORCH_EINVAL, "%s: the path is too long", tmp);
     /* {"format": "pt"}: what safetensors.torch.save_file writes for PEFT */
     if (rc == ORCH_OK)
         rc = orch_st_write(path, entries, f->n, "{\"format\": \"pt\"}", err);
@@ -509,8 +512,8 @@ int orch_cmd_export_adapter(int argc, char **argv, orch_cli_globals *globals, or
                          (long long)run.run_id);
     char tmp[4200] = "";
     if (rc == ORCH_OK) {
-        snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", dir);
-        if (mkdtemp(tmp) == NULL) {
+        if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", dir) >= sizeof tmp ||
+            mkdtemp(tmp) == NULL) {
             rc = orch_seterr(err, ORCH_EIO, "%s: cannot create: %s", tmp, strerror(errno));
             tmp[0] = '\0';
         }
