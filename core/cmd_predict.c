@@ -56,8 +56,8 @@ static int predict(const orch_pipeline *p, const char *checkpoint, float **logit
     if (rc == ORCH_OK)
         rc = orch_init_params(&g, p, err);
     orch_checkpoint_state st;
-    if (rc == ORCH_OK) /* the config hash is the run's own: the store chose the file */
-        rc = orch_checkpoint_read(checkpoint, &g, p->optimizer.kind, NULL, &st, err);
+    if (rc == ORCH_OK) /* the weights alone: no optimizer state is needed */
+        rc = orch_checkpoint_read_weights(checkpoint, &g, &st, err);
     if (rc == ORCH_OK) {
         rc = orch_exec_init(&ex, &g, p, max_patches, b, err);
         exec_ready = rc == ORCH_OK;
