@@ -108,7 +108,7 @@ static int verify_state(const char *path, orch_err *err)
     return rc == ORCH_OK ? ORCH_OK : ORCH_EINVAL;
 }
 
-int orch_checkpoint_verify(const char *path, int64_t bytes, const char *sha256, orch_err *err)
+int orch_checkpoint_verify_file(const char *path, int64_t bytes, const char *sha256, orch_err *err)
 {
     int64_t size = 0, got = 0;
     char hex[65] = "";
@@ -130,9 +130,13 @@ int orch_checkpoint_verify(const char *path, int64_t bytes, const char *sha256, 
         rc = orch_seterr(err, ORCH_EINVAL, "%s: does not match its recorded sha256", path);
 out:
     close(fd);
-    if (rc == ORCH_OK)
-        rc = verify_state(path, err);
     return rc;
+}
+
+int orch_checkpoint_verify(const char *path, int64_t bytes, const char *sha256, orch_err *err)
+{
+    int rc = orch_checkpoint_verify_file(path, bytes, sha256, err);
+    return rc == ORCH_OK ? verify_state(path, err) : rc;
 }
 
 /* The optimizer-state tensors of a parameter: names and buffers. */
@@ -267,7 +271,7 @@ static int open_state(const orch_st_file *f, const char *path, orch_st_file **ou
         rc = orch_seterr(err, ORCH_EINVAL, "%s: not an orch checkpoint (metadata '%s')", path,
                          "optimizer_sha256");
     if (rc == ORCH_OK)
-        rc = orch_checkpoint_verify(state_path, bytes, sha, err);
+        rc = orch_checkpoint_verify_file(state_path, bytes, sha, err);
     if (rc == ORCH_OK)
         rc = orch_st_open(state_path, out, err);
     if (rc != ORCH_OK)

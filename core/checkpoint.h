@@ -79,4 +79,8 @@ int orch_file_sha256(const char *path, char hex[65], int64_t *bytes, orch_err *e
  * bytes, recorded as 4096", "PATH: does not match its recorded sha256". */
 int orch_checkpoint_verify(const char *path, int64_t bytes, const char *sha256, orch_err *err);
 
+/* orch_checkpoint_verify of path alone, whatever it holds (the weights,
+ * for reading them without the optimizer state; any recorded file). */
+int orch_checkpoint_verify_file(const char *path, int64_t bytes, const char *sha256, orch_err *err);
+
 #endif

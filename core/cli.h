@@ -192,7 +192,8 @@ typedef struct orch_cli_run_checkpoint {
 } orch_cli_run_checkpoint;
 
 /* Fills run from the store at db (opened read-only): the run's config and
- * its newest checkpoint, which must verify (size and sha256). ORCH_EINVAL
+ * its newest checkpoint, whose weights file must verify (size and sha256;
+ * the optimizer state beside it is not needed). ORCH_EINVAL
  * with one line for an unknown run ("no run 9 in PATH"), a run without a
  * checkpoint ("run 3 has no checkpoint; run with
  * schedule.checkpoint_every or to its end") or one that does not verify. */

@@ -26,10 +26,11 @@ int orch_cli_load_run_checkpoint(const char *db, orch_cli_run_checkpoint *run, o
                          "its end",
                          id);
     if (rc == ORCH_OK) {
-        /* the newest: an older one would misstate the run */
+        /* the newest: an older one would misstate the run. Its weights
+         * alone: the optimizer state is not read */
         const orch_resume_checkpoint *c = &info.checkpoints[0];
         orch_err why = {0};
-        if (orch_checkpoint_verify(c->path, c->bytes, c->sha256, &why) != ORCH_OK)
+        if (orch_checkpoint_verify_file(c->path, c->bytes, c->sha256, &why) != ORCH_OK)
             rc = orch_seterr(err, ORCH_EINVAL, "run %lld: its checkpoint at step %lld: %s", id,
                              (long long)c->step, why.msg);
         else if ((size_t)snprintf(run->checkpoint, sizeof run->checkpoint, "%s", c->path) >=

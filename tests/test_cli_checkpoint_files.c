@@ -7,7 +7,7 @@
  * resumes from the checkpoint before (saying which file is wrong) and ends
  * with the losses of an uninterrupted run, bit for bit. A run merged from
  * another store keeps its checkpoints there; `orch rm` of it removes both
- * files of each. */
+ * files of each. The weights file alone serves export-adapter and predict. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -155,11 +155,31 @@ static void test_rm_of_a_merged_run_removes_both_files(void **state)
     assert_false(exists(opt));
 }
 
+/* The weights file alone serves export-adapter and predict (resume needs
+ * the state: test_model_checkpoint). */
+static void test_weights_alone(void **state)
+{
+    (void)state;
+    char store[400], path[512], out[400], npy[400];
+    snprintf(store, sizeof store, "%s/alone.db", dir);
+    run_surgery(store, NULL, 0);
+    snprintf(path, sizeof path, "%s/alone.db.runs/1/checkpoint-7.optimizer.safetensors", dir);
+    assert_int_equal(remove(path), 0);
+    snprintf(out, sizeof out, "%s/alone-export", dir);
+    const char *exp[] = {"export-adapter", "1", "-o", out, "--db", store, NULL};
+    expect(exp, NULL, 0);
+    snprintf(npy, sizeof npy, "%s/alone.npy", dir);
+    const char *pred[] = {"predict", "1", "-o", npy, "--db", store, NULL};
+    expect(pred, NULL, 0);
+    assert_true(exists(npy));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_over_a_changed_state_file),
         cmocka_unit_test(test_rm_of_a_merged_run_removes_both_files),
+        cmocka_unit_test(test_weights_alone),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
