@@ -179,6 +179,31 @@ static int write_text(const char *dir, const char *name, const char *text, int n
     return ORCH_OK;
 }
 
+/* fsync of a directory (its entries): 0, or -1 with errno. */
+static int sync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+/* The folder that holds path (a copy in out). */
+static void parent_of(const char *path, char *out, size_t n)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(out, n, ".");
+    else if (slash == path)
+        snprintf(out, n, "/");
+    else
+        snprintf(out, n, "%.*s", (int)(slash - path), path);
+}
+
 /* Puts the finished tmp in place of dir: a rename, or with force an
  * exchange with the old dir, whose content is then removed. */
 static int put_in_place(const char *tmp, const char *dir, int dir_non_empty, orch_err *err)
@@ -524,8 +549,15 @@ int orch_cmd_export_adapter(int argc, char **argv, orch_cli_globals *globals, or
     umask(mask);
     if (rc == ORCH_OK && chmod(tmp, 0777 & ~mask) != 0)
         rc = orch_seterr(err, ORCH_EIO, "%s: %s", tmp, strerror(errno));
+    if (rc == ORCH_OK && sync_dir(tmp) != 0)
+        rc = orch_seterr(err, ORCH_EIO, "%s: cannot sync: %s", tmp, strerror(errno));
     if (rc == ORCH_OK)
         rc = put_in_place(tmp, dir, exists && non_empty, err);
+    if (rc == ORCH_OK) { /* the rename itself, durable; it is done either way */
+        char parent[4200];
+        parent_of(dir, parent, sizeof parent);
+        sync_dir(parent);
+    }
     if (rc != ORCH_OK && tmp[0] != '\0')
         remove_tree(tmp);
     if (rc == ORCH_OK)
