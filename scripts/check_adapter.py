@@ -28,6 +28,7 @@ never run by `make test`):
 import argparse
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -144,6 +145,8 @@ def main():
         worst = max(worst, diff)
         print(f"{name:8s} logits {tuple(theirs.shape)}  max |torch - orch| = {diff:.3g}")
     print(f"max difference {worst:.3g} (tolerance {TOLERANCE:g})")
+    if not args.keep:
+        shutil.rmtree(work)
     return 0 if worst <= TOLERANCE else 1
 
 
