@@ -233,6 +233,30 @@ def make_example():
         f.write("\n".join(rows) + "\n")
 
 
+# (fixture, min_pixels, max_pixels): downscaled, upscaled, rounded only
+PROCESSED = [("jpg_baseline.jpg", 16, 400), ("png_rgb8.png", 256, 1024),
+             ("jpg_progressive.jpg", 16, 12845056)]
+
+
+def make_processed():
+    """The whole path from a file: Pillow's decode, then the Hugging Face
+    processor's math as scripts/make_format_fixtures.py replicates it
+    (smart_resize, PIL bicubic, rescale/normalize, patches) for the tiny
+    tower (patch 2, merge 2, temporal 2): proc_NAME_MIN_MAX_{pv,grid}.npy."""
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import make_format_fixtures as hf
+
+    for name, lo, hi in PROCESSED:
+        with Image.open(os.path.join(OUT, name)) as im:
+            rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        h, w = hf.smart_resize(rgb.shape[0], rgb.shape[1], hf.P * hf.M, lo, hi)
+        pv, grid = hf.hf_pixel_values(hf.pil_resize(rgb, h, w))
+        stem = "proc_%s_%d_%d" % (os.path.splitext(name)[0], lo, hi)
+        np.save(os.path.join(OUT, stem + "_pv.npy"), pv)
+        np.save(os.path.join(OUT, stem + "_grid.npy"), grid)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(12)
@@ -240,6 +264,7 @@ def main():
     jpg = make_jpegs(rng)
     make_broken(os.path.join(OUT, "png_rgb8.png"), jpg)
     make_processor_sources()
+    make_processed()
     make_example()
 
 

@@ -232,12 +232,12 @@ static void test_every_truncation(void **state)
 
 /* A decoded PNG through the processor gives the Hugging Face processor's
  * pixel_values (tests/data/proc_*: the slow Qwen2VLImageProcessor). */
-static void check_processed(const char *png, const char *pv_npy, const char *grid_npy, int min_px,
+static void check_processed(const char *file, const char *pv_npy, const char *grid_npy, int min_px,
                             int max_px, const int64_t want_grid[3])
 {
     orch_image img;
     orch_err err;
-    if (orch_image_load(png, &img, &err) != ORCH_OK)
+    if (orch_image_load(file, &img, &err) != ORCH_OK)
         fail_msg("%s", err.msg);
     orch_npy want;
     assert_int_equal(orch_npy_load(pv_npy, ORCH_NPY_F32, &want, &err), ORCH_OK);
@@ -273,6 +273,16 @@ static void test_png_through_processor(void **state)
     check_processed(IMG "proc_src_13x17.png", DATA "proc_full_pv.npy", DATA "proc_full_grid.npy",
                     16, 96, full);
     check_processed(IMG "proc_img_8x12.png", DATA "proc_pv_8x12.npy", NULL, 16, 1 << 20, identity);
+    /* from a JPEG or PNG file to pixel_values: downscaled, upscaled, rounded
+     * only (expected values: Pillow's decode + the Hugging Face processor's
+     * math, scripts/make_image_fixtures.py) */
+    const int64_t down[3] = {1, 8, 10}, up[3] = {1, 8, 10}, round_only[3] = {1, 16, 22};
+    check_processed(IMG "jpg_baseline.jpg", IMG "proc_jpg_baseline_16_400_pv.npy",
+                    IMG "proc_jpg_baseline_16_400_grid.npy", 16, 400, down);
+    check_processed(IMG "png_rgb8.png", IMG "proc_png_rgb8_256_1024_pv.npy",
+                    IMG "proc_png_rgb8_256_1024_grid.npy", 256, 1024, up);
+    check_processed(IMG "jpg_progressive.jpg", IMG "proc_jpg_progressive_16_12845056_pv.npy",
+                    IMG "proc_jpg_progressive_16_12845056_grid.npy", 16, 12845056, round_only);
 }
 
 /* The encoder (for benchmarks): what it writes decodes to its size and
