@@ -200,6 +200,24 @@ static void test_csv_names(void **state)
     batch_all(&ds, &b, &err, ORCH_OK);
     assert_true(orch_image_decode_count() - before == 4);
     assert_memory_equal(b.pixel_values, first, bytes_all);
+    orch_dataset_free(&ds);
+    /* ORCH_IMAGE_CACHE_MB sets the budget when the caller does not: 0 is off */
+    cfg.cache_bytes = -1;
+    setenv("ORCH_IMAGE_CACHE_MB", "0", 1);
+    assert_int_equal(orch_image_source_open(&cfg, &ds, &err), ORCH_OK);
+    batch_all(&ds, &b, &err, ORCH_OK);
+    before = orch_image_decode_count();
+    batch_all(&ds, &b, &err, ORCH_OK);
+    assert_true(orch_image_decode_count() - before == 4);
+    orch_dataset_free(&ds);
+    setenv("ORCH_IMAGE_CACHE_MB", "1", 1); /* 1 MiB holds the four (< 64 KiB of rows) */
+    assert_int_equal(orch_image_source_open(&cfg, &ds, &err), ORCH_OK);
+    batch_all(&ds, &b, &err, ORCH_OK);
+    before = orch_image_decode_count();
+    batch_all(&ds, &b, &err, ORCH_OK);
+    assert_true(orch_image_decode_count() == before);
+    assert_memory_equal(b.pixel_values, first, bytes_all);
+    unsetenv("ORCH_IMAGE_CACHE_MB");
     free(first);
     orch_batch_free(&b);
     orch_dataset_free(&ds);
