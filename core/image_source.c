@@ -100,8 +100,8 @@ static int has_image_suffix(const char *name)
                            strcasecmp(dot, ".jpeg") == 0);
 }
 
-/* 1 when path starts with PNG or JPEG magic bytes, 0 when it does not,
- * an error when it cannot be read. */
+/* *is_image = 1 when path starts with PNG or JPEG magic bytes, else 0;
+ * ORCH_EINVAL when it cannot be read. */
 static int sniff(const char *path, int *is_image, orch_err *err)
 {
     FILE *f = fopen(path, "rb");
@@ -114,10 +114,18 @@ static int sniff(const char *path, int *is_image, orch_err *err)
     return ORCH_OK;
 }
 
+/* Sub-folders deeper than this are refused: symbolic links are followed
+ * (as torchvision does), and a link to an ancestor would recurse forever. */
+#define MAX_DEPTH 32
+
 /* The images under folder (recursively) with label class, ImageFolder's
  * rule of image_source.h. */
-static int walk_class(const char *folder, const char *class, src_list *l, orch_err *err)
+static int walk_class(const char *folder, const char *class, int depth, src_list *l, orch_err *err)
 {
+    if (depth > MAX_DEPTH)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "%s: more than %d folders deep (a symbolic link to a parent?)", folder,
+                           MAX_DEPTH);
     DIR *d = opendir(folder);
     if (d == NULL)
         return orch_seterr(err, ORCH_EINVAL, "%s: cannot open folder: %s", folder, strerror(errno));
@@ -133,7 +141,7 @@ static int walk_class(const char *folder, const char *class, src_list *l, orch_e
         } else if (stat(path, &st) != 0) {
             rc = orch_seterr(err, ORCH_EINVAL, "%s: cannot read: %s", path, strerror(errno));
         } else if (S_ISDIR(st.st_mode)) {
-            rc = walk_class(path, class, l, err);
+            rc = walk_class(path, class, depth + 1, l, err);
         } else if (S_ISREG(st.st_mode)) {
             int is_image = 0;
             rc = sniff(path, &is_image, err);
@@ -202,7 +210,7 @@ static int list_folder(const char *dir, src_list *l, orch_err *err)
         if (folder == NULL)
             return orch_seterr(err, ORCH_ENOMEM, "images: out of memory");
         int first = l->n;
-        rc = walk_class(folder, l->classes[c], l, err);
+        rc = walk_class(folder, l->classes[c], 1, l, err);
         if (rc == ORCH_OK && l->n == first)
             rc = orch_seterr(err, ORCH_EINVAL, "%s: class folder without PNG or JPEG images",
                              folder);

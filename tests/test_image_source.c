@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/checkpoint.h"
 #include "core/data_source.h"
@@ -346,6 +347,10 @@ static void test_plan_time_refusals(void **state)
     copy("png_rgb8.png", "if1/cat/a.png");
     copy("bad_text.png", "if1/dog/b.jpg");
     expect_refusal("if1", NULL, "/if1/dog/b.jpg: named like an image but not a PNG or JPEG image");
+    /* a symbolic link to its own folder: refused, not followed forever */
+    copy("png_rgb8.png", "loop/cat/a.png");
+    assert_int_equal(symlink(".", at("loop/cat/again")), 0);
+    expect_refusal("loop", NULL, "more than 32 folders deep (a symbolic link to a parent?)");
     copy("png_rgb8.png", "if2/cat/a.png");
     text("if2/dog/README.txt", "no images here\n");
     expect_refusal("if2", NULL, "/if2/dog: class folder without PNG or JPEG images");
