@@ -18,6 +18,7 @@
 #include "core/image.h"
 #include "core/processor.h"
 #include "store/npy.h"
+#include "tests/testutil.h"
 
 #define DATA "tests/data/"
 #define IMG  "tests/data/images/"
@@ -197,6 +198,49 @@ static void test_header_sizes(void **state)
     assert_string_equal(orch_image_format_name(ORCH_IMAGE_JPEG), "JPEG");
 }
 
+/* A JPEG whose SOF comes after more than 64 KiB of APP segments (large
+ * EXIF or ICC data): orch_image_size_file reads on to find it. */
+static void test_size_after_large_segments(void **state)
+{
+    (void)state;
+    uint8_t *jpg;
+    size_t n;
+    orch_err err;
+    assert_int_equal(orch_image_read_file(IMG "jpg_baseline.jpg", &jpg, &n, &err), ORCH_OK);
+    const size_t seg = 65535 + 2, n_seg = 3; /* 3 APP2 segments of the largest size */
+    size_t total = n + n_seg * seg;
+    uint8_t *big = malloc(total);
+    assert_non_null(big);
+    memcpy(big, jpg, 2); /* SOI */
+    for (size_t k = 0; k < n_seg; k++) {
+        uint8_t *p = big + 2 + k * seg;
+        p[0] = 0xff;
+        p[1] = 0xe2;
+        p[2] = 0xff;
+        p[3] = 0xff; /* length 65535, itself included */
+        memset(p + 4, 0x11, seg - 4);
+    }
+    memcpy(big + 2 + n_seg * seg, jpg + 2, n - 2);
+    char path[512];
+    char dir[256];
+    assert_non_null(make_temp_dir(dir, sizeof dir));
+    snprintf(path, sizeof path, "%s/big_app.jpg", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(big, 1, total, f), total);
+    fclose(f);
+    int h = 0, w = 0;
+    assert_int_equal(orch_image_size_file(path, &h, &w, &err), ORCH_OK);
+    assert_true(h == 33 && w == 45);
+    orch_image img;
+    assert_int_equal(orch_image_load(path, &img, &err), ORCH_OK);
+    assert_true(img.height == 33 && img.width == 45);
+    orch_image_free(&img);
+    remove_tree(dir);
+    free(big);
+    free(jpg);
+}
+
 /* Every prefix of a valid file is refused with one line, never a crash
  * (ASan builds check the error paths free what they allocated). */
 static void test_every_truncation(void **state)
@@ -318,10 +362,11 @@ static void test_encode_round_trip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_png_like_pillow),       cmocka_unit_test(test_png_gray16_clips),
-        cmocka_unit_test(test_jpeg_like_pillow),      cmocka_unit_test(test_hostile_files),
-        cmocka_unit_test(test_header_sizes),          cmocka_unit_test(test_every_truncation),
-        cmocka_unit_test(test_png_through_processor), cmocka_unit_test(test_encode_round_trip),
+        cmocka_unit_test(test_png_like_pillow),   cmocka_unit_test(test_png_gray16_clips),
+        cmocka_unit_test(test_jpeg_like_pillow),  cmocka_unit_test(test_hostile_files),
+        cmocka_unit_test(test_header_sizes),      cmocka_unit_test(test_size_after_large_segments),
+        cmocka_unit_test(test_every_truncation),  cmocka_unit_test(test_png_through_processor),
+        cmocka_unit_test(test_encode_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
