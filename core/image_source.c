@@ -30,6 +30,7 @@ typedef struct src_list {
     char **classes; /* ImageFolder classes or CSV class names, sorted; owned */
     int n_classes;
     int ids_as_written; /* CSV labels all non-negative integers */
+    int classes_sorted; /* classes in strcmp order (binary search) */
 } src_list;
 
 static void list_free(src_list *l)
@@ -373,10 +374,25 @@ static int csv_classes(src_list *l, orch_err *err)
     return ORCH_OK;
 }
 
+static int names_sorted(char *const *names, int n)
+{
+    for (int i = 1; i < n; i++)
+        if (strcmp(names[i - 1], names[i]) >= 0)
+            return 0;
+    return 1;
+}
+
+/* The id of a class name: its place in l->classes (-1: not there). */
 static int class_of(const src_list *l, const char *label)
 {
     if (l->ids_as_written)
         return atoi(label);
+    if (!l->classes_sorted) {
+        for (int i = 0; i < l->n_classes; i++)
+            if (strcmp(l->classes[i], label) == 0)
+                return i;
+        return -1;
+    }
     int lo = 0, hi = l->n_classes - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2, c = strcmp(l->classes[mid], label);
@@ -387,7 +403,7 @@ static int class_of(const src_list *l, const char *label)
         else
             hi = mid - 1;
     }
-    return -1; /* not reached: every label is among the names */
+    return -1;
 }
 
 /* "CSV:LINE: " or "" for messages about an image. */
@@ -412,8 +428,56 @@ static int parse_target(const char *s, float *out)
     return 1;
 }
 
-/* Everything of the index: files, labels, headers, grids. */
-static int build_list(const orch_image_source_config *cfg, src_list *l, orch_err *err)
+/* The classes given by the caller (cfg->class_names, the training set's)
+ * replace the set's own: every class name of the set must be among them,
+ * and ids are places in the given list. */
+static int adopt_classes(const orch_image_source_config *cfg, src_list *l, int use_csv,
+                         orch_err *err)
+{
+    src_list given = {.classes = (char **)cfg->class_names,
+                      .n_classes = cfg->n_class_names,
+                      .classes_sorted = names_sorted(cfg->class_names, cfg->n_class_names)};
+    for (int i = 0; i < l->n_classes; i++)
+        if (class_of(&given, l->classes[i]) < 0) {
+            /* the first image of that class, for its CSV line */
+            int line = 0;
+            for (int k = 0; k < l->n && line == 0; k++)
+                if (strcmp(l->img[k].label, l->classes[i]) == 0)
+                    line = l->img[k].line;
+            if (use_csv)
+                return orch_seterr(err, ORCH_EINVAL,
+                                   "%s:%d: class \"%s\" is not a class of the training data "
+                                   "(%d: %s, ...)",
+                                   cfg->labels, line, l->classes[i], cfg->n_class_names,
+                                   cfg->class_names[0]);
+            return orch_seterr(err, ORCH_EINVAL,
+                               "%s/%s: class \"%s\" is not a class of the training data (%d: "
+                               "%s, ...)",
+                               cfg->dir, l->classes[i], l->classes[i], cfg->n_class_names,
+                               cfg->class_names[0]);
+        }
+    char **copy = calloc((size_t)cfg->n_class_names, sizeof *copy);
+    if (copy == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "images: out of memory");
+    for (int i = 0; i < cfg->n_class_names; i++)
+        if ((copy[i] = strdup(cfg->class_names[i])) == NULL) {
+            for (int k = 0; k < i; k++)
+                free(copy[k]);
+            free(copy);
+            return orch_seterr(err, ORCH_ENOMEM, "images: out of memory");
+        }
+    for (int i = 0; i < l->n_classes; i++)
+        free(l->classes[i]);
+    free(l->classes);
+    l->classes = copy;
+    l->n_classes = cfg->n_class_names;
+    l->classes_sorted = given.classes_sorted;
+    return ORCH_OK;
+}
+
+/* The index: files, labels, and with headers = 1 every image's header
+ * checked and its size read (the grids). */
+static int build_list(const orch_image_source_config *cfg, int headers, src_list *l, orch_err *err)
 {
     memset(l, 0, sizeof *l);
     int use_csv = cfg->labels != NULL && cfg->labels[0] != '\0';
@@ -438,6 +502,14 @@ static int build_list(const orch_image_source_config *cfg, src_list *l, orch_err
     }
     if (rc != ORCH_OK)
         return rc;
+    l->classes_sorted = 1; /* sorted by csv_classes / list_folder */
+    if (!cfg->regression && !l->ids_as_written && cfg->n_class_names > 0) {
+        rc = adopt_classes(cfg, l, use_csv, err);
+        if (rc != ORCH_OK)
+            return rc;
+    }
+    if (!headers)
+        return ORCH_OK;
     if (!cfg->regression && !l->ids_as_written && cfg->n_classes > 0 &&
         l->n_classes > cfg->n_classes)
         return orch_seterr(err, ORCH_EINVAL, "%s: %d classes (%s, ...), but head.classes = %d",
@@ -476,7 +548,24 @@ static int build_list(const orch_image_source_config *cfg, src_list *l, orch_err
 int orch_image_source_check(const orch_image_source_config *cfg, orch_err *err)
 {
     src_list l;
-    int rc = build_list(cfg, &l, err);
+    int rc = build_list(cfg, 1, &l, err);
+    list_free(&l);
+    return rc;
+}
+
+int orch_image_source_classes(const orch_image_source_config *cfg, char ***names, int *n,
+                              orch_err *err)
+{
+    *names = NULL;
+    *n = 0;
+    src_list l;
+    int rc = build_list(cfg, 0, &l, err);
+    if (rc == ORCH_OK && !cfg->regression && !l.ids_as_written) {
+        *names = l.classes; /* moved to the caller */
+        *n = l.n_classes;
+        l.classes = NULL;
+        l.n_classes = 0;
+    }
     list_free(&l);
     return rc;
 }
@@ -575,7 +664,7 @@ int orch_image_source_open(const orch_image_source_config *cfg, orch_dataset *ou
     memset(out, 0, sizeof *out);
     src_list l;
     src_ctx *c = NULL;
-    int rc = build_list(cfg, &l, err);
+    int rc = build_list(cfg, 1, &l, err);
     if (rc != ORCH_OK)
         goto out;
     int use_csv = cfg->labels != NULL && cfg->labels[0] != '\0';

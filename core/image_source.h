@@ -47,6 +47,13 @@ typedef struct orch_image_source_config {
     int regression;      /* 1: labels are float targets (one per image) */
     int n_classes;       /* class ids must be < n_classes (head.classes); 0: no bound */
     int64_t cache_bytes; /* in-memory cache budget; < 0: ORCH_IMAGE_CACHE_MB or the default */
+    /* When n_class_names > 0: the classes to use instead of the set's own
+     * sorted names (borrowed; an evaluation set takes the training set's,
+     * so a name has the same id in both): every class name of this set
+     * (CSV label or sub-folder) must be among them, ids are their places
+     * in this list. Ignored when the labels are ids as written. */
+    char *const *class_names;
+    int n_class_names;
 } orch_image_source_config;
 
 /* The plan-time checks above, headers only. */
@@ -57,6 +64,14 @@ int orch_image_source_check(const orch_image_source_config *cfg, orch_err *err);
  * sha256 of every image and of the CSV in out->files, and a read_patches
  * hook that decodes and processes an image when a batch asks for it
  * (through the cache). Returns ORCH_OK, ORCH_EINVAL, ORCH_ENOMEM, ORCH_EIO. */
+/* The class names the set defines (sorted; CSV names or sub-folders),
+ * without reading any image header: into *names (malloc'ed array of
+ * malloc'ed strings, the caller frees both) and *n; NULL and 0 when the
+ * labels are ids as written or float targets. Same listing errors as
+ * orch_image_source_check. */
+int orch_image_source_classes(const orch_image_source_config *cfg, char ***names, int *n,
+                              orch_err *err);
+
 int orch_image_source_open(const orch_image_source_config *cfg, orch_dataset *out, orch_err *err);
 
 #endif

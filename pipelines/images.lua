@@ -1,13 +1,19 @@
--- images.lua - LoRA trained from a folder of images: pipelines/data/shapes/train
--- has one sub-folder per class (disc, square, triangle: torchvision's
--- ImageFolder layout), 56 x 56 JPEGs decoded as Pillow does and processed
--- as the Hugging Face processor does (docs/data.md). The class ids are the
--- sorted folder names: disc 0, square 1, triangle 2.
+-- images.lua - LoRA trained from a folder of images, judged on a held-out
+-- folder. pipelines/data/shapes/train has one sub-folder per class (disc,
+-- square, triangle: torchvision's ImageFolder layout); the evaluation images
+-- are listed with their class names in eval.csv. 56 x 56 JPEGs, decoded as
+-- Pillow does and processed as the Hugging Face processor does
+-- (docs/data.md); class ids are the sorted names: disc 0, square 1,
+-- triangle 2, in both sets.
 local base = require "base"
 
 return extend(base, {
     name = "images",
     data = images { dir = "data/shapes/train" },
+    eval = {
+        data = images { dir = "data/shapes/eval", labels = "data/shapes/eval.csv" },
+        every = 8,
+    },
     head = { kind = "classifier", classes = 3 },
     strategy = lora { rank = 4, alpha = 8 },
     schedule = { steps = 24, batch_size = 4, warmup_steps = 3 },
