@@ -17,9 +17,10 @@ static int patch_dim_of(const orch_model_config *c)
  * classifier takes int64 class ids in [0, head.classes), a regression
  * head float32 targets, head.outputs per image. Anything else would train
  * on garbage, so it is refused naming the labels file. */
-static int check_labels_fit_head(const orch_pipeline *p, const orch_dataset *ds, orch_err *err)
+static int check_labels_fit_head(const orch_pipeline *p, const orch_data *data,
+                                 const orch_dataset *ds, orch_err *err)
 {
-    const char *path = p->data.labels;
+    const char *path = data->labels;
     int n = p->head.n_outputs;
     if (p->head.kind == ORCH_HEAD_CLASSIFIER) {
         if (ds->label_kind != ORCH_LABEL_CLASS)
@@ -61,30 +62,44 @@ static int check_synthetic_head(const orch_pipeline *p, orch_err *err)
                        p->path);
 }
 
-int orch_data_check(const orch_pipeline *p, orch_err *err)
+static int check_set(const orch_pipeline *p, const orch_data *data, orch_err *err)
 {
-    if (p->data.source != ORCH_DATA_NPY) /* made from the declaration alone */
+    if (data->source != ORCH_DATA_NPY) /* made from the declaration alone */
         return check_synthetic_head(p, err);
     const orch_model_config *c = &p->model.config;
     orch_dataset ds;
-    int rc = orch_npy_dataset_index(p->data.pixel_values, p->data.grid_thw_path, p->data.labels,
+    int rc = orch_npy_dataset_index(data->pixel_values, data->grid_thw_path, data->labels,
                                     patch_dim_of(c), c->spatial_merge_size, &ds, err);
     if (rc == ORCH_OK)
-        rc = check_labels_fit_head(p, &ds, err);
+        rc = check_labels_fit_head(p, data, &ds, err);
     orch_dataset_free(&ds);
+    return rc;
+}
+
+int orch_data_check(const orch_pipeline *p, orch_err *err)
+{
+    int rc = check_set(p, &p->data, err);
+    if (rc == ORCH_OK && p->eval.enabled && !(p->eval.split > 0.0))
+        rc = check_set(p, &p->eval.data, err);
     return rc;
 }
 
 int orch_data_open(const orch_pipeline *p, orch_dataset *out, orch_err *err)
 {
+    return orch_data_open_set(p, &p->data, out, err);
+}
+
+int orch_data_open_set(const orch_pipeline *p, const orch_data *data, orch_dataset *out,
+                       orch_err *err)
+{
     const orch_model_config *c = &p->model.config;
     int patch_dim = patch_dim_of(c);
     memset(out, 0, sizeof *out);
-    if (p->data.source == ORCH_DATA_NPY) {
-        int rc = orch_npy_dataset_load(p->data.pixel_values, p->data.grid_thw_path, p->data.labels,
+    if (data->source == ORCH_DATA_NPY) {
+        int rc = orch_npy_dataset_load(data->pixel_values, data->grid_thw_path, data->labels,
                                        patch_dim, c->spatial_merge_size, out, err);
         if (rc == ORCH_OK)
-            rc = check_labels_fit_head(p, out, err);
+            rc = check_labels_fit_head(p, data, out, err);
         if (rc != ORCH_OK)
             orch_dataset_free(out);
         return rc;
@@ -106,13 +121,13 @@ int orch_data_open(const orch_pipeline *p, orch_dataset *out, orch_err *err)
     proc.max_pixels = 16384 * factor * factor;
     orch_synthetic_config syn;
     memset(&syn, 0, sizeof syn);
-    syn.n_images = p->data.n_samples;
-    syn.n_classes = p->data.n_classes;
-    syn.height = p->data.image_height;
-    syn.width = p->data.image_width;
-    syn.n_grids = p->data.n_grids;
-    syn.grids = &p->data.image_grid_thw[0][0];
-    syn.seed = p->seed;
+    syn.n_images = data->n_samples;
+    syn.n_classes = data->n_classes;
+    syn.height = data->image_height;
+    syn.width = data->image_width;
+    syn.n_grids = data->n_grids;
+    syn.grids = &data->image_grid_thw[0][0];
+    syn.seed = data->has_seed ? data->seed : p->seed;
     syn.in_memory = 1;
     return orch_synthetic_load(&syn, &proc, out, err);
 }
