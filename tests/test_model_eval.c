@@ -39,7 +39,7 @@ static struct {
     int64_t step[MAX_METRICS];
     char name[MAX_METRICS][32];
     double value[MAX_METRICS];
-    char end_error[256];
+    char end_reason[256]; /* orch_run_end.reason */
 } seen;
 
 static int keep_metric(void *ctx, int64_t run_id, const orch_metric_record *rec, orch_err *err)
@@ -61,7 +61,7 @@ static int (*memory_end)(void *, int64_t, const orch_run_end *, orch_err *);
 
 static int keep_end(void *ctx, int64_t run_id, const orch_run_end *rec, orch_err *err)
 {
-    snprintf(seen.end_error, sizeof seen.end_error, "%s", rec->error ? rec->error : "");
+    snprintf(seen.end_reason, sizeof seen.end_reason, "%s", rec->reason ? rec->reason : "");
     return memory_end(ctx, run_id, rec, err);
 }
 
@@ -434,7 +434,7 @@ static void test_early_stop(void **state)
              "early stop: eval/loss did not improve for 2 evaluations (best %.4f at step 0)",
              value_at("eval/loss", 0));
     assert_string_equal(res.end_reason, want);
-    assert_string_equal(seen.end_error, want);
+    assert_string_equal(seen.end_reason, want);
     free(m);
 
     /* patience larger than the run: it ends with its steps, no reason */
@@ -442,7 +442,7 @@ static void test_early_stop(void **state)
     m = train(&p, NULL, &res);
     assert_int_equal(res.steps_done, 10);
     assert_string_equal(res.end_reason, "");
-    assert_string_equal(seen.end_error, "");
+    assert_string_equal(seen.end_reason, "");
     free(m);
 }
 
