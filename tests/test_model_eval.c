@@ -23,6 +23,7 @@
 
 #include "core/dataset.h"
 #include "core/eval.h"
+#include "core/graph.h"
 #include "core/train.h"
 #include "store/npy.h"
 #include "store/safetensors.h"
@@ -342,6 +343,80 @@ static void test_detach_cache_unchanged_by_eval(void **state)
     remove_tree(dir);
 }
 
+/* LoRA with dropout, lr 0 and a lora_B that is not zero (from an init
+ * file): the evaluation draws no mask, so it gives the same loss after
+ * every step (masks would differ by step) and the loss of dropout 0. */
+static void test_eval_has_no_dropout(void **state)
+{
+    (void)state;
+    char dir[256], init[300];
+    assert_non_null(make_temp_dir(dir, sizeof dir));
+    orch_pipeline p;
+    tiny_pipeline(&p, ORCH_STRATEGY_LORA);
+    p.optimizer.lr = 0.0;
+    p.schedule.steps = 3;
+    eval_synthetic(&p, 1, 0);
+    orch_graph g;
+    orch_err err;
+    orch_err_clear(&err);
+    assert_int_equal(orch_graph_build(&p, &g, &err), ORCH_OK);
+    int b = orch_graph_find_param(&g, "visual.merger.mlp.0.lora_B.weight");
+    assert_true(b >= 0);
+    orch_st_entry entry = {"visual.merger.mlp.0.lora_B.weight", 2, {0}, NULL};
+    entry.shape[0] = g.params[b].shape[0];
+    entry.shape[1] = g.params[b].shape[1];
+    size_t n = (size_t)g.params[b].numel;
+    orch_graph_free(&g);
+    float *values = malloc(sizeof(float) * n);
+    assert_non_null(values);
+    unsigned long long rng = 5;
+    fill_uniform(values, n, -0.5f, 0.5f, &rng);
+    entry.data = values;
+    snprintf(init, sizeof init, "%s/lora.safetensors", dir);
+    if (orch_st_write(init, &entry, 1, NULL, &err) != ORCH_OK)
+        fail_msg("%s", err.msg);
+    free(values);
+    snprintf(p.strategy.init, sizeof p.strategy.init, "%s", init);
+    orch_train_result res;
+    p.strategy.dropout = 0.0;
+    memory_sink *m = train(&p, NULL, &res);
+    double plain = value_at("eval/loss", 0);
+    free(m);
+    p.strategy.dropout = 0.5;
+    m = train(&p, NULL, &res);
+    for (int64_t step = 0; step < 3; step++)
+        if (!(value_at("eval/loss", step) == plain))
+            fail_msg("step %lld: eval/loss %.9g with dropout, %.9g without", (long long)step,
+                     value_at("eval/loss", step), plain);
+    free(m);
+    remove_tree(dir);
+}
+
+/* checks.inject aims at a training step: the evaluation after that step
+ * finds nothing (the training step's event is the only one). */
+static void test_inject_spares_eval(void **state)
+{
+    (void)state;
+    orch_pipeline p;
+    tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
+    p.schedule.steps = 3;
+    eval_synthetic(&p, 1, 0);
+    p.checks.on_nan = ORCH_ON_NAN_SKIP_UPDATE;
+    p.checks.inject.enabled = 1;
+    p.checks.inject.step = 1;
+    p.checks.inject.phase = ORCH_PHASE_FORWARD;
+    snprintf(p.checks.inject.stage, ORCH_NAME_MAX, "head");
+    orch_train_result res;
+    memory_sink *m = train(&p, NULL, &res);
+    assert_int_equal(res.skipped_steps, 1);
+    assert_true(m->n_events >= 1);
+    for (int i = 0; i < m->n_events && i < MEMORY_SINK_EVENTS; i++)
+        assert_null(strstr(m->events[i].tensor, "eval:"));
+    assert_true(isfinite(value_at("eval/loss", 1)));
+    assert_string_equal(res.first_nan, "step 1 forward head output");
+    free(m);
+}
+
 /* ---------------------------------------------------------- eval.every */
 
 static void test_eval_steps(void **state)
@@ -635,6 +710,8 @@ int main(void)
         cmocka_unit_test(test_accuracy_of_a_known_head),
         cmocka_unit_test(test_training_unchanged_by_eval),
         cmocka_unit_test(test_detach_cache_unchanged_by_eval),
+        cmocka_unit_test(test_eval_has_no_dropout),
+        cmocka_unit_test(test_inject_spares_eval),
         cmocka_unit_test(test_eval_steps),
         cmocka_unit_test(test_interrupted_run_has_no_end_eval),
         cmocka_unit_test(test_early_stop),
