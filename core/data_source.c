@@ -64,8 +64,11 @@ static int check_synthetic_head(const orch_pipeline *p, orch_err *err)
                        p->path);
 }
 
-static int check_set(const orch_pipeline *p, const orch_data *data, orch_err *err)
+/* The checks of one declared set; *n_images gets its image count when
+ * known without the pixels (-1 otherwise). */
+static int check_set(const orch_pipeline *p, const orch_data *data, int *n_images, orch_err *err)
 {
+    *n_images = data->source == ORCH_DATA_SYNTHETIC ? data->n_samples : -1;
     if (data->source != ORCH_DATA_NPY) /* made from the declaration alone */
         return check_synthetic_head(p, err);
     const orch_model_config *c = &p->model.config;
@@ -74,15 +77,29 @@ static int check_set(const orch_pipeline *p, const orch_data *data, orch_err *er
                                     patch_dim_of(c), c->spatial_merge_size, &ds, err);
     if (rc == ORCH_OK)
         rc = check_labels_fit_head(p, data, &ds, err);
+    if (rc == ORCH_OK)
+        *n_images = ds.n_images;
     orch_dataset_free(&ds);
     return rc;
 }
 
 int orch_data_check(const orch_pipeline *p, orch_err *err)
 {
-    int rc = check_set(p, &p->data, err);
+    int n_images = -1, n_eval = -1;
+    int rc = check_set(p, &p->data, &n_images, err);
     if (rc == ORCH_OK && p->eval.enabled && !(p->eval.split > 0.0))
-        rc = check_set(p, &p->eval.data, err);
+        rc = check_set(p, &p->eval.data, &n_eval, err);
+    if (rc == ORCH_OK && p->eval.enabled && p->eval.split > 0.0 && n_images >= 0) {
+        /* what orch_train's split will refuse (nothing left to train on) */
+        orch_index_set train, held;
+        orch_err split_err;
+        orch_err_clear(&split_err);
+        rc = orch_dataset_split(n_images, p->eval.split, 0, &train, &held, &split_err);
+        if (rc != ORCH_OK)
+            orch_seterr(err, rc, "%s: %s", p->path, split_err.msg);
+        orch_index_set_free(&train);
+        orch_index_set_free(&held);
+    }
     return rc;
 }
 

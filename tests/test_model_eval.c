@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "core/data_source.h"
 #include "core/dataset.h"
 #include "core/eval.h"
 #include "core/graph.h"
@@ -702,6 +703,33 @@ static void test_refusals(void **state)
     assert_refused(&p, "tiny.lua: eval.split = 0.99 of 8 images leaves no image to train on");
 }
 
+/* orch plan's checks (orch_data_check) cover the evaluation set too. */
+static void test_plan_checks_eval_data(void **state)
+{
+    (void)state;
+    char dir[256];
+    assert_non_null(make_temp_dir(dir, sizeof dir));
+    static const int64_t labels[2] = {0, 3}; /* 3 is outside head.classes = 3 */
+    orch_pipeline p;
+    tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
+    orch_err err;
+    orch_err_clear(&err);
+    p.eval.enabled = 1;
+    p.eval.split = 0.99;
+    assert_int_equal(orch_data_check(&p, &err), ORCH_EINVAL);
+    assert_string_equal(err.msg,
+                        "tiny.lua: eval.split = 0.99 of 8 images leaves no image to train on");
+    p.eval.split = 0.5;
+    assert_int_equal(orch_data_check(&p, &err), ORCH_OK);
+    p.eval.split = 0.0;
+    write_npy_set(dir, 2, labels, -1, &p.eval.data);
+    assert_int_equal(orch_data_check(&p, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "labels.npy: class id 3 of image 1 is outside [0, 3)"));
+    p.eval.enabled = 0; /* not looked at without eval */
+    assert_int_equal(orch_data_check(&p, &err), ORCH_OK);
+    remove_tree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -720,6 +748,7 @@ int main(void)
         cmocka_unit_test(test_split_run),
         cmocka_unit_test(test_nan_in_eval_is_recorded),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_plan_checks_eval_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
