@@ -25,6 +25,11 @@
 #include "core/dataset.h"
 #include "core/pipeline.h"
 
+/* Synthetic evaluation images without a seed of their own (eval.data.seed)
+ * are drawn from the data seed xor this ("eval" in ASCII), not the
+ * training images' stream. */
+#define ORCH_EVAL_SYNTHETIC_SEED 0x6576616cULL
+
 /* What the images evaluated so far add up to; summed over ranks (each a
  * share of the set) they are the evaluation's. Every member is a double so
  * one allreduce of ORCH_EVAL_SUMS values carries them. */

@@ -428,7 +428,15 @@ static int prepare_eval(run_state *rs, orch_err *err)
         rs->eval_data = &rs->data;
         return ORCH_OK;
     }
-    int rc = orch_data_open_set(p, &ev->data, &rs->eval_own, err);
+    /* synthetic evaluation images without a seed of their own are drawn
+     * from a stream other than the training images' (else they would be
+     * the first training images again) */
+    orch_data set = ev->data;
+    if (set.source == ORCH_DATA_SYNTHETIC && !set.has_seed) {
+        set.has_seed = 1;
+        set.seed = (p->data.has_seed ? p->data.seed : p->seed) ^ ORCH_EVAL_SYNTHETIC_SEED;
+    }
+    int rc = orch_data_open_set(p, &set, &rs->eval_own, err);
     if (rc != ORCH_OK)
         return rc;
     const orch_dataset *ds = &rs->eval_own;
