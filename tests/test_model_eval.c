@@ -25,6 +25,7 @@
 #include "core/dataset.h"
 #include "core/eval.h"
 #include "core/graph.h"
+#include "core/plan_sizes.h"
 #include "core/train.h"
 #include "store/npy.h"
 #include "store/safetensors.h"
@@ -730,6 +731,29 @@ static void test_plan_checks_eval_data(void **state)
     remove_tree(dir);
 }
 
+/* orch plan's memory estimate is the run's reservation: an evaluation
+ * batch larger than training's reserves as a training batch of that size. */
+static void test_plan_reserves_eval_batch(void **state)
+{
+    (void)state;
+    orch_pipeline p;
+    tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
+    p.schedule.batch_size = 6;
+    orch_plan_sizes big, with_eval;
+    orch_err err;
+    orch_err_clear(&err);
+    assert_int_equal(orch_plan_sizes_compute(&p, &big, &err), ORCH_OK);
+    p.schedule.batch_size = 2;
+    eval_synthetic(&p, 0, 6);
+    assert_int_equal(orch_plan_sizes_compute(&p, &with_eval, &err), ORCH_OK);
+    assert_true(with_eval.activation_bytes[0] == big.activation_bytes[0]);
+    assert_true(with_eval.activation_bytes[1] == big.activation_bytes[1]);
+    assert_int_equal(with_eval.batch_size, 2); /* the listing is training's */
+    p.eval.batch_size = 1;                     /* smaller: training's reservation */
+    assert_int_equal(orch_plan_sizes_compute(&p, &with_eval, &err), ORCH_OK);
+    assert_true(with_eval.activation_bytes[0] < big.activation_bytes[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -749,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_nan_in_eval_is_recorded),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_plan_checks_eval_data),
+        cmocka_unit_test(test_plan_reserves_eval_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
