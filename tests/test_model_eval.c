@@ -330,6 +330,20 @@ static void test_training_unchanged_by_eval(void **state)
     p.strategy.dropout = 0.2;
     p.precision = ORCH_BF16;
     assert_same_training(p, NULL, "lora bf16");
+    /* fp16 with dynamic loss scaling: the evaluation leaves the scale alone */
+    tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
+    p.schedule.steps = 4;
+    p.precision = ORCH_FP16;
+    p.loss_scale.init = 1024;
+    p.loss_scale.dynamic = 1;
+    p.loss_scale.growth_interval = 2;
+    assert_same_training(p, NULL, "surgery fp16, dynamic loss scale");
+    /* gradient accumulation: the micro-batch state is the step's */
+    tiny_pipeline(&p, ORCH_STRATEGY_LORA);
+    p.schedule.steps = 4;
+    p.strategy.dropout = 0.2;
+    p.schedule.grad_accum = 2;
+    assert_same_training(p, NULL, "lora, grad_accum 2");
 }
 
 static void test_detach_cache_unchanged_by_eval(void **state)
