@@ -7,7 +7,8 @@
  * loads elsewhere, and the optimizer state under "optimizer.<name>.exp_avg"
  * and ".exp_avg_sq" (AdamW, PyTorch's state names) or ".momentum_buffer"
  * (SGD). The run-loop state that makes a resume bit-for-bit (last step,
- * optimizer step count, loss scale and its growth counter) is in the
+ * optimizer step count, loss scale and its growth counter, early stopping's
+ * best value and patience count) is in the
  * header's metadata; data order and dropout masks are pure functions of
  * the seed and the step, so they need nothing saved. Frozen tensors are not
  * saved: they come back from the weights file or the seeded init.
@@ -18,6 +19,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/eval.h"
 #include "core/graph.h"
 #include "core/pipeline.h"
 
@@ -27,6 +29,7 @@ typedef struct orch_checkpoint_state {
     double loss_scale;
     int good_steps; /* finite steps since the scale last changed */
     char config_hash[65];
+    orch_early_stop stop; /* schedule.stop's state (evals 0: none; then not written) */
 } orch_checkpoint_state;
 
 /* Writes g's trainable tensors and optimizer state, and st, to path

@@ -78,10 +78,10 @@ static int fill(const char *path)
                 0, ORCH_PHASE_BACKWARD, "head", "grad_weight", 3, 1, 65504.0, 1, -1, NULL};
             ok = k.nan_event(k.ctx, id, &ev, &err) == ORCH_OK;
         }
-        ok = ok &&
-             k.end_run(k.ctx, id,
-                       &(orch_run_end){p->diverge ? ORCH_RUN_DIVERGED : ORCH_RUN_FINISHED, NULL},
-                       &err) == ORCH_OK;
+        ok = ok && k.end_run(k.ctx, id,
+                             &(orch_run_end){p->diverge ? ORCH_RUN_DIVERGED : ORCH_RUN_FINISHED,
+                                             NULL, NULL},
+                             &err) == ORCH_OK;
     }
     if (!ok)
         fprintf(stderr, "fill: %s\n", err.msg);

@@ -123,7 +123,7 @@ static int sweep_point(orch_store *s, orch_sink *k, int64_t sweep, const char *p
     if (rc == ORCH_OK)
         rc = record_rows(s, k, st.run_id, salt, err);
     if (rc == ORCH_OK)
-        rc = k->end_run(k->ctx, st.run_id, &(orch_run_end){status, NULL}, err);
+        rc = k->end_run(k->ctx, st.run_id, &(orch_run_end){status, NULL, NULL}, err);
     return rc;
 }
 
@@ -135,7 +135,7 @@ static int plain_run(orch_store *s, orch_sink *k, const char *name, int salt, or
     if (rc == ORCH_OK)
         rc = record_rows(s, k, id, salt, err);
     if (rc == ORCH_OK)
-        rc = k->end_run(k->ctx, id, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, err);
+        rc = k->end_run(k->ctx, id, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, err);
     return rc;
 }
 

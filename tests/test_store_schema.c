@@ -487,7 +487,7 @@ static void test_migrate_from_v1(void **state)
     assert_int_equal(run, 4);
     orch_stage_stat st = {0, "visual.blocks.0", 1.0, 0.5, 0.25};
     assert_int_equal(k.stage_stat(k.ctx, run, &st, &err), ORCH_OK);
-    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
                      ORCH_OK);
     orch_store_close(s);
     assert_int_equal(scalar(f->db, "SELECT pid FROM runs WHERE id = 4"), 99);
@@ -592,7 +592,7 @@ static void test_migrate_from_v2(void **state)
     assert_int_equal(orch_store_sink(s, &k, &err), ORCH_OK);
     assert_int_equal(k.begin_run(k.ctx, &info, &run, &err), ORCH_OK);
     assert_int_equal(run, 4);
-    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
                      ORCH_OK);
     orch_store_close(s);
 }
@@ -770,7 +770,7 @@ static void test_migrate_from_v4(void **state)
     assert_int_equal(orch_store_sink(s, &k, &err), ORCH_OK);
     assert_int_equal(k.begin_run(k.ctx, &info, &run, &err), ORCH_OK);
     assert_int_equal(run, 6);
-    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
                      ORCH_OK);
     assert_int_equal(scalar(f->db, "SELECT count(DISTINCT uuid) FROM runs"), 5);
     FILE *devnull = fopen("/dev/null", "w");

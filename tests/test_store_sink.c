@@ -119,10 +119,10 @@ static void test_round_trip(void **state)
                              NULL};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &first, &err), ORCH_OK);
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &later, &err), ORCH_OK);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run,
-                                     &(orch_run_end){ORCH_RUN_DIVERGED, "loss is NaN at step 2"},
-                                     &err),
-                     ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run,
+                        &(orch_run_end){ORCH_RUN_DIVERGED, "loss is NaN at step 2", NULL}, &err),
+        ORCH_OK);
 
     sqlite3 *db = peer(f);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 4);
@@ -185,7 +185,8 @@ static void test_batched_transactions(void **state)
                              ORCH_OK);
     }
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     sqlite3_commit_hook(f->store->db, NULL, NULL);
     /* 1100 records: a handful of batches of 256 (plus any 100 ms flush on a
      * slow machine), begin_run and end_run; not one commit per record. */
@@ -231,7 +232,8 @@ static void test_reader_sees_whole_batches(void **state)
     assert_int_equal(peer_int(db, "SELECT count(*) FROM runs WHERE status = 'running'"), 1);
     add_step(f, run, 100, 0.5, 1.0);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 101);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM runs WHERE status = 'finished'"), 1);
     sqlite3_close(db);
@@ -366,10 +368,11 @@ static void test_invalid_records(void **state)
     assert_int_equal(f->sink.metric(f->sink.ctx, run, &(orch_metric_record){1, "", 1.0}, &err),
                      ORCH_EINVAL);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_RUNNING, NULL}, &err),
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_RUNNING, NULL, NULL}, &err),
         ORCH_EINVAL);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, 999, &(orch_run_end){ORCH_RUN_FAILED, "x"}, &err),
-                     ORCH_EINVAL);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, 999, &(orch_run_end){ORCH_RUN_FAILED, "x", NULL}, &err),
+        ORCH_EINVAL);
     assert_non_null(strstr(err.msg, "no run 999"));
 
     /* A batch that cannot be written (no run 999) is rolled back and
@@ -380,7 +383,8 @@ static void test_invalid_records(void **state)
     assert_non_null(strstr(err.msg, "FOREIGN KEY"));
     add_step(f, run, 1, 1.0, 1.0);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FAILED, "boom"}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FAILED, "boom", NULL}, &err),
+        ORCH_OK);
     sqlite3 *db = peer(f);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps WHERE step = 1"), 1);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 1);
@@ -411,10 +415,11 @@ static void test_two_writers(void **state)
         orch_step_record r = {i, 2.0, 1.0, 1e-3, 1.0};
         assert_int_equal(k2.step(k2.ctx, b, &r, &err), ORCH_OK);
     }
-    assert_int_equal(k2.end_run(k2.ctx, b, &(orch_run_end){ORCH_RUN_INTERRUPTED, NULL}, &err),
+    assert_int_equal(k2.end_run(k2.ctx, b, &(orch_run_end){ORCH_RUN_INTERRUPTED, NULL, NULL}, &err),
                      ORCH_OK);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, a, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, a, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     orch_store_close(other);
     sqlite3 *db = peer(f);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 1200);
@@ -469,7 +474,8 @@ static void test_pid_and_heartbeat(void **state)
 
     /* An ended run's heartbeat stays as end_run left it. */
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     char *beat3 = peer_text(db, sql);
     usleep(120 * 1000);
     add_step(f, run, 1, 1.0, 1.0);
@@ -627,8 +633,8 @@ static int64_t full_run(fixture *f, orch_run_status status)
             assert_int_equal(f->sink.artifact(f->sink.ctx, run, &ck, &err), ORCH_OK);
         }
     }
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, &(orch_run_end){status, "stopped"}, &err),
-                     ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){status, "stopped", NULL}, &err), ORCH_OK);
     return run;
 }
 
@@ -673,7 +679,8 @@ static void test_resume_run(void **state)
     orch_nan_record ev = {7, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 5.0, 0, -1, NULL};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     assert_int_equal(count_where(db, "steps", run, ""), 10);
     assert_int_equal(count_where(db, "nan_events", run, "input_absmax IS NOT NULL"), 1);
 
@@ -874,7 +881,7 @@ static void test_cache_use_and_frozen_rows(void **state)
     assert_int_equal(f->sink.frozen_change(f->sink.ctx, run, &early, &err), ORCH_OK);
     assert_int_equal(f->sink.frozen_change(f->sink.ctx, run, &late, &err), ORCH_OK);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_INTERRUPTED, NULL}, &err),
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_INTERRUPTED, NULL, NULL}, &err),
         ORCH_OK);
     sqlite3 *db = peer(f);
     assert_int_equal(count_where(db, "run_features", run, ""), 2);
@@ -888,7 +895,8 @@ static void test_cache_use_and_frozen_rows(void **state)
     use.key = k1; /* the resumed run meets the entry again */
     assert_int_equal(f->sink.cache_use(f->sink.ctx, run, &use, &err), ORCH_OK);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     assert_int_equal(count_where(db, "run_features", run, ""), 2);
     sqlite3_close(db);
 
@@ -1007,7 +1015,8 @@ static void test_lock_held_across_flushes(void **state)
     assert_string_equal(order, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20");
     free(order);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     assert_int_equal(peer_int(holder, "SELECT count(*) FROM steps"), 21);
     assert_int_equal(peer_int(holder, "SELECT count(*) FROM nan_events"), 21);
     assert_int_equal(peer_int(holder, "SELECT sum(loss) FROM steps"), 21 * 22 / 2);
@@ -1029,7 +1038,8 @@ static void test_lock_durable_write_waits(void **state)
     add_step_and_event(f, run, 1);
     add_step_and_event(f, run, 2);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     assert_int_equal(c.sleeps, 4);
     /* exponential backoff: 10 + 20 + 40 + 80 ms */
     assert_true(c.now - 1e6 >= 150.0);
@@ -1103,8 +1113,9 @@ static void test_lock_limit_fails_run(void **state)
     snprintf(msg, sizeof msg, "%s", err.msg);
     /* still held: ending the run fails after a short last wait */
     int sleeps = c.sleeps;
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FAILED, msg}, &err),
-                     ORCH_EDB);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FAILED, msg, NULL}, &err),
+        ORCH_EDB);
     assert_true(c.sleeps > sleeps);
     release_lock(holder);
     char *ok = peer_text(holder, "PRAGMA quick_check");
@@ -1113,8 +1124,9 @@ static void test_lock_limit_fails_run(void **state)
     char *order = steps_in_order(holder, run);
     assert_string_equal(order, "0"); /* whole batches only */
     free(order);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FAILED, msg}, &err),
-                     ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FAILED, msg, NULL}, &err),
+        ORCH_OK);
     char *status = peer_text(holder, "SELECT status || ': ' || error FROM runs");
     assert_non_null(strstr(status, "failed: store: "));
     assert_non_null(strstr(status, "write lock was held"));
@@ -1176,7 +1188,7 @@ static void test_end_run_disk_full(void **state)
             f->sink.metric(f->sink.ctx, run, &(orch_metric_record){1, name, 1.0}, &err), ORCH_OK);
     }
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
         ORCH_EDB);
     assert_non_null(strstr(err.msg, "full"));
     sqlite3 *db = peer(f);

@@ -123,10 +123,11 @@ static int record_point(orch_store *s, orch_sink *k, int64_t sweep, const char *
         rc = k->nan_event(k->ctx, st.run_id, &ev, err);
     }
     if (rc == ORCH_OK)
-        rc = k->end_run(
-            k->ctx, st.run_id,
-            &(orch_run_end){p->status, p->status == ORCH_RUN_FAILED ? "boom: out of luck" : NULL},
-            err);
+        rc = k->end_run(k->ctx, st.run_id,
+                        &(orch_run_end){p->status,
+                                        p->status == ORCH_RUN_FAILED ? "boom: out of luck" : NULL,
+                                        NULL},
+                        err);
     return rc;
 }
 
