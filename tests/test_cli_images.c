@@ -153,7 +153,7 @@ static void test_shipped_pipeline(void **state)
     char db[512];
     snprintf(db, sizeof db, "%s/shipped.db", dir);
     const char *argv[] = {
-        "run", "--db", db, "pipelines/images.lua", "--set", "schedule.steps=4", "--quiet", NULL};
+        "run", "--db", db, "pipelines/images.lua", "--set", "schedule.steps=8", "--quiet", NULL};
     const char *env[] = {"ORCH_THREADS=1", NULL};
     cli_result r;
     assert_int_equal(run_orch(argv, env, &r), 0);
@@ -161,6 +161,18 @@ static void test_shipped_pipeline(void **state)
         fail_msg("orch run pipelines/images.lua: exit %d: %s", r.exit_code, r.err);
     cli_result_free(&r);
     assert_int_equal(count_runs(db, "WHERE status = 'finished'"), 1);
+    /* evaluated on the held-out folder at the last step */
+    const char *q[] = {
+        "query",
+        "--db",
+        db,
+        "--csv",
+        "SELECT count(*) AS n FROM metrics WHERE name = 'eval/accuracy' AND step = 7",
+        NULL};
+    assert_int_equal(run_orch(q, NULL, &r), 0);
+    assert_int_equal(r.exit_code, 0);
+    assert_non_null(strstr(r.out, "\n1"));
+    cli_result_free(&r);
 }
 
 int main(void)

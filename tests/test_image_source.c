@@ -151,7 +151,7 @@ static void test_csv_names(void **state)
     text("csv.csv", "file,label\r\na.png,zebra\nb.jpg,cat\n\"sub/c.png\",\"dog\"\nd.jpeg,cat\n\n");
     orch_image_source_config cfg = config("csv", "csv.csv");
     orch_err err;
-    if (orch_image_source_check(&cfg, &err) != ORCH_OK)
+    if (orch_image_source_check(&cfg, NULL, &err) != ORCH_OK)
         fail_msg("%s", err.msg);
     orch_dataset ds;
     if (orch_image_source_open(&cfg, &ds, &err) != ORCH_OK)
@@ -249,7 +249,7 @@ static void test_csv_ids_and_regression(void **state)
     text("reg_bad.csv", "file,target\na.png,0.25\nb.png,cat\n");
     cfg = config("ids", "reg_bad.csv");
     cfg.regression = 1;
-    expect_error(orch_image_source_check(&cfg, &err), &err, ORCH_EINVAL,
+    expect_error(orch_image_source_check(&cfg, NULL, &err), &err, ORCH_EINVAL,
                  "reg_bad.csv:3: label \"cat\" is not a finite number");
 }
 
@@ -288,7 +288,7 @@ static void test_image_folder(void **state)
     /* three classes, head.classes 2 */
     copy("png_rgb8.png", "folder/emu/e.png");
     cfg.n_classes = 2;
-    expect_error(orch_image_source_check(&cfg, &err), &err, ORCH_EINVAL,
+    expect_error(orch_image_source_check(&cfg, NULL, &err), &err, ORCH_EINVAL,
                  "/folder: 3 classes (cat, ...), but head.classes = 2");
 }
 
@@ -296,7 +296,7 @@ static void expect_refusal(const char *dir, const char *labels, const char *need
 {
     orch_image_source_config cfg = config(dir, labels);
     orch_err err;
-    expect_error(orch_image_source_check(&cfg, &err), &err, ORCH_EINVAL, needle);
+    expect_error(orch_image_source_check(&cfg, NULL, &err), &err, ORCH_EINVAL, needle);
     orch_dataset ds;
     expect_error(orch_image_source_open(&cfg, &ds, &err), &err, ORCH_EINVAL, needle);
     assert_null(ds.grid_thw);
@@ -379,7 +379,7 @@ static void test_corrupt_body_at_run_time(void **state)
     text("rt.csv", "file,label\na.png,0\nb.jpg,1\n");
     orch_image_source_config cfg = config("rt", "rt.csv");
     orch_err err;
-    assert_int_equal(orch_image_source_check(&cfg, &err), ORCH_OK);
+    assert_int_equal(orch_image_source_check(&cfg, NULL, &err), ORCH_OK);
     orch_dataset ds;
     assert_int_equal(orch_image_source_open(&cfg, &ds, &err), ORCH_OK);
     orch_batch b = {0};
@@ -457,6 +457,55 @@ static void test_pipeline_and_run(void **state)
     expect_error(orch_data_check(&p, &err), &err, ORCH_EINVAL, "3 classes (cat, ...)");
 }
 
+/* An evaluation set of named images takes the training set's classes: a
+ * name has the same id in both even when the evaluation set lacks a class,
+ * and a name the training set does not have is refused at plan time. */
+static void test_eval_shares_classes(void **state)
+{
+    (void)state;
+    copy("png_rgb8.png", "tr/cat/a.png");
+    copy("png_gray8.png", "tr/dog/b.png");
+    copy("png_pal8.png", "tr/emu/c.png");
+    copy("jpg_444.jpg", "ev/x.jpg");
+    copy("png_rgb16.png", "ev/y.png");
+    text("ev.csv", "file,label\nx.jpg,emu\ny.png,dog\n");
+    text("ev_bad.csv", "file,label\nx.jpg,emu\ny.png,zebra\n");
+    orch_pipeline p;
+    tiny_pipeline(&p, ORCH_STRATEGY_LORA);
+    p.data.source = ORCH_DATA_IMAGES;
+    snprintf(p.data.dir, sizeof p.data.dir, "%s", at("tr"));
+    p.processor.min_pixels = 16;
+    p.processor.max_pixels = 256;
+    p.eval.enabled = 1;
+    p.eval.data = p.data;
+    snprintf(p.eval.data.dir, sizeof p.eval.data.dir, "%s", at("ev"));
+    snprintf(p.eval.data.labels, sizeof p.eval.data.labels, "%s", at("ev.csv"));
+    orch_err err;
+    if (orch_data_check(&p, &err) != ORCH_OK)
+        fail_msg("%s", err.msg);
+    orch_dataset ds;
+    if (orch_data_open_set(&p, &p.eval.data, &ds, &err) != ORCH_OK)
+        fail_msg("%s", err.msg);
+    /* alone, the evaluation set would be dog 0, emu 1 */
+    assert_int_equal(ds.n_class_names, 3);
+    assert_string_equal(ds.class_names[2], "emu");
+    assert_true(ds.class_labels[0] == 2 && ds.class_labels[1] == 1);
+    orch_dataset_free(&ds);
+    snprintf(p.eval.data.labels, sizeof p.eval.data.labels, "%s", at("ev_bad.csv"));
+    expect_error(orch_data_check(&p, &err), &err, ORCH_EINVAL,
+                 "ev_bad.csv:3: class \"zebra\" is not a class of the training data (3: cat, ...)");
+    /* an ImageFolder evaluation set likewise */
+    copy("png_rgb8.png", "ev2/emu/a.png");
+    memset(p.eval.data.labels, 0, sizeof p.eval.data.labels);
+    snprintf(p.eval.data.dir, sizeof p.eval.data.dir, "%s", at("ev2"));
+    assert_int_equal(orch_data_open_set(&p, &p.eval.data, &ds, &err), ORCH_OK);
+    assert_true(ds.class_labels[0] == 2);
+    orch_dataset_free(&ds);
+    copy("png_rgb8.png", "ev2/yak/a.png");
+    expect_error(orch_data_check(&p, &err), &err, ORCH_EINVAL,
+                 "/ev2/yak: class \"yak\" is not a class of the training data");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_plan_time_refusals),
         cmocka_unit_test(test_corrupt_body_at_run_time),
         cmocka_unit_test(test_pipeline_and_run),
+        cmocka_unit_test(test_eval_shares_classes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
