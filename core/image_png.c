@@ -2,9 +2,9 @@
  * (core/image.h states the rules). The only file that includes png.h.
  *
  * Errors: libpng reports them through on_error, which keeps the message
- * and longjmps back to decode's setjmp. Every local that is changed after
- * setjmp and read after the jump is volatile (C11 7.13.2.1), so the
- * buffers allocated between them are freed on the error path. */
+ * and longjmps back to read_pixels' setjmp (see there for what is
+ * volatile and why); the buffers allocated after it are freed on the
+ * error path. */
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,19 +65,14 @@ static void row_to_rgb(const uint8_t *in, int channels, int depth16, int w, uint
     }
 }
 
-int orch_png_decode(const uint8_t *buf, size_t n, const char *name, orch_image *out, orch_err *err)
+/* Reads the pixels of png into out. The state that changes before a
+ * longjmp (src's message and position, libpng's structs) lives in the
+ * caller's frame, so it is well defined after the jump (C11 7.13.2.1 makes
+ * only this function's own non-volatile locals indeterminate); the buffers
+ * allocated here are volatile pointers. */
+static int read_pixels(png_structp png, png_infop info, png_source *src, const char *name,
+                       orch_image *out, orch_err *err)
 {
-    memset(out, 0, sizeof *out);
-    png_source src = {.buf = buf, .n = n, .pos = 0, .msg = ""};
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, on_error, on_warning);
-    if (png == NULL)
-        return orch_seterr(err, ORCH_ENOMEM, "%s: out of memory (libpng)", name);
-    png_infop info = png_create_info_struct(png);
-    if (info == NULL) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        return orch_seterr(err, ORCH_ENOMEM, "%s: out of memory (libpng)", name);
-    }
-    /* allocated after setjmp, freed on both paths */
     uint8_t *volatile rows_buf = NULL; /* libpng's output rows */
     png_bytep *volatile rows = NULL;   /* pointers into rows_buf */
     uint8_t *volatile rgb = NULL;      /* the result, handed to out */
@@ -86,22 +81,19 @@ int orch_png_decode(const uint8_t *buf, size_t n, const char *name, orch_image *
         free(rows_buf);
         free(rows);
         free(rgb);
-        png_destroy_read_struct(&png, &info, NULL);
         if (status == ORCH_ENOMEM)
             return orch_seterr(err, ORCH_ENOMEM, "%s: out of memory decoding the PNG", name);
-        return orch_seterr(err, ORCH_EINVAL, "%s: corrupt PNG: %s", name, src.msg);
+        return orch_seterr(err, ORCH_EINVAL, "%s: corrupt PNG: %s", name, src->msg);
     }
-    png_set_read_fn(png, &src, read_mem);
+    png_set_read_fn(png, src, read_mem);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     int depth = png_get_bit_depth(png, info), ct = png_get_color_type(png, info);
-    if ((int64_t)w * h > ORCH_IMAGE_MAX_PIXELS) {
-        png_destroy_read_struct(&png, &info, NULL);
+    if ((int64_t)w * h > ORCH_IMAGE_MAX_PIXELS)
         return orch_seterr(err, ORCH_EINVAL,
                            "%s: image of %ux%u pixels (HxW) exceeds the limit of %lld pixels "
                            "(Pillow's decompression-bomb limit)",
                            name, (unsigned)h, (unsigned)w, ORCH_IMAGE_MAX_PIXELS);
-    }
     /* Pillow's rules (image.h): palette through the palette (libpng may add
      * the tRNS alpha, dropped below); 1/2/4-bit gray scaled to 8 bits
      * without tRNS expansion; 16-bit samples keep their high byte, except
@@ -137,6 +129,22 @@ int orch_png_decode(const uint8_t *buf, size_t n, const char *name, orch_image *
     out->rgb = rgb;
     free(rows_buf);
     free(rows);
-    png_destroy_read_struct(&png, &info, NULL);
     return ORCH_OK;
+}
+
+int orch_png_decode(const uint8_t *buf, size_t n, const char *name, orch_image *out, orch_err *err)
+{
+    memset(out, 0, sizeof *out);
+    png_source src = {.buf = buf, .n = n, .pos = 0, .msg = ""};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, on_error, on_warning);
+    if (png == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "%s: out of memory (libpng)", name);
+    png_infop info = png_create_info_struct(png);
+    if (info == NULL) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        return orch_seterr(err, ORCH_ENOMEM, "%s: out of memory (libpng)", name);
+    }
+    int rc = read_pixels(png, info, &src, name, out, err);
+    png_destroy_read_struct(&png, &info, NULL);
+    return rc;
 }
