@@ -138,7 +138,7 @@ static int images_check(const orch_pipeline *p, const orch_data *data, int *n_im
     if (rc == ORCH_OK)
         rc = shared_classes(p, data, &cfg, &names, err);
     if (rc == ORCH_OK)
-        rc = orch_image_source_check(&cfg, n_images, err);
+        rc = orch_image_source_check_count(&cfg, n_images, err);
     free_names(names, cfg.n_class_names);
     return rc;
 }

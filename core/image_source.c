@@ -545,14 +545,20 @@ static int build_list(const orch_image_source_config *cfg, int headers, src_list
     return ORCH_OK;
 }
 
-int orch_image_source_check(const orch_image_source_config *cfg, int *n_images, orch_err *err)
+int orch_image_source_check_count(const orch_image_source_config *cfg, int *n_images, orch_err *err)
 {
     src_list l;
     int rc = build_list(cfg, 1, &l, err);
-    if (rc == ORCH_OK && n_images != NULL)
+    if (rc == ORCH_OK)
         *n_images = l.n;
     list_free(&l);
     return rc;
+}
+
+int orch_image_source_check(const orch_image_source_config *cfg, orch_err *err)
+{
+    int n;
+    return orch_image_source_check_count(cfg, &n, err);
 }
 
 int orch_image_source_classes(const orch_image_source_config *cfg, char ***names, int *n,

@@ -56,9 +56,13 @@ typedef struct orch_image_source_config {
     int n_class_names;
 } orch_image_source_config;
 
-/* The plan-time checks above, headers only; *n_images (when not NULL) gets
- * the number of images. */
-int orch_image_source_check(const orch_image_source_config *cfg, int *n_images, orch_err *err);
+/* The plan-time checks above, headers only. */
+int orch_image_source_check(const orch_image_source_config *cfg, orch_err *err);
+
+/* orch_image_source_check that also gives the number of images in
+ * *n_images (eval.split's plan-time check needs it). */
+int orch_image_source_check_count(const orch_image_source_config *cfg, int *n_images,
+                                  orch_err *err);
 
 /* The checks, then the data set into *out (overwritten, released with
  * orch_dataset_free): grids from the headers, labels, class names, the

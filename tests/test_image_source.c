@@ -151,8 +151,11 @@ static void test_csv_names(void **state)
     text("csv.csv", "file,label\r\na.png,zebra\nb.jpg,cat\n\"sub/c.png\",\"dog\"\nd.jpeg,cat\n\n");
     orch_image_source_config cfg = config("csv", "csv.csv");
     orch_err err;
-    if (orch_image_source_check(&cfg, NULL, &err) != ORCH_OK)
+    if (orch_image_source_check(&cfg, &err) != ORCH_OK)
         fail_msg("%s", err.msg);
+    int n_checked = 0;
+    assert_int_equal(orch_image_source_check_count(&cfg, &n_checked, &err), ORCH_OK);
+    assert_int_equal(n_checked, 4);
     orch_dataset ds;
     if (orch_image_source_open(&cfg, &ds, &err) != ORCH_OK)
         fail_msg("%s", err.msg);
@@ -249,7 +252,7 @@ static void test_csv_ids_and_regression(void **state)
     text("reg_bad.csv", "file,target\na.png,0.25\nb.png,cat\n");
     cfg = config("ids", "reg_bad.csv");
     cfg.regression = 1;
-    expect_error(orch_image_source_check(&cfg, NULL, &err), &err, ORCH_EINVAL,
+    expect_error(orch_image_source_check(&cfg, &err), &err, ORCH_EINVAL,
                  "reg_bad.csv:3: label \"cat\" is not a finite number");
 }
 
@@ -288,7 +291,7 @@ static void test_image_folder(void **state)
     /* three classes, head.classes 2 */
     copy("png_rgb8.png", "folder/emu/e.png");
     cfg.n_classes = 2;
-    expect_error(orch_image_source_check(&cfg, NULL, &err), &err, ORCH_EINVAL,
+    expect_error(orch_image_source_check(&cfg, &err), &err, ORCH_EINVAL,
                  "/folder: 3 classes (cat, ...), but head.classes = 2");
 }
 
@@ -296,7 +299,7 @@ static void expect_refusal(const char *dir, const char *labels, const char *need
 {
     orch_image_source_config cfg = config(dir, labels);
     orch_err err;
-    expect_error(orch_image_source_check(&cfg, NULL, &err), &err, ORCH_EINVAL, needle);
+    expect_error(orch_image_source_check(&cfg, &err), &err, ORCH_EINVAL, needle);
     orch_dataset ds;
     expect_error(orch_image_source_open(&cfg, &ds, &err), &err, ORCH_EINVAL, needle);
     assert_null(ds.grid_thw);
@@ -379,7 +382,7 @@ static void test_corrupt_body_at_run_time(void **state)
     text("rt.csv", "file,label\na.png,0\nb.jpg,1\n");
     orch_image_source_config cfg = config("rt", "rt.csv");
     orch_err err;
-    assert_int_equal(orch_image_source_check(&cfg, NULL, &err), ORCH_OK);
+    assert_int_equal(orch_image_source_check(&cfg, &err), ORCH_OK);
     orch_dataset ds;
     assert_int_equal(orch_image_source_open(&cfg, &ds, &err), ORCH_OK);
     orch_batch b = {0};
