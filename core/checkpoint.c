@@ -215,14 +215,22 @@ int orch_checkpoint_write(const char *path, const orch_graph *g, orch_optimizer_
     rc = orch_st_write(state_path, state, n_state, state_meta, err);
     if (rc == ORCH_OK)
         rc = orch_file_sha256(state_path, state_sha, &state_bytes, err);
-    char metadata[512];
+    /* early stopping's state only once an evaluation was compared: the
+     * checkpoints of runs without one stay as they were */
+    char stop[256] = "";
+    if (st->stop.evals > 0)
+        snprintf(stop, sizeof stop,
+                 ", \"stop_evals\": \"%" PRId64 "\", \"stop_best\": \"%.17g\", "
+                 "\"stop_best_step\": \"%" PRId64 "\", \"stop_since_best\": \"%" PRId64 "\"",
+                 st->stop.evals, st->stop.best, st->stop.best_step, st->stop.since_best);
+    char metadata[768];
     snprintf(metadata, sizeof metadata,
              "{\"format\": \"orch-checkpoint-2\", \"step\": \"%" PRId64
              "\", \"updates\": \"%" PRId64
              "\", \"loss_scale\": \"%.17g\", \"good_steps\": \"%d\", \"config_hash\": \"%s\", "
-             "\"optimizer_bytes\": \"%" PRId64 "\", \"optimizer_sha256\": \"%s\"}",
+             "\"optimizer_bytes\": \"%" PRId64 "\", \"optimizer_sha256\": \"%s\"%s}",
              st->step, st->updates, st->loss_scale, st->good_steps, st->config_hash, state_bytes,
-             state_sha);
+             state_sha, stop);
     if (rc == ORCH_OK)
         rc = orch_st_write(path, weights, n_weights, metadata, err);
     free(weights);
@@ -319,6 +327,20 @@ static int read_checkpoint(const char *path, orch_graph *g, orch_optimizer_kind 
         goto out;
     st->good_steps = (int)good;
     st->loss_scale = strtod(scale, NULL);
+    orch_early_stop_init(&st->stop);
+    const char *best = orch_st_metadata(f, "stop_best");
+    if (orch_st_metadata(f, "stop_evals") != NULL) {
+        if ((rc = meta_int(f, path, "stop_evals", &st->stop.evals, err)) != ORCH_OK ||
+            (rc = meta_int(f, path, "stop_best_step", &st->stop.best_step, err)) != ORCH_OK ||
+            (rc = meta_int(f, path, "stop_since_best", &st->stop.since_best, err)) != ORCH_OK)
+            goto out;
+        if (best == NULL) {
+            rc = orch_seterr(err, ORCH_EINVAL, "%s: not an orch checkpoint (metadata 'stop_best')",
+                             path);
+            goto out;
+        }
+        st->stop.best = strtod(best, NULL);
+    }
     snprintf(st->config_hash, sizeof st->config_hash, "%s", hash);
     /* an orch-checkpoint-1 file holds the state itself */
     if (with_state && format == 2 && (rc = open_state(f, path, &state, err)) != ORCH_OK)

@@ -12,7 +12,8 @@
  * safetensors"), under "optimizer.<name>.exp_avg" and ".exp_avg_sq" (AdamW,
  * PyTorch's state names) or ".momentum_buffer" (SGD). The weights file's
  * metadata carries the run-loop state that makes a resume bit-for-bit (last
- * step, optimizer step count, loss scale and its growth counter) and the
+ * step, optimizer step count, loss scale and its growth counter, early
+ * stopping's best value and patience count) and the
  * state file's size and sha256, so the one artifact the store records (the
  * weights file, with its own sha256) vouches for both. Data order and
  * dropout masks are pure functions of the seed and the step, so they need
@@ -28,6 +29,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/eval.h"
 #include "core/graph.h"
 #include "core/pipeline.h"
 
@@ -39,6 +41,7 @@ typedef struct orch_checkpoint_state {
     double loss_scale;
     int good_steps; /* finite steps since the scale last changed */
     char config_hash[65];
+    orch_early_stop stop; /* schedule.stop's state (evals 0: none; then not written) */
 } orch_checkpoint_state;
 
 /* Writes g's optimizer state to the state file beside path, then its

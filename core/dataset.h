@@ -135,4 +135,31 @@ void orch_batch_free(orch_batch *b);
  * the same (n_images, seed, epoch) gives the same order on every machine. */
 void orch_dataset_order(const orch_dataset *ds, uint64_t seed, int64_t epoch, int *perm);
 
+/* The same permutation of 0..n-1 (orch_dataset_order is this with
+ * n = ds->n_images): for the epoch order of a subset of the images. */
+void orch_order_permutation(int n, uint64_t seed, int64_t epoch, int *perm);
+
+/* A subset of a data set's images: ascending image indices. index is
+ * owned (orch_index_set_free). */
+typedef struct orch_index_set {
+    int n;
+    int *index;
+} orch_index_set;
+
+/* The epoch number whose permutation chooses a held-out split: no
+ * training epoch reaches it, so the split's draw is not an epoch order. */
+#define ORCH_SPLIT_EPOCH INT64_MIN
+
+/* eval.split: holds out ceil(fraction * n_images) images (as Hugging Face
+ * datasets' train_test_split with a float test_size), the first ones of
+ * orch_order_permutation(n_images, seed, ORCH_SPLIT_EPOCH): a pure
+ * function of (n_images, fraction, seed), the same on every rank and
+ * resume. *held gets them and *train the rest, each ascending. Returns
+ * ORCH_OK, ORCH_EINVAL (fraction outside (0, 1), or nothing left to train
+ * on) or ORCH_ENOMEM; on error both sets are empty. */
+int orch_dataset_split(int n_images, double fraction, uint64_t seed, orch_index_set *train,
+                       orch_index_set *held, orch_err *err);
+
+void orch_index_set_free(orch_index_set *set);
+
 #endif

@@ -72,7 +72,7 @@ static int teardown(void **state)
     return 0;
 }
 
-static const orch_checkpoint_state saved = {7, 8, 1024.0, 3, "abc123"};
+static const orch_checkpoint_state saved = {7, 8, 1024.0, 3, "abc123", {0}};
 
 static void write_checkpoint(fixture *fx, orch_graph *g, char sha[65], int64_t *bytes)
 {
