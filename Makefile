@@ -27,9 +27,9 @@ SAN      ?=
 VERSION   = 0.1.0
 NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
-# Linked: what the sources include (Open MPI through core/mpi_comm.c only).
-# libarchive is not used yet; scripts/install-deps.sh still installs it.
-PKGS      = sqlite3 lua5.4 jansson libxxhash libcrypto ompi-c
+# Linked: what the sources include (Open MPI through core/mpi_comm.c only,
+# libarchive through core/shards*.c only).
+PKGS      = sqlite3 lua5.4 jansson libxxhash libcrypto ompi-c libarchive
 
 WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wwrite-strings -Wno-unknown-pragmas

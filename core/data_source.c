@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "core/processor.h"
+#include "core/shards.h"
+#include "core/shards_expand.h"
 #include "core/synthetic.h"
 #include "store/npy_dataset.h"
 
@@ -61,8 +63,65 @@ static int check_synthetic_head(const orch_pipeline *p, orch_err *err)
                        p->path);
 }
 
+/* The processor of this tower: Qwen's constants, this config's sizes;
+ * min/max pixels keep Qwen's ratio to the resize factor (4 and 16384
+ * factor^2 areas); for images read from files (with_bounds) the
+ * pipeline's processor bounds replace them where set. */
+static void processor_of(const orch_pipeline *p, int with_bounds, orch_processor_config *proc)
+{
+    const orch_model_config *c = &p->model.config;
+    orch_processor_defaults(proc);
+    proc->patch_size = c->patch_size;
+    proc->temporal_patch_size = c->temporal_patch_size;
+    proc->merge_size = c->spatial_merge_size;
+    int factor = c->patch_size * c->spatial_merge_size;
+    proc->min_pixels = 4 * factor * factor;
+    proc->max_pixels = 16384 * factor * factor;
+    if (with_bounds && p->processor.min_pixels > 0)
+        proc->min_pixels = p->processor.min_pixels;
+    if (with_bounds && p->processor.max_pixels > 0)
+        proc->max_pixels = p->processor.max_pixels;
+}
+
+/* Tar shards: patterns expanded (a missing shard is refused here, so at
+ * plan time), then indexed; class ids must fit the classifier. */
+static int open_shards(const orch_pipeline *p, int index_only, orch_dataset *out, orch_err *err)
+{
+    if (p->head.kind != ORCH_HEAD_CLASSIFIER)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "%s: shards carry class ids (.cls, .json), but head.kind = "
+                           "\"regression\" needs float32 targets: use data.source = \"npy\"",
+                           p->path);
+    const char *patterns[ORCH_MAX_SHARDS];
+    for (int i = 0; i < p->data.n_shards && i < ORCH_MAX_SHARDS; i++)
+        patterns[i] = p->data.shards[i];
+    char **paths = NULL;
+    int n_paths = 0;
+    int rc = orch_shards_expand(patterns, p->data.n_shards, &paths, &n_paths, err);
+    if (rc != ORCH_OK)
+        return rc;
+    orch_processor_config proc;
+    processor_of(p, 1, &proc);
+    orch_shards_config cfg = {.paths = (const char *const *)paths,
+                              .n_paths = n_paths,
+                              .shuffle = p->data.shuffle,
+                              .proc = &proc,
+                              .patch_dim = patch_dim_of(&p->model.config),
+                              .n_classes = p->head.n_outputs,
+                              .index_only = index_only};
+    rc = orch_shards_open(&cfg, out, err);
+    orch_shards_paths_free(paths, n_paths);
+    return rc;
+}
+
 int orch_data_check(const orch_pipeline *p, orch_err *err)
 {
+    if (p->data.source == ORCH_DATA_SHARDS) {
+        orch_dataset ds;
+        int rc = open_shards(p, 1, &ds, err);
+        orch_dataset_free(&ds);
+        return rc;
+    }
     if (p->data.source != ORCH_DATA_NPY) /* made from the declaration alone */
         return check_synthetic_head(p, err);
     const orch_model_config *c = &p->model.config;
@@ -90,20 +149,14 @@ int orch_data_open(const orch_pipeline *p, orch_dataset *out, orch_err *err)
         return rc;
     }
 
+    if (p->data.source == ORCH_DATA_SHARDS)
+        return open_shards(p, 0, out, err);
+
     int rc = check_synthetic_head(p, err);
     if (rc != ORCH_OK)
         return rc;
-    /* The processor of this tower: Qwen's constants, this config's sizes;
-     * min/max pixels keep Qwen's ratio to the resize factor (4 and 16384
-     * factor^2 areas). */
     orch_processor_config proc;
-    orch_processor_defaults(&proc);
-    proc.patch_size = c->patch_size;
-    proc.temporal_patch_size = c->temporal_patch_size;
-    proc.merge_size = c->spatial_merge_size;
-    int factor = c->patch_size * c->spatial_merge_size;
-    proc.min_pixels = 4 * factor * factor;
-    proc.max_pixels = 16384 * factor * factor;
+    processor_of(p, 0, &proc);
     orch_synthetic_config syn;
     memset(&syn, 0, sizeof syn);
     syn.n_images = p->data.n_samples;

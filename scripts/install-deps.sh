@@ -8,8 +8,7 @@
 #
 # The Makefile runs it once per make invocation. Open MPI is linked (orch
 # sweep under mpirun/srun: libopenmpi-dev) and its mpirun runs the sweep
-# tests (openmpi-bin). libarchive is installed though nothing links it yet:
-# the run archive builds on it.
+# tests (openmpi-bin). libarchive reads and writes tar shards (core/shards*.c).
 set -eu
 
 fuzz=0
