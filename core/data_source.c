@@ -87,6 +87,7 @@ static void processor_of(const orch_pipeline *p, int with_bounds, orch_processor
  * plan time), then indexed; class ids must fit the classifier. */
 static int open_shards(const orch_pipeline *p, int index_only, orch_dataset *out, orch_err *err)
 {
+    memset(out, 0, sizeof *out);
     if (p->head.kind != ORCH_HEAD_CLASSIFIER)
         return orch_seterr(err, ORCH_EINVAL,
                            "%s: shards carry class ids (.cls, .json), but head.kind = "
