@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/image_source.h"
 #include "core/processor.h"
 #include "core/shards.h"
 #include "core/shards_expand.h"
@@ -63,24 +64,42 @@ static int check_synthetic_head(const orch_pipeline *p, orch_err *err)
                        p->path);
 }
 
-/* The processor of this tower: Qwen's constants, this config's sizes;
- * min/max pixels keep Qwen's ratio to the resize factor (4 and 16384
- * factor^2 areas); for images read from files (with_bounds) the
- * pipeline's processor bounds replace them where set. */
-static void processor_of(const orch_pipeline *p, int with_bounds, orch_processor_config *proc)
+/* The processor of this tower for images read from files: Qwen's
+ * constants, this config's patch/temporal/merge sizes, and the pipeline's
+ * processor bounds (0: the hub's min_pixels 3136, max_pixels 12845056). */
+static void file_processor(const orch_pipeline *p, orch_processor_config *proc)
 {
     const orch_model_config *c = &p->model.config;
     orch_processor_defaults(proc);
     proc->patch_size = c->patch_size;
     proc->temporal_patch_size = c->temporal_patch_size;
     proc->merge_size = c->spatial_merge_size;
-    int factor = c->patch_size * c->spatial_merge_size;
-    proc->min_pixels = 4 * factor * factor;
-    proc->max_pixels = 16384 * factor * factor;
-    if (with_bounds && p->processor.min_pixels > 0)
+    if (p->processor.min_pixels > 0)
         proc->min_pixels = p->processor.min_pixels;
-    if (with_bounds && p->processor.max_pixels > 0)
+    if (p->processor.max_pixels > 0)
         proc->max_pixels = p->processor.max_pixels;
+}
+
+/* images { dir, labels }: labels fit the head by construction (class ids
+ * in [0, head.classes), one float target for a one-output regression). */
+static int image_config(const orch_pipeline *p, orch_image_source_config *cfg, orch_err *err)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->dir = p->data.dir;
+    cfg->labels = p->data.labels;
+    file_processor(p, &cfg->proc);
+    cfg->cache_bytes = -1;
+    if (p->head.kind == ORCH_HEAD_CLASSIFIER) {
+        cfg->n_classes = p->head.n_outputs;
+        return ORCH_OK;
+    }
+    cfg->regression = 1;
+    if (p->head.n_outputs != 1)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "%s: an images CSV has one float target per image, but head.outputs = "
+                           "%d",
+                           p->data.labels[0] ? p->data.labels : p->data.dir, p->head.n_outputs);
+    return ORCH_OK;
 }
 
 /* Tar shards: patterns expanded (a missing shard is refused here, so at
@@ -102,7 +121,7 @@ static int open_shards(const orch_pipeline *p, int index_only, orch_dataset *out
     if (rc != ORCH_OK)
         return rc;
     orch_processor_config proc;
-    processor_of(p, 1, &proc);
+    file_processor(p, &proc);
     orch_shards_config cfg = {.paths = (const char *const *)paths,
                               .n_paths = n_paths,
                               .shuffle = p->data.shuffle,
@@ -123,6 +142,11 @@ int orch_data_check(const orch_pipeline *p, orch_err *err)
         orch_dataset_free(&ds);
         return rc;
     }
+    if (p->data.source == ORCH_DATA_IMAGES) {
+        orch_image_source_config cfg;
+        int rc = image_config(p, &cfg, err);
+        return rc == ORCH_OK ? orch_image_source_check(&cfg, err) : rc;
+    }
     if (p->data.source != ORCH_DATA_NPY) /* made from the declaration alone */
         return check_synthetic_head(p, err);
     const orch_model_config *c = &p->model.config;
@@ -140,6 +164,11 @@ int orch_data_open(const orch_pipeline *p, orch_dataset *out, orch_err *err)
     const orch_model_config *c = &p->model.config;
     int patch_dim = patch_dim_of(c);
     memset(out, 0, sizeof *out);
+    if (p->data.source == ORCH_DATA_IMAGES) {
+        orch_image_source_config cfg;
+        int rc = image_config(p, &cfg, err);
+        return rc == ORCH_OK ? orch_image_source_open(&cfg, out, err) : rc;
+    }
     if (p->data.source == ORCH_DATA_NPY) {
         int rc = orch_npy_dataset_load(p->data.pixel_values, p->data.grid_thw_path, p->data.labels,
                                        patch_dim, c->spatial_merge_size, out, err);
@@ -156,8 +185,17 @@ int orch_data_open(const orch_pipeline *p, orch_dataset *out, orch_err *err)
     int rc = check_synthetic_head(p, err);
     if (rc != ORCH_OK)
         return rc;
+    /* The processor of this tower: Qwen's constants, this config's sizes;
+     * min/max pixels keep Qwen's ratio to the resize factor (4 and 16384
+     * factor^2 areas). */
     orch_processor_config proc;
-    processor_of(p, 0, &proc);
+    orch_processor_defaults(&proc);
+    proc.patch_size = c->patch_size;
+    proc.temporal_patch_size = c->temporal_patch_size;
+    proc.merge_size = c->spatial_merge_size;
+    int factor = c->patch_size * c->spatial_merge_size;
+    proc.min_pixels = 4 * factor * factor;
+    proc.max_pixels = 16384 * factor * factor;
     orch_synthetic_config syn;
     memset(&syn, 0, sizeof syn);
     syn.n_images = p->data.n_samples;

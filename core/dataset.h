@@ -73,6 +73,12 @@ typedef struct orch_dataset {
      * orch_dataset_free); 0 and NULL for synthetic data */
     int n_files;
     orch_data_file *files;
+    /* CLASS labels given by name (an images CSV with names, or ImageFolder
+     * sub-folders): class id i is class_names[i], names in sorted byte
+     * order, n_class_names of them (owned, freed by orch_dataset_free);
+     * 0 and NULL when the labels are ids as written */
+    int n_class_names;
+    char **class_names;
 } orch_dataset;
 
 /* A batch: the model inputs and labels of n_images images. Buffers are owned

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "core/checkpoint.h"
-#include "core/shards_image.h"
+#include "core/image.h"
 #include "core/shards_expand.h"
 #include "core/shards_order.h"
 #include "store/npy.h"
@@ -332,7 +332,7 @@ static int read_image_header(const orch_shards_config *cfg, const char *shard, c
     char what[KEY_MAX + 1200];
     snprintf(what, sizeof what, "%s: %s", shard, name);
     if (kind == M_JPEG || kind == M_PNG)
-        return orch_shards_image_size(what, buf, len, &p->h, &p->w, err);
+        return orch_image_size(buf, len, what, &p->h, &p->w, err);
     orch_npy a;
     int rc = orch_npy_load_mem(what, buf, len, kind == M_PV ? ORCH_NPY_F32 : ORCH_NPY_I64,
                                kind != M_GRID, &a, err);
@@ -565,9 +565,13 @@ static int decode_into(shards_ctx *c, int index, const char *name, const unsigne
             rgb[k] = (uint8_t)a.i64[k];
         orch_npy_free(&a);
     } else {
-        rc = orch_shards_image_decode(what, buf, len, &rgb, &h, &w, err);
+        orch_image img;
+        rc = orch_image_decode(buf, len, what, &img, err);
         if (rc != ORCH_OK)
             return rc;
+        rgb = img.rgb; /* taken over: freed below */
+        h = img.height;
+        w = img.width;
     }
     /* the grid decides how many rows dst holds: check it before writing */
     int64_t grid[3];

@@ -52,8 +52,9 @@
 /* ------------------------------------------------------------ helpers */
 
 /* The processor the data source uses for the tiny tower (core/data_source.c
- * processor_of: Qwen's constants, P 2, tp 2, m 2, bounds 4 and 16384
- * factor^2 areas). */
+ * file_processor: Qwen's constants, P 2, tp 2, m 2) with the bounds the
+ * test pipelines set (processor.min_pixels/max_pixels: 4 and 16384
+ * factor^2 areas, so the test images need no resize). */
 static void tiny_processor(orch_processor_config *proc)
 {
     orch_processor_defaults(proc);
@@ -172,6 +173,9 @@ static void shards_pipeline(orch_pipeline *p, const char *pattern, int shuffle)
     assert_true(n < sizeof p->data.shards[0]);
     memcpy(p->data.shards[0], pattern, n + 1);
     p->data.shuffle = shuffle;
+    /* bounds that keep the test images' sizes (tiny_processor) */
+    p->processor.min_pixels = 4 * 16;
+    p->processor.max_pixels = 16384 * 16;
     p->head.n_outputs = CLASSES;
     p->schedule.steps = STEPS;
     p->schedule.batch_size = BATCH;
