@@ -333,8 +333,7 @@ static int write_npy_set(const shards_args *a, orch_err *err)
         rc = orch_npy_encode_f32(ds.pixel_values + ds.patch_offset[i] * ds.patch_dim, pv_shape, 2,
                                  &pv_buf, &pv_len, err);
         if (rc == ORCH_OK)
-            rc = orch_npy_encode_i64(&ds.grid_thw[3 * i], grid_shape, 1, &grid_buf, &grid_len,
-                                     err);
+            rc = orch_npy_encode_i64(&ds.grid_thw[3 * i], grid_shape, 1, &grid_buf, &grid_len, err);
         if (rc == ORCH_OK) {
             char key[32], cls[32];
             snprintf(key, sizeof key, "%06d", i);

@@ -123,7 +123,7 @@ static int main_tensor(const orch_pipeline *p)
 
 static const char *const strategy_names[] = {"surgery", "detach", "lora", "full"};
 static const char *const adapter_names[] = {"linear", "mlp"};
-static const char *const source_names[] = {"synthetic", "npy"};
+static const char *const source_names[] = {"synthetic", "npy", "images", "shards"};
 static const char *const head_names[] = {"classifier", "regression"};
 static const char *const loss_names[] = {"cross_entropy", "mse"};
 static const char *const optimizer_names[] = {"sgd", "adamw"};

@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 struct orch_shard_writer {
     char *pattern; /* owned */
     int per_shard, n_expected;
@@ -19,9 +18,9 @@ struct orch_shard_writer {
     struct archive *ar;
     int fd;
     char name[4096], tmp[4200];
-    int shard;        /* index of the open shard, or of the next one */
-    int in_shard;     /* samples in the open shard */
-    int n_done;       /* shards finished */
+    int shard;    /* index of the open shard, or of the next one */
+    int in_shard; /* samples in the open shard */
+    int n_done;   /* shards finished */
 };
 
 /* Writes shard i's name into buf; returns the number of placeholders
@@ -203,9 +202,8 @@ int orch_shard_writer_add(orch_shard_writer *w, const char *key, const orch_shar
         archive_entry_set_uid(e, 0);
         archive_entry_set_gid(e, 0);
         if (archive_write_header(w->ar, e) != ARCHIVE_OK ||
-            (members[m].len > 0 &&
-             archive_write_data(w->ar, members[m].data, members[m].len) !=
-                 (la_ssize_t)members[m].len))
+            (members[m].len > 0 && archive_write_data(w->ar, members[m].data, members[m].len) !=
+                                       (la_ssize_t)members[m].len))
             rc = orch_seterr(err, ORCH_EIO, "%s: %s: %s", w->name, path,
                              archive_error_string(w->ar));
     }

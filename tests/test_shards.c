@@ -350,14 +350,14 @@ static void test_bit_identical(void **state)
     p.data.source = ORCH_DATA_NPY;
     p.data.shuffle = 1; /* the whole set shuffled per epoch, as always for .npy */
     snprintf(p.data.pixel_values, sizeof p.data.pixel_values, "%s/pixel_values.npy", npy_dir);
-    snprintf(p.data.grid_thw_path, sizeof p.data.grid_thw_path, "%s/image_grid_thw.npy",
-             npy_dir);
+    snprintf(p.data.grid_thw_path, sizeof p.data.grid_thw_path, "%s/image_grid_thw.npy", npy_dir);
     snprintf(p.data.labels, sizeof p.data.labels, "%s/labels.npy", npy_dir);
     p.head.n_outputs = CLASSES;
     p.schedule.steps = STEPS;
     p.schedule.batch_size = BATCH;
     double want[STEPS], got[STEPS];
     run_losses(&p, want);
+    assert_true(want[0] != want[STEPS - 1]); /* the losses move: the comparison means something */
 
     /* B, C: RGB .npy members, 6 per shard, plain and gzip */
     static const char *const suffixes[] = {"tar", "tar.gz"};
@@ -371,8 +371,7 @@ static void test_bit_identical(void **state)
         run_losses(&p, got);
         for (int k = 0; k < STEPS; k++)
             if (memcmp(&got[k], &want[k], sizeof got[k]) != 0)
-                fail_msg("%s step %d: loss %.17g, .npy set %.17g", suffixes[s], k, got[k],
-                         want[k]);
+                fail_msg("%s step %d: loss %.17g, .npy set %.17g", suffixes[s], k, got[k], want[k]);
     }
 
     /* D: `orch shards` from an .npy set written in the run's order
@@ -446,8 +445,10 @@ static void test_hostile(void **state)
 
     snprintf(path, sizeof path, "%s/nolabel.tar", dir);
     write_members(path,
-                  (const char *const[][3]){{"a", "npy", "IMAGE"}, {"a", "cls", "1"},
-                                           {"b", "npy", "IMAGE"}, {"c", "npy", "IMAGE"},
+                  (const char *const[][3]){{"a", "npy", "IMAGE"},
+                                           {"a", "cls", "1"},
+                                           {"b", "npy", "IMAGE"},
+                                           {"c", "npy", "IMAGE"},
                                            {"c", "cls", "0"}},
                   5);
     assert_refused(path, "SHARD: b.npy: no label (b.cls or b.json)");
@@ -457,31 +458,29 @@ static void test_hostile(void **state)
     assert_refused(path, "SHARD: a.cls: label 7 is outside [0, 3)");
 
     snprintf(path, sizeof path, "%s/json.tar", dir);
-    write_members(path,
-                  (const char *const[][3]){{"a", "npy", "IMAGE"}, {"a", "json", "{\"label\": -1}"}},
-                  2);
+    write_members(
+        path, (const char *const[][3]){{"a", "npy", "IMAGE"}, {"a", "json", "{\"label\": -1}"}}, 2);
     assert_refused(path, "SHARD: a.json: label -1 is outside [0, 3)");
 
     snprintf(path, sizeof path, "%s/caption.tar", dir);
-    write_members(path,
-                  (const char *const[][3]){{"a", "npy", "IMAGE"}, {"a", "txt", "a cat"},
-                                           {"a", "cls", "1"}},
-                  3);
-    assert_refused(path,
-                   "SHARD: a.txt: unsupported member '.txt' (images: .jpg .jpeg .png .npy "
-                   ".pixel_values.npy; labels: .cls .json)");
+    write_members(
+        path,
+        (const char *const[][3]){{"a", "npy", "IMAGE"}, {"a", "txt", "a cat"}, {"a", "cls", "1"}},
+        3);
+    assert_refused(path, "SHARD: a.txt: unsupported member '.txt' (images: .jpg .jpeg .png .npy "
+                         ".pixel_values.npy; labels: .cls .json)");
 
     snprintf(path, sizeof path, "%s/notimage.tar", dir);
-    write_members(path, (const char *const[][3]){{"a", "png", "not a png"}, {"a", "cls", "1"}},
-                  2);
-    assert_refused(path, "SHARD: a.png: neither a PNG nor a JPEG file");
+    write_members(path, (const char *const[][3]){{"a", "png", "not a png"}, {"a", "cls", "1"}}, 2);
+    assert_refused(path, "SHARD: a.png: not a PNG or JPEG image (unknown magic bytes)");
 
     /* a corrupt second header: its checksum no longer matches */
     snprintf(path, sizeof path, "%s/corrupt.tar", dir);
-    write_members(path,
-                  (const char *const[][3]){{"a", "npy", "IMAGE"}, {"a", "cls", "1"},
-                                           {"b", "npy", "IMAGE"}, {"b", "cls", "2"}},
-                  4);
+    write_members(
+        path,
+        (const char *const[][3]){
+            {"a", "npy", "IMAGE"}, {"a", "cls", "1"}, {"b", "npy", "IMAGE"}, {"b", "cls", "2"}},
+        4);
     size_t size;
     char *bytes = read_whole_file(path, &size);
     assert_non_null(bytes);
@@ -569,8 +568,8 @@ static void test_writer(void **state)
         snprintf(b, sizeof b, "%s/x-0.%s: exists (use --force to overwrite)", dir, suffixes[s]);
         assert_string_equal(err.msg, b);
         /* --force rewrites the same bytes */
-        rc = cmd_shards(
-            (const char *const[]){src, "-o", pat, "--per-shard", "8", "--force", NULL}, &err);
+        rc = cmd_shards((const char *const[]){src, "-o", pat, "--per-shard", "8", "--force", NULL},
+                        &err);
         assert_int_equal(rc, ORCH_OK);
         char *second = read_whole_file(a, &size_b);
         assert_non_null(second);
@@ -653,9 +652,9 @@ static void test_random_access(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_brace),       cmocka_unit_test(test_expand_files),
-        cmocka_unit_test(test_order),       cmocka_unit_test(test_bit_identical),
-        cmocka_unit_test(test_hostile),     cmocka_unit_test(test_writer),
+        cmocka_unit_test(test_brace),         cmocka_unit_test(test_expand_files),
+        cmocka_unit_test(test_order),         cmocka_unit_test(test_bit_identical),
+        cmocka_unit_test(test_hostile),       cmocka_unit_test(test_writer),
         cmocka_unit_test(test_random_access),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
