@@ -85,6 +85,13 @@ int orch_image_size_file(const char *path, int *height, int *width, orch_err *er
  * opened or is not a regular file; ORCH_ENOMEM. */
 int orch_image_read_file(const char *path, uint8_t **buf, size_t *n, orch_err *err);
 
+/* Encodes img as a baseline JPEG (libjpeg-turbo, 4:2:0, the given quality
+ * 1..100) into *buf (malloc'ed, the caller frees it), *n bytes: for
+ * benchmarks and tests that make image sets (bench/data). Returns ORCH_OK,
+ * ORCH_EINVAL (bad size or quality), ORCH_ENOMEM. */
+int orch_image_encode_jpeg(const orch_image *img, int quality, uint8_t **buf, size_t *n,
+                           orch_err *err);
+
 /* Frees the pixels of img and zeroes it; img may be NULL or zeroed. */
 void orch_image_free(orch_image *img);
 

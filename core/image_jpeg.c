@@ -1,7 +1,8 @@
 /* image_jpeg.c - JPEG to RGB uint8 with libjpeg-turbo, with the settings
  * Pillow 9.4 decodes with (ISLOW DCT, fancy upsampling: libjpeg's defaults,
  * set explicitly), so the pixels equal Pillow's (core/image.h). The only
- * file that includes jpeglib.h.
+ * file that includes jpeglib.h; it also encodes (orch_image_encode_jpeg),
+ * so benchmarks make their JPEGs without a second includer.
  *
  * Errors: libjpeg's error_exit and every warning (emit_message at level
  * -1: corrupt data, a premature end) longjmp back to decode's setjmp with
@@ -101,5 +102,49 @@ int orch_jpeg_decode(const uint8_t *buf, size_t n, const char *name, orch_image 
     out->height = (int)h;
     out->width = (int)w;
     out->rgb = rgb;
+    return ORCH_OK;
+}
+
+int orch_image_encode_jpeg(const orch_image *img, int quality, uint8_t **buf, size_t *n,
+                           orch_err *err)
+{
+    *buf = NULL;
+    *n = 0;
+    if (img->height < 1 || img->width < 1 || img->height > 65500 || img->width > 65500 ||
+        quality < 1 || quality > 100)
+        return orch_seterr(err, ORCH_EINVAL, "jpeg encode: bad size %dx%d or quality %d",
+                           img->height, img->width, quality);
+    struct jpeg_compress_struct cinfo;
+    jpeg_failure fail;
+    memset(&fail, 0, sizeof fail);
+    cinfo.err = jpeg_std_error(&fail.mgr);
+    fail.mgr.error_exit = on_error_exit;
+    /* libjpeg's memory destination mallocs (and grows) *dst; the caller
+     * frees it. Its address is handed to libjpeg, so it lives in memory and
+     * holds libjpeg's last value after a longjmp. */
+    unsigned char *dst = NULL;
+    unsigned long out_n = 0;
+    if (setjmp(fail.jump)) {
+        jpeg_destroy_compress(&cinfo);
+        free(dst);
+        return orch_seterr(err, ORCH_ENOMEM, "jpeg encode: %s", fail.msg);
+    }
+    jpeg_create_compress(&cinfo);
+    jpeg_mem_dest(&cinfo, &dst, &out_n);
+    cinfo.image_width = (JDIMENSION)img->width;
+    cinfo.image_height = (JDIMENSION)img->height;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW row = img->rgb + (size_t)cinfo.next_scanline * (size_t)img->width * 3;
+        jpeg_write_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    *buf = dst;
+    *n = out_n;
     return ORCH_OK;
 }

@@ -8,7 +8,9 @@ files, and for every decodable one the pixels Pillow 9.4 gives for
 Image.open(f).convert("RGB"), saved as NAME.npy (uint8, H x W x 3). Pillow is
 the oracle; orch must equal it byte for byte. Also the processor fixtures'
 source images (tests/data/proc_*.npy) as PNG, so the test decodes them from a
-file. Run with Debian's python3-pil / python3-numpy from the repository root:
+file, and the small image set of pipelines/images.lua (pipelines/data/shapes/:
+56x56 JPEGs of three shapes, a sub-folder per class for training, a folder
+and a CSV for evaluation). Run with Debian's python3-pil / python3-numpy from the repository root:
 
     /usr/bin/python3 scripts/make_image_fixtures.py
 
@@ -191,6 +193,46 @@ def make_processor_sources():
         png(name + ".png", src, 8, 2)
 
 
+def make_example():
+    """pipelines/data/shapes: train/<class>/NN.jpg (ImageFolder) and
+    eval/NN.jpg + eval.csv (names as labels). 56 x 56 is the tiny tower's
+    default size (3136 pixels, the hub's min_pixels): no resize."""
+    from PIL import ImageDraw
+
+    base = os.path.join(ROOT, "pipelines", "data", "shapes")
+    rng = np.random.default_rng(56)
+    classes = ["disc", "square", "triangle"]
+
+    def draw(kind):
+        bg = tuple(int(v) for v in rng.integers(0, 90, 3))
+        fg = tuple(int(v) for v in rng.integers(150, 256, 3))
+        im = Image.new("RGB", (56, 56), bg)
+        d = ImageDraw.Draw(im)
+        r = int(rng.integers(10, 20))
+        cx, cy = (int(v) for v in rng.integers(r + 2, 56 - r - 2, 2))
+        if kind == "disc":
+            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fg)
+        elif kind == "square":
+            d.rectangle([cx - r, cy - r, cx + r, cy + r], fill=fg)
+        else:
+            d.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=fg)
+        noise = rng.integers(-10, 11, (56, 56, 3))
+        return Image.fromarray(np.clip(np.asarray(im, dtype=np.int64) + noise, 0, 255).astype(np.uint8))
+
+    for c in classes:
+        os.makedirs(os.path.join(base, "train", c), exist_ok=True)
+        for i in range(16):
+            draw(c).save(os.path.join(base, "train", c, "%02d.jpg" % i), "JPEG", quality=90)
+    os.makedirs(os.path.join(base, "eval"), exist_ok=True)
+    rows = ["file,label"]
+    for i in range(12):
+        c = classes[i % 3]
+        draw(c).save(os.path.join(base, "eval", "%02d.jpg" % i), "JPEG", quality=90)
+        rows.append("%02d.jpg,%s" % (i, c))
+    with open(os.path.join(base, "eval.csv"), "w") as f:
+        f.write("\n".join(rows) + "\n")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(12)
@@ -198,6 +240,7 @@ def main():
     jpg = make_jpegs(rng)
     make_broken(os.path.join(OUT, "png_rgb8.png"), jpg)
     make_processor_sources()
+    make_example()
 
 
 if __name__ == "__main__":

@@ -275,13 +275,43 @@ static void test_png_through_processor(void **state)
     check_processed(IMG "proc_img_8x12.png", DATA "proc_pv_8x12.npy", NULL, 16, 1 << 20, identity);
 }
 
+/* The encoder (for benchmarks): what it writes decodes to its size and
+ * close to its pixels (JPEG is lossy), and it refuses a bad quality. */
+static void test_encode_round_trip(void **state)
+{
+    (void)state;
+    orch_image src = {.height = 37, .width = 53};
+    src.rgb = malloc(37 * 53 * 3);
+    assert_non_null(src.rgb);
+    for (int i = 0; i < 37 * 53 * 3; i++)
+        src.rgb[i] = (uint8_t)((i / 3 % 53) * 4 + (i % 3) * 40);
+    uint8_t *buf;
+    size_t n;
+    orch_err err;
+    assert_int_equal(orch_image_encode_jpeg(&src, 95, &buf, &n, &err), ORCH_OK);
+    assert_int_equal(orch_image_format_of(buf, n), ORCH_IMAGE_JPEG);
+    orch_image back;
+    assert_int_equal(orch_image_decode(buf, n, "enc", &back, &err), ORCH_OK);
+    assert_true(back.height == 37 && back.width == 53);
+    double diff = 0;
+    for (int i = 0; i < 37 * 53 * 3; i++)
+        diff += abs(back.rgb[i] - src.rgb[i]);
+    assert_true(diff / (37 * 53 * 3) < 4.0);
+    free(buf);
+    expect_error(orch_image_encode_jpeg(&src, 0, &buf, &n, &err), &err, ORCH_EINVAL,
+                 "jpeg encode: bad size 37x53 or quality 0");
+    assert_null(buf);
+    orch_image_free(&back);
+    free(src.rgb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_png_like_pillow),       cmocka_unit_test(test_png_gray16_clips),
         cmocka_unit_test(test_jpeg_like_pillow),      cmocka_unit_test(test_hostile_files),
         cmocka_unit_test(test_header_sizes),          cmocka_unit_test(test_every_truncation),
-        cmocka_unit_test(test_png_through_processor),
+        cmocka_unit_test(test_png_through_processor), cmocka_unit_test(test_encode_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,9 @@
 #include "core/data_source.h"
 #include "core/image.h"
 #include "core/image_source.h"
+#include "core/train.h"
 #include "tests/testutil.h"
+#include "tests/testutil_sink.h"
 
 #define IMG "tests/data/images/"
 
@@ -366,7 +369,7 @@ static void test_corrupt_body_at_run_time(void **state)
 /* A hand-filled pipeline: orch_data_check and orch_data_open pick the
  * images source, the processor bounds and the head's classes; and a real
  * run of 6 steps over 4 images (3 epochs of 2 batches) decodes each image
- * once (a run through orch_train needs the DSL's data.source names). */
+ * once, through the batches and through a real run (orch_train). */
 static void test_pipeline_and_run(void **state)
 {
     (void)state;
@@ -411,6 +414,20 @@ static void test_pipeline_and_run(void **state)
     assert_true(orch_image_decode_count() - before == 4);
     orch_batch_free(&b);
     orch_dataset_free(&ds);
+
+    /* a real run: 6 steps of 2 over 4 images (3 epochs) decode each once */
+    memory_sink *m = memory_sink_new();
+    orch_sink sink = memory_sink_of(m);
+    orch_train_result result;
+    before = orch_image_decode_count();
+    int rc = orch_train(&p, NULL, &sink, &result, &err);
+    if (rc != ORCH_OK)
+        fail_msg("%s", err.msg);
+    assert_int_equal(m->n_steps, 6);
+    assert_true(orch_image_decode_count() - before == 4);
+    for (int i = 0; i < 6; i++)
+        assert_true(isfinite(m->loss[i]));
+    free(m);
 
     /* head.classes 2: three class folders are refused at plan time */
     p.head.n_outputs = 2;
