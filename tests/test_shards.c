@@ -9,7 +9,9 @@
  *     stream order with shuffle = 0;
  *   - the same images as an .npy set, as tar shards of RGB .npy members
  *     (plain and gzip) and as shards written from an .npy set give
- *     bit-identical losses for 10 steps;
+ *     bit-identical losses for 10 steps; and the shapes JPEGs as a folder,
+ *     as shards of .jpg members (plain and gzip) and as the .npy set of
+ *     scripts/make_shard_fixtures.py (Pillow + transformers' formulas);
  *   - hostile shards: a sample without a label, a label out of range, a
  *     member that is not an image or a label, a corrupt tar header, a
  *     truncated gzip, an empty shard: one line naming shard and member;
@@ -411,6 +413,103 @@ static void test_bit_identical(void **state)
     remove_tree(dir);
 }
 
+/* The same 48 JPEGs (pipelines/data/shapes/train) as a folder, as tar
+ * shards of .jpg members (plain and gzip), and as the .npy set the Hugging
+ * Face processor's formulas make of Pillow's pixels
+ * (scripts/make_shard_fixtures.py): bit-identical losses for 10 steps. The
+ * folder and the .npy set are shuffled by the run (orch_dataset_order of 48
+ * images, the same for both); the shards hold the files in that order and
+ * are read in stream order (shuffle = 0). */
+static void test_folder_identity(void **state)
+{
+    (void)state;
+    enum { N = 48, F_STEPS = 10, F_BATCH = 4 };
+    orch_pipeline p;
+    tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
+    p.data.shuffle = 1;
+    p.processor.min_pixels = 16; /* 56 x 56 -> 8 x 8, as the fixture */
+    p.processor.max_pixels = 64;
+    p.head.n_outputs = CLASSES;
+    p.schedule.steps = F_STEPS;
+    p.schedule.batch_size = F_BATCH;
+    orch_dataset counted = {.n_images = N};
+    int perm[N];
+    orch_dataset_order(&counted, p.seed, 0, perm);
+
+    /* A: the .npy set */
+    p.data.source = ORCH_DATA_NPY;
+    snprintf(p.data.pixel_values, sizeof p.data.pixel_values, "tests/data/shards/shapes_pv.npy");
+    snprintf(p.data.grid_thw_path, sizeof p.data.grid_thw_path,
+             "tests/data/shards/shapes_grid.npy");
+    snprintf(p.data.labels, sizeof p.data.labels, "tests/data/shards/shapes_labels.npy");
+    memory_sink *m = memory_sink_new();
+    orch_sink sink = memory_sink_of(m);
+    orch_train_result result;
+    orch_err err;
+    if (orch_train(&p, NULL, &sink, &result, &err) != ORCH_OK)
+        fail_msg("npy: %s", err.msg);
+    assert_int_equal(m->n_steps, F_STEPS);
+    double want[F_STEPS];
+    memcpy(want, m->loss, sizeof want);
+    free(m);
+
+    /* B: the folder */
+    p.data.source = ORCH_DATA_IMAGES;
+    snprintf(p.data.dir, sizeof p.data.dir, "pipelines/data/shapes/train");
+    p.data.labels[0] = '\0';
+    orch_dataset folder;
+    if (orch_data_open(&p, &folder, &err) != ORCH_OK)
+        fail_msg("images: %s", err.msg);
+    assert_int_equal(folder.n_images, N);
+    m = memory_sink_new();
+    sink = memory_sink_of(m);
+    if (orch_train(&p, NULL, &sink, &result, &err) != ORCH_OK)
+        fail_msg("images: %s", err.msg);
+    for (int k = 0; k < F_STEPS; k++)
+        if (memcmp(&m->loss[k], &want[k], sizeof want[k]) != 0)
+            fail_msg("folder step %d: loss %.17g, .npy set %.17g", k, m->loss[k], want[k]);
+    free(m);
+
+    /* C, D: shards of the JPEG files in the run's order */
+    char dir[200], pat[400];
+    assert_non_null(make_temp_dir(dir, sizeof dir));
+    static const char *const suffixes[] = {"tar", "tar.gz"};
+    for (int s = 0; s < 2; s++) {
+        snprintf(pat, sizeof pat, "%s/jpg-%%d.%s", dir, suffixes[s]);
+        orch_shard_writer *w;
+        assert_int_equal(orch_shard_writer_open(pat, 10, N, 1, &w, &err), ORCH_OK);
+        for (int k = 0; k < N; k++) {
+            int i = perm[k];
+            size_t len;
+            char *bytes = read_bytes(folder.files[i].path, &len);
+            char key[16], cls[16];
+            snprintf(key, sizeof key, "%06d", k);
+            int cls_len = snprintf(cls, sizeof cls, "%lld", (long long)folder.class_labels[i]);
+            orch_shard_member mem[2] = {{"jpg", bytes, len}, {"cls", cls, (size_t)cls_len}};
+            assert_int_equal(orch_shard_writer_add(w, key, mem, 2, &err), ORCH_OK);
+            free(bytes);
+        }
+        assert_int_equal(orch_shard_writer_close(w, 0, NULL, &err), ORCH_OK);
+        orch_pipeline q = p;
+        q.data.source = ORCH_DATA_SHARDS;
+        q.data.shuffle = 0;
+        q.data.n_shards = 1;
+        snprintf(pat, sizeof pat, "%s/jpg-{0..4}.%s", dir, suffixes[s]);
+        memcpy(q.data.shards[0], pat, strlen(pat) + 1);
+        m = memory_sink_new();
+        sink = memory_sink_of(m);
+        if (orch_train(&q, NULL, &sink, &result, &err) != ORCH_OK)
+            fail_msg("shards: %s", err.msg);
+        for (int k = 0; k < F_STEPS; k++)
+            if (memcmp(&m->loss[k], &want[k], sizeof want[k]) != 0)
+                fail_msg("%s step %d: loss %.17g, .npy set %.17g", suffixes[s], k, m->loss[k],
+                         want[k]);
+        free(m);
+    }
+    orch_dataset_free(&folder);
+    remove_tree(dir);
+}
+
 /* ------------------------------------------------------------ hostile */
 
 /* One shard at path with the samples given as (key, ext, text) triples. */
@@ -675,7 +774,7 @@ int main(void)
         cmocka_unit_test(test_brace),         cmocka_unit_test(test_expand_files),
         cmocka_unit_test(test_order),         cmocka_unit_test(test_bit_identical),
         cmocka_unit_test(test_hostile),       cmocka_unit_test(test_writer),
-        cmocka_unit_test(test_random_access),
+        cmocka_unit_test(test_random_access), cmocka_unit_test(test_folder_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
