@@ -204,7 +204,7 @@ int orch_data_open(const orch_pipeline *p, orch_dataset *out, orch_err *err)
     syn.width = p->data.image_width;
     syn.n_grids = p->data.n_grids;
     syn.grids = &p->data.image_grid_thw[0][0];
-    syn.seed = p->seed;
+    syn.seed = orch_data_seed(&p->data, p->seed);
     syn.in_memory = 1;
     return orch_synthetic_load(&syn, &proc, out, err);
 }

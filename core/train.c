@@ -18,6 +18,7 @@
 #include "core/exec.h"
 #include "core/graph.h"
 #include "core/init.h"
+#include "core/lr_schedule.h"
 #include "core/pipeline_json.h"
 #include "kernels/kernels.h"
 
@@ -163,15 +164,6 @@ static int max_batch_patches(const orch_dataset *ds, int batch_size, int64_t *ou
     }
     *out = largest * batch_size;
     return ORCH_OK;
-}
-
-static double lr_at(const orch_pipeline *p, int64_t step)
-{
-    double lr = p->optimizer.lr;
-    int warmup = p->schedule.warmup_steps;
-    if (warmup > 0 && step < warmup)
-        lr *= (double)(step + 1) / (double)(warmup + 1);
-    return lr;
 }
 
 /* Loss-scale unscaling: every gradient times factor, the product in double
@@ -469,6 +461,18 @@ static void rank_share(int global, int batch_size, int rank, int ranks, batch_sl
     }
 }
 
+void orch_train_epoch_order(const orch_pipeline *p, const orch_dataset *ds, int64_t epoch,
+                            int *order)
+{
+    const orch_data *d = &p->data;
+    if (d->shuffle == 0 && d->source != ORCH_DATA_SHARDS) { /* shuffle = false */
+        for (int i = 0; i < ds->n_images; i++)
+            order[i] = i;
+        return;
+    }
+    orch_dataset_order(ds, orch_data_seed(d, p->seed), epoch, order);
+}
+
 /* Images of step `step`: positions step*G .. step*G+G-1 of an endless
  * sequence of epochs, each a seeded permutation (reproducible on resume),
  * G the global batch. */
@@ -479,7 +483,7 @@ static void global_batch_indices(run_state *rs, int64_t step, int global, int *i
         int64_t pos = step * global + i;
         int64_t epoch = pos / n;
         if (epoch != rs->order_epoch) {
-            orch_dataset_order(&rs->data, rs->p->seed, epoch, rs->order);
+            orch_train_epoch_order(rs->p, &rs->data, epoch, rs->order);
             rs->order_epoch = epoch;
         }
         indices[i] = rs->order[pos % n];
@@ -693,7 +697,7 @@ static int update_step(run_state *rs, int64_t step, const step_partials *parts, 
     const orch_pipeline *p = rs->p;
     orch_exec *ex = &rs->exec;
     orch_train_result *res = rs->result;
-    double lr = lr_at(p, step);
+    double lr = orch_lr_at(&p->optimizer, &p->schedule, step);
     int rc = ORCH_OK;
     if (rs->cache.disk != NULL) {
         orch_metric_record hit_rec = {step, "feature_cache/hits", parts->cache_hits};
@@ -1044,7 +1048,8 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
             rc = sc.rc;
         }
         print_progress(progress, p, result, step, now_ms() - start, step - first_step + 1);
-        print_json_step(json, result->run_id, step, result, lr_at(p, step), now_ms() - t0);
+        print_json_step(json, result->run_id, step, result,
+                        orch_lr_at(&p->optimizer, &p->schedule, step), now_ms() - t0);
         if (outcome == STEP_DIVERGED || (rs.comm != NULL ? rs.stop_all : stop_requested))
             break;
         int every = p->schedule.checkpoint_every;
