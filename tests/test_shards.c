@@ -350,24 +350,20 @@ static void test_bit_identical(void **state)
     (void)state;
     char dir[200], path[1200], pat[400];
     assert_non_null(make_temp_dir(dir, sizeof dir));
-    /* the .npy run's epoch order is orch_dataset_order(N_IMAGES, seed, 0),
-     * a function of the count alone; the shards (shuffle = 0, stream order)
-     * hold the images in that order, so both runs see the same batches */
+    /* shuffle off everywhere: every run sees the images in their order */
     orch_pipeline p;
     tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
-    orch_dataset counted = {.n_images = N_IMAGES};
-    int perm[N_IMAGES], identity[N_IMAGES];
-    orch_dataset_order(&counted, p.seed, 0, perm);
+    int identity[N_IMAGES];
     for (int i = 0; i < N_IMAGES; i++)
         identity[i] = i;
 
-    /* A: the .npy set in image order, shuffled by the run */
+    /* A: the .npy set */
     char npy_dir[256];
     snprintf(npy_dir, sizeof npy_dir, "%s/npy", dir);
     assert_int_equal(mkdir(npy_dir, 0755), 0);
     write_npy_set(npy_dir, identity, N_IMAGES);
     p.data.source = ORCH_DATA_NPY;
-    p.data.shuffle = 1; /* the whole set shuffled per epoch, as always for .npy */
+    p.data.shuffle = 0; /* the set's order */
     snprintf(p.data.pixel_values, sizeof p.data.pixel_values, "%s/pixel_values.npy", npy_dir);
     snprintf(p.data.grid_thw_path, sizeof p.data.grid_thw_path, "%s/image_grid_thw.npy", npy_dir);
     snprintf(p.data.labels, sizeof p.data.labels, "%s/labels.npy", npy_dir);
@@ -382,7 +378,7 @@ static void test_bit_identical(void **state)
     static const char *const suffixes[] = {"tar", "tar.gz"};
     for (int s = 0; s < 2; s++) {
         snprintf(pat, sizeof pat, "%s/rgb-%%02d.%s", dir, suffixes[s]);
-        write_rgb_shards(pat, perm, N_IMAGES, 6);
+        write_rgb_shards(pat, identity, N_IMAGES, 6);
         snprintf(pat, sizeof pat, "%s/rgb-{00..03}.%s", dir, suffixes[s]);
         shards_pipeline(&p, pat, 0);
         orch_err err;
@@ -393,12 +389,9 @@ static void test_bit_identical(void **state)
                 fail_msg("%s step %d: loss %.17g, .npy set %.17g", suffixes[s], k, got[k], want[k]);
     }
 
-    /* D: `orch shards` from an .npy set written in the run's order
-     * (.pixel_values.npy members, the processed rows as they are) */
-    char npy2[256];
-    snprintf(npy2, sizeof npy2, "%s/npy2", dir);
-    assert_int_equal(mkdir(npy2, 0755), 0);
-    write_npy_set(npy2, perm, N_IMAGES);
+    /* D: `orch shards` from the .npy set (.pixel_values.npy members, the
+     * processed rows as they are) */
+    const char *npy2 = npy_dir;
     snprintf(pat, sizeof pat, "%s/pv-%%03d.tar.gz", dir);
     orch_err err;
     int rc = cmd_shards((const char *const[]){npy2, "-o", pat, "--per-shard", "7", NULL}, &err);
@@ -416,26 +409,20 @@ static void test_bit_identical(void **state)
 /* The same 48 JPEGs (pipelines/data/shapes/train) as a folder, as tar
  * shards of .jpg members (plain and gzip), and as the .npy set the Hugging
  * Face processor's formulas make of Pillow's pixels
- * (scripts/make_shard_fixtures.py): bit-identical losses for 10 steps. The
- * folder and the .npy set are shuffled by the run (orch_dataset_order of 48
- * images, the same for both); the shards hold the files in that order and
- * are read in stream order (shuffle = 0). */
+ * (scripts/make_shard_fixtures.py): bit-identical losses for 10 steps, with
+ * shuffle off everywhere (the images in ImageFolder order). */
 static void test_folder_identity(void **state)
 {
     (void)state;
     enum { N = 48, F_STEPS = 10, F_BATCH = 4 };
     orch_pipeline p;
     tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
-    p.data.shuffle = 1;
+    p.data.shuffle = 0;
     p.processor.min_pixels = 16; /* 56 x 56 -> 8 x 8, as the fixture */
     p.processor.max_pixels = 64;
     p.head.n_outputs = CLASSES;
     p.schedule.steps = F_STEPS;
     p.schedule.batch_size = F_BATCH;
-    orch_dataset counted = {.n_images = N};
-    int perm[N];
-    orch_dataset_order(&counted, p.seed, 0, perm);
-
     /* A: the .npy set */
     p.data.source = ORCH_DATA_NPY;
     snprintf(p.data.pixel_values, sizeof p.data.pixel_values, "tests/data/shards/shapes_pv.npy");
@@ -470,7 +457,7 @@ static void test_folder_identity(void **state)
             fail_msg("folder step %d: loss %.17g, .npy set %.17g", k, m->loss[k], want[k]);
     free(m);
 
-    /* C, D: shards of the JPEG files in the run's order */
+    /* C, D: shards of the JPEG files, in order */
     char dir[200], pat[400];
     assert_non_null(make_temp_dir(dir, sizeof dir));
     static const char *const suffixes[] = {"tar", "tar.gz"};
@@ -479,7 +466,7 @@ static void test_folder_identity(void **state)
         orch_shard_writer *w;
         assert_int_equal(orch_shard_writer_open(pat, 10, N, 1, &w, &err), ORCH_OK);
         for (int k = 0; k < N; k++) {
-            int i = perm[k];
+            int i = k;
             size_t len;
             char *bytes = read_bytes(folder.files[i].path, &len);
             char key[16], cls[16];
