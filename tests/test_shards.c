@@ -565,6 +565,29 @@ static void test_hostile(void **state)
         path, (const char *const[][3]){{"a", "npy", "IMAGE"}, {"a", "json", "{\"label\": -1}"}}, 2);
     assert_refused(path, "SHARD: a.json: label -1 is outside [0, 3)");
 
+    snprintf(path, sizeof path, "%s/noimage.tar", dir);
+    write_members(path, (const char *const[][3]){{"a", "cls", "1"}}, 1);
+    assert_refused(path, "SHARD: a.cls: no image with this key (.jpg, .jpeg, .png, .npy or "
+                         ".pixel_values.npy)");
+
+    snprintf(path, sizeof path, "%s/twice.tar", dir);
+    write_members(path,
+                  (const char *const[][3]){{"a", "npy", "IMAGE"},
+                                           {"a", "cls", "1"},
+                                           {"b", "npy", "IMAGE"},
+                                           {"b", "cls", "1"},
+                                           {"a", "json", "2"}},
+                  5);
+    assert_refused(path, "SHARD: a.json: no image with this key (.jpg, .jpeg, .png, .npy or "
+                         ".pixel_values.npy)");
+
+    snprintf(path, sizeof path, "%s/twoimages.tar", dir);
+    write_members(
+        path,
+        (const char *const[][3]){{"a", "npy", "IMAGE"}, {"a", "png", "IMAGE"}, {"a", "cls", "1"}},
+        3);
+    assert_refused(path, "SHARD: a.png: a second image for key a (after a.npy)");
+
     snprintf(path, sizeof path, "%s/caption.tar", dir);
     write_members(
         path,
@@ -630,6 +653,52 @@ static void test_hostile(void **state)
     char zeros[1024] = {0};
     write_file(path, zeros, sizeof zeros);
     assert_refused(path, "SHARD: no samples (an empty shard)");
+    remove_tree(dir);
+}
+
+/* A corrupt image body passes the index (headers only) and fails the run
+ * when it is decoded: one line naming shard and member, the run ended
+ * `failed` in the sink. */
+static void test_corrupt_body_fails_run(void **state)
+{
+    (void)state;
+    char dir[200], path[400];
+    assert_non_null(make_temp_dir(dir, sizeof dir));
+    snprintf(path, sizeof path, "%s/body.tar", dir);
+    size_t good_len, bad_len;
+    char *good = read_bytes("tests/data/images/jpg_baseline.jpg", &good_len);
+    char *bad = read_bytes("tests/data/images/bad_truncated.jpg", &bad_len);
+    orch_shard_writer *w;
+    orch_err err;
+    assert_int_equal(orch_shard_writer_open(path, 10, 2, 1, &w, &err), ORCH_OK);
+    orch_shard_member a[2] = {{"jpg", good, good_len}, {"cls", "0", 1}};
+    orch_shard_member b[2] = {{"jpg", bad, bad_len}, {"cls", "1", 1}};
+    assert_int_equal(orch_shard_writer_add(w, "a", a, 2, &err), ORCH_OK);
+    assert_int_equal(orch_shard_writer_add(w, "b", b, 2, &err), ORCH_OK);
+    assert_int_equal(orch_shard_writer_close(w, 0, NULL, &err), ORCH_OK);
+    free(good);
+    free(bad);
+    orch_pipeline p;
+    shards_pipeline(&p, path, 0);
+    p.schedule.steps = 2;
+    p.schedule.batch_size = 1;
+    if (orch_data_check(&p, &err) != ORCH_OK)
+        fail_msg("plan: %s", err.msg);
+    memory_sink *m = memory_sink_new();
+    orch_sink sink = memory_sink_of(m);
+    orch_train_result result;
+    orch_err_clear(&err);
+    int rc = orch_train(&p, NULL, &sink, &result, &err);
+    assert_int_not_equal(rc, ORCH_OK);
+    char want[600];
+    snprintf(want, sizeof want, "%s: b.jpg: ", path);
+    if (strncmp(err.msg, want, strlen(want)) != 0)
+        fail_msg("got \"%s\", want \"%s...\"", err.msg, want);
+    assert_null(strchr(err.msg, '\n'));
+    assert_true(m->ended);
+    assert_int_equal(m->status, ORCH_RUN_FAILED);
+    assert_int_equal(m->n_steps, 1); /* image a trained, b failed */
+    free(m);
     remove_tree(dir);
 }
 
@@ -758,10 +827,15 @@ static void test_random_access(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_brace),         cmocka_unit_test(test_expand_files),
-        cmocka_unit_test(test_order),         cmocka_unit_test(test_bit_identical),
-        cmocka_unit_test(test_hostile),       cmocka_unit_test(test_writer),
-        cmocka_unit_test(test_random_access), cmocka_unit_test(test_folder_identity),
+        cmocka_unit_test(test_brace),
+        cmocka_unit_test(test_expand_files),
+        cmocka_unit_test(test_order),
+        cmocka_unit_test(test_bit_identical),
+        cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_writer),
+        cmocka_unit_test(test_random_access),
+        cmocka_unit_test(test_folder_identity),
+        cmocka_unit_test(test_corrupt_body_fails_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
