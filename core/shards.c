@@ -709,9 +709,11 @@ int orch_shards_open(const orch_shards_config *cfg, orch_dataset *out, orch_err 
     out->label_kind = ORCH_LABEL_CLASS;
     out->n_classes = cfg->n_classes;
     out->class_labels = ix.labels;
-    if (rc == ORCH_OK && (out->files = calloc((size_t)cfg->n_paths, sizeof *out->files)) == NULL)
+    if (rc == ORCH_OK && !cfg->index_only &&
+        (out->files = calloc((size_t)cfg->n_paths, sizeof *out->files)) == NULL)
         rc = orch_seterr(err, ORCH_ENOMEM, "shards: out of memory");
-    for (int s = 0; rc == ORCH_OK && s < cfg->n_paths; s++) {
+    /* the record of the inputs needs the hashes; a plan-time check does not */
+    for (int s = 0; rc == ORCH_OK && !cfg->index_only && s < cfg->n_paths; s++) {
         orch_data_file *f = &out->files[s];
         if ((f->path = strdup(cfg->paths[s])) == NULL)
             rc = orch_seterr(err, ORCH_ENOMEM, "shards: out of memory");

@@ -53,8 +53,8 @@ typedef struct orch_shards_config {
 } orch_shards_config;
 
 /* Indexes the shards into *out (overwritten; free with orch_dataset_free):
- * grids, class labels, the sha256 of every shard in out->files, and
- * (index_only 0) the read_patches reader and the order hook. Returns
+ * grids, class labels, and (index_only 0) the sha256 of every shard in
+ * out->files, the read_patches reader and the order hook. Returns
  * ORCH_OK, ORCH_EINVAL (a bad shard or member, one line), ORCH_EIO,
  * ORCH_ENOMEM; *out is zeroed on error. */
 int orch_shards_open(const orch_shards_config *cfg, orch_dataset *out, orch_err *err);

@@ -161,6 +161,18 @@ static void test_existing_outputs(void **state)
              dir);
     assert_string_equal(r.err, want);
     cli_result_free(&r);
+    /* a folder with a CSV of class names: ids in sorted order, printed */
+    snprintf(out, sizeof out, "%s/eval.tar", dir);
+    const char *csv[] = {"shards",   "pipelines/data/shapes/eval",
+                         "--labels", "pipelines/data/shapes/eval.csv",
+                         "-o",       out,
+                         NULL};
+    assert_int_equal(run_orch(csv, NULL, &r), 0);
+    if (r.exit_code != 0)
+        fail_msg("orch shards --labels: %s", r.err);
+    assert_non_null(strstr(r.out, "classes: disc=0 square=1 triangle=2\n"));
+    assert_non_null(strstr(r.out, "in 1 shard ("));
+    cli_result_free(&r);
     const char *help[] = {"shards", "--help", NULL};
     assert_int_equal(run_orch(help, NULL, &r), 0);
     assert_int_equal(r.exit_code, 0);
