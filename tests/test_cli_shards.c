@@ -5,7 +5,9 @@
  * exist are refused without --force; and a data-parallel run over
  * `mpirun -np 2` matches the one-rank run step by step (losses and grad
  * norms within 1e-6 relative): the order of the images does not depend on
- * the rank count, each rank decodes only the images of its share. Every
+ * the rank count, each rank decodes only the images of its share; and a
+ * 2-rank run stopped mid-way and resumed on one rank matches the
+ * uninterrupted one-rank run across an epoch boundary. Every
  * mpirun runs under a hard timeout with its own session directory
  * (tests/testutil_sweep.h), with ORCH_THREADS=1. */
 #include <math.h>
@@ -67,30 +69,43 @@ static int teardown(void **state)
     return 0;
 }
 
-/* `orch run shards.lua` alone (ranks 0) or under mpirun -np ranks, into db. */
-static void run(const char *db, int ranks, const char *args, cli_result *r)
+/* `orch run shards.lua` (what "run"), or `orch resume 1` (what "resume 1"),
+ * alone (ranks 0) or under mpirun -np ranks, into db; env: more NAME=value
+ * words. */
+static void run_env(const char *what, const char *db, int ranks, const char *args, const char *env,
+                    cli_result *r)
 {
-    char cmd[4096];
+    char cmd[4096], target[400];
+    int is_run = strcmp(what, "run") == 0;
+    if (is_run)
+        snprintf(target, sizeof target, "run '%s/shards.lua'", dir);
+    else
+        snprintf(target, sizeof target, "%s", what);
     if (ranks == 0)
-        snprintf(cmd, sizeof cmd,
-                 "env ORCH_THREADS=1 '%s' run '%s/shards.lua' --db '%s' --quiet %s", orch_bin(),
-                 dir, db, args);
+        snprintf(cmd, sizeof cmd, "env ORCH_THREADS=1 %s '%s' %s --db '%s' --quiet %s", env,
+                 orch_bin(), target, db, args);
     else
         snprintf(
             cmd, sizeof cmd,
             "mkdir -p '%s/ompi' && env ORCH_THREADS=1 " SWEEP_MPI_ENV
             "OMPI_MCA_orte_tmpdir_base='%s/ompi' OMPI_MCA_btl_vader_backing_directory='%s/ompi' "
-            "timeout -s KILL 170 mpirun --timeout 150 -np %d '%s' run '%s/shards.lua' "
-            "--db '%s' --quiet --ranks %d %s",
-            dir, dir, dir, ranks, orch_bin(), dir, db, ranks, args);
+            "%s timeout -s KILL 170 mpirun --timeout 150 -np %d '%s' %s --db '%s' --quiet "
+            "%s%d %s",
+            dir, dir, dir, env, ranks, orch_bin(), target, db, is_run ? "--ranks " : "", ranks,
+            args);
     assert_int_equal(run_shell(cmd, r), 0);
 }
 
+static void run(const char *db, int ranks, const char *args, cli_result *r)
+{
+    run_env("run", db, ranks, args, "", r);
+}
+
 /* loss and grad_norm of run 1, step by step */
-static int read_steps(const char *db, double *loss, double *norm)
+static int read_steps_n(const char *db, double *loss, double *norm, int steps)
 {
     int n = 0;
-    for (; n < STEPS; n++) {
+    for (; n < steps; n++) {
         char q[200];
         snprintf(q, sizeof q,
                  "SELECT quote(loss) || ' ' || quote(grad_norm) FROM steps WHERE "
@@ -103,6 +118,11 @@ static int read_steps(const char *db, double *loss, double *norm)
         free(text);
     }
     return n;
+}
+
+static int read_steps(const char *db, double *loss, double *norm)
+{
+    return read_steps_n(db, loss, norm, STEPS);
 }
 
 static double rel(double a, double b)
@@ -206,12 +226,50 @@ static void test_one_vs_two_ranks(void **state)
                      loss2[s], norm1[s], norm2[s]);
 }
 
+/* A 2-rank run stopped after step 6, resumed on one rank, crossing an
+ * epoch (48 images, 4 a step): the losses of an uninterrupted one-rank
+ * run, because the shuffle buffer's order is a function of (seed, epoch)
+ * alone. */
+static void test_resume_other_rank_count(void **state)
+{
+    (void)state;
+    if (!sweep_have_mpirun())
+        skip();
+    enum { R_STEPS = 16 };
+    const char *args = "--set schedule.steps=16 --set schedule.checkpoint_every=4";
+    char db_full[400], db[400];
+    snprintf(db_full, sizeof db_full, "%s/full.db", dir);
+    snprintf(db, sizeof db, "%s/resumed.db", dir);
+    cli_result r;
+    run(db_full, 0, args, &r);
+    if (r.exit_code != 0)
+        fail_msg("full: %s", r.err);
+    cli_result_free(&r);
+    run_env("run", db, 2, args, "ORCH_TEST_STOP_AT=7", &r);
+    assert_int_equal(r.exit_code, 1);
+    assert_non_null(strstr(r.err, "run 1 interrupted after step 6"));
+    cli_result_free(&r);
+    run_env("resume 1", db, 0, "", "", &r);
+    if (r.exit_code != 0)
+        fail_msg("resume: %s", r.err);
+    assert_non_null(strstr(r.out, "run 1 finished: 16 steps"));
+    cli_result_free(&r);
+    double loss1[R_STEPS], norm1[R_STEPS], loss2[R_STEPS], norm2[R_STEPS];
+    assert_int_equal(read_steps_n(db_full, loss1, norm1, R_STEPS), R_STEPS);
+    assert_int_equal(read_steps_n(db, loss2, norm2, R_STEPS), R_STEPS);
+    for (int s = 0; s < R_STEPS; s++)
+        if (!(rel(loss1[s], loss2[s]) <= TOL) || !(rel(norm1[s], norm2[s]) <= TOL))
+            fail_msg("step %d: loss %.17g vs %.17g, grad_norm %.17g vs %.17g", s, loss1[s],
+                     loss2[s], norm1[s], norm2[s]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_missing_shard),
         cmocka_unit_test(test_existing_outputs),
         cmocka_unit_test(test_one_vs_two_ranks),
+        cmocka_unit_test(test_resume_other_rank_count),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
