@@ -648,6 +648,42 @@ static void test_hostile(void **state)
     snprintf(want, sizeof want, "%s: truncated gzip input", path);
     assert_string_equal(err.msg, want);
 
+    /* a larger shard (incompressible members, ~400 KiB) cut at 60 %: the
+     * end is found in the stream, and the line names where */
+    snprintf(path, sizeof path, "%s/cutbig.tar.gz", dir);
+    {
+        orch_shard_writer *w;
+        assert_int_equal(orch_shard_writer_open(path, 1000, 32, 1, &w, &err), ORCH_OK);
+        for (int i = 0; i < 32; i++) {
+            uint8_t *rgb = image_pixels(i, 64, 64);
+            int64_t shape[3] = {64, 64, 3};
+            void *npy;
+            size_t len;
+            assert_int_equal(orch_npy_encode_u8(rgb, shape, 3, &npy, &len, &err), ORCH_OK);
+            char key[16];
+            snprintf(key, sizeof key, "%06d", i);
+            orch_shard_member m2[2] = {{"npy", npy, len}, {"cls", "1", 1}};
+            assert_int_equal(orch_shard_writer_add(w, key, m2, 2, &err), ORCH_OK);
+            free(npy);
+            free(rgb);
+        }
+        assert_int_equal(orch_shard_writer_close(w, 0, NULL, &err), ORCH_OK);
+    }
+    bytes = read_bytes(path, &size);
+    write_file(path, bytes, size * 6 / 10);
+    free(bytes);
+    shards_pipeline(&p, path, 0);
+    rc = orch_data_check(&p, &err);
+    assert_int_equal(orch_exit_code(rc), 2);
+    snprintf(want, sizeof want, "%s: 0000", path); /* "0000NN.npy: ..." */
+    char after[1300];
+    snprintf(after, sizeof after, "%s: after 0000", path); /* or between members */
+    if ((strncmp(err.msg, want, strlen(want)) != 0 &&
+         strncmp(err.msg, after, strlen(after)) != 0) ||
+        strstr(err.msg, "truncated") == NULL)
+        fail_msg("got \"%s\"", err.msg);
+    print_message("%s\n", err.msg);
+
     /* an empty shard: the end-of-archive blocks alone */
     snprintf(path, sizeof path, "%s/empty.tar", dir);
     char zeros[1024] = {0};
