@@ -72,6 +72,20 @@ typedef struct kept {
     size_t len;
 } kept;
 
+/* Streams open at once: the buffer spans few shards when shards hold more
+ * images than it; more shards in flight are re-opened (correct, slower). */
+#define MAX_STREAMS 4
+
+/* One shard being read: open at entry next_entry, whose next image is
+ * next_image. */
+typedef struct stream {
+    struct archive *ar; /* NULL: unused */
+    int shard;
+    int64_t next_entry;
+    int next_image;
+    int64_t used; /* clock of the last read */
+} stream;
+
 typedef struct shards_ctx {
     int n_shards;
     char **paths;     /* owned */
@@ -83,12 +97,11 @@ typedef struct shards_ctx {
     int patch_dim;
     const int64_t *grid_thw; /* the dataset's, for checking decoded images */
     int *order_scratch;
-    /* the stream: shard cur_shard open at entry next_entry, whose next
-     * image is next_image */
-    struct archive *ar;
-    int cur_shard;
-    int64_t next_entry;
-    int next_image;
+    /* open streams, one per shard at most: the shuffle buffer draws from
+     * the tail of one shard and the head of the next at once */
+    stream streams[MAX_STREAMS];
+    int64_t clock; /* for least-recently-used stream replacement */
+    int64_t opens; /* shard openings by the reader */
     /* FIFO of at most shuffle images streamed past, oldest first */
     kept *fifo;
     int fifo_count;
@@ -494,12 +507,11 @@ static int index_shard(const orch_shards_config *cfg, int s, index_out *ix, orch
 
 /* ------------------------------------------------------------ reader */
 
-static void close_stream(shards_ctx *c)
+static void close_stream(stream *st)
 {
-    if (c->ar != NULL)
-        archive_read_free(c->ar);
-    c->ar = NULL;
-    c->cur_shard = -1;
+    if (st->ar != NULL)
+        archive_read_free(st->ar);
+    st->ar = NULL;
 }
 
 static void free_ctx(void *p)
@@ -507,7 +519,8 @@ static void free_ctx(void *p)
     shards_ctx *c = p;
     if (c == NULL)
         return;
-    close_stream(c);
+    for (int i = 0; i < MAX_STREAMS; i++)
+        close_stream(&c->streams[i]);
     for (int i = 0; i < c->fifo_count; i++) {
         free(c->fifo[i].name);
         free(c->fifo[i].bytes);
@@ -589,13 +602,13 @@ static int decode_into(shards_ctx *c, int index, const char *name, const unsigne
 }
 
 /* Keeps the member bytes of image index (streamed past) for later. */
-static int keep(shards_ctx *c, int index, const char *name, struct archive_entry *ent,
-                orch_err *err)
+static int keep(shards_ctx *c, struct archive *ar, int index, const char *name,
+                struct archive_entry *ent, orch_err *err)
 {
     const char *shard = c->paths[c->samples[index].shard];
     kept k = {.index = index};
     size_t cap = 0;
-    int rc = read_member(c->ar, ent, shard, &k.bytes, &cap, &k.len, err);
+    int rc = read_member(ar, ent, shard, &k.bytes, &cap, &k.len, err);
     if (rc == ORCH_OK && (k.name = strdup(name)) == NULL)
         rc = orch_seterr(err, ORCH_ENOMEM, "%s: out of memory", shard);
     if (rc != ORCH_OK) {
@@ -628,43 +641,57 @@ static int read_patches(void *ctx, int index, float *dst, orch_err *err)
     }
     const sample *sm = &c->samples[index];
     const char *shard = c->paths[sm->shard];
-    if (c->ar == NULL || c->cur_shard != sm->shard || c->next_entry > sm->entry) {
-        close_stream(c);
-        if ((c->ar = open_shard(shard, err)) == NULL)
+    /* the shard's stream when it has not passed the image yet; else a
+     * fresh one in the least recently used slot */
+    stream *st = NULL;
+    for (int i = 0; i < MAX_STREAMS && st == NULL; i++)
+        if (c->streams[i].ar != NULL && c->streams[i].shard == sm->shard)
+            st = &c->streams[i];
+    if (st == NULL || st->next_entry > sm->entry) {
+        if (st == NULL) {
+            st = &c->streams[0];
+            for (int i = 1; i < MAX_STREAMS; i++)
+                if (c->streams[i].ar == NULL || (st->ar != NULL && c->streams[i].used < st->used))
+                    st = &c->streams[i];
+        }
+        close_stream(st);
+        if ((st->ar = open_shard(shard, err)) == NULL)
             return err->code;
-        c->cur_shard = sm->shard;
-        c->next_entry = 0;
-        c->next_image = c->first_image[sm->shard];
+        c->opens++;
+        st->shard = sm->shard;
+        st->next_entry = 0;
+        st->next_image = c->first_image[sm->shard];
     }
+    st->used = ++c->clock;
     for (;;) {
         struct archive_entry *ent;
-        int h = next_header(c->ar, shard, "", &ent, err);
+        int h = next_header(st->ar, shard, "", &ent, err);
         if (h == 1)
             h = orch_seterr(err, ORCH_EINVAL,
                             "%s: ended before image %d: changed since it was indexed", shard,
                             index);
         if (h != ORCH_OK) {
-            close_stream(c);
+            close_stream(st);
             return h;
         }
-        int64_t e = c->next_entry++;
-        int j = c->next_image;
+        int64_t e = st->next_entry++;
+        int j = st->next_image;
         if (j >= c->first_image[sm->shard + 1] || c->samples[j].entry != e)
             continue; /* a label or a grid: its data is skipped */
-        c->next_image++;
+        st->next_image++;
         const char *name = archive_entry_pathname(ent);
         int rc = ORCH_OK;
         if (j == index) {
             size_t len = 0;
-            rc = read_member(c->ar, ent, shard, &c->member, &c->member_cap, &len, err);
+            rc = read_member(st->ar, ent, shard, &c->member, &c->member_cap, &len, err);
             if (rc == ORCH_OK)
                 rc = decode_into(c, index, name, c->member, len, dst, err);
             if (rc != ORCH_OK)
-                close_stream(c);
+                close_stream(st);
             return rc;
         }
-        if (c->shuffle > 0 && (rc = keep(c, j, name, ent, err)) != ORCH_OK) {
-            close_stream(c);
+        if (c->shuffle > 0 && (rc = keep(c, st->ar, j, name, ent, err)) != ORCH_OK) {
+            close_stream(st);
             return rc;
         }
     }
@@ -674,6 +701,13 @@ static void order_hook(const orch_dataset *ds, uint64_t seed, int64_t epoch, int
 {
     shards_ctx *c = ds->ctx;
     orch_shards_order(c->first_image, c->n_shards, c->shuffle, seed, epoch, c->order_scratch, perm);
+}
+
+void orch_shards_reader_stats(const orch_dataset *ds, int *held, int64_t *opens)
+{
+    const shards_ctx *c = ds->ctx;
+    *held = c->fifo_count;
+    *opens = c->opens;
 }
 
 /* -------------------------------------------------------------- open */
@@ -733,7 +767,6 @@ int orch_shards_open(const orch_shards_config *cfg, orch_dataset *out, orch_err 
         c->proc = *cfg->proc;
         c->patch_dim = cfg->patch_dim;
         c->grid_thw = out->grid_thw;
-        c->cur_shard = -1;
         c->order_scratch =
             malloc((size_t)orch_shards_order_scratch(c->n_shards, ix.n, c->shuffle) * sizeof(int));
         c->fifo = malloc((size_t)(c->shuffle > 0 ? c->shuffle : 1) * sizeof *c->fifo);

@@ -21,12 +21,15 @@
  * Opening a set indexes it: one pass over every shard reads member names,
  * labels and image headers (never the pixels), giving grids and labels,
  * so orch_dataset_finish validates as for any source. The patch rows are
- * produced on demand (read_patches) by streaming the shard the image is in:
- * a request ahead of the stream position reads forward; the images passed
- * on the way are kept as their member bytes (not decoded) in a FIFO of at
- * most `shuffle` entries, where the shuffled order will soon ask for them;
- * a request behind the stream position, not kept, re-opens the shard
- * (correct, slower).
+ * produced on demand (read_patches) by streaming the shard the image is in
+ * (up to 4 shards open at once, one stream each, as the shuffle buffer
+ * draws from the tail of one shard and the head of the next): a request
+ * ahead of the stream position reads forward; the images passed on the way
+ * are kept as their member bytes (not decoded) in a FIFO of at most
+ * `shuffle` entries, where the shuffled order will soon ask for them; a
+ * request behind the stream position, not kept, re-opens the shard
+ * (correct, slower). In the shuffle buffer's order each shard is opened
+ * once per epoch.
  *
  * Order: the dataset's order hook (core/dataset.h) is the shuffle buffer of
  * core/shards_order.h, a pure function of (seed, epoch).
@@ -58,5 +61,11 @@ typedef struct orch_shards_config {
  * ORCH_OK, ORCH_EINVAL (a bad shard or member, one line), ORCH_EIO,
  * ORCH_ENOMEM; *out is zeroed on error. */
 int orch_shards_open(const orch_shards_config *cfg, orch_dataset *out, orch_err *err);
+
+/* What the reader of a dataset opened by orch_shards_open has done, for
+ * tests and benchmarks: *held member byte buffers kept now (at most
+ * `shuffle`), *opens shard openings so far (an epoch in the shuffle
+ * buffer's order opens each shard once). */
+void orch_shards_reader_stats(const orch_dataset *ds, int *held, int64_t *opens);
 
 #endif

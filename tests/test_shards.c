@@ -38,6 +38,7 @@
 #include "core/data_source.h"
 #include "core/dataset.h"
 #include "core/processor.h"
+#include "core/shards.h"
 #include "core/shards_expand.h"
 #include "core/shards_order.h"
 #include "core/shards_write.h"
@@ -323,6 +324,60 @@ static void test_order(void **state)
     orch_shards_order(first, 3, 0, 42, 5, scratch, a);
     for (int k = 0; k < N; k++)
         assert_int_equal(a[k], k);
+}
+
+/* The reader in the shuffle buffer's order: each shard opened once per
+ * epoch (a stream, no re-reading), never more than `shuffle` members kept,
+ * and the rows of an in-order read. */
+static void test_stream_in_shuffled_order(void **state)
+{
+    (void)state;
+    char dir[200], pat[400];
+    assert_non_null(make_temp_dir(dir, sizeof dir));
+    int order[N_IMAGES];
+    for (int i = 0; i < N_IMAGES; i++)
+        order[i] = i;
+    snprintf(pat, sizeof pat, "%s/o-%%d.tar.gz", dir);
+    write_rgb_shards(pat, order, N_IMAGES, 7); /* 3 shards: 7, 7, 6 */
+    snprintf(pat, sizeof pat, "%s/o-*.tar.gz", dir);
+    enum { SHUFFLE = 5 };
+    orch_pipeline p;
+    shards_pipeline(&p, pat, SHUFFLE);
+    orch_dataset ds, plain;
+    orch_err err;
+    assert_int_equal(orch_data_open(&p, &ds, &err), ORCH_OK);
+    assert_int_equal(orch_data_open(&p, &plain, &err), ORCH_OK);
+    orch_batch one = {0}, ref = {0};
+    for (int64_t epoch = 0; epoch < 3; epoch++) {
+        int perm[N_IMAGES];
+        orch_dataset_order(&ds, 99, epoch, perm);
+        int moved = 0;
+        for (int k = 0; k < N_IMAGES; k++) {
+            moved += perm[k] != k;
+            assert_int_equal(orch_dataset_batch(&ds, &perm[k], 1, &one, &err), ORCH_OK);
+            int held;
+            int64_t opens;
+            orch_shards_reader_stats(&ds, &held, &opens);
+            assert_true(held <= SHUFFLE);
+            /* the same rows as reading that image alone from a fresh stream */
+            assert_int_equal(orch_dataset_batch(&plain, &perm[k], 1, &ref, &err), ORCH_OK);
+            assert_int_equal(one.n_patches, ref.n_patches);
+            assert_memory_equal(one.pixel_values, ref.pixel_values,
+                                (size_t)one.n_patches * one.patch_dim * sizeof(float));
+            assert_int_equal(one.class_labels[0], perm[k] % CLASSES);
+        }
+        assert_true(moved > 0);
+        int held;
+        int64_t opens;
+        orch_shards_reader_stats(&ds, &held, &opens);
+        assert_int_equal(held, 0); /* every kept member was asked for */
+        assert_int_equal(opens, 3 * (epoch + 1));
+    }
+    orch_batch_free(&one);
+    orch_batch_free(&ref);
+    orch_dataset_free(&ds);
+    orch_dataset_free(&plain);
+    remove_tree(dir);
 }
 
 /* ---------------------------------------------------- bit identity */
@@ -872,6 +927,7 @@ int main(void)
         cmocka_unit_test(test_random_access),
         cmocka_unit_test(test_folder_identity),
         cmocka_unit_test(test_corrupt_body_fails_run),
+        cmocka_unit_test(test_stream_in_shuffled_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
