@@ -213,6 +213,10 @@ static void test_one_vs_two_ranks(void **state)
     cli_result_free(&r);
     double loss1[STEPS], norm1[STEPS], loss2[STEPS], norm2[STEPS];
     assert_int_equal(read_steps(db1, loss1, norm1), STEPS);
+    /* the record of the inputs: the six shards, each with its sha256 */
+    assert_int_equal(raw_int(db1, "SELECT count(*) FROM run_inputs WHERE role = 'train' AND "
+                                  "path LIKE '%/shapes-0_.tar.gz' AND length(sha256) = 64"),
+                     6);
     if (!sweep_have_mpirun())
         return;
     run(db2, 2, "", &r);
