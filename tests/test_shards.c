@@ -42,6 +42,7 @@
 #include "core/shards_expand.h"
 #include "core/shards_order.h"
 #include "core/shards_write.h"
+#include "core/tower_key.h"
 #include "core/train.h"
 #include "store/npy.h"
 #include "tests/testutil.h"
@@ -378,6 +379,33 @@ static void test_stream_in_shuffled_order(void **state)
     orch_dataset_free(&ds);
     orch_dataset_free(&plain);
     remove_tree(dir);
+}
+
+/* Detach runs of a sweep share one frozen forward only over the same
+ * shards and processor bounds (core/tower_key.h); the shuffle buffer does
+ * not change what the tower sees. */
+static void test_tower_key(void **state)
+{
+    (void)state;
+    orch_pipeline *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    shards_pipeline(a, "data/train-{000..003}.tar", 100);
+    a->strategy.kind = ORCH_STRATEGY_DETACH;
+    memcpy(b, a, sizeof *b);
+    b->data.shuffle = 0;
+    assert_true(orch_tower_forward_key(a) == orch_tower_forward_key(b));
+    snprintf(b->data.shards[0], sizeof b->data.shards[0], "data/val-{000..003}.tar");
+    assert_true(orch_tower_forward_key(a) != orch_tower_forward_key(b));
+    memcpy(b, a, sizeof *b);
+    b->data.n_shards = 2;
+    snprintf(b->data.shards[1], sizeof b->data.shards[1], "more/*.tar");
+    assert_true(orch_tower_forward_key(a) != orch_tower_forward_key(b));
+    memcpy(b, a, sizeof *b);
+    b->processor.max_pixels = 4096;
+    assert_true(orch_tower_forward_key(a) != orch_tower_forward_key(b));
+    free(a);
+    free(b);
 }
 
 /* ---------------------------------------------------- bit identity */
@@ -928,6 +956,7 @@ int main(void)
         cmocka_unit_test(test_folder_identity),
         cmocka_unit_test(test_corrupt_body_fails_run),
         cmocka_unit_test(test_stream_in_shuffled_order),
+        cmocka_unit_test(test_tower_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
