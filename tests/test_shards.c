@@ -19,7 +19,11 @@
  *     back, an output name without a placeholder for several shards and
  *     existing outputs (without --force) are refused;
  *   - read_patches out of stream order (re-opening, kept members) gives the
- *     rows of the in-order pass.
+ *     rows of the in-order pass; in the shuffle buffer's order each shard
+ *     is opened once per epoch and at most `shuffle` members are kept;
+ *   - a corrupt JPEG body fails the run with one line;
+ *   - the sweep's frozen-forward key tells shard sets apart;
+ *   - seeded byte damage reads or fails with one line, never crashes.
  * Test shards are made here with orch's own writer (core/shards_write.h). */
 #include <math.h>
 #include <setjmp.h>
