@@ -24,7 +24,13 @@
  * batched from the folder with the cache off (median):
  *   data.wait.small = batch / (step + batch) (target < 0.05), the first
  *   epoch's worst case: later epochs hit the cache (docs/data.md).
- * P3 adds the gzip-shard line.
+ * Shards: the same JPEGs as members of one gzip tar shard (KEY.jpg +
+ * KEY.cls, written by core/shards_write.h, as `orch shards` does), read
+ * through the `shards` data source in stream order (shuffle 0), one
+ * orch_dataset_batch per image: gunzip, tar, decode, processor. Each round
+ * starts the stream again (the reader re-opens the shard, as at an epoch's
+ * start), in the same interleaved rounds:
+ *   - data.shard.vs_decode = shard / raw (target >= 0.7).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +43,8 @@
 #include "core/dataset.h"
 #include "core/image.h"
 #include "core/image_source.h"
+#include "core/shards.h"
+#include "core/shards_write.h"
 #include "core/startup_env.h"
 #include "core/train.h"
 #include "kernels/kernels.h"
@@ -211,7 +219,37 @@ int main(int argc, char **argv)
            n, SIDE, SIDE, (double)total / n / 1024.0, (long long)ds.grid_thw[0],
            (long long)ds.grid_thw[1], (long long)ds.grid_thw[2], rounds, orch_threads_get());
 
-    double raw_s[MAX_ROUNDS], folder_s[MAX_ROUNDS], batch2_s[MAX_ROUNDS * MAX_IMAGES];
+    /* the same JPEGs as one gzip shard */
+    char shard[192];
+    snprintf(shard, sizeof shard, "%s/train.tar.gz", dir);
+    orch_shard_writer *w;
+    if (orch_shard_writer_open(shard, n, n, 1, &w, &err) != ORCH_OK)
+        die("shard writer", &err);
+    for (int i = 0; i < n; i++) {
+        char key[16], cls[8];
+        snprintf(key, sizeof key, "%06d", i);
+        int cls_len = snprintf(cls, sizeof cls, "%d", i % 2);
+        orch_shard_member m[2] = {{"jpg", bytes[i], sizes[i]}, {"cls", cls, (size_t)cls_len}};
+        if (orch_shard_writer_add(w, key, m, 2, &err) != ORCH_OK)
+            die("shard writer", &err);
+    }
+    if (orch_shard_writer_close(w, 0, NULL, &err) != ORCH_OK)
+        die("shard writer", &err);
+    const char *shard_paths[1] = {shard};
+    orch_shards_config scfg = {.paths = shard_paths,
+                               .n_paths = 1,
+                               .shuffle = 0,
+                               .proc = &cfg.proc,
+                               .patch_dim = orch_processor_patch_dim(&cfg.proc),
+                               .n_classes = 2};
+    orch_dataset sds;
+    if (orch_shards_open(&scfg, &sds, &err) != ORCH_OK)
+        die("shards source", &err);
+    struct stat shard_st;
+    stat(shard, &shard_st);
+
+    double raw_s[MAX_ROUNDS], folder_s[MAX_ROUNDS], shard_s[MAX_ROUNDS],
+        batch2_s[MAX_ROUNDS * MAX_IMAGES];
     int n_batch2 = 0;
     orch_batch b = {0};
     for (int r = 0; r < rounds; r++) {
@@ -228,6 +266,11 @@ int main(int argc, char **argv)
             if (orch_dataset_batch(&ds, &i, 1, &b, &err) != ORCH_OK)
                 die("batch", &err);
         folder_s[r] = now() - t0;
+        t0 = now();
+        for (int i = 0; i < n; i++)
+            if (orch_dataset_batch(&sds, &i, 1, &b, &err) != ORCH_OK)
+                die("shard batch", &err);
+        shard_s[r] = now() - t0;
         for (int i = 0; i + 1 < n; i += 2) {
             int two[2] = {i, i + 1};
             double t1 = now();
@@ -238,6 +281,8 @@ int main(int argc, char **argv)
     }
     orch_batch_free(&b);
     orch_dataset_free(&ds);
+    orch_dataset_free(&sds);
+    double shard_rate = n / median(shard_s, rounds);
     double raw = n / median(raw_s, rounds), folder = n / median(folder_s, rounds);
     double batch_ms = median(batch2_s, n_batch2) * 1e3;
     printf("%-28s %10.1f images/s\n", "raw libjpeg-turbo decode", raw);
@@ -252,6 +297,16 @@ int main(int argc, char **argv)
                  "libjpeg-turbo decode rate (%.1f) in the same run",
                  folder, raw);
 
+    printf("%-28s %10.1f images/s (%.1f KiB shard)\n", "gzip shard: + gunzip, tar", shard_rate,
+           (double)shard_st.st_size / 1024.0);
+    bench_figure("data.shard.images_per_s", shard_rate, "images/s", "-",
+                 "the same 448x448 JPEGs from one gzip tar shard through the shards source, "
+                 "stream order: gunzip, tar, decode, processor (patch 14)");
+    bench_figure("data.shard.vs_decode", shard_rate / raw, "x decode", ">=0.7",
+                 "images/s from a gzip shard through gunzip + decode + processor (%.1f) over the "
+                 "raw libjpeg-turbo decode rate (%.1f) in the same run",
+                 shard_rate, raw);
+
     double step_ms = small_step_ms(steps);
     double share = batch_ms / (step_ms + batch_ms);
     printf("small preset LoRA step %.1f ms, batch of 2 from the folder %.2f ms: data wait %.2f%%\n",
@@ -265,6 +320,7 @@ int main(int argc, char **argv)
         unlink(paths[i]);
         free(bytes[i]);
     }
+    unlink(shard);
     for (int k = 0; k < 2; k++) {
         char sub[160];
         snprintf(sub, sizeof sub, "%s/%c", dir, 'a' + k);

@@ -8,6 +8,8 @@
 #include "core/checkpoint.h"
 #include "core/image_source.h"
 #include "core/processor.h"
+#include "core/shards.h"
+#include "core/shards_expand.h"
 #include "core/synthetic.h"
 #include "store/npy_dataset.h"
 
@@ -157,6 +159,39 @@ static int images_open(const orch_pipeline *p, const orch_data *data, orch_datas
     return rc;
 }
 
+/* Tar shards: patterns expanded (a missing shard is refused here, so at
+ * plan time), then indexed; class ids must fit the classifier. */
+static int open_shards(const orch_pipeline *p, const orch_data *data, int index_only,
+                       orch_dataset *out, orch_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (p->head.kind != ORCH_HEAD_CLASSIFIER)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "%s: shards carry class ids (.cls, .json), but head.kind = "
+                           "\"regression\" needs float32 targets: use data.source = \"npy\"",
+                           p->path);
+    const char *patterns[ORCH_MAX_SHARDS];
+    for (int i = 0; i < data->n_shards && i < ORCH_MAX_SHARDS; i++)
+        patterns[i] = data->shards[i];
+    char **paths = NULL;
+    int n_paths = 0;
+    int rc = orch_shards_expand(patterns, data->n_shards, &paths, &n_paths, err);
+    if (rc != ORCH_OK)
+        return rc;
+    orch_processor_config proc;
+    file_processor(p, &proc);
+    orch_shards_config cfg = {.paths = (const char *const *)paths,
+                              .n_paths = n_paths,
+                              .shuffle = data->shuffle,
+                              .proc = &proc,
+                              .patch_dim = patch_dim_of(&p->model.config),
+                              .n_classes = p->head.n_outputs,
+                              .index_only = index_only};
+    rc = orch_shards_open(&cfg, out, err);
+    orch_shards_paths_free(paths, n_paths);
+    return rc;
+}
+
 /* The checks of one declared set; *n_images gets its image count when
  * known without the pixels (-1 otherwise). */
 static int check_set(const orch_pipeline *p, const orch_data *data, int *n_images, orch_err *err)
@@ -164,6 +199,14 @@ static int check_set(const orch_pipeline *p, const orch_data *data, int *n_image
     *n_images = data->source == ORCH_DATA_SYNTHETIC ? data->n_samples : -1;
     if (data->source == ORCH_DATA_IMAGES)
         return images_check(p, data, n_images, err);
+    if (data->source == ORCH_DATA_SHARDS) {
+        orch_dataset ds;
+        int rc = open_shards(p, data, 1, &ds, err);
+        if (rc == ORCH_OK)
+            *n_images = ds.n_images;
+        orch_dataset_free(&ds);
+        return rc;
+    }
     if (data->source != ORCH_DATA_NPY) /* made from the declaration alone */
         return check_synthetic_head(p, err);
     const orch_model_config *c = &p->model.config;
@@ -246,6 +289,9 @@ int orch_data_open_set(const orch_pipeline *p, const orch_data *data, orch_datas
         return rc;
     }
 
+    if (data->source == ORCH_DATA_SHARDS)
+        return open_shards(p, data, 0, out, err);
+
     int rc = check_synthetic_head(p, err);
     if (rc != ORCH_OK)
         return rc;
@@ -268,7 +314,7 @@ int orch_data_open_set(const orch_pipeline *p, const orch_data *data, orch_datas
     syn.width = data->image_width;
     syn.n_grids = data->n_grids;
     syn.grids = &data->image_grid_thw[0][0];
-    syn.seed = data->has_seed ? data->seed : p->seed;
+    syn.seed = orch_data_seed(data, p->seed);
     syn.in_memory = 1;
     return orch_synthetic_load(&syn, &proc, out, err);
 }

@@ -20,6 +20,7 @@
 #include "core/exec.h"
 #include "core/graph.h"
 #include "core/init.h"
+#include "core/lr_schedule.h"
 #include "core/pipeline_json.h"
 #include "kernels/kernels.h"
 
@@ -185,15 +186,6 @@ static int max_batch_patches(const orch_dataset *ds, int batch_size, int64_t *ou
     }
     *out = largest * batch_size;
     return ORCH_OK;
-}
-
-static double lr_at(const orch_pipeline *p, int64_t step)
-{
-    double lr = p->optimizer.lr;
-    int warmup = p->schedule.warmup_steps;
-    if (warmup > 0 && step < warmup)
-        lr *= (double)(step + 1) / (double)(warmup + 1);
-    return lr;
 }
 
 /* Loss-scale unscaling: every gradient times factor, the product in double
@@ -592,6 +584,33 @@ static void rank_share(int global, int batch_size, int rank, int ranks, batch_sl
     }
 }
 
+/* The order of the n images of the training part in epoch `epoch`: all of
+ * ds (n == ds->n_images: the source's own order hook, e.g. the shards'
+ * shuffle buffer, applies), or the n images eval.split leaves to training
+ * (a plain seeded permutation of their positions: the hook permutes the
+ * whole set, so it does not apply to a part). */
+static void epoch_order(const orch_pipeline *p, const orch_dataset *ds, int n, int64_t epoch,
+                        int *order)
+{
+    const orch_data *d = &p->data;
+    if (d->shuffle == 0 && d->source != ORCH_DATA_SHARDS) { /* shuffle = false */
+        for (int i = 0; i < n; i++)
+            order[i] = i;
+        return;
+    }
+    uint64_t seed = orch_data_seed(d, p->seed);
+    if (n == ds->n_images)
+        orch_dataset_order(ds, seed, epoch, order);
+    else
+        orch_order_permutation(n, seed, epoch, order);
+}
+
+void orch_train_epoch_order(const orch_pipeline *p, const orch_dataset *ds, int64_t epoch,
+                            int *order)
+{
+    epoch_order(p, ds, ds->n_images, epoch, order);
+}
+
 /* Images of step `step`: positions step*G .. step*G+G-1 of an endless
  * sequence of epochs, each a seeded permutation (reproducible on resume),
  * G the global batch. */
@@ -604,7 +623,7 @@ static void global_batch_indices(run_state *rs, int64_t step, int global, int *i
         int64_t pos = step * global + i;
         int64_t epoch = pos / n;
         if (epoch != rs->order_epoch) {
-            orch_order_permutation(n, rs->p->seed, epoch, rs->order);
+            epoch_order(rs->p, &rs->data, n, epoch, rs->order);
             rs->order_epoch = epoch;
         }
         int k = rs->order[pos % n];
@@ -819,7 +838,7 @@ static int update_step(run_state *rs, int64_t step, const step_partials *parts, 
     const orch_pipeline *p = rs->p;
     orch_exec *ex = &rs->exec;
     orch_train_result *res = rs->result;
-    double lr = lr_at(p, step);
+    double lr = orch_lr_at(&p->optimizer, &p->schedule, step);
     int rc = ORCH_OK;
     if (rs->cache.disk != NULL) {
         orch_metric_record hit_rec = {step, "feature_cache/hits", parts->cache_hits};
@@ -1303,7 +1322,8 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
             rc = sc.rc;
         }
         print_progress(progress, p, result, step, now_ms() - start, step - first_step + 1);
-        print_json_step(json, result->run_id, step, result, lr_at(p, step), now_ms() - t0);
+        print_json_step(json, result->run_id, step, result,
+                        orch_lr_at(&p->optimizer, &p->schedule, step), now_ms() - t0);
         /* after the stage statistics, which read the step's activations */
         if (rc == ORCH_OK && outcome != STEP_DIVERGED && eval_due(p, step))
             rc = evaluate(&rs, step, err);

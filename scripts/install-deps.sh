@@ -9,8 +9,8 @@
 # The Makefile runs it once per make invocation. Open MPI is linked (orch
 # sweep under mpirun/srun: libopenmpi-dev) and its mpirun runs the sweep
 # tests (openmpi-bin). libpng and libjpeg (libjpeg-turbo, the library Debian's
-# Pillow links) decode image data sets. libarchive is installed though nothing links it yet:
-# the run archive builds on it.
+# Pillow links) decode image data sets; libarchive reads and writes tar
+# shards (core/shards*.c).
 set -eu
 
 fuzz=0
