@@ -160,7 +160,8 @@ static const orch_value *rs_at(const orch_rowset *rs, size_t row, const char *co
 {
     static const orch_value null_value = {0};
     int c = orch_rowset_column(rs, col);
-    return c < 0 ? &null_value : &rs->cells[row * (size_t)rs->n_cols + (size_t)c];
+    return c < 0 || row >= rs->n_rows ? &null_value
+                                      : &rs->cells[row * (size_t)rs->n_cols + (size_t)c];
 }
 
 /* ------------------------------------------------------------- styles */
@@ -539,7 +540,9 @@ static void compare_table(page *pg)
     fputs("<th>first NaN: step</th><th>phase</th><th>stage</th><th>tensor</th>"
           "<th>provenance</th></tr>\n",
           pg->out);
-    for (size_t row = 0; row < cmp->n_rows && (int)row < r->n_runs; row++) {
+    /* compare's rows are the runs' (report_read.c); a report made by hand
+     * without them shows "-" */
+    for (size_t row = 0; (int)row < r->n_runs; row++) {
         const orch_report_run *run = &r->runs[row];
         fprintf(pg->out, "<tr data-run=\"%lld\">", (long long)run->run_id);
         for (size_t c = 0; c < sizeof cols / sizeof *cols; c++)
