@@ -94,7 +94,8 @@ all: build
 BUILD_GOALS = $(filter-out clean format,$(or $(MAKECMDGOALS),all))
 ifeq ($(MAKELEVEL),0)
 ifneq ($(BUILD_GOALS),)
-DEPS_STATUS := $(shell sh scripts/install-deps.sh $(if $(filter fuzz,$(MAKECMDGOALS)),--fuzz) >&2; echo $$?)
+DEPS_STATUS := $(shell sh scripts/install-deps.sh $(if $(filter fuzz,$(MAKECMDGOALS)),--fuzz) \
+                 $(if $(filter test test-subconfigs asan,$(MAKECMDGOALS)),--browser) >&2; echo $$?)
 ifneq ($(DEPS_STATUS),0)
 $(error scripts/install-deps.sh failed (exit $(DEPS_STATUS)))
 endif

@@ -197,7 +197,13 @@ static int styles(page *pg)
             k++;
         if (k == n_seeds)
             seeds[n_seeds++] = run->seed;
-        pg->dash[i] = k % N_DASHES;
+        /* two runs of one strategy and seed (surgery and nan-repro) would
+         * look alike: a later one takes the next line style */
+        int same = 0;
+        for (int j = 0; j < i; j++)
+            same += pg->r->runs[j].seed == run->seed &&
+                    strcmp(pg->r->runs[j].strategy, run->strategy) == 0;
+        pg->dash[i] = (k + same) % N_DASHES;
     }
     free(strategies);
     free(seeds);

@@ -154,7 +154,7 @@ static int read_metrics(orch_store *s, orch_report_run *r, orch_err *err)
 /* ------------------------------------------------------- stage order
  *
  * The heat map's rows go down the tower: patch embedding, blocks in
- * order, the merger, the head. Within a block and within the merger the
+ * order, the merger, pooling, the head, the loss. Within a block and within the merger the
  * stages follow the order core/graph_build.c adds them; the lists below
  * only order rows, so a stage they do not know (a renamed one) still shows,
  * after the known ones of its part, by name. */
@@ -179,7 +179,7 @@ static int find_in(const char *name, const char *const *list, int n)
 
 static stage_key stage_key_of(const char *name)
 {
-    stage_key k = {4, 0, 99};
+    stage_key k = {6, 0, 99};
     if (strncmp(name, "visual.patch_embed", 18) == 0) {
         k.part = 0;
     } else if (strncmp(name, "visual.blocks.", 14) == 0) {
@@ -193,8 +193,12 @@ static stage_key stage_key_of(const char *name)
         k.part = 2;
         k.within =
             find_in(name + 14, merger_order, (int)(sizeof merger_order / sizeof *merger_order));
-    } else if (strncmp(name, "head", 4) == 0) {
+    } else if (strcmp(name, "pool") == 0) {
         k.part = 3;
+    } else if (strncmp(name, "head", 4) == 0) {
+        k.part = 4;
+    } else if (strcmp(name, "loss") == 0) {
+        k.part = 5;
     }
     return k;
 }
