@@ -197,10 +197,11 @@ static int styles(page *pg)
             k++;
         if (k == n_seeds)
             seeds[n_seeds++] = run->seed;
-        /* two runs of one strategy and seed (surgery and nan-repro) would
-         * look alike: a later one takes the next line style */
+        /* outside a sweep, two runs of one strategy and seed (surgery and
+         * nan-repro) would look alike: a later one takes the next line
+         * style. A sweep keeps the rule (its groups have their own chart). */
         int same = 0;
-        for (int j = 0; j < i; j++)
+        for (int j = 0; j < i && pg->r->sweep_id == 0; j++)
             same += pg->r->runs[j].seed == run->seed &&
                     strcmp(pg->r->runs[j].strategy, run->strategy) == 0;
         pg->dash[i] = (k + same) % N_DASHES;
