@@ -20,6 +20,7 @@
 
 #include "store/report_html.h"
 #include "store/store.h"
+#include "store/sweeps.h"
 #include "tests/testutil.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -350,6 +351,11 @@ static int fill(const char *path)
                            &(orch_run_end){r == 1 ? ORCH_RUN_DIVERGED : ORCH_RUN_FINISHED, NULL},
                            &err) == ORCH_OK;
     }
+    /* sweep 1: recorded, no runs queued yet */
+    int64_t sweep_id = 0;
+    if (ok)
+        ok = orch_store_sweep_open(s, "empty", "empty.lua", "h", "host", 1, &sweep_id, &err) ==
+             ORCH_OK;
     if (!ok)
         fprintf(stderr, "fill: %s\n", err.msg);
     orch_store_close(s);
@@ -473,6 +479,26 @@ static void test_selection_refused(void **state)
     orch_html_report_free(&r);
 }
 
+/* A sweep without runs is a page of zero runs, not an error. */
+static void test_empty_sweep(void **state)
+{
+    fixture *f = *state;
+    orch_html_report r;
+    orch_err err = {0};
+    assert_int_equal(orch_store_read_html_report(f->ro, NULL, 0, NULL, NULL, 1, &r, &err), ORCH_OK);
+    assert_int_equal(r.n_runs, 0);
+    assert_string_equal(r.title, "sweep 1 (empty)");
+    char *page = render(&r);
+    check_page(page);
+    assert_non_null(strstr(page, "id=\"no-runs\""));
+    free(page);
+    orch_html_report_free(&r);
+    int64_t one = 1;
+    assert_int_equal(orch_store_read_html_report(f->ro, &one, 1, NULL, NULL, 1, &r, &err),
+                     ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "takes no run ids"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_escaping),
         cmocka_unit_test_setup_teardown(test_read_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_selection_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_sweep, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
