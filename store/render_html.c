@@ -53,8 +53,11 @@ static const char page_css[] =
     "path.nan{stroke:none}path.band{stroke:none;fill-opacity:.18}\n"
     "rect.first{fill:none;stroke:#d00;stroke-width:2.5}\n"
     ".off{display:none}\n"
-    "ul.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:2px 14px;margin:.3em 0}\n"
-    "ul.legend li{cursor:pointer;white-space:nowrap}ul.legend li.hidden{opacity:.35}\n"
+    "ul.legend{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,"
+    "minmax(320px,1fr));gap:1px 14px;margin:.3em 0}\n"
+    "ul.legend "
+    "li{cursor:pointer;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}ul.legend "
+    "li.hidden{opacity:.35}\n"
     "ul.legend svg{vertical-align:middle;margin-right:4px}\n"
     "table{border-collapse:collapse;margin:.4em 0;font-size:13px}\n"
     "th,td{border:1px solid #bbb;padding:2px 6px;text-align:left}"
@@ -532,10 +535,15 @@ static void compare_table(page *pg)
     static const char *const cols[] = {"run",        "name",      "strategy",      "precision",
                                        "lr",         "seed",      "status",        "steps",
                                        "final_loss", "best_loss", "max_grad_norm", "steps_per_s"};
+    /* columns of a newer run_summary (schema 7), shown when the store has them */
+    static const char *const extra[] = {"end_reason", "data_hash"};
+    int has_extra[2] = {0, 0};
     int has_eval_loss = 0, has_eval_acc = 0;
     for (int i = 0; i < r->n_runs; i++) {
         has_eval_loss |= find_metric(&r->runs[i], "eval/loss") != NULL;
         has_eval_acc |= find_metric(&r->runs[i], "eval/accuracy") != NULL;
+        for (int k = 0; k < 2; k++)
+            has_extra[k] |= orch_rowset_column(&r->runs[i].summary, extra[k]) >= 0;
     }
     fputs("<div class=\"wide\"><table id=\"compare\">\n<tr>", pg->out);
     for (size_t c = 0; c < sizeof cols / sizeof *cols; c++)
@@ -544,6 +552,9 @@ static void compare_table(page *pg)
         fputs("<th>final eval/loss</th>", pg->out);
     if (has_eval_acc)
         fputs("<th>best eval/accuracy</th>", pg->out);
+    for (int k = 0; k < 2; k++)
+        if (has_extra[k])
+            fprintf(pg->out, "<th>%s</th>", extra[k]);
     fputs("<th>first NaN: step</th><th>phase</th><th>stage</th><th>tensor</th>"
           "<th>provenance</th></tr>\n",
           pg->out);
@@ -571,6 +582,9 @@ static void compare_table(page *pg)
                 }
             cell_value(pg, &v);
         }
+        for (int k = 0; k < 2; k++)
+            if (has_extra[k])
+                cell_value(pg, rs_at(&run->summary, 0, extra[k]));
         if (run->nan_events.n_rows > 0) {
             const orch_rowset *e = &run->nan_events;
             cell_value(pg, rs_at(e, 0, "step"));

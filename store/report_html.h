@@ -66,6 +66,9 @@ typedef struct orch_report_run {
     char **stat_stages; /* malloc'd names, in tower order (see report_read.c) */
     int64_t n_stats;
     orch_report_stat *stats;
+    /* the run's row of run_summary, every column it has: a newer schema's
+     * columns (end_reason, data_hash of schema 7) show when present */
+    orch_rowset summary;
     char *config_json;   /* the resolved configuration, as stored */
     char *pipeline_text; /* the pipeline file's text when the caller read it, else NULL */
 } orch_report_run;

@@ -38,6 +38,7 @@ static const char sql_stats[] = "SELECT step, stage, act_absmax FROM stage_stats
 static const char sql_run[] = "SELECT name, pipeline, strategy, status, seed, config_json,"
                               " json_extract(config_json, '$.precision') FROM runs WHERE id = ?1";
 static const char sql_sweep_name[] = "SELECT name FROM sweeps WHERE id = ?1";
+static const char sql_summary[] = "SELECT * FROM run_summary WHERE run_id = ?1";
 
 /* A column of the current row as a malloc'd string ("" for NULL). */
 static char *col_text(sqlite3_stmt *st, int c)
@@ -335,6 +336,12 @@ static int read_run(orch_store *s, orch_report_run *r, orch_err *err)
     sqlite3_finalize(st);
     if (rc == ORCH_OK)
         rc = read_stats(s, r, err);
+    st = NULL;
+    if (rc == ORCH_OK)
+        rc = prepare_bound(s, sql_summary, &st, 1, &r->run_id, err);
+    if (rc == ORCH_OK)
+        rc = store_fetch_rows(s, st, &r->summary, err);
+    sqlite3_finalize(st);
     store_exec(s, "COMMIT", NULL);
     return rc;
 }
@@ -357,6 +364,7 @@ static void run_free(orch_report_run *r)
     }
     free(r->metrics);
     orch_rowset_free(&r->nan_events);
+    orch_rowset_free(&r->summary);
     for (int i = 0; i < r->n_stat_stages; i++)
         free(r->stat_stages[i]);
     free(r->stat_stages);

@@ -273,6 +273,30 @@ static void test_size_and_decimation(void **state)
     free_report(r);
 }
 
+/* Columns of a newer run_summary (schema 7: end_reason, data_hash) show in
+ * the compare table when the store has them, and only then. */
+static void test_newer_summary_columns(void **state)
+{
+    (void)state;
+    orch_html_report *r = make_report(2, 5);
+    char *page = render(r);
+    assert_null(strstr(page, "<th>end_reason</th>"));
+    free(page);
+    orch_rowset *sum = &r->runs[1].summary;
+    sum->n_cols = 1;
+    sum->names = calloc(1, sizeof *sum->names);
+    sum->names[0] = strdup("end_reason");
+    sum->n_rows = sum->cap_rows = 1;
+    sum->cells = calloc(1, sizeof *sum->cells);
+    sum->cells[0] = (orch_value){.kind = ORCH_VALUE_TEXT, .s = strdup("early_stop"), .n = 10};
+    page = render(r);
+    check_page(page);
+    assert_non_null(strstr(page, "<th>end_reason</th>"));
+    assert_non_null(strstr(page, "<td>early_stop</td>"));
+    free(page);
+    free_report(r);
+}
+
 static void test_escaping(void **state)
 {
     (void)state;
@@ -404,6 +428,8 @@ static void test_read_store(void **state)
     assert_true(isnan(bad->loss[3]));
     assert_true(isinf(bad->grad_norm[5]));
     assert_int_equal(bad->n_nan_events, 1);
+    assert_int_equal(bad->summary.n_rows, 1);
+    assert_true(orch_rowset_column(&bad->summary, "first_nan_step") >= 0);
     /* stage statistics: the steps around the event, stages down the tower */
     assert_int_equal(bad->n_stat_stages, N_STAGES);
     const char *order[] = {"visual.patch_embed.proj",
@@ -508,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_all_nan),
         cmocka_unit_test(test_200_runs),
         cmocka_unit_test(test_size_and_decimation),
+        cmocka_unit_test(test_newer_summary_columns),
         cmocka_unit_test(test_escaping),
         cmocka_unit_test_setup_teardown(test_read_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_selection_refused, setup, teardown),
