@@ -141,6 +141,15 @@ static char *browse(fixture *f, const char *page, const char *png, char **consol
         char log[600];
         snprintf(log, sizeof log, "%s/browser.log", f->dir);
         char *text = read_whole_file(log, NULL);
+        /* no DOM at all: the browser did not start (missing libraries, no
+         * /dev/shm, ...), which says nothing of the page: skipped, saying why */
+        if (r.out[0] == '\0') {
+            print_message("skipped: %s could not start (exit %d); its log: %.1500s\n", f->browser,
+                          r.exit_code, text != NULL ? text : "");
+            free(text);
+            cli_result_free(&r);
+            skip();
+        }
         fail_msg("%s exited %d; its log: %.2000s", f->browser, r.exit_code,
                  text != NULL ? text : "");
     }
