@@ -352,28 +352,46 @@ static int fill(const char *path)
         int64_t id = 0;
         ok = k.begin_run(k.ctx, &info, &id, &err) == ORCH_OK;
         for (int i = 0; ok && r < 2 && i < 6; i++) {
-            orch_step_record st = {i, r == 1 && i >= 3 ? NAN : 2.0 - 0.1 * i,
-                                   r == 1 && i >= 3 ? INFINITY : 1.0, 1e-3, 10.0};
+            orch_step_record st = {.step = i,
+                                   .loss = r == 1 && i >= 3 ? NAN : 2.0 - 0.1 * i,
+                                   .grad_norm = r == 1 && i >= 3 ? INFINITY : 1.0,
+                                   .lr = 1e-3,
+                                   .wall_ms = 10.0};
             ok = k.step(k.ctx, id, &st, &err) == ORCH_OK;
             if (ok && r == 0 && i % 2 == 1)
-                ok = k.metric(k.ctx, id, &(orch_metric_record){i, "eval/loss", 1.5 - 0.1 * i},
+                ok = k.metric(k.ctx, id,
+                              &(orch_metric_record){
+                                  .step = i, .name = "eval/loss", .value = 1.5 - 0.1 * i},
                               &err) == ORCH_OK &&
-                     k.metric(k.ctx, id, &(orch_metric_record){i, "eval/accuracy", 0.1 * i},
+                     k.metric(k.ctx, id,
+                              &(orch_metric_record){
+                                  .step = i, .name = "eval/accuracy", .value = 0.1 * i},
                               &err) == ORCH_OK;
             for (int g = 0; ok && r == 1 && g < N_STAGES; g++) {
-                orch_stage_stat ss = {i, stages[g], pow(10.0, g + i), 1.0, 1.0};
+                orch_stage_stat ss = {.step = i,
+                                      .stage = stages[g],
+                                      .act_absmax = pow(10.0, g + i),
+                                      .act_rms = 1.0,
+                                      .grad_norm = 1.0};
                 ok = k.stage_stat(k.ctx, id, &ss, &err) == ORCH_OK;
             }
         }
         if (ok && r == 1) {
-            orch_nan_record ev = {
-                3, ORCH_PHASE_FORWARD, "visual.merger.mlp.2", "output", 3, 0, 65504.0, 1, -1, NULL};
+            orch_nan_record ev = {.step = 3,
+                                  .phase = ORCH_PHASE_FORWARD,
+                                  .stage = "visual.merger.mlp.2",
+                                  .tensor = "output",
+                                  .nan_count = 3,
+                                  .input_absmax = 65504.0,
+                                  .inputs_finite = 1,
+                                  .rank = -1};
             ok = k.nan_event(k.ctx, id, &ev, &err) == ORCH_OK;
         }
         if (ok)
-            ok = k.end_run(k.ctx, id,
-                           &(orch_run_end){r == 1 ? ORCH_RUN_DIVERGED : ORCH_RUN_FINISHED, NULL},
-                           &err) == ORCH_OK;
+            ok =
+                k.end_run(k.ctx, id,
+                          &(orch_run_end){.status = r == 1 ? ORCH_RUN_DIVERGED : ORCH_RUN_FINISHED},
+                          &err) == ORCH_OK;
     }
     /* sweep 1: recorded, no runs queued yet */
     int64_t sweep_id = 0;
