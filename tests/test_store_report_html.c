@@ -544,6 +544,74 @@ static void test_empty_sweep(void **state)
     assert_non_null(strstr(err.msg, "takes no run ids"));
 }
 
+/* A sweep's runs are grouped as orch compare --sweep groups them (the
+ * configuration without the seed), groups numbered by their first run;
+ * one band and one mean line per group. Queued runs have no steps. */
+static void test_sweep_groups(void **state)
+{
+    fixture *f = *state;
+    orch_store *s = NULL;
+    orch_err err = {0};
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
+    int64_t sweep_id = 0;
+    assert_int_equal(orch_store_sweep_open(s, "grid", "grid.lua", "h2", "host", 1, &sweep_id, &err),
+                     ORCH_OK);
+    /* points in an order that interleaves the groups: b, a, b, c, a */
+    static const struct {
+        const char *point, *config;
+        uint64_t seed;
+    } points[] = {
+        {"b-s1", "{\"lr\":2,\"seed\":1}", 1}, {"a-s1", "{\"lr\":1,\"seed\":1}", 1},
+        {"b-s2", "{\"lr\":2,\"seed\":2}", 2}, {"c-s1", "{\"lr\":3,\"seed\":1}", 1},
+        {"a-s2", "{\"lr\":1,\"seed\":2}", 2},
+    };
+    int64_t ids[5];
+    for (int i = 0; i < 5; i++) {
+        char hash[16];
+        snprintf(hash, sizeof hash, "h%d", i);
+        orch_run_info info = {.pipeline = "grid.lua",
+                              .name = points[i].point,
+                              .strategy = "lora",
+                              .config_json = points[i].config,
+                              .config_hash = hash,
+                              .seed = points[i].seed};
+        orch_sweep_run_state st;
+        assert_int_equal(orch_store_sweep_queue(s, sweep_id, points[i].point, &info, &st, &err),
+                         ORCH_OK);
+        ids[i] = st.run_id;
+    }
+    orch_store_close(s);
+    orch_html_report r;
+    assert_int_equal(orch_store_read_html_report(f->ro, NULL, 0, NULL, NULL, sweep_id, &r, &err),
+                     ORCH_OK);
+    assert_int_equal(r.n_runs, 5);
+    assert_int_equal(r.sweep_groups.n_rows, 3);
+    /* group b has the first run: 0; a: 1; c: 2 */
+    const int want_group[] = {0, 1, 0, 2, 1};
+    const char *want_label[] = {"b", "a", "b", "c", "a"};
+    for (int i = 0; i < 5; i++) {
+        const orch_report_run *run = NULL;
+        for (int k = 0; k < r.n_runs; k++)
+            if (r.runs[k].run_id == ids[i])
+                run = &r.runs[k];
+        assert_non_null(run);
+        assert_int_equal(run->group_index, want_group[i]);
+        assert_string_equal(run->group, want_label[i]);
+    }
+    char *page = render(&r);
+    check_page(page);
+    assert_int_equal(curves_in(page, "chart-loss"), 5);
+    char *bands = section(page, "<svg id=\"chart-bands\"", "</svg>");
+    assert_int_equal(count(bands, "<path class=\"band\""), 3);
+    assert_int_equal(count(bands, "<path class=\"curve\""), 3);
+    free(bands);
+    char *table = section(page, "<table id=\"sweep-groups\"", "</table>");
+    assert_int_equal(count(table, "<tr>"), 4);
+    free(table);
+    free(page);
+    orch_html_report_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -558,6 +626,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_selection_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_groups, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
