@@ -183,12 +183,12 @@ typedef struct pen {
     int any;  /* anything was written */
 } pen;
 
-/* Ends the segment; a segment of one point becomes a dot (a zero-length
- * line with round caps), so a lone finite step between NaNs shows. */
+/* Ends the segment; a segment of one point becomes a short dash centred
+ * on it, so a lone finite step between NaNs shows. */
 static void pen_up(pen *pn)
 {
     if (pn->down == 1)
-        fputs("h0", pn->out);
+        fputs("m-2.5 0h5", pn->out);
     pn->down = 0;
 }
 

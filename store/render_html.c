@@ -722,7 +722,7 @@ int orch_render_html_report(const orch_html_report *r, FILE *out, orch_err *err)
     fprintf(out, "</h1>\n<p class=\"meta\">%d run%s from the store ", r->n_runs,
             r->n_runs == 1 ? "" : "s");
     esc(&pg, r->db);
-    fputs(". Curves: one colour per strategy, one line style per seed; ▲ at the top marks "
+    fputs(". Curves: one colour per strategy, one line style per seed; ▼ at the top marks "
           "steps whose value is NaN or infinite. Click a legend entry to hide or show a run.</p>\n",
           out);
 

@@ -211,6 +211,15 @@ static void test_all_nan(void **state)
     free(markers);
     free(loss);
     free(page);
+    /* one finite step between NaNs is drawn (a short dash), not lost */
+    r->runs[0].loss[10] = 1.0;
+    page = render(r);
+    loss = section(page, "<svg id=\"chart-loss\"", "</svg>");
+    char *curve = section(loss, "<path class=\"curve\"", "/>");
+    assert_non_null(strstr(curve, "m-2.5 0h5"));
+    free(curve);
+    free(loss);
+    free(page);
     free_report(r);
 }
 
