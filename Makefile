@@ -1,7 +1,8 @@
 # orch - build, test, bench. See README.md and docs/testing.md.
 #
 #   make run    install missing packages, build, run pipelines/detach.lua
-#   make test   install missing packages, build, run the whole suite
+#   make test   install missing packages (and chromium, best effort, for the
+#               report's browser test), build, run the whole suite
 #   make test-subconfigs  the suite once per BLIS sub-configuration the CPU runs
 #   make asan   the suite under AddressSanitizer + UBSan (separate build dir)
 #   make fuzz   every libFuzzer target for FUZZ_S seconds under ASan + UBSan
@@ -91,11 +92,13 @@ all: build
 
 # The package check: once per make invocation, before anything is built,
 # by the top-level make only (sub-makes inherit MAKELEVEL > 0). Goals that
-# build nothing skip it. make fuzz also needs clang and libFuzzer.
+# build nothing skip it. make fuzz also needs clang and libFuzzer; make test,
+# test-subconfigs and asan ask for chromium (--browser), which may fail.
 BUILD_GOALS = $(filter-out clean format,$(or $(MAKECMDGOALS),all))
 ifeq ($(MAKELEVEL),0)
 ifneq ($(BUILD_GOALS),)
-DEPS_STATUS := $(shell sh scripts/install-deps.sh $(if $(filter fuzz,$(MAKECMDGOALS)),--fuzz) >&2; echo $$?)
+DEPS_STATUS := $(shell sh scripts/install-deps.sh $(if $(filter fuzz,$(MAKECMDGOALS)),--fuzz) \
+                 $(if $(filter test test-subconfigs asan,$(MAKECMDGOALS)),--browser) >&2; echo $$?)
 ifneq ($(DEPS_STATUS),0)
 $(error scripts/install-deps.sh failed (exit $(DEPS_STATUS)))
 endif

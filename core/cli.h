@@ -54,6 +54,7 @@ int orch_cmd_export_adapter(int argc, char **argv, orch_cli_globals *globals, or
 int orch_cmd_predict(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_merge(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_shards(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_report(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_help(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 
 /* ------------------------------------------------------ argument parsing */

@@ -109,6 +109,26 @@ const orch_cmd orch_commands[] = {
      "  --tag TAG         every run whose pipeline has this tag\n"
      "  --sweep ID        the groups of sweep ID (see 'orch sweeps')\n"
      "  --csv, --json     machine-readable output\n"},
+    {"report", orch_cmd_report, "write one HTML page with plots of runs or a sweep",
+     "usage: orch report RUN... | --pipeline FILE | --tag TAG  -o FILE.html [--db PATH]\n"
+     "       orch report --sweep ID -o FILE.html [--db PATH]\n"
+     "\n"
+     "Writes one self-contained HTML page (inline SVG, no network access): loss and\n"
+     "grad_norm (log scale) per run on shared axes, one colour per strategy and a\n"
+     "line style per seed, NaN/Inf steps marked at the top; evaluation metrics\n"
+     "(eval/*) when recorded; the compare table with the first NaN's provenance;\n"
+     "for runs with NaN events, a heat map of per-stage act_absmax around the\n"
+     "first event; each run's pipeline and configuration. With --sweep, also each\n"
+     "group of seeds' mean and spread and the ranked groups (orch compare --sweep).\n"
+     "Runs are selected as for 'orch compare'. The page is written to a temporary\n"
+     "file and renamed, so FILE.html is never half written. docs/report.md.\n"
+     "\n"
+     "  -o, --output FILE  the page to write (replaced when it exists)\n"
+     "  --pipeline FILE    every run of this pipeline file\n"
+     "  --tag TAG          every run whose pipeline has this tag\n"
+     "  --sweep ID         every run of sweep ID (see 'orch sweeps')\n"
+     "\n"
+     "Exit codes: 0 written; 1 runtime failure; 2 a bad selection or no -o.\n"},
     {"sweeps", orch_cmd_sweeps, "list the sweeps in the store, with their runs by status",
      "usage: orch sweeps [--csv | --json] [--db PATH]\n"
      "\n"
