@@ -57,6 +57,12 @@ typedef struct orch_train_result {
     char first_nan[256];   /* "step 1 backward visual.merger.mlp.2 grad_weight", or "" */
     char diverged_at[320]; /* a diverged run: where ("step 2 backward head grad_weight",
                               "step 5: the final loss is NaN", ...); else "" */
+    int64_t evals;         /* evaluations done (eval = { ... }) */
+    double eval_loss;      /* the last evaluation's eval/loss */
+    double eval_accuracy;  /* and eval/accuracy (classifiers; else NaN) */
+    char end_reason[256];  /* why a finished run ended before its last step ("early stop:
+                              eval/loss did not improve for 3 evaluations (best 0.4123 at
+                              step 40)"), else "" */
 } orch_train_result;
 
 /* Asks a running orch_train to stop after its current step; the run is
