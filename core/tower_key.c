@@ -86,8 +86,13 @@ uint64_t orch_tower_forward_key(const orch_pipeline *p)
         put(&f, fields, sizeof fields);
         put(&f, d->image_grid_thw, sizeof(int64_t) * 3 * (size_t)d->n_grids);
     }
+    /* the seeds: the tower's (seed), the synthetic images' (data.seed, else
+     * seed), each once, so the keys without data.seed are what they were */
     int seeded_images = d->source == ORCH_DATA_SYNTHETIC;
-    if (seeded_tower || seeded_images)
+    uint64_t data_seed = orch_data_seed(d, p->seed);
+    if (seeded_tower)
         put_int64(&f, (int64_t)p->seed);
+    if (seeded_images && !(seeded_tower && data_seed == p->seed))
+        put_int64(&f, (int64_t)data_seed);
     return XXH3_64bits(f.bytes, f.len);
 }

@@ -410,7 +410,7 @@ static int prepare_eval(run_state *rs, orch_err *err)
                            "%s: eval.every = %d, eval.batch_size = %d: neither can be negative",
                            p->path, ev->every, ev->batch_size);
     if (ev->split > 0.0) {
-        uint64_t seed = p->data.has_seed ? p->data.seed : p->seed;
+        uint64_t seed = orch_data_seed(&p->data, p->seed);
         orch_err split_err;
         orch_err_clear(&split_err);
         int rc = orch_dataset_split(rs->data.n_images, ev->split, seed, &rs->train_set,
@@ -426,7 +426,7 @@ static int prepare_eval(run_state *rs, orch_err *err)
     orch_data set = ev->data;
     if (set.source == ORCH_DATA_SYNTHETIC && !set.has_seed) {
         set.has_seed = 1;
-        set.seed = (p->data.has_seed ? p->data.seed : p->seed) ^ ORCH_EVAL_SYNTHETIC_SEED;
+        set.seed = orch_data_seed(&p->data, p->seed) ^ ORCH_EVAL_SYNTHETIC_SEED;
     }
     int rc = orch_data_open_set(p, &set, &rs->eval_own, err);
     if (rc != ORCH_OK)

@@ -1,14 +1,13 @@
 /* test_cli_dp.c - data-parallel `orch run` through the orch binary: a run
  * over `mpirun -np 2` and `-np 3 --oversubscribe` matches the one-rank run
- * of the same global batch (losses and grad norms within 1e-6 relative
- * over 20 steps) for surgery, detach, LoRA and full, and is bit-identical
- * between two runs on the same rank count; a NaN injected on rank 1 only
- * makes every rank take the same branch and is recorded once, with rank 1,
- * its host and its provenance; a 2-rank run stopped at a step resumes on 3
- * ranks with the losses of an uninterrupted run; a degree that is not the
- * launcher's is one line, exit 2 and no store; only rank 0 opens the store.
- * Every mpirun runs under a hard timeout with its own session directory
- * (tests/testutil_sweep.h), with ORCH_THREADS=1. */
+ * of the same global batch (losses within 1e-6 relative, grad norms within
+ * 1e-6 of the run's largest, over 20 steps) for surgery, detach, LoRA and full, and is
+ * bit-identical between two runs on the same rank count; a NaN injected on rank 1 only makes every
+ * rank take the same branch and is recorded once, with rank 1, its host and its provenance; a
+ * 2-rank run stopped at a step resumes on 3 ranks with the losses of an uninterrupted run; a degree
+ * that is not the launcher's is one line, exit 2 and no store; only rank 0 opens the store. Every
+ * mpirun runs under a hard timeout with its own session directory (tests/testutil_sweep.h), with
+ * ORCH_THREADS=1. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -92,22 +91,35 @@ static double rel(double a, double b)
     return m > 0 ? d / m : d;
 }
 
-/* a and b agree within TOL relative (grad norms within norm_tol), step by
- * step, from step first on */
+/* a and b agree step by step, from step first on: losses within TOL
+ * relative, grad norms within norm_tol of the largest grad norm of the two
+ * runs. The norms differ by the order of float32 gradient sums across ranks,
+ * an absolute rounding of the size of the gradients: at steps where the
+ * images' gradients cancel, the norm is a tenth of the largest and the same
+ * rounding is ten times larger relative to it. */
 static void assert_close_tol(const steps *a, const steps *b, int first, double norm_tol,
                              const char *what)
 {
     assert_int_equal(a->n, b->n);
-    double worst = 0.0;
+    double peak = 0.0, worst = 0.0;
     for (int i = first; i < a->n; i++) {
-        double dl = rel(a->loss[i], b->loss[i]), dn = rel(a->norm[i], b->norm[i]);
+        if (isfinite(a->norm[i]) && fabs(a->norm[i]) > peak)
+            peak = fabs(a->norm[i]);
+        if (isfinite(b->norm[i]) && fabs(b->norm[i]) > peak)
+            peak = fabs(b->norm[i]);
+    }
+    for (int i = first; i < a->n; i++) {
+        double dl = rel(a->loss[i], b->loss[i]);
+        double dn = isnan(a->norm[i]) && isnan(b->norm[i]) ? 0.0
+                    : peak > 0                             ? fabs(a->norm[i] - b->norm[i]) / peak
+                                                           : rel(a->norm[i], b->norm[i]);
         if (dl > worst)
             worst = dl;
         if (dn > worst)
             worst = dn;
         if (!(dl <= TOL) || !(dn <= norm_tol))
-            fail_msg("%s: step %d: loss %.17g vs %.17g, grad_norm %.17g vs %.17g", what, i,
-                     a->loss[i], b->loss[i], a->norm[i], b->norm[i]);
+            fail_msg("%s: step %d: loss %.17g vs %.17g, grad_norm %.17g vs %.17g (largest %.17g)",
+                     what, i, a->loss[i], b->loss[i], a->norm[i], b->norm[i], peak);
     }
     print_message("%s: %d steps, largest relative difference %.3g\n", what, a->n - first, worst);
 }

@@ -4,10 +4,10 @@
  * tests/data/sweeps/dp_pair.lua is one run twice, on one rank and on two
  * (a grid over parallel.data). Under `mpirun -np 3` both finish, the
  * data-parallel one handed to a rank >= 1 (rank 0's worker thread cannot
- * call MPI), and its losses and grad norms equal the one-rank run's within
- * 1e-6 relative, step by step. A sweep whose data-parallel run needs more
- * ranks than it has besides rank 0 (alone, or under mpirun -np 2) is
- * refused at start: one line, exit 2, no store. */
+ * call MPI), and its losses equal the one-rank run's within 1e-6 relative
+ * and its grad norms within 1e-6 of the largest, step by step. A sweep whose data-parallel run
+ * needs more ranks than it has besides rank 0 (alone, or under mpirun -np 2) is refused at start:
+ * one line, exit 2, no store. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -66,11 +66,18 @@ static void test_dp_run_in_sweep(void **state)
                      1);
     assert_int_equal(raw_int(db, "SELECT count(*) FROM sweep_runs WHERE run_id = 2 AND rank >= 1"),
                      1);
+    /* grad norms within 1e-6 of the largest: the ranks' float32 sums round
+     * by the size of the gradients, which at a step where they cancel is
+     * several times the norm (test_cli_dp.c) */
+    double peak = 0.0;
+    for (int s = 0; s < N_STEPS; s++)
+        if (fabs(value_at(db, "grad_norm", 1, s)) > peak)
+            peak = fabs(value_at(db, "grad_norm", 1, s));
     for (int s = 0; s < N_STEPS; s++) {
         const char *columns[] = {"loss", "grad_norm"};
         for (int c = 0; c < 2; c++) {
             double one = value_at(db, columns[c], 1, s), two = value_at(db, columns[c], 2, s);
-            double scale = fabs(one) > 1e-30 ? fabs(one) : 1.0;
+            double scale = c == 1 && peak > 1e-30 ? peak : fabs(one) > 1e-30 ? fabs(one) : 1.0;
             if (!(fabs(two - one) <= 1e-6 * scale))
                 fail_msg("step %d: %s %.9g on 2 ranks, %.9g on 1", s, columns[c], two, one);
         }

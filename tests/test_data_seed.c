@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/data_source.h"
+#include "core/tower_key.h"
 #include "core/train.h"
 #include "lua/dsl.h"
 
@@ -20,14 +21,19 @@ static orch_err E;
 
 #define N_ORDER 64 /* base.lua's samples */
 
-/* pipelines/base.lua with the --set overrides sets (NULL-terminated). */
-static void load(orch_pipeline *p, const char *const *sets)
+/* file with the --set overrides sets (NULL-terminated). */
+static void load_file(orch_pipeline *p, const char *file, const char *const *sets)
 {
     int n = 0;
     while (sets[n] != NULL)
         n++;
-    if (orch_dsl_load("pipelines/base.lua", sets, n, p, &E) != ORCH_OK)
+    if (orch_dsl_load(file, sets, n, p, &E) != ORCH_OK)
         fail_msg("orch_dsl_load: %s", E.msg);
+}
+
+static void load(orch_pipeline *p, const char *const *sets)
+{
+    load_file(p, "pipelines/base.lua", sets);
 }
 
 /* The images of p and their order in epochs 0 and 1, into ds and
@@ -113,12 +119,43 @@ static void test_no_shuffle(void **state)
     orch_dataset_free(&d);
 }
 
+/* The frozen tower's forward (the detach feature cache, a sweep's shared
+ * feature stages) is keyed by the synthetic images' seed: data.seed. The
+ * keys of pipelines without it are those orch always made (pinned: the
+ * value before data.seed existed), so cached features stay valid. */
+static void test_tower_key(void **state)
+{
+    (void)state;
+    static const char *const none[] = {NULL};
+    static const char *const same[] = {"data.seed=1234", NULL}; /* detach.lua's seed */
+    static const char *const other[] = {"data.seed=5", NULL};
+    load_file(&P1, "pipelines/detach.lua", none);
+    assert_true(orch_tower_forward_key(&P1) == UINT64_C(0x98caf9951cc080dd));
+    load_file(&P2, "pipelines/detach.lua", same);
+    assert_true(orch_tower_forward_key(&P2) == orch_tower_forward_key(&P1));
+    load_file(&P2, "pipelines/detach.lua", other);
+    assert_true(orch_tower_forward_key(&P2) != orch_tower_forward_key(&P1));
+    /* a tower from weights: only the images' seed counts */
+    static const char *const w1[] = {"model.weights=tests/oracle/fixtures/weights.safetensors",
+                                     "seed=1", "data.seed=7", NULL};
+    static const char *const w2[] = {"model.weights=tests/oracle/fixtures/weights.safetensors",
+                                     "seed=2", "data.seed=7", NULL};
+    static const char *const w3[] = {"model.weights=tests/oracle/fixtures/weights.safetensors",
+                                     "seed=7", NULL};
+    load_file(&P1, "pipelines/detach.lua", w1);
+    load_file(&P2, "pipelines/detach.lua", w2);
+    assert_true(orch_tower_forward_key(&P1) == orch_tower_forward_key(&P2));
+    load_file(&P2, "pipelines/detach.lua", w3);
+    assert_true(orch_tower_forward_key(&P1) == orch_tower_forward_key(&P2));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_data_seed),
         cmocka_unit_test(test_default_is_seed),
         cmocka_unit_test(test_no_shuffle),
+        cmocka_unit_test(test_tower_key),
     };
     return cmocka_run_group_tests_name("data seed", tests, NULL, NULL);
 }

@@ -316,8 +316,21 @@ static void test_table_well_formed(void **state)
         if (f->type == ORCH_FIELD_ENUM || (f->flags & ORCH_FIELDF_KIND))
             assert_true(f->type == ORCH_FIELD_ENUM && f->names != NULL && f->n_names > 0);
         if (f->type == ORCH_FIELD_INT_LIST || f->type == ORCH_FIELD_STRING_LIST ||
-            f->type == ORCH_FIELD_GRIDS)
+            f->type == ORCH_FIELD_GRIDS || f->type == ORCH_FIELD_FILE_LIST)
             assert_true(f->count_offset > 0 && f->size > 0);
+        if (f->same_as != NULL) { /* a struct of the same type as the section it mirrors */
+            const orch_field *base = orch_field_get(f->same_as);
+            assert_int_equal(f->type, ORCH_FIELD_SECTION);
+            assert_int_equal(base->type, ORCH_FIELD_SECTION);
+            assert_true(base->size == f->size && f->size > 0 && base->same_as == NULL);
+        }
+        if (f->kinds != 0) { /* an option of its section's kind */
+            char parent[128];
+            snprintf(parent, sizeof parent, "%.*s", (int)(key - f->path - 1), f->path);
+            const orch_field *kind = orch_field_kind_of(parent);
+            assert_non_null(kind);
+            assert_true(f->kinds < (1u << kind->n_names));
+        }
         if (f->type == ORCH_FIELD_STRING || f->type == ORCH_FIELD_FILE)
             assert_true(f->size > 1);
         for (size_t j = 0; j < i; j++)
