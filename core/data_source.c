@@ -171,7 +171,7 @@ int orch_data_open_set(const orch_pipeline *p, const orch_data *data, orch_datas
     syn.width = data->image_width;
     syn.n_grids = data->n_grids;
     syn.grids = &data->image_grid_thw[0][0];
-    syn.seed = data->has_seed ? data->seed : p->seed;
+    syn.seed = orch_data_seed(data, p->seed);
     syn.in_memory = 1;
     return orch_synthetic_load(&syn, &proc, out, err);
 }

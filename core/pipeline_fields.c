@@ -470,7 +470,8 @@ const orch_field orch_fields[] = {
             "batch_size x grad_accum images, at most data.samples for synthetic data)",
      .flags = ORCH_FIELDF_SPARSE, .in_json = accumulates, .in_plan = accumulates},
     {"schedule.warmup_steps", ORCH_FIELD_INT, AT(schedule.warmup_steps), IRANGE(0, I32), .def = "0",
-     .doc = "at most steps: linear warm-up from 0 to lr"},
+     .doc = "at most steps: linear warm-up from 0 to lr (lr x s / warmup_steps at step s, as "
+            "Hugging Face's schedules)"},
     {"schedule.checkpoint_every", ORCH_FIELD_INT, AT(schedule.checkpoint_every), IRANGE(0, I32),
      .def = "0",
      .doc = "write a checkpoint every N steps (0: only at the end); orch resume starts "

@@ -20,6 +20,7 @@
 #include "core/exec.h"
 #include "core/graph.h"
 #include "core/init.h"
+#include "core/lr_schedule.h"
 #include "core/pipeline_json.h"
 #include "kernels/kernels.h"
 
@@ -185,15 +186,6 @@ static int max_batch_patches(const orch_dataset *ds, int batch_size, int64_t *ou
     }
     *out = largest * batch_size;
     return ORCH_OK;
-}
-
-static double lr_at(const orch_pipeline *p, int64_t step)
-{
-    double lr = p->optimizer.lr;
-    int warmup = p->schedule.warmup_steps;
-    if (warmup > 0 && step < warmup)
-        lr *= (double)(step + 1) / (double)(warmup + 1);
-    return lr;
 }
 
 /* Loss-scale unscaling: every gradient times factor, the product in double
@@ -418,7 +410,7 @@ static int prepare_eval(run_state *rs, orch_err *err)
                            "%s: eval.every = %d, eval.batch_size = %d: neither can be negative",
                            p->path, ev->every, ev->batch_size);
     if (ev->split > 0.0) {
-        uint64_t seed = p->data.has_seed ? p->data.seed : p->seed;
+        uint64_t seed = orch_data_seed(&p->data, p->seed);
         orch_err split_err;
         orch_err_clear(&split_err);
         int rc = orch_dataset_split(rs->data.n_images, ev->split, seed, &rs->train_set,
@@ -434,7 +426,7 @@ static int prepare_eval(run_state *rs, orch_err *err)
     orch_data set = ev->data;
     if (set.source == ORCH_DATA_SYNTHETIC && !set.has_seed) {
         set.has_seed = 1;
-        set.seed = (p->data.has_seed ? p->data.seed : p->seed) ^ ORCH_EVAL_SYNTHETIC_SEED;
+        set.seed = orch_data_seed(&p->data, p->seed) ^ ORCH_EVAL_SYNTHETIC_SEED;
     }
     int rc = orch_data_open_set(p, &set, &rs->eval_own, err);
     if (rc != ORCH_OK)
@@ -592,6 +584,36 @@ static void rank_share(int global, int batch_size, int rank, int ranks, batch_sl
     }
 }
 
+void orch_train_epoch_order(const orch_pipeline *p, const orch_dataset *ds, int64_t epoch,
+                            int *order)
+{
+    const orch_data *d = &p->data;
+    if (d->shuffle == 0 && d->source != ORCH_DATA_SHARDS) { /* shuffle = false */
+        for (int i = 0; i < ds->n_images; i++)
+            order[i] = i;
+        return;
+    }
+    orch_dataset_order(ds, orch_data_seed(d, p->seed), epoch, order);
+}
+
+/* The training images' order in epoch `epoch` into rs->order: the data's
+ * (orch_train_epoch_order), or with eval.split a permutation of the
+ * training part alone by the same rule (data.shuffle = false keeps it in
+ * order; a shards source's shuffle buffer gives way to a whole shuffle of
+ * the part, which is read by index). */
+static void train_epoch_order(run_state *rs, int64_t epoch)
+{
+    const orch_data *d = &rs->p->data;
+    int n = rs->train_set.n;
+    if (n == 0)
+        orch_train_epoch_order(rs->p, &rs->data, epoch, rs->order);
+    else if (d->shuffle == 0 && d->source != ORCH_DATA_SHARDS)
+        for (int i = 0; i < n; i++)
+            rs->order[i] = i;
+    else
+        orch_order_permutation(n, orch_data_seed(d, rs->p->seed), epoch, rs->order);
+}
+
 /* Images of step `step`: positions step*G .. step*G+G-1 of an endless
  * sequence of epochs, each a seeded permutation (reproducible on resume),
  * G the global batch. */
@@ -604,7 +626,7 @@ static void global_batch_indices(run_state *rs, int64_t step, int global, int *i
         int64_t pos = step * global + i;
         int64_t epoch = pos / n;
         if (epoch != rs->order_epoch) {
-            orch_order_permutation(n, rs->p->seed, epoch, rs->order);
+            train_epoch_order(rs, epoch);
             rs->order_epoch = epoch;
         }
         int k = rs->order[pos % n];
@@ -819,7 +841,7 @@ static int update_step(run_state *rs, int64_t step, const step_partials *parts, 
     const orch_pipeline *p = rs->p;
     orch_exec *ex = &rs->exec;
     orch_train_result *res = rs->result;
-    double lr = lr_at(p, step);
+    double lr = orch_lr_at(&p->optimizer, &p->schedule, step);
     int rc = ORCH_OK;
     if (rs->cache.disk != NULL) {
         orch_metric_record hit_rec = {step, "feature_cache/hits", parts->cache_hits};
@@ -1303,7 +1325,8 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
             rc = sc.rc;
         }
         print_progress(progress, p, result, step, now_ms() - start, step - first_step + 1);
-        print_json_step(json, result->run_id, step, result, lr_at(p, step), now_ms() - t0);
+        print_json_step(json, result->run_id, step, result,
+                        orch_lr_at(&p->optimizer, &p->schedule, step), now_ms() - t0);
         /* after the stage statistics, which read the step's activations */
         if (rc == ORCH_OK && outcome != STEP_DIVERGED && eval_due(p, step))
             rc = evaluate(&rs, step, err);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/dataset.h"
 #include "core/err.h"
 #include "core/mpi_comm.h"
 #include "core/pipeline.h"
@@ -74,6 +75,13 @@ void orch_train_request_stop(void);
 /* orch_train_request_stop from the handler of signal sig: the run's error
  * text says "interrupted by SIGINT" (or SIGTERM). Async-signal-safe. */
 void orch_train_stop_by_signal(int sig);
+
+/* The order of ds's images in epoch `epoch` of a run of p, into
+ * order[ds->n_images]: a permutation seeded by the data seed (data.seed,
+ * else seed) and the epoch, reproducible on resume; the identity with
+ * data.shuffle = false. */
+void orch_train_epoch_order(const orch_pipeline *p, const orch_dataset *ds, int64_t epoch,
+                            int *order);
 
 /* Trains p and records it through sink. A run that starts is always ended
  * in the sink (finished, diverged or failed with the message). Returns

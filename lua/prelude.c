@@ -212,13 +212,18 @@ static int mergeable(lua_State *L, int b, int o)
 {
     if (dsl_is_sequence(L, b) || dsl_is_sequence(L, o))
         return 0;
-    /* kind (strategy, optimizer) and data's source: another one is a new table */
+    /* kind (strategy, optimizer) and data's source: another one is a new
+     * table; a data table without a source is synthetic data */
     static const char *const kinds[] = {"kind", "source"};
     for (int i = 0; i < 2; i++) {
         lua_pushstring(L, kinds[i]);
         lua_rawget(L, b);
         lua_pushstring(L, kinds[i]);
         lua_rawget(L, o);
+        if (i == 1 && lua_isnil(L, -2) && !lua_isnil(L, -1)) {
+            lua_pushliteral(L, "synthetic");
+            lua_replace(L, -3);
+        }
         int same = lua_isnil(L, -1) || lua_isnil(L, -2) || lua_rawequal(L, -1, -2);
         lua_pop(L, 2);
         if (!same)

@@ -23,6 +23,7 @@
 #include "core/pipeline_fields.h"
 #include "core/pipeline_json.h"
 #include "core/pipeline_print.h"
+#include "core/processor.h"
 #include "lua/dsl.h"
 #include "tests/testutil.h"
 
@@ -315,8 +316,21 @@ static void test_table_well_formed(void **state)
         if (f->type == ORCH_FIELD_ENUM || (f->flags & ORCH_FIELDF_KIND))
             assert_true(f->type == ORCH_FIELD_ENUM && f->names != NULL && f->n_names > 0);
         if (f->type == ORCH_FIELD_INT_LIST || f->type == ORCH_FIELD_STRING_LIST ||
-            f->type == ORCH_FIELD_GRIDS)
+            f->type == ORCH_FIELD_GRIDS || f->type == ORCH_FIELD_FILE_LIST)
             assert_true(f->count_offset > 0 && f->size > 0);
+        if (f->same_as != NULL) { /* a struct of the same type as the section it mirrors */
+            const orch_field *base = orch_field_get(f->same_as);
+            assert_int_equal(f->type, ORCH_FIELD_SECTION);
+            assert_int_equal(base->type, ORCH_FIELD_SECTION);
+            assert_true(base->size == f->size && f->size > 0 && base->same_as == NULL);
+        }
+        if (f->kinds != 0) { /* an option of its section's kind */
+            char parent[128];
+            snprintf(parent, sizeof parent, "%.*s", (int)(key - f->path - 1), f->path);
+            const orch_field *kind = orch_field_kind_of(parent);
+            assert_non_null(kind);
+            assert_true(f->kinds < (1u << kind->n_names));
+        }
         if (f->type == ORCH_FIELD_STRING || f->type == ORCH_FIELD_FILE)
             assert_true(f->size > 1);
         for (size_t j = 0; j < i; j++)
@@ -347,11 +361,26 @@ static void test_docs_current(void **state)
     assert_true(same);
 }
 
+/* processor's defaults are the hub's values the processor port uses (the
+ * table holds them as literals; this keeps the two one fact), and
+ * eval.data.* finds data's rows. */
+static void test_processor_defaults_are_the_hubs(void **state)
+{
+    (void)state;
+    orch_processor_config hub;
+    orch_processor_defaults(&hub);
+    assert_int_equal(atoi(orch_field_get("processor.min_pixels")->def), hub.min_pixels);
+    assert_int_equal(atoi(orch_field_get("processor.max_pixels")->def), hub.max_pixels);
+    assert_ptr_equal(orch_field_find("eval.data.dir"), orch_field_get("data.dir"));
+    assert_null(orch_field_find("eval.data.nope"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_well_formed),
         cmocka_unit_test(test_docs_current),
+        cmocka_unit_test(test_processor_defaults_are_the_hubs),
         cmocka_unit_test(test_shipped_hashes_pinned),
         cmocka_unit_test(test_json_and_listing_pinned),
         cmocka_unit_test(test_set_list_element_keeps_default),
