@@ -27,9 +27,10 @@ SAN      ?=
 VERSION   = 0.1.0
 NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
-# Linked: what the sources include (Open MPI through core/mpi_comm.c only).
-# libarchive is not used yet; scripts/install-deps.sh still installs it.
-PKGS      = sqlite3 lua5.4 jansson libxxhash libcrypto ompi-c
+# Linked: what the sources include (Open MPI through core/mpi_comm.c only,
+# libpng through core/image_png.c, libjpeg through core/image_jpeg.c,
+# libarchive through core/shards*.c).
+PKGS      = sqlite3 lua5.4 jansson libxxhash libcrypto ompi-c libpng libjpeg libarchive
 
 WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wwrite-strings -Wno-unknown-pragmas

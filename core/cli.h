@@ -51,6 +51,7 @@ int orch_cmd_rm(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
 int orch_cmd_compare(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_sweeps(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_merge(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_shards(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_help(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 
 /* ------------------------------------------------------ argument parsing */

@@ -6,7 +6,10 @@
 #include <string.h>
 
 #include "core/checkpoint.h"
+#include "core/image_source.h"
 #include "core/processor.h"
+#include "core/shards.h"
+#include "core/shards_expand.h"
 #include "core/synthetic.h"
 #include "store/npy_dataset.h"
 
@@ -64,11 +67,96 @@ static int check_synthetic_head(const orch_pipeline *p, orch_err *err)
                        p->path);
 }
 
+/* The processor of this tower for images read from files: Qwen's
+ * constants, this config's patch/temporal/merge sizes, and the pipeline's
+ * processor bounds (0: the hub's min_pixels 3136, max_pixels 12845056). */
+static void file_processor(const orch_pipeline *p, orch_processor_config *proc)
+{
+    const orch_model_config *c = &p->model.config;
+    orch_processor_defaults(proc);
+    proc->patch_size = c->patch_size;
+    proc->temporal_patch_size = c->temporal_patch_size;
+    proc->merge_size = c->spatial_merge_size;
+    if (p->processor.min_pixels > 0)
+        proc->min_pixels = p->processor.min_pixels;
+    if (p->processor.max_pixels > 0)
+        proc->max_pixels = p->processor.max_pixels;
+}
+
+/* images { dir, labels }: labels fit the head by construction (class ids
+ * in [0, head.classes), one float target for a one-output regression). */
+static int image_config(const orch_pipeline *p, const orch_data *data,
+                        orch_image_source_config *cfg, orch_err *err)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->dir = data->dir;
+    cfg->labels = data->labels;
+    file_processor(p, &cfg->proc);
+    cfg->cache_bytes = -1;
+    if (p->head.kind == ORCH_HEAD_CLASSIFIER) {
+        cfg->n_classes = p->head.n_outputs;
+        return ORCH_OK;
+    }
+    cfg->regression = 1;
+    if (p->head.n_outputs != 1)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "%s: an images CSV has one float target per image, but head.outputs = "
+                           "%d",
+                           data->labels[0] ? data->labels : data->dir, p->head.n_outputs);
+    return ORCH_OK;
+}
+
+/* Tar shards: patterns expanded (a missing shard is refused here, so at
+ * plan time), then indexed; class ids must fit the classifier. */
+static int open_shards(const orch_pipeline *p, const orch_data *data, int index_only,
+                       orch_dataset *out, orch_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (p->head.kind != ORCH_HEAD_CLASSIFIER)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "%s: shards carry class ids (.cls, .json), but head.kind = "
+                           "\"regression\" needs float32 targets: use data.source = \"npy\"",
+                           p->path);
+    const char *patterns[ORCH_MAX_SHARDS];
+    for (int i = 0; i < data->n_shards && i < ORCH_MAX_SHARDS; i++)
+        patterns[i] = data->shards[i];
+    char **paths = NULL;
+    int n_paths = 0;
+    int rc = orch_shards_expand(patterns, data->n_shards, &paths, &n_paths, err);
+    if (rc != ORCH_OK)
+        return rc;
+    orch_processor_config proc;
+    file_processor(p, &proc);
+    orch_shards_config cfg = {.paths = (const char *const *)paths,
+                              .n_paths = n_paths,
+                              .shuffle = data->shuffle,
+                              .proc = &proc,
+                              .patch_dim = patch_dim_of(&p->model.config),
+                              .n_classes = p->head.n_outputs,
+                              .index_only = index_only};
+    rc = orch_shards_open(&cfg, out, err);
+    orch_shards_paths_free(paths, n_paths);
+    return rc;
+}
+
 /* The checks of one declared set; *n_images gets its image count when
  * known without the pixels (-1 otherwise). */
 static int check_set(const orch_pipeline *p, const orch_data *data, int *n_images, orch_err *err)
 {
     *n_images = data->source == ORCH_DATA_SYNTHETIC ? data->n_samples : -1;
+    if (data->source == ORCH_DATA_SHARDS) {
+        orch_dataset ds;
+        int rc = open_shards(p, data, 1, &ds, err);
+        if (rc == ORCH_OK)
+            *n_images = ds.n_images;
+        orch_dataset_free(&ds);
+        return rc;
+    }
+    if (data->source == ORCH_DATA_IMAGES) {
+        orch_image_source_config cfg;
+        int rc = image_config(p, data, &cfg, err);
+        return rc == ORCH_OK ? orch_image_source_check(&cfg, err) : rc;
+    }
     if (data->source != ORCH_DATA_NPY) /* made from the declaration alone */
         return check_synthetic_head(p, err);
     const orch_model_config *c = &p->model.config;
@@ -137,6 +225,11 @@ int orch_data_open_set(const orch_pipeline *p, const orch_data *data, orch_datas
     const orch_model_config *c = &p->model.config;
     int patch_dim = patch_dim_of(c);
     memset(out, 0, sizeof *out);
+    if (data->source == ORCH_DATA_IMAGES) {
+        orch_image_source_config cfg;
+        int rc = image_config(p, data, &cfg, err);
+        return rc == ORCH_OK ? orch_image_source_open(&cfg, out, err) : rc;
+    }
     if (data->source == ORCH_DATA_NPY) {
         int rc = orch_npy_dataset_load(data->pixel_values, data->grid_thw_path, data->labels,
                                        patch_dim, c->spatial_merge_size, out, err);
@@ -148,6 +241,9 @@ int orch_data_open_set(const orch_pipeline *p, const orch_data *data, orch_datas
             orch_dataset_free(out);
         return rc;
     }
+
+    if (data->source == ORCH_DATA_SHARDS)
+        return open_shards(p, data, 0, out, err);
 
     int rc = check_synthetic_head(p, err);
     if (rc != ORCH_OK)

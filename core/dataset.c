@@ -244,6 +244,10 @@ void orch_batch_free(orch_batch *b)
 
 void orch_dataset_order(const orch_dataset *ds, uint64_t seed, int64_t epoch, int *perm)
 {
+    if (ds->order != NULL) {
+        ds->order(ds, seed, epoch, perm);
+        return;
+    }
     orch_order_permutation(ds->n_images, seed, epoch, perm);
 }
 

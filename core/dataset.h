@@ -19,7 +19,8 @@
  * takes for several images (rows concatenated in index order).
  *
  * Epoch order: orch_dataset_order is a pure function of (n_images, seed,
- * epoch), so a resumed run reproduces the order of any epoch.
+ * epoch), or of the source's own order hook (tar shards), so a resumed run
+ * reproduces the order of any epoch.
  */
 #ifndef ORCH_DATASET_H
 #define ORCH_DATASET_H
@@ -63,13 +64,19 @@ typedef struct orch_dataset {
     orch_read_patches_fn read_patches;
     void *ctx; /* owned; released with free_ctx */
     void (*free_ctx)(void *ctx);
+    /* the epoch order, when the source has its own (tar shards: a bounded
+     * shuffle buffer over the stream, core/shards_order.h); NULL: the
+     * Fisher-Yates permutation of orch_dataset_order. Must be a pure
+     * function of (the dataset, seed, epoch) and may read ctx. */
+    void (*order)(const struct orch_dataset *ds, uint64_t seed, int64_t epoch, int *perm);
     /* the files read, each with its sha256 (owned, freed by
      * orch_dataset_free); 0 and NULL for synthetic data */
     int n_files;
     orch_data_file *files;
-    /* CLASS from named labels (a CSV, ImageFolder sub-folders): the name of
-     * each class id, class_names[id] (owned, freed by orch_dataset_free);
-     * 0 and NULL when the labels are bare ids */
+    /* CLASS labels given by name (an images CSV with names, or ImageFolder
+     * sub-folders): class id i is class_names[i], names in sorted byte
+     * order, n_class_names of them (owned, freed by orch_dataset_free);
+     * 0 and NULL when the labels are ids as written */
     int n_class_names;
     char **class_names;
 } orch_dataset;
@@ -127,7 +134,8 @@ int orch_dataset_batch(const orch_dataset *ds, const int *indices, int n, orch_b
 /* Frees the buffers of b and zeroes it. b may be NULL. */
 void orch_batch_free(orch_batch *b);
 
-/* Writes a permutation of 0..n_images-1 into perm[n_images]: a Fisher-Yates
+/* Writes a permutation of 0..n_images-1 into perm[n_images]: ds->order's
+ * when the source set one, else a Fisher-Yates
  * shuffle driven by splitmix64 seeded with
  * splitmix64_mix(seed ^ splitmix64_mix(epoch + 0x9e3779b97f4a7c15)), where
  * splitmix64_mix is the splitmix64 output function; j is drawn for i =

@@ -378,6 +378,41 @@ static const char *eval_metric_list(const orch_pipeline *p)
                                  : "\"eval/loss\" or \"eval/accuracy\"";
 }
 
+/* An evaluation set whose labels are class names (an images CSV,
+ * ImageFolder sub-folders) numbers its own sorted names, which differ
+ * from training's when it lacks a class: its ids are mapped to the
+ * training set's ids of the same names, and a name training does not
+ * know is refused. */
+static int align_eval_classes(const orch_pipeline *p, const orch_dataset *train, orch_dataset *eval,
+                              orch_err *err)
+{
+    if (train->n_class_names == 0 || eval->n_class_names == 0 ||
+        eval->label_kind != ORCH_LABEL_CLASS)
+        return ORCH_OK;
+    /* owned here: eval's id -> training's id */
+    int64_t *to_train = malloc(sizeof *to_train * (size_t)eval->n_class_names);
+    if (to_train == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
+    for (int k = 0; k < eval->n_class_names; k++) {
+        to_train[k] = -1;
+        for (int j = 0; j < train->n_class_names && to_train[k] < 0; j++)
+            if (strcmp(eval->class_names[k], train->class_names[j]) == 0)
+                to_train[k] = j;
+        if (to_train[k] < 0) {
+            int rc = orch_seterr(err, ORCH_EINVAL,
+                                 "%s: eval.data has the class '%s', which the training data does "
+                                 "not have",
+                                 p->path, eval->class_names[k]);
+            free(to_train);
+            return rc;
+        }
+    }
+    for (int i = 0; i < eval->n_images; i++)
+        eval->class_labels[i] = to_train[eval->class_labels[i]];
+    free(to_train);
+    return ORCH_OK;
+}
+
 /* Checks eval and schedule.stop against the head (the DSL refuses most of
  * this; a pipeline built in C may not), then opens the held-out set:
  * eval.data's images, or eval.split's share of the training data, chosen
@@ -429,6 +464,8 @@ static int prepare_eval(run_state *rs, orch_err *err)
         set.seed = orch_data_seed(&p->data, p->seed) ^ ORCH_EVAL_SYNTHETIC_SEED;
     }
     int rc = orch_data_open_set(p, &set, &rs->eval_own, err);
+    if (rc == ORCH_OK)
+        rc = align_eval_classes(p, &rs->data, &rs->eval_own, err);
     if (rc != ORCH_OK)
         return rc;
     const orch_dataset *ds = &rs->eval_own;

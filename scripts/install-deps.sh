@@ -8,8 +8,9 @@
 #
 # The Makefile runs it once per make invocation. Open MPI is linked (orch
 # sweep under mpirun/srun: libopenmpi-dev) and its mpirun runs the sweep
-# tests (openmpi-bin). libarchive is installed though nothing links it yet:
-# the run archive builds on it.
+# tests (openmpi-bin). libpng and libjpeg (libjpeg-turbo, the library Debian's
+# Pillow links) decode image data sets; libarchive reads and writes tar
+# shards (core/shards*.c).
 set -eu
 
 fuzz=0
@@ -19,7 +20,7 @@ fuzz=0
 # through mpicc, so those two are checked by file below.
 MODULES="sqlite3:libsqlite3-dev lua5.4:liblua5.4-dev libarchive:libarchive-dev
 cmocka:libcmocka-dev jansson:libjansson-dev libxxhash:libxxhash-dev
-libcrypto:libssl-dev"
+libcrypto:libssl-dev libpng:libpng-dev libjpeg:libjpeg62-turbo-dev"
 
 missing=""
 if command -v pkg-config >/dev/null 2>&1; then
