@@ -7,6 +7,8 @@
  *   - under `mpirun -np 2` and `-np 3` (each rank a share of the set, the
  *     sums all-reduced) the metrics are those of the one-rank run (accuracy
  *     exactly, the loss within 1e-6 relative) and so is the early stop;
+ *   - pipelines/images-eval.lua evaluates its folder every 8 steps and
+ *     records the evaluation files with the role eval;
  *   - a bad eval or stop is one line, exit 2, before a run is recorded.
  * Pipelines are written into a temporary directory and require "base"
  * through ORCH_PIPELINE_PATH. Every mpirun runs under a hard timeout with
@@ -203,6 +205,40 @@ static void test_early_stop(void **state)
     }
 }
 
+/* ------------------------------------------- the shipped images example */
+
+/* pipelines/images-eval.lua: a folder of JPEGs trained on, another with a
+ * CSV of class names evaluated every 8 of 24 steps; the evaluation files
+ * are recorded with the role eval. */
+static void test_images_example(void **state)
+{
+    (void)state;
+    char dir[256], db[320];
+    assert_int_equal(make_temp_store(dir, sizeof dir, db, sizeof db), 0);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "env ORCH_THREADS=1 '%s' run pipelines/images-eval.lua --db '%s'",
+             orch_bin(), db);
+    cli_result r;
+    assert_int_equal(run_shell(cmd, &r), 0);
+    if (r.exit_code != 0)
+        fail_msg("exit %d: %s", r.exit_code, r.err);
+    assert_non_null(strstr(r.out, " (3 evaluations)\n"));
+    cli_result_free(&r);
+    char *steps = raw_text(db, "SELECT group_concat(step) FROM (SELECT step FROM metrics WHERE "
+                               "name = 'eval/accuracy' ORDER BY step)");
+    assert_string_equal(steps, "7,15,23");
+    free(steps);
+    /* 12 images and the CSV */
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM run_inputs WHERE role = 'eval'"), 13);
+    /* 12 images: an accuracy is a count of them */
+    char *acc = raw_text(db, "SELECT value * 12 FROM metrics WHERE name = 'eval/accuracy' AND "
+                             "step = 23");
+    double hits = strtod(acc, NULL);
+    free(acc);
+    assert_true(fabs(hits - round(hits)) < 1e-9);
+    remove_tree(dir);
+}
+
 /* ------------------------------------------------------------ refusals */
 
 static void test_refused(void **state)
@@ -237,6 +273,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eval_metrics_and_ranks),
         cmocka_unit_test(test_early_stop),
+        cmocka_unit_test(test_images_example),
         cmocka_unit_test(test_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
