@@ -151,6 +151,10 @@ static void test_eval_metrics_and_ranks(void **state)
     char *end = raw_text(db, "SELECT status || ' ' || ifnull(end_reason, 'NULL') FROM runs");
     assert_string_equal(end, "finished NULL");
     free(end);
+    /* the store's summary reads the same metrics (schema v7) */
+    char *summary = raw_text(db, "SELECT quote(final_eval_loss) FROM run_summary");
+    assert_true(strtod(summary, NULL) == one.value[7]); /* eval/loss at step 11 */
+    free(summary);
     remove_tree(dir);
     if (!sweep_have_mpirun())
         return;
