@@ -385,6 +385,11 @@ static void test_training_unchanged_by_eval(void **state)
     p.loss_scale.dynamic = 1;
     p.loss_scale.growth_interval = 2;
     assert_same_training(p, NULL, "surgery fp16, dynamic loss scale");
+    /* gradient checkpointing: recomputed blocks' buffers are shared */
+    tiny_pipeline(&p, ORCH_STRATEGY_LORA);
+    p.schedule.steps = 4;
+    p.checkpoint = 1;
+    assert_same_training(p, NULL, "lora, gradient checkpointing");
     /* gradient accumulation: the micro-batch state is the step's */
     tiny_pipeline(&p, ORCH_STRATEGY_LORA);
     p.schedule.steps = 4;
