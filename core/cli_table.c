@@ -217,6 +217,43 @@ const orch_cmd orch_commands[] = {
      "  --json   a JSON array of objects\n"
      "\n"
      "example: orch query \"SELECT strategy, status, final_loss FROM run_summary\" --csv\n"},
+    {"export-adapter", orch_cmd_export_adapter,
+     "write a run's adapter and head for PEFT / transformers / PyTorch",
+     "usage: orch export-adapter RUN -o DIR [--force] [--db PATH]\n"
+     "\n"
+     "Writes the trained tensors of run RUN's last checkpoint into the folder DIR,\n"
+     "float32, under the names PEFT and transformers use (docs/adapters.md):\n"
+     "  lora     adapter_config.json + adapter_model.safetensors (PEFT's format:\n"
+     "           PeftModel.from_pretrained(base_model, DIR) loads them)\n"
+     "  surgery  replacement.safetensors: the replaced Linear, Hugging Face names\n"
+     "  detach   adapter.safetensors: the adapter as nn.Linear's (or the MLP\n"
+     "           adapter as nn.Sequential's) state_dict\n"
+     "and for each head.safetensors (the head as nn.Linear's state_dict: it is no\n"
+     "module of the base model) and export.json (run, step, checkpoint sha256,\n"
+     "files and shapes). DIR is written whole or not at all (a temporary folder\n"
+     "beside it, renamed).\n"
+     "\n"
+     "  -o, --output DIR  the folder to write (created; refused when it exists\n"
+     "                    and is not empty)\n"
+     "  --force           replace a non-empty DIR (its old content is removed)\n"
+     "  --db PATH         the store (default: $ORCH_DB, else ./orch.db)\n"
+     "\n"
+     "Exit codes: 0 written; 2 an unknown run, a run without a checkpoint or of\n"
+     "strategy full, a non-empty DIR; 1 a write that failed (DIR is untouched).\n"},
+    {"predict", orch_cmd_predict, "write a trained run's logits on its data to a .npy",
+     "usage: orch predict RUN -o LOGITS.npy [--db PATH] [--threads N]\n"
+     "\n"
+     "Runs every image of run RUN's data set (its recorded config; the images in\n"
+     "their stored order, in batches of schedule.batch_size) forward once with the\n"
+     "trainable tensors of its last checkpoint, in evaluation mode (no LoRA\n"
+     "dropout), and writes the head's outputs as a float32 .npy of shape (images,\n"
+     "outputs). For checking an exported adapter against orch\n"
+     "(scripts/check_adapter.py, docs/adapters.md).\n"
+     "\n"
+     "  -o, --output FILE  the .npy to write (replaced atomically)\n"
+     "\n"
+     "Exit codes: 0 written; 2 an unknown run or one without a checkpoint; 1 a\n"
+     "runtime failure.\n"},
     {"help", orch_cmd_help, "show help for orch or for a command", "usage: orch help [COMMAND]\n"},
     {NULL, NULL, NULL, NULL},
 };
@@ -238,8 +275,12 @@ void orch_cli_print_help(FILE *out)
                  "tower and records every run in SQLite.\n"
                  "\n"
                  "commands:\n");
+    int width = 8;
     for (const orch_cmd *cmd = orch_commands; cmd->name != NULL; cmd++)
-        fprintf(out, "  %-8s %s\n", cmd->name, cmd->summary);
+        if ((int)strlen(cmd->name) > width)
+            width = (int)strlen(cmd->name);
+    for (const orch_cmd *cmd = orch_commands; cmd->name != NULL; cmd++)
+        fprintf(out, "  %-*s %s\n", width, cmd->name, cmd->summary);
     fprintf(out, "\n"
                  "The store is --db PATH, else $ORCH_DB, else ./orch.db.\n"
                  "Exit codes: 0 success, 1 runtime failure, 2 invalid input.\n");
