@@ -13,7 +13,7 @@
  * PyTorch's state names) or ".momentum_buffer" (SGD). The weights file's
  * metadata carries the run-loop state that makes a resume bit-for-bit (last
  * step, optimizer step count, loss scale and its growth counter, early
- * stopping's best value and patience count) and the
+ * stopping's best value, its step and patience count) and the
  * state file's size and sha256, so the one artifact the store records (the
  * weights file, with its own sha256) vouches for both. Data order and
  * dropout masks are pure functions of the seed and the step, so they need

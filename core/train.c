@@ -584,31 +584,34 @@ static void rank_share(int global, int batch_size, int rank, int ranks, batch_sl
     }
 }
 
-/* The order of the n images of the training part in epoch `epoch`: all of
- * ds (n == ds->n_images: the source's own order hook, e.g. the shards'
- * shuffle buffer, applies), or the n images eval.split leaves to training
- * (a plain seeded permutation of their positions: the hook permutes the
- * whole set, so it does not apply to a part). */
-static void epoch_order(const orch_pipeline *p, const orch_dataset *ds, int n, int64_t epoch,
-                        int *order)
-{
-    const orch_data *d = &p->data;
-    if (d->shuffle == 0 && d->source != ORCH_DATA_SHARDS) { /* shuffle = false */
-        for (int i = 0; i < n; i++)
-            order[i] = i;
-        return;
-    }
-    uint64_t seed = orch_data_seed(d, p->seed);
-    if (n == ds->n_images)
-        orch_dataset_order(ds, seed, epoch, order);
-    else
-        orch_order_permutation(n, seed, epoch, order);
-}
-
 void orch_train_epoch_order(const orch_pipeline *p, const orch_dataset *ds, int64_t epoch,
                             int *order)
 {
-    epoch_order(p, ds, ds->n_images, epoch, order);
+    const orch_data *d = &p->data;
+    if (d->shuffle == 0 && d->source != ORCH_DATA_SHARDS) { /* shuffle = false */
+        for (int i = 0; i < ds->n_images; i++)
+            order[i] = i;
+        return;
+    }
+    orch_dataset_order(ds, orch_data_seed(d, p->seed), epoch, order);
+}
+
+/* The training images' order in epoch `epoch` into rs->order: the data's
+ * (orch_train_epoch_order), or with eval.split a permutation of the
+ * training part alone by the same rule (data.shuffle = false keeps it in
+ * order; a shards source's shuffle buffer gives way to a whole shuffle of
+ * the part, which is read by index). */
+static void train_epoch_order(run_state *rs, int64_t epoch)
+{
+    const orch_data *d = &rs->p->data;
+    int n = rs->train_set.n;
+    if (n == 0)
+        orch_train_epoch_order(rs->p, &rs->data, epoch, rs->order);
+    else if (d->shuffle == 0 && d->source != ORCH_DATA_SHARDS)
+        for (int i = 0; i < n; i++)
+            rs->order[i] = i;
+    else
+        orch_order_permutation(n, orch_data_seed(d, rs->p->seed), epoch, rs->order);
 }
 
 /* Images of step `step`: positions step*G .. step*G+G-1 of an endless
@@ -623,7 +626,7 @@ static void global_batch_indices(run_state *rs, int64_t step, int global, int *i
         int64_t pos = step * global + i;
         int64_t epoch = pos / n;
         if (epoch != rs->order_epoch) {
-            epoch_order(rs->p, &rs->data, n, epoch, rs->order);
+            train_epoch_order(rs, epoch);
             rs->order_epoch = epoch;
         }
         int k = rs->order[pos % n];

@@ -7,6 +7,10 @@
  *   - under `mpirun -np 2` and `-np 3` (each rank a share of the set, the
  *     sums all-reduced) the metrics are those of the one-rank run (accuracy
  *     exactly, the loss within 1e-6 relative) and so is the early stop;
+ *   - a NaN pixel in the evaluation set, on rank 1's share, is recorded as
+ *     the one-rank run records it (tensor eval:output), with rank 1;
+ *   - pipelines/images-eval.lua evaluates its folder every 8 steps and
+ *     records the evaluation files with the role eval;
  *   - a bad eval or stop is one line, exit 2, before a run is recorded.
  * Pipelines are written into a temporary directory and require "base"
  * through ORCH_PIPELINE_PATH. Every mpirun runs under a hard timeout with
@@ -149,6 +153,10 @@ static void test_eval_metrics_and_ranks(void **state)
     char *end = raw_text(db, "SELECT status || ' ' || ifnull(end_reason, 'NULL') FROM runs");
     assert_string_equal(end, "finished NULL");
     free(end);
+    /* the store's summary reads the same metrics (schema v7) */
+    char *summary = raw_text(db, "SELECT quote(final_eval_loss) FROM run_summary");
+    assert_true(strtod(summary, NULL) == one.value[7]); /* eval/loss at step 11 */
+    free(summary);
     remove_tree(dir);
     if (!sweep_have_mpirun())
         return;
@@ -203,6 +211,127 @@ static void test_early_stop(void **state)
     }
 }
 
+/* ------------------------------------------- the shipped images example */
+
+/* pipelines/images-eval.lua: a folder of JPEGs trained on, another with a
+ * CSV of class names evaluated every 8 steps, stopped early after step 23
+ * (eval/accuracy not improved for 2 evaluations); the evaluation files
+ * are recorded with the role eval. */
+static void test_images_example(void **state)
+{
+    (void)state;
+    char dir[256], db[320];
+    assert_int_equal(make_temp_store(dir, sizeof dir, db, sizeof db), 0);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "env ORCH_THREADS=1 '%s' run pipelines/images-eval.lua --db '%s'",
+             orch_bin(), db);
+    cli_result r;
+    assert_int_equal(run_shell(cmd, &r), 0);
+    if (r.exit_code != 0)
+        fail_msg("exit %d: %s", r.exit_code, r.err);
+    assert_non_null(strstr(r.out, " (3 evaluations)\n"));
+    cli_result_free(&r);
+    char *steps = raw_text(db, "SELECT group_concat(step) FROM (SELECT step FROM metrics WHERE "
+                               "name = 'eval/accuracy' ORDER BY step)");
+    assert_string_equal(steps, "7,15,23");
+    free(steps);
+    /* 12 images and the CSV */
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM run_inputs WHERE role = 'eval'"), 13);
+    /* 12 images: an accuracy is a count of them */
+    char *acc = raw_text(db, "SELECT value * 12 FROM metrics WHERE name = 'eval/accuracy' AND "
+                             "step = 23");
+    double hits = strtod(acc, NULL);
+    free(acc);
+    assert_true(fabs(hits - round(hits)) < 1e-9);
+    remove_tree(dir);
+}
+
+/* ------------------------------------------- NaN in an evaluation, DP */
+
+/* A version 1.0 .npy file of a C-order array (descr '<f4' or '<i8'), as
+ * numpy.save writes it: the header padded with spaces to 64 bytes. */
+static void write_npy(const char *path, const char *descr, const char *shape, const void *data,
+                      size_t bytes)
+{
+    char dict[128];
+    int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                     descr, shape);
+    int total = 10 + n + 1, pad = (64 - total % 64) % 64;
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    unsigned short len = (unsigned short)(n + pad + 1);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fputc(len & 0xff, f);
+    fputc(len >> 8, f);
+    fwrite(dict, 1, (size_t)n, f);
+    for (int i = 0; i < pad; i++)
+        fputc(' ', f);
+    fputc('\n', f);
+    fwrite(data, 1, bytes, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Six evaluation images of 28 x 28 patches, a NaN pixel in the last (rank
+ * 1's share on 2 ranks): one rank and two record the same events, phase
+ * forward, tensor eval:output, at the evaluated steps; on 2 ranks with
+ * rank 1. Training is untouched: the run finishes, no first non-finite. */
+static void test_nan_in_eval_on_rank1(void **state)
+{
+    (void)state;
+    enum { N = 6, ROWS = 784, DIM = 24 };
+    static float px[N * ROWS * DIM];
+    unsigned long long rng = 3;
+    fill_uniform(px, sizeof px / sizeof px[0], -1.0f, 1.0f, &rng);
+    px[(5 * ROWS + 3) * DIM] = NAN;
+    int64_t grid[N * 3], labels[N] = {0, 1, 2, 3, 0, 1};
+    for (int i = 0; i < N; i++) {
+        grid[3 * i] = 1;
+        grid[3 * i + 1] = grid[3 * i + 2] = 28;
+    }
+    int64_t counts[2];
+    for (int k = 0; k < 2; k++) {
+        int ranks = 2 * k;
+        if (ranks > 0 && !sweep_have_mpirun())
+            return;
+        char dir[256], db[320], path[400], file[320];
+        assert_int_equal(make_temp_store(dir, sizeof dir, db, sizeof db), 0);
+        snprintf(path, sizeof path, "%s/px.npy", dir);
+        write_npy(path, "<f4", "(4704, 24)", px, sizeof px);
+        snprintf(path, sizeof path, "%s/grid.npy", dir);
+        write_npy(path, "<i8", "(6, 3)", grid, sizeof grid);
+        snprintf(path, sizeof path, "%s/labels.npy", dir);
+        write_npy(path, "<i8", "(6,)", labels, sizeof labels);
+        snprintf(file, sizeof file, "%s/nan.lua", dir);
+        assert_int_equal(write_text_file(file, "local base = require \"base\"\n"
+                                               "return extend(base, {\n"
+                                               "    strategy = surgery {},\n"
+                                               "    eval = { data = { source = \"npy\", "
+                                               "pixel_values = \"px.npy\",\n"
+                                               "             image_grid_thw = \"grid.npy\", "
+                                               "labels = \"labels.npy\" }, every = 2 },\n"
+                                               "    schedule = { steps = 4 },\n"
+                                               "})\n"),
+                         0);
+        cli_result r;
+        run_pipeline(dir, db, ranks, file, &r);
+        assert_non_null(strstr(r.out, "run 1 finished: 4 steps"));
+        assert_null(strstr(r.out, "first non-finite"));
+        cli_result_free(&r);
+        counts[k] = raw_int(db, "SELECT count(*) FROM nan_events");
+        assert_true(counts[k] > 0);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM nan_events WHERE phase <> 'forward' "
+                                     "OR tensor <> 'eval:output' OR step NOT IN (1, 3)"),
+                         0);
+        char *first = raw_text(db, "SELECT stage || ' ' || ifnull(rank, 'NULL') FROM nan_events "
+                                   "ORDER BY id LIMIT 1");
+        assert_string_equal(first,
+                            ranks ? "visual.patch_embed.proj 1" : "visual.patch_embed.proj NULL");
+        free(first);
+        remove_tree(dir);
+    }
+    assert_int_equal(counts[0], counts[1]);
+}
+
 /* ------------------------------------------------------------ refusals */
 
 static void test_refused(void **state)
@@ -237,6 +366,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eval_metrics_and_ranks),
         cmocka_unit_test(test_early_stop),
+        cmocka_unit_test(test_images_example),
+        cmocka_unit_test(test_nan_in_eval_on_rank1),
         cmocka_unit_test(test_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

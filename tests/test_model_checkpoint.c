@@ -72,7 +72,8 @@ static int teardown(void **state)
     return 0;
 }
 
-static const orch_checkpoint_state saved = {7, 8, 1024.0, 3, "abc123", {0}};
+static const orch_checkpoint_state saved = {
+    .step = 7, .updates = 8, .loss_scale = 1024.0, .good_steps = 3, .config_hash = "abc123"};
 
 static void write_checkpoint(fixture *fx, orch_graph *g, char sha[65], int64_t *bytes)
 {

@@ -32,6 +32,8 @@
 #include "tests/testutil.h"
 #include "tests/testutil_sink.h"
 
+static void assert_refused(const orch_pipeline *p, const char *needle);
+
 /* ------------------------------------------------ a sink that keeps metrics */
 
 #define MAX_METRICS 256
@@ -287,6 +289,50 @@ static void test_accuracy_of_a_known_head(void **state)
     remove_tree(dir);
 }
 
+/* An evaluation CSV naming only some of the training classes: its ids are
+ * the training set's (ImageFolder: disc 0, square 1, triangle 2), not its
+ * own sorted names' (square 0, triangle 1). The head predicts class 2
+ * (triangle) for every image: 2 of 3 right. A name training does not have
+ * is refused before the run. */
+static void test_eval_classes_by_name(void **state)
+{
+    (void)state;
+    char dir[256], init[300], csv[300];
+    assert_non_null(make_temp_dir(dir, sizeof dir));
+    orch_pipeline p;
+    tiny_pipeline(&p, ORCH_STRATEGY_SURGERY);
+    p.optimizer.lr = 0.0;
+    p.schedule.steps = 1;
+    p.data.source = ORCH_DATA_IMAGES;
+    snprintf(p.data.dir, sizeof p.data.dir, "pipelines/data/shapes/train");
+    p.data.labels[0] = '\0';
+    p.eval.enabled = 1;
+    p.eval.data = p.data;
+    snprintf(p.eval.data.dir, sizeof p.eval.data.dir, "pipelines/data/shapes/eval");
+    snprintf(csv, sizeof csv, "%s/eval.csv", dir);
+    assert_int_equal(write_text_file(csv, "file,label\n01.jpg,square\n02.jpg,triangle\n"
+                                          "05.jpg,triangle\n"),
+                     0);
+    snprintf(p.eval.data.labels, sizeof p.eval.data.labels, "%s", csv);
+    static const float zeros[3 * 24] = {0};
+    static const float bias[3] = {0, 0, 1};
+    orch_st_entry entries[2] = {{"head.weight", 2, {3, 24}, zeros}, {"head.bias", 1, {3}, bias}};
+    snprintf(init, sizeof init, "%s/head.safetensors", dir);
+    orch_err err;
+    orch_err_clear(&err);
+    if (orch_st_write(init, entries, 2, NULL, &err) != ORCH_OK)
+        fail_msg("%s", err.msg);
+    snprintf(p.strategy.init, sizeof p.strategy.init, "%s", init);
+    orch_train_result res;
+    memory_sink *m = train(&p, NULL, &res);
+    if (!(value_at("eval/accuracy", 0) == 2.0 / 3.0))
+        fail_msg("eval/accuracy %.17g, expected 2/3", value_at("eval/accuracy", 0));
+    free(m);
+    assert_int_equal(write_text_file(csv, "file,label\n01.jpg,square\n02.jpg,circle\n"), 0);
+    assert_refused(&p, "eval.csv:3: class \"circle\" is not a class of the training data");
+    remove_tree(dir);
+}
+
 /* ------------------------------------ training unchanged by evaluation */
 
 static void assert_same_training(orch_pipeline p, const char *cache, const char *what)
@@ -338,6 +384,11 @@ static void test_training_unchanged_by_eval(void **state)
     p.loss_scale.dynamic = 1;
     p.loss_scale.growth_interval = 2;
     assert_same_training(p, NULL, "surgery fp16, dynamic loss scale");
+    /* gradient checkpointing: recomputed blocks' buffers are shared */
+    tiny_pipeline(&p, ORCH_STRATEGY_LORA);
+    p.schedule.steps = 4;
+    p.checkpoint = 1;
+    assert_same_training(p, NULL, "lora, gradient checkpointing");
     /* gradient accumulation: the micro-batch state is the step's */
     tiny_pipeline(&p, ORCH_STRATEGY_LORA);
     p.schedule.steps = 4;
@@ -774,6 +825,7 @@ int main(void)
         cmocka_unit_test(test_metrics_of_known_logits),
         cmocka_unit_test(test_early_stop_rule),
         cmocka_unit_test(test_accuracy_of_a_known_head),
+        cmocka_unit_test(test_eval_classes_by_name),
         cmocka_unit_test(test_training_unchanged_by_eval),
         cmocka_unit_test(test_detach_cache_unchanged_by_eval),
         cmocka_unit_test(test_eval_has_no_dropout),
