@@ -233,7 +233,7 @@ const orch_cmd orch_commands[] = {
      "Runs one SQL statement on the store opened read-only. Writes, ATTACH and\n"
      "PRAGMA assignments are refused (exit 2). Tables: runs, steps, metrics,\n"
      "nan_events, frozen_changes, stage_stats, artifacts, run_features, sweeps,\n"
-     "sweep_runs; views: run_summary, run_checkpoints.\n"
+     "sweep_runs, run_inputs, run_classes; views: run_summary, run_checkpoints.\n"
      "See docs/store.md.\n"
      "\n"
      "  --csv    RFC 4180 CSV with a header row\n"
