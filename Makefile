@@ -28,8 +28,8 @@ VERSION   = 0.1.0
 NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
 # Linked: what the sources include (Open MPI through core/mpi_comm.c only).
-# libarchive is not used yet; scripts/install-deps.sh still installs it.
-PKGS      = sqlite3 lua5.4 jansson libxxhash libcrypto ompi-c
+# libarchive through store/bundle_*.c only (docs/bundles.md).
+PKGS      = sqlite3 lua5.4 jansson libxxhash libcrypto ompi-c libarchive
 
 WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wwrite-strings -Wno-unknown-pragmas

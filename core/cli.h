@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "core/err.h"
+#include "core/sink.h"
 
 #define ORCH_MAX_SETS 64 /* --set options per command */
 
@@ -127,6 +128,8 @@ typedef struct orch_cli_train_options {
                                       Only rank 0 opens the store and prints. */
     int failed;                    /* out: the run started and ended `failed` (or never
                                       started on a rank > 0) */
+    const orch_source_file *sources; /* the pipeline files to record (borrowed), or NULL */
+    int n_sources;
 } orch_cli_train_options;
 
 /* ------------------------------------------- data parallelism (cli_dp.c) */

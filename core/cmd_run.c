@@ -10,6 +10,7 @@
 #include "core/cli.h"
 #include "core/mpi_comm.h"
 #include "core/pipeline.h"
+#include "core/run_sources.h"
 #include "core/train.h"
 #include "lua/dsl.h"
 #include "store/store.h"
@@ -111,6 +112,8 @@ int orch_cli_train(const orch_pipeline *pipeline, orch_cli_globals *globals,
             .resume_run_id = opt->resume_run_id,
             .resume_checkpoint = opt->resume_checkpoint,
             .comm = opt->comm,
+            .sources = opt->sources,
+            .n_sources = opt->n_sources,
             .stop_at = test_stop_at(),
         };
         struct sigaction old_int, old_term;
@@ -163,7 +166,7 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
     const char *sets[ORCH_MAX_SETS];
     int n_sets = 0;
     const char *path = NULL;
-    orch_cli_train_options opt = {NULL, 0, 0, 0, NULL, NULL, 0};
+    orch_cli_train_options opt = {NULL, 0, 0, 0, NULL, NULL, 0, NULL, 0};
     int id, more;
     while ((more = orch_opt_each(&st, opts, globals, &id, err)) > 0) {
         switch (id) {
@@ -207,13 +210,22 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
     orch_pipeline *pipeline = rc == ORCH_OK ? calloc(1, sizeof *pipeline) : NULL;
     if (rc == ORCH_OK && pipeline == NULL)
         rc = orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
+    /* the files as they are read now are what the run records */
+    orch_dsl_files files = {0};
+    orch_run_sources sources = {0};
     if (rc == ORCH_OK)
-        rc = orch_dsl_load(path, sets, n_sets, pipeline, err);
+        rc = orch_dsl_load_recorded(path, sets, n_sets, pipeline, &files, err);
+    if (rc == ORCH_OK)
+        rc = orch_run_sources_make(&files, &sources, err);
+    opt.sources = sources.files;
+    opt.n_sources = sources.n;
     if (rc == ORCH_OK)
         rc = orch_cli_dp_check(&dp, pipeline, (int)ranks, err);
     opt.comm = dp.comm;
     if (rc == ORCH_OK)
         rc = orch_cli_train(pipeline, globals, &opt, err);
+    orch_run_sources_free(&sources);
+    orch_dsl_files_free(&files);
     free(pipeline);
     return orch_cli_dp_end(&dp, rc, opt.failed, err);
 }

@@ -125,6 +125,16 @@ typedef struct orch_cache_use {
     const char *key; /* the entry's key in hex, as its file is named (store/feature_cache.h) */
 } orch_cache_use;
 
+/* One pipeline file of a run exactly as it was run (the main file or a
+ * module it required), recorded when the run begins, so a bundle
+ * (docs/bundles.md) carries the files even after they are edited. */
+typedef struct orch_source_file {
+    const char *path;   /* as the loader opened it */
+    const char *sha256; /* hex SHA-256 of text[0..bytes) */
+    const char *text;   /* the bytes (may hold NULs) */
+    int64_t bytes;
+} orch_source_file;
+
 /* The end of a run. */
 typedef struct orch_run_end {
     orch_run_status status; /* finished, diverged, failed or interrupted */
@@ -150,6 +160,7 @@ typedef enum orch_record_kind {
     ORCH_REC_RUN_END,
     ORCH_REC_RUN_RESUME,
     ORCH_REC_CACHE_USE,
+    ORCH_REC_SOURCE_FILE,
     ORCH_REC__COUNT
 } orch_record_kind;
 
@@ -170,6 +181,7 @@ typedef struct orch_record {
         orch_run_end run_end;
         orch_run_resume run_resume;
         orch_cache_use cache_use;
+        orch_source_file source_file;
     } as;
 } orch_record;
 
@@ -180,11 +192,12 @@ const char *orch_record_kind_name(orch_record_kind kind);
  * run id, then the kind's fields in declaration order; integers and doubles
  * (their IEEE-754 bits) as 8 bytes little-endian, enums and flags as one
  * byte, strings as a 4-byte little-endian length counting a terminating NUL
- * (0 for NULL) followed by the string and its NUL. No padding, no host
+ * (0 for NULL) followed by the string and its NUL; a source file's text
+ * as an 8-byte length and its bytes. No padding, no host
  * layout: any machine reads what any other wrote. */
 #define ORCH_RECORD_VERSION                                                                        \
-    3 /* 2: run info carries kernels, cpu, threads; 3: NaN events their                            \
-         rank and host */
+    4 /* 2: run info carries kernels, cpu, threads; 3: NaN events their                            \
+         rank and host; 4: source_file records */
 
 /* The number of bytes orch_record_encode writes for rec. */
 size_t orch_record_encoded_size(const orch_record *rec);
@@ -226,6 +239,10 @@ struct orch_sink {
     /* The run uses a feature cache entry; may be NULL (the run loop then
      * records no cache use). */
     int (*cache_use)(void *ctx, int64_t run_id, const orch_cache_use *rec, orch_err *err);
+    /* A pipeline file the run was declared in, sent right after begin_run
+     * or resume_run; may be NULL (nothing recorded). Recording the same
+     * path again replaces it. */
+    int (*source_file)(void *ctx, int64_t run_id, const orch_source_file *rec, orch_err *err);
 };
 
 /* Hands rec to the sink's callback of its kind (what a receiving rank does

@@ -56,6 +56,6 @@ static int drop_frozen(void *ctx, int64_t run_id, const orch_frozen_change *rec,
 void orch_sink_drop(orch_sink *out)
 {
     orch_sink sink = {NULL,     drop_begin, drop_step,     drop_metric, drop_nan,    drop_flush,
-                      drop_end, drop_stat,  drop_artifact, drop_resume, drop_frozen, NULL};
+                      drop_end, drop_stat,  drop_artifact, drop_resume, drop_frozen, NULL, NULL};
     *out = sink;
 }

@@ -252,6 +252,27 @@ static void rec_fields(cursor *c, orch_record *rec)
     case ORCH_REC_CACHE_USE:
         str_field(c, &rec->as.cache_use.key, "key");
         break;
+    case ORCH_REC_SOURCE_FILE: {
+        orch_source_file *r = &rec->as.source_file;
+        str_field(c, &r->path, "path");
+        str_field(c, &r->sha256, "sha256");
+        i64_field(c, &r->bytes, "bytes");
+        if (c->ok && r->bytes < 0)
+            fail(c, "bytes");
+        if (c->ok && c->writing) {
+            raw(c, (void *)r->text, (size_t)r->bytes, "text");
+        } else if (c->ok) { /* the text points into the buffer, as strings do */
+            if (c->left < (uint64_t)r->bytes) {
+                fail(c, "text");
+                break;
+            }
+            r->text = (const char *)c->q;
+            c->q += r->bytes;
+            c->left -= (size_t)r->bytes;
+            c->n += (size_t)r->bytes;
+        }
+        break;
+    }
     case ORCH_REC__COUNT:
         ORCH_UNREACHABLE();
     }
@@ -282,7 +303,7 @@ const char *orch_record_kind_name(orch_record_kind kind)
 {
     static const char *const names[ORCH_REC__COUNT] = {
         "run_begin", "step",          "metric",  "nan_event",  "stage_stat",
-        "artifact",  "frozen_change", "run_end", "run_resume", "cache_use"};
+        "artifact",  "frozen_change", "run_end", "run_resume", "cache_use", "source_file"};
     return (unsigned)kind < ORCH_REC__COUNT ? names[kind] : "?";
 }
 
@@ -341,7 +362,8 @@ int orch_sink_put(orch_sink *sink, const orch_record *rec, int64_t *run_id, orch
         (rec->kind == ORCH_REC_ARTIFACT && sink->artifact == NULL) ||
         (rec->kind == ORCH_REC_FROZEN_CHANGE && sink->frozen_change == NULL) ||
         (rec->kind == ORCH_REC_RUN_RESUME && sink->resume_run == NULL) ||
-        (rec->kind == ORCH_REC_CACHE_USE && sink->cache_use == NULL))
+        (rec->kind == ORCH_REC_CACHE_USE && sink->cache_use == NULL) ||
+        (rec->kind == ORCH_REC_SOURCE_FILE && sink->source_file == NULL))
         return orch_seterr(err, ORCH_EINVAL, "record: this sink takes no %s records",
                            orch_record_kind_name(rec->kind));
     switch (rec->kind) {
@@ -367,6 +389,8 @@ int orch_sink_put(orch_sink *sink, const orch_record *rec, int64_t *run_id, orch
         return sink->resume_run(ctx, id, &rec->as.run_resume, err);
     case ORCH_REC_CACHE_USE:
         return sink->cache_use(ctx, id, &rec->as.cache_use, err);
+    case ORCH_REC_SOURCE_FILE:
+        return sink->source_file(ctx, id, &rec->as.source_file, err);
     case ORCH_REC__COUNT:
         break;
     }

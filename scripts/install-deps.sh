@@ -8,8 +8,8 @@
 #
 # The Makefile runs it once per make invocation. Open MPI is linked (orch
 # sweep under mpirun/srun: libopenmpi-dev) and its mpirun runs the sweep
-# tests (openmpi-bin). libarchive is installed though nothing links it yet:
-# the run archive builds on it.
+# tests (openmpi-bin). libarchive reads and writes bundles (orch export,
+# import, replay: store/bundle_*.c).
 set -eu
 
 fuzz=0

@@ -30,6 +30,7 @@
  */
 #include "store/store_int.h"
 
+#include "store/bundle.h"
 #include "store/feature_cache.h"
 
 #include <errno.h>
@@ -1062,6 +1063,7 @@ int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
     out->resume_run = sink_resume_run;
     out->frozen_change = sink_frozen_change;
     out->cache_use = sink_cache_use;
+    out->source_file = orch_store_sink_source_file; /* store/bundle_sources.c */
     return ORCH_OK;
 }
 
