@@ -15,7 +15,7 @@
 #include "lua/dsl.h"
 #include "store/store.h"
 
-enum { OPT_SET = 1, OPT_NAME, OPT_QUIET, OPT_JSON, OPT_RANKS };
+enum { OPT_SET = 1, OPT_NAME, OPT_QUIET, OPT_JSON, OPT_RANKS, OPT_FROM };
 
 /* A value of the summary line: fixed decimals (fmt), or NaN, Infinity and
  * -Infinity as the store and its queries print them. Returns buf. */
@@ -158,14 +158,15 @@ int orch_cli_train(const orch_pipeline *pipeline, orch_cli_globals *globals,
 
 int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
 {
-    static const orch_opt opts[] = {{"set", 1, OPT_SET},     {"name", 1, OPT_NAME},
-                                    {"quiet", 0, OPT_QUIET}, {"json", 0, OPT_JSON},
-                                    {"ranks", 1, OPT_RANKS}, {NULL, 0, 0}};
+    static const orch_opt opts[] = {
+        {"set", 1, OPT_SET},   {"name", 1, OPT_NAME},   {"quiet", 0, OPT_QUIET},
+        {"json", 0, OPT_JSON}, {"ranks", 1, OPT_RANKS}, {"from", 1, OPT_FROM},
+        {NULL, 0, 0}};
     orch_opt_state st = {argc, argv, 1, NULL, "run"};
     long ranks = 0;
     const char *sets[ORCH_MAX_SETS];
     int n_sets = 0;
-    const char *path = NULL;
+    const char *path = NULL, *from = NULL;
     orch_cli_train_options opt = {NULL, 0, 0, 0, NULL, NULL, 0, NULL, 0};
     int id, more;
     while ((more = orch_opt_each(&st, opts, globals, &id, err)) > 0) {
@@ -191,6 +192,9 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
             if (orch_parse_int("ranks", st.value, 1, 1 << 20, &ranks, err) != ORCH_OK)
                 return err->code;
             break;
+        case OPT_FROM:
+            from = st.value;
+            break;
         case ORCH_OPT_POSITIONAL:
             if (orch_opt_pipeline_path(&st, &path, err) != ORCH_OK)
                 return err->code;
@@ -199,7 +203,11 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
     }
     if (more < 0)
         return err->code;
-    if (path == NULL)
+    if (from != NULL && (path != NULL || n_sets > 0))
+        return orch_seterr(err, ORCH_EINVAL,
+                           "run: --from RUN runs that run's recorded configuration as it is; "
+                           "give no pipeline file or --set with it");
+    if (path == NULL && from == NULL)
         return orch_seterr(err, ORCH_EINVAL,
                            "run: missing pipeline file (usage: orch run FILE.lua)");
     /* MPI only under a launcher, started before the threads */
@@ -213,7 +221,9 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
     /* the files as they are read now are what the run records */
     orch_dsl_files files = {0};
     orch_run_sources sources = {0};
-    if (rc == ORCH_OK)
+    if (rc == ORCH_OK && from != NULL)
+        rc = orch_cli_load_from_run(globals, from, pipeline, err);
+    else if (rc == ORCH_OK)
         rc = orch_dsl_load_recorded(path, sets, n_sets, pipeline, &files, err);
     if (rc == ORCH_OK)
         rc = orch_run_sources_make(&files, &sources, err);

@@ -302,8 +302,8 @@ const char *orch_artifact_kind_name(orch_artifact_kind kind)
 const char *orch_record_kind_name(orch_record_kind kind)
 {
     static const char *const names[ORCH_REC__COUNT] = {
-        "run_begin", "step",          "metric",  "nan_event",  "stage_stat",
-        "artifact",  "frozen_change", "run_end", "run_resume", "cache_use", "source_file"};
+        "run_begin",     "step",    "metric",     "nan_event", "stage_stat", "artifact",
+        "frozen_change", "run_end", "run_resume", "cache_use", "source_file"};
     return (unsigned)kind < ORCH_REC__COUNT ? names[kind] : "?";
 }
 

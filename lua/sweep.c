@@ -685,8 +685,7 @@ static int check_args(const char *path, const char *const *sets, int n_sets, orc
     return ORCH_OK;
 }
 
-static int run(const char *path, sw_plan *pl, orch_sweep *out, orch_dsl_files *files,
-               orch_err *err)
+static int run(const char *path, sw_plan *pl, orch_sweep *out, orch_dsl_files *files, orch_err *err)
 {
     dsl_ctx *ctx = dsl_ctx_new(path);
     if (ctx == NULL)

@@ -98,8 +98,8 @@ typedef struct orch_replay_run {
     char *config_json; /* the resolved configuration (runs.config_json) */
     int64_t threads;   /* kernel threads it ran on; 0 when not recorded */
     int64_t n_steps;
-    int64_t *steps;  /* step numbers, ascending */
-    double *losses;  /* NaN where the store holds NULL */
+    int64_t *steps; /* step numbers, ascending */
+    double *losses; /* NaN where the store holds NULL */
 } orch_replay_run;
 
 typedef struct orch_replay_set {
@@ -109,8 +109,8 @@ typedef struct orch_replay_set {
 
 /* Reads every run of the bundle at path (checked as orch_bundle_import
  * checks it) into *out. ORCH_EINVAL as for import. */
-int orch_bundle_read_runs(const char *path, const orch_bundle_limits *limits,
-                          orch_replay_set *out, orch_err *err);
+int orch_bundle_read_runs(const char *path, const orch_bundle_limits *limits, orch_replay_set *out,
+                          orch_err *err);
 
 /* Reads run run_id of s into *out (one run). ORCH_EINVAL for an unknown run. */
 int orch_store_read_replay(orch_store *s, int64_t run_id, orch_replay_set *out, orch_err *err);

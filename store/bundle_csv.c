@@ -312,8 +312,7 @@ static int bare_value(const field *f, orch_value *v)
     return 0;
 }
 
-int bundle_csv_parse(const char *name, const char *text, size_t n, orch_rowset *out,
-                     orch_err *err)
+int bundle_csv_parse(const char *name, const char *text, size_t n, orch_rowset *out, orch_err *err)
 {
     memset(out, 0, sizeof *out);
     const char *p = text, *end = text + n, *why = NULL;

@@ -42,8 +42,8 @@ static int add_id(int64_t **ids, int *n, int *cap, int64_t id)
 }
 
 /* Appends the ids sql (one integer parameter or text parameter) yields. */
-static int add_query(orch_store *s, const char *sql, int64_t iarg, const char *targ,
-                     int64_t **ids, int *n, int *cap, orch_err *err)
+static int add_query(orch_store *s, const char *sql, int64_t iarg, const char *targ, int64_t **ids,
+                     int *n, int *cap, orch_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = store_prepare(s, sql, 0, &st, err);
@@ -51,12 +51,13 @@ static int add_query(orch_store *s, const char *sql, int64_t iarg, const char *t
     if (rc == ORCH_OK)
         src = targ != NULL ? sqlite3_bind_text(st, 1, targ, -1, SQLITE_STATIC)
                            : sqlite3_bind_int64(st, 1, iarg);
-    while (rc == ORCH_OK && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
+    if (rc == ORCH_OK && src != SQLITE_OK)
+        rc = store_dberr(s, src, "export: selecting runs", err);
+    while (rc == ORCH_OK && (src = sqlite3_step(st)) == SQLITE_ROW)
         if (add_id(ids, n, cap, sqlite3_column_int64(st, 0)) != 0)
             rc = orch_seterr(err, ORCH_ENOMEM, "export: out of memory");
-    if (rc == ORCH_OK && src != SQLITE_DONE && src != SQLITE_OK)
+    if (rc == ORCH_OK && src != SQLITE_DONE)
         rc = store_dberr(s, src, "export: selecting runs", err);
-    src = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc;
 }
@@ -105,11 +106,11 @@ int orch_bundle_select(orch_store *s, const int64_t *run_ids, int n_ids, int64_t
                        "json_each(r.config_json, '$.tags') t WHERE t.value = ?1) ORDER BY r.id",
                        0, tag, &ids, &n, &cap, err);
     if (rc == ORCH_OK && n == 0)
-        rc = tag != NULL ? orch_seterr(err, ORCH_EINVAL, "export: no run in %s is tagged %s",
-                                       s->path, tag)
-                         : orch_seterr(err, ORCH_EINVAL,
-                                       "export: name the runs to export (RUN..., --sweep ID or "
-                                       "--tag T)");
+        rc = tag != NULL
+                 ? orch_seterr(err, ORCH_EINVAL, "export: no run in %s is tagged %s", s->path, tag)
+                 : orch_seterr(err, ORCH_EINVAL,
+                               "export: name the runs to export (RUN..., --sweep ID or "
+                               "--tag T)");
     if (rc != ORCH_OK) {
         free(ids);
         return rc;
@@ -122,9 +123,9 @@ int orch_bundle_select(orch_store *s, const int64_t *run_ids, int n_ids, int64_t
 /* ----------------------------------------------------------- members */
 
 typedef struct member {
-    char *name;    /* malloc'd */
+    char *name;     /* malloc'd */
     bundle_buf mem; /* the bytes, when held in memory */
-    char *file;    /* else the file to copy (malloc'd) */
+    char *file;     /* else the file to copy (malloc'd) */
     int64_t bytes;
     char sha256[65];
 } member;
@@ -146,7 +147,8 @@ static void members_free(member_list *l)
 }
 
 /* A new member named name (printf); NULL when out of memory. */
-static member *member_new(member_list *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static member *member_new(member_list *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static member *member_new(member_list *l, const char *fmt, ...)
 {
     if (l->n == l->cap) {
@@ -251,8 +253,7 @@ void bundle_source_name(const char *recorded, char *out, size_t n)
 }
 
 /* The members of one run, appended to l. */
-static int run_members(orch_store *s, int64_t run_id, member_list *l, char uuid[40],
-                       orch_err *err)
+static int run_members(orch_store *s, int64_t run_id, member_list *l, char uuid[40], orch_err *err)
 {
     sqlite3_stmt *st = NULL;
     char *config = NULL;
@@ -319,7 +320,8 @@ static int run_members(orch_store *s, int64_t run_id, member_list *l, char uuid[
         if (rc == ORCH_OK && m == NULL)
             rc = orch_seterr(err, ORCH_ENOMEM, "export: out of memory");
         if (rc == ORCH_OK) {
-            bundle_buf_add(&m->mem, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+            bundle_buf_add(&m->mem, sqlite3_column_blob(st, 1),
+                           (size_t)sqlite3_column_bytes(st, 1));
             rc = seal(m, err);
         }
     }
@@ -346,17 +348,15 @@ static int run_members(orch_store *s, int64_t run_id, member_list *l, char uuid[
         const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
         for (int i = first_artifact; i < l->n; i++)
             if (strcmp(strrchr(l->m[i].name, '/') + 1, base) == 0)
-                rc = orch_seterr(err, ORCH_EINVAL,
-                                 "export: run %lld has two artifacts named %s", (long long)run_id,
-                                 base);
+                rc = orch_seterr(err, ORCH_EINVAL, "export: run %lld has two artifacts named %s",
+                                 (long long)run_id, base);
         m = rc == ORCH_OK ? member_new(l, "runs/%s/artifacts/%s", uuid, base) : NULL;
         if (rc == ORCH_OK && m == NULL)
             rc = orch_seterr(err, ORCH_ENOMEM, "export: out of memory");
         if (rc == ORCH_OK)
-            rc = hash_file(m, path, (const char *)sqlite3_column_text(st, 1),
-                           sqlite3_column_type(st, 2) == SQLITE_NULL ? -1
-                                                                     : sqlite3_column_int64(st, 2),
-                           err);
+            rc = hash_file(
+                m, path, (const char *)sqlite3_column_text(st, 1),
+                sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2), err);
     }
     if (rc == ORCH_OK && src != SQLITE_DONE)
         rc = store_dberr(s, src, "export: reading artifacts", err);
@@ -365,8 +365,7 @@ static int run_members(orch_store *s, int64_t run_id, member_list *l, char uuid[
 }
 
 /* MANIFEST.json: the format, orch's version, the runs, every member. */
-static int manifest(const member_list *l, char (*uuids)[40], int n_runs, member *out,
-                    orch_err *err)
+static int manifest(const member_list *l, char (*uuids)[40], int n_runs, member *out, orch_err *err)
 {
     json_t *root = json_object(), *runs = json_array(), *members = json_array();
     int bad = root == NULL || runs == NULL || members == NULL;
@@ -404,7 +403,7 @@ static int kind_of(const char *path, bundle_kind *k)
     static const struct {
         const char *suffix;
         bundle_kind kind;
-    } table[] = {{".tar.gz", BK_TGZ}, {".tgz", BK_TGZ},  {".tar.zst", BK_TZST},
+    } table[] = {{".tar.gz", BK_TGZ}, {".tgz", BK_TGZ}, {".tar.zst", BK_TZST},
                  {".tar.xz", BK_TXZ}, {".tar", BK_TAR}, {".zip", BK_ZIP}};
     size_t n = strlen(path);
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Does table have a stored column named col? */
 static int has_column(orch_store *s, const char *table, const char *col, int *yes, orch_err *err)
@@ -78,8 +79,8 @@ static int load_source(loader *L, const char *member, const orch_rowset *rows, s
 {
     const char *path = text_cell(rows, r, "path"), *sha = text_cell(rows, r, "sha256");
     if (path == NULL || sha == NULL)
-        return orch_seterr(err, ORCH_EINVAL, "%s: %s: row %zu: needs a path and a sha256",
-                           L->path, member, r + 1);
+        return orch_seterr(err, ORCH_EINVAL, "%s: %s: row %zu: needs a path and a sha256", L->path,
+                           member, r + 1);
     char rel[1024], name[1200];
     bundle_source_name(path, rel, sizeof rel);
     snprintf(name, sizeof name, "runs/%s/pipeline/%s", L->uuid, rel);
@@ -131,8 +132,8 @@ static int load_table(loader *L, const char *table, const bundle_member *m, orch
         int yes = 0;
         rc = has_column(L->tmp, table, rows.names[c], &yes, err);
         if (rc == ORCH_OK && !yes)
-            rc = orch_seterr(err, ORCH_EINVAL, "%s: malformed CSV: no column %s in table %s",
-                             label, rows.names[c], table);
+            rc = orch_seterr(err, ORCH_EINVAL, "%s: malformed CSV: no column %s in table %s", label,
+                             rows.names[c], table);
         if (strcmp(rows.names[c], is_runs ? "id" : "run_id") == 0)
             run_col = c;
         if (!is_runs && strcmp(table, "artifacts") == 0 && strcmp(rows.names[c], "path") == 0)
@@ -201,9 +202,26 @@ static int load_table(loader *L, const char *table, const bundle_member *m, orch
                                      L->path, name);
                     break;
                 }
-                /* relative to the fresh store, which sits in the staging folder:
-                 * merge resolves it there and moves the file into place */
-                snprintf(staged, sizeof staged, "%s", a->staged);
+                /* moved to a folder of its own under its own name, relative to the
+                 * fresh store in the staging folder: merge resolves it there and
+                 * moves it into the run's folder with that name */
+                if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+                    rc = orch_seterr(err, ORCH_EINVAL, "%s: malformed CSV: artifact path '%s'",
+                                     label, rec);
+                    break;
+                }
+                char from[STORE_PATH_MAX + 80], to[STORE_PATH_MAX * 3];
+                snprintf(staged, sizeof staged, "a%lld", (long long)L->run_id);
+                snprintf(to, sizeof to, "%s/%s", L->b->dir, staged);
+                mkdir(to, 0700);
+                snprintf(staged, sizeof staged, "a%lld/%s", (long long)L->run_id, base);
+                snprintf(from, sizeof from, "%s/%s", L->b->dir, a->staged);
+                snprintf(to, sizeof to, "%s/%s", L->b->dir, staged);
+                if (rename(from, to) != 0) {
+                    rc = orch_seterr(err, ORCH_EIO, "import: cannot stage %s: %s", name,
+                                     strerror(errno));
+                    break;
+                }
                 b |= sqlite3_bind_text(st, c + 1, staged, -1, SQLITE_TRANSIENT);
             } else {
                 b |= bind_value(st, c + 1, &row[c]);
@@ -228,7 +246,8 @@ static int load_run(loader *L, orch_err *err)
     snprintf(prefix, sizeof prefix, "runs/%s/", L->uuid);
     snprintf(name, sizeof name, "%srows/runs.csv", prefix);
     const bundle_member *m = bundle_find(L->b, name);
-    if (m == NULL || bundle_find(L->b, (snprintf(name, sizeof name, "%sconfig.json", prefix), name)) == NULL)
+    if (m == NULL ||
+        bundle_find(L->b, (snprintf(name, sizeof name, "%sconfig.json", prefix), name)) == NULL)
         return orch_seterr(err, ORCH_EINVAL, "%s: run %s: rows/runs.csv or config.json missing",
                            L->path, L->uuid);
     int rc = load_table(L, "runs", m, err);

@@ -61,8 +61,7 @@ typedef struct bundle_csv {
 
 /* Parses text[0..n) as written by bundle_csv_dump. ORCH_EINVAL
  * "NAME:LINE: what is wrong" for anything else. */
-int bundle_csv_parse(const char *name, const char *text, size_t n, orch_rowset *out,
-                     orch_err *err);
+int bundle_csv_parse(const char *name, const char *text, size_t n, orch_rowset *out, orch_err *err);
 
 /* The tables a bundle carries for each run, besides runs: every table with
  * a foreign key to runs but sweep_runs and run_features (the sweep and the
@@ -73,8 +72,8 @@ int bundle_run_tables(orch_store *s, char (*names)[128], int *n, int max, orch_e
 
 /* One member of a staged bundle. */
 typedef struct bundle_member {
-    char *name;       /* as in the archive and MANIFEST.json */
-    char staged[64];  /* its file in the staging folder: "m000001" */
+    char *name;      /* as in the archive and MANIFEST.json */
+    char staged[64]; /* its file in the staging folder: "m000001" */
     int64_t bytes;
     char sha256[65];
 } bundle_member;

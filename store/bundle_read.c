@@ -269,10 +269,10 @@ static int one_member(reader *r, struct archive_entry *e, const char *name, orch
     l->seen = 1;
     if (l->bytes > r->lim->max_member_bytes ||
         (archive_entry_size_is_set(e) && archive_entry_size(e) > r->lim->max_member_bytes))
-        return refuse(r, name, err, "%lld bytes, more than the limit of %lld for a member",
-                      (long long)(l->bytes > r->lim->max_member_bytes ? l->bytes
-                                                                      : archive_entry_size(e)),
-                      (long long)r->lim->max_member_bytes);
+        return refuse(
+            r, name, err, "%lld bytes, more than the limit of %lld for a member",
+            (long long)(l->bytes > r->lim->max_member_bytes ? l->bytes : archive_entry_size(e)),
+            (long long)r->lim->max_member_bytes);
     if (archive_entry_size_is_set(e) && archive_entry_size(e) != l->bytes)
         return refuse(r, name, err, "%lld bytes in the archive, %lld in MANIFEST.json",
                       (long long)archive_entry_size(e), (long long)l->bytes);
@@ -291,8 +291,8 @@ static int one_member(reader *r, struct archive_entry *e, const char *name, orch
         rc = orch_seterr(err, ORCH_EIO, "%s: %s: cannot stage it: %s", r->path, name,
                          strerror(errno));
     if (rc == ORCH_OK && got != l->bytes)
-        rc = refuse(r, name, err, "%lld bytes, %lld in MANIFEST.json (truncated?)",
-                    (long long)got, (long long)l->bytes);
+        rc = refuse(r, name, err, "%lld bytes, %lld in MANIFEST.json (truncated?)", (long long)got,
+                    (long long)l->bytes);
     if (rc == ORCH_OK && strcmp(sha, l->sha256) != 0)
         rc = refuse(r, name, err, "checksum mismatch: sha256 %.12s..., MANIFEST.json says %.12s...",
                     sha, l->sha256);
@@ -469,17 +469,36 @@ int bundle_slurp(const bundle_staged *b, const bundle_member *m, char **text, or
     return ORCH_OK;
 }
 
+/* Removes what dir holds, one level of folders deep (the staging folder's
+ * per-run artifact folders, an empty folder SQLite made). */
+static void empty_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+            continue;
+        char sub[STORE_PATH_MAX + 300];
+        snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name);
+        DIR *s = opendir(sub);
+        struct dirent *se;
+        while (s != NULL && (se = readdir(s)) != NULL)
+            if (strcmp(se->d_name, ".") != 0 && strcmp(se->d_name, "..") != 0)
+                unlinkat(dirfd(s), se->d_name, 0);
+        if (s != NULL)
+            closedir(s);
+        unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
+    }
+    if (d != NULL)
+        closedir(d);
+}
+
 void bundle_unstage(bundle_staged *b)
 {
     if (b->dir[0] != '\0') {
-        DIR *d = opendir(b->dir);
-        struct dirent *de;
-        while (d != NULL && (de = readdir(d)) != NULL)
-            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
-                unlinkat(dirfd(d), de->d_name, 0) != 0)
-                unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR); /* an empty folder SQLite made */
-        if (d != NULL)
-            closedir(d);
+        empty_dir(b->dir);
         rmdir(b->dir);
     }
     for (int i = 0; i < b->n; i++)
@@ -505,9 +524,9 @@ int bundle_manifest_runs(const bundle_staged *b, const char *path, char (**uuids
         size_t len = u != NULL ? strlen(u) : 0;
         int ok = len == 36;
         for (size_t j = 0; ok && j < len; j++)
-            ok = (j == 8 || j == 13 || j == 18 || j == 23) ? u[j] == '-'
-                                                           : ((u[j] >= '0' && u[j] <= '9') ||
-                                                              (u[j] >= 'a' && u[j] <= 'f'));
+            ok = (j == 8 || j == 13 || j == 18 || j == 23)
+                     ? u[j] == '-'
+                     : ((u[j] >= '0' && u[j] <= '9') || (u[j] >= 'a' && u[j] <= 'f'));
         if (!ok)
             rc = orch_seterr(err, ORCH_EINVAL, "%s: MANIFEST.json: run %zu is not a UUID", path,
                              i + 1);

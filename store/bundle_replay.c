@@ -94,8 +94,8 @@ static int bundle_run(const bundle_staged *b, const char *path, const char *uuid
     return rc;
 }
 
-int orch_bundle_read_runs(const char *path, const orch_bundle_limits *limits,
-                          orch_replay_set *out, orch_err *err)
+int orch_bundle_read_runs(const char *path, const orch_bundle_limits *limits, orch_replay_set *out,
+                          orch_err *err)
 {
     memset(out, 0, sizeof *out);
     const char *tmpdir = getenv("TMPDIR");

@@ -28,8 +28,9 @@ static int check_file(const orch_source_file *f, orch_err *err)
     char hex[65];
     bundle_sha256_hex(f->text != NULL ? f->text : "", (size_t)f->bytes, hex);
     if (strcmp(hex, f->sha256) != 0)
-        return orch_seterr(err, ORCH_EINVAL, "store: pipeline file %s: its text does not hash to %s",
-                           f->path, f->sha256);
+        return orch_seterr(err, ORCH_EINVAL,
+                           "store: pipeline file %s: its text does not hash to %s", f->path,
+                           f->sha256);
     return ORCH_OK;
 }
 

@@ -406,8 +406,8 @@ static int merge_moves(merge_ctx *m, orch_err *err)
             return orch_seterr(err, ORCH_EIO, "import: %s exists already; nothing was imported",
                                mv->to);
         if (rename(mv->from, mv->to) != 0)
-            return orch_seterr(err, ORCH_EIO, "import: cannot move %s to %s: %s", mv->from,
-                               mv->to, strerror(errno));
+            return orch_seterr(err, ORCH_EIO, "import: cannot move %s to %s: %s", mv->from, mv->to,
+                               strerror(errno));
     }
     return ORCH_OK;
 }
