@@ -338,8 +338,13 @@ static int read_all(reader *r, orch_err *err)
         int h = archive_read_next_header(r->a, &e);
         if (h == ARCHIVE_EOF)
             break;
-        if (h != ARCHIVE_OK)
-            return corrupt(r, count == 0 ? NULL : r->out->members[r->out->n - 1].name, err);
+        if (h != ARCHIVE_OK) {
+            const char *msg = archive_error_string(r->a);
+            if (count == 0)
+                return corrupt(r, NULL, err);
+            return refuse(r, NULL, err, "truncated or corrupt archive after member %s (%s)",
+                          r->out->members[r->out->n - 1].name, msg != NULL ? msg : "unreadable");
+        }
         const char *name = archive_entry_pathname(e);
         if (++count > r->lim->max_members)
             return refuse(r, NULL, err, "more than %lld members (the limit)",
