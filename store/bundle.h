@@ -36,7 +36,8 @@
 #define ORCH_BUNDLE_MTIME 315532800
 
 /* Records files[0..n) as run run_id's pipeline files (ord = index),
- * replacing what the run had, in one transaction. Content is stored once
+ * replacing what the run had, in one transaction; a finished or diverged
+ * run keeps the files it ran (a continued sweep queues it again). Content is stored once
  * per sha256 (source_files). ORCH_EINVAL for a bad sha256 or a text that
  * does not hash to it; ORCH_EDB. */
 int orch_store_record_sources(orch_store *s, int64_t run_id, const orch_source_file *files, int n,

@@ -79,6 +79,25 @@ static int sources_body(orch_store *s, void *arg, orch_err *err)
     const sources_args *a = arg;
     int64_t ord = 0;
     sqlite3_stmt *st = NULL;
+    /* a run that ended keeps the files it ran (a continued sweep queues its
+     * finished runs again) */
+    if (a->replace) {
+        int rc = store_prepare(s,
+                               "SELECT 1 FROM runs WHERE id = ?1 AND status IN "
+                               "('finished', 'diverged')",
+                               0, &st, err);
+        int src = rc == ORCH_OK ? sqlite3_bind_int64(st, 1, a->run_id) : SQLITE_OK;
+        if (rc == ORCH_OK && src == SQLITE_OK)
+            src = sqlite3_step(st);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (rc != ORCH_OK)
+            return rc;
+        if (src == SQLITE_ROW)
+            return ORCH_OK;
+        if (src != SQLITE_DONE)
+            return store_dberr(s, src, "store: recording pipeline files", err);
+    }
     const char *sql = a->replace ? "DELETE FROM run_sources WHERE run_id = ?1"
                                  : "SELECT coalesce(max(ord) + 1, 0) FROM run_sources "
                                    "WHERE run_id = ?1 AND path <> ?2";

@@ -323,6 +323,31 @@ static void test_from_run(void **state)
     cli_result_free(&r);
 }
 
+/* A sweep's runs record the sweep file and what it required; --sweep
+ * exports them. */
+static void test_sweep_records_files(void **state)
+{
+    (void)state;
+    char path[400];
+    snprintf(path, sizeof path, "%s/sw.lua", dir);
+    assert_int_equal(write_text_file(path, "local base = require \"base\"\n"
+                                           "return sweep { name = \"s\",\n"
+                                           "  base = extend(base, { strategy = detach {},\n"
+                                           "    schedule = { steps = 2, warmup_steps = 0 } }),\n"
+                                           "  grid = { [\"optimizer.lr\"] = { 1e-2, 1e-3 } } }\n"),
+                     0);
+    sh_ok("\"$ORCH\" sweep sw.lua --db a.db --quiet > /dev/null");
+    const char *a = path_in("a.db");
+    assert_int_equal(
+        raw_int(a, "SELECT count(*) FROM run_sources WHERE path = 'sw.lua' AND ord = 0"), 2);
+    assert_int_equal(raw_int(a, "SELECT count(*) FROM run_sources WHERE path = 'base.lua'"), 2);
+    assert_int_equal(raw_int(a, "SELECT count(*) FROM source_files"), 2);
+    cli_result r = sh(0, "\"$ORCH\" export --sweep 1 -o s.tar --db a.db > /dev/null && tar tf s.tar | "
+                         "grep -c pipeline/sw.lua");
+    assert_string_equal(r.out, "2\n");
+    cli_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +356,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_files_as_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_from_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_records_files, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
