@@ -71,6 +71,13 @@ static int make_records(orch_record *r)
     r[n++] = (orch_record){.kind = ORCH_REC_CACHE_USE,
                            .run_id = 9,
                            .as.cache_use = {"00ff00ff00ff00ff0123456789abcdef"}};
+    /* a pipeline file's text may hold a NUL: it travels as bytes */
+    r[n++] = (orch_record){
+        .kind = ORCH_REC_SOURCE_FILE,
+        .run_id = 9,
+        .as.source_file = {"pipelines/base.lua",
+                           "5a1c0c7d0f6f2b6e0f3b8c0b2a6d7e1f9c4b5a6d7e8f9a0b1c2d3e4f5a6b7c8d",
+                           "return {}\0 -- after a NUL", 26}};
     return n;
 }
 
@@ -165,6 +172,13 @@ static void same_record(const orch_record *a, const orch_record *b)
         break;
     case ORCH_REC_CACHE_USE:
         same_str(a->as.cache_use.key, b->as.cache_use.key);
+        break;
+    case ORCH_REC_SOURCE_FILE:
+        same_str(a->as.source_file.path, b->as.source_file.path);
+        same_str(a->as.source_file.sha256, b->as.source_file.sha256);
+        assert_int_equal(a->as.source_file.bytes, b->as.source_file.bytes);
+        assert_memory_equal(a->as.source_file.text, b->as.source_file.text,
+                            (size_t)a->as.source_file.bytes);
         break;
     case ORCH_REC__COUNT:
         fail();
