@@ -203,11 +203,14 @@ const orch_cmd orch_commands[] = {
      "                    diverged, failed, interrupted, skipped)\n"
      "  --csv, --json     machine-readable output\n"},
     {"show", orch_cmd_show, "show one run: config, summary, NaN events; or one sweep",
-     "usage: orch show RUN [--db PATH]\n"
+     "usage: orch show RUN [--files] [--db PATH]\n"
      "       orch show sweep ID [--db PATH]\n"
      "\n"
-     "Prints a run's fields, resolved config, summary and NaN events (the first\n"
-     "one with its provenance). RUN is a run id as listed by 'orch runs'.\n"
+     "Prints a run's fields, resolved config, summary, data and NaN events (the\n"
+     "first one with its provenance). RUN is a run id as listed by 'orch runs'.\n"
+     "The data section gives the data hash's files per role (train, eval), the\n"
+     "class names, and the files with their sha256 when there are few.\n"
+     "  --files           list every data file\n"
      "\n"
      "'orch show sweep ID' prints a sweep's fields (as listed by 'orch sweeps') and\n"
      "a table of its runs: point, run id, status, rank, host, attempts, steps,\n"

@@ -17,7 +17,8 @@ enum {
     OPT_STATUS,
     OPT_TAG,
     OPT_DRY_RUN,
-    OPT_SWEEP
+    OPT_SWEEP,
+    OPT_FILES
 };
 
 #define ORCH_MAX_COMPARE 256
@@ -158,11 +159,16 @@ static int show_sweep(const char *id_text, orch_cli_globals *globals, orch_err *
 
 int orch_cmd_show(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
 {
+    static const orch_opt opts[] = {{"files", 0, OPT_FILES}, {NULL, 0, 0}};
     orch_opt_state st = {argc, argv, 1, NULL, "show"};
     const char *args[3] = {NULL, NULL, NULL};
-    int n_args = 0;
-    int id, more; /* no options of its own: id is always ORCH_OPT_POSITIONAL */
-    while ((more = orch_opt_each(&st, NULL, globals, &id, err)) > 0) {
+    int n_args = 0, all_files = 0;
+    int id, more;
+    while ((more = orch_opt_each(&st, opts, globals, &id, err)) > 0) {
+        if (id == OPT_FILES) {
+            all_files = 1;
+            continue;
+        }
         if (n_args == 2 || (n_args == 1 && strcmp(args[0], "sweep") != 0))
             return orch_seterr(err, ORCH_EINVAL, "show: one run or sweep at a time");
         args[n_args++] = st.value;
@@ -182,7 +188,7 @@ int orch_cmd_show(int argc, char **argv, orch_cli_globals *globals, orch_err *er
     int rc = open_for_reading(globals, &store, err);
     orch_run_report report = {0};
     if (rc == ORCH_OK)
-        rc = orch_store_read_run(store, run_id, &report, err);
+        rc = orch_store_read_run_files(store, run_id, all_files, &report, err);
     if (rc == ORCH_OK)
         rc = orch_render_run_text(&report, stdout, err);
     orch_run_report_free(&report);

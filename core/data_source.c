@@ -2,8 +2,10 @@
 #include "core/data_source.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/checkpoint.h"
 #include "core/processor.h"
 #include "core/synthetic.h"
 #include "store/npy_dataset.h"
@@ -75,6 +77,29 @@ int orch_data_check(const orch_pipeline *p, orch_err *err)
     return rc;
 }
 
+/* The identity of a .npy set: its files (pixel values, grids, labels when
+ * given) with their sha256, for the run's record (core/data_identity.h). */
+static int hash_npy_files(const orch_pipeline *p, orch_dataset *ds, orch_err *err)
+{
+    const char *paths[3] = {p->data.pixel_values, p->data.grid_thw_path, p->data.labels};
+    ds->files = calloc(3, sizeof *ds->files); /* owned by ds */
+    if (ds->files == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "data: out of memory");
+    for (int i = 0; i < 3; i++) {
+        if (paths[i] == NULL || paths[i][0] == '\0')
+            continue;
+        orch_data_file *f = &ds->files[ds->n_files];
+        f->path = strdup(paths[i]);
+        if (f->path == NULL)
+            return orch_seterr(err, ORCH_ENOMEM, "data: out of memory");
+        ds->n_files++;
+        int rc = orch_file_sha256(paths[i], f->sha256, &f->bytes, err);
+        if (rc != ORCH_OK)
+            return rc;
+    }
+    return ORCH_OK;
+}
+
 int orch_data_open(const orch_pipeline *p, orch_dataset *out, orch_err *err)
 {
     const orch_model_config *c = &p->model.config;
@@ -85,6 +110,8 @@ int orch_data_open(const orch_pipeline *p, orch_dataset *out, orch_err *err)
                                        patch_dim, c->spatial_merge_size, out, err);
         if (rc == ORCH_OK)
             rc = check_labels_fit_head(p, out, err);
+        if (rc == ORCH_OK)
+            rc = hash_npy_files(p, out, err);
         if (rc != ORCH_OK)
             orch_dataset_free(out);
         return rc;

@@ -152,6 +152,9 @@ void orch_dataset_free(orch_dataset *ds)
     for (int i = 0; i < ds->n_files; i++)
         free(ds->files[i].path);
     free(ds->files);
+    for (int i = 0; i < ds->n_class_names; i++)
+        free(ds->class_names[i]);
+    free(ds->class_names);
     memset(ds, 0, sizeof *ds);
 }
 

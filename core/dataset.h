@@ -67,6 +67,11 @@ typedef struct orch_dataset {
      * orch_dataset_free); 0 and NULL for synthetic data */
     int n_files;
     orch_data_file *files;
+    /* CLASS from named labels (a CSV, ImageFolder sub-folders): the name of
+     * each class id, class_names[id] (owned, freed by orch_dataset_free);
+     * 0 and NULL when the labels are bare ids */
+    int n_class_names;
+    char **class_names;
 } orch_dataset;
 
 /* A batch: the model inputs and labels of n_images images. Buffers are owned

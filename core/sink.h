@@ -51,6 +51,10 @@ typedef struct orch_run_info {
     const char *kernels_why; /* why that sub-configuration (orch_blas_info.why) */
     const char *cpu;         /* CPU model, vendor, family and model */
     int64_t threads;         /* kernel threads */
+    /* what it computed on: hex sha256 over its data files' (role, path,
+       sha256) in order (orch_data_hash, core/data_identity.h); NULL for
+       data without files (synthetic). Its files follow as input records. */
+    const char *data_hash;
 } orch_run_info;
 
 typedef struct orch_step_record {
@@ -125,6 +129,35 @@ typedef struct orch_cache_use {
     const char *key; /* the entry's key in hex, as its file is named (store/feature_cache.h) */
 } orch_cache_use;
 
+/* What a data file was to a run. */
+typedef enum orch_data_role {
+    ORCH_ROLE_TRAIN = 0, /* trained on */
+    ORCH_ROLE_EVAL,      /* evaluated on (eval = {...}) */
+    ORCH_ROLE__COUNT
+} orch_data_role;
+
+/* "train", "eval", as stored in run_inputs.role. */
+const char *orch_data_role_name(orch_data_role role);
+
+/* A file a run read its data from (an .npy file, an image, a CSV, a shard),
+ * so a changed file shows even when the configuration did not change. Sent
+ * right after begin_run (or resume_run), one record per file: a run over a
+ * folder of images sends thousands, so it is small and batched like a step. */
+typedef struct orch_run_input {
+    orch_data_role role;
+    const char *path;   /* as resolved */
+    const char *sha256; /* hex, 64 digits */
+    int64_t bytes;
+} orch_run_input;
+
+/* A class of a classifier's data set: the label id and its name (CSV labels
+ * and ImageFolder sub-folders map sorted names to ids). Sent after the
+ * inputs, one record per class. */
+typedef struct orch_run_class {
+    int64_t id;
+    const char *name;
+} orch_run_class;
+
 /* One pipeline file of a run exactly as it was run (the main file or a
  * module it required), recorded when the run begins, so a bundle
  * (docs/bundles.md) carries the files even after they are edited. */
@@ -139,6 +172,8 @@ typedef struct orch_source_file {
 typedef struct orch_run_end {
     orch_run_status status; /* finished, diverged, failed or interrupted */
     const char *error;      /* why it failed or stopped; may be NULL */
+    const char *reason;     /* why a finished run ended before its last step
+                               ("early stopping: ..."); NULL when it ran them all */
 } orch_run_end;
 
 /* A run taken over to continue from its checkpoint (see resume_run). */
@@ -160,6 +195,8 @@ typedef enum orch_record_kind {
     ORCH_REC_RUN_END,
     ORCH_REC_RUN_RESUME,
     ORCH_REC_CACHE_USE,
+    ORCH_REC_INPUT,
+    ORCH_REC_CLASS,
     ORCH_REC_SOURCE_FILE,
     ORCH_REC__COUNT
 } orch_record_kind;
@@ -181,6 +218,8 @@ typedef struct orch_record {
         orch_run_end run_end;
         orch_run_resume run_resume;
         orch_cache_use cache_use;
+        orch_run_input input;
+        orch_run_class run_class;
         orch_source_file source_file;
     } as;
 } orch_record;
@@ -196,8 +235,9 @@ const char *orch_record_kind_name(orch_record_kind kind);
  * as an 8-byte length and its bytes. No padding, no host
  * layout: any machine reads what any other wrote. */
 #define ORCH_RECORD_VERSION                                                                        \
-    4 /* 2: run info carries kernels, cpu, threads; 3: NaN events their                            \
-         rank and host; 4: source_file records */
+    5 /* 2: run info carries kernels, cpu, threads; 3: NaN events their                            \
+         rank and host; 4: run info its data hash, run end its reason, and                         \
+         the input and class records; 5: source_file records */
 
 /* The number of bytes orch_record_encode writes for rec. */
 size_t orch_record_encoded_size(const orch_record *rec);
@@ -231,7 +271,8 @@ struct orch_sink {
      * rec->from_step: the run becomes `running` under rec->info's host and
      * pid, and every step, metric, NaN event, frozen change, statistic and
      * artifact recorded after from_step is deleted (the resumed run records
-     * them again). A queued run (a sweep's, store/sweeps.h) starts this way
+     * them again), and so are its inputs and classes (sent again after
+     * resume_run, as after begin_run). A queued run (a sweep's, store/sweeps.h) starts this way
      * with from_step -1; a skipped, finished or diverged run is refused. */
     int (*resume_run)(void *ctx, int64_t run_id, const orch_run_resume *rec, orch_err *err);
     /* A frozen parameter changed: recorded at once, never a NaN event. */
@@ -239,6 +280,11 @@ struct orch_sink {
     /* The run uses a feature cache entry; may be NULL (the run loop then
      * records no cache use). */
     int (*cache_use)(void *ctx, int64_t run_id, const orch_cache_use *rec, orch_err *err);
+    /* A data file of the run; may be NULL (the run loop then records no
+     * inputs). */
+    int (*input)(void *ctx, int64_t run_id, const orch_run_input *rec, orch_err *err);
+    /* A class name of the run's data; may be NULL (none recorded). */
+    int (*run_class)(void *ctx, int64_t run_id, const orch_run_class *rec, orch_err *err);
     /* A pipeline file the run was declared in, sent right after begin_run
      * or resume_run; may be NULL (nothing recorded). Recording the same
      * path again replaces it. */

@@ -53,9 +53,30 @@ static int drop_frozen(void *ctx, int64_t run_id, const orch_frozen_change *rec,
     return ORCH_OK;
 }
 
+static int drop_input(void *ctx, int64_t run_id, const orch_run_input *rec, orch_err *err)
+{
+    (void)ctx, (void)run_id, (void)rec, (void)err;
+    return ORCH_OK;
+}
+static int drop_class(void *ctx, int64_t run_id, const orch_run_class *rec, orch_err *err)
+{
+    (void)ctx, (void)run_id, (void)rec, (void)err;
+    return ORCH_OK;
+}
+
 void orch_sink_drop(orch_sink *out)
 {
-    orch_sink sink = {NULL,     drop_begin, drop_step,     drop_metric, drop_nan,    drop_flush,
-                      drop_end, drop_stat,  drop_artifact, drop_resume, drop_frozen, NULL, NULL};
+    orch_sink sink = {.begin_run = drop_begin,
+                      .step = drop_step,
+                      .metric = drop_metric,
+                      .nan_event = drop_nan,
+                      .flush = drop_flush,
+                      .end_run = drop_end,
+                      .stage_stat = drop_stat,
+                      .artifact = drop_artifact,
+                      .resume_run = drop_resume,
+                      .frozen_change = drop_frozen,
+                      .input = drop_input,
+                      .run_class = drop_class};
     *out = sink;
 }

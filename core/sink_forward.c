@@ -135,6 +135,19 @@ static int fwd_cache_use(void *ctx, int64_t run_id, const orch_cache_use *rec, o
     return add(ctx, &r, 0, err);
 }
 
+/* Batched like a step: a run over a folder sends one per image. */
+static int fwd_input(void *ctx, int64_t run_id, const orch_run_input *rec, orch_err *err)
+{
+    orch_record r = {.kind = ORCH_REC_INPUT, .run_id = run_id, .as.input = *rec};
+    return add(ctx, &r, 0, err);
+}
+
+static int fwd_run_class(void *ctx, int64_t run_id, const orch_run_class *rec, orch_err *err)
+{
+    orch_record r = {.kind = ORCH_REC_CLASS, .run_id = run_id, .as.run_class = *rec};
+    return add(ctx, &r, 0, err);
+}
+
 orch_sink orch_fwd_sink_make(orch_fwd_sink *f)
 {
     orch_sink s = {
@@ -150,6 +163,8 @@ orch_sink orch_fwd_sink_make(orch_fwd_sink *f)
         .resume_run = fwd_resume_run,
         .frozen_change = fwd_frozen_change,
         .cache_use = fwd_cache_use,
+        .input = fwd_input,
+        .run_class = fwd_run_class,
     };
     return s;
 }

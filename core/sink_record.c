@@ -169,6 +169,7 @@ static void info_fields(cursor *c, orch_run_info *r)
     str_field(c, &r->kernels_why, "kernels_why");
     str_field(c, &r->cpu, "cpu");
     i64_field(c, &r->threads, "threads");
+    str_field(c, &r->data_hash, "data_hash");
 }
 
 /* The fields of one record after its version and kind bytes. */
@@ -243,6 +244,7 @@ static void rec_fields(cursor *c, orch_record *rec)
         byte_field(c, &status, ORCH_RUN_INTERRUPTED + 1, "status");
         r->status = (orch_run_status)status;
         str_field(c, &r->error, "error");
+        str_field(c, &r->reason, "reason");
         break;
     }
     case ORCH_REC_RUN_RESUME:
@@ -251,6 +253,20 @@ static void rec_fields(cursor *c, orch_record *rec)
         break;
     case ORCH_REC_CACHE_USE:
         str_field(c, &rec->as.cache_use.key, "key");
+        break;
+    case ORCH_REC_INPUT: {
+        orch_run_input *r = &rec->as.input;
+        int role = (int)r->role;
+        byte_field(c, &role, ORCH_ROLE__COUNT, "role");
+        r->role = (orch_data_role)role;
+        str_field(c, &r->path, "path");
+        str_field(c, &r->sha256, "sha256");
+        i64_field(c, &r->bytes, "bytes");
+        break;
+    }
+    case ORCH_REC_CLASS:
+        i64_field(c, &rec->as.run_class.id, "id");
+        str_field(c, &rec->as.run_class.name, "name");
         break;
     case ORCH_REC_SOURCE_FILE: {
         orch_source_file *r = &rec->as.source_file;
@@ -299,11 +315,18 @@ const char *orch_artifact_kind_name(orch_artifact_kind kind)
     return (unsigned)kind < ORCH_ARTIFACT__COUNT ? names[kind] : "?";
 }
 
+const char *orch_data_role_name(orch_data_role role)
+{
+    static const char *const names[ORCH_ROLE__COUNT] = {"train", "eval"};
+    return (unsigned)role < ORCH_ROLE__COUNT ? names[role] : "?";
+}
+
 const char *orch_record_kind_name(orch_record_kind kind)
 {
     static const char *const names[ORCH_REC__COUNT] = {
-        "run_begin",     "step",    "metric",     "nan_event", "stage_stat", "artifact",
-        "frozen_change", "run_end", "run_resume", "cache_use", "source_file"};
+        "run_begin", "step",          "metric",     "nan_event",  "stage_stat",
+        "artifact",  "frozen_change", "run_end",    "run_resume", "cache_use",
+        "input",     "class",         "source_file"};
     return (unsigned)kind < ORCH_REC__COUNT ? names[kind] : "?";
 }
 
@@ -363,6 +386,8 @@ int orch_sink_put(orch_sink *sink, const orch_record *rec, int64_t *run_id, orch
         (rec->kind == ORCH_REC_FROZEN_CHANGE && sink->frozen_change == NULL) ||
         (rec->kind == ORCH_REC_RUN_RESUME && sink->resume_run == NULL) ||
         (rec->kind == ORCH_REC_CACHE_USE && sink->cache_use == NULL) ||
+        (rec->kind == ORCH_REC_INPUT && sink->input == NULL) ||
+        (rec->kind == ORCH_REC_CLASS && sink->run_class == NULL) ||
         (rec->kind == ORCH_REC_SOURCE_FILE && sink->source_file == NULL))
         return orch_seterr(err, ORCH_EINVAL, "record: this sink takes no %s records",
                            orch_record_kind_name(rec->kind));
@@ -389,6 +414,10 @@ int orch_sink_put(orch_sink *sink, const orch_record *rec, int64_t *run_id, orch
         return sink->resume_run(ctx, id, &rec->as.run_resume, err);
     case ORCH_REC_CACHE_USE:
         return sink->cache_use(ctx, id, &rec->as.cache_use, err);
+    case ORCH_REC_INPUT:
+        return sink->input(ctx, id, &rec->as.input, err);
+    case ORCH_REC_CLASS:
+        return sink->run_class(ctx, id, &rec->as.run_class, err);
     case ORCH_REC_SOURCE_FILE:
         return sink->source_file(ctx, id, &rec->as.source_file, err);
     case ORCH_REC__COUNT:

@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "core/checkpoint.h"
+#include "core/data_identity.h"
 #include "core/data_source.h"
 #include "core/detach_cache.h"
 #include "core/exec.h"
@@ -988,6 +989,15 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
         run_free(&rs);
         return rc;
     }
+    /* the data it computes on, recorded with it (core/data_identity.h):
+     * hashed before begin_run, its files and classes sent right after */
+    orch_data_identity data_id;
+    rc = orch_data_identity_of(&rs.data, NULL, &data_id, err);
+    if (rc != ORCH_OK) {
+        free(config_json);
+        run_free(&rs);
+        return rc;
+    }
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     const orch_blas_info *blas = orch_blas_get_info();
@@ -1005,7 +1015,8 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
                           kernels,
                           blas->why,
                           blas->cpu,
-                          orch_threads_get()};
+                          orch_threads_get(),
+                          orch_data_identity_hash(&data_id)};
     if (resuming) {
         result->run_id = options->resume_run_id;
         orch_run_resume resume = {info, first_step - 1};
@@ -1019,9 +1030,13 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
          i++)
         rc = sink->source_file(sink->ctx, result->run_id, &options->sources[i], err);
     if (rc != ORCH_OK) {
+        orch_data_identity_free(&data_id);
         run_free(&rs);
         return rc;
     }
+    /* a failure here ends the begun run as failed, below */
+    rc = orch_data_identity_send(&data_id, sink, result->run_id, err);
+    orch_data_identity_free(&data_id);
 
     /* owned here: the global batch's dataset indices, the micro-batches' slices of it */
     int *indices = malloc(sizeof(int) * (size_t)p->schedule.batch_size * p->schedule.grad_accum);
@@ -1082,13 +1097,13 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
         else
             result->status = ORCH_RUN_FINISHED;
         orch_run_end end = {result->status,
-                            result->status == ORCH_RUN_INTERRUPTED ? stop_reason() : NULL};
+                            result->status == ORCH_RUN_INTERRUPTED ? stop_reason() : NULL, NULL};
         rc = sink->end_run(sink->ctx, result->run_id, &end, err);
         if (rc != ORCH_OK) /* the sink marked it failed where it still could */
             result->status = ORCH_RUN_FAILED;
     } else {
         result->status = ORCH_RUN_FAILED;
-        orch_run_end end = {ORCH_RUN_FAILED, err->msg};
+        orch_run_end end = {ORCH_RUN_FAILED, err->msg, NULL};
         sink->end_run(sink->ctx, result->run_id, &end, &end_err);
     }
     result->last_step = last_done;

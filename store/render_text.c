@@ -105,7 +105,7 @@ typedef struct people_column {
     people_kind kind;
 } people_column;
 
-#define PEOPLE_MAX_COLUMNS 16
+#define PEOPLE_MAX_COLUMNS 20
 
 /* Prints rows as command what ("runs", "compare") does: CSV and JSON as
  * read, a table for people made of the n_cols columns cols. */
@@ -206,6 +206,31 @@ int orch_render_compare(const orch_rowset *runs, orch_format format, FILE *out, 
         {"kernels", "kernels", PEOPLE_AS_IS},
         {"threads", "threads", PEOPLE_AS_IS},
     };
+    /* evaluated runs (compare.c added the columns): their figures after
+     * the training loss, which they rank before */
+    static const people_column eval_cols[] = {
+        {"run", "run", PEOPLE_AS_IS},
+        {"name", "name", PEOPLE_AS_IS},
+        {"strategy", "strategy", PEOPLE_AS_IS},
+        {"precision", "precision", PEOPLE_AS_IS},
+        {"lr", "lr", PEOPLE_AS_IS},
+        {"seed", "seed", PEOPLE_AS_IS},
+        {"status", "status", PEOPLE_AS_IS},
+        {"steps", "steps", PEOPLE_AS_IS},
+        {"final_loss", "final_loss", PEOPLE_NAN_IF_NULL},
+        {"best_loss", "best_loss", PEOPLE_AS_IS},
+        {"eval_loss", "final_eval_loss", PEOPLE_AS_IS},
+        {"best_eval_acc", "best_eval_accuracy", PEOPLE_AS_IS},
+        {"best_eval_step", "best_eval_step", PEOPLE_AS_IS},
+        {"max_grad_norm", "max_grad_norm", PEOPLE_NAN_IF_NULL},
+        {"first_nan", "", PEOPLE_FIRST_NAN},
+        {"steps_per_s", "steps_per_s", PEOPLE_AS_IS},
+        {"kernels", "kernels", PEOPLE_AS_IS},
+        {"threads", "threads", PEOPLE_AS_IS},
+    };
+    if (orch_rowset_column(runs, "final_eval_loss") >= 0)
+        return render_people("compare", eval_cols, sizeof eval_cols / sizeof eval_cols[0], runs,
+                             format, out, err);
     return render_people("compare", cols, sizeof cols / sizeof cols[0], runs, format, out, err);
 }
 
@@ -234,8 +259,8 @@ static void field(FILE *out, const char *name, const char *value)
 /* Fields a run has only sometimes: left out when NULL. */
 static int optional_field(const char *name)
 {
-    static const char *const optional[] = {"error", "sweep_id",  "sweep",   "point",
-                                           "rank",  "rank_host", "attempts"};
+    static const char *const optional[] = {"error", "end_reason", "sweep_id",  "sweep",
+                                           "point", "rank",       "rank_host", "attempts"};
     for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++)
         if (strcmp(name, optional[i]) == 0)
             return 1;
@@ -252,6 +277,27 @@ static void print_run(const orch_run_report *r, FILE *out)
         if (run->cells[i].kind == ORCH_VALUE_NULL && optional_field(run->names[i]))
             continue; /* no error, or not a sweep's run */
         field(out, run->names[i], val(&run->cells[i], "-", buf));
+    }
+}
+
+/* The evaluation's figures, when the run was evaluated: the last eval/loss,
+ * the best eval/accuracy and its step (or the step of the lowest eval/loss
+ * for a run without accuracy). */
+static void print_eval(const orch_rowset *sum, FILE *out)
+{
+    char buf[64], buf2[64], line[160];
+    const orch_value *loss = cell(sum, 0, "final_eval_loss");
+    const orch_value *acc = cell(sum, 0, "best_eval_accuracy");
+    const orch_value *step = cell(sum, 0, "best_eval_step");
+    if (loss->kind == ORCH_VALUE_NULL && acc->kind == ORCH_VALUE_NULL &&
+        step->kind == ORCH_VALUE_NULL)
+        return;
+    field(out, "final_eval_loss", val(loss, "NaN", buf));
+    if (acc->kind != ORCH_VALUE_NULL) {
+        snprintf(line, sizeof line, "%s (step %s)", val(acc, "-", buf), val(step, "-", buf2));
+        field(out, "best_eval_acc", line);
+    } else {
+        field(out, "best_eval_step", val(step, "-", buf));
     }
 }
 
@@ -275,6 +321,7 @@ static void print_summary(const orch_rowset *sum, FILE *out)
     field(out, "final_loss", val(cell(sum, 0, "final_loss"), nan, buf));
     field(out, "best_loss", val(cell(sum, 0, "best_loss"), "-", buf));
     field(out, "max_grad_norm", val(cell(sum, 0, "max_grad_norm"), nan, buf));
+    print_eval(sum, out);
     const orch_value *nonfinite = cell(sum, 0, "nonfinite_steps");
     if (nonfinite->kind == ORCH_VALUE_INT && nonfinite->i > 0)
         snprintf(buf2, sizeof buf2, "%lld (first at step %s)", (long long)nonfinite->i,
@@ -362,6 +409,40 @@ static int print_checkpoints(const orch_run_report *r, FILE *out, orch_err *err)
     return orch_render_rows(&r->checkpoints, ORCH_FMT_TABLE, &people, out, err);
 }
 
+/* The data it computed on: files and size per role, the class names, and
+ * the files themselves when they are few (or all were read). */
+static int print_data(const orch_run_report *r, FILE *out, orch_err *err)
+{
+    char b0[64], line[256];
+    fputs("\ndata\n", out);
+    if (r->n_inputs == 0)
+        fputs("  no data files (synthetic data)\n", out);
+    const orch_rowset *roles = &r->inputs_by_role;
+    for (size_t i = 0; i < roles->n_rows; i++) {
+        const orch_value *files = cell(roles, i, "files");
+        int64_t n = files->kind == ORCH_VALUE_INT ? files->i : 0;
+        snprintf(line, sizeof line, "%lld file%s, %s", (long long)n, n == 1 ? "" : "s",
+                 val(cell(roles, i, "size"), "-", b0));
+        field(out, val(cell(roles, i, "role"), "-", b0), line);
+    }
+    if (r->n_classes > 0) {
+        size_t at = (size_t)snprintf(line, sizeof line, "%lld:", (long long)r->n_classes);
+        for (size_t i = 0; i < r->classes.n_rows && at < sizeof line; i++)
+            at += (size_t)snprintf(line + at, sizeof line - at, "%s %s", i > 0 ? "," : "",
+                                   val(cell(&r->classes, i, "name"), "-", b0));
+        if ((int64_t)r->classes.n_rows < r->n_classes && at < sizeof line)
+            snprintf(line + at, sizeof line - at, ", ...");
+        field(out, "classes", line);
+    }
+    if (r->inputs.n_rows == 0)
+        return ORCH_OK;
+    int rc = orch_render_rows(&r->inputs, ORCH_FMT_TABLE, &people, out, err);
+    if (rc == ORCH_OK && (int64_t)r->inputs.n_rows < r->n_inputs)
+        fprintf(out, "... %lld more: orch show %lld --files\n",
+                (long long)(r->n_inputs - (int64_t)r->inputs.n_rows), (long long)r->run_id);
+    return rc;
+}
+
 /* The query docs/store.md gives for "which stage blows up first". */
 #define STATS_BLOWUP_SQL                                                                           \
     "SELECT stage, min(step) FROM stage_stats WHERE run_id = %lld AND (act_absmax IS NULL OR "     \
@@ -415,7 +496,9 @@ int orch_render_run_text(const orch_run_report *r, FILE *out, orch_err *err)
 {
     print_run(r, out);
     print_summary(&r->summary, out);
-    int rc = print_nan_events(r, out, err);
+    int rc = print_data(r, out, err);
+    if (rc == ORCH_OK)
+        rc = print_nan_events(r, out, err);
     if (rc == ORCH_OK)
         rc = print_frozen(r, out, err);
     if (rc == ORCH_OK)

@@ -461,12 +461,103 @@ static const char migration_5[] =
 static const char migration_6[] = "ALTER TABLE nan_events ADD COLUMN rank INTEGER;\n"
                                   "ALTER TABLE nan_events ADD COLUMN host TEXT;\n";
 
-/* Version 7: the pipeline files of each run as they were run (the main
+/* Version 7: the data a run computed on and how its evaluation went.
+ * run_inputs holds every data file of a run (role 'train' or 'eval', the
+ * path as the run resolved it, its sha256 and size), run_classes the class
+ * names of a classifier's data; runs.data_hash is the hash over the run's
+ * inputs (core/data_identity.h; NULL without files), written when the run
+ * begins, runs.end_reason why a finished run stopped early (early
+ * stopping). run_summary gains data_hash, final_eval_loss (eval/loss at the
+ * last evaluated step), best_eval_accuracy, best_eval_step (the step of the
+ * best eval/accuracy, or of the lowest eval/loss without accuracy; the
+ * first such step on a tie) and end_reason at its end. Self-contained:
+ * later migrations build on it without editing it. */
+static const char migration_7[] =
+    "CREATE TABLE run_inputs (\n"
+    "    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+    "    role   TEXT NOT NULL CHECK (role IN ('train', 'eval')),\n"
+    "    path   TEXT NOT NULL,\n"
+    "    sha256 TEXT NOT NULL,\n"
+    "    bytes  INTEGER NOT NULL CHECK (bytes >= 0),\n"
+    "    PRIMARY KEY (run_id, role, path)\n"
+    ") WITHOUT ROWID;\n"
+    "\n"
+    "CREATE TABLE run_classes (\n"
+    "    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+    "    id     INTEGER NOT NULL CHECK (id >= 0),\n"
+    "    name   TEXT NOT NULL,\n"
+    "    PRIMARY KEY (run_id, id)\n"
+    ") WITHOUT ROWID;\n"
+    "\n"
+    "ALTER TABLE runs ADD COLUMN data_hash TEXT;\n"
+    "ALTER TABLE runs ADD COLUMN end_reason TEXT;\n"
+    "\n"
+    "DROP VIEW run_summary;\n"
+    "CREATE VIEW run_summary AS\n"
+    "SELECT r.id AS run_id,\n"
+    "       r.pipeline,\n"
+    "       r.name,\n"
+    "       r.strategy,\n"
+    "       json_extract(r.config_json, '$.optimizer.lr') AS lr,\n"
+    "       json_extract(r.config_json, '$.precision') AS precision,\n"
+    "       r.seed,\n"
+    "       r.status,\n"
+    "       (SELECT count(*) FROM steps s WHERE s.run_id = r.id) AS steps,\n"
+    "       (SELECT max(s.step) FROM steps s WHERE s.run_id = r.id) AS last_step,\n"
+    "       (SELECT s.loss FROM steps s WHERE s.run_id = r.id\n"
+    "         ORDER BY s.step DESC LIMIT 1) AS final_loss,\n"
+    "       (SELECT min(s.loss) FROM steps s WHERE s.run_id = r.id\n"
+    "         AND abs(s.loss) < 9e999) AS best_loss,\n"
+    "       (SELECT max(s.grad_norm) FROM steps s WHERE s.run_id = r.id) AS max_grad_norm,\n"
+    "       (SELECT count(*) FROM steps s WHERE s.run_id = r.id AND NOT s.finite)\n"
+    "         AS nonfinite_steps,\n"
+    "       (SELECT min(s.step) FROM steps s WHERE s.run_id = r.id AND NOT s.finite)\n"
+    "         AS first_nonfinite_step,\n"
+    "       e.step AS first_nan_step,\n"
+    "       e.phase AS first_nan_phase,\n"
+    "       e.stage AS first_nan_stage,\n"
+    "       e.tensor AS first_nan_tensor,\n"
+    "       (SELECT count(*) FROM nan_events n WHERE n.run_id = r.id) AS nan_events,\n"
+    "       json_extract(r.config_json, '$.tags') AS tags,\n"
+    "       r.created_at,\n"
+    "       r.started_at,\n"
+    "       r.finished_at,\n"
+    "       (SELECT 1000.0 * count(s.wall_ms) / nullif(sum(s.wall_ms), 0) FROM steps s\n"
+    "         WHERE s.run_id = r.id) AS steps_per_s,\n"
+    "       (SELECT count(*) FROM frozen_changes f WHERE f.run_id = r.id) AS frozen_changed,\n"
+    "       (SELECT max(a.step) FROM artifacts a WHERE a.run_id = r.id\n"
+    "         AND a.kind = 'checkpoint') AS last_checkpoint_step,\n"
+    "       r.pid,\n"
+    "       r.host,\n"
+    "       r.heartbeat_at,\n"
+    "       r.uuid,\n"
+    "       w.sweep_id,\n"
+    "       w.point,\n"
+    "       w.rank,\n"
+    "       r.data_hash,\n"
+    "       (SELECT m.value FROM metrics m WHERE m.run_id = r.id AND m.name = 'eval/loss'\n"
+    "         ORDER BY m.step DESC LIMIT 1) AS final_eval_loss,\n"
+    "       (SELECT max(m.value) FROM metrics m WHERE m.run_id = r.id\n"
+    "         AND m.name = 'eval/accuracy') AS best_eval_accuracy,\n"
+    "       coalesce((SELECT m.step FROM metrics m WHERE m.run_id = r.id\n"
+    "                  AND m.name = 'eval/accuracy' AND m.value IS NOT NULL\n"
+    "                  ORDER BY m.value DESC, m.step LIMIT 1),\n"
+    "                (SELECT m.step FROM metrics m WHERE m.run_id = r.id\n"
+    "                  AND m.name = 'eval/loss' AND m.value IS NOT NULL\n"
+    "                  ORDER BY m.value, m.step LIMIT 1)) AS best_eval_step,\n"
+    "       r.end_reason\n"
+    "  FROM runs r\n"
+    "  LEFT JOIN nan_events e ON e.id = (SELECT n.id FROM nan_events n WHERE n.run_id = r.id\n"
+    "                                     ORDER BY n.step, n.id LIMIT 1)\n"
+    "  LEFT JOIN sweep_runs w ON w.run_id = r.id\n"
+    " ORDER BY r.id;\n";
+
+/* Version 8: the pipeline files of each run as they were run (the main
  * file and every module it required; docs/bundles.md), so a bundle
  * carries them whatever edits came later. Content-addressed: the runs of
  * a sweep, or reruns of an unchanged file, share one copy. A file no run
  * refers to any more is removed by orch rm. */
-static const char migration_7[] =
+static const char migration_8[] =
     "CREATE TABLE source_files (\n"
     "    sha256  TEXT PRIMARY KEY CHECK (length(sha256) = 64),\n"
     "    bytes   INTEGER NOT NULL CHECK (bytes >= 0),\n"
@@ -483,7 +574,8 @@ static const char migration_7[] =
     "CREATE INDEX run_sources_sha256 ON run_sources (sha256);\n";
 
 const char *const store_migrations[] = {
-    migration_1, migration_2, migration_3, migration_4, migration_5, migration_6, migration_7,
+    migration_1, migration_2, migration_3, migration_4,
+    migration_5, migration_6, migration_7, migration_8,
 };
 
 const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);

@@ -44,9 +44,10 @@
 
 static const char sql_insert_run[] =
     "INSERT INTO runs (pipeline, name, strategy, status, config_json, config_hash, seed, host, "
-    "orch_version, pid, kernels, kernels_why, cpu, threads, created_at, started_at, heartbeat_at) "
+    "orch_version, pid, kernels, kernels_why, cpu, threads, data_hash, created_at, started_at, "
+    "heartbeat_at) "
     "VALUES (?1, ?2, ?3, 'running', coalesce(?4, '{}'), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-    "?13, " NOW_SQL ", " NOW_SQL ", " NOW_SQL ")";
+    "?13, ?14, " NOW_SQL ", " NOW_SQL ", " NOW_SQL ")";
 static const char sql_insert_step[] =
     "INSERT INTO steps (run_id, step, loss, grad_norm, lr, wall_ms) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
@@ -59,14 +60,23 @@ static const char sql_insert_nan[] =
     "INSERT INTO nan_events (run_id, step, phase, stage, tensor, nan_count, inf_count, "
     "input_absmax, inputs_finite, rank, host) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
     "?11)";
-static const char sql_end_run[] = "UPDATE runs SET status = ?2, finished_at = " NOW_SQL
-                                  ", heartbeat_at = " NOW_SQL ", error = ?3 WHERE id = ?1";
+static const char sql_end_run[] =
+    "UPDATE runs SET status = ?2, finished_at = " NOW_SQL ", heartbeat_at = " NOW_SQL
+    ", error = ?3, end_reason = ?4 WHERE id = ?1";
 static const char sql_has_nan[] = "SELECT 1 FROM nan_events WHERE run_id = ?1 LIMIT 1";
 static const char sql_insert_frozen[] =
     "INSERT INTO frozen_changes (run_id, step, parameter) VALUES (?1, ?2, ?3)";
 /* A run records an entry once; a resumed run may record it again. */
 static const char sql_insert_cache_use[] =
     "INSERT INTO run_features (run_id, key) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
+/* A resumed run sends its inputs and classes again (resume_clear). */
+static const char sql_insert_input[] =
+    "INSERT INTO run_inputs (run_id, role, path, sha256, bytes) VALUES (?1, ?2, ?3, ?4, ?5) "
+    "ON CONFLICT (run_id, role, path) DO UPDATE SET sha256 = excluded.sha256, "
+    "bytes = excluded.bytes";
+static const char sql_insert_class[] =
+    "INSERT INTO run_classes (run_id, id, name) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT (run_id, id) DO UPDATE SET name = excluded.name";
 static const char sql_insert_stage[] =
     "INSERT INTO stage_stats (run_id, step, stage, act_absmax, act_rms, grad_norm) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
@@ -84,8 +94,8 @@ static const char sql_resume_get[] =
 static const char sql_resume_set[] =
     "UPDATE runs SET status = 'running', pid = ?2, host = ?3, "
     "orch_version = coalesce(?4, orch_version), kernels = ?5, kernels_why = ?6, cpu = ?7, "
-    "threads = ?8, started_at = coalesce(started_at, " NOW_SQL "), heartbeat_at = " NOW_SQL ", "
-    "finished_at = NULL, error = NULL WHERE id = ?1";
+    "threads = ?8, data_hash = ?9, started_at = coalesce(started_at, " NOW_SQL "), "
+    "heartbeat_at = " NOW_SQL ", finished_at = NULL, error = NULL, end_reason = NULL WHERE id = ?1";
 /* What a resumed run records again: everything after its checkpoint. */
 static const char *const sql_resume_del[6] = {
     "DELETE FROM steps WHERE run_id = ?1 AND step > ?2",
@@ -94,6 +104,12 @@ static const char *const sql_resume_del[6] = {
     "DELETE FROM stage_stats WHERE run_id = ?1 AND step > ?2",
     "DELETE FROM artifacts WHERE run_id = ?1 AND step > ?2",
     "DELETE FROM frozen_changes WHERE run_id = ?1 AND step > ?2",
+};
+/* ... and what it sends again whatever its step: the data it computes on
+ * now (a file may have changed since it stopped). */
+static const char *const sql_resume_clear[2] = {
+    "DELETE FROM run_inputs WHERE run_id = ?1",
+    "DELETE FROM run_classes WHERE run_id = ?1",
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -123,6 +139,16 @@ static double clock_now(const store_sink *k)
 static int bind_real(sqlite3_stmt *st, int i, double v)
 {
     return isnan(v) ? sqlite3_bind_null(st, i) : sqlite3_bind_double(st, i, v);
+}
+
+static int is_sha256_hex(const char *h)
+{
+    size_t n = 0;
+    for (; h[n] != '\0'; n++)
+        if (!((h[n] >= '0' && h[n] <= '9') || (h[n] >= 'a' && h[n] <= 'f') ||
+              (h[n] >= 'A' && h[n] <= 'F')))
+            return 0;
+    return n == 64;
 }
 
 /* Copies str into the batch's string pool; *at is its offset, SIZE_MAX for NULL. */
@@ -334,6 +360,22 @@ static int write_rec(orch_store *s, const store_rec *r, orch_err *err)
         b |= sqlite3_bind_int64(st, 1, r->run_id);
         b |= sqlite3_bind_text(st, 2, pool_str(k, r->as.cache_use.key), -1, SQLITE_STATIC);
         break;
+    case STORE_REC_INPUT:
+        st = k->insert_input;
+        what = "store: recording a data file";
+        b |= sqlite3_bind_int64(st, 1, r->run_id);
+        b |= sqlite3_bind_text(st, 2, orch_data_role_name(r->as.input.role), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_text(st, 3, pool_str(k, r->as.input.path), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_text(st, 4, pool_str(k, r->as.input.sha256), -1, SQLITE_STATIC);
+        b |= sqlite3_bind_int64(st, 5, r->as.input.bytes);
+        break;
+    case STORE_REC_CLASS:
+        st = k->insert_class;
+        what = "store: recording a class name";
+        b |= sqlite3_bind_int64(st, 1, r->run_id);
+        b |= sqlite3_bind_int64(st, 2, r->as.run_class.id);
+        b |= sqlite3_bind_text(st, 3, pool_str(k, r->as.run_class.name), -1, SQLITE_STATIC);
+        break;
     case STORE_REC__COUNT:
         ORCH_UNREACHABLE();
     }
@@ -502,6 +544,7 @@ static int begin_body(orch_store *s, void *arg, orch_err *err)
     b |= sqlite3_bind_text(st, 8, info->orch_version, -1, SQLITE_STATIC);
     b |= info->pid > 0 ? sqlite3_bind_int64(st, 9, info->pid) : sqlite3_bind_null(st, 9);
     b |= bind_kernels(st, 10, info);
+    b |= sqlite3_bind_text(st, 14, info->data_hash, -1, SQLITE_STATIC);
     int rc = run_stmt(s, st, b, "store: recording the run", err);
     if (rc == ORCH_OK)
         a->id = sqlite3_last_insert_rowid(s->db);
@@ -703,6 +746,59 @@ static int sink_stage_stat(void *ctx, int64_t run_id, const orch_stage_stat *rec
     return maybe_flush(s, err);
 }
 
+/* Batched like a step: a run over a folder of images sends thousands. */
+static int sink_input(void *ctx, int64_t run_id, const orch_run_input *rec, orch_err *err)
+{
+    orch_store *s = ctx;
+    store_sink *k = &s->sink;
+    store_rec *r = NULL;
+    size_t path = SIZE_MAX, sha = SIZE_MAX;
+    if (rec == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: input without a record");
+    if ((unsigned)rec->role >= ORCH_ROLE__COUNT)
+        return orch_seterr(err, ORCH_EINVAL, "store: data role %d is not train or eval",
+                           (int)rec->role);
+    if (rec->path == NULL || rec->path[0] == '\0')
+        return orch_seterr(err, ORCH_EINVAL, "store: a data file needs a path");
+    if (rec->sha256 == NULL || !is_sha256_hex(rec->sha256))
+        return orch_seterr(err, ORCH_EINVAL,
+                           "store: data file %s: sha256 must be 64 hexadecimal digits", rec->path);
+    if (rec->bytes < 0)
+        return orch_seterr(err, ORCH_EINVAL, "store: data file %s: size %lld must not be negative",
+                           rec->path, (long long)rec->bytes);
+    int rc = pool_add(k, rec->path, &path, err);
+    if (rc == ORCH_OK)
+        rc = pool_add(k, rec->sha256, &sha, err);
+    if (rc == ORCH_OK)
+        rc = rec_add(k, STORE_REC_INPUT, run_id, 0, &r, err);
+    if (rc != ORCH_OK)
+        return rc;
+    r->as.input.role = rec->role;
+    r->as.input.path = path;
+    r->as.input.sha256 = sha;
+    r->as.input.bytes = rec->bytes;
+    return maybe_flush(s, err);
+}
+
+static int sink_run_class(void *ctx, int64_t run_id, const orch_run_class *rec, orch_err *err)
+{
+    orch_store *s = ctx;
+    store_rec *r = NULL;
+    size_t name = SIZE_MAX;
+    if (rec == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: class without a record");
+    if (rec->id < 0 || rec->name == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "store: a class needs an id >= 0 and a name");
+    int rc = pool_add(&s->sink, rec->name, &name, err);
+    if (rc == ORCH_OK)
+        rc = rec_add(&s->sink, STORE_REC_CLASS, run_id, 0, &r, err);
+    if (rc != ORCH_OK)
+        return rc;
+    r->as.run_class.id = rec->id;
+    r->as.run_class.name = name;
+    return maybe_flush(s, err);
+}
+
 static int sink_flush(void *ctx, orch_err *err)
 {
     return store_sink_flush(ctx, STORE_FLUSH_WAIT, err);
@@ -712,6 +808,7 @@ typedef struct end_args {
     int64_t run_id;
     orch_run_status status;
     const char *error_message;
+    const char *reason;
 } end_args;
 
 static int end_body(orch_store *s, void *arg, orch_err *err)
@@ -722,6 +819,7 @@ static int end_body(orch_store *s, void *arg, orch_err *err)
     b |= sqlite3_bind_int64(st, 1, a->run_id);
     b |= sqlite3_bind_text(st, 2, orch_run_status_name(a->status), -1, SQLITE_STATIC);
     b |= sqlite3_bind_text(st, 3, a->error_message, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(st, 4, a->reason, -1, SQLITE_STATIC);
     int rc = run_stmt(s, st, b, "store: recording the end of the run", err);
     if (rc == ORCH_OK && sqlite3_changes(s->db) != 1)
         rc = orch_seterr(err, ORCH_EINVAL, "store: end_run: no run %lld in %s",
@@ -747,7 +845,7 @@ static int sink_end_run(void *ctx, int64_t run_id, const orch_run_end *rec, orch
                            "store: end_run needs a final status (finished, diverged, failed or "
                            "interrupted), not %s",
                            orch_run_status_name(status));
-    end_args a = {run_id, status, error_message};
+    end_args a = {run_id, status, error_message, rec->reason};
     int rc = txn_run(s, STORE_FLUSH_WAIT, end_body, &a, err);
     if (rc == ORCH_OK) {
         live_remove(&s->sink, run_id);
@@ -759,22 +857,12 @@ static int sink_end_run(void *ctx, int64_t run_id, const orch_run_end *rec, orch
     snprintf(reason, sizeof reason, "%s%sthe end of the run could not be recorded: %s",
              error_message != NULL ? error_message : "", error_message != NULL ? "; " : "",
              err->msg);
-    end_args failed = {run_id, ORCH_RUN_FAILED, reason};
+    end_args failed = {run_id, ORCH_RUN_FAILED, reason, NULL};
     orch_err again;
     orch_err_clear(&again);
     if (txn_run(s, STORE_FLUSH_BRIEF, end_body, &failed, &again) == ORCH_OK)
         live_remove(&s->sink, run_id);
     return rc;
-}
-
-static int is_sha256_hex(const char *h)
-{
-    size_t n = 0;
-    for (; h[n] != '\0'; n++)
-        if (!((h[n] >= '0' && h[n] <= '9') || (h[n] >= 'a' && h[n] <= 'f') ||
-              (h[n] >= 'A' && h[n] <= 'F')))
-            return 0;
-    return n == 64;
 }
 
 typedef struct artifact_args {
@@ -915,6 +1003,7 @@ static int resume_body(orch_store *s, void *arg, orch_err *err)
     b |= sqlite3_bind_text(st, 3, a->info->host, -1, SQLITE_STATIC);
     b |= sqlite3_bind_text(st, 4, a->info->orch_version, -1, SQLITE_STATIC);
     b |= bind_kernels(st, 5, a->info); /* the kernels that compute from here on */
+    b |= sqlite3_bind_text(st, 9, a->info->data_hash, -1, SQLITE_STATIC); /* and their data */
     rc = run_stmt(s, st, b, "store: taking over the run", err);
     for (size_t i = 0; i < sizeof k->resume_del / sizeof k->resume_del[0] && rc == ORCH_OK; i++) {
         sqlite3_stmt *del = k->resume_del[i];
@@ -923,6 +1012,9 @@ static int resume_body(orch_store *s, void *arg, orch_err *err)
                           sqlite3_bind_int64(del, 2, a->from_step),
                       "store: deleting what the resumed run records again", err);
     }
+    for (size_t i = 0; i < sizeof k->resume_clear / sizeof k->resume_clear[0] && rc == ORCH_OK; i++)
+        rc = run_stmt(s, k->resume_clear[i], sqlite3_bind_int64(k->resume_clear[i], 1, a->run_id),
+                      "store: deleting the data the resumed run records again", err);
     return rc;
 }
 
@@ -982,6 +1074,10 @@ static int sink_prepare(orch_store *s, orch_err *err)
         {&k->resume_del[5], sql_resume_del[5]},
         {&k->insert_frozen, sql_insert_frozen},
         {&k->insert_cache_use, sql_insert_cache_use},
+        {&k->insert_input, sql_insert_input},
+        {&k->insert_class, sql_insert_class},
+        {&k->resume_clear[0], sql_resume_clear[0]},
+        {&k->resume_clear[1], sql_resume_clear[1]},
     };
     for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
         int rc = store_prepare(s, list[i].sql, 1, list[i].st, err);
@@ -1063,6 +1159,8 @@ int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
     out->resume_run = sink_resume_run;
     out->frozen_change = sink_frozen_change;
     out->cache_use = sink_cache_use;
+    out->input = sink_input;
+    out->run_class = sink_run_class;
     out->source_file = orch_store_sink_source_file; /* store/bundle_sources.c */
     return ORCH_OK;
 }
@@ -1070,12 +1168,13 @@ int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
 void store_sink_fini(store_sink *k)
 {
     sqlite3_stmt **all[] = {
-        &k->insert_run,    &k->insert_step,     &k->insert_metric,   &k->insert_nan,
-        &k->end_run,       &k->has_nan,         &k->begin,           &k->commit,
-        &k->rollback,      &k->insert_stage,    &k->insert_artifact, &k->heartbeat,
-        &k->resume_get,    &k->resume_set,      &k->resume_del[0],   &k->resume_del[1],
-        &k->resume_del[2], &k->resume_del[3],   &k->resume_del[4],   &k->resume_del[5],
-        &k->insert_frozen, &k->insert_cache_use};
+        &k->insert_run,      &k->insert_step,      &k->insert_metric,   &k->insert_nan,
+        &k->end_run,         &k->has_nan,          &k->begin,           &k->commit,
+        &k->rollback,        &k->insert_stage,     &k->insert_artifact, &k->heartbeat,
+        &k->resume_get,      &k->resume_set,       &k->resume_del[0],   &k->resume_del[1],
+        &k->resume_del[2],   &k->resume_del[3],    &k->resume_del[4],   &k->resume_del[5],
+        &k->insert_frozen,   &k->insert_cache_use, &k->insert_input,    &k->insert_class,
+        &k->resume_clear[0], &k->resume_clear[1]};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;

@@ -36,7 +36,7 @@
 /* The schema version this binary writes (PRAGMA user_version). A store with
  * a newer version is refused; an older one is migrated forward on a
  * read-write open. */
-#define ORCH_STORE_SCHEMA_VERSION 7
+#define ORCH_STORE_SCHEMA_VERSION 8
 
 /* PRAGMA application_id of an orch store: the bytes "orch". */
 #define ORCH_STORE_APPLICATION_ID 0x6f726368
@@ -220,16 +220,18 @@ int orch_render_runs(const orch_rowset *runs, orch_format format, FILE *out, orc
 int orch_store_list_runs(orch_store *s, const char *pipeline, const char *strategy,
                          const char *status, orch_format format, FILE *out, orch_err *err);
 
-/* How many NaN events and frozen-parameter changes a report lists. */
+/* How many NaN events, frozen-parameter changes and class names a report
+ * lists, and how many data files unless asked for all. */
 #define ORCH_REPORT_EVENTS 20
+#define ORCH_REPORT_FILES  10
 
 /* Everything `orch show` says of one run, fetched in one read transaction.
  * Values keep their stored types; owned by the report (orch_run_report_free). */
 typedef struct orch_run_report {
     int64_t run_id;
     /* runs: pipeline, name, strategy, status, seed, host, pid, orch_version,
-     * kernels, kernels_why, cpu, threads, config_hash, created_at,
-     * started_at, heartbeat_at, finished_at, error, uuid, and for a sweep's
+     * kernels, kernels_why, cpu, threads, config_hash, data_hash, created_at,
+     * started_at, heartbeat_at, finished_at, error, end_reason, uuid, and for a sweep's
      * run (else NULL) sweep_id, sweep (its name), point, rank, rank_host
      * (the host it was handed to), attempts */
     orch_rowset run;
@@ -237,7 +239,8 @@ typedef struct orch_run_report {
     int frozen_checked; /* $.checks.frozen: 1, 0, or -1 when it does not say */
     /* run_summary: lr, precision, steps, last_step, final_loss, best_loss,
      * max_grad_norm, nonfinite_steps, first_nonfinite_step, nan_events, tags,
-     * steps_per_s, frozen_changed, last_checkpoint_step */
+     * steps_per_s, frozen_changed, last_checkpoint_step, final_eval_loss,
+     * best_eval_accuracy, best_eval_step */
     orch_rowset summary;
     int64_t n_nan_events;
     orch_rowset nan_events; /* the first ORCH_REPORT_EVENTS, by step: step, phase, stage, tensor,
@@ -250,12 +253,24 @@ typedef struct orch_run_report {
     orch_rowset stats_top;   /* at the last stats step, the stage with the largest act_absmax:
                               step, stage, act_absmax, act_rms, grad_norm (0 or 1 row) */
     orch_rowset stats_first; /* the first stage past |x| > 1e4: stage, step (0 or 1 row) */
+    /* the data it computed on (run_inputs, run_classes) */
+    orch_rowset inputs_by_role; /* role (train first), files, size ("1.5 MiB") */
+    int64_t n_inputs;           /* files over all roles */
+    orch_rowset inputs; /* role, path, sha256 (12 digits), size: the first ORCH_REPORT_FILES, or
+                           all (orch_store_read_run_files) */
+    int64_t n_classes;
+    orch_rowset classes; /* the first ORCH_REPORT_EVENTS: id, name */
 } orch_run_report;
 
 /* Fills *out (zeroed first) with run run_id. An unknown id is ORCH_EINVAL
  * ("no run 42 in PATH"); ORCH_EDB, ORCH_ENOMEM. On failure *out holds
  * nothing to free (freeing it is still safe). */
 int orch_store_read_run(orch_store *s, int64_t run_id, orch_run_report *out, orch_err *err);
+
+/* orch_store_read_run, with every data file in inputs when all_files
+ * (`orch show RUN --files`). */
+int orch_store_read_run_files(orch_store *s, int64_t run_id, int all_files, orch_run_report *out,
+                              orch_err *err);
 
 /* Frees the report and zeroes it; NULL-safe. */
 void orch_run_report_free(orch_run_report *report);
@@ -343,7 +358,8 @@ void orch_resume_info_free(orch_resume_info *info);
 
 /* Deletes runs run_ids[0..n_ids) (a repeated id once) from a read-write
  * store: their rows (with every step, metric, NaN event, frozen change,
- * statistic, artifact and cache use, in one transaction), then their
+ * statistic, artifact, cache use, data file and class name, in one
+ * transaction), then their
  * folders PATH.runs/RUN/ and any artifact file recorded outside them, then
  * the feature cache entries PATH.features/KEY.f32 they used and no
  * remaining run uses (run_features; see store/rm.c). Prints one line per

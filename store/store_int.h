@@ -47,6 +47,8 @@ typedef enum store_rec_kind {
     STORE_REC_STAGE,
     STORE_REC_FROZEN,
     STORE_REC_CACHE_USE,
+    STORE_REC_INPUT,
+    STORE_REC_CLASS,
     STORE_REC__COUNT
 } store_rec_kind;
 
@@ -82,13 +84,23 @@ typedef struct store_rec {
         struct {
             size_t key;
         } cache_use;
+        struct {
+            orch_data_role role;
+            size_t path, sha256;
+            int64_t bytes;
+        } input;
+        struct {
+            int64_t id;
+            size_t name;
+        } run_class;
     } as;
 } store_rec;
 
 typedef struct store_sink {
     sqlite3_stmt *insert_run, *insert_step, *insert_metric, *insert_nan, *end_run, *has_nan, *begin,
         *commit, *rollback, *insert_stage, *insert_artifact, *heartbeat, *resume_get, *resume_set,
-        *resume_del[6], *insert_frozen, *insert_cache_use;
+        *resume_del[6], *insert_frozen, *insert_cache_use, *insert_input, *insert_class,
+        *resume_clear[2];
     int64_t *live; /* runs begun or resumed and not ended: their heartbeat is kept */
     size_t n_live, cap_live;
     store_rec *recs;

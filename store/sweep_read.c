@@ -77,7 +77,8 @@ static const char sql_compare_runs[] =
     "             AND substr(c.init, -length(c.suffix)) = c.suffix\n"
     "            THEN json_set(c.k, '$.strategy.init',\n"
     "                          substr(c.init, 1, length(c.init) - length(c.suffix)))\n"
-    "            ELSE c.k END AS grp_key\n"
+    "            ELSE c.k END AS grp_key,\n"
+    "       s.best_eval_accuracy, s.final_eval_loss\n"
     "  FROM c JOIN run_summary s ON s.run_id = c.run_id\n"
     " ORDER BY grp_key, c.run_id";
 enum {
@@ -89,7 +90,9 @@ enum {
     CMP_FINAL_LOSS,
     CMP_NAN_EVENTS,
     CMP_GROUP,
-    CMP_KEY
+    CMP_KEY,
+    CMP_EVAL_ACCURACY,
+    CMP_EVAL_LOSS
 };
 
 /* Runs sql with ?1 = id (when id > 0) into *out. */
@@ -165,6 +168,9 @@ static const char *const compare_names[] = {"group",
                                             "failed",
                                             "skipped"};
 #define N_COMPARE_COLS ((int)(sizeof compare_names / sizeof compare_names[0]))
+/* ... and after them, when any run of the sweep was evaluated */
+static const char *const eval_names[] = {"mean_best_eval_accuracy", "mean_final_eval_loss"};
+#define N_EVAL_COLS ((int)(sizeof eval_names / sizeof eval_names[0]))
 
 /* One group being aggregated. first is its first run's row in the input. */
 typedef struct sweep_group {
@@ -173,6 +179,9 @@ typedef struct sweep_group {
     int64_t n_loss; /* finished runs with a final loss: what mean and std are over */
     double mean, std;
     size_t best, worst; /* rows of the lowest and highest final loss */
+    /* evaluation, over its finished runs that have the figure */
+    int64_t n_acc, n_eval_loss;
+    double mean_acc, mean_eval_loss;
 } sweep_group;
 
 static const orch_value *at(const orch_rowset *rows, size_t r, int c)
@@ -212,11 +221,34 @@ static int final_loss(const orch_rowset *rows, size_t r, double *loss)
     return !isnan(*loss);
 }
 
+/* A finished run's figure in column col as a number; 0 when it has none. */
+static int finished_number(const orch_rowset *rows, size_t r, int col, double *x)
+{
+    const orch_value *v = at(rows, r, col);
+    if (!is_text(at(rows, r, CMP_STATUS), "finished"))
+        return 0;
+    if (v->kind == ORCH_VALUE_REAL)
+        *x = v->r;
+    else if (v->kind == ORCH_VALUE_INT)
+        *x = (double)v->i;
+    else
+        return 0;
+    return !isnan(*x);
+}
+
 /* Aggregates rows [g->first, end) into g. */
 static void aggregate(const orch_rowset *rows, size_t end, sweep_group *g)
 {
-    double sum = 0.0, best = 0.0, worst = 0.0, loss = 0.0;
+    double sum = 0.0, best = 0.0, worst = 0.0, loss = 0.0, x = 0.0;
     for (size_t r = g->first; r < end; r++) {
+        if (finished_number(rows, r, CMP_EVAL_ACCURACY, &x)) {
+            g->mean_acc += x;
+            g->n_acc++;
+        }
+        if (finished_number(rows, r, CMP_EVAL_LOSS, &x)) {
+            g->mean_eval_loss += x;
+            g->n_eval_loss++;
+        }
         const orch_value *status = at(rows, r, CMP_STATUS);
         const orch_value *nans = at(rows, r, CMP_NAN_EVENTS);
         g->n++;
@@ -239,6 +271,10 @@ static void aggregate(const orch_rowset *rows, size_t end, sweep_group *g)
         sum += loss;
         g->n_loss++;
     }
+    if (g->n_acc > 0)
+        g->mean_acc /= (double)g->n_acc;
+    if (g->n_eval_loss > 0)
+        g->mean_eval_loss /= (double)g->n_eval_loss;
     if (g->n_loss == 0)
         return;
     g->mean = sum / (double)g->n_loss;
@@ -251,11 +287,21 @@ static void aggregate(const orch_rowset *rows, size_t end, sweep_group *g)
     g->std = sqrt(ss / (double)(g->n_loss - 1));
 }
 
-/* Groups with a mean first, lowest mean first; then by their first run. */
+/* Evaluated groups first: the highest mean accuracy, then the lowest mean
+ * final eval loss; then groups with a mean, lowest mean first; then by
+ * their first run. */
 static int group_order(const void *pa, const void *pb, void *ctx)
 {
     const sweep_group *a = pa, *b = pb;
     const orch_rowset *rows = ctx;
+    if ((a->n_acc > 0) != (b->n_acc > 0))
+        return a->n_acc > 0 ? -1 : 1;
+    if (a->n_acc > 0 && a->mean_acc != b->mean_acc)
+        return a->mean_acc > b->mean_acc ? -1 : 1;
+    if ((a->n_eval_loss > 0) != (b->n_eval_loss > 0))
+        return a->n_eval_loss > 0 ? -1 : 1;
+    if (a->n_eval_loss > 0 && a->mean_eval_loss != b->mean_eval_loss)
+        return a->mean_eval_loss < b->mean_eval_loss ? -1 : 1;
     int ha = a->n_loss > 0 && !isnan(a->mean), hb = b->n_loss > 0 && !isnan(b->mean);
     if (ha != hb)
         return ha ? -1 : 1;
@@ -293,9 +339,14 @@ static int copy_value(const orch_value *v, orch_value *out)
     return 0;
 }
 
-/* The output row of group g into row (N_COMPARE_COLS values). */
-static int group_row(const orch_rowset *rows, const sweep_group *g, orch_value *row)
+/* The output row of group g into row (N_COMPARE_COLS values, and
+ * N_EVAL_COLS more when evaluated). */
+static int group_row(const orch_rowset *rows, const sweep_group *g, int evaluated, orch_value *row)
 {
+    if (evaluated) {
+        row[N_COMPARE_COLS] = g->n_acc > 0 ? real_value(g->mean_acc) : null_value;
+        row[N_COMPARE_COLS + 1] = g->n_eval_loss > 0 ? real_value(g->mean_eval_loss) : null_value;
+    }
     int oom = copy_value(at(rows, g->first, CMP_GROUP), &row[0]);
     oom |= copy_value(at(rows, g->first, CMP_STRATEGY), &row[1]);
     oom |= copy_value(at(rows, g->first, CMP_LR), &row[2]);
@@ -327,14 +378,20 @@ static int group_row(const orch_rowset *rows, const sweep_group *g, orch_value *
 static int build_groups(const orch_rowset *runs, orch_rowset *out, orch_err *err)
 {
     size_t n_groups = 0;
+    int evaluated = 0; /* any run of the sweep: its groups gain the eval columns */
+    for (size_t r = 0; r < runs->n_rows; r++)
+        evaluated |= at(runs, r, CMP_EVAL_ACCURACY)->kind != ORCH_VALUE_NULL ||
+                     at(runs, r, CMP_EVAL_LOSS)->kind != ORCH_VALUE_NULL;
+    int n_cols = N_COMPARE_COLS + (evaluated ? N_EVAL_COLS : 0);
     sweep_group *groups = calloc(runs->n_rows > 0 ? runs->n_rows : 1, sizeof *groups);
-    out->names = calloc(N_COMPARE_COLS, sizeof *out->names);
-    out->cells = calloc((runs->n_rows > 0 ? runs->n_rows : 1) * N_COMPARE_COLS, sizeof *out->cells);
+    out->names = calloc((size_t)n_cols, sizeof *out->names);
+    out->cells = calloc((runs->n_rows > 0 ? runs->n_rows : 1) * (size_t)n_cols, sizeof *out->cells);
     if (groups == NULL || out->names == NULL || out->cells == NULL)
         goto oom;
-    out->n_cols = N_COMPARE_COLS;
-    for (int c = 0; c < N_COMPARE_COLS; c++)
-        if ((out->names[c] = strdup(compare_names[c])) == NULL)
+    out->n_cols = n_cols;
+    for (int c = 0; c < n_cols; c++)
+        if ((out->names[c] = strdup(c < N_COMPARE_COLS ? compare_names[c]
+                                                       : eval_names[c - N_COMPARE_COLS])) == NULL)
             goto oom;
     out->cap_rows = runs->n_rows > 0 ? runs->n_rows : 1;
     for (size_t r = 0; r < runs->n_rows; r++) {
@@ -346,7 +403,7 @@ static int build_groups(const orch_rowset *runs, orch_rowset *out, orch_err *err
     qsort_r(groups, n_groups, sizeof *groups, group_order, (void *)runs);
     for (size_t g = 0; g < n_groups; g++) {
         out->n_rows++; /* counted first: a partly copied row is freed with the rest */
-        if (group_row(runs, &groups[g], out->cells + g * N_COMPARE_COLS) != 0)
+        if (group_row(runs, &groups[g], evaluated, out->cells + g * (size_t)n_cols) != 0)
             goto oom;
     }
     free(groups);

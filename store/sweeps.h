@@ -120,8 +120,12 @@ int orch_render_sweep_text(const orch_sweep_report *r, FILE *out, orch_err *err)
  * and lr are its first run's. n counts every run of the group; the loss
  * figures are over its `finished` runs with a final loss (best and worst:
  * the lowest and highest, the earlier run on a tie); nan_events sums the
- * runs' NaN events. ORCH_EINVAL "compare: no sweep 4 in PATH". CSV and
- * JSON print every value exactly; the table, reals with 6 digits. */
+ * runs' NaN events. When any run of the sweep was evaluated, two columns
+ * follow: mean_best_eval_accuracy and mean_final_eval_loss (over the
+ * group's finished runs that have the figure), and they rank the groups
+ * first: the highest mean accuracy, then the lowest mean eval loss, then as
+ * above. ORCH_EINVAL "compare: no sweep 4 in PATH". CSV and JSON print
+ * every value exactly; the table, reals with 6 digits. */
 int orch_store_read_compare_sweep(orch_store *s, int64_t sweep_id, orch_rowset *out, orch_err *err);
 int orch_render_compare_sweep(const orch_rowset *rows, orch_format format, FILE *out,
                               orch_err *err);

@@ -168,9 +168,9 @@ static void test_roundtrip(void **state)
     assert_non_null(strstr(r.out, "2 runs added, 0 already present; 6 files placed"));
     cli_result_free(&r);
     const char *a = path_in("a.db"), *b = path_in("b.db");
-    static const char *const tables[] = {"runs",           "steps",       "metrics",
-                                         "nan_events",     "stage_stats", "artifacts",
-                                         "frozen_changes", "run_sources"};
+    static const char *const tables[] = {
+        "runs",      "steps",          "metrics",     "nan_events", "stage_stats",
+        "artifacts", "frozen_changes", "run_sources", "run_inputs", "run_classes"};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         char q[128];
         snprintf(q, sizeof q, "SELECT count(*) FROM \"%s\"", tables[i]);
@@ -342,8 +342,9 @@ static void test_sweep_records_files(void **state)
         raw_int(a, "SELECT count(*) FROM run_sources WHERE path = 'sw.lua' AND ord = 0"), 2);
     assert_int_equal(raw_int(a, "SELECT count(*) FROM run_sources WHERE path = 'base.lua'"), 2);
     assert_int_equal(raw_int(a, "SELECT count(*) FROM source_files"), 2);
-    cli_result r = sh(0, "\"$ORCH\" export --sweep 1 -o s.tar --db a.db > /dev/null && tar tf s.tar | "
-                         "grep -c pipeline/sw.lua");
+    cli_result r =
+        sh(0, "\"$ORCH\" export --sweep 1 -o s.tar --db a.db > /dev/null && tar tf s.tar | "
+              "grep -c pipeline/sw.lua");
     assert_string_equal(r.out, "2\n");
     cli_result_free(&r);
 }

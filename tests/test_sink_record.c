@@ -36,7 +36,10 @@ static const orch_run_info info = {
     .kernels_why = NULL,
     .cpu = "AMD EPYC (AMD family 0x1a, model 0x2)",
     .threads = 3,
+    .data_hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 };
+
+static const char sha_a[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /* One record of every kind, with the awkward values. */
 static int make_records(orch_record *r)
@@ -64,13 +67,23 @@ static int make_records(orch_record *r)
                            .as.frozen_change = {4, "visual.blocks.0.attn.qkv.weight"}};
     r[n++] = (orch_record){.kind = ORCH_REC_RUN_END,
                            .run_id = 9,
-                           .as.run_end = {ORCH_RUN_INTERRUPTED, "interrupted by SIGINT"}};
-    r[n++] = (orch_record){
-        .kind = ORCH_REC_RUN_END, .run_id = 10, .as.run_end = {ORCH_RUN_FINISHED, NULL}};
+                           .as.run_end = {ORCH_RUN_INTERRUPTED, "interrupted by SIGINT", NULL}};
+    r[n++] = (orch_record){.kind = ORCH_REC_RUN_END,
+                           .run_id = 10,
+                           .as.run_end = {ORCH_RUN_FINISHED, NULL,
+                                          "early stopping: eval/loss did not improve for 3 "
+                                          "evaluations"}};
     r[n++] = (orch_record){.kind = ORCH_REC_RUN_RESUME, .run_id = 9, .as.run_resume = {info, -1}};
     r[n++] = (orch_record){.kind = ORCH_REC_CACHE_USE,
                            .run_id = 9,
                            .as.cache_use = {"00ff00ff00ff00ff0123456789abcdef"}};
+    r[n++] = (orch_record){.kind = ORCH_REC_INPUT,
+                           .run_id = 9,
+                           .as.input = {ORCH_ROLE_EVAL, "data/ü val/0001.png", sha_a, INT64_MAX}};
+    r[n++] = (orch_record){
+        .kind = ORCH_REC_INPUT, .run_id = 9, .as.input = {ORCH_ROLE_TRAIN, "pv.npy", sha_a, 0}};
+    r[n++] = (orch_record){.kind = ORCH_REC_CLASS, .run_id = 9, .as.run_class = {0, "cat"}};
+    r[n++] = (orch_record){.kind = ORCH_REC_CLASS, .run_id = 9, .as.run_class = {INT64_MAX, ""}};
     /* a pipeline file's text may hold a NUL: it travels as bytes */
     r[n++] = (orch_record){
         .kind = ORCH_REC_SOURCE_FILE,
@@ -110,6 +123,7 @@ static void same_info(const orch_run_info *a, const orch_run_info *b)
     same_str(a->kernels_why, b->kernels_why);
     same_str(a->cpu, b->cpu);
     assert_int_equal(a->threads, b->threads);
+    same_str(a->data_hash, b->data_hash);
 }
 
 static void same_record(const orch_record *a, const orch_record *b)
@@ -165,6 +179,7 @@ static void same_record(const orch_record *a, const orch_record *b)
     case ORCH_REC_RUN_END:
         assert_int_equal(a->as.run_end.status, b->as.run_end.status);
         same_str(a->as.run_end.error, b->as.run_end.error);
+        same_str(a->as.run_end.reason, b->as.run_end.reason);
         break;
     case ORCH_REC_RUN_RESUME:
         same_info(&a->as.run_resume.info, &b->as.run_resume.info);
@@ -172,6 +187,16 @@ static void same_record(const orch_record *a, const orch_record *b)
         break;
     case ORCH_REC_CACHE_USE:
         same_str(a->as.cache_use.key, b->as.cache_use.key);
+        break;
+    case ORCH_REC_INPUT:
+        assert_int_equal(a->as.input.role, b->as.input.role);
+        same_str(a->as.input.path, b->as.input.path);
+        same_str(a->as.input.sha256, b->as.input.sha256);
+        assert_int_equal(a->as.input.bytes, b->as.input.bytes);
+        break;
+    case ORCH_REC_CLASS:
+        assert_int_equal(a->as.run_class.id, b->as.run_class.id);
+        same_str(a->as.run_class.name, b->as.run_class.name);
         break;
     case ORCH_REC_SOURCE_FILE:
         same_str(a->as.source_file.path, b->as.source_file.path);
@@ -200,7 +225,7 @@ static unsigned char *encode(const orch_record *r, size_t *len)
 static void test_every_kind_round_trips(void **state)
 {
     (void)state;
-    orch_record recs[16];
+    orch_record recs[24];
     int n = make_records(recs);
     int seen[ORCH_REC__COUNT] = {0};
     for (int i = 0; i < n; i++) {
@@ -247,7 +272,7 @@ static void test_layout_is_portable(void **state)
 static void test_truncations_refused(void **state)
 {
     (void)state;
-    orch_record recs[16];
+    orch_record recs[24];
     int n = make_records(recs);
     for (int i = 0; i < n; i++) {
         size_t len = 0;
@@ -328,7 +353,17 @@ static void test_hostile_bytes_refused(void **state)
     refused(b, len, "inputs_finite");
     free(good);
 
-    orch_record end = {.kind = ORCH_REC_RUN_END, .run_id = 1, .as.run_end = {ORCH_RUN_FAILED, "x"}};
+    orch_record in = {
+        .kind = ORCH_REC_INPUT, .run_id = 1, .as.input = {ORCH_ROLE_EVAL, "p", sha_a, 3}};
+    good = encode(&in, &len);
+    assert_true(len <= sizeof b);
+    memcpy(b, good, len);
+    b[10] = ORCH_ROLE__COUNT; /* no such role */
+    refused(b, len, "role");
+    free(good);
+
+    orch_record end = {
+        .kind = ORCH_REC_RUN_END, .run_id = 1, .as.run_end = {ORCH_RUN_FAILED, "x", NULL}};
     good = encode(&end, &len);
     memcpy(b, good, len);
     b[10] = ORCH_RUN_INTERRUPTED + 1;
@@ -368,6 +403,14 @@ static void test_encode_refuses(void **state)
     assert_non_null(strstr(err.msg, "artifact kind"));
     assert_string_equal(orch_artifact_kind_name(ORCH_ARTIFACT_CHECKPOINT), "checkpoint");
     assert_string_equal(orch_record_kind_name(ORCH_REC_CACHE_USE), "cache_use");
+    orch_record in = {.kind = ORCH_REC_INPUT,
+                      .as.input = {.role = ORCH_ROLE__COUNT, .path = "p", .sha256 = "h"}};
+    assert_int_equal(orch_record_encode(&in, big, sizeof big, &len, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "role"));
+    assert_string_equal(orch_data_role_name(ORCH_ROLE_TRAIN), "train");
+    assert_string_equal(orch_data_role_name(ORCH_ROLE_EVAL), "eval");
+    assert_string_equal(orch_record_kind_name(ORCH_REC_INPUT), "input");
+    assert_string_equal(orch_record_kind_name(ORCH_REC_CLASS), "class");
 }
 
 /* A run sent as bytes, as a worker rank would, and put into a store sink
@@ -396,7 +439,11 @@ static void test_decoded_records_into_store(void **state)
         {.kind = ORCH_REC_FROZEN_CHANGE, .as.frozen_change = {0, "visual.patch_embed.proj"}},
         {.kind = ORCH_REC_CACHE_USE, .as.cache_use = {"0123456789abcdef0123456789abcdef"}},
         {.kind = ORCH_REC_CACHE_USE, .as.cache_use = {"0123456789abcdef0123456789abcdef"}},
-        {.kind = ORCH_REC_RUN_END, .as.run_end = {ORCH_RUN_DIVERGED, NULL}},
+        {.kind = ORCH_REC_INPUT, .as.input = {ORCH_ROLE_TRAIN, "b.npy", sha_a, 12}},
+        {.kind = ORCH_REC_INPUT, .as.input = {ORCH_ROLE_EVAL, "a.npy", sha_a, 7}},
+        {.kind = ORCH_REC_CLASS, .as.run_class = {1, "dog"}},
+        {.kind = ORCH_REC_CLASS, .as.run_class = {0, "cat"}},
+        {.kind = ORCH_REC_RUN_END, .as.run_end = {ORCH_RUN_DIVERGED, NULL, "a reason"}},
     };
     int64_t run = 0;
     for (size_t i = 0; i < sizeof sent / sizeof sent[0]; i++) {
@@ -420,13 +467,22 @@ static void test_decoded_records_into_store(void **state)
                                         "s.first_nan_phase || ' ' || (s.max_grad_norm IS NULL) "
                                         "|| ' ' || (SELECT group_concat(key) FROM run_features) "
                                         "|| ' ' || (SELECT parameter FROM frozen_changes) "
+                                        "|| ' ' || (SELECT group_concat(role || ':' || path || "
+                                        "':' || bytes, ',') FROM (SELECT * FROM run_inputs "
+                                        "ORDER BY role, path)) || ' ' || (SELECT "
+                                        "group_concat(id || ':' || name, ',') FROM (SELECT * "
+                                        "FROM run_classes ORDER BY id)) || ' ' || s.data_hash "
+                                        "|| ' ' || s.end_reason "
                                         "FROM runs r JOIN run_summary s ON s.run_id = r.id",
                                         -1, &st, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0),
                         "sent diverged 1 1 1 backward 1 "
-                        "0123456789abcdef0123456789abcdef visual.patch_embed.proj");
+                        "0123456789abcdef0123456789abcdef visual.patch_embed.proj "
+                        "eval:a.npy:7,train:b.npy:12 0:cat,1:dog "
+                        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 "
+                        "a reason");
     sqlite3_finalize(st);
     sqlite3_close(peer);
     remove_tree(dir);
@@ -446,6 +502,12 @@ static void test_put_without_callback(void **state)
     orch_record use = {.kind = ORCH_REC_CACHE_USE, .run_id = 1, .as.cache_use = {"k"}};
     assert_int_equal(orch_sink_put(&none, &use, NULL, &err), ORCH_EINVAL);
     assert_non_null(strstr(err.msg, "no cache_use records"));
+    orch_record in = {.kind = ORCH_REC_INPUT, .run_id = 1, .as.input = {0, "p", sha_a, 1}};
+    assert_int_equal(orch_sink_put(&none, &in, NULL, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "no input records"));
+    orch_record cl = {.kind = ORCH_REC_CLASS, .run_id = 1, .as.run_class = {0, "cat"}};
+    assert_int_equal(orch_sink_put(&none, &cl, NULL, &err), ORCH_EINVAL);
+    assert_non_null(strstr(err.msg, "no class records"));
 }
 
 int main(void)

@@ -249,7 +249,7 @@ static int setup(void **state)
         return -1;
     orch_step_record st = {0, 1.5, 2.0, 1e-3, 1.0};
     k.step(k.ctx, id, &st, &err);
-    orch_run_end end = {ORCH_RUN_FINISHED, NULL};
+    orch_run_end end = {ORCH_RUN_FINISHED, NULL, NULL};
     if (k.end_run(k.ctx, id, &end, &err) != ORCH_OK)
         return -1;
     *state = f;

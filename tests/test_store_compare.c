@@ -78,10 +78,10 @@ static int fill(const char *path)
                 0, ORCH_PHASE_BACKWARD, "head", "grad_weight", 3, 1, 65504.0, 1, -1, NULL};
             ok = k.nan_event(k.ctx, id, &ev, &err) == ORCH_OK;
         }
-        ok = ok &&
-             k.end_run(k.ctx, id,
-                       &(orch_run_end){p->diverge ? ORCH_RUN_DIVERGED : ORCH_RUN_FINISHED, NULL},
-                       &err) == ORCH_OK;
+        ok = ok && k.end_run(k.ctx, id,
+                             &(orch_run_end){p->diverge ? ORCH_RUN_DIVERGED : ORCH_RUN_FINISHED,
+                                             NULL, NULL},
+                             &err) == ORCH_OK;
     }
     if (!ok)
         fprintf(stderr, "fill: %s\n", err.msg);
@@ -311,6 +311,80 @@ static void test_read_then_render(void **state)
     orch_rowset_free(&rows);
 }
 
+/* Evaluated runs: the eval columns appear when any compared run has them,
+ * after best_loss, and rank the runs (best accuracy first, then lowest
+ * final eval loss, then the rest in the usual order). */
+static void add_evaluated(const char *db, const char *name, double acc, double loss, int64_t *id)
+{
+    orch_store *s = NULL;
+    orch_sink k;
+    orch_err err = {0};
+    assert_int_equal(orch_store_open(db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
+    assert_int_equal(orch_store_sink(s, &k, &err), ORCH_OK);
+    orch_run_info info = {.pipeline = "pipelines/images.lua",
+                          .name = name,
+                          .strategy = "lora",
+                          .config_json = "{\"optimizer\":{\"lr\":0.001},\"precision\":\"fp32\","
+                                         "\"tags\":[\"eval\"]}",
+                          .seed = 1};
+    assert_int_equal(k.begin_run(k.ctx, &info, id, &err), ORCH_OK);
+    for (int i = 0; i < 4; i++) {
+        orch_step_record st = {i, 1.0, 1.0, 1e-3, 250.0};
+        assert_int_equal(k.step(k.ctx, *id, &st, &err), ORCH_OK);
+        if (i % 2 == 0)
+            continue;
+        /* step 1 and step 3: the better accuracy at 1, the final loss at 3 */
+        if (!isnan(acc)) {
+            orch_metric_record m = {i, "eval/accuracy", i == 1 ? acc : acc - 0.25};
+            assert_int_equal(k.metric(k.ctx, *id, &m, &err), ORCH_OK);
+        }
+        orch_metric_record m = {i, "eval/loss", i == 1 ? loss + 1.0 : loss};
+        assert_int_equal(k.metric(k.ctx, *id, &m, &err), ORCH_OK);
+    }
+    assert_int_equal(
+        k.end_run(k.ctx, *id, &(orch_run_end){ORCH_RUN_FINISHED, NULL, "early stopping"}, &err),
+        ORCH_OK);
+    orch_store_close(s);
+}
+
+static void test_eval_columns_rank(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    int64_t a = 0, b = 0, c = 0;
+    add_evaluated(f->db, "acc-half", 0.5, 0.875, &a);
+    add_evaluated(f->db, "acc-three-quarters", 0.75, 1.25, &b);
+    add_evaluated(f->db, "loss-only", NAN, 0.25, &c);
+    assert_int_equal(compare(f, NULL, 0, NULL, "eval", ORCH_FMT_CSV, &err), ORCH_OK);
+    assert_string_equal(
+        f->out,
+        "run,name,strategy,precision,lr,seed,status,steps,final_loss,best_loss,final_eval_loss,"
+        "best_eval_accuracy,best_eval_step,max_grad_norm,first_nan_step,first_nan_phase,"
+        "first_nan_stage,steps_per_s,kernels,threads\r\n"
+        "7,acc-three-quarters,lora,fp32,0.001,1,finished,4,1.0,1.0,1.25,0.75,1,1.0,,,,4.0,,\r\n"
+        "6,acc-half,lora,fp32,0.001,1,finished,4,1.0,1.0,0.875,0.5,1,1.0,,,,4.0,,\r\n"
+        "8,loss-only,lora,fp32,0.001,1,finished,4,1.0,1.0,0.25,,3,1.0,,,,4.0,,\r\n");
+    /* runs given by id: still ranked when one of them was evaluated; the
+     * others after, in the order given */
+    int64_t ids[] = {3, 8, 1};
+    assert_int_equal(compare(f, ids, 3, NULL, NULL, ORCH_FMT_JSON, &err), ORCH_OK);
+    char order[64];
+    json_runs(f->out, order, sizeof order);
+    assert_string_equal(order, "8,3,1");
+    assert_int_equal(compare(f, ids, 3, NULL, NULL, ORCH_FMT_TABLE, &err), ORCH_OK);
+    if (strstr(f->out, "best_loss  eval_loss  best_eval_acc  best_eval_step  max_grad_norm") ==
+        NULL)
+        fail_msg("no eval columns in:\n%s", f->out);
+    /* without evaluated runs: the columns and order of before */
+    int64_t plain[] = {3, 1};
+    assert_int_equal(compare(f, plain, 2, NULL, NULL, ORCH_FMT_CSV, &err), ORCH_OK);
+    assert_null(strstr(f->out, "eval"));
+    json_runs("[]", order, sizeof order);
+    assert_int_equal(compare(f, plain, 2, NULL, NULL, ORCH_FMT_JSON, &err), ORCH_OK);
+    json_runs(f->out, order, sizeof order);
+    assert_string_equal(order, "3,1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +394,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_write_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_then_render, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eval_columns_rank, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,6 +74,15 @@ static int record_rows(orch_store *s, orch_sink *k, int64_t id, int salt, orch_e
     snprintf(key, sizeof key, "%032x", salt);
     if (rc == ORCH_OK)
         rc = k->cache_use(k->ctx, id, &(orch_cache_use){key}, err);
+    /* its data: files and class names */
+    char input[64];
+    snprintf(input, sizeof input, "imgs/%d.png", salt);
+    if (rc == ORCH_OK)
+        rc = k->input(k->ctx, id, &(orch_run_input){ORCH_ROLE_TRAIN, input, SHA, salt}, err);
+    if (rc == ORCH_OK)
+        rc = k->input(k->ctx, id, &(orch_run_input){ORCH_ROLE_EVAL, "val.csv", SHA, 3}, err);
+    if (rc == ORCH_OK)
+        rc = k->run_class(k->ctx, id, &(orch_run_class){0, key}, err);
     /* a checkpoint file in the store's run folder */
     char dir[1024], file[1100], text[64];
     if (rc == ORCH_OK && orch_store_run_dir(s, id, dir, sizeof dir) == 0) {
@@ -101,7 +110,8 @@ static orch_run_info info_of(const char *name, const char *hash, uint64_t seed)
                            .seed = seed,
                            .host = "node1",
                            .pid = (int64_t)getpid(),
-                           .orch_version = "0.1.0"};
+                           .orch_version = "0.1.0",
+                           .data_hash = SHA};
 }
 
 /* A point of sweep: queued, handed to rank 1, run with every child row,
@@ -123,7 +133,7 @@ static int sweep_point(orch_store *s, orch_sink *k, int64_t sweep, const char *p
     if (rc == ORCH_OK)
         rc = record_rows(s, k, st.run_id, salt, err);
     if (rc == ORCH_OK)
-        rc = k->end_run(k->ctx, st.run_id, &(orch_run_end){status, NULL}, err);
+        rc = k->end_run(k->ctx, st.run_id, &(orch_run_end){status, NULL, NULL}, err);
     return rc;
 }
 
@@ -135,7 +145,8 @@ static int plain_run(orch_store *s, orch_sink *k, const char *name, int salt, or
     if (rc == ORCH_OK)
         rc = record_rows(s, k, id, salt, err);
     if (rc == ORCH_OK)
-        rc = k->end_run(k->ctx, id, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, err);
+        rc =
+            k->end_run(k->ctx, id, &(orch_run_end){ORCH_RUN_FINISHED, NULL, "early stopping"}, err);
     return rc;
 }
 
@@ -215,7 +226,7 @@ static int teardown(void **state)
 static const char *const dumps[] = {
     "SELECT json_array(pipeline, name, strategy, status, config_json, config_hash, seed, host, "
     "created_at, started_at, finished_at, orch_version, error, pid, heartbeat_at, kernels, "
-    "kernels_why, cpu, threads) FROM runs WHERE uuid = '%s'",
+    "kernels_why, cpu, threads, data_hash, end_reason) FROM runs WHERE uuid = '%s'",
     "SELECT group_concat(j, ';') FROM (SELECT json_array(s.step, s.loss, s.grad_norm, s.lr, "
     "s.wall_ms) AS j FROM steps s JOIN runs r ON r.id = s.run_id WHERE r.uuid = '%s' "
     "ORDER BY s.step)",
@@ -234,6 +245,11 @@ static const char *const dumps[] = {
     "ORDER BY a.step)",
     "SELECT group_concat(key, ';') FROM (SELECT f.key FROM run_features f JOIN runs r ON r.id = "
     "f.run_id WHERE r.uuid = '%s' ORDER BY f.key)",
+    "SELECT group_concat(j, ';') FROM (SELECT json_array(i.role, i.path, i.sha256, i.bytes) AS j "
+    "FROM run_inputs i JOIN runs r ON r.id = i.run_id WHERE r.uuid = '%s' ORDER BY i.role, "
+    "i.path)",
+    "SELECT group_concat(j, ';') FROM (SELECT json_array(c.id, c.name) AS j FROM run_classes c "
+    "JOIN runs r ON r.id = c.run_id WHERE r.uuid = '%s' ORDER BY c.id)",
 };
 #define N_DUMPS (sizeof dumps / sizeof dumps[0])
 

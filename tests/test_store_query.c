@@ -52,7 +52,7 @@ static int fill_store(const char *path)
         orch_step_record r = {i, 1.0 / (i + 1), 0.5 + i, 1e-3, 10.0};
         ok = k.step(k.ctx, a, &r, &err) == ORCH_OK;
     }
-    ok = ok && k.end_run(k.ctx, a, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err) == ORCH_OK;
+    ok = ok && k.end_run(k.ctx, a, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err) == ORCH_OK;
     info.pipeline = "pipelines/surgery.lua";
     info.name = "surgery";
     info.strategy = "surgery";
@@ -68,7 +68,7 @@ static int fill_store(const char *path)
     ok = ok && k.nan_event(k.ctx, b, &e1, &err) == ORCH_OK &&
          k.nan_event(k.ctx, b, &e2, &err) == ORCH_OK &&
          k.metric(k.ctx, b, &(orch_metric_record){2, "loss_scale", 32768.0}, &err) == ORCH_OK &&
-         k.end_run(k.ctx, b, &(orch_run_end){ORCH_RUN_DIVERGED, "grad_norm is Inf at step 2"},
+         k.end_run(k.ctx, b, &(orch_run_end){ORCH_RUN_DIVERGED, "grad_norm is Inf at step 2", NULL},
                    &err) == ORCH_OK;
     if (!ok)
         fprintf(stderr, "fill_store: %s\n", err.msg);
@@ -403,7 +403,7 @@ static void test_wal_situations(void **state)
     sqlite3_close(locker);
 
     /* 3. The writer commits more; the open reader sees it on its next query. */
-    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
                      ORCH_OK);
     assert_int_equal(query(f, "SELECT count(*) AS n FROM steps", ORCH_FMT_CSV, &err), ORCH_OK);
     assert_string_equal(f->out, "n\r\n10\r\n");
@@ -528,7 +528,7 @@ static void test_show_run(void **state)
         orch_nan_record ev = {i, ORCH_PHASE_FORWARD, "s", "out", 1, 0, 1.0, 0, -1, NULL};
         assert_int_equal(k.nan_event(k.ctx, run, &ev, &err), ORCH_OK);
     }
-    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_DIVERGED, NULL}, &err),
+    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_DIVERGED, NULL, NULL}, &err),
                      ORCH_OK);
     orch_store_close(rw);
     assert_int_equal(show(f, run, &err), ORCH_OK);
@@ -582,17 +582,18 @@ static void test_show_lifecycle(void **state)
     ck.path = path9;
     ck.bytes = 512;
     assert_int_equal(k.artifact(k.ctx, checked, &ck, &err), ORCH_OK);
-    assert_int_equal(k.end_run(k.ctx, checked, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
-                     ORCH_OK);
+    assert_int_equal(
+        k.end_run(k.ctx, checked, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err), ORCH_OK);
 
     info.name = "changed";
     info.config_json = "{\"checks\":{\"frozen\":false}}";
     assert_int_equal(k.begin_run(k.ctx, &info, &changed, &err), ORCH_OK);
     orch_frozen_change fz = {3, "visual.blocks.0.attn.qkv.weight"};
     assert_int_equal(k.frozen_change(k.ctx, changed, &fz, &err), ORCH_OK);
-    assert_int_equal(
-        k.end_run(k.ctx, changed, &(orch_run_end){ORCH_RUN_FAILED, "frozen tensor changed"}, &err),
-        ORCH_OK);
+    assert_int_equal(k.end_run(k.ctx, changed,
+                               &(orch_run_end){ORCH_RUN_FAILED, "frozen tensor changed", NULL},
+                               &err),
+                     ORCH_OK);
     orch_store_close(rw);
 
     assert_int_equal(show(f, checked, &err), ORCH_OK);

@@ -132,7 +132,7 @@ static void test_dead_and_live_pids(void **state)
     int64_t alive = left_running(f, "alive", f->host, getpid());
     int64_t done = left_running(f, "done", f->host, dead);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, done, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+        f->sink.end_run(f->sink.ctx, done, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
         ORCH_OK);
 
     assert_int_equal(reap(f, f->store, &err), ORCH_OK);
@@ -170,7 +170,7 @@ static void test_dead_and_live_pids(void **state)
     sqlite3_reset(dv);
     /* A real write does move it. */
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, alive, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+        f->sink.end_run(f->sink.ctx, alive, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
         ORCH_OK);
     assert_int_equal(sqlite3_step(dv), SQLITE_ROW);
     assert_int_not_equal(sqlite3_column_int64(dv, 0), v0);

@@ -487,7 +487,7 @@ static void test_migrate_from_v1(void **state)
     assert_int_equal(run, 4);
     orch_stage_stat st = {0, "visual.blocks.0", 1.0, 0.5, 0.25};
     assert_int_equal(k.stage_stat(k.ctx, run, &st, &err), ORCH_OK);
-    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
                      ORCH_OK);
     orch_store_close(s);
     assert_int_equal(scalar(f->db, "SELECT pid FROM runs WHERE id = 4"), 99);
@@ -592,7 +592,7 @@ static void test_migrate_from_v2(void **state)
     assert_int_equal(orch_store_sink(s, &k, &err), ORCH_OK);
     assert_int_equal(k.begin_run(k.ctx, &info, &run, &err), ORCH_OK);
     assert_int_equal(run, 4);
-    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
                      ORCH_OK);
     orch_store_close(s);
 }
@@ -770,7 +770,7 @@ static void test_migrate_from_v4(void **state)
     assert_int_equal(orch_store_sink(s, &k, &err), ORCH_OK);
     assert_int_equal(k.begin_run(k.ctx, &info, &run, &err), ORCH_OK);
     assert_int_equal(run, 6);
-    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+    assert_int_equal(k.end_run(k.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
                      ORCH_OK);
     assert_int_equal(scalar(f->db, "SELECT count(DISTINCT uuid) FROM runs"), 5);
     FILE *devnull = fopen("/dev/null", "w");
@@ -788,6 +788,149 @@ static void test_migrate_from_v4(void **state)
         assert_int_equal(scalar(f->db, sql), 0);
     }
     assert_int_equal(scalar(f->db, "SELECT count(*) FROM run_features WHERE run_id = 1"), 1);
+}
+
+/* ------------------------------------------------- migration from v6 */
+
+/* Every table of version 6, every column. */
+static const char *const v6_dumps[] = {
+    "SELECT * FROM runs ORDER BY id",
+    "SELECT * FROM steps ORDER BY run_id, step",
+    "SELECT * FROM metrics ORDER BY run_id, name, step",
+    "SELECT * FROM nan_events ORDER BY id",
+    "SELECT * FROM stage_stats ORDER BY run_id, step, stage",
+    "SELECT * FROM artifacts ORDER BY id",
+    "SELECT * FROM frozen_changes ORDER BY id",
+    "SELECT * FROM run_features ORDER BY run_id, key",
+    "SELECT * FROM sweeps ORDER BY id",
+    "SELECT * FROM sweep_runs ORDER BY sweep_id, point",
+};
+#define N_V6_DUMPS (sizeof v6_dumps / sizeof v6_dumps[0])
+
+/* Version 6 -> 7 adds run_inputs, run_classes, runs.data_hash and
+ * end_reason, and appends the eval columns to run_summary: every row and
+ * every earlier column of the view reads the same, the new columns are
+ * NULL for old runs except what their metrics already say, and the new
+ * tables cascade when a run is removed. */
+static void test_migrate_from_v6(void **state)
+{
+    fixture *f = *state;
+    orch_store *s = NULL;
+    orch_err err = {0};
+    sqlite3 *db = NULL;
+    write_v1_store(f->db);
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(store_migrate(db, f->db, store_migrations, 6, &err), ORCH_OK);
+    sqlite3_close(db);
+    /* run 1 evaluated: loss at steps 0 and 1, accuracy best at step 0 (a
+     * tie with step 1 goes to the first); run 2 loss only, lowest at 1 */
+    raw_exec(f->db,
+             "INSERT INTO metrics (run_id, step, name, value) VALUES "
+             "(1, 0, 'eval/loss', 0.75), (1, 1, 'eval/loss', 0.5), "
+             "(1, 0, 'eval/accuracy', 0.875), (1, 1, 'eval/accuracy', 0.875),"
+             "(2, 0, 'eval/loss', 2.0), (2, 1, 'eval/loss', 1.25), (2, 2, 'eval/loss', NULL);"
+             "INSERT INTO nan_events (run_id, step, phase, stage, rank, host) VALUES "
+             "(2, 1, 'forward', 'head', 1, 'node-2');"
+             "INSERT INTO stage_stats VALUES (1, 0, 'visual.blocks.0', 1.5, 0.5, NULL);"
+             "INSERT INTO artifacts (run_id, step, kind, path, sha256, bytes) VALUES "
+             "(1, 1, 'checkpoint', 'orch.db.runs/1/checkpoint-1.safetensors', 'ab', 10);"
+             "INSERT INTO frozen_changes (run_id, step, parameter) VALUES (1, 1, 'p0');"
+             "INSERT INTO run_features VALUES (3, '0123456789abcdef0123456789abcdef');"
+             "INSERT INTO sweeps (id, name, hash) VALUES (1, 'sw', 'h');"
+             "INSERT INTO sweep_runs (sweep_id, point, run_id) VALUES (1, 'a', 1)");
+    assert_int_equal(scalar(f->db, "PRAGMA user_version"), 6);
+    char *before[N_V6_DUMPS];
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    for (size_t i = 0; i < N_V6_DUMPS; i++)
+        before[i] = dump(db, v6_dumps[i]);
+    /* the v6 view, by its own column list */
+    char *cols = dump(db, "SELECT group_concat(name, ', ') FROM pragma_table_info('run_summary')");
+    char view_sql[2048];
+    cols[strlen(cols) - 2] = '\0'; /* the quotes and newline of dump */
+    snprintf(view_sql, sizeof view_sql, "SELECT %s FROM run_summary", cols + 1);
+    free(cols);
+    char *view_before = dump(db, view_sql);
+    sqlite3_close(db);
+
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
+    orch_store_close(s);
+    assert_int_equal(scalar(f->db, "PRAGMA user_version"), ORCH_STORE_SCHEMA_VERSION);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM pragma_integrity_check "
+                                   "WHERE integrity_check = 'ok'"),
+                     1);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    /* runs gains two columns at its end: its dump is the old one plus |NULL|NULL */
+    for (size_t i = 0; i < N_V6_DUMPS; i++) {
+        const char *sql = i == 0 ? "SELECT * FROM runs ORDER BY id" : v6_dumps[i];
+        char *after = dump(db, sql);
+        if (i == 0) {
+            char *want = calloc(1, strlen(before[0]) * 2 + 64);
+            assert_non_null(want);
+            for (const char *p = before[0]; *p != '\0'; p++) {
+                if (*p == '\n')
+                    strcat(want, "|NULL|NULL");
+                strncat(want, p, 1);
+            }
+            free(before[0]);
+            before[0] = want;
+        }
+        if (strcmp(before[i], after) != 0)
+            fail_msg("%s\nbefore:\n%s\nafter:\n%s", sql, before[i], after);
+        free(after);
+        free(before[i]);
+    }
+    char *view_after = dump(db, view_sql);
+    if (strcmp(view_before, view_after) != 0)
+        fail_msg("run_summary\nbefore:\n%s\nafter:\n%s", view_before, view_after);
+    free(view_before);
+    free(view_after);
+    /* the appended columns, in order */
+    char *tail = dump(db, "SELECT group_concat(name, ',') FROM (SELECT name FROM "
+                          "pragma_table_info('run_summary') ORDER BY cid DESC LIMIT 5)");
+    assert_string_equal(tail, "'end_reason,best_eval_step,best_eval_accuracy,final_eval_loss,"
+                              "data_hash'\n");
+    free(tail);
+    char *evals = dump(db, "SELECT run_id, data_hash, final_eval_loss, best_eval_accuracy, "
+                           "best_eval_step, end_reason FROM run_summary");
+    assert_string_equal(evals, "1|NULL|0.5|0.875|0|NULL\n"
+                               "2|NULL|NULL|NULL|1|NULL\n"
+                               "3|NULL|NULL|NULL|NULL|NULL\n");
+    free(evals);
+    sqlite3_close(db);
+
+    /* the new tables: their constraints, and rows that go with their run */
+    raw_exec(f->db, "INSERT INTO run_inputs VALUES (1, 'train', 'pv.npy', 'aa', 10), "
+                    "(1, 'eval', 'pv.npy', 'aa', 10), (3, 'train', 'x.png', 'bb', 0);"
+                    "INSERT INTO run_classes VALUES (1, 0, 'cat'), (1, 1, 'dog'), (3, 0, 'x')");
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+    const char *bad[] = {
+        "INSERT INTO run_inputs VALUES (1, 'test', 'a', 'h', 1)",
+        "INSERT INTO run_inputs VALUES (1, 'train', 'b', 'h', -1)",
+        "INSERT INTO run_inputs VALUES (1, 'train', 'pv.npy', 'h', 1)",
+        "INSERT INTO run_inputs VALUES (9, 'train', 'a', 'h', 1)",
+        "INSERT INTO run_inputs (run_id, role, path, bytes) VALUES (1, 'train', 'c', 1)",
+        "INSERT INTO run_classes VALUES (1, 0, 'again')",
+        "INSERT INTO run_classes VALUES (1, -1, 'neg')",
+        "INSERT INTO run_classes VALUES (9, 0, 'none')",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if ((sqlite3_exec(db, bad[i], NULL, NULL, NULL) & 0xff) != SQLITE_CONSTRAINT)
+            fail_msg("not refused: %s", bad[i]);
+    sqlite3_close(db);
+    FILE *devnull = fopen("/dev/null", "w");
+    assert_non_null(devnull);
+    int64_t gone = 3;
+    raw_exec(f->db, "UPDATE runs SET status = 'interrupted' WHERE id = 3");
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &s, &err), ORCH_OK);
+    assert_int_equal(orch_store_rm(s, &gone, 1, 0, devnull, &err), ORCH_OK);
+    orch_store_close(s);
+    fclose(devnull);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM run_inputs WHERE run_id = 3"), 0);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM run_classes WHERE run_id = 3"), 0);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM run_inputs WHERE run_id = 1"), 2);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM run_classes WHERE run_id = 1"), 2);
 }
 
 /* A migration that fails leaves the version 1 store as it was. */
@@ -828,6 +971,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_from_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_frozen_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v4, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v6, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -119,10 +119,10 @@ static void test_round_trip(void **state)
                              NULL};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &first, &err), ORCH_OK);
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &later, &err), ORCH_OK);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run,
-                                     &(orch_run_end){ORCH_RUN_DIVERGED, "loss is NaN at step 2"},
-                                     &err),
-                     ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run,
+                        &(orch_run_end){ORCH_RUN_DIVERGED, "loss is NaN at step 2", NULL}, &err),
+        ORCH_OK);
 
     sqlite3 *db = peer(f);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 4);
@@ -185,7 +185,8 @@ static void test_batched_transactions(void **state)
                              ORCH_OK);
     }
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     sqlite3_commit_hook(f->store->db, NULL, NULL);
     /* 1100 records: a handful of batches of 256 (plus any 100 ms flush on a
      * slow machine), begin_run and end_run; not one commit per record. */
@@ -231,7 +232,8 @@ static void test_reader_sees_whole_batches(void **state)
     assert_int_equal(peer_int(db, "SELECT count(*) FROM runs WHERE status = 'running'"), 1);
     add_step(f, run, 100, 0.5, 1.0);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 101);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM runs WHERE status = 'finished'"), 1);
     sqlite3_close(db);
@@ -366,10 +368,11 @@ static void test_invalid_records(void **state)
     assert_int_equal(f->sink.metric(f->sink.ctx, run, &(orch_metric_record){1, "", 1.0}, &err),
                      ORCH_EINVAL);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_RUNNING, NULL}, &err),
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_RUNNING, NULL, NULL}, &err),
         ORCH_EINVAL);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, 999, &(orch_run_end){ORCH_RUN_FAILED, "x"}, &err),
-                     ORCH_EINVAL);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, 999, &(orch_run_end){ORCH_RUN_FAILED, "x", NULL}, &err),
+        ORCH_EINVAL);
     assert_non_null(strstr(err.msg, "no run 999"));
 
     /* A batch that cannot be written (no run 999) is rolled back and
@@ -380,7 +383,8 @@ static void test_invalid_records(void **state)
     assert_non_null(strstr(err.msg, "FOREIGN KEY"));
     add_step(f, run, 1, 1.0, 1.0);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FAILED, "boom"}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FAILED, "boom", NULL}, &err),
+        ORCH_OK);
     sqlite3 *db = peer(f);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps WHERE step = 1"), 1);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 1);
@@ -411,10 +415,11 @@ static void test_two_writers(void **state)
         orch_step_record r = {i, 2.0, 1.0, 1e-3, 1.0};
         assert_int_equal(k2.step(k2.ctx, b, &r, &err), ORCH_OK);
     }
-    assert_int_equal(k2.end_run(k2.ctx, b, &(orch_run_end){ORCH_RUN_INTERRUPTED, NULL}, &err),
+    assert_int_equal(k2.end_run(k2.ctx, b, &(orch_run_end){ORCH_RUN_INTERRUPTED, NULL, NULL}, &err),
                      ORCH_OK);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, a, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, a, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     orch_store_close(other);
     sqlite3 *db = peer(f);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM steps"), 1200);
@@ -469,7 +474,8 @@ static void test_pid_and_heartbeat(void **state)
 
     /* An ended run's heartbeat stays as end_run left it. */
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     char *beat3 = peer_text(db, sql);
     usleep(120 * 1000);
     add_step(f, run, 1, 1.0, 1.0);
@@ -627,8 +633,8 @@ static int64_t full_run(fixture *f, orch_run_status status)
             assert_int_equal(f->sink.artifact(f->sink.ctx, run, &ck, &err), ORCH_OK);
         }
     }
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, &(orch_run_end){status, "stopped"}, &err),
-                     ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){status, "stopped", NULL}, &err), ORCH_OK);
     return run;
 }
 
@@ -673,7 +679,8 @@ static void test_resume_run(void **state)
     orch_nan_record ev = {7, ORCH_PHASE_FORWARD, "head", "out", 1, 0, 5.0, 0, -1, NULL};
     assert_int_equal(f->sink.nan_event(f->sink.ctx, run, &ev, &err), ORCH_OK);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     assert_int_equal(count_where(db, "steps", run, ""), 10);
     assert_int_equal(count_where(db, "nan_events", run, "input_absmax IS NOT NULL"), 1);
 
@@ -874,7 +881,7 @@ static void test_cache_use_and_frozen_rows(void **state)
     assert_int_equal(f->sink.frozen_change(f->sink.ctx, run, &early, &err), ORCH_OK);
     assert_int_equal(f->sink.frozen_change(f->sink.ctx, run, &late, &err), ORCH_OK);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_INTERRUPTED, NULL}, &err),
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_INTERRUPTED, NULL, NULL}, &err),
         ORCH_OK);
     sqlite3 *db = peer(f);
     assert_int_equal(count_where(db, "run_features", run, ""), 2);
@@ -888,7 +895,8 @@ static void test_cache_use_and_frozen_rows(void **state)
     use.key = k1; /* the resumed run meets the entry again */
     assert_int_equal(f->sink.cache_use(f->sink.ctx, run, &use, &err), ORCH_OK);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     assert_int_equal(count_where(db, "run_features", run, ""), 2);
     sqlite3_close(db);
 
@@ -903,6 +911,86 @@ static void test_cache_use_and_frozen_rows(void **state)
     db = peer(f);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM run_features"), 0);
     assert_int_equal(peer_int(db, "SELECT count(*) FROM frozen_changes"), 0);
+    sqlite3_close(db);
+}
+
+/* A run's data: thousands of input records batched like steps, its class
+ * names, its data hash written with the run, its end reason; a resumed run
+ * sends its data again (a file may have changed) and the rows of the first
+ * start go; bad records are refused naming what is wrong. */
+static void test_inputs_classes_and_reason(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    orch_run_info info = run_info;
+    info.data_hash = sha_b;
+    int64_t run = 0;
+    assert_int_equal(f->sink.begin_run(f->sink.ctx, &info, &run, &err), ORCH_OK);
+    enum { N = 2000 };
+    for (int i = 0; i < N; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "imgs/%05d.png", i);
+        orch_run_input in = {i < 1500 ? ORCH_ROLE_TRAIN : ORCH_ROLE_EVAL, path, sha_a, i};
+        assert_int_equal(f->sink.input(f->sink.ctx, run, &in, &err), ORCH_OK);
+    }
+    orch_run_class cat = {0, "cat"}, dog = {1, "dog"};
+    assert_int_equal(f->sink.run_class(f->sink.ctx, run, &cat, &err), ORCH_OK);
+    assert_int_equal(f->sink.run_class(f->sink.ctx, run, &dog, &err), ORCH_OK);
+
+    orch_run_input bad_in[] = {
+        {ORCH_ROLE__COUNT, "a", sha_a, 1}, {ORCH_ROLE_TRAIN, "", sha_a, 1},
+        {ORCH_ROLE_TRAIN, NULL, sha_a, 1}, {ORCH_ROLE_TRAIN, "a", "abc", 1},
+        {ORCH_ROLE_TRAIN, "a", NULL, 1},   {ORCH_ROLE_TRAIN, "a", sha_a, -1},
+    };
+    const char *why[] = {"not train or eval",    "needs a path",         "needs a path",
+                         "a: sha256 must be 64", "a: sha256 must be 64", "a: size -1"};
+    for (size_t i = 0; i < sizeof bad_in / sizeof bad_in[0]; i++) {
+        assert_int_equal(f->sink.input(f->sink.ctx, run, &bad_in[i], &err), ORCH_EINVAL);
+        if (strstr(err.msg, why[i]) == NULL)
+            fail_msg("%zu: expected '%s' in '%s'", i, why[i], err.msg);
+    }
+    orch_run_class bad_class[] = {{-1, "x"}, {2, NULL}};
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(f->sink.run_class(f->sink.ctx, run, &bad_class[i], &err), ORCH_EINVAL);
+
+    assert_int_equal(f->sink.end_run(f->sink.ctx, run,
+                                     &(orch_run_end){ORCH_RUN_INTERRUPTED, "interrupted by SIGINT",
+                                                     "early stopping: patience 3"},
+                                     &err),
+                     ORCH_OK);
+    sqlite3 *db = peer(f);
+    assert_int_equal(count_where(db, "run_inputs", run, ""), N);
+    assert_int_equal(count_where(db, "run_inputs", run, "role = 'eval'"), 500);
+    assert_int_equal(count_where(db, "run_inputs", run, "path = 'imgs/01999.png' AND bytes = 1999"),
+                     1);
+    char *row = peer_text(db, "SELECT r.data_hash || '|' || r.end_reason || '|' || s.data_hash || "
+                              "'|' || s.end_reason || '|' || (SELECT group_concat(name, ',') FROM "
+                              "(SELECT name FROM run_classes ORDER BY id)) FROM runs r JOIN "
+                              "run_summary s ON s.run_id = r.id");
+    char want[400];
+    snprintf(want, sizeof want,
+             "%s|early stopping: patience 3|%s|early stopping: patience 3|cat,dog", sha_b, sha_b);
+    assert_string_equal(row, want);
+    free(row);
+
+    /* resumed on other data: one file now, no classes, no reason yet */
+    orch_run_info again = run_info;
+    again.data_hash = sha_a;
+    assert_int_equal(f->sink.resume_run(f->sink.ctx, run, &(orch_run_resume){again, -1}, &err),
+                     ORCH_OK);
+    assert_int_equal(count_where(db, "run_inputs", run, ""), 0);
+    assert_int_equal(count_where(db, "run_classes", run, ""), 0);
+    row = peer_text(db, "SELECT data_hash || '|' || (end_reason IS NULL) FROM runs");
+    snprintf(want, sizeof want, "%s|1", sha_a);
+    assert_string_equal(row, want);
+    free(row);
+    orch_run_input one = {ORCH_ROLE_TRAIN, "pv.npy", sha_b, 7};
+    assert_int_equal(f->sink.input(f->sink.ctx, run, &one, &err), ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
+    assert_int_equal(count_where(db, "run_inputs", run, "path = 'pv.npy' AND bytes = 7"), 1);
+    assert_int_equal(count_where(db, "run_inputs", run, ""), 1);
     sqlite3_close(db);
 }
 
@@ -1007,7 +1095,8 @@ static void test_lock_held_across_flushes(void **state)
     assert_string_equal(order, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20");
     free(order);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     assert_int_equal(peer_int(holder, "SELECT count(*) FROM steps"), 21);
     assert_int_equal(peer_int(holder, "SELECT count(*) FROM nan_events"), 21);
     assert_int_equal(peer_int(holder, "SELECT sum(loss) FROM steps"), 21 * 22 / 2);
@@ -1029,7 +1118,8 @@ static void test_lock_durable_write_waits(void **state)
     add_step_and_event(f, run, 1);
     add_step_and_event(f, run, 2);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     assert_int_equal(c.sleeps, 4);
     /* exponential backoff: 10 + 20 + 40 + 80 ms */
     assert_true(c.now - 1e6 >= 150.0);
@@ -1103,8 +1193,9 @@ static void test_lock_limit_fails_run(void **state)
     snprintf(msg, sizeof msg, "%s", err.msg);
     /* still held: ending the run fails after a short last wait */
     int sleeps = c.sleeps;
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FAILED, msg}, &err),
-                     ORCH_EDB);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FAILED, msg, NULL}, &err),
+        ORCH_EDB);
     assert_true(c.sleeps > sleeps);
     release_lock(holder);
     char *ok = peer_text(holder, "PRAGMA quick_check");
@@ -1113,8 +1204,9 @@ static void test_lock_limit_fails_run(void **state)
     char *order = steps_in_order(holder, run);
     assert_string_equal(order, "0"); /* whole batches only */
     free(order);
-    assert_int_equal(f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FAILED, msg}, &err),
-                     ORCH_OK);
+    assert_int_equal(
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FAILED, msg, NULL}, &err),
+        ORCH_OK);
     char *status = peer_text(holder, "SELECT status || ': ' || error FROM runs");
     assert_non_null(strstr(status, "failed: store: "));
     assert_non_null(strstr(status, "write lock was held"));
@@ -1176,7 +1268,7 @@ static void test_end_run_disk_full(void **state)
             f->sink.metric(f->sink.ctx, run, &(orch_metric_record){1, name, 1.0}, &err), ORCH_OK);
     }
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
         ORCH_EDB);
     assert_non_null(strstr(err.msg, "full"));
     sqlite3 *db = peer(f);
@@ -1213,6 +1305,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resume_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frozen_change_is_not_first_nan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_use_and_frozen_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inputs_classes_and_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_held_across_flushes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_durable_write_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_buffer_bounded, setup, teardown),

@@ -62,7 +62,7 @@ static int setup(void **state)
     step(&k, f->clean, 0, 2.0, 1.0);
     step(&k, f->clean, 2, 0.5, 4.0);
     step(&k, f->clean, 1, 1.0, 2.0);
-    k.end_run(k.ctx, f->clean, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err);
+    k.end_run(k.ctx, f->clean, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err);
 
     /* A run that diverges: Inf grad norm at 2, NaN loss from 3; its NaN
      * events are written late-step first, and two share step 2. */
@@ -79,14 +79,14 @@ static int setup(void **state)
     nan_event(&k, f->diverged, 3, ORCH_PHASE_FORWARD, "late.stage");
     nan_event(&k, f->diverged, 2, ORCH_PHASE_BACKWARD, "merger.mlp.2");
     nan_event(&k, f->diverged, 2, ORCH_PHASE_UPDATE, "merger.mlp.0");
-    k.end_run(k.ctx, f->diverged, &(orch_run_end){ORCH_RUN_DIVERGED, "loss is NaN"}, &err);
+    k.end_run(k.ctx, f->diverged, &(orch_run_end){ORCH_RUN_DIVERGED, "loss is NaN", NULL}, &err);
 
     /* A run with no steps at all. */
     info.name = "empty-c";
     info.config_json = NULL;
     if (k.begin_run(k.ctx, &info, &f->empty, &err) != ORCH_OK)
         return -1;
-    k.end_run(k.ctx, f->empty, &(orch_run_end){ORCH_RUN_FAILED, "weights not found"}, &err);
+    k.end_run(k.ctx, f->empty, &(orch_run_end){ORCH_RUN_FAILED, "weights not found", NULL}, &err);
     orch_store_close(s);
     *state = f;
     return 0;

@@ -218,9 +218,9 @@ static void test_take_over_dead_coordinator(void **state)
     worker.config_hash = "cc";
     assert_int_equal(
         f->sink.resume_run(f->sink.ctx, c.run_id, &(orch_run_resume){worker, -1}, &err), ORCH_OK);
-    assert_int_equal(
-        f->sink.end_run(f->sink.ctx, c.run_id, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
-        ORCH_OK);
+    assert_int_equal(f->sink.end_run(f->sink.ctx, c.run_id,
+                                     &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+                     ORCH_OK);
 
     int64_t me = (int64_t)getpid();
     int64_t again = open_sweep(f, "strategies", "h1", me);
@@ -506,9 +506,9 @@ static void test_queued_run_through_sink(void **state)
         .bytes = 10,
     };
     assert_int_equal(f->sink.artifact(f->sink.ctx, a.run_id, &ck, &err), ORCH_OK);
-    assert_int_equal(
-        f->sink.end_run(f->sink.ctx, a.run_id, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err),
-        ORCH_OK);
+    assert_int_equal(f->sink.end_run(f->sink.ctx, a.run_id,
+                                     &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+                     ORCH_OK);
 
     orch_sweep_run_state done = queue(f, id, "a", "ca");
     assert_int_equal(done.run_id, a.run_id);
@@ -550,7 +550,8 @@ static void test_show_plain_and_rm(void **state)
     int64_t run = 0;
     assert_int_equal(f->sink.begin_run(f->sink.ctx, &plain, &run, &err), ORCH_OK);
     assert_int_equal(
-        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL}, &err), ORCH_OK);
+        f->sink.end_run(f->sink.ctx, run, &(orch_run_end){ORCH_RUN_FINISHED, NULL, NULL}, &err),
+        ORCH_OK);
     orch_run_report report;
     assert_int_equal(orch_store_read_run(f->store, run, &report, &err), ORCH_OK);
     char *text = NULL;

@@ -35,6 +35,7 @@
 #include "store/store.h"
 #include "store/sweeps.h"
 #include "tests/testutil.h"
+#include "tests/testutil_sql.h"
 
 typedef struct fixture {
     char dir[256];
@@ -123,10 +124,11 @@ static int record_point(orch_store *s, orch_sink *k, int64_t sweep, const char *
         rc = k->nan_event(k->ctx, st.run_id, &ev, err);
     }
     if (rc == ORCH_OK)
-        rc = k->end_run(
-            k->ctx, st.run_id,
-            &(orch_run_end){p->status, p->status == ORCH_RUN_FAILED ? "boom: out of luck" : NULL},
-            err);
+        rc = k->end_run(k->ctx, st.run_id,
+                        &(orch_run_end){p->status,
+                                        p->status == ORCH_RUN_FAILED ? "boom: out of luck" : NULL,
+                                        NULL},
+                        err);
     return rc;
 }
 
@@ -478,6 +480,72 @@ static void test_compare_groups(void **state)
     orch_rowset_free(&g);
 }
 
+/* A sweep whose runs were evaluated: its groups gain the mean best eval
+ * accuracy and mean final eval loss (over finished runs that have them)
+ * and are ranked by them before the training loss. */
+static void test_compare_groups_evaluated(void **state)
+{
+    fixture *f = *state;
+    orch_err err = {0};
+    orch_store *rw = NULL;
+    orch_sink k;
+    int64_t sweep = 0;
+    assert_int_equal(orch_store_open(f->db, ORCH_STORE_READWRITE, &rw, &err), ORCH_OK);
+    assert_int_equal(orch_store_sink(rw, &k, &err), ORCH_OK);
+    assert_int_equal(orch_store_sweep_open(rw, "evals", "pipelines/evals.lua", "evalhash", "node0",
+                                           (int64_t)getpid(), &sweep, &err),
+                     ORCH_OK);
+    assert_int_equal(sweep, 3);
+    /* d has the best training loss but no evaluation */
+    static const point_spec pts[] = {
+        {"a-s1", "lora", "", 1e-3, 1, ORCH_RUN_FINISHED, 3, 1.0, 0},
+        {"a-s2", "lora", "", 1e-3, 2, ORCH_RUN_FINISHED, 3, 1.0, 0},
+        {"b-s1", "lora", "", 2e-3, 1, ORCH_RUN_FINISHED, 3, 1.0, 0},
+        {"b-s2", "lora", "", 2e-3, 2, ORCH_RUN_FINISHED, 3, 1.0, 0},
+        {"b-s3", "lora", "", 2e-3, 3, ORCH_RUN_DIVERGED, 3, NAN, 0},
+        {"c-s1", "lora", "", 3e-3, 1, ORCH_RUN_FINISHED, 3, 1.0, 0},
+        {"d-s1", "lora", "", 4e-3, 1, ORCH_RUN_FINISHED, 3, 0.5, 0},
+    };
+    /* per point: eval/accuracy (NaN: none), eval/loss (NaN: none) */
+    static const double acc[] = {0.5, 0.75, 0.875, 0.625, 1.0, NAN, NAN};
+    static const double loss[] = {1.0, 0.75, 2.0, 2.0, 0.0, 0.125, NAN};
+    int64_t first = raw_int(f->db, "SELECT max(id) FROM runs") + 1;
+    for (size_t i = 0; i < sizeof pts / sizeof pts[0]; i++) {
+        assert_int_equal(record_point(rw, &k, sweep, "evals", &pts[i], &err), ORCH_OK);
+        int64_t run = first + (int64_t)i;
+        if (!isnan(acc[i]))
+            assert_int_equal(
+                k.metric(k.ctx, run, &(orch_metric_record){2, "eval/accuracy", acc[i]}, &err),
+                ORCH_OK);
+        if (!isnan(loss[i]))
+            assert_int_equal(
+                k.metric(k.ctx, run, &(orch_metric_record){2, "eval/loss", loss[i]}, &err),
+                ORCH_OK);
+    }
+    assert_int_equal(k.flush(k.ctx, &err), ORCH_OK);
+    assert_int_equal(orch_store_sweep_close(rw, sweep, &err), ORCH_OK);
+    orch_store_close(rw);
+
+    orch_rowset g;
+    assert_int_equal(orch_store_read_compare_sweep(f->ro, sweep, &g, &err), ORCH_OK);
+    size_t len = 0;
+    free(f->out);
+    FILE *mem = open_memstream(&f->out, &len);
+    assert_int_equal(orch_render_compare_sweep(&g, ORCH_FMT_CSV, mem, &err), ORCH_OK);
+    fclose(mem);
+    /* b: accuracy mean of its finished runs (0.875, 0.625) = 0.75, the
+     * diverged run's 1.0 left out; a: 0.625; c: eval loss only; d: neither */
+    assert_string_equal(f->out,
+                        "group,strategy,lr,n,finished,mean_final_loss,std_final_loss,best_seed,"
+                        "best_final_loss,worst_seed,worst_final_loss,nan_events,diverged,failed,"
+                        "skipped,mean_best_eval_accuracy,mean_final_eval_loss\r\n"
+                        "b,lora,0.002,3,2,1.0,0.0,1,1.0,1,1.0,0,1,0,0,0.75,2.0\r\n"
+                        "a,lora,0.001,2,2,1.0,0.0,1,1.0,1,1.0,0,0,0,0,0.625,0.875\r\n"
+                        "c,lora,0.003,1,1,1.0,,1,1.0,1,1.0,0,0,0,0,,0.125\r\n"
+                        "d,lora,0.004,1,1,0.5,,1,0.5,1,0.5,0,0,0,0,,\r\n");
+    orch_rowset_free(&g);
+}
+
 /* Reading works on a read-write store too, and a store with no sweeps
  * lists none. */
 static void test_readwrite_and_empty(void **state)
@@ -507,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_one_sweep),
         cmocka_unit_test(test_compare_groups),
         cmocka_unit_test(test_readwrite_and_empty),
+        cmocka_unit_test(test_compare_groups_evaluated), /* last: it adds a sweep */
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

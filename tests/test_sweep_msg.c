@@ -224,11 +224,76 @@ static void test_forward_sink_batches(void **state)
     assert_int_equal(sink.flush(sink.ctx, &err), ORCH_OK);
     assert_int_equal(sink.flush(sink.ctx, &err), ORCH_OK); /* nothing left: nothing sent */
     int before_end = s.n;
-    orch_run_end end = {ORCH_RUN_FINISHED, NULL};
+    orch_run_end end = {ORCH_RUN_FINISHED, NULL, NULL};
     assert_int_equal(sink.end_run(sink.ctx, 5, &end, &err), ORCH_OK);
     assert_int_equal(s.n, before_end + 1);
     assert_int_equal(s.last_kind[s.n - 1], ORCH_REC_RUN_END);
     assert_int_equal(s.steps, k); /* every step once, in order (capture checks) */
+    orch_fwd_sink_free(&f);
+}
+
+/* A run over a folder sends one input record per image: they travel in
+ * batches like steps, unchanged and in order, and the classes after them. */
+typedef struct inputs_seen {
+    int messages;
+    int64_t inputs, classes;
+} inputs_seen;
+
+static int capture_inputs(void *ctx, const void *data, size_t len, orch_err *err)
+{
+    inputs_seen *s = ctx;
+    size_t pos = 0;
+    orch_record rec;
+    int more;
+    s->messages++;
+    while ((more = orch_msg_records_next(data, len, &pos, &rec, err)) > 0) {
+        assert_int_equal(rec.run_id, 7);
+        if (rec.kind == ORCH_REC_INPUT) {
+            char path[64];
+            snprintf(path, sizeof path, "imgs/%06lld.png", (long long)s->inputs);
+            assert_int_equal(rec.as.input.role, s->inputs % 2 ? ORCH_ROLE_EVAL : ORCH_ROLE_TRAIN);
+            assert_string_equal(rec.as.input.path, path);
+            assert_string_equal(rec.as.input.sha256, "00112233445566778899aabbccddeeff"
+                                                     "00112233445566778899aabbccddeeff");
+            assert_int_equal(rec.as.input.bytes, 1000 + s->inputs);
+            assert_int_equal(s->classes, 0); /* classes come after */
+            s->inputs++;
+        } else {
+            assert_int_equal(rec.kind, ORCH_REC_CLASS);
+            assert_int_equal(rec.as.run_class.id, s->classes);
+            assert_string_equal(rec.as.run_class.name, s->classes ? "dog" : "cat");
+            s->classes++;
+        }
+    }
+    assert_int_equal(more, 0);
+    return ORCH_OK;
+}
+
+static void test_forward_sink_inputs(void **state)
+{
+    (void)state;
+    inputs_seen s = {0};
+    orch_fwd_sink f;
+    orch_fwd_sink_init(&f, capture_inputs, &s);
+    orch_sink sink = orch_fwd_sink_make(&f);
+    orch_err err;
+    enum { N = 3000 };
+    for (int64_t i = 0; i < N; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "imgs/%06lld.png", (long long)i);
+        orch_run_input in = {i % 2 ? ORCH_ROLE_EVAL : ORCH_ROLE_TRAIN, path,
+                             "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+                             1000 + i};
+        assert_int_equal(sink.input(sink.ctx, 7, &in, &err), ORCH_OK);
+    }
+    orch_run_class cat = {0, "cat"}, dog = {1, "dog"};
+    assert_int_equal(sink.run_class(sink.ctx, 7, &cat, &err), ORCH_OK);
+    assert_int_equal(sink.run_class(sink.ctx, 7, &dog, &err), ORCH_OK);
+    assert_int_equal(sink.flush(sink.ctx, &err), ORCH_OK);
+    assert_int_equal(s.inputs, N);
+    assert_int_equal(s.classes, 2);
+    /* ~100 bytes a record: a few 64 KiB batches, not one message each */
+    assert_true(s.messages >= 2 && s.messages <= 10);
     orch_fwd_sink_free(&f);
 }
 
@@ -238,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_messages_round_trip),
         cmocka_unit_test(test_mailbox_fifo),
         cmocka_unit_test(test_forward_sink_batches),
+        cmocka_unit_test(test_forward_sink_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

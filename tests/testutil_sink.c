@@ -15,8 +15,8 @@
 static int mem_begin(void *ctx, const orch_run_info *info, int64_t *run_id, orch_err *err)
 {
     memory_sink *m = ctx;
-    (void)info;
     (void)err;
+    snprintf(m->data_hash, sizeof m->data_hash, "%s", info->data_hash ? info->data_hash : "");
     m->begun = 1;
     *run_id = 1;
     return ORCH_OK;
@@ -87,7 +87,34 @@ static int mem_end(void *ctx, int64_t run_id, const orch_run_end *rec, orch_err 
     (void)run_id;
     (void)err;
     m->status = rec->status;
+    snprintf(m->end_reason, sizeof m->end_reason, "%s", rec->reason ? rec->reason : "");
     m->ended = 1;
+    return ORCH_OK;
+}
+
+static int mem_input(void *ctx, int64_t run_id, const orch_run_input *rec, orch_err *err)
+{
+    memory_sink *m = ctx;
+    (void)run_id;
+    (void)err;
+    if (m->n_inputs < MEMORY_SINK_INPUTS) {
+        int i = m->n_inputs;
+        m->input_role[i] = rec->role;
+        snprintf(m->input_path[i], sizeof m->input_path[i], "%s", rec->path);
+        snprintf(m->input_sha256[i], sizeof m->input_sha256[i], "%s", rec->sha256);
+        m->input_bytes[i] = rec->bytes;
+    }
+    m->n_inputs++;
+    return ORCH_OK;
+}
+
+static int mem_class(void *ctx, int64_t run_id, const orch_run_class *rec, orch_err *err)
+{
+    memory_sink *m = ctx;
+    (void)run_id;
+    (void)rec;
+    (void)err;
+    m->n_classes++;
     return ORCH_OK;
 }
 
@@ -106,5 +133,7 @@ orch_sink memory_sink_of(memory_sink *m)
     sink.nan_event = mem_nan;
     sink.frozen_change = mem_frozen;
     sink.end_run = mem_end;
+    sink.input = mem_input;
+    sink.run_class = mem_class;
     return sink;
 }
