@@ -7,6 +7,7 @@ const orch_cmd orch_commands[] = {
     {"run", orch_cmd_run, "run a pipeline and record it in the store",
      "usage: orch run FILE.lua [--set key.sub=value]... [--name NAME] [--quiet | --json]\n"
      "                [--ranks N] [--db PATH] [--threads N]\n"
+     "       orch run --from RUN [--name NAME] [--quiet | --json] [--db PATH]\n"
      "\n"
      "Validates the pipeline, then trains it and records every step, metric and\n"
      "NaN event in the store. Steps are numbered from 0, as in the store and\n"
@@ -17,6 +18,8 @@ const orch_cmd orch_commands[] = {
      "  --name NAME          the run's name (default: the pipeline's name)\n"
      "  --quiet              no live progress line (it is shown only on a terminal)\n"
      "  --json               one JSON object per step on stdout, for other tools\n"
+     "  --from RUN           a new run of run RUN's recorded configuration (the store\n"
+     "                       alone: its pipeline file may have changed or be gone)\n"
      "  --ranks N            train over N MPI ranks (instead of parallel.data): under\n"
      "                       mpirun -np N or srun -n N, each rank takes its share of\n"
      "                       every batch; rank 0 records the run\n"
@@ -172,6 +175,7 @@ const orch_cmd orch_commands[] = {
      "Exit codes: 0 every run matches; 1 a run differs; 2 invalid input.\n"},
     {"plan", orch_cmd_plan, "validate a pipeline or sweep and print it resolved, without running",
      "usage: orch plan FILE.lua [--set key.sub=value]... [--json | --dot]\n"
+     "       orch plan --from RUN [--json | --dot] [--db PATH]   (run RUN's recorded config)\n"
      "\n"
      "Loads the pipeline in the sandbox, applies --set overrides, validates every\n"
      "field and the .npy data files (pixel_values by its header; labels against\n"
@@ -221,7 +225,8 @@ const orch_cmd orch_commands[] = {
      "Runs one SQL statement on the store opened read-only. Writes, ATTACH and\n"
      "PRAGMA assignments are refused (exit 2). Tables: runs, steps, metrics,\n"
      "nan_events, frozen_changes, stage_stats, artifacts, run_features, sweeps,\n"
-     "sweep_runs; views: run_summary, run_checkpoints.\n"
+     "sweep_runs, run_inputs, run_classes, run_sources, source_files; views:\n"
+     "run_summary, run_checkpoints.\n"
      "See docs/store.md.\n"
      "\n"
      "  --csv    RFC 4180 CSV with a header row\n"
