@@ -182,11 +182,16 @@ int orch_cli_train(const struct orch_pipeline *pipeline, orch_cli_globals *globa
                    orch_cli_train_options *opt, orch_err *err);
 
 /* `orch run --from RUN`, `orch plan --from RUN`: run RUN's recorded
- * configuration (runs.config_json) of the store as *out (core/cmd_bundle.c).
+ * configuration (runs.config_json) of the store as *out, and its pipeline
+ * files into *sources when not NULL (store/bundle.h; the caller frees them
+ * with orch_stored_sources_free), so the new run records them too
+ * (core/cmd_bundle.c).
  * ORCH_EINVAL for an unknown run or a configuration this orch cannot read. */
 struct orch_pipeline;
+struct orch_stored_sources;
 int orch_cli_load_from_run(orch_cli_globals *globals, const char *run_text,
-                           struct orch_pipeline *out, orch_err *err);
+                           struct orch_pipeline *out, struct orch_stored_sources *sources,
+                           orch_err *err);
 
 /* Parses a run id (a positive integer) given to command cmd; the message
  * on failure names the command and points at `orch runs`. */

@@ -128,7 +128,7 @@ int orch_cmd_import(int argc, char **argv, orch_cli_globals *globals, orch_err *
 /* ------------------------------------------------------------- --from */
 
 int orch_cli_load_from_run(orch_cli_globals *globals, const char *run_text, orch_pipeline *out,
-                           orch_err *err)
+                           orch_stored_sources *sources, orch_err *err)
 {
     int64_t run_id = 0;
     if (orch_parse_run_id("--from", run_text, &run_id, err) != ORCH_OK)
@@ -144,6 +144,8 @@ int orch_cli_load_from_run(orch_cli_globals *globals, const char *run_text, orch
         if (rc != ORCH_OK)
             orch_seterr(err, rc, "run %lld: %s", (long long)run_id, err->msg);
     }
+    if (rc == ORCH_OK && sources != NULL)
+        rc = orch_store_read_sources(store, run_id, sources, err);
     orch_replay_set_free(&set);
     orch_store_close(store);
     return rc;

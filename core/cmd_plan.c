@@ -148,7 +148,7 @@ int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *er
     orch_pipeline *pipeline = calloc(1, sizeof *pipeline);
     if (pipeline == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "plan: out of memory");
-    int rc = from != NULL ? orch_cli_load_from_run(globals, from, pipeline, err)
+    int rc = from != NULL ? orch_cli_load_from_run(globals, from, pipeline, NULL, err)
                           : orch_dsl_load(path, sets, n_sets, pipeline, err);
     /* orch_dsl_load refuses a sweep file: only then is the file probed, so
      * planning a pipeline runs its Lua once, as it always did */

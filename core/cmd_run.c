@@ -13,6 +13,7 @@
 #include "core/run_sources.h"
 #include "core/train.h"
 #include "lua/dsl.h"
+#include "store/bundle.h"
 #include "store/store.h"
 
 enum { OPT_SET = 1, OPT_NAME, OPT_QUIET, OPT_JSON, OPT_RANKS, OPT_FROM };
@@ -221,20 +222,22 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
     /* the files as they are read now are what the run records */
     orch_dsl_files files = {0};
     orch_run_sources sources = {0};
+    orch_stored_sources stored = {0}; /* --from: the files the run recorded */
     if (rc == ORCH_OK && from != NULL)
-        rc = orch_cli_load_from_run(globals, from, pipeline, err);
+        rc = orch_cli_load_from_run(globals, from, pipeline, &stored, err);
     else if (rc == ORCH_OK)
         rc = orch_dsl_load_recorded(path, sets, n_sets, pipeline, &files, err);
     if (rc == ORCH_OK)
         rc = orch_run_sources_make(&files, &sources, err);
-    opt.sources = sources.files;
-    opt.n_sources = sources.n;
+    opt.sources = from != NULL ? stored.files : sources.files;
+    opt.n_sources = from != NULL ? stored.n : sources.n;
     if (rc == ORCH_OK)
         rc = orch_cli_dp_check(&dp, pipeline, (int)ranks, err);
     opt.comm = dp.comm;
     if (rc == ORCH_OK)
         rc = orch_cli_train(pipeline, globals, &opt, err);
     orch_run_sources_free(&sources);
+    orch_stored_sources_free(&stored);
     orch_dsl_files_free(&files);
     free(pipeline);
     return orch_cli_dp_end(&dp, rc, opt.failed, err);

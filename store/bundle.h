@@ -43,6 +43,20 @@
 int orch_store_record_sources(orch_store *s, int64_t run_id, const orch_source_file *files, int n,
                               orch_err *err);
 
+/* A run's recorded pipeline files, read back (orch run --from RUN records
+ * them again for the new run). Everything is malloc'd and owned here. */
+typedef struct orch_stored_sources {
+    int n;
+    orch_source_file *files;
+} orch_stored_sources;
+
+/* Reads run run_id's pipeline files, in load order, into *out (zeroed
+ * first; none: n 0). ORCH_EDB, ORCH_ENOMEM. */
+int orch_store_read_sources(orch_store *s, int64_t run_id, orch_stored_sources *out, orch_err *err);
+
+/* Frees what orch_store_read_sources filled; zeroes *out; NULL-safe. */
+void orch_stored_sources_free(orch_stored_sources *out);
+
 /* The sink callback of the SQLite sink for ORCH_REC_SOURCE_FILE: ctx is the
  * orch_store. Appends the file (ord = the run's next) in its own transaction. */
 int orch_store_sink_source_file(void *ctx, int64_t run_id, const orch_source_file *rec,

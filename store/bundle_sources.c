@@ -5,6 +5,7 @@
  */
 #include "store/bundle_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int is_hex64(const char *h)
@@ -143,4 +144,61 @@ int orch_store_sink_source_file(void *ctx, int64_t run_id, const orch_source_fil
         return rc;
     sources_args a = {run_id, rec, 1, 0};
     return store_sink_txn(s, sources_body, &a, err);
+}
+
+void orch_stored_sources_free(orch_stored_sources *out)
+{
+    if (out == NULL)
+        return;
+    for (int i = 0; i < out->n; i++) {
+        free((char *)out->files[i].path);
+        free((char *)out->files[i].sha256);
+        free((char *)out->files[i].text);
+    }
+    free(out->files);
+    memset(out, 0, sizeof *out);
+}
+
+int orch_store_read_sources(orch_store *s, int64_t run_id, orch_stored_sources *out, orch_err *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = NULL;
+    int rc = store_prepare(s,
+                           "SELECT r.path, r.sha256, f.content, f.bytes FROM run_sources r "
+                           "JOIN source_files f ON f.sha256 = r.sha256 WHERE r.run_id = ?1 "
+                           "ORDER BY r.ord, r.path",
+                           0, &st, err);
+    int src = rc == ORCH_OK ? sqlite3_bind_int64(st, 1, run_id) : SQLITE_OK;
+    while (rc == ORCH_OK && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        orch_source_file *g = realloc(out->files, sizeof *g * (size_t)(out->n + 1));
+        if (g == NULL) {
+            rc = orch_seterr(err, ORCH_ENOMEM, "store: out of memory");
+            break;
+        }
+        out->files = g;
+        int64_t bytes = sqlite3_column_int64(st, 3);
+        const void *content = sqlite3_column_blob(st, 2);
+        /* owned by out: freed by orch_stored_sources_free */
+        char *path = strdup((const char *)sqlite3_column_text(st, 0));
+        char *sha = strdup((const char *)sqlite3_column_text(st, 1));
+        char *text = malloc((size_t)bytes + 1);
+        if (path == NULL || sha == NULL || text == NULL) {
+            free(path);
+            free(sha);
+            free(text);
+            rc = orch_seterr(err, ORCH_ENOMEM, "store: out of memory");
+            break;
+        }
+        if (bytes > 0)
+            memcpy(text, content, (size_t)bytes);
+        text[bytes] = '\0';
+        out->files[out->n++] = (orch_source_file){path, sha, text, bytes};
+        src = SQLITE_OK;
+    }
+    if (rc == ORCH_OK && src != SQLITE_DONE)
+        rc = store_dberr(s, src, "store: reading pipeline files", err);
+    sqlite3_finalize(st);
+    if (rc != ORCH_OK)
+        orch_stored_sources_free(out);
+    return rc;
 }

@@ -309,6 +309,11 @@ static void test_from_run(void **state)
           "\"$ORCH\" run --from 1 --db a.db --quiet");
     const char *a = path_in("a.db");
     assert_int_equal(raw_int(a, "SELECT count(DISTINCT config_hash) FROM runs"), 1);
+    /* the new run records the files the old one ran, gone from disk now */
+    assert_int_equal(raw_int(a, "SELECT count(*) FROM run_sources r JOIN run_sources s "
+                                "ON s.path = r.path AND s.sha256 = r.sha256 AND s.ord = r.ord "
+                                "WHERE r.run_id = 1 AND s.run_id = 2"),
+                     2);
     assert_int_equal(raw_int(a, "SELECT count(*) FROM steps s JOIN steps t ON t.step = s.step "
                                 "AND t.run_id = 2 WHERE s.run_id = 1 AND s.loss = t.loss"),
                      6);
