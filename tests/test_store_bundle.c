@@ -48,6 +48,7 @@ typedef struct entry {
 
 typedef struct bundle_spec {
     int gzip;
+    int zip;               /* a .zip (deflate) instead of a tar */
     int format;            /* MANIFEST.json's format; 0: ORCH_BUNDLE_FORMAT */
     int no_manifest_first; /* the manifest goes last */
     entry e[8];
@@ -118,7 +119,10 @@ static void make_bundle(const char *path, const bundle_spec *spec)
     }
     bundle_buf_str(&m, "]}\n");
     struct archive *a = archive_write_new();
-    archive_write_set_format_pax_restricted(a);
+    if (spec->zip)
+        archive_write_set_format_zip(a);
+    else
+        archive_write_set_format_pax_restricted(a);
     if (spec->gzip)
         archive_write_add_filter_gzip(a);
     assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
@@ -328,7 +332,7 @@ static void test_hostile_table(void **state)
     struct row {
         const char *what;
         entry extra;
-        int gzip, format, manifest_last, drop_good;
+        int gzip, format, manifest_last, drop_good; /* gzip: 1 .tar.gz, 2 .zip */
         const orch_bundle_limits *lim;
         const char *want;
     } rows[] = {
@@ -396,6 +400,22 @@ static void test_hostile_table(void **state)
          0,
          &bomb,
          "decompression bomb"},
+        {"zip bomb in a .zip",
+         {.name = "runs/" UUID "/artifacts/zeros", .size = 8 << 20},
+         2,
+         0,
+         0,
+         0,
+         &bomb,
+         "decompression bomb"},
+        {"symlink in a .zip",
+         {.name = "runs/" UUID "/artifacts/link", .type = AE_IFLNK, .link = "/etc/passwd"},
+         2,
+         0,
+         0,
+         0,
+         &def,
+         "a symbolic link (to /etc/passwd)"},
         {"checksum mismatch",
          {.name = "runs/" UUID "/artifacts/c", .text = "abc", .bad_sha = 1},
          0,
@@ -471,10 +491,13 @@ static void test_hostile_table(void **state)
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char path[400];
-        snprintf(path, sizeof path, "%s/hostile-%zu.bundle.tar%s", f->dir, i,
-                 rows[i].gzip ? ".gz" : "");
+        snprintf(path, sizeof path, "%s/hostile-%zu.bundle%s", f->dir, i,
+                 rows[i].gzip == 2 ? ".zip"
+                 : rows[i].gzip    ? ".tar.gz"
+                                   : ".tar");
         bundle_spec s = good_spec();
-        s.gzip = rows[i].gzip;
+        s.gzip = rows[i].gzip == 1;
+        s.zip = rows[i].gzip == 2;
         s.format = rows[i].format;
         s.no_manifest_first = rows[i].manifest_last;
         s.e[s.n++] = rows[i].extra;
