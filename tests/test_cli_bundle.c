@@ -267,6 +267,13 @@ static void test_files_as_run(void **state)
     cli_result r = sh(0, "head -c 10000 out/runs/*/pipeline/base.lua");
     assert_string_equal(r.out, base_text);
     cli_result_free(&r);
+    /* orch merge carries the files with the runs it adds */
+    sh_ok("\"$ORCH\" merge a.db --db m.db > /dev/null");
+    t = raw_text(path_in("m.db"),
+                 "SELECT CAST(f.content AS TEXT) FROM run_sources r JOIN source_files f "
+                 "ON f.sha256 = r.sha256 WHERE r.path LIKE '%base.lua'");
+    assert_string_equal(t, base_text);
+    free(t);
     /* rm of the run removes the file's copy no other run uses */
     sh_ok("\"$ORCH\" rm 1 --db a.db > /dev/null");
     assert_int_equal(raw_int(path_in("a.db"), "SELECT count(*) FROM source_files"), 0);
