@@ -1,7 +1,8 @@
 # orch - build, test, bench. See README.md and docs/testing.md.
 #
 #   make run    install missing packages, build, run pipelines/detach.lua
-#   make test   install missing packages, build, run the whole suite
+#   make test   install missing packages (and chromium, best effort, for the
+#               report's browser test), build, run the whole suite
 #   make test-subconfigs  the suite once per BLIS sub-configuration the CPU runs
 #   make asan   the suite under AddressSanitizer + UBSan (separate build dir)
 #   make fuzz   every libFuzzer target for FUZZ_S seconds under ASan + UBSan
@@ -27,9 +28,10 @@ SAN      ?=
 VERSION   = 0.1.0
 NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
-# Linked: what the sources include (Open MPI through core/mpi_comm.c only).
-# libarchive through store/bundle_*.c only (docs/bundles.md).
-PKGS      = sqlite3 lua5.4 jansson libxxhash libcrypto ompi-c libarchive
+# Linked: what the sources include (Open MPI through core/mpi_comm.c only,
+# libpng through core/image_png.c, libjpeg through core/image_jpeg.c,
+# libarchive through core/shards*.c and store/bundle_*.c).
+PKGS      = sqlite3 lua5.4 jansson libxxhash libcrypto ompi-c libpng libjpeg libarchive
 
 WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wwrite-strings -Wno-unknown-pragmas
@@ -90,11 +92,13 @@ all: build
 
 # The package check: once per make invocation, before anything is built,
 # by the top-level make only (sub-makes inherit MAKELEVEL > 0). Goals that
-# build nothing skip it. make fuzz also needs clang and libFuzzer.
+# build nothing skip it. make fuzz also needs clang and libFuzzer; make test,
+# test-subconfigs and asan ask for chromium (--browser), which may fail.
 BUILD_GOALS = $(filter-out clean format,$(or $(MAKECMDGOALS),all))
 ifeq ($(MAKELEVEL),0)
 ifneq ($(BUILD_GOALS),)
-DEPS_STATUS := $(shell sh scripts/install-deps.sh $(if $(filter fuzz,$(MAKECMDGOALS)),--fuzz) >&2; echo $$?)
+DEPS_STATUS := $(shell sh scripts/install-deps.sh $(if $(filter fuzz,$(MAKECMDGOALS)),--fuzz) \
+                 $(if $(filter test test-subconfigs asan,$(MAKECMDGOALS)),--browser) >&2; echo $$?)
 ifneq ($(DEPS_STATUS),0)
 $(error scripts/install-deps.sh failed (exit $(DEPS_STATUS)))
 endif

@@ -51,7 +51,11 @@ int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *
 int orch_cmd_rm(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_compare(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_sweeps(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_export_adapter(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_predict(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_merge(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_shards(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_report(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 /* bundles (core/cmd_bundle.c, docs/bundles.md) */
 int orch_cmd_export(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_import(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
@@ -196,6 +200,25 @@ int orch_cli_load_from_run(orch_cli_globals *globals, const char *run_text,
 /* Parses a run id (a positive integer) given to command cmd; the message
  * on failure names the command and points at `orch runs`. */
 int orch_parse_run_id(const char *cmd, const char *text, int64_t *out, orch_err *err);
+
+/* A run and its newest checkpoint, for the commands that read a trained
+ * run (export-adapter, predict). */
+typedef struct orch_cli_run_checkpoint {
+    int64_t run_id;                 /* in: the run */
+    struct orch_pipeline *pipeline; /* in: caller-owned; out: the run's resolved config */
+    char name[128];                 /* the run's name */
+    char checkpoint[4096];          /* the newest checkpoint's path */
+    char sha256[65];                /* its recorded sha256 */
+    int64_t step;                   /* its step */
+} orch_cli_run_checkpoint;
+
+/* Fills run from the store at db (opened read-only): the run's config and
+ * its newest checkpoint, whose weights file must verify (size and sha256;
+ * the optimizer state beside it is not needed). ORCH_EINVAL
+ * with one line for an unknown run ("no run 9 in PATH"), a run without a
+ * checkpoint ("run 3 has no checkpoint; run with
+ * schedule.checkpoint_every or to its end") or one that does not verify. */
+int orch_cli_load_run_checkpoint(const char *db, orch_cli_run_checkpoint *run, orch_err *err);
 
 /* Starts the kernels (BLIS on the right sub-configuration: a refused
  * BLIS_ARCH_TYPE is ORCH_EINVAL) and applies --threads, else $ORCH_THREADS

@@ -112,6 +112,26 @@ const orch_cmd orch_commands[] = {
      "  --tag TAG         every run whose pipeline has this tag\n"
      "  --sweep ID        the groups of sweep ID (see 'orch sweeps')\n"
      "  --csv, --json     machine-readable output\n"},
+    {"report", orch_cmd_report, "write one HTML page with plots of runs or a sweep",
+     "usage: orch report RUN... | --pipeline FILE | --tag TAG  -o FILE.html [--db PATH]\n"
+     "       orch report --sweep ID -o FILE.html [--db PATH]\n"
+     "\n"
+     "Writes one self-contained HTML page (inline SVG, no network access): loss and\n"
+     "grad_norm (log scale) per run on shared axes, one colour per strategy and a\n"
+     "line style per seed, NaN/Inf steps marked at the top; evaluation metrics\n"
+     "(eval/*) when recorded; the compare table with the first NaN's provenance;\n"
+     "for runs with NaN events, a heat map of per-stage act_absmax around the\n"
+     "first event; each run's pipeline and configuration. With --sweep, also each\n"
+     "group of seeds' mean and spread and the ranked groups (orch compare --sweep).\n"
+     "Runs are selected as for 'orch compare'. The page is written to a temporary\n"
+     "file and renamed, so FILE.html is never half written. docs/report.md.\n"
+     "\n"
+     "  -o, --output FILE  the page to write (replaced when it exists)\n"
+     "  --pipeline FILE    every run of this pipeline file\n"
+     "  --tag TAG          every run whose pipeline has this tag\n"
+     "  --sweep ID         every run of sweep ID (see 'orch sweeps')\n"
+     "\n"
+     "Exit codes: 0 written; 1 runtime failure; 2 a bad selection or no -o.\n"},
     {"sweeps", orch_cmd_sweeps, "list the sweeps in the store, with their runs by status",
      "usage: orch sweeps [--csv | --json] [--db PATH]\n"
      "\n"
@@ -173,6 +193,35 @@ const orch_cmd orch_commands[] = {
      "1e-4).\n"
      "\n"
      "Exit codes: 0 every run matches; 1 a run differs; 2 invalid input.\n"},
+    {"shards", orch_cmd_shards, "write tar shards (WebDataset style) from images or an .npy set",
+     "usage: orch shards SRC -o 'out/train-%03d.tar' [--per-shard N] [--labels FILE.csv]\n"
+     "                   [--force]\n"
+     "\n"
+     "Writes the samples of SRC into tar shards for data = shards { ... }\n"
+     "(docs/data.md). SRC is one of:\n"
+     "  a folder with one sub-folder per class   cat/001.jpg, dog/002.png, ...\n"
+     "  a folder and --labels FILE.csv           rows `file,label` after a header row\n"
+     "  a CSV file                                the same, files relative to the CSV\n"
+     "  a folder with pixel_values.npy, image_grid_thw.npy and labels.npy\n"
+     "Images are listed as images { dir, labels } lists them (docs/data.md: CSV\n"
+     "rows in order, or classes sorted and their files sorted) and keyed 000000,\n"
+     "000001, ...: KEY.jpg or KEY.png (the file's bytes, not decoded) and KEY.cls.\n"
+     "Integer labels are class ids; names get ids in sorted order (printed).\n"
+     "An .npy set gives KEY.pixel_values.npy, KEY.image_grid_thw.npy and KEY.cls\n"
+     "in its order.\n"
+     "\n"
+     "  -o, --out PATTERN  shard names with one %d-style placeholder (shard 0, 1, ...);\n"
+     "                     without one, a single shard. The suffix picks compression:\n"
+     "                     .tar, .tar.gz (.tgz), .tar.zst, .tar.xz\n"
+     "  --per-shard N      samples per shard (default 1000)\n"
+     "  --labels FILE.csv  labels of an image folder\n"
+     "  --force            overwrite existing shards\n"
+     "\n"
+     "The same input gives the same bytes (fixed member order, times and owners).\n"
+     "Each shard is written under a temporary name and renamed when complete.\n"
+     "\n"
+     "Exit codes: 0 written; 1 a write failed; 2 invalid input (SRC, pattern,\n"
+     "existing outputs).\n"},
     {"plan", orch_cmd_plan, "validate a pipeline or sweep and print it resolved, without running",
      "usage: orch plan FILE.lua [--set key.sub=value]... [--json | --dot]\n"
      "       orch plan --from RUN [--json | --dot] [--db PATH]   (run RUN's recorded config)\n"
@@ -233,6 +282,43 @@ const orch_cmd orch_commands[] = {
      "  --json   a JSON array of objects\n"
      "\n"
      "example: orch query \"SELECT strategy, status, final_loss FROM run_summary\" --csv\n"},
+    {"export-adapter", orch_cmd_export_adapter,
+     "write a run's adapter and head for PEFT / transformers / PyTorch",
+     "usage: orch export-adapter RUN -o DIR [--force] [--db PATH]\n"
+     "\n"
+     "Writes the trained tensors of run RUN's last checkpoint into the folder DIR,\n"
+     "float32, under the names PEFT and transformers use (docs/adapters.md):\n"
+     "  lora     adapter_config.json + adapter_model.safetensors (PEFT's format:\n"
+     "           PeftModel.from_pretrained(base_model, DIR) loads them)\n"
+     "  surgery  replacement.safetensors: the replaced Linear, Hugging Face names\n"
+     "  detach   adapter.safetensors: the adapter as nn.Linear's (or the MLP\n"
+     "           adapter as nn.Sequential's) state_dict\n"
+     "and for each head.safetensors (the head as nn.Linear's state_dict: it is no\n"
+     "module of the base model) and export.json (run, step, checkpoint sha256,\n"
+     "files and shapes). DIR is written whole or not at all (a temporary folder\n"
+     "beside it, renamed).\n"
+     "\n"
+     "  -o, --output DIR  the folder to write (created; refused when it exists\n"
+     "                    and is not empty)\n"
+     "  --force           replace a non-empty DIR (its old content is removed)\n"
+     "  --db PATH         the store (default: $ORCH_DB, else ./orch.db)\n"
+     "\n"
+     "Exit codes: 0 written; 2 an unknown run, a run without a checkpoint or of\n"
+     "strategy full, a non-empty DIR; 1 a write that failed (DIR is untouched).\n"},
+    {"predict", orch_cmd_predict, "write a trained run's logits on its data to a .npy",
+     "usage: orch predict RUN -o LOGITS.npy [--db PATH] [--threads N]\n"
+     "\n"
+     "Runs every image of run RUN's data set (its recorded config; the images in\n"
+     "their stored order, in batches of schedule.batch_size) forward once with the\n"
+     "trainable tensors of its last checkpoint, in evaluation mode (no LoRA\n"
+     "dropout), and writes the head's outputs as a float32 .npy of shape (images,\n"
+     "outputs). For checking an exported adapter against orch\n"
+     "(scripts/check_adapter.py, docs/adapters.md).\n"
+     "\n"
+     "  -o, --output FILE  the .npy to write (replaced atomically)\n"
+     "\n"
+     "Exit codes: 0 written; 2 an unknown run or one without a checkpoint; 1 a\n"
+     "runtime failure.\n"},
     {"help", orch_cmd_help, "show help for orch or for a command", "usage: orch help [COMMAND]\n"},
     {NULL, NULL, NULL, NULL},
 };
@@ -254,8 +340,12 @@ void orch_cli_print_help(FILE *out)
                  "tower and records every run in SQLite.\n"
                  "\n"
                  "commands:\n");
+    int width = 8;
     for (const orch_cmd *cmd = orch_commands; cmd->name != NULL; cmd++)
-        fprintf(out, "  %-8s %s\n", cmd->name, cmd->summary);
+        if ((int)strlen(cmd->name) > width)
+            width = (int)strlen(cmd->name);
+    for (const orch_cmd *cmd = orch_commands; cmd->name != NULL; cmd++)
+        fprintf(out, "  %-*s %s\n", width, cmd->name, cmd->summary);
     fprintf(out, "\n"
                  "The store is --db PATH, else $ORCH_DB, else ./orch.db.\n"
                  "Exit codes: 0 success, 1 runtime failure, 2 invalid input.\n");

@@ -135,6 +135,16 @@ int orch_cli_train(const orch_pipeline *pipeline, orch_cli_globals *globals,
         if (result.skipped_steps > 0)
             fprintf(out, ", %lld skipped steps", (long long)result.skipped_steps);
         fprintf(out, "\n");
+        if (result.evals > 0) { /* the last evaluation's figures (eval = { ... }) */
+            char loss[32], acc[32];
+            fprintf(out, "eval: loss %s", summary_value(result.eval_loss, "%.4f", loss));
+            if (pipeline->head.kind == ORCH_HEAD_CLASSIFIER)
+                fprintf(out, ", accuracy %s", summary_value(result.eval_accuracy, "%.4f", acc));
+            fprintf(out, " (%lld evaluation%s)\n", (long long)result.evals,
+                    result.evals == 1 ? "" : "s");
+        }
+        if (result.end_reason[0] != '\0')
+            fprintf(out, "%s\n", result.end_reason);
         if (result.first_nan[0] != '\0')
             fprintf(out, "first non-finite: %s (orch show %lld)\n", result.first_nan,
                     (long long)result.run_id);

@@ -23,10 +23,17 @@
  * is 1. */
 int orch_data_open(const orch_pipeline *p, orch_dataset *out, orch_err *err);
 
+/* orch_data_open of a set p declares other than p->data (eval.data): the
+ * same sources and checks against p's model and head. Synthetic images
+ * are drawn from data->seed when data->has_seed, else from p->seed. */
+int orch_data_open_set(const orch_pipeline *p, const orch_data *data, orch_dataset *out,
+                       orch_err *err);
+
 /* Every check of orch_data_open that needs no pixels, for `orch plan`: the
  * .npy files are validated with pixel_values read by its header only (the
  * grid and labels, which are small, whole). Synthetic data needs nothing
- * beyond what the DSL checked. Same errors as orch_data_open. */
+ * beyond what the DSL checked. With eval = { data = ... }, the evaluation
+ * set is checked the same way. Same errors as orch_data_open. */
 int orch_data_check(const orch_pipeline *p, orch_err *err);
 
 #endif

@@ -244,7 +244,15 @@ void orch_batch_free(orch_batch *b)
 
 void orch_dataset_order(const orch_dataset *ds, uint64_t seed, int64_t epoch, int *perm)
 {
-    int n = ds->n_images;
+    if (ds->order != NULL) {
+        ds->order(ds, seed, epoch, perm);
+        return;
+    }
+    orch_order_permutation(ds->n_images, seed, epoch, perm);
+}
+
+void orch_order_permutation(int n, uint64_t seed, int64_t epoch, int *perm)
+{
     for (int i = 0; i < n; i++)
         perm[i] = i;
     uint64_t state = mix64(seed ^ mix64((uint64_t)epoch + GOLDEN));
@@ -260,4 +268,55 @@ void orch_dataset_order(const orch_dataset *ds, uint64_t seed, int64_t epoch, in
         perm[i] = perm[j];
         perm[j] = t;
     }
+}
+
+/* --------------------------------------------------------------- split */
+
+static int ascending(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+int orch_dataset_split(int n_images, double fraction, uint64_t seed, orch_index_set *train,
+                       orch_index_set *held, orch_err *err)
+{
+    memset(train, 0, sizeof *train);
+    memset(held, 0, sizeof *held);
+    if (!(fraction > 0.0 && fraction < 1.0))
+        return orch_seterr(err, ORCH_EINVAL, "eval.split = %g: the fraction must be in (0, 1)",
+                           fraction);
+    /* as Hugging Face datasets' train_test_split with a float test_size */
+    double want = ceil(fraction * (double)n_images);
+    if (n_images < 2 || want >= (double)n_images)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "eval.split = %g of %d images leaves no image to train on", fraction,
+                           n_images);
+    int n_held = (int)want;
+    /* owned by the callers' sets; the permutation is the working buffer of train */
+    int *perm = malloc(sizeof(int) * (size_t)n_images);
+    held->index = malloc(sizeof(int) * (size_t)n_held);
+    if (perm == NULL || held->index == NULL) {
+        free(perm);
+        free(held->index);
+        held->index = NULL;
+        return orch_seterr(err, ORCH_ENOMEM, "eval.split: out of memory");
+    }
+    orch_order_permutation(n_images, seed, ORCH_SPLIT_EPOCH, perm);
+    memcpy(held->index, perm, sizeof(int) * (size_t)n_held);
+    memmove(perm, perm + n_held, sizeof(int) * (size_t)(n_images - n_held));
+    held->n = n_held;
+    train->index = perm;
+    train->n = n_images - n_held;
+    qsort(held->index, (size_t)held->n, sizeof(int), ascending);
+    qsort(train->index, (size_t)train->n, sizeof(int), ascending);
+    return ORCH_OK;
+}
+
+void orch_index_set_free(orch_index_set *set)
+{
+    if (set == NULL)
+        return;
+    free(set->index);
+    memset(set, 0, sizeof *set);
 }

@@ -19,7 +19,8 @@
  * takes for several images (rows concatenated in index order).
  *
  * Epoch order: orch_dataset_order is a pure function of (n_images, seed,
- * epoch), so a resumed run reproduces the order of any epoch.
+ * epoch), or of the source's own order hook (tar shards), so a resumed run
+ * reproduces the order of any epoch.
  */
 #ifndef ORCH_DATASET_H
 #define ORCH_DATASET_H
@@ -63,13 +64,19 @@ typedef struct orch_dataset {
     orch_read_patches_fn read_patches;
     void *ctx; /* owned; released with free_ctx */
     void (*free_ctx)(void *ctx);
+    /* the epoch order, when the source has its own (tar shards: a bounded
+     * shuffle buffer over the stream, core/shards_order.h); NULL: the
+     * Fisher-Yates permutation of orch_dataset_order. Must be a pure
+     * function of (the dataset, seed, epoch) and may read ctx. */
+    void (*order)(const struct orch_dataset *ds, uint64_t seed, int64_t epoch, int *perm);
     /* the files read, each with its sha256 (owned, freed by
      * orch_dataset_free); 0 and NULL for synthetic data */
     int n_files;
     orch_data_file *files;
-    /* CLASS from named labels (a CSV, ImageFolder sub-folders): the name of
-     * each class id, class_names[id] (owned, freed by orch_dataset_free);
-     * 0 and NULL when the labels are bare ids */
+    /* CLASS labels given by name (an images CSV with names, or ImageFolder
+     * sub-folders): class id i is class_names[i], names in sorted byte
+     * order, n_class_names of them (owned, freed by orch_dataset_free);
+     * 0 and NULL when the labels are ids as written */
     int n_class_names;
     char **class_names;
 } orch_dataset;
@@ -127,12 +134,40 @@ int orch_dataset_batch(const orch_dataset *ds, const int *indices, int n, orch_b
 /* Frees the buffers of b and zeroes it. b may be NULL. */
 void orch_batch_free(orch_batch *b);
 
-/* Writes a permutation of 0..n_images-1 into perm[n_images]: a Fisher-Yates
+/* Writes a permutation of 0..n_images-1 into perm[n_images]: ds->order's
+ * when the source set one, else a Fisher-Yates
  * shuffle driven by splitmix64 seeded with
  * splitmix64_mix(seed ^ splitmix64_mix(epoch + 0x9e3779b97f4a7c15)), where
  * splitmix64_mix is the splitmix64 output function; j is drawn for i =
  * n-1 .. 1 as an unbiased integer in [0, i] (rejection sampling). Pure:
  * the same (n_images, seed, epoch) gives the same order on every machine. */
 void orch_dataset_order(const orch_dataset *ds, uint64_t seed, int64_t epoch, int *perm);
+
+/* The same permutation of 0..n-1 (orch_dataset_order is this with
+ * n = ds->n_images): for the epoch order of a subset of the images. */
+void orch_order_permutation(int n, uint64_t seed, int64_t epoch, int *perm);
+
+/* A subset of a data set's images: ascending image indices. index is
+ * owned (orch_index_set_free). */
+typedef struct orch_index_set {
+    int n;
+    int *index;
+} orch_index_set;
+
+/* The epoch number whose permutation chooses a held-out split: no
+ * training epoch reaches it, so the split's draw is not an epoch order. */
+#define ORCH_SPLIT_EPOCH INT64_MIN
+
+/* eval.split: holds out ceil(fraction * n_images) images (as Hugging Face
+ * datasets' train_test_split with a float test_size), the first ones of
+ * orch_order_permutation(n_images, seed, ORCH_SPLIT_EPOCH): a pure
+ * function of (n_images, fraction, seed), the same on every rank and
+ * resume. *held gets them and *train the rest, each ascending. Returns
+ * ORCH_OK, ORCH_EINVAL (fraction outside (0, 1), or nothing left to train
+ * on) or ORCH_ENOMEM; on error both sets are empty. */
+int orch_dataset_split(int n_images, double fraction, uint64_t seed, orch_index_set *train,
+                       orch_index_set *held, orch_err *err);
+
+void orch_index_set_free(orch_index_set *set);
 
 #endif

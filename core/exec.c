@@ -104,7 +104,7 @@ static int maybe_inject(const orch_exec *ex, orch_phase phase, const char *stage
                         const char *tensor, float *x, int64_t n)
 {
     const orch_inject *inj = &ex->inject;
-    if (!inj->enabled || n <= 0 || inj->step != ex->step || inj->phase != phase ||
+    if (!inj->enabled || ex->evaluating || n <= 0 || inj->step != ex->step || inj->phase != phase ||
         (phase != ORCH_PHASE_UPDATE && ex->image_offset != ex->inject_image) ||
         strcmp(inj->stage, stage) != 0)
         return 0;
@@ -408,7 +408,7 @@ static int node_forward(orch_exec *ex, const orch_node *n)
             orch_linear_fwd(y, x, weights_of(ex, n->param[0]), NULL, rows, n->in_dim, n->out_dim);
         break;
     case ORCH_OP_LORA_LINEAR:
-        if (n->aux[1] >= 0)
+        if (n->aux[1] >= 0 && !ex->evaluating)
             lora_dropout_forward(ex, n, y, x, rows);
         else
             orch_lora_linear_fwd(y, data_of(ex, n->aux[0]), x, weights_of(ex, n->param[0]),

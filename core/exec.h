@@ -55,6 +55,9 @@ typedef struct orch_exec {
     int inject_image; /* the global batch's image that checks.inject hits (forward and
                          backward): 0, or the first of its rank's share with inject.rank */
     uint64_t seed;    /* the run's seed: LoRA dropout masks derive from it */
+    int evaluating;   /* 1: forwards of an evaluation (core/eval.h): LoRA dropout is off (no
+                         mask drawn) and checks.inject, which targets training steps, fires
+                         nowhere */
     /* the current batch */
     int64_t n_patches;
     int n_images;

@@ -66,3 +66,8 @@ const char *orch_adapter_name(orch_adapter_kind kind)
 {
     return enum_name("strategy.adapter", (int)kind);
 }
+
+uint64_t orch_data_seed(const orch_data *d, uint64_t pipeline_seed)
+{
+    return d->has_seed ? d->seed : pipeline_seed;
+}

@@ -276,4 +276,8 @@ const char *orch_data_source_name(orch_data_source src); /* "synthetic", "npy", 
                                                             "shards" */
 const char *orch_adapter_name(orch_adapter_kind kind);   /* "linear", "mlp" */
 
+/* The seed of d's order and synthetic images: data.seed when given, else
+ * the pipeline's seed (so runs of a seed comparison can share their data). */
+uint64_t orch_data_seed(const orch_data *d, uint64_t pipeline_seed);
+
 #endif

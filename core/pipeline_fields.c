@@ -34,6 +34,83 @@ static int npy(const orch_pipeline *p)
 {
     return p->data.source == ORCH_DATA_NPY;
 }
+static int images(const orch_pipeline *p)
+{
+    return p->data.source == ORCH_DATA_IMAGES;
+}
+static int shards(const orch_pipeline *p)
+{
+    return p->data.source == ORCH_DATA_SHARDS;
+}
+/* the sources before images and shards: their JSON keeps every key it had */
+static int synthetic_or_npy(const orch_pipeline *p)
+{
+    return synthetic(p) || npy(p);
+}
+static int npy_or_images(const orch_pipeline *p)
+{
+    return npy(p) || images(p);
+}
+/* labels was written for every source before shards */
+static int not_shards(const orch_pipeline *p)
+{
+    return !shards(p);
+}
+static int shuffle_not_1000(const orch_pipeline *p)
+{
+    return shards(p) && p->data.shuffle != 1000;
+}
+static int keeps_order(const orch_pipeline *p)
+{
+    return !shards(p) && p->data.shuffle != 1;
+}
+static int has_data_seed(const orch_pipeline *p)
+{
+    return p->data.has_seed;
+}
+static int decodes_images(const orch_pipeline *p)
+{
+    return images(p) || shards(p) ||
+           (p->eval.enabled && p->eval.split == 0 &&
+            (p->eval.data.source == ORCH_DATA_IMAGES || p->eval.data.source == ORCH_DATA_SHARDS));
+}
+/* written when not the hub's values (the rows' defaults, which
+ * tests/test_pipeline_fields.c holds to orch_processor_defaults); 0 stands
+ * for them too (a pipeline built by hand) */
+static int processor_bounds_set(const orch_pipeline *p)
+{
+    int min = p->processor.min_pixels, max = p->processor.max_pixels;
+    return (min != 0 && min != atoi(orch_field_get("processor.min_pixels")->def)) ||
+           (max != 0 && max != atoi(orch_field_get("processor.max_pixels")->def));
+}
+static int evaluates(const orch_pipeline *p)
+{
+    return p->eval.enabled;
+}
+static int eval_set(const orch_pipeline *p)
+{
+    return p->eval.enabled && p->eval.split == 0;
+}
+static int eval_split(const orch_pipeline *p)
+{
+    return p->eval.enabled && p->eval.split > 0;
+}
+static int eval_end_only(const orch_pipeline *p)
+{
+    return p->eval.every == 0;
+}
+static int stops(const orch_pipeline *p)
+{
+    return p->schedule.stop.enabled;
+}
+static int lr_decays(const orch_pipeline *p)
+{
+    return p->optimizer.schedule != ORCH_LR_CONSTANT;
+}
+static int has_min_lr(const orch_pipeline *p)
+{
+    return p->optimizer.min_lr != 0;
+}
 static int synthetic_grids(const orch_pipeline *p)
 {
     return synthetic(p) && p->data.n_grids > 0;
@@ -123,7 +200,10 @@ static int main_tensor(const orch_pipeline *p)
 
 static const char *const strategy_names[] = {"surgery", "detach", "lora", "full"};
 static const char *const adapter_names[] = {"linear", "mlp"};
-static const char *const source_names[] = {"synthetic", "npy"};
+static const char *const source_names[] = {"synthetic", "npy", "images", "shards"};
+static const char *const lr_schedule_names[] = {"constant", "linear", "cosine"};
+static const char *const metric_names[] = {"eval/loss", "eval/accuracy", "eval/accuracy_top5",
+                                           "eval/mse"};
 static const char *const head_names[] = {"classifier", "regression"};
 static const char *const loss_names[] = {"cross_entropy", "mse"};
 static const char *const optimizer_names[] = {"sgd", "adamw"};
@@ -148,6 +228,10 @@ static const char *const preset_names[] = {"tiny", "small", "qwen2.5-vl-3b", "qw
 #define SUR KIND(ORCH_STRATEGY_SURGERY)
 #define DET KIND(ORCH_STRATEGY_DETACH)
 #define LOR KIND(ORCH_STRATEGY_LORA)
+#define SYN KIND(ORCH_DATA_SYNTHETIC)
+#define NPY KIND(ORCH_DATA_NPY)
+#define IMG KIND(ORCH_DATA_IMAGES)
+#define SHD KIND(ORCH_DATA_SHARDS)
 #define SGD KIND(ORCH_OPT_SGD)
 #define ADW KIND(ORCH_OPT_ADAMW)
 
@@ -202,37 +286,94 @@ const orch_field orch_fields[] = {
      .doc = "std of the normal init without weights", .note = "unused: weights are loaded",
      .note_if = has_weights},
 
-    /* data */
-    {"data", ORCH_FIELD_SECTION, .type_doc = "table",
+    /* data (eval.data has the same rows) */
+    {"data", ORCH_FIELD_SECTION, AT(data), .size = SIZE(data), .type_doc = "table",
      .flags = ORCH_FIELDF_REQUIRED | ORCH_FIELDF_BREAK},
     {"data.source", ORCH_FIELD_ENUM, AT(data.source), ENUM(source_names), .def = "\"synthetic\"",
-     .flags = ORCH_FIELDF_KIND},
-    {"data.samples", ORCH_FIELD_INT, AT(data.n_samples), IRANGE(1, 10000000),
-     .def_doc = "**required** (synthetic)", .doc = "images in the data set; not used with npy",
-     .in_plan = synthetic},
+     .doc = "`images { ... }` and `shards { ... }` set it", .flags = ORCH_FIELDF_KIND},
+    {"data.samples", ORCH_FIELD_INT, AT(data.n_samples), IRANGE(1, 10000000), .kinds = SYN,
+     .def_doc = "**required** (synthetic)", .doc = "images in the data set",
+     .in_json = synthetic_or_npy, .in_plan = synthetic},
     {"data.pixel_values", ORCH_FIELD_FILE, AT(data.pixel_values), .size = SIZE(data.pixel_values),
-     .def_doc = "**required** (npy)", .doc = "`(patches, C*tp*P*P)` float32 .npy", .in_plan = npy},
+     .kinds = NPY, .def_doc = "**required** (npy)", .doc = "`(patches, C*tp*P*P)` float32 .npy",
+     .in_json = synthetic_or_npy, .in_plan = npy},
     {"data.image_grid_thw", ORCH_FIELD_FILE, AT(data.grid_thw_path),
-     .size = SIZE(data.grid_thw_path), .def_doc = "**required** (npy)",
+     .size = SIZE(data.grid_thw_path), .kinds = NPY, .def_doc = "**required** (npy)",
      .doc = "npy: `(images, 3)` int64 .npy", .in_json = npy, .in_plan = npy},
     {"data.image_grid_thw", ORCH_FIELD_GRIDS, AT(data.image_grid_thw), AT(data.n_grids),
-     COUNT(data.image_grid_thw), IRANGE(1, I32),
+     COUNT(data.image_grid_thw), IRANGE(1, I32), .kinds = SYN,
      .type_doc = "list of `{t, h, w}` (patches), or one `{t, h, w}`",
      .doc = "synthetic, instead of image_size: t first, h and w multiples of spatial_merge_size, "
             "at most 2^22 patches per image; images cycle through the rows",
      .in_json = synthetic, .in_plan = synthetic_grids, .note = "[t, h, w] in patches"},
-    {"data.image_size", ORCH_FIELD_INT_PAIR, AT(data.image_height), IRANGE(1, I32),
+    {"data.image_size", ORCH_FIELD_INT_PAIR, AT(data.image_height), IRANGE(1, I32), .kinds = SYN,
      .type_doc = "`{height, width}` or one number (square), pixels",
      .doc = "synthetic, instead of image_grid_thw: each side patch_size x spatial_merge_size .. "
             "16384, aspect ratio at most 200",
-     .in_plan = synthetic_size, .note = "height, width in pixels"},
-    {"data.labels", ORCH_FIELD_FILE, AT(data.labels), .size = SIZE(data.labels),
-     .def_doc = "**required** (npy)",
-     .doc = "classifier: `(images,)` int64 class ids in `[0, head.classes)`; regression: "
-            "`(images, head.outputs)` float32, or `(images,)` when `head.outputs = 1`",
-     .in_plan = npy},
+     .in_json = synthetic_or_npy, .in_plan = synthetic_size, .note = "height, width in pixels"},
+    {"data.dir", ORCH_FIELD_FILE, AT(data.dir), .size = SIZE(data.dir), .kinds = IMG,
+     .def_doc = "**required** (images)", .type_doc = "folder name",
+     .doc = "PNG and JPEG files (or one sub-folder of them per class); relative to the pipeline "
+            "file's folder; read by the data source",
+     .flags = ORCH_FIELDF_NO_STAT, .in_json = images, .in_plan = images},
+    {"data.shards", ORCH_FIELD_FILE_LIST, AT(data.shards), AT(data.n_shards), COUNT(data.shards),
+     .kinds = SHD, .def_doc = "**required** (shards)",
+     .type_doc = "list of file patterns (the positional entries of `shards { ... }`)",
+     .doc = "tar shards: brace ranges `{000..003}` and globs, expanded by the data source; "
+            "relative to the pipeline file's folder",
+     .in_json = shards, .in_plan = shards},
+    {"data.labels", ORCH_FIELD_FILE, AT(data.labels), .size = SIZE(data.labels), .kinds = NPY | IMG,
+     .def_doc = "**required** (npy); images: none",
+     .doc = "npy classifier: `(images,)` int64 class ids in `[0, head.classes)`; npy regression: "
+            "`(images, head.outputs)` float32, or `(images,)` when `head.outputs = 1`; images: a "
+            "CSV `file,label` with a header row, none = the sub-folders are the classes",
+     .in_json = not_shards, .in_plan = npy_or_images},
     {"data.classes", ORCH_FIELD_INT, AT(data.n_classes), IRANGE(2, 1 << 20),
      .def_doc = "`head.classes`", .doc = "classifier only", .in_plan = has_classes},
+    {"data.shuffle", ORCH_FIELD_INT, AT(data.shuffle), IRANGE(0, 1 << 24), .kinds = SHD,
+     .def = "1000", .doc = "the shuffle buffer in images; 0 = the shards' order",
+     .flags = ORCH_FIELDF_SPARSE, .in_json = shuffle_not_1000, .in_plan = shards},
+    {"data.shuffle", ORCH_FIELD_BOOL, AT(data.shuffle), .kinds = SYN | NPY | IMG, .def = "true",
+     .doc = "shuffle the whole set every epoch; false = the data's order",
+     .flags = ORCH_FIELDF_SPARSE, .in_json = keeps_order, .in_plan = keeps_order},
+    {"data.seed", ORCH_FIELD_U64, AT(data.seed), IRANGE(0, INT64_MAX), .def_doc = "`seed`",
+     .doc = "the data order (and synthetic images): runs with other seeds can see the same data",
+     .flags = ORCH_FIELDF_SPARSE, .in_json = has_data_seed, .in_plan = has_data_seed,
+     .given_offset = AT(data.has_seed)},
+
+    /* the image processor, for images decoded from files or shards */
+    {"processor", ORCH_FIELD_SECTION, .type_doc = "table", .def_doc = "see below",
+     .flags = ORCH_FIELDF_BREAK | ORCH_FIELDF_SPARSE, .in_json = processor_bounds_set,
+     .in_plan = decodes_images},
+    {"processor.min_pixels", ORCH_FIELD_INT, AT(processor.min_pixels), IRANGE(1, I32),
+     .def = "3136",
+     .doc = "smart_resize's lower bound on height x width (the hub's preprocessor_config.json); "
+            "at least (patch_size x spatial_merge_size)^2",
+     .flags = ORCH_FIELDF_SPARSE, .in_json = processor_bounds_set, .in_plan = decodes_images},
+    {"processor.max_pixels", ORCH_FIELD_INT, AT(processor.max_pixels), IRANGE(1, I32),
+     .def = "12845056", .doc = "its upper bound; at least min_pixels", .flags = ORCH_FIELDF_SPARSE,
+     .in_json = processor_bounds_set, .in_plan = decodes_images},
+
+    /* evaluation */
+    {"eval", ORCH_FIELD_OPTIONAL, AT(eval.enabled), .type_doc = "table", .def_doc = "none",
+     .doc = "a held-out set evaluated without gradients, below",
+     .flags = ORCH_FIELDF_BREAK | ORCH_FIELDF_SPARSE, .in_json = evaluates, .in_plan = evaluates},
+    {"eval.data", ORCH_FIELD_SECTION, AT(eval.data), .size = SIZE(eval.data),
+     .type_doc = "table like `data`", .def_doc = "**required** unless split",
+     .doc = "the set: the fields of `data` (`images { ... }`, `shards { ... }`, ...)",
+     .flags = ORCH_FIELDF_SPARSE, .in_json = eval_set, .in_plan = eval_set,
+     .same_as = "data"}, /* sparse: split, which decides, is read after it */
+    {"eval.split", ORCH_FIELD_REAL, AT(eval.split), .rmin = 0, .rmax = 0.5,
+     .rflags = ORCH_RANGE_MIN_OPEN | ORCH_RANGE_MAX, .def_doc = "none",
+     .doc = "instead of data: hold out this fraction of the training data",
+     .flags = ORCH_FIELDF_CUSTOM, .in_json = evaluates, .in_plan = eval_split},
+    {"eval.every", ORCH_FIELD_INT, AT(eval.every), IRANGE(0, I32), .def = "0",
+     .doc = "evaluate every N steps and at the end (0: only at the end); at most schedule.steps",
+     .in_json = evaluates, .in_plan = evaluates, .note = "only at the end",
+     .note_if = eval_end_only},
+    {"eval.batch_size", ORCH_FIELD_INT, AT(eval.batch_size), IRANGE(1, 1 << 20),
+     .def_doc = "`schedule.batch_size`", .doc = "images per evaluation batch",
+     .flags = ORCH_FIELDF_CUSTOM, .in_json = evaluates, .in_plan = evaluates},
 
     /* strategy */
     {"strategy", ORCH_FIELD_SECTION, .type_doc = "table or kind name",
@@ -307,6 +448,14 @@ const orch_field orch_fields[] = {
      .def = "0.01", .in_json = adamw, .in_plan = adamw},
     {"optimizer.grad_clip", ORCH_FIELD_REAL, AT(optimizer.grad_clip), .rmin = 0, .def = "0",
      .doc = "max global grad norm; 0 = no clipping", .note = "no clipping", .note_if = no_clipping},
+    {"optimizer.schedule", ORCH_FIELD_ENUM, AT(optimizer.schedule), ENUM(lr_schedule_names),
+     .def = "\"constant\"",
+     .doc = "the learning rate after warm-up, as Hugging Face's get_*_schedule_with_warmup: "
+            "constant, or linear / cosine (half a cycle) decay to min_lr at schedule.steps",
+     .flags = ORCH_FIELDF_SPARSE, .in_json = lr_decays, .in_plan = lr_decays},
+    {"optimizer.min_lr", ORCH_FIELD_REAL, AT(optimizer.min_lr), .rmin = 0, .def = "0",
+     .doc = "where linear and cosine decay end; less than lr", .flags = ORCH_FIELDF_SPARSE,
+     .in_json = has_min_lr, .in_plan = has_min_lr},
 
     /* schedule */
     {"schedule", ORCH_FIELD_SECTION, .type_doc = "table",
@@ -321,12 +470,27 @@ const orch_field orch_fields[] = {
             "batch_size x grad_accum images, at most data.samples for synthetic data)",
      .flags = ORCH_FIELDF_SPARSE, .in_json = accumulates, .in_plan = accumulates},
     {"schedule.warmup_steps", ORCH_FIELD_INT, AT(schedule.warmup_steps), IRANGE(0, I32), .def = "0",
-     .doc = "at most steps: linear warm-up from 0 to lr"},
+     .doc = "at most steps: linear warm-up from 0 to lr (lr x s / warmup_steps at step s, as "
+            "Hugging Face's schedules)"},
     {"schedule.checkpoint_every", ORCH_FIELD_INT, AT(schedule.checkpoint_every), IRANGE(0, I32),
      .def = "0",
      .doc = "write a checkpoint every N steps (0: only at the end); orch resume starts "
             "from the last one",
      .note = "only at the end", .note_if = end_only},
+    {"schedule.stop", ORCH_FIELD_OPTIONAL, AT(schedule.stop.enabled), .type_doc = "table",
+     .def_doc = "none",
+     .doc = "early stopping: the run ends `finished` when metric did not improve for patience "
+            "evaluations in a row; needs `eval`",
+     .flags = ORCH_FIELDF_SPARSE, .in_json = stops, .in_plan = stops},
+    {"schedule.stop.metric", ORCH_FIELD_STRING, AT(schedule.stop.metric),
+     .size = SIZE(schedule.stop.metric), ENUM(metric_names), .def = "\"eval/loss\"",
+     .type_doc = "metric name",
+     .doc = "`eval/loss`; `eval/accuracy` (a classifier; `eval/accuracy_top5` with more than 5 "
+            "classes) or `eval/mse` (a regression head); lower is better for losses and errors",
+     .flags = ORCH_FIELDF_CUSTOM, .in_plan = stops},
+    {"schedule.stop.patience", ORCH_FIELD_INT, AT(schedule.stop.patience), IRANGE(1, I32),
+     .def_doc = "**required**", .doc = "evaluations without improvement before the run stops",
+     .flags = ORCH_FIELDF_REQUIRED, .in_plan = stops},
 
     /* precision, loss scaling, the rest */
     {"precision", ORCH_FIELD_ENUM, AT(precision), ENUM(precision_names), .def = "\"fp32\"",
@@ -401,6 +565,16 @@ const orch_field *orch_field_find(const char *path)
     for (size_t i = 0; i < orch_fields_count; i++)
         if (strcmp(orch_fields[i].path, path) == 0)
             return &orch_fields[i];
+    /* a field of a section with another's rows: eval.data.dir is data.dir */
+    for (size_t i = 0; i < orch_fields_count; i++) {
+        const orch_field *f = &orch_fields[i];
+        size_t n = strlen(f->path);
+        if (f->same_as != NULL && strncmp(path, f->path, n) == 0 && path[n] == '.') {
+            char inner[256];
+            if (snprintf(inner, sizeof inner, "%s%s", f->same_as, path + n) < (int)sizeof inner)
+                return orch_field_find(inner);
+        }
+    }
     return NULL;
 }
 
@@ -427,6 +601,44 @@ size_t orch_field_keys(const char *section, int kind, const char **keys, size_t 
             keys[n++] = key;
     }
     return n;
+}
+
+const orch_field *orch_field_kind_of(const char *section)
+{
+    for (size_t i = 0; i < orch_fields_count; i++)
+        if ((orch_fields[i].flags & ORCH_FIELDF_KIND) && orch_field_in(&orch_fields[i], section))
+            return &orch_fields[i];
+    return NULL;
+}
+
+int orch_field_applies(const orch_field *f, const orch_pipeline *p)
+{
+    if (f->kinds == 0)
+        return 1;
+    char section[64];
+    size_t len = (size_t)(orch_field_key(f) - f->path);
+    ORCH_ASSERT(len > 0 && len <= sizeof section);
+    memcpy(section, f->path, len - 1);
+    section[len - 1] = '\0';
+    const orch_field *kind = orch_field_kind_of(section);
+    ORCH_ASSERT(kind != NULL);
+    int v;
+    memcpy(&v, orch_field_cptr(kind, p), sizeof v);
+    return (f->kinds & (1u << v)) != 0;
+}
+
+void orch_field_view(const orch_field *f, const orch_pipeline *p, orch_pipeline *view)
+{
+    const orch_field *base = orch_field_get(f->same_as);
+    ORCH_ASSERT(base->size == f->size);
+    memcpy(view, p, sizeof *view);
+    memcpy((char *)view + base->offset, (const char *)p + f->offset, f->size);
+}
+
+void orch_field_view_back(const orch_field *f, const orch_pipeline *view, orch_pipeline *p)
+{
+    const orch_field *base = orch_field_get(f->same_as);
+    memcpy((char *)p + f->offset, (const char *)view + base->offset, f->size);
 }
 
 const char *orch_field_key(const orch_field *f)
@@ -502,6 +714,9 @@ static void put_type(const orch_field *f, FILE *out)
     case ORCH_FIELD_GRIDS:
         fputs("list of `{t, h, w}`", out);
         return;
+    case ORCH_FIELD_FILE_LIST:
+        fputs("list of file names", out);
+        return;
     case ORCH_FIELD__COUNT:
         break;
     }
@@ -555,6 +770,7 @@ static void put_range(const orch_field *f, FILE *out)
     case ORCH_FIELD_INT_LIST:
     case ORCH_FIELD_STRING_LIST:
     case ORCH_FIELD_GRIDS:
+    case ORCH_FIELD_FILE_LIST:
         fprintf(out, "at most %zu entries", f->size);
         return;
     default:
@@ -567,9 +783,13 @@ static void put_kinds(const orch_field *f, FILE *out)
 {
     if (f->kinds == 0)
         return;
-    const char *section =
-        strncmp(f->path, "strategy.", 9) == 0 ? "strategy.kind" : "optimizer.kind";
-    const orch_field *k = orch_field_get(section);
+    char section[64];
+    size_t len = (size_t)(orch_field_key(f) - f->path);
+    ORCH_ASSERT(len > 0 && len <= sizeof section);
+    memcpy(section, f->path, len - 1);
+    section[len - 1] = '\0';
+    const orch_field *k = orch_field_kind_of(section);
+    ORCH_ASSERT(k != NULL);
     int first = 1;
     for (size_t i = 0; i < k->n_names; i++)
         if (f->kinds & (1u << i)) {

@@ -42,6 +42,8 @@ typedef enum orch_field_type {
     ORCH_FIELD_INT_PAIR,    /* two consecutive ints (data.image_size: height, width) */
     ORCH_FIELD_REAL_PAIR,   /* two consecutive doubles (optimizer.betas) */
     ORCH_FIELD_GRIDS,       /* int64_t[size][3], count at count_offset */
+    ORCH_FIELD_FILE_LIST,   /* char[size][ORCH_PATH_MAX]: file names or patterns resolved by
+                               the DSL (not checked: data.shards), count at count_offset */
     ORCH_FIELD__COUNT
 } orch_field_type;
 
@@ -77,6 +79,9 @@ typedef struct orch_field {
     orch_field_pred in_plan; /* listed by `orch plan` when true */
     const char *note;        /* `--` comment in the listing ... */
     orch_field_pred note_if; /* ... when this holds (NULL: always) */
+    size_t given_offset;     /* an int set to 1 when the field is given (data.has_seed); 0: none */
+    const char *same_as;     /* SECTION: its rows are those of this section (eval.data has the
+                                rows of data), for the struct at offset (size bytes) */
 } orch_field;
 
 enum {
@@ -92,13 +97,16 @@ enum {
                                   as its default (an INT's def) when absent: a field added after
                                   runs were recorded keeps their JSON and hashes, so their
                                   checkpoints still resume */
+    ORCH_FIELDF_NO_STAT = 256, /* FILE: resolved by the DSL but not checked; the data source
+                                  checks it (data.dir, a folder) */
 };
 
 /* The table, in listing order; orch_fields_count entries. */
 extern const orch_field orch_fields[];
 extern const size_t orch_fields_count;
 
-/* The row of path, or NULL. */
+/* The row of path, or NULL; a path inside a section with another's rows
+ * (eval.data.dir) gives that row (data.dir). */
 const orch_field *orch_field_find(const char *path);
 
 /* The row of path; path must be in the table (an invariant, asserted). */
@@ -108,6 +116,20 @@ const orch_field *orch_field_get(const char *path);
  * order, each once: those of every row when kind < 0, else the kind field
  * and the options of kind. Writes at most max into keys; returns the count. */
 size_t orch_field_keys(const char *section, int kind, const char **keys, size_t max);
+
+/* The KIND row of section (strategy.kind, optimizer.kind, data.source), or
+ * NULL when the section has no kinds. */
+const orch_field *orch_field_kind_of(const char *section);
+
+/* 1 if f applies to the kind the section of f has in p: a row without
+ * kinds, or one whose kinds include it. */
+int orch_field_applies(const orch_field *f, const orch_pipeline *p);
+
+/* For a section row f with same_as: writes into view a copy of p whose
+ * same_as struct is f's (so the rows of same_as, their predicates included,
+ * read f's struct through view); orch_field_view_back copies it back. */
+void orch_field_view(const orch_field *f, const orch_pipeline *p, orch_pipeline *view);
+void orch_field_view_back(const orch_field *f, const orch_pipeline *view, orch_pipeline *p);
 
 /* The last segment of f->path ("grad_clip"). */
 const char *orch_field_key(const orch_field *f);

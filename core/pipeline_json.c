@@ -103,6 +103,11 @@ static json_t *value_json(const orch_field *f, const orch_pipeline *p, int *bad)
         for (int i = 0; i < count; i++)
             push(arr, json_string((const char *)at + (size_t)i * ORCH_NAME_MAX), bad);
         return arr;
+    case ORCH_FIELD_FILE_LIST:
+        arr = json_array();
+        for (int i = 0; i < count; i++)
+            push(arr, json_string((const char *)at + (size_t)i * ORCH_PATH_MAX), bad);
+        return arr;
     case ORCH_FIELD_INT_PAIR:
         arr = json_array();
         push(arr, json_integer(((const int *)at)[0]), bad);
@@ -131,6 +136,23 @@ static json_t *value_json(const orch_field *f, const orch_pipeline *p, int *bad)
     ORCH_UNREACHABLE();
 }
 
+static json_t *section_json(const orch_pipeline *p, const char *section, int with_meta, int *bad);
+
+/* The object of a section with the rows of another (eval.data): written by
+ * those rows, through a view of p. */
+static json_t *view_json(const orch_field *f, const orch_pipeline *p, int with_meta, int *bad)
+{
+    orch_pipeline *view = malloc(sizeof *view); /* large: off the stack; freed below */
+    if (view == NULL) {
+        *bad = 1;
+        return NULL;
+    }
+    orch_field_view(f, p, view);
+    json_t *v = section_json(view, f->same_as, with_meta, bad);
+    free(view);
+    return v;
+}
+
 /* The object of the fields directly inside section ("" = the top level). */
 static json_t *section_json(const orch_pipeline *p, const char *section, int with_meta, int *bad)
 {
@@ -141,7 +163,9 @@ static json_t *section_json(const orch_pipeline *p, const char *section, int wit
             ((f->flags & ORCH_FIELDF_META) && !with_meta))
             continue;
         json_t *v;
-        if (f->type == ORCH_FIELD_SECTION)
+        if (f->same_as != NULL)
+            v = view_json(f, p, with_meta, bad);
+        else if (f->type == ORCH_FIELD_SECTION)
             v = section_json(p, f->path, with_meta, bad);
         else if (f->type == ORCH_FIELD_OPTIONAL)
             v = int_at(orch_field_cptr(f, p)) ? section_json(p, f->path, with_meta, bad)
@@ -393,6 +417,10 @@ static void read_value(rd *r, const orch_field *f, json_t *v, const char *path, 
     char sub[PATH_LEN], row_path[PATH_LEN];
     size_t n = 0;
     int iv;
+    if (f->given_offset != 0) { /* present: given (data.has_seed) */
+        iv = 1;
+        memcpy((char *)p + f->given_offset, &iv, sizeof iv);
+    }
     switch (f->type) {
     case ORCH_FIELD_INT:
         iv = nat_value(r, v, path);
@@ -428,6 +456,13 @@ static void read_value(rd *r, const orch_field *f, json_t *v, const char *path, 
         for (size_t i = 0; i < n; i++) {
             item(sub, path, i);
             str_value(r, json_array_get(v, i), sub, (char *)at + i * ORCH_NAME_MAX, ORCH_NAME_MAX);
+        }
+        break;
+    case ORCH_FIELD_FILE_LIST:
+        n = array_value(r, v, path, f->size, 0);
+        for (size_t i = 0; i < n; i++) {
+            item(sub, path, i);
+            str_value(r, json_array_get(v, i), sub, (char *)at + i * ORCH_PATH_MAX, ORCH_PATH_MAX);
         }
         break;
     case ORCH_FIELD_INT_PAIR:
@@ -467,12 +502,32 @@ static void read_value(rd *r, const orch_field *f, json_t *v, const char *path, 
 }
 
 /* An ORCH_FIELDF_SPARSE field (schedule.grad_accum when not 1, parallel
- * when data > 1, checks.inject.rank when set): written only when its
- * predicate holds; read when present, its default when absent, as the JSON
- * of other configurations (and of older orch) has it. */
+ * when data > 1, checks.inject.rank when set, the fields of issue 12):
+ * written only when its predicate holds; read when present, its default
+ * when absent, as the JSON of other configurations (and of older orch) has
+ * it. A sparse field of another kind than its section's (data.shuffle of
+ * shards in a folder of images) is neither. */
 static int is_sparse(const orch_field *f)
 {
     return (f->flags & ORCH_FIELDF_SPARSE) && f->in_json != NULL;
+}
+
+/* Sets the sparse field f, absent from the JSON, to its default: the INT
+ * or BOOL def of the table; every other default is zero, as p already is;
+ * an absent section's fields take theirs. */
+static void sparse_default(const orch_field *f, orch_pipeline *p)
+{
+    if (f->type == ORCH_FIELD_SECTION) {
+        for (size_t i = 0; i < orch_fields_count; i++)
+            if (orch_field_in(&orch_fields[i], f->path) && is_sparse(&orch_fields[i]) &&
+                orch_field_applies(&orch_fields[i], p))
+                sparse_default(&orch_fields[i], p);
+        return;
+    }
+    if ((f->type != ORCH_FIELD_INT && f->type != ORCH_FIELD_BOOL) || f->def == NULL)
+        return;
+    int def = f->type == ORCH_FIELD_BOOL ? strcmp(f->def, "true") == 0 : atoi(f->def);
+    memcpy(orch_field_ptr(f, p), &def, sizeof def);
 }
 
 /* 1 if key is written for the fields of section as read so far, or is one
@@ -485,25 +540,44 @@ static int known_key(const orch_pipeline *p, const char *section, const char *ke
             return 1;
     for (size_t i = 0; i < orch_fields_count; i++) {
         const orch_field *f = &orch_fields[i];
-        if (orch_field_in(f, section) && (f->in_json == NULL || f->in_json(p) || is_sparse(f)) &&
+        if (orch_field_in(f, section) &&
+            (f->in_json == NULL || f->in_json(p) || (is_sparse(f) && orch_field_applies(f, p))) &&
             strcmp(orch_field_key(f), key) == 0)
             return 1;
     }
     return 0;
 }
 
+static void read_section(rd *r, json_t *o, const char *section, const char *at, orch_pipeline *p,
+                         const char *const *extra, size_t n_extra);
+
+/* Reads the object o of a section with the rows of another (eval.data),
+ * named at, through a view of p. */
+static void read_view(rd *r, json_t *o, const orch_field *f, const char *at, orch_pipeline *p)
+{
+    orch_pipeline *view = malloc(sizeof *view); /* large: off the stack; freed below */
+    if (view == NULL) {
+        fail(r, at, "out of memory");
+        return;
+    }
+    orch_field_view(f, p, view);
+    read_section(r, o, f->same_as, at, view, NULL, 0);
+    orch_field_view_back(f, view, p);
+    free(view);
+}
+
 /* Reads the object o (checked to be one) of the fields directly inside
- * section: its kinds first (they decide which keys belong), then exactly
- * the keys orch writes (an unknown key is reported before a missing one),
- * then the fields in table order. */
-static void read_section(rd *r, json_t *o, const char *section, orch_pipeline *p,
+ * section, named at in messages: its kinds first (they decide which keys
+ * belong), then exactly the keys orch writes (an unknown key is reported
+ * before a missing one), then the fields in table order. */
+static void read_section(rd *r, json_t *o, const char *section, const char *at, orch_pipeline *p,
                          const char *const *extra, size_t n_extra)
 {
     char path[PATH_LEN];
     for (size_t i = 0; i < orch_fields_count; i++) {
         const orch_field *f = &orch_fields[i];
         if (orch_field_in(f, section) && (f->flags & ORCH_FIELDF_KIND)) {
-            join(path, section, orch_field_key(f));
+            join(path, at, orch_field_key(f));
             read_value(r, f, json_object_get(o, orch_field_key(f)), path, p);
         }
     }
@@ -512,7 +586,7 @@ static void read_section(rd *r, json_t *o, const char *section, orch_pipeline *p
     json_object_foreach(o, key, value)
     {
         if (!known_key(p, section, key, extra, n_extra)) {
-            join(path, section, key);
+            join(path, at, key);
             fail(r, path, "unknown key");
             return;
         }
@@ -521,31 +595,29 @@ static void read_section(rd *r, json_t *o, const char *section, orch_pipeline *p
         const orch_field *f = &orch_fields[i];
         if (orch_field_in(f, section) && (f->in_json == NULL || f->in_json(p)) && !is_sparse(f) &&
             json_object_get(o, orch_field_key(f)) == NULL) {
-            join(path, section, orch_field_key(f));
+            join(path, at, orch_field_key(f));
             fail(r, path, "missing");
             return;
         }
     }
     for (size_t i = 0; i < n_extra; i++)
         if (json_object_get(o, extra[i]) == NULL) {
-            join(path, section, extra[i]);
+            join(path, at, extra[i]);
             fail(r, path, "missing");
             return;
         }
     for (size_t i = 0; i < orch_fields_count && !r->failed; i++) {
         const orch_field *f = &orch_fields[i];
         if (!orch_field_in(f, section) || (f->flags & ORCH_FIELDF_KIND) ||
-            (f->in_json != NULL && !f->in_json(p) && !is_sparse(f)))
+            (f->in_json != NULL && !f->in_json(p) && !is_sparse(f)) ||
+            (is_sparse(f) && !orch_field_applies(f, p)))
             continue;
         json_t *v = json_object_get(o, orch_field_key(f));
         if (v == NULL && is_sparse(f)) {
-            if (f->type == ORCH_FIELD_INT && f->def != NULL) {
-                int def = atoi(f->def);
-                memcpy(orch_field_ptr(f, p), &def, sizeof def);
-            }
+            sparse_default(f, p);
             continue;
         }
-        join(path, section, orch_field_key(f));
+        join(path, at, orch_field_key(f));
         if (f->type == ORCH_FIELD_OPTIONAL && json_is_null(v))
             continue; /* the flag stays 0, the fields zero */
         if (f->type == ORCH_FIELD_SECTION || f->type == ORCH_FIELD_OPTIONAL) {
@@ -555,7 +627,10 @@ static void read_section(rd *r, json_t *o, const char *section, orch_pipeline *p
                 int on = 1;
                 memcpy(orch_field_ptr(f, p), &on, sizeof on);
             }
-            read_section(r, v, f->path, p, NULL, 0);
+            if (f->same_as != NULL)
+                read_view(r, v, f, path, p);
+            else
+                read_section(r, v, f->path, path, p, NULL, 0);
         } else {
             read_value(r, f, v, path, p);
         }
@@ -570,7 +645,7 @@ static void read_root(rd *r, json_t *root, orch_pipeline *p, char hash[65])
         fail(r, "(top level)", "expected an object, got %s", type_name(root));
         return;
     }
-    read_section(r, root, "", p, extra, 1);
+    read_section(r, root, "", "", p, extra, 1);
     str_value(r, json_object_get(root, "config_hash"), "config_hash", hash, 65);
 }
 int orch_pipeline_from_json(const char *json, orch_pipeline *out, orch_err *err)

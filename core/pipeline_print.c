@@ -79,6 +79,14 @@ static void put_value(const orch_field *f, const orch_pipeline *p, FILE *out)
         }
         fputc('}', out);
         return;
+    case ORCH_FIELD_FILE_LIST:
+        fputc('{', out);
+        for (int i = 0; i < count; i++) {
+            fputs(i ? ", " : "", out);
+            put_str(out, (const char *)at + (size_t)i * ORCH_PATH_MAX);
+        }
+        fputc('}', out);
+        return;
     case ORCH_FIELD_INT_PAIR:
         fprintf(out, "{%d, %d}", ((const int *)at)[0], ((const int *)at)[1]);
         return;
@@ -106,6 +114,40 @@ static void put_value(const orch_field *f, const orch_pipeline *p, FILE *out)
     ORCH_UNREACHABLE();
 }
 
+/* Writes the line of field f of p, named path. */
+static void put_line(const orch_field *f, const char *path, const orch_pipeline *p, FILE *out)
+{
+    fprintf(out, "%s = ", path);
+    put_value(f, p, out);
+    if (f->note != NULL && (f->note_if == NULL || f->note_if(p)))
+        fprintf(out, "  -- %s", f->note);
+    fputc('\n', out);
+}
+
+/* Writes the lines of the section f with the rows of another (eval.data):
+ * those rows, read through a view of p, under f's path. */
+static void put_view(const orch_field *f, const orch_pipeline *p, FILE *out)
+{
+    orch_pipeline *view = malloc(sizeof *view); /* large: off the stack; freed below */
+    if (view == NULL) {
+        fprintf(out, "%s = ?  -- out of memory\n", f->path);
+        return;
+    }
+    orch_field_view(f, p, view);
+    size_t n = strlen(f->same_as);
+    for (size_t i = 0; i < orch_fields_count; i++) {
+        const orch_field *g = &orch_fields[i];
+        if (strncmp(g->path, f->same_as, n) != 0 || g->path[n] != '.' ||
+            g->type == ORCH_FIELD_SECTION || g->type == ORCH_FIELD_OPTIONAL ||
+            (g->in_plan != NULL && !g->in_plan(view)))
+            continue;
+        char path[256];
+        snprintf(path, sizeof path, "%s%s", f->path, g->path + n);
+        put_line(g, path, view, out);
+    }
+    free(view);
+}
+
 void orch_pipeline_print(const orch_pipeline *p, FILE *out)
 {
     char hash[65];
@@ -116,17 +158,16 @@ void orch_pipeline_print(const orch_pipeline *p, FILE *out)
     for (size_t i = 0; i < orch_fields_count; i++) {
         const orch_field *f = &orch_fields[i];
         pending_break |= (f->flags & ORCH_FIELDF_BREAK) != 0;
-        if (f->type == ORCH_FIELD_SECTION || f->type == ORCH_FIELD_OPTIONAL ||
-            (f->in_plan != NULL && !f->in_plan(p)))
+        if ((f->type == ORCH_FIELD_SECTION && f->same_as == NULL) ||
+            f->type == ORCH_FIELD_OPTIONAL || (f->in_plan != NULL && !f->in_plan(p)))
             continue;
         if (pending_break && printed)
             fputc('\n', out);
         pending_break = 0;
         printed = 1;
-        fprintf(out, "%s = ", f->path);
-        put_value(f, p, out);
-        if (f->note != NULL && (f->note_if == NULL || f->note_if(p)))
-            fprintf(out, "  -- %s", f->note);
-        fputc('\n', out);
+        if (f->same_as != NULL)
+            put_view(f, p, out);
+        else
+            put_line(f, f->path, p, out);
     }
 }

@@ -13,7 +13,7 @@
 /* Activation bytes of p's graph at the largest batch, checkpointing as
  * `checkpoint` says; counts from the same graph. */
 static int graph_sizes(const orch_pipeline *p, int checkpoint, int64_t batch_patches,
-                       orch_plan_sizes *out, orch_err *err)
+                       int batch_images, orch_plan_sizes *out, orch_err *err)
 {
     /* the pipeline is large: a copy on the heap, owned here */
     orch_pipeline *copy = malloc(sizeof *copy);
@@ -27,7 +27,7 @@ static int graph_sizes(const orch_pipeline *p, int checkpoint, int64_t batch_pat
     if (rc != ORCH_OK)
         return rc;
     out->params = orch_graph_param_count(&g, &out->trainable);
-    int64_t bytes = orch_graph_activation_bytes_for(&g, batch_patches, p->schedule.batch_size);
+    int64_t bytes = orch_graph_activation_bytes_for(&g, batch_patches, batch_images);
     orch_graph_free(&g);
     if (bytes < 0)
         return orch_seterr(err, ORCH_ENOMEM, "plan: out of memory");
@@ -58,8 +58,30 @@ int orch_plan_sizes_compute(const orch_pipeline *p, orch_plan_sizes *out, orch_e
     out->image_tokens = out->image_patches / unit;
     out->batch_patches = out->image_patches * out->batch_size;
     out->batch_tokens = out->batch_patches / unit;
+    /* an evaluation batch larger than training's is what the run reserves
+     * for (core/train.c); eval.split's images are training images */
+    int64_t reserve_patches = out->batch_patches;
+    int reserve_images = out->batch_size;
+    if (p->eval.enabled) {
+        int eval_batch = p->eval.batch_size > 0 ? p->eval.batch_size : p->schedule.batch_size;
+        int64_t largest = out->image_patches;
+        if (!(p->eval.split > 0.0)) {
+            rc = orch_data_open_set(p, &p->eval.data, &data, err);
+            if (rc != ORCH_OK)
+                return rc;
+            largest = 0;
+            for (int i = 0; i < data.n_images; i++)
+                if (orch_dataset_patches(&data, i) > largest)
+                    largest = orch_dataset_patches(&data, i);
+            orch_dataset_free(&data);
+        }
+        if (largest * eval_batch > reserve_patches)
+            reserve_patches = largest * eval_batch;
+        if (eval_batch > reserve_images)
+            reserve_images = eval_batch;
+    }
     for (int ckpt = 0; ckpt <= 1 && rc == ORCH_OK; ckpt++)
-        rc = graph_sizes(p, ckpt, out->batch_patches, out, err);
+        rc = graph_sizes(p, ckpt, reserve_patches, reserve_images, out, err);
     if (rc != ORCH_OK)
         return rc;
     int64_t f = (int64_t)sizeof(float);

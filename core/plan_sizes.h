@@ -9,7 +9,8 @@
  * asked, a .npy source reads its pixel values), nothing is allocated at
  * the tower's size: the activation
  * bytes are orch_graph_activation_bytes_for at the largest batch (the
- * reservation the run makes, batch_size times the largest image). The step
+ * reservation the run makes, batch_size times the largest image, or the
+ * evaluation's batch when that is larger). The step
  * estimate is parameters + their bf16/fp16 copy (when precision is not
  * fp32) + gradients + optimizer state (two values per trainable float) +
  * activations and their gradients; the executor's scratch (a few

@@ -267,13 +267,21 @@ void orch_processor_normalize(const orch_processor_config *cfg, const uint8_t *r
                               float *chw)
 {
     size_t plane = (size_t)h * w;
+    /* A uint8 has 256 values: the formula once per value, then a lookup
+     * (the same float for the same byte, so the result is unchanged). */
+    float lut[3][256];
     for (int c = 0; c < 3; c++) {
         float mean = cfg->image_mean[c], std = cfg->image_std[c];
-        float *dst = chw + c * plane;
-        for (size_t i = 0; i < plane; i++) {
-            float x = (float)((double)rgb[i * 3 + c] * cfg->rescale_factor);
-            dst[i] = (x - mean) / std;
+        for (int v = 0; v < 256; v++) {
+            float x = (float)((double)v * cfg->rescale_factor);
+            lut[c][v] = (x - mean) / std;
         }
+    }
+    float *r = chw, *g = chw + plane, *b = chw + 2 * plane;
+    for (size_t i = 0; i < plane; i++) {
+        r[i] = lut[0][rgb[i * 3]];
+        g[i] = lut[1][rgb[i * 3 + 1]];
+        b[i] = lut[2][rgb[i * 3 + 2]];
     }
 }
 
@@ -308,6 +316,47 @@ void orch_processor_patchify(const orch_processor_config *cfg, const float *fram
                     }
 }
 
+/* normalize + patchify of one still frame in one pass, straight from the
+ * RGB bytes (no (3, h, w) float frame in between): every output element is
+ * the same lookup orch_processor_normalize makes, placed where
+ * orch_processor_patchify puts it; the tp temporal slices of a still
+ * frame are copies of the first. */
+static void patchify_rgb(const orch_processor_config *cfg, const uint8_t *rgb, int grid_t, int h,
+                         int w, float *dst)
+{
+    const int P = cfg->patch_size, tp = cfg->temporal_patch_size, m = cfg->merge_size;
+    const int gh = h / P, gw = w / P;
+    const size_t dim = (size_t)3 * tp * P * P, slice = (size_t)P * P;
+    float lut[3][256];
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++) {
+            float x = (float)((double)v * cfg->rescale_factor);
+            lut[c][v] = (x - cfg->image_mean[c]) / cfg->image_std[c];
+        }
+    const size_t per_t = (size_t)gh * gw;
+    for (int bh = 0; bh < gh / m; bh++)
+        for (int bw = 0; bw < gw / m; bw++)
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < m; j++) {
+                    size_t row = ((size_t)(bh * (gw / m) + bw)) * m * m + (size_t)(i * m + j);
+                    int ph = bh * m + i, pw = bw * m + j;
+                    float *out = dst + row * dim;
+                    for (int c = 0; c < 3; c++) {
+                        float *o = out + (size_t)c * tp * slice;
+                        for (int y = 0; y < P; y++) {
+                            const uint8_t *src = rgb + ((size_t)(ph * P + y) * w + pw * P) * 3 + c;
+                            for (int x = 0; x < P; x++)
+                                o[y * P + x] = lut[c][src[3 * x]];
+                        }
+                        for (int k = 1; k < tp; k++)
+                            memcpy(o + k * slice, o, slice * sizeof *o);
+                    }
+                }
+    /* a static video: every temporal group repeats the first */
+    for (int t = 1; t < grid_t; t++)
+        memcpy(dst + (size_t)t * per_t * dim, dst, per_t * dim * sizeof *dst);
+}
+
 int orch_processor_plan(const orch_processor_config *cfg, int h, int w, int64_t grid_thw[3],
                         orch_err *err)
 {
@@ -333,12 +382,7 @@ int orch_processor_run_exact(const orch_processor_config *cfg, const uint8_t *rg
                            "image of %dx%d pixels (HxW) is not a positive multiple of %d "
                            "(patch_size x merge_size) in both sides",
                            h, w, factor);
-    float *chw = malloc((size_t)3 * h * w * sizeof *chw);
-    if (chw == NULL)
-        return orch_seterr(err, ORCH_ENOMEM, "processor: out of memory");
-    orch_processor_normalize(cfg, rgb, h, w, chw);
-    orch_processor_patchify(cfg, chw, 1, grid_t, h, w, pixel_values);
-    free(chw);
+    patchify_rgb(cfg, rgb, grid_t, h, w, pixel_values);
     grid_thw[0] = grid_t;
     grid_thw[1] = h / cfg->patch_size;
     grid_thw[2] = w / cfg->patch_size;
@@ -353,6 +397,8 @@ int orch_processor_run(const orch_processor_config *cfg, const uint8_t *rgb, int
                                cfg->max_pixels, &rh, &rw, err);
     if (rc != ORCH_OK)
         return rc;
+    if (rh == h && rw == w) /* a same-size resize is a copy: skip it */
+        return orch_processor_run_exact(cfg, rgb, h, w, 1, pixel_values, grid_thw, err);
     uint8_t *resized = malloc((size_t)rh * rw * 3);
     if (resized == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "processor: out of memory");

@@ -65,6 +65,21 @@ uint64_t orch_tower_forward_key(const orch_pipeline *p)
     if (d->source == ORCH_DATA_NPY) {
         put_text(&f, d->pixel_values);
         put_text(&f, d->grid_thw_path);
+    } else if (d->source == ORCH_DATA_IMAGES) {
+        /* the files (the CSV picks and orders them) and the processor's
+         * bounds, which decide the patch rows */
+        put_text(&f, d->dir);
+        put_text(&f, d->labels);
+        const int64_t bounds[] = {p->processor.min_pixels, p->processor.max_pixels};
+        put(&f, bounds, sizeof bounds);
+    } else if (d->source == ORCH_DATA_SHARDS) {
+        /* the patterns pick the shards (their sorted names order them) and
+         * the processor's bounds decide the patch rows */
+        put_int64(&f, d->n_shards);
+        for (int i = 0; i < d->n_shards; i++)
+            put_text(&f, d->shards[i]);
+        const int64_t bounds[] = {p->processor.min_pixels, p->processor.max_pixels};
+        put(&f, bounds, sizeof bounds);
     } else {
         const int64_t fields[] = {d->n_samples, d->n_classes, d->image_height, d->image_width,
                                   d->n_grids};

@@ -9,7 +9,9 @@
  *   - the tower's weights: model.weights when given, else the seeded init
  *     (the pipeline's seed and initializer_range);
  *   - the image: the data section, and the seed when the data is synthetic
- *     (the seed renders the images).
+ *     (the seed renders the images); for an images folder its dir, labels
+ *     and the processor's bounds; for tar shards their patterns and the
+ *     processor's bounds.
  * These facts are described here once. core/detach_cache.c keys its cache
  * on the config ints below plus the weights' actual values (exact, known
  * once the graph is built); core/sweep_dag.c groups detach runs whose

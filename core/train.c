@@ -16,9 +16,11 @@
 #include "core/data_identity.h"
 #include "core/data_source.h"
 #include "core/detach_cache.h"
+#include "core/eval.h"
 #include "core/exec.h"
 #include "core/graph.h"
 #include "core/init.h"
+#include "core/lr_schedule.h"
 #include "core/pipeline_json.h"
 #include "kernels/kernels.h"
 
@@ -59,6 +61,15 @@ typedef struct run_state {
                                4-byte little-endian length and orch_record_encode bytes */
     size_t pending_len, pending_cap;
     int pending_count;
+    /* evaluation (p->eval) and early stopping (p->schedule.stop) */
+    orch_index_set train_set;      /* eval.split: the images training uses (n 0: all) */
+    orch_index_set eval_set;       /* the images evaluated, indices into *eval_data */
+    orch_dataset eval_own;         /* eval.data's images (owned); empty with eval.split */
+    const orch_dataset *eval_data; /* &eval_own, or &data with eval.split */
+    int evaluating;                /* the forwards under way are an evaluation's */
+    int64_t last_eval;             /* the step of the last evaluation, -1: none */
+    orch_early_stop stop;
+    int stopped_early; /* schedule.stop ended the run; result->end_reason says why */
 } run_state;
 
 /* set from signal handlers; see the stop flag below */
@@ -99,14 +110,24 @@ static double now_ms(void)
 
 /* ------------------------------------------------------- NaN observer */
 
+/* The tensor name an evaluation's NaN event is recorded under: the
+ * executor's, prefixed "eval:" so the store tells it from a training
+ * step's at the same step (an evaluation runs forwards only, whose tensor
+ * is "output"). Static strings: the reported list keeps the pointer. */
+static const char *eval_tensor_name(const char *tensor)
+{
+    return strcmp(tensor, "output") == 0 ? "eval:output" : "eval:tensor";
+}
+
 static void on_nonfinite(void *ctx, const orch_scan_event *ev)
 {
     run_state *rs = ctx;
     orch_train_result *res = rs->result;
+    const char *tensor = rs->evaluating ? eval_tensor_name(ev->tensor) : ev->tensor;
     for (int i = 0; i < rs->n_reported; i++)
         if (rs->reported[i].micro < rs->micro && rs->reported[i].phase == ev->phase &&
             strcmp(rs->reported[i].stage, ev->stage) == 0 &&
-            strcmp(rs->reported[i].tensor, ev->tensor) == 0)
+            strcmp(rs->reported[i].tensor, tensor) == 0)
             return;
     if (rs->n_reported == rs->cap_reported) {
         int cap = rs->cap_reported > 0 ? 2 * rs->cap_reported : 16;
@@ -121,15 +142,16 @@ static void on_nonfinite(void *ctx, const orch_scan_event *ev)
         rs->cap_reported = cap;
     }
     rs->reported[rs->n_reported++] =
-        (struct reported_tensor){ev->phase, ev->stage, ev->tensor, rs->micro};
-    if (res->nan_events == 0)
+        (struct reported_tensor){ev->phase, ev->stage, tensor, rs->micro};
+    /* first_nan is where training met a NaN (a diverged run's place) */
+    if (res->nan_events == 0 && !rs->evaluating)
         snprintf(res->first_nan, sizeof res->first_nan, "step %lld %s %s %s", (long long)ev->step,
                  orch_phase_name(ev->phase), ev->stage, ev->tensor);
     res->nan_events++;
     orch_nan_record rec = {ev->step,
                            ev->phase,
                            ev->stage,
-                           ev->tensor,
+                           tensor,
                            ev->stats.nan_count,
                            ev->stats.inf_count,
                            ev->input_absmax,
@@ -164,15 +186,6 @@ static int max_batch_patches(const orch_dataset *ds, int batch_size, int64_t *ou
     }
     *out = largest * batch_size;
     return ORCH_OK;
-}
-
-static double lr_at(const orch_pipeline *p, int64_t step)
-{
-    double lr = p->optimizer.lr;
-    int warmup = p->schedule.warmup_steps;
-    if (warmup > 0 && step < warmup)
-        lr *= (double)(step + 1) / (double)(warmup + 1);
-    return lr;
 }
 
 /* Loss-scale unscaling: every gradient times factor, the product in double
@@ -285,6 +298,9 @@ static void run_free(run_state *rs)
     free(rs->order);
     free(rs->reported);
     free(rs->pending);
+    orch_index_set_free(&rs->train_set);
+    orch_index_set_free(&rs->eval_set);
+    orch_dataset_free(&rs->eval_own);
 }
 
 /* ------------------------------------------------------------ prepare */
@@ -346,6 +362,92 @@ static int init_params(run_state *rs, const orch_train_options *options, setup_l
     return rc;
 }
 
+/* ------------------------------------------------- evaluation set-up */
+
+static int eval_batch_size(const orch_pipeline *p)
+{
+    return p->eval.batch_size > 0 ? p->eval.batch_size : p->schedule.batch_size;
+}
+
+/* The metrics an evaluation of p's head records, for messages. */
+static const char *eval_metric_list(const orch_pipeline *p)
+{
+    if (p->head.kind != ORCH_HEAD_CLASSIFIER)
+        return "\"eval/loss\" or \"eval/mse\"";
+    return p->head.n_outputs > 5 ? "\"eval/loss\", \"eval/accuracy\" or \"eval/accuracy_top5\""
+                                 : "\"eval/loss\" or \"eval/accuracy\"";
+}
+
+/* Checks eval and schedule.stop against the head (the DSL refuses most of
+ * this; a pipeline built in C may not), then opens the held-out set:
+ * eval.data's images, or eval.split's share of the training data, chosen
+ * by the data seed (rs->train_set then lists the images training keeps). */
+static int prepare_eval(run_state *rs, orch_err *err)
+{
+    const orch_pipeline *p = rs->p;
+    const orch_eval *ev = &p->eval;
+    const orch_stop *stop = &p->schedule.stop;
+    rs->last_eval = -1;
+    orch_early_stop_init(&rs->stop);
+    if (stop->enabled && !ev->enabled)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "%s: schedule.stop watches %s, but there is no eval = { ... } to "
+                           "measure it",
+                           p->path, stop->metric);
+    if (stop->enabled && !orch_eval_metric_produced(stop->metric, p->head.kind, p->head.n_outputs))
+        return orch_seterr(err, ORCH_EINVAL,
+                           "%s: schedule.stop.metric = \"%s\": an evaluation of this head records "
+                           "%s",
+                           p->path, stop->metric, eval_metric_list(p));
+    if (stop->enabled && stop->patience < 1)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "%s: schedule.stop.patience = %d: it must be at least 1 evaluation",
+                           p->path, stop->patience);
+    if (!ev->enabled)
+        return ORCH_OK;
+    if (ev->every < 0 || ev->batch_size < 0)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "%s: eval.every = %d, eval.batch_size = %d: neither can be negative",
+                           p->path, ev->every, ev->batch_size);
+    if (ev->split > 0.0) {
+        uint64_t seed = p->data.has_seed ? p->data.seed : p->seed;
+        orch_err split_err;
+        orch_err_clear(&split_err);
+        int rc = orch_dataset_split(rs->data.n_images, ev->split, seed, &rs->train_set,
+                                    &rs->eval_set, &split_err);
+        if (rc != ORCH_OK)
+            return orch_seterr(err, rc, "%s: %s", p->path, split_err.msg);
+        rs->eval_data = &rs->data;
+        return ORCH_OK;
+    }
+    /* synthetic evaluation images without a seed of their own are drawn
+     * from a stream other than the training images' (else they would be
+     * the first training images again) */
+    orch_data set = ev->data;
+    if (set.source == ORCH_DATA_SYNTHETIC && !set.has_seed) {
+        set.has_seed = 1;
+        set.seed = (p->data.has_seed ? p->data.seed : p->seed) ^ ORCH_EVAL_SYNTHETIC_SEED;
+    }
+    int rc = orch_data_open_set(p, &set, &rs->eval_own, err);
+    if (rc != ORCH_OK)
+        return rc;
+    const orch_dataset *ds = &rs->eval_own;
+    if (p->head.kind == ORCH_HEAD_CLASSIFIER && ds->label_kind == ORCH_LABEL_CLASS &&
+        ds->n_classes > p->head.n_outputs)
+        return orch_seterr(err, ORCH_EINVAL,
+                           "%s: the eval data has %d classes but head.classes is %d", p->path,
+                           ds->n_classes, p->head.n_outputs);
+    /* owned by rs->eval_set: every image of eval.data, in order */
+    rs->eval_set.index = malloc(sizeof(int) * (size_t)ds->n_images);
+    if (rs->eval_set.index == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
+    for (int i = 0; i < ds->n_images; i++)
+        rs->eval_set.index[i] = i;
+    rs->eval_set.n = ds->n_images;
+    rs->eval_data = ds;
+    return ORCH_OK;
+}
+
 /* Everything that can fail on bad input happens here, before the run row
  * exists: data, graph, weights. */
 static int prepare(run_state *rs, const orch_train_options *options, orch_err *err)
@@ -365,22 +467,34 @@ static int prepare(run_state *rs, const orch_train_options *options, orch_err *e
                            "%s: schedule.grad_accum = %d with schedule.batch_size = %d: the global "
                            "batch must be 1 to %d images",
                            p->path, p->schedule.grad_accum, p->schedule.batch_size, INT32_MAX);
+    rc = prepare_eval(rs, err);
+    if (rc != ORCH_OK)
+        return rc;
     rc = orch_graph_build(p, &rs->graph, err);
     if (rc != ORCH_OK)
         return rc;
     int64_t max_patches = 0;
     max_batch_patches(&rs->data, p->schedule.batch_size, &max_patches);
+    int max_images = p->schedule.batch_size;
+    if (p->eval.enabled) { /* an evaluation batch may be larger */
+        int64_t eval_patches = 0;
+        max_batch_patches(rs->eval_data, eval_batch_size(p), &eval_patches);
+        if (eval_patches > max_patches)
+            max_patches = eval_patches;
+        if (eval_batch_size(p) > max_images)
+            max_images = eval_batch_size(p);
+    }
     setup_line line = {options != NULL ? options->progress : NULL, p->model.preset, 0};
     setup_say(&line, "reserving memory", 0, 0);
     /* each step below needs the one before it: a failed reservation leaves
      * buffers unallocated that the weights, the executor and the frozen
      * checksums would read */
-    rc = orch_graph_reserve(&rs->graph, max_patches, p->schedule.batch_size, err);
+    rc = orch_graph_reserve(&rs->graph, max_patches, max_images, err);
     if (rc == ORCH_OK)
         rc = init_params(rs, options, &line, err);
     setup_done(&line);
     if (rc == ORCH_OK)
-        rc = orch_exec_init(&rs->exec, &rs->graph, p, max_patches, p->schedule.batch_size, err);
+        rc = orch_exec_init(&rs->exec, &rs->graph, p, max_patches, max_images, err);
     if (rc == ORCH_OK)
         rc = orch_exec_refresh_lowp(&rs->exec, 1, err);
     if (rc != ORCH_OK)
@@ -470,20 +584,50 @@ static void rank_share(int global, int batch_size, int rank, int ranks, batch_sl
     }
 }
 
+/* The order of the n images of the training part in epoch `epoch`: all of
+ * ds (n == ds->n_images: the source's own order hook, e.g. the shards'
+ * shuffle buffer, applies), or the n images eval.split leaves to training
+ * (a plain seeded permutation of their positions: the hook permutes the
+ * whole set, so it does not apply to a part). */
+static void epoch_order(const orch_pipeline *p, const orch_dataset *ds, int n, int64_t epoch,
+                        int *order)
+{
+    const orch_data *d = &p->data;
+    if (d->shuffle == 0 && d->source != ORCH_DATA_SHARDS) { /* shuffle = false */
+        for (int i = 0; i < n; i++)
+            order[i] = i;
+        return;
+    }
+    uint64_t seed = orch_data_seed(d, p->seed);
+    if (n == ds->n_images)
+        orch_dataset_order(ds, seed, epoch, order);
+    else
+        orch_order_permutation(n, seed, epoch, order);
+}
+
+void orch_train_epoch_order(const orch_pipeline *p, const orch_dataset *ds, int64_t epoch,
+                            int *order)
+{
+    epoch_order(p, ds, ds->n_images, epoch, order);
+}
+
 /* Images of step `step`: positions step*G .. step*G+G-1 of an endless
  * sequence of epochs, each a seeded permutation (reproducible on resume),
  * G the global batch. */
 static void global_batch_indices(run_state *rs, int64_t step, int global, int *indices)
 {
-    int n = rs->data.n_images;
+    /* with eval.split, the epochs are permutations of the training part */
+    const orch_index_set *train = &rs->train_set;
+    int n = train->n > 0 ? train->n : rs->data.n_images;
     for (int i = 0; i < global; i++) {
         int64_t pos = step * global + i;
         int64_t epoch = pos / n;
         if (epoch != rs->order_epoch) {
-            orch_dataset_order(&rs->data, rs->p->seed, epoch, rs->order);
+            epoch_order(rs->p, &rs->data, n, epoch, rs->order);
             rs->order_epoch = epoch;
         }
-        indices[i] = rs->order[pos % n];
+        int k = rs->order[pos % n];
+        indices[i] = train->n > 0 ? train->index[k] : k;
     }
 }
 
@@ -583,7 +727,7 @@ static int gather_records(run_state *rs, int total, orch_err *err)
                 if (reported_before(rs, ev, seen, n_seen) || n_seen >= total)
                     continue;
                 seen[n_seen++] = *ev;
-                if (res->nan_events == 0)
+                if (res->nan_events == 0 && !rs->evaluating)
                     snprintf(res->first_nan, sizeof res->first_nan,
                              "step %lld %s %s %s (rank %lld)", (long long)ev->step,
                              orch_phase_name(ev->phase), ev->stage, ev->tensor,
@@ -694,7 +838,7 @@ static int update_step(run_state *rs, int64_t step, const step_partials *parts, 
     const orch_pipeline *p = rs->p;
     orch_exec *ex = &rs->exec;
     orch_train_result *res = rs->result;
-    double lr = lr_at(p, step);
+    double lr = orch_lr_at(&p->optimizer, &p->schedule, step);
     int rc = ORCH_OK;
     if (rs->cache.disk != NULL) {
         orch_metric_record hit_rec = {step, "feature_cache/hits", parts->cache_hits};
@@ -810,6 +954,121 @@ static int run_step(run_state *rs, int64_t step, int *indices, batch_slice *slic
     if (rc != ORCH_OK)
         return rc;
     return update_step(rs, step, &parts, t0, outcome, err);
+}
+
+/* --------------------------------------------------------- evaluation */
+
+/* The data-parallel reduction of an evaluation: every rank's sums added
+ * up (so every rank takes the same early-stopping decision), then the
+ * other ranks' NaN events and cache uses to rank 0. */
+static int reduce_eval(run_state *rs, orch_eval_sums *sums, orch_err *err)
+{
+    double ctl[ORCH_EVAL_SUMS + 1];
+    memcpy(ctl, sums, sizeof *sums);
+    ctl[ORCH_EVAL_SUMS] = rs->pending_count;
+    int rc = orch_comm_allreduce_sum_f64(rs->comm, ctl, ORCH_EVAL_SUMS + 1, err);
+    if (rc != ORCH_OK)
+        return rc;
+    memcpy(sums, ctl, sizeof *sums);
+    return ctl[ORCH_EVAL_SUMS] > 0 ? gather_records(rs, (int)ctl[ORCH_EVAL_SUMS], err) : ORCH_OK;
+}
+
+/* This rank's share of the held-out set, forward only, eval.batch_size
+ * images at a time, into *sums. Under detach with the feature cache the
+ * tower's outputs come from (and go to) the cache as a step's do. */
+static int eval_forwards(run_state *rs, int64_t step, orch_eval_sums *sums, orch_err *err)
+{
+    orch_exec *ex = &rs->exec;
+    const orch_tensor *logits = &rs->graph.tensors[rs->graph.logits];
+    int n = rs->eval_set.n, b = eval_batch_size(rs->p);
+    /* data parallelism: rank r evaluates the contiguous [floor(r n / N), floor((r + 1) n / N)) */
+    int lo = (int)((int64_t)rs->rank * n / rs->ranks);
+    int hi = (int)((int64_t)(rs->rank + 1) * n / rs->ranks);
+    int rc = ORCH_OK;
+    for (int first = lo; first < hi && rc == ORCH_OK; first += b, rs->micro++) {
+        int count = hi - first < b ? hi - first : b;
+        rc = orch_dataset_batch(rs->eval_data, rs->eval_set.index + first, count, &rs->batch, err);
+        if (rc == ORCH_OK)
+            rc = orch_exec_set_batch(ex, &rs->batch, err);
+        if (rc != ORCH_OK)
+            return rc;
+        ex->step = step;
+        ex->image_offset = 0;
+        ex->patch_offset = 0;
+        ex->loss_weight = 1.0;
+        double loss = 0.0;
+        if (rs->cache.disk != NULL) {
+            int hits = 0, misses = 0;
+            rc = orch_detach_cache_forward(&rs->cache, ex, &rs->batch, &loss, &hits, &misses, err);
+            if (rc == ORCH_OK)
+                rc = record_cache_uses(rs, err);
+        } else {
+            loss = orch_exec_forward(ex);
+        }
+        if (rc == ORCH_OK)
+            orch_eval_add_batch(sums, logits->data, logits->cols, &rs->batch, loss);
+    }
+    return rc;
+}
+
+/* Early stopping's comparison after an evaluation at step; ends the run
+ * (rs->stopped_early, the reason in the result) when the metric did not
+ * improve for schedule.stop.patience evaluations and steps remain. */
+static void early_stop(run_state *rs, int64_t step, const orch_eval_metric *metrics, int n)
+{
+    const orch_stop *stop = &rs->p->schedule.stop;
+    if (!stop->enabled)
+        return;
+    double value = NAN;
+    for (int i = 0; i < n; i++)
+        if (strcmp(metrics[i].name, stop->metric) == 0)
+            value = metrics[i].value;
+    if (orch_early_stop_update(&rs->stop, stop, value, step) && step + 1 < rs->p->schedule.steps) {
+        rs->stopped_early = 1;
+        orch_early_stop_reason(&rs->stop, stop, rs->result->end_reason,
+                               sizeof rs->result->end_reason);
+    }
+}
+
+/* An evaluation after step `step` (core/eval.h): the held-out set's
+ * forwards with dropout and injection off, nothing of training touched;
+ * its metrics recorded at step; NaN events, when the checks find any, as
+ * a step's but with their tensor prefixed "eval:" (they do not make the
+ * run diverge: training's own values decide that). */
+static int evaluate(run_state *rs, int64_t step, orch_err *err)
+{
+    orch_train_result *res = rs->result;
+    orch_eval_sums sums = {0};
+    rs->evaluating = rs->exec.evaluating = 1;
+    rs->n_reported = 0; /* a stage's NaN is recorded once per evaluation */
+    rs->micro = 0;
+    int rc = eval_forwards(rs, step, &sums, err);
+    if (rc == ORCH_OK && rs->comm != NULL)
+        rc = reduce_eval(rs, &sums, err);
+    rs->evaluating = rs->exec.evaluating = 0;
+    if (rc == ORCH_OK && rs->record_error)
+        rc = orch_seterr(err, rs->observer_err.code, "%s", rs->observer_err.msg);
+    if (rc != ORCH_OK)
+        return rc;
+    orch_eval_metric metrics[ORCH_EVAL_MAX_METRICS];
+    int n = orch_eval_metrics(&sums, rs->p->head.kind, rs->p->head.n_outputs, metrics);
+    for (int i = 0; i < n && rc == ORCH_OK; i++) {
+        orch_metric_record rec = {step, metrics[i].name, metrics[i].value};
+        rc = rs->sink->metric(rs->sink->ctx, res->run_id, &rec, err);
+    }
+    rs->last_eval = step;
+    res->evals++;
+    res->eval_loss = metrics[0].value;
+    res->eval_accuracy = rs->p->head.kind == ORCH_HEAD_CLASSIFIER ? metrics[1].value : NAN;
+    early_stop(rs, step, metrics, n);
+    return rc;
+}
+
+/* Whether an evaluation follows step (eval.every): after steps N-1,
+ * 2N-1, ... (every N steps done); the end's is decided by the caller. */
+static int eval_due(const orch_pipeline *p, int64_t step)
+{
+    return p->eval.enabled && p->eval.every > 0 && (step + 1) % p->eval.every == 0;
 }
 
 /* Whether the run's end state is unusable: the last step's loss, or any
@@ -935,7 +1194,8 @@ static int write_checkpoint(run_state *rs, const orch_train_options *options, in
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return orch_seterr(err, ORCH_EIO, "%s: %s", dir, strerror(errno));
     snprintf(path, sizeof path, "%s/checkpoint-%lld.safetensors", dir, (long long)step);
-    orch_checkpoint_state st = {step, rs->updates, rs->exec.loss_scale, rs->good_steps, ""};
+    orch_checkpoint_state st = {step,           rs->updates, rs->exec.loss_scale,
+                                rs->good_steps, "",          rs->stop};
     snprintf(st.config_hash, sizeof st.config_hash, "%s", config_hash);
     char sha[65] = "";
     int64_t bytes = 0;
@@ -978,6 +1238,7 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
         rs.updates = st.updates;
         rs.exec.loss_scale = st.loss_scale;
         rs.good_steps = st.good_steps;
+        rs.stop = st.stop;
     }
     if (rc == ORCH_OK && rs.comm != NULL)
         rc = same_parameters(&rs, err);
@@ -992,7 +1253,9 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     /* the data it computes on, recorded with it (core/data_identity.h):
      * hashed before begin_run, its files and classes sent right after */
     orch_data_identity data_id;
-    rc = orch_data_identity_of(&rs.data, NULL, &data_id, err);
+    /* eval.split evaluates files the training role already names */
+    rc = orch_data_identity_of(&rs.data, rs.eval_data == &rs.eval_own ? &rs.eval_own : NULL,
+                               &data_id, err);
     if (rc != ORCH_OK) {
         free(config_json);
         run_free(&rs);
@@ -1063,8 +1326,13 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
             rc = sc.rc;
         }
         print_progress(progress, p, result, step, now_ms() - start, step - first_step + 1);
-        print_json_step(json, result->run_id, step, result, lr_at(p, step), now_ms() - t0);
-        if (outcome == STEP_DIVERGED || (rs.comm != NULL ? rs.stop_all : stop_requested))
+        print_json_step(json, result->run_id, step, result,
+                        orch_lr_at(&p->optimizer, &p->schedule, step), now_ms() - t0);
+        /* after the stage statistics, which read the step's activations */
+        if (rc == ORCH_OK && outcome != STEP_DIVERGED && eval_due(p, step))
+            rc = evaluate(&rs, step, err);
+        if (rc != ORCH_OK || outcome == STEP_DIVERGED || rs.stopped_early ||
+            (rs.comm != NULL ? rs.stop_all : stop_requested))
             break;
         int every = p->schedule.checkpoint_every;
         if (rc == ORCH_OK && every > 0 && (step + 1) % every == 0 && step + 1 < p->schedule.steps) {
@@ -1081,6 +1349,14 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
      * weights or a NaN loss as a success */
     if (rc == ORCH_OK && outcome != STEP_DIVERGED && ended_non_finite(&rs, last_done))
         outcome = STEP_DIVERGED;
+    /* the end's evaluation: a run that finished (its steps, or stopped
+     * early) and has not just been evaluated; an interrupted run is
+     * evaluated when it is resumed to its end */
+    int interrupted = !rs.stopped_early && (rs.comm != NULL ? rs.stop_all : stop_requested) &&
+                      last_done + 1 < p->schedule.steps;
+    if (rc == ORCH_OK && p->eval.enabled && outcome != STEP_DIVERGED && !interrupted &&
+        last_done >= 0 && rs.last_eval != last_done)
+        rc = evaluate(&rs, last_done, err);
     /* the final state is a checkpoint too, so finished runs can be continued
      * elsewhere and interrupted ones resume from their last whole step */
     if (rc == ORCH_OK && last_done > last_checkpoint && outcome != STEP_DIVERGED)
@@ -1091,13 +1367,15 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
     if (rc == ORCH_OK) {
         if (outcome == STEP_DIVERGED)
             result->status = ORCH_RUN_DIVERGED;
-        else if ((rs.comm != NULL ? rs.stop_all : stop_requested) &&
-                 last_done + 1 < p->schedule.steps)
+        else if (interrupted)
             result->status = ORCH_RUN_INTERRUPTED;
         else
             result->status = ORCH_RUN_FINISHED;
+        /* error is why it stopped (a signal); reason why a finished run
+         * ended before its last step (early stopping) */
         orch_run_end end = {result->status,
-                            result->status == ORCH_RUN_INTERRUPTED ? stop_reason() : NULL, NULL};
+                            result->status == ORCH_RUN_INTERRUPTED ? stop_reason() : NULL,
+                            rs.stopped_early ? result->end_reason : NULL};
         rc = sink->end_run(sink->ctx, result->run_id, &end, err);
         if (rc != ORCH_OK) /* the sink marked it failed where it still could */
             result->status = ORCH_RUN_FAILED;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/dataset.h"
 #include "core/err.h"
 #include "core/mpi_comm.h"
 #include "core/pipeline.h"
@@ -61,6 +62,12 @@ typedef struct orch_train_result {
     char first_nan[256];   /* "step 1 backward visual.merger.mlp.2 grad_weight", or "" */
     char diverged_at[320]; /* a diverged run: where ("step 2 backward head grad_weight",
                               "step 5: the final loss is NaN", ...); else "" */
+    int64_t evals;         /* evaluations done (eval = { ... }) */
+    double eval_loss;      /* the last evaluation's eval/loss */
+    double eval_accuracy;  /* and eval/accuracy (classifiers; else NaN) */
+    char end_reason[256];  /* why a finished run ended before its last step ("early stop:
+                              eval/loss did not improve for 3 evaluations (best 0.4123 at
+                              step 40)"), else "" */
 } orch_train_result;
 
 /* Asks a running orch_train to stop after its current step; the run is
@@ -73,6 +80,13 @@ void orch_train_request_stop(void);
 /* orch_train_request_stop from the handler of signal sig: the run's error
  * text says "interrupted by SIGINT" (or SIGTERM). Async-signal-safe. */
 void orch_train_stop_by_signal(int sig);
+
+/* The order of ds's images in epoch `epoch` of a run of p, into
+ * order[ds->n_images]: a permutation seeded by the data seed (data.seed,
+ * else seed) and the epoch, reproducible on resume; the identity with
+ * data.shuffle = false. */
+void orch_train_epoch_order(const orch_pipeline *p, const orch_dataset *ds, int64_t epoch,
+                            int *order);
 
 /* Trains p and records it through sink. A run that starts is always ended
  * in the sink (finished, diverged or failed with the message). Returns

@@ -306,24 +306,24 @@ size_t cv_list(cv *c, int idx, const char *path, size_t max)
 
 /* Fails for a key of the table at t that is an option of another kind than
  * kind: "strategy.replace is an option of surgery, not of lora". */
-static void check_other_kinds(cv *c, int t, const char *section, int kind)
+static void check_other_kinds(cv *c, int t, const char *section, int kind, const char *at)
 {
     lua_State *L = c->L;
-    char kind_path[DSL_LOC_PATH_MAX];
-    cv_join(kind_path, section, "kind");
-    const orch_field *kinds = orch_field_get(kind_path);
+    const orch_field *kinds = orch_field_kind_of(section);
+    ORCH_ASSERT(kinds != NULL);
     lua_pushnil(L);
     while (lua_next(L, t) != 0) {
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING)
             continue;
-        char full[DSL_LOC_PATH_MAX];
-        cv_join(full, section, lua_tostring(L, -1));
+        char full[DSL_LOC_PATH_MAX], row[DSL_LOC_PATH_MAX];
+        cv_join(full, at, lua_tostring(L, -1));
+        cv_join(row, section, lua_tostring(L, -1));
         /* a path may have a row per kind (optimizer.weight_decay) */
         const orch_field *f = NULL;
         int mine = 0;
         for (size_t i = 0; i < orch_fields_count; i++)
-            if (strcmp(orch_fields[i].path, full) == 0) {
+            if (strcmp(orch_fields[i].path, row) == 0) {
                 f = &orch_fields[i];
                 mine |= f->kinds == 0 || (f->kinds & (1u << kind));
             }
@@ -346,20 +346,30 @@ static void check_other_kinds(cv *c, int t, const char *section, int kind)
     }
 }
 
-void cv_check_section(cv *c, int t, const char *section, int kind)
+void cv_check_section_at(cv *c, int t, const char *section, int kind, const char *at)
 {
     t = lua_absindex(c->L, t);
     if (kind >= 0)
-        check_other_kinds(c, t, section, kind);
+        check_other_kinds(c, t, section, kind, at);
     const char *keys[32];
     size_t n = orch_field_keys(section, kind, keys, 32);
-    cv_check_keys(c, t, section, keys, n);
+    cv_check_keys(c, t, at, keys, n);
+}
+
+void cv_check_section(cv *c, int t, const char *section, int kind)
+{
+    cv_check_section_at(c, t, section, kind, section);
 }
 
 void cv_value(cv *c, const orch_field *f, int idx, const char *path, void *out)
 {
-    if (out == NULL)
+    if (out == NULL) {
         out = orch_field_ptr(f, c->p);
+        if (f->given_offset != 0) { /* data.has_seed */
+            int on = 1;
+            memcpy((char *)c->p + f->given_offset, &on, sizeof on);
+        }
+    }
     int v;
     switch (f->type) {
     case ORCH_FIELD_INT:
@@ -388,7 +398,10 @@ void cv_value(cv *c, const orch_field *f, int idx, const char *path, void *out)
             output_of(c, path, name + strlen(ORCH_OUTPUT_OF_PREFIX), out, f->size);
             return;
         }
-        cv_file(c, path, name, out, f->size);
+        if (f->flags & ORCH_FIELDF_NO_STAT)
+            cv_resolve(c, path, name, out, f->size);
+        else
+            cv_file(c, path, name, out, f->size);
         return;
     }
     case ORCH_FIELD_REAL: {
@@ -464,7 +477,7 @@ void cv_field_or_default(cv *c, int t, const orch_field *f)
         cv_default(c, f);
 }
 
-void cv_file(cv *c, const char *path, const char *name, char *out, size_t n)
+void cv_resolve(cv *c, const char *path, const char *name, char *out, size_t n)
 {
     if (name[0] == '\0')
         cv_fail(c, path, "%s: the file name is empty", path);
@@ -480,6 +493,11 @@ void cv_file(cv *c, const char *path, const char *name, char *out, size_t n)
         len = snprintf(out, n, "%.*s/%s", (int)(slash - origin), origin, name);
     if (len < 0 || (size_t)len >= n)
         cv_fail(c, path, "%s: the file name '%s' is too long", path, name);
+}
+
+void cv_file(cv *c, const char *path, const char *name, char *out, size_t n)
+{
+    cv_resolve(c, path, name, out, n);
     struct stat st;
     if (stat(out, &st) != 0) {
         int e = errno;
@@ -540,11 +558,13 @@ int dsl_convert(lua_State *L)
     snprintf(c.p->path, sizeof c.p->path, "%s", c.ctx->main_path);
     cv_check_section(&c, 1, "", -1);
     cv_model(&c, 1);
+    cv_processor(&c, 1);
     cv_data(&c, 1);
     cv_head_loss(&c, 1);
     cv_strategy(&c, 1);
     cv_optimizer(&c, 1);
     cv_schedule(&c, 1);
+    cv_eval(&c, 1);
     cv_precision(&c, 1);
     cv_checks(&c, 1);
     cv_parallel(&c, 1);

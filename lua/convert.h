@@ -87,6 +87,10 @@ size_t cv_list(cv *c, int idx, const char *path, size_t max);
  * lora"). */
 void cv_check_section(cv *c, int t, const char *section, int kind);
 
+/* cv_check_section for a table read as section but named at in messages
+ * (eval.data, read with the rows of data). */
+void cv_check_section_at(cv *c, int t, const char *section, int kind, const char *at);
+
 /* Reads the value at idx as field f, with the table's type, range and enum
  * names, into out (f's member of c->p when out is NULL); named path in
  * messages. Scalars only (INT, U64, REAL, BOOL, ENUM, STRING, FILE). */
@@ -116,13 +120,22 @@ void cv_scalars(cv *c, int t, const char *section, int kind);
  * file. Writes the resolved name into out. */
 void cv_file(cv *c, const char *path, const char *name, char *out, size_t n);
 
+/* cv_file without the check that the file exists: for names the data source
+ * checks (a folder, shard patterns). */
+void cv_resolve(cv *c, const char *path, const char *name, char *out, size_t n);
+
 /* The sections, in validation order (convert_model.c, convert_train.c). */
 void cv_model(cv *c, int root);
+void cv_processor(cv *c, int root);
 void cv_data(cv *c, int root);
+/* The data table at t, read into c->p->data and named at in messages
+ * ("data"; "eval.data" with c->p a view whose data is the eval set). */
+void cv_data_at(cv *c, int t, const char *at);
 void cv_head_loss(cv *c, int root);
 void cv_strategy(cv *c, int root);
 void cv_optimizer(cv *c, int root);
 void cv_schedule(cv *c, int root);
+void cv_eval(cv *c, int root); /* eval, and what schedule.stop needs of it */
 void cv_precision(cv *c, int root);
 void cv_checks(cv *c, int root);
 void cv_parallel(cv *c, int root);

@@ -182,15 +182,44 @@ void cv_model(cv *c, int root)
 
 /* ----------------------------------------------------------------- data */
 
+/* The data table is read by the rows of data whatever its place: at names
+ * it in messages ("data", or "eval.data" with c->p a view whose data is the
+ * evaluation set), so eval.data needs no row of its own. */
+
 #define MAX_SIDE              16384
 #define MAX_PATCHES_PER_IMAGE (1LL << 22)
 
-static void image_size(cv *c, int t)
+/* The row of data.KEY that applies to the data's source (data.shuffle has
+ * one for shards and one for the other sources). */
+static const orch_field *data_row(cv *c, const char *key)
+{
+    char path[DSL_LOC_PATH_MAX];
+    cv_join(path, "data", key);
+    for (size_t i = 0; i < orch_fields_count; i++)
+        if (strcmp(orch_fields[i].path, path) == 0 && orch_field_applies(&orch_fields[i], c->p))
+            return &orch_fields[i];
+    ORCH_UNREACHABLE();
+}
+
+/* Reads t[key] into its data row when present (returns 1), named at.key. */
+static int data_field(cv *c, int t, const char *at, const orch_field *f)
+{
+    char path[DSL_LOC_PATH_MAX];
+    cv_join(path, at, orch_field_key(f));
+    int present = cv_get(c, t, orch_field_key(f)) != LUA_TNIL;
+    if (present)
+        cv_value(c, f, -1, path, NULL);
+    lua_pop(c->L, 1);
+    return present;
+}
+
+static void image_size(cv *c, int t, const char *at)
 {
     lua_State *L = c->L;
     const orch_model_config *k = &c->p->model.config;
-    const char *path = "data.image_size";
-    const orch_field *f = orch_field_get(path);
+    char path[DSL_LOC_PATH_MAX];
+    cv_join(path, at, "image_size");
+    const orch_field *f = orch_field_get("data.image_size");
     long long h, w;
     cv_get(c, t, "image_size");
     if (lua_type(L, -1) == LUA_TNUMBER) {
@@ -282,11 +311,12 @@ static void grid_row(cv *c, int idx, const char *path, int64_t row[3])
                 w, MAX_PATCHES_PER_IMAGE);
 }
 
-static void grids(cv *c, int t)
+static void grids(cv *c, int t, const char *at)
 {
     lua_State *L = c->L;
     orch_data *d = &c->p->data;
-    const char *path = "data.image_grid_thw";
+    char path[DSL_LOC_PATH_MAX];
+    cv_join(path, at, "image_grid_thw");
     int type = cv_get(c, t, "image_grid_thw");
     if (type == LUA_TSTRING)
         cv_fail(c, path,
@@ -320,22 +350,185 @@ static void grids(cv *c, int t)
     lua_pop(L, 1);
 }
 
-/* Reads the file name field at path (data.KEY) of source npy. */
-static void data_file(cv *c, int t, const char *key)
+/* Reads the file name field at.KEY of source npy. */
+static void data_file(cv *c, int t, const char *at, const char *key)
 {
-    char path[DSL_LOC_PATH_MAX];
-    cv_join(path, "data", key);
-    cv_need(c, t, "data", key, " with source = \"npy\" (a .npy file)");
-    /* image_grid_thw has two rows: the file is the one read with npy */
-    for (size_t i = 0; i < orch_fields_count; i++)
-        if (strcmp(orch_fields[i].path, path) == 0 && orch_fields[i].type == ORCH_FIELD_FILE)
-            cv_field(c, t, &orch_fields[i], NULL);
+    cv_need(c, t, at, key, " with source = \"npy\" (a .npy file)");
+    data_field(c, t, at, data_row(c, key)); /* image_grid_thw: the npy row, a file */
+}
+
+/* Reads the shard pattern at idx, named shown (located at where), into
+ * out: a non-empty string with balanced braces, resolved against the
+ * folder of the file that gives it; the data source expands it. */
+static void shard_pattern(cv *c, int idx, const char *where, const char *shown, char *out)
+{
+    char name[ORCH_PATH_MAX];
+    if (lua_type(c->L, idx) != LUA_TSTRING) {
+        char got[96];
+        cv_fail(c, where, "%s must be a file pattern such as \"train-{000..003}.tar\" (got %s)",
+                shown, cv_describe(c, idx, got, sizeof got));
+    }
+    cv_str(c, idx, shown, name, sizeof name);
+    int depth = 0;
+    for (const char *s = name; *s != '\0'; s++) {
+        depth += *s == '{' ? 1 : *s == '}' ? -1 : 0;
+        if (depth < 0)
+            break;
+    }
+    if (depth != 0)
+        cv_fail(c, where, "%s = '%s' has an unbalanced brace (a range is written {000..003})",
+                shown, name);
+    cv_resolve(c, where, name, out, ORCH_PATH_MAX);
+}
+
+/* shards: the patterns are the positional entries (shards { "a.tar", ... })
+ * or the list t.shards; the table's named keys are checked by the caller. */
+static void shard_patterns(cv *c, int t, const char *at)
+{
+    lua_State *L = c->L;
+    orch_data *d = &c->p->data;
+    char path[DSL_LOC_PATH_MAX], item[DSL_LOC_PATH_MAX], shown[DSL_LOC_PATH_MAX];
+    cv_join(path, at, "shards");
+    size_t max = orch_field_get("data.shards")->size;
+    size_t positional = (size_t)lua_rawlen(L, t);
+    int keyed = cv_get(c, t, "shards") != LUA_TNIL;
+    if (keyed && positional > 0)
+        cv_fail(c, path,
+                "%s: give the patterns as the entries of shards { ... } or as shards = { ... }, "
+                "not both",
+                path);
+    int list = t;
+    if (keyed) {
+        cv_list(c, -1, path, max);
+        list = lua_gettop(L);
+    }
+    size_t n = (size_t)lua_rawlen(L, list);
+    if (n == 0)
+        cv_fail(c, keyed ? path : at,
+                "%s is empty; give at least one pattern, e.g. shards { \"train-{000..003}.tar\" }",
+                path);
+    if (n > max)
+        cv_fail(c, keyed ? path : at, "%s has %zu patterns; at most %zu are allowed", path, n, max);
+    for (size_t i = 0; i < n; i++) {
+        cv_index(shown, path, (long long)i + 1);
+        cv_index(item, at, (long long)i + 1); /* where the locator has it */
+        lua_rawgeti(L, list, (lua_Integer)i + 1);
+        shard_pattern(c, -1, keyed ? shown : item, shown, d->shards[i]);
+        lua_pop(L, 1);
+    }
+    d->n_shards = (int)n;
+    lua_pop(L, 1); /* t.shards or nil */
+}
+
+/* Pushes a copy of the named entries of the table at t (the positional
+ * ones are shards' patterns, not keys). */
+static void push_named(cv *c, int t)
+{
+    lua_State *L = c->L;
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, -4);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+}
+
+void cv_data_at(cv *c, int t, const char *at)
+{
+    lua_State *L = c->L;
+    orch_data *d = &c->p->data;
+    t = lua_absindex(L, t);
+    const orch_field *source = orch_field_get("data.source");
+    /* shards' patterns are positional: the keys are the named entries */
+    int keys = t;
+    if (cv_get(c, t, "source") == LUA_TSTRING && strcmp(lua_tostring(L, -1), "shards") == 0) {
+        push_named(c, t);
+        lua_remove(L, -2);
+        keys = lua_gettop(L);
+    } else {
+        lua_pop(L, 1);
+    }
+    cv_check_section_at(c, keys, "data", -1, at);
+    if (!data_field(c, t, at, source))
+        cv_default(c, source);
+    data_field(c, t, at, data_row(c, "classes"));
+
+    switch (d->source) {
+    case ORCH_DATA_SYNTHETIC: {
+        const char *why = "source = \"synthetic\" (it names a .npy file for source = \"npy\")";
+        cv_forbid(c, t, at, "pixel_values", why);
+        cv_forbid(c, t, at, "labels", why);
+        cv_check_section_at(c, keys, "data", (int)d->source, at);
+        cv_need(c, t, at, "samples", " for synthetic data (the number of images)");
+        data_field(c, t, at, data_row(c, "samples"));
+        int has_size = cv_get(c, t, "image_size") != LUA_TNIL;
+        int has_grid = cv_get(c, t, "image_grid_thw") != LUA_TNIL;
+        lua_pop(L, 2);
+        char grid_path[DSL_LOC_PATH_MAX];
+        cv_join(grid_path, at, "image_grid_thw");
+        if (has_size && has_grid)
+            cv_fail(c, grid_path,
+                    "give %s.image_size (pixels) or %s.image_grid_thw (patches), not both", at, at);
+        if (!has_size && !has_grid)
+            cv_fail(c, at,
+                    "%s needs image_size = {height, width} in pixels or image_grid_thw = "
+                    "{{t, h, w}, ...} in patches",
+                    at);
+        if (has_size)
+            image_size(c, t, at);
+        else
+            grids(c, t, at);
+        break;
+    }
+    case ORCH_DATA_NPY: {
+        const char *why = "source = \"npy\" (the .npy files hold the images)";
+        cv_forbid(c, t, at, "samples", why);
+        cv_forbid(c, t, at, "image_size", why);
+        cv_check_section_at(c, keys, "data", (int)d->source, at);
+        data_file(c, t, at, "pixel_values");
+        if (cv_get(c, t, "image_grid_thw") == LUA_TTABLE) {
+            char grid_path[DSL_LOC_PATH_MAX];
+            cv_join(grid_path, at, "image_grid_thw");
+            cv_fail(c, grid_path,
+                    "%s must name a .npy file with source = \"npy\" (grids as tables are for "
+                    "synthetic data)",
+                    grid_path);
+        }
+        lua_pop(L, 1);
+        data_file(c, t, at, "image_grid_thw");
+        data_file(c, t, at, "labels");
+        break;
+    }
+    case ORCH_DATA_IMAGES:
+        cv_check_section_at(c, keys, "data", (int)d->source, at);
+        cv_need(c, t, at, "dir",
+                " with source = \"images\" (a folder of PNG/JPEG files), e.g. images { dir = "
+                "\"train/\" }");
+        data_field(c, t, at, data_row(c, "dir"));
+        data_field(c, t, at, data_row(c, "labels"));
+        break;
+    case ORCH_DATA_SHARDS:
+        cv_check_section_at(c, keys, "data", (int)d->source, at);
+        shard_patterns(c, t, at);
+        break;
+    }
+
+    const orch_field *shuffle = data_row(c, "shuffle");
+    if (!data_field(c, t, at, shuffle))
+        cv_default(c, shuffle);
+    data_field(c, t, at, data_row(c, "seed"));
+    if (keys != t)
+        lua_remove(L, keys);
 }
 
 void cv_data(cv *c, int root)
 {
     lua_State *L = c->L;
-    orch_data *d = &c->p->data;
     int type = cv_get(c, root, "data");
     if (type == LUA_TNIL)
         cv_fail(c, "data",
@@ -345,43 +538,41 @@ void cv_data(cv *c, int root)
         char got[96];
         cv_fail(c, "data", "data must be a table (got %s)", cv_describe(c, -1, got, sizeof got));
     }
-    int t = lua_gettop(L);
-    cv_check_section(c, t, "data", -1);
-    cv_field_or_default(c, t, orch_field_get("data.source"));
-    cv_field(c, t, orch_field_get("data.classes"), NULL);
-
-    if (d->source == ORCH_DATA_SYNTHETIC) {
-        const char *why = "source = \"synthetic\" (it names a .npy file for source = \"npy\")";
-        cv_forbid(c, t, "data", "pixel_values", why);
-        cv_forbid(c, t, "data", "labels", why);
-        cv_need(c, t, "data", "samples", " for synthetic data (the number of images)");
-        cv_field(c, t, orch_field_get("data.samples"), NULL);
-        int has_size = cv_get(c, t, "image_size") != LUA_TNIL;
-        int has_grid = cv_get(c, t, "image_grid_thw") != LUA_TNIL;
-        lua_pop(L, 2);
-        if (has_size && has_grid)
-            cv_fail(c, "data.image_grid_thw",
-                    "give data.image_size (pixels) or data.image_grid_thw (patches), not both");
-        if (!has_size && !has_grid)
-            cv_fail(c, "data",
-                    "data needs image_size = {height, width} in pixels or image_grid_thw = "
-                    "{{t, h, w}, ...} in patches");
-        if (has_size)
-            image_size(c, t);
-        else
-            grids(c, t);
-    } else {
-        const char *why = "source = \"npy\" (the .npy files hold the images)";
-        cv_forbid(c, t, "data", "samples", why);
-        cv_forbid(c, t, "data", "image_size", why);
-        data_file(c, t, "pixel_values");
-        if (cv_get(c, t, "image_grid_thw") == LUA_TTABLE)
-            cv_fail(c, "data.image_grid_thw",
-                    "data.image_grid_thw must name a .npy file with source = \"npy\" (grids as "
-                    "tables are for synthetic data)");
-        lua_pop(L, 1);
-        data_file(c, t, "image_grid_thw");
-        data_file(c, t, "labels");
-    }
+    cv_data_at(c, lua_gettop(L), "data");
     lua_pop(L, 1);
+}
+
+/* ------------------------------------------------------------ processor */
+
+void cv_processor(cv *c, int root)
+{
+    lua_State *L = c->L;
+    orch_processor_bounds *b = &c->p->processor;
+    int t = 0;
+    int type = cv_get(c, root, "processor");
+    if (type == LUA_TTABLE) {
+        t = lua_gettop(L);
+        cv_check_section(c, t, "processor", -1);
+    } else if (type != LUA_TNIL) {
+        char got[96];
+        cv_fail(c, "processor",
+                "processor must be a table like { min_pixels = 3136, max_pixels = 1003520 } (got "
+                "%s)",
+                cv_describe(c, -1, got, sizeof got));
+    }
+    cv_scalars(c, t, "processor", -1);
+    lua_pop(L, 1);
+    if (t == 0)
+        return; /* the hub's values: the data source fits them to the model */
+    const orch_model_config *k = &c->p->model.config;
+    long long factor = (long long)k->patch_size * k->spatial_merge_size;
+    if (b->min_pixels < factor * factor)
+        cv_fail_pair(c, "processor.min_pixels", "model.patch_size",
+                     "processor.min_pixels = %d is less than (patch_size x spatial_merge_size)^2 "
+                     "= %lld pixels, one merged patch",
+                     b->min_pixels, factor * factor);
+    if (b->min_pixels > b->max_pixels)
+        cv_fail_pair(c, "processor.min_pixels", "processor.max_pixels",
+                     "processor.min_pixels = %d is more than processor.max_pixels = %d",
+                     b->min_pixels, b->max_pixels);
 }

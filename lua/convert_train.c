@@ -233,10 +233,51 @@ void cv_optimizer(cv *c, int root)
         o->beta2 = b[1];
         lua_pop(L, 1);
     }
+    if (!(o->min_lr < o->lr))
+        cv_fail_pair(c, "optimizer.min_lr", "optimizer.lr",
+                     "optimizer.min_lr = %.14g must be less than optimizer.lr = %.14g", o->min_lr,
+                     o->lr);
     lua_pop(L, 1);
 }
 
 /* --------------------------------------------------------------- schedule */
+
+/* schedule.stop at t: a metric the head produces, and patience. */
+static void stop(cv *c, int t)
+{
+    lua_State *L = c->L;
+    orch_stop *st = &c->p->schedule.stop;
+    const char *path = "schedule.stop";
+    cv_check_section(c, t, path, -1);
+    cv_need(c, t, path, "patience", " (evaluations without improvement before the run stops)");
+    cv_scalars(c, t, path, -1);
+    const orch_field *metric = orch_field_get("schedule.stop.metric");
+    if (cv_get(c, t, "metric") == LUA_TNIL) {
+        lua_pop(L, 1);
+        dsl_push_default(L, metric);
+    }
+    int m = cv_enum(c, -1, "schedule.stop.metric", metric->names, metric->n_names);
+    lua_pop(L, 1);
+    snprintf(st->metric, sizeof st->metric, "%s", metric->names[m]);
+    const orch_head *h = &c->p->head;
+    if (h->kind == ORCH_HEAD_CLASSIFIER && strcmp(st->metric, "eval/mse") == 0)
+        cv_fail_pair(c, "schedule.stop.metric", "head.kind",
+                     "schedule.stop.metric = \"eval/mse\" is a regression head's; a classifier "
+                     "reports eval/loss, eval/accuracy%s",
+                     h->n_outputs > 5 ? " and eval/accuracy_top5" : "");
+    if (h->kind == ORCH_HEAD_REGRESSION && strncmp(st->metric, "eval/accuracy", 13) == 0)
+        cv_fail_pair(c, "schedule.stop.metric", "head.kind",
+                     "schedule.stop.metric = \"%s\" is a classifier's; a regression head reports "
+                     "eval/loss and eval/mse",
+                     st->metric);
+    if (h->kind == ORCH_HEAD_CLASSIFIER && strcmp(st->metric, "eval/accuracy_top5") == 0 &&
+        h->n_outputs <= 5)
+        cv_fail_pair(c, "schedule.stop.metric", "head.classes",
+                     "schedule.stop.metric = \"eval/accuracy_top5\" needs more than 5 classes "
+                     "(head.classes = %d)",
+                     h->n_outputs);
+    st->enabled = 1;
+}
 
 void cv_schedule(cv *c, int root)
 {
@@ -264,6 +305,107 @@ void cv_schedule(cv *c, int root)
                      "schedule.batch_size x schedule.grad_accum = %lld images is more than "
                      "data.samples = %d",
                      (long long)s->batch_size * s->grad_accum, d->n_samples);
+    int type = cv_get(c, t, "stop");
+    if (type != LUA_TNIL) {
+        if (type != LUA_TTABLE) {
+            char got[96];
+            cv_fail(c, "schedule.stop",
+                    "schedule.stop must be a table like { metric = \"eval/loss\", patience = 3 } "
+                    "(got %s)",
+                    cv_describe(c, -1, got, sizeof got));
+        }
+        stop(c, lua_gettop(L));
+    }
+    lua_pop(L, 2);
+}
+
+/* ------------------------------------------------------------------- eval */
+
+/* The evaluation set fits the head: a classifier's set has its classes. */
+static void eval_data_fits(cv *c)
+{
+    orch_data *d = &c->p->eval.data;
+    if (c->p->head.kind == ORCH_HEAD_REGRESSION) {
+        if (d->n_classes != 0)
+            cv_fail_pair(c, "eval.data.classes", "head.kind",
+                         "eval.data.classes is for a classifier head, but head.kind = "
+                         "\"regression\"");
+        return;
+    }
+    if (d->n_classes != 0 && d->n_classes != c->p->head.n_outputs)
+        cv_fail_pair(c, "eval.data.classes", "head.classes",
+                     "eval.data.classes = %d does not match head.classes = %d", d->n_classes,
+                     c->p->head.n_outputs);
+    d->n_classes = c->p->head.n_outputs;
+}
+
+void cv_eval(cv *c, int root)
+{
+    lua_State *L = c->L;
+    orch_eval *e = &c->p->eval;
+    int type = cv_get(c, root, "eval");
+    if (type == LUA_TNIL) {
+        lua_pop(L, 1);
+        if (c->p->schedule.stop.enabled)
+            cv_fail(c, "schedule.stop",
+                    "schedule.stop needs an evaluation to watch: add eval = { data = ..., every "
+                    "= N } (or eval = { split = 0.1, every = N })");
+        return;
+    }
+    if (type != LUA_TTABLE) {
+        char got[96];
+        cv_fail(c, "eval",
+                "eval must be a table like { data = images { dir = \"val/\" }, every = 50 } (got "
+                "%s)",
+                cv_describe(c, -1, got, sizeof got));
+    }
+    int t = lua_gettop(L);
+    cv_check_section(c, t, "eval", -1);
+    int has_data = cv_get(c, t, "data") != LUA_TNIL;
+    int has_split = cv_get(c, t, "split") != LUA_TNIL;
+    lua_pop(L, 2);
+    if (has_data && has_split)
+        cv_fail(c, "eval.split",
+                "give eval.data (a set) or eval.split (a fraction of data), not both");
+    if (!has_data && !has_split)
+        cv_fail(c, "eval",
+                "eval needs data = images { ... } | shards { ... } | { source = ..., ... }, or "
+                "split = 0.1 (a fraction of the training data)");
+    if (has_split) {
+        cv_get(c, t, "split");
+        cv_value(c, orch_field_get("eval.split"), -1, "eval.split", NULL);
+        lua_pop(L, 1);
+    } else {
+        if (cv_get(c, t, "data") != LUA_TTABLE) {
+            char got[96];
+            cv_fail(c, "eval.data",
+                    "eval.data must be a table like images { dir = \"val/\" } (got %s)",
+                    cv_describe(c, -1, got, sizeof got));
+        }
+        /* read by the rows of data through a view (userdata: collected,
+         * so a refusal leaks nothing) */
+        const orch_field *row = orch_field_get("eval.data");
+        orch_pipeline *view = lua_newuserdatauv(L, sizeof *view, 0);
+        orch_field_view(row, c->p, view);
+        cv sub = *c;
+        sub.p = view;
+        cv_data_at(&sub, -2, "eval.data");
+        orch_field_view_back(row, view, c->p);
+        lua_pop(L, 2);
+        eval_data_fits(c);
+    }
+    cv_scalars(c, t, "eval", -1);
+    if (e->every > c->p->schedule.steps)
+        cv_fail_pair(c, "eval.every", "schedule.steps",
+                     "eval.every = %d is more than schedule.steps = %d", e->every,
+                     c->p->schedule.steps);
+    e->batch_size = c->p->schedule.batch_size;
+    cv_field(c, t, orch_field_get("eval.batch_size"), NULL);
+    if (has_data && e->data.source == ORCH_DATA_SYNTHETIC && e->batch_size > e->data.n_samples)
+        cv_fail_pair(c, "eval.batch_size", "eval.data.samples",
+                     "eval.batch_size = %d is larger than eval.data.samples = %d", e->batch_size,
+                     e->data.n_samples);
+    e->enabled = 1;
     lua_pop(L, 1);
 }
 

@@ -139,6 +139,41 @@ static int strategy_ctor(lua_State *L)
     return 1;
 }
 
+/* images{...} and shards{...}; upvalue 1 is the source. A copy of the
+ * table with source set: shards' patterns stay its positional entries,
+ * where the locator has their lines (the converter reads them). */
+static int data_ctor(lua_State *L)
+{
+    const char *source = lua_tostring(L, lua_upvalueindex(1));
+    int type = lua_type(L, 1);
+    if (type == LUA_TNONE || type == LUA_TNIL) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+    } else if (type != LUA_TTABLE) {
+        return luaL_error(L, "%s: expected a table, as in %s { ... } (got %s)", source, source,
+                          luaL_typename(L, 1));
+    }
+    lua_settop(L, 1);
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, 1) != 0) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, 2);
+    }
+    lua_pushliteral(L, "source");
+    lua_rawget(L, 2);
+    if (!lua_isnil(L, -1) &&
+        (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), source) != 0))
+        return luaL_error(L, "%s: source is set by the constructor; leave it out (got %s)", source,
+                          lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                                         : luaL_typename(L, -1));
+    lua_pop(L, 1);
+    lua_pushstring(L, source);
+    lua_setfield(L, 2, "source");
+    return 1;
+}
+
 /* ------------------------------------------------------------- extend */
 
 /* Pushes a deep copy of the value at idx (tables copied with their
@@ -177,13 +212,24 @@ static int mergeable(lua_State *L, int b, int o)
 {
     if (dsl_is_sequence(L, b) || dsl_is_sequence(L, o))
         return 0;
-    lua_pushliteral(L, "kind");
-    lua_rawget(L, b);
-    lua_pushliteral(L, "kind");
-    lua_rawget(L, o);
-    int same = lua_isnil(L, -1) || lua_isnil(L, -2) || lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
-    return same;
+    /* kind (strategy, optimizer) and data's source: another one is a new
+     * table; a data table without a source is synthetic data */
+    static const char *const kinds[] = {"kind", "source"};
+    for (int i = 0; i < 2; i++) {
+        lua_pushstring(L, kinds[i]);
+        lua_rawget(L, b);
+        lua_pushstring(L, kinds[i]);
+        lua_rawget(L, o);
+        if (i == 1 && lua_isnil(L, -2) && !lua_isnil(L, -1)) {
+            lua_pushliteral(L, "synthetic");
+            lua_replace(L, -3);
+        }
+        int same = lua_isnil(L, -1) || lua_isnil(L, -2) || lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+        if (!same)
+            return 0;
+    }
+    return 1;
 }
 
 /* Pushes the merge of the values at b and o. */
@@ -265,6 +311,12 @@ void dsl_prelude_open(lua_State *L, int g)
         lua_pushstring(L, kinds[i]);
         lua_pushcclosure(L, strategy_ctor, 1);
         lua_setfield(L, g, kinds[i]);
+    }
+    static const char *const sources[] = {"images", "shards"};
+    for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
+        lua_pushstring(L, sources[i]);
+        lua_pushcclosure(L, data_ctor, 1);
+        lua_setfield(L, g, sources[i]);
     }
     lua_pushcfunction(L, extend);
     lua_setfield(L, g, "extend");

@@ -7,11 +7,15 @@
  *       table, core/pipeline_fields.h) are visible through the
  *       table's metatable (__index), not stored in it, so extend() of two
  *       lora{} tables merges only what each one set explicitly.
+ *   images{...}, shards{...}
+ *       Data constructors: return a NEW table with the given entries and
+ *       source = "<name>" (shards' patterns stay its positional entries).
  *   extend(base, overrides)
  *       Deep merge into a NEW table (neither argument changes): nested
  *       tables merge key by key; sequences (arrays) and empty tables
  *       replace; a table with a `kind` replaces wholesale when its kind
- *       differs from the base's (lora over surgery is a new strategy).
+ *       differs from the base's (lora over surgery is a new strategy), and
+ *       so does a table with a `source` (images over synthetic data).
  *   sweep{...}, output_of "run", log_uniform, uniform, int_uniform, choice
  *       The sweep declaration and its values (lua/sweep.h).
  */

@@ -129,7 +129,7 @@ static void check_key(lua_State *L, const sw_plan *pl, const char *what, sw_key 
     const orch_field *f = bad ? NULL : orch_field_find(names);
     int list = f != NULL && (f->type == ORCH_FIELD_STRING_LIST || f->type == ORCH_FIELD_INT_LIST ||
                              f->type == ORCH_FIELD_REAL_PAIR || f->type == ORCH_FIELD_INT_PAIR ||
-                             f->type == ORCH_FIELD_GRIDS);
+                             f->type == ORCH_FIELD_GRIDS || f->type == ORCH_FIELD_FILE_LIST);
     if (f != NULL && (f->flags & ORCH_FIELDF_NO_DSL))
         f = NULL;
     if (f != NULL && strcmp(names, "name") == 0)

@@ -5,21 +5,36 @@
 #
 #   scripts/install-deps.sh          what make run / test / bench need
 #   scripts/install-deps.sh --fuzz   and clang with libFuzzer (make fuzz)
+#   scripts/install-deps.sh --browser  and Chromium (make test: the report's
+#                                    browser test, tests/test_cli_report_browser.c)
+#
+# Chromium is best effort: when it cannot be installed (no network, no
+# sudo) the script says so and succeeds, and the browser test is skipped
+# with the reason printed; everything else missing is an error.
 #
 # The Makefile runs it once per make invocation. Open MPI is linked (orch
 # sweep under mpirun/srun: libopenmpi-dev) and its mpirun runs the sweep
-# tests (openmpi-bin). libarchive reads and writes bundles (orch export,
-# import, replay: store/bundle_*.c).
+# tests (openmpi-bin). libpng and libjpeg (libjpeg-turbo, the library Debian's
+# Pillow links) decode image data sets; libarchive reads and writes tar
+# shards (core/shards*.c) and bundles (orch export, import, replay:
+# store/bundle_*.c).
 set -eu
 
 fuzz=0
-[ "${1:-}" = --fuzz ] && fuzz=1
+browser=0
+for arg in "$@"; do
+    case "$arg" in
+    --fuzz) fuzz=1 ;;
+    --browser) browser=1 ;;
+    *) echo "install-deps.sh: unknown option $arg" >&2; exit 2 ;;
+    esac
+done
 
 # pkg-config module -> Debian package. BLIS has no .pc file and MPI is found
 # through mpicc, so those two are checked by file below.
 MODULES="sqlite3:libsqlite3-dev lua5.4:liblua5.4-dev libarchive:libarchive-dev
 cmocka:libcmocka-dev jansson:libjansson-dev libxxhash:libxxhash-dev
-libcrypto:libssl-dev"
+libcrypto:libssl-dev libpng:libpng-dev libjpeg:libjpeg62-turbo-dev"
 
 missing=""
 if command -v pkg-config >/dev/null 2>&1; then
@@ -50,13 +65,25 @@ if [ "$fuzz" = 1 ]; then
     [ -e /usr/lib/llvm-14/lib/libomp.so ] || missing="$missing libomp-14-dev"
 fi
 
-if [ -z "$missing" ]; then
-    exit 0
-fi
-
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
     SUDO="sudo"
+fi
+
+# Debian 12's package is `chromium` (the binary too); apt-get update first
+# when it is not known yet. Failure only skips the browser test.
+if [ "$browser" = 1 ] && ! command -v chromium >/dev/null 2>&1 &&
+    ! command -v chromium-browser >/dev/null 2>&1; then
+    echo "orch: installing: chromium (for the report's browser test)" >&2
+    if ! { DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+            chromium >/dev/null; }; then
+        echo "orch: could not install chromium: the browser test will be skipped" >&2
+    fi
+fi
+
+if [ -z "$missing" ]; then
+    exit 0
 fi
 echo "orch: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive

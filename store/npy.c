@@ -313,11 +313,12 @@ static int read_data(const char *path, FILE *fp, const file_type *ft, orch_npy *
  * matches the shape) and fills *out without data. On ORCH_OK *fpp is the
  * open file (the caller closes it) positioned at the data and *ftp its
  * element type; on error *fpp is NULL and *out zeroed. */
+static int stream_header(const char *path, FILE *fp, int64_t size, orch_npy_dtype want,
+                         orch_npy *out, FILE **fpp, const file_type **ftp, orch_err *err);
+
 static int open_header(const char *path, orch_npy_dtype want, orch_npy *out, FILE **fpp,
                        const file_type **ftp, orch_err *err)
 {
-    int rc = ORCH_OK;
-    char *text = NULL;
     memset(out, 0, sizeof *out);
     *fpp = NULL;
     FILE *fp = fopen(path, "rb");
@@ -325,10 +326,22 @@ static int open_header(const char *path, orch_npy_dtype want, orch_npy *out, FIL
         return orch_seterr(err, ORCH_EINVAL, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = orch_seterr(err, ORCH_EINVAL, "%s: not a regular file", path);
-        goto out;
+        fclose(fp);
+        return orch_seterr(err, ORCH_EINVAL, "%s: not a regular file", path);
     }
-    int64_t size = (int64_t)st.st_size;
+    return stream_header(path, fp, (int64_t)st.st_size, want, out, fpp, ftp, err);
+}
+
+/* open_header's checks on an open stream fp of size bytes (a file, or a
+ * memory buffer through fmemopen); takes fp (closed on error, else handed
+ * back in *fpp). */
+static int stream_header(const char *path, FILE *fp, int64_t size, orch_npy_dtype want,
+                         orch_npy *out, FILE **fpp, const file_type **ftp, orch_err *err)
+{
+    int rc = ORCH_OK;
+    char *text = NULL;
+    memset(out, 0, sizeof *out);
+    *fpp = NULL;
     unsigned char pre[12];
     if (size < 10 || !read_exact(fp, pre, 10)) {
         rc = orch_seterr(err, ORCH_EINVAL, "%s: truncated: %lld bytes, too short for a .npy header",
@@ -454,6 +467,31 @@ int orch_npy_load(const char *path, orch_npy_dtype want, orch_npy *out, orch_err
     return rc;
 }
 
+int orch_npy_load_mem(const char *name, const void *buf, size_t len, orch_npy_dtype want,
+                      int header_only, orch_npy *out, orch_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (len == 0)
+        return orch_seterr(err, ORCH_EINVAL, "%s: truncated: 0 bytes, too short for a .npy header",
+                           name);
+    /* fmemopen only reads buf; its prototype takes a non-const pointer */
+    FILE *fp = fmemopen((void *)(uintptr_t)buf, len, "rb");
+    if (fp == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "%s: cannot read from memory: %s", name,
+                           strerror(errno));
+    const file_type *ft;
+    int rc = stream_header(name, fp, (int64_t)len, want, out, &fp, &ft, err);
+    if (rc != ORCH_OK)
+        return rc;
+    if (!header_only) {
+        rc = read_data(name, fp, ft, out, err);
+        if (rc != ORCH_OK)
+            orch_npy_free(out);
+    }
+    fclose(fp);
+    return rc;
+}
+
 void orch_npy_free(orch_npy *a)
 {
     if (a == NULL)
@@ -482,23 +520,10 @@ static int write_all(int fd, const void *buf, size_t n)
 }
 
 /* numpy.lib.format._write_array_header + _wrap_header (numpy 1.24). */
-static int save(const char *path, const char *descr, const void *data, size_t elem,
-                const int64_t *shape, int ndim, orch_err *err)
+/* The .npy header numpy.save writes for (descr, shape) into head (room for
+ * 12 + 512 + 64 + 1 bytes); returns its length. */
+static size_t build_header(const char *descr, const int64_t *shape, int ndim, unsigned char *head)
 {
-    int rc = ORCH_OK;
-    int fd = -1, created = 0;
-    char *tmp = NULL;
-    if (ndim < 0 || ndim > ORCH_NPY_MAX_DIMS)
-        return orch_seterr(err, ORCH_EINVAL, "%s: %d dimensions (at most %d)", path, ndim,
-                           ORCH_NPY_MAX_DIMS);
-    int64_t numel = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0)
-            return orch_seterr(err, ORCH_EINVAL, "%s: negative dimension", path);
-        numel *= shape[i];
-    }
-    if (numel > 0 && data == NULL)
-        return orch_seterr(err, ORCH_EINVAL, "%s: no data", path);
     char tuple[256], dict[512];
     shape_tuple(shape, ndim, tuple, sizeof tuple);
     int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
@@ -519,7 +544,6 @@ static int save(const char *path, const char *descr, const void *data, size_t el
         prefix = 12;
         pad = 64 - ((prefix + hlen) % 64);
     }
-    unsigned char head[12 + 512 + 64 + 1];
     memcpy(head, MAGIC, MAGIC_LEN);
     head[6] = (unsigned char)version;
     head[7] = 0;
@@ -529,7 +553,74 @@ static int save(const char *path, const char *descr, const void *data, size_t el
     memcpy(head + prefix, dict, (size_t)len);
     memset(head + prefix + len, ' ', (size_t)pad);
     head[prefix + len + pad] = '\n';
-    size_t head_size = (size_t)(prefix + len + pad + 1);
+    return (size_t)(prefix + len + pad + 1);
+}
+
+static int encode(const char *descr, const void *data, size_t elem, const int64_t *shape, int ndim,
+                  void **buf, size_t *len, orch_err *err)
+{
+    *buf = NULL;
+    *len = 0;
+    if (ndim < 0 || ndim > ORCH_NPY_MAX_DIMS)
+        return orch_seterr(err, ORCH_EINVAL, "npy: %d dimensions (at most %d)", ndim,
+                           ORCH_NPY_MAX_DIMS);
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0)
+            return orch_seterr(err, ORCH_EINVAL, "npy: negative dimension");
+        numel *= shape[i];
+    }
+    unsigned char head[12 + 512 + 64 + 1];
+    size_t head_size = build_header(descr, shape, ndim, head);
+    size_t total = head_size + (size_t)numel * elem;
+    unsigned char *out = malloc(total);
+    if (out == NULL)
+        return orch_seterr(err, ORCH_ENOMEM, "npy: out of memory for %zu bytes", total);
+    memcpy(out, head, head_size);
+    if (numel > 0)
+        memcpy(out + head_size, data, (size_t)numel * elem);
+    *buf = out;
+    *len = total;
+    return ORCH_OK;
+}
+
+int orch_npy_encode_f32(const float *data, const int64_t *shape, int ndim, void **buf, size_t *len,
+                        orch_err *err)
+{
+    return encode("<f4", data, sizeof(float), shape, ndim, buf, len, err);
+}
+
+int orch_npy_encode_i64(const int64_t *data, const int64_t *shape, int ndim, void **buf,
+                        size_t *len, orch_err *err)
+{
+    return encode("<i8", data, sizeof(int64_t), shape, ndim, buf, len, err);
+}
+
+int orch_npy_encode_u8(const uint8_t *data, const int64_t *shape, int ndim, void **buf, size_t *len,
+                       orch_err *err)
+{
+    return encode("|u1", data, 1, shape, ndim, buf, len, err);
+}
+
+static int save(const char *path, const char *descr, const void *data, size_t elem,
+                const int64_t *shape, int ndim, orch_err *err)
+{
+    int rc = ORCH_OK;
+    int fd = -1, created = 0;
+    char *tmp = NULL;
+    if (ndim < 0 || ndim > ORCH_NPY_MAX_DIMS)
+        return orch_seterr(err, ORCH_EINVAL, "%s: %d dimensions (at most %d)", path, ndim,
+                           ORCH_NPY_MAX_DIMS);
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0)
+            return orch_seterr(err, ORCH_EINVAL, "%s: negative dimension", path);
+        numel *= shape[i];
+    }
+    if (numel > 0 && data == NULL)
+        return orch_seterr(err, ORCH_EINVAL, "%s: no data", path);
+    unsigned char head[12 + 512 + 64 + 1];
+    size_t head_size = build_header(descr, shape, ndim, head);
 
     tmp = malloc(strlen(path) + 16);
     if (tmp == NULL) {

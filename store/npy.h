@@ -21,6 +21,7 @@
 #ifndef ORCH_NPY_H
 #define ORCH_NPY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/err.h"
@@ -61,6 +62,24 @@ int orch_npy_load(const char *path, orch_npy_dtype want, orch_npy *out, orch_err
  * numel; f32 and i64 stay NULL. For validating a large file cheaply (orch
  * plan). Same errors as orch_npy_load; *out is zeroed on error. */
 int orch_npy_read_header(const char *path, orch_npy_dtype want, orch_npy *out, orch_err *err);
+
+/* orch_npy_load (header_only 0) or orch_npy_read_header (header_only 1)
+ * of the len bytes at buf, a .npy file held in memory (a tar member);
+ * name stands for the path in messages ("train-000.tar: 000001.npy").
+ * Same checks and errors. */
+int orch_npy_load_mem(const char *name, const void *buf, size_t len, orch_npy_dtype want,
+                      int header_only, orch_npy *out, orch_err *err);
+
+/* The bytes numpy.save writes for data (descr '<f4', '<i8' or '|u1'; numel
+ * = product of shape, borrowed) into *buf (malloc'd, the caller frees it),
+ * *len bytes: for .npy members of a tar shard. ORCH_EINVAL for a bad shape,
+ * ORCH_ENOMEM. */
+int orch_npy_encode_f32(const float *data, const int64_t *shape, int ndim, void **buf, size_t *len,
+                        orch_err *err);
+int orch_npy_encode_i64(const int64_t *data, const int64_t *shape, int ndim, void **buf,
+                        size_t *len, orch_err *err);
+int orch_npy_encode_u8(const uint8_t *data, const int64_t *shape, int ndim, void **buf, size_t *len,
+                       orch_err *err);
 
 /* Frees the buffer of a and zeroes it. a may be NULL or already freed. */
 void orch_npy_free(orch_npy *a);

@@ -196,3 +196,13 @@ void store_sanitize(const char *text, char *out, size_t n)
     }
     out[j] = '\0';
 }
+
+int orch_checkpoint_optimizer_path(const char *weights, char *out, size_t n)
+{
+    static const char ext[] = ".safetensors";
+    size_t len = strlen(weights), k = sizeof ext - 1;
+    if (len < k || strcmp(weights + len - k, ext) != 0)
+        return -1;
+    int w = snprintf(out, n, "%.*s.optimizer%s", (int)(len - k), weights, ext);
+    return w < 0 || (size_t)w >= n ? -1 : 0;
+}

@@ -135,15 +135,21 @@ static int load_run(orch_store *s, sqlite3_stmt *st, sqlite3_stmt *arts, rm_run 
         size_t k = strlen(r->dir);
         if ((k > 0 && strncmp(path, r->dir, k) == 0 && path[k] == '/') || !is_file(path))
             continue;
-        char **grown = realloc(r->outside, sizeof *grown * (size_t)(r->n_outside + 1));
-        if (grown == NULL || (grown[r->n_outside] = strdup(path)) == NULL) {
-            if (grown != NULL)
-                r->outside = grown;
-            rc = orch_seterr(err, ORCH_ENOMEM, "rm: out of memory");
-            goto out;
+        /* a checkpoint's optimizer state lives beside it and goes with it */
+        char state[STORE_PATH_MAX];
+        int has_state =
+            orch_checkpoint_optimizer_path(path, state, sizeof state) == 0 && is_file(state);
+        for (int j = 0; j < 1 + has_state; j++) {
+            char **grown = realloc(r->outside, sizeof *grown * (size_t)(r->n_outside + 1));
+            if (grown == NULL || (grown[r->n_outside] = strdup(j == 0 ? path : state)) == NULL) {
+                if (grown != NULL)
+                    r->outside = grown;
+                rc = orch_seterr(err, ORCH_ENOMEM, "rm: out of memory");
+                goto out;
+            }
+            r->outside = grown;
+            r->n_outside++;
         }
-        r->outside = grown;
-        r->n_outside++;
     }
     if (src != SQLITE_DONE)
         rc = store_dberr(s, src, "rm: reading artifacts", err);

@@ -102,6 +102,13 @@ int64_t orch_store_clean_tmp(const orch_store *s, int64_t run_id, FILE *notes);
  * is there). Returns 0, or -1 when it does not fit in n. */
 int orch_store_resolve_path(const orch_store *s, const char *recorded, char *out, size_t n);
 
+/* The file that holds a checkpoint's optimizer state, beside its weights
+ * (core/checkpoint.h): "D/checkpoint-49.safetensors" ->
+ * "D/checkpoint-49.optimizer.safetensors". `orch rm` removes it with the
+ * checkpoint it goes with. Returns 0, or -1 when weights does not end in
+ * ".safetensors" or the result does not fit in n. */
+int orch_checkpoint_optimizer_path(const char *weights, char *out, size_t n);
+
 /* Fills *out with the SQLite sink of a read-write store. out->ctx is s: the
  * sink is valid until orch_store_close(s) and belongs to one thread.
  *

@@ -335,6 +335,12 @@ int store_print_rows(orch_store *s, sqlite3_stmt *st, orch_format format,
  * ORCH_ENOMEM. */
 int store_fetch_rows(orch_store *s, sqlite3_stmt *st, orch_rowset *out, orch_err *err);
 
+/* The runs of sweep ?1 with their group of seeds (sweep_read.c): run_id,
+ * seed, status, strategy, lr, final_loss, nan_events, grp (label), grp_key;
+ * a group's runs adjacent, its first run first. One definition of a group
+ * for `orch compare --sweep` and `orch report --sweep`. */
+extern const char store_sql_sweep_groups[];
+
 /* Prints v as JSON, every real as the shortest text that reads back
  * exactly. indent < 0: one line; else newlines and indent spaces per level,
  * starting at depth. Returns 0, or -1 when encoding or writing failed. */

@@ -58,8 +58,9 @@ static const char sql_sweep_runs[] =
 
 /* One row per run of sweep ?1, with its group's key (see the top of the
  * file) and label, ordered by key then run: a group's runs are adjacent,
- * its first run first. */
-static const char sql_compare_runs[] =
+ * its first run first. Shared with report_read.c (store_int.h), which
+ * draws each group's band from the same grouping. */
+const char store_sql_sweep_groups[] =
     "WITH c AS (\n"
     "    SELECT sr.run_id, sr.point, r.seed, r.status, '-s' || r.seed AS suffix,\n"
     "           json_remove(r.config_json, '$.seed', '$.name', '$.path', '$.tags',\n"
@@ -374,7 +375,7 @@ static int group_row(const orch_rowset *rows, const sweep_group *g, int evaluate
     return oom ? -1 : 0;
 }
 
-/* The groups of runs (rows as sql_compare_runs reads them) into *out. */
+/* The groups of runs (rows as store_sql_sweep_groups reads them) into *out. */
 static int build_groups(const orch_rowset *runs, orch_rowset *out, orch_err *err)
 {
     size_t n_groups = 0;
@@ -428,7 +429,7 @@ int orch_store_read_compare_sweep(orch_store *s, int64_t sweep_id, orch_rowset *
         rc = orch_seterr(err, ORCH_EINVAL, "compare: no sweep %lld in %s", (long long)sweep_id,
                          s->path);
     if (rc == ORCH_OK)
-        rc = read_rows(s, sql_compare_runs, sweep_id, &runs, err);
+        rc = read_rows(s, store_sql_sweep_groups, sweep_id, &runs, err);
     store_exec(s, "COMMIT", NULL);
     if (rc == ORCH_OK)
         rc = build_groups(&runs, out, err);

@@ -16,8 +16,8 @@
 #include "core/cli.h"
 #include "tests/testutil.h"
 
-static const char *const commands[] = {"plan", "run",   "resume",  "runs",
-                                       "show", "query", "compare", "rm"};
+static const char *const commands[] = {"plan",  "run",     "resume", "runs",  "show",
+                                       "query", "compare", "rm",     "report"};
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static char dir[256], db[300];

@@ -23,6 +23,7 @@
 #include "core/pipeline_fields.h"
 #include "core/pipeline_json.h"
 #include "core/pipeline_print.h"
+#include "core/processor.h"
 #include "lua/dsl.h"
 #include "tests/testutil.h"
 
@@ -347,11 +348,26 @@ static void test_docs_current(void **state)
     assert_true(same);
 }
 
+/* processor's defaults are the hub's values the processor port uses (the
+ * table holds them as literals; this keeps the two one fact), and
+ * eval.data.* finds data's rows. */
+static void test_processor_defaults_are_the_hubs(void **state)
+{
+    (void)state;
+    orch_processor_config hub;
+    orch_processor_defaults(&hub);
+    assert_int_equal(atoi(orch_field_get("processor.min_pixels")->def), hub.min_pixels);
+    assert_int_equal(atoi(orch_field_get("processor.max_pixels")->def), hub.max_pixels);
+    assert_ptr_equal(orch_field_find("eval.data.dir"), orch_field_get("data.dir"));
+    assert_null(orch_field_find("eval.data.nope"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_well_formed),
         cmocka_unit_test(test_docs_current),
+        cmocka_unit_test(test_processor_defaults_are_the_hubs),
         cmocka_unit_test(test_shipped_hashes_pinned),
         cmocka_unit_test(test_json_and_listing_pinned),
         cmocka_unit_test(test_set_list_element_keeps_default),

@@ -77,6 +77,27 @@ static void normalize(orch_pipeline *p)
     scrub(d->pixel_values, sizeof d->pixel_values);
     scrub(d->grid_thw_path, sizeof d->grid_thw_path);
     scrub(d->labels, sizeof d->labels);
+    scrub(d->dir, sizeof d->dir);
+    for (int i = 0; i < ORCH_MAX_SHARDS; i++) {
+        if (i < d->n_shards)
+            scrub(d->shards[i], sizeof d->shards[i]);
+        else
+            memset(d->shards[i], 0, sizeof d->shards[i]);
+    }
+    orch_data *e = &p->eval.data;
+    for (int i = e->n_grids; i < ORCH_MAX_IMAGES; i++)
+        memset(e->image_grid_thw[i], 0, sizeof e->image_grid_thw[i]);
+    scrub(e->pixel_values, sizeof e->pixel_values);
+    scrub(e->grid_thw_path, sizeof e->grid_thw_path);
+    scrub(e->labels, sizeof e->labels);
+    scrub(e->dir, sizeof e->dir);
+    for (int i = 0; i < ORCH_MAX_SHARDS; i++) {
+        if (i < e->n_shards)
+            scrub(e->shards[i], sizeof e->shards[i]);
+        else
+            memset(e->shards[i], 0, sizeof e->shards[i]);
+    }
+    scrub(p->schedule.stop.metric, sizeof p->schedule.stop.metric);
     orch_strategy *s = &p->strategy;
     scrub(s->replace, sizeof s->replace);
     scrub(s->init, sizeof s->init);
@@ -327,7 +348,69 @@ static void test_round_trip_every_field(void **state)
         P.n_tags = ORCH_MAX_TAGS;
         for (int i = 0; i < ORCH_MAX_TAGS; i++)
             snprintf(P.tags[i], sizeof P.tags[i], "tag %d \"\\ \xe2\x82\xac", i);
+        /* issue 12: each written only when not its default */
+        P.data.shuffle = 0;
+        P.data.has_seed = 1;
+        P.data.seed = UINT64_C(0x7ffffffffffffffe);
+        P.processor.min_pixels = 4;
+        P.processor.max_pixels = 2147483647;
+        P.optimizer.schedule = ORCH_LR_COSINE;
+        P.optimizer.min_lr = nextafter(1e-5, 0.0);
+        P.schedule.stop.enabled = 1;
+        snprintf(P.schedule.stop.metric, sizeof P.schedule.stop.metric, "eval/accuracy_top5");
+        P.schedule.stop.patience = 7;
+        P.eval.enabled = 1;
+        P.eval.every = 5;
+        P.eval.batch_size = 6;
+        /* the eval set is written by the rows of data: a source data is not */
+        P.eval.data.source = ORCH_DATA_SHARDS;
+        P.eval.data.n_classes = 3;
+        P.eval.data.n_shards = ORCH_MAX_SHARDS;
+        for (int i = 0; i < ORCH_MAX_SHARDS; i++)
+            snprintf(P.eval.data.shards[i], sizeof P.eval.data.shards[i], "s/%d-{000..00%d}.tar", i,
+                     i % 10);
+        P.eval.data.shuffle = 0;
+        P.eval.data.has_seed = 1;
+        P.eval.data.seed = 0;
         round_trip(&P, "every field");
+        assert_int_equal(Q.data.shuffle, 0);
+        assert_int_equal(Q.data.has_seed, 1);
+        assert_true(Q.optimizer.min_lr == nextafter(1e-5, 0.0));
+        assert_int_equal(Q.eval.data.n_shards, ORCH_MAX_SHARDS);
+        assert_int_equal(Q.eval.data.has_seed, 1);
+        assert_string_equal(Q.schedule.stop.metric, "eval/accuracy_top5");
+
+        /* images, evaluated on a split; the shards' default buffer */
+        P.data.source = ORCH_DATA_IMAGES;
+        snprintf(P.data.dir, sizeof P.data.dir, "train/");
+        snprintf(P.data.labels, sizeof P.data.labels, "train.csv");
+        P.data.n_grids = 0;
+        memset(P.data.image_grid_thw, 0, sizeof P.data.image_grid_thw);
+        P.data.n_samples = 0;
+        P.data.image_height = P.data.image_width = 0;
+        memset(&P.eval.data, 0, sizeof P.eval.data);
+        P.eval.split = 0.5;
+        round_trip(&P, "images, split");
+        assert_true(Q.eval.split == 0.5);
+        P.data.source = ORCH_DATA_SHARDS;
+        P.data.labels[0] = P.data.dir[0] = '\0';
+        P.data.n_shards = 1;
+        snprintf(P.data.shards[0], sizeof P.data.shards[0], "a.tar");
+        P.data.shuffle = 1000;
+        round_trip(&P, "shards");
+        assert_int_equal(Q.data.shuffle, 1000);
+        P.data.n_shards = 0;
+        memset(P.data.shards, 0, sizeof P.data.shards);
+        P.data.source = ORCH_DATA_SYNTHETIC;
+        P.data.n_grids = 1;
+        P.data.image_grid_thw[0][0] = 1;
+        P.data.image_grid_thw[0][1] = 4;
+        P.data.image_grid_thw[0][2] = 6;
+        P.data.shuffle = 0;
+        memset(&P.eval, 0, sizeof P.eval);
+        P.schedule.stop.enabled = 0;
+        P.schedule.stop.patience = 0;
+        P.schedule.stop.metric[0] = '\0';
         assert_true(signbit(Q.optimizer.momentum));
         assert_true(Q.optimizer.eps == 4.9406564584124654e-324);
         assert_true(Q.optimizer.grad_clip == DBL_MAX);
@@ -365,16 +448,19 @@ static void test_struct_unchanged(void **state)
     } sizes[] = {
         {"orch_model_config", sizeof(orch_model_config), 312},
         {"orch_model", sizeof(orch_model), 952},
-        {"orch_data", sizeof(orch_data), 3096},
+        {"orch_data", sizeof(orch_data), 11824},
+        {"orch_processor_bounds", sizeof(orch_processor_bounds), 8},
+        {"orch_eval", sizeof(orch_eval), 11848},
+        {"orch_stop", sizeof(orch_stop), 136},
         {"orch_strategy", sizeof(orch_strategy), 2736},
         {"orch_head", sizeof(orch_head), 8},
-        {"orch_optimizer", sizeof(orch_optimizer), 72},
-        {"orch_schedule", sizeof(orch_schedule), 20},
+        {"orch_optimizer", sizeof(orch_optimizer), 88},
+        {"orch_schedule", sizeof(orch_schedule), 156},
         {"orch_loss_scale", sizeof(orch_loss_scale), 16},
         {"orch_inject", sizeof(orch_inject), 276},
         {"orch_checks", sizeof(orch_checks), 292},
         {"orch_parallel", sizeof(orch_parallel), 4},
-        {"orch_pipeline", sizeof(orch_pipeline), 9920},
+        {"orch_pipeline", sizeof(orch_pipeline), 30656},
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (sizes[i].size != sizes[i].expected) {

@@ -216,6 +216,9 @@ void tiny_pipeline(orch_pipeline *p, orch_strategy_kind kind)
     p->data.n_classes = 3;
     p->data.image_height = 16;
     p->data.image_width = 16;
+    p->data.shuffle = 1; /* the DSL's defaults: a full shuffle per epoch, the hub's bounds */
+    p->processor.min_pixels = 3136;
+    p->processor.max_pixels = 12845056;
     p->head.kind = ORCH_HEAD_CLASSIFIER;
     p->head.n_outputs = 3;
     p->loss = ORCH_LOSS_CROSS_ENTROPY;

@@ -120,6 +120,27 @@ static const bad_case bad_cases[] = {
      "more than data.samples = 8"},
     {"tests/bad/inject_past_end.lua",
      "bad/inject_past_end.lua:4: checks.inject.step = 4 is past the last step 3"},
+    /* data sources, evaluation, schedules */
+    {"tests/bad/images_without_dir.lua",
+     "bad/images_without_dir.lua:3: data.dir is required with source = \"images\""},
+    {"tests/bad/shards_empty.lua", "bad/shards_empty.lua:3: data.shards is empty"},
+    {"tests/bad/shards_unbalanced.lua",
+     "bad/shards_unbalanced.lua:5: data.shards[2] = 'val-{000..003.tar' has an unbalanced brace"},
+    {"tests/bad/images_with_samples.lua",
+     "bad/images_with_samples.lua:3: data.samples is an option of synthetic, not of images"},
+    {"tests/bad/stop_without_eval.lua",
+     "bad/stop_without_eval.lua:4: schedule.stop needs an evaluation to watch"},
+    {"tests/bad/stop_metric_mismatch.lua",
+     "bad/stop_metric_mismatch.lua:4: schedule.stop.metric = \"eval/mse\" is a regression "
+     "head's"},
+    {"tests/bad/eval_data_and_split.lua",
+     "bad/eval_data_and_split.lua:5: give eval.data (a set) or eval.split (a fraction of data), "
+     "not both"},
+    {"tests/bad/processor_min_over_max.lua",
+     "bad/processor_min_over_max.lua:3: processor.min_pixels = 50176 is more than "
+     "processor.max_pixels = 3136"},
+    {"tests/bad/min_lr_over_lr.lua",
+     "bad/min_lr_over_lr.lua:3: optimizer.min_lr = 0.01 must be less than optimizer.lr = 0.001"},
 };
 
 #define N_BAD_CASES (sizeof bad_cases / sizeof bad_cases[0])

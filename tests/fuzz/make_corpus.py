@@ -143,6 +143,15 @@ def main():
         if base in ("base.lua", "bad_endless.lua"):
             continue
         shutil.copy(path, os.path.join(CORPUS, "dsl", "sweep_" + base[:-4]))
+    # images: one of each PNG colour type / depth / interlacing and JPEG kind
+    # from the decoder's fixtures (scripts/make_image_fixtures.py), plus the
+    # CMYK and huge-dimension refusals
+    os.makedirs(os.path.join(CORPUS, "image"), exist_ok=True)
+    for name in ("png_rgb8.png", "png_rgb16.png", "png_pal_trns.png", "png_gray1.png",
+                 "png_graya16.png", "png_interlaced.png", "png_gray16.png", "jpg_baseline.jpg",
+                 "jpg_progressive.jpg", "jpg_gray.jpg", "jpg_422.jpg", "bad_cmyk.jpg",
+                 "bad_huge.png"):
+        shutil.copy(os.path.join("tests", "data", "images", name), os.path.join(CORPUS, "image", name))
 
 
 if __name__ == "__main__":

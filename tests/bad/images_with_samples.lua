@@ -1,0 +1,4 @@
+-- samples is a key of synthetic data
+return extend(require "common", {
+    data = images { dir = "train/", samples = 8 },
+})

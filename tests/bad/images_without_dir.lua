@@ -1,0 +1,4 @@
+-- images {} needs the folder
+return extend(require "common", {
+    data = images { labels = nil },
+})

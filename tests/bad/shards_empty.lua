@@ -1,0 +1,4 @@
+-- shards {} needs at least one pattern
+return extend(require "common", {
+    data = shards {},
+})

@@ -1,0 +1,6 @@
+-- early stopping watches an evaluation
+return extend(require "common", {
+    schedule = {
+        stop = { metric = "eval/loss", patience = 2 },
+    },
+})
