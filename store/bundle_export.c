@@ -14,6 +14,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -252,6 +253,66 @@ void bundle_source_name(const char *recorded, char *out, size_t n)
         snprintf(out, n, "pipeline.lua");
 }
 
+/* The files beside an artifact that belong to it: "STEM.*" in its folder
+ * but itself and temporary files ("*.tmp-*"), by name; e.g. the optimizer
+ * state "checkpoint-49.optimizer.safetensors" beside
+ * "checkpoint-49.safetensors" (core/checkpoint.h), whose size and sha256
+ * the artifact's own metadata vouches for. Appended to l. */
+static int sidecar_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int sidecars(member_list *l, const char *uuid, const char *path, orch_err *err)
+{
+    char dir[STORE_PATH_MAX], stem[STORE_PATH_MAX], base[STORE_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    snprintf(base, sizeof base, "%s", slash != NULL ? slash + 1 : dir);
+    snprintf(stem, sizeof stem, "%s", base);
+    char *dot = strrchr(stem, '.');
+    if (dot == NULL)
+        return ORCH_OK;
+    dot[1] = '\0'; /* "checkpoint-49." */
+    if (slash != NULL)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return ORCH_OK;
+    char **names = NULL;
+    int n = 0, rc = ORCH_OK;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, stem, strlen(stem)) != 0 || strcmp(de->d_name, base) == 0 ||
+            strstr(de->d_name, ".tmp-") != NULL)
+            continue;
+        char **g = realloc(names, sizeof *g * (size_t)(n + 1));
+        if (g != NULL)
+            names = g;
+        if (g == NULL || (names[n] = strdup(de->d_name)) == NULL) {
+            rc = orch_seterr(err, ORCH_ENOMEM, "export: out of memory");
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (rc == ORCH_OK && n > 1)
+        qsort(names, (size_t)n, sizeof *names, sidecar_cmp);
+    for (int i = 0; i < n && rc == ORCH_OK; i++) {
+        char file[STORE_PATH_MAX + 300];
+        snprintf(file, sizeof file, "%s/%s", dir, names[i]);
+        member *m = member_new(l, "runs/%s/artifacts/%s", uuid, names[i]);
+        rc = m == NULL ? orch_seterr(err, ORCH_ENOMEM, "export: out of memory")
+                       : hash_file(m, file, NULL, -1, err);
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
 /* The members of one run, appended to l. */
 static int run_members(orch_store *s, int64_t run_id, member_list *l, char uuid[40], orch_err *err)
 {
@@ -357,6 +418,8 @@ static int run_members(orch_store *s, int64_t run_id, member_list *l, char uuid[
             rc = hash_file(
                 m, path, (const char *)sqlite3_column_text(st, 1),
                 sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2), err);
+        if (rc == ORCH_OK)
+            rc = sidecars(l, uuid, path, err);
     }
     if (rc == ORCH_OK && src != SQLITE_DONE)
         rc = store_dberr(s, src, "export: reading artifacts", err);

@@ -242,7 +242,7 @@ static int load_table(loader *L, const char *table, const bundle_member *m, orch
 /* Every rows/NAME.csv of one run into the fresh store: runs.csv first. */
 static int load_run(loader *L, orch_err *err)
 {
-    char prefix[128], name[256];
+    char prefix[128], name[8400];
     snprintf(prefix, sizeof prefix, "runs/%s/", L->uuid);
     snprintf(name, sizeof name, "%srows/runs.csv", prefix);
     const bundle_member *m = bundle_find(L->b, name);
@@ -277,6 +277,27 @@ static int load_run(loader *L, orch_err *err)
         m = bundle_find(L->b, name);
         if (m != NULL)
             rc = load_table(L, tables[k], m, err);
+    }
+    /* the artifact files no row names (a checkpoint's optimizer state) join
+     * the run's staged artifacts, where merge finds them beside theirs */
+    for (int i = 0; rc == ORCH_OK && i < L->b->n; i++) {
+        const bundle_member *a = &L->b->members[i];
+        size_t pl = strlen(prefix);
+        if (strncmp(a->name, prefix, pl) != 0 || strncmp(a->name + pl, "artifacts/", 10) != 0)
+            continue;
+        const char *base = a->name + pl + 10;
+        char from[STORE_PATH_MAX + 80], to[STORE_PATH_MAX + 1200];
+        snprintf(from, sizeof from, "%s/%s", L->b->dir, a->staged);
+        struct stat st;
+        if (strchr(base, '/') != NULL || base[0] == '\0' || strcmp(base, ".") == 0 ||
+            strcmp(base, "..") == 0 || lstat(from, &st) != 0)
+            continue; /* placed already, or a name no run folder can hold */
+        snprintf(to, sizeof to, "%s/a%lld", L->b->dir, (long long)L->run_id);
+        mkdir(to, 0700);
+        snprintf(to, sizeof to, "%s/a%lld/%s", L->b->dir, (long long)L->run_id, base);
+        if (rename(from, to) != 0)
+            rc =
+                orch_seterr(err, ORCH_EIO, "import: cannot stage %s: %s", a->name, strerror(errno));
     }
     return rc;
 }

@@ -29,6 +29,7 @@
 #include "store/store_int.h"
 #include "store/sweeps.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -383,6 +384,42 @@ static void merge_place_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         return;
     }
     m->n_moves++;
+    /* the files that belong to it move with it: "STEM.*" beside it (a
+     * checkpoint's optimizer state, core/checkpoint.h) */
+    char stem[STORE_PATH_MAX], from_dir[STORE_PATH_MAX], name[STORE_PATH_MAX];
+    snprintf(name, sizeof name, "%s", base);
+    snprintf(stem, sizeof stem, "%s", base);
+    snprintf(from_dir, sizeof from_dir, "%s", from);
+    char *dot = strrchr(stem, '.'), *slash = strrchr(from_dir, '/');
+    DIR *d = NULL;
+    if (dot != NULL && slash != NULL) {
+        dot[1] = '\0';
+        *slash = '\0';
+        d = opendir(from_dir);
+    }
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, stem, strlen(stem)) != 0 || strcmp(de->d_name, name) == 0 ||
+            strstr(de->d_name, ".tmp-") != NULL)
+            continue;
+        if (m->n_moves == m->cap_moves) {
+            merge_move *g = realloc(m->moves, sizeof *g * (size_t)(2 * m->cap_moves));
+            if (g == NULL) {
+                closedir(d);
+                sqlite3_result_error_nomem(ctx);
+                return;
+            }
+            m->moves = g;
+            m->cap_moves *= 2;
+        }
+        merge_move *side = &m->moves[m->n_moves];
+        if ((size_t)snprintf(side->from, sizeof side->from, "%s/%s", from_dir, de->d_name) <
+                sizeof side->from &&
+            (size_t)snprintf(side->to, sizeof side->to, "%s/%s", dir, de->d_name) < sizeof side->to)
+            m->n_moves++;
+    }
+    if (d != NULL)
+        closedir(d);
     sqlite3_result_text(ctx, recorded, -1, SQLITE_TRANSIENT);
 }
 

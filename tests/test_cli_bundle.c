@@ -165,7 +165,9 @@ static void test_roundtrip(void **state)
     two_runs();
     sh_ok("\"$ORCH\" export 1 2 -o x.tar.gz --db a.db");
     cli_result r = sh(0, "\"$ORCH\" import x.tar.gz --db b.db");
-    assert_non_null(strstr(r.out, "2 runs added, 0 already present; 6 files placed"));
+    /* 3 checkpoints a run, each a weights file (the artifact) and its
+     * optimizer state beside it */
+    assert_non_null(strstr(r.out, "2 runs added, 0 already present; 12 files placed"));
     cli_result_free(&r);
     const char *a = path_in("a.db"), *b = path_in("b.db");
     static const char *const tables[] = {
@@ -195,7 +197,7 @@ static void test_roundtrip(void **state)
     r = sh(0, "\"$ORCH\" query --csv --db b.db \"SELECT sha256 || '  ' || path FROM artifacts\" "
               "| tail -n +2 | tr -d '\\r' > sums && sha256sum -c sums >/dev/null && "
               "grep -c ' b.db.runs/' sums");
-    assert_non_null(strstr(r.out, "6\n"));
+    assert_non_null(strstr(r.out, "6\n")); /* the recorded artifacts: the weights files */
     cli_result_free(&r);
     /* the same sha256 as in a */
     ta = raw_text(a, "SELECT group_concat(sha256) FROM (SELECT sha256 FROM artifacts ORDER BY 1)");
@@ -203,6 +205,17 @@ static void test_roundtrip(void **state)
     assert_string_equal(ta, tb);
     free(ta);
     free(tb);
+    /* the imported checkpoints resume: cut run 1 of b after step 1, resume
+     * it there, and its losses are a's bit for bit */
+    raw_exec(b, "PRAGMA foreign_keys = ON; UPDATE runs SET status = 'interrupted' WHERE id = 1; "
+                "DELETE FROM steps WHERE run_id = 1 AND step > 1; "
+                "DELETE FROM artifacts WHERE run_id = 1 AND step > 1");
+    sh_ok("\"$ORCH\" resume 1 --db b.db --quiet > /dev/null");
+    assert_int_equal(raw_int(b, "SELECT count(*) FROM steps WHERE run_id = 1"), 6);
+    sh_ok(
+        "\"$ORCH\" query --csv --db a.db \"SELECT step, loss FROM steps WHERE run_id = 1\" > la && "
+        "\"$ORCH\" query --csv --db b.db \"SELECT step, loss FROM steps WHERE run_id = 1\" > lb && "
+        "cmp la lb");
     /* twice: nothing added, nothing changed */
     r = sh(0, "\"$ORCH\" import x.tar.gz --db b.db");
     assert_non_null(strstr(r.out, "0 runs added, 2 already present; 0 files placed"));
