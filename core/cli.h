@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "core/err.h"
+#include "core/sink.h"
 
 #define ORCH_MAX_SETS 64 /* --set options per command */
 
@@ -55,6 +56,10 @@ int orch_cmd_predict(int argc, char **argv, orch_cli_globals *globals, orch_err 
 int orch_cmd_merge(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_shards(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_report(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+/* bundles (core/cmd_bundle.c, docs/bundles.md) */
+int orch_cmd_export(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_import(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
+int orch_cmd_replay(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 int orch_cmd_help(int argc, char **argv, orch_cli_globals *globals, orch_err *err);
 
 /* ------------------------------------------------------ argument parsing */
@@ -122,15 +127,17 @@ struct orch_comm;
 
 /* How `orch run` and `orch resume` drive a training. */
 typedef struct orch_cli_train_options {
-    const char *name;              /* --name, or NULL */
-    int quiet;                     /* --quiet: no live line */
-    int json;                      /* --json: one JSON object per step on stdout */
-    int64_t resume_run_id;         /* > 0: continue this run */
-    const char *resume_checkpoint; /* its last checkpoint, or NULL */
-    struct orch_comm *comm;        /* data parallelism: the ranks training the run; NULL: one.
-                                      Only rank 0 opens the store and prints. */
-    int failed;                    /* out: the run started and ended `failed` (or never
-                                      started on a rank > 0) */
+    const char *name;                /* --name, or NULL */
+    int quiet;                       /* --quiet: no live line */
+    int json;                        /* --json: one JSON object per step on stdout */
+    int64_t resume_run_id;           /* > 0: continue this run */
+    const char *resume_checkpoint;   /* its last checkpoint, or NULL */
+    struct orch_comm *comm;          /* data parallelism: the ranks training the run; NULL: one.
+                                        Only rank 0 opens the store and prints. */
+    int failed;                      /* out: the run started and ended `failed` (or never
+                                        started on a rank > 0) */
+    const orch_source_file *sources; /* the pipeline files to record (borrowed), or NULL */
+    int n_sources;
 } orch_cli_train_options;
 
 /* ------------------------------------------- data parallelism (cli_dp.c) */
@@ -177,6 +184,18 @@ struct orch_pipeline;
  * run returns ORCH_ERUNTIME with a message saying so. */
 int orch_cli_train(const struct orch_pipeline *pipeline, orch_cli_globals *globals,
                    orch_cli_train_options *opt, orch_err *err);
+
+/* `orch run --from RUN`, `orch plan --from RUN`: run RUN's recorded
+ * configuration (runs.config_json) of the store as *out, and its pipeline
+ * files into *sources when not NULL (store/bundle.h; the caller frees them
+ * with orch_stored_sources_free), so the new run records them too
+ * (core/cmd_bundle.c).
+ * ORCH_EINVAL for an unknown run or a configuration this orch cannot read. */
+struct orch_pipeline;
+struct orch_stored_sources;
+int orch_cli_load_from_run(orch_cli_globals *globals, const char *run_text,
+                           struct orch_pipeline *out, struct orch_stored_sources *sources,
+                           orch_err *err);
 
 /* Parses a run id (a positive integer) given to command cmd; the message
  * on failure names the command and points at `orch runs`. */

@@ -7,6 +7,7 @@ const orch_cmd orch_commands[] = {
     {"run", orch_cmd_run, "run a pipeline and record it in the store",
      "usage: orch run FILE.lua [--set key.sub=value]... [--name NAME] [--quiet | --json]\n"
      "                [--ranks N] [--db PATH] [--threads N]\n"
+     "       orch run --from RUN [--name NAME] [--quiet | --json] [--db PATH]\n"
      "\n"
      "Validates the pipeline, then trains it and records every step, metric and\n"
      "NaN event in the store. Steps are numbered from 0, as in the store and\n"
@@ -17,6 +18,8 @@ const orch_cmd orch_commands[] = {
      "  --name NAME          the run's name (default: the pipeline's name)\n"
      "  --quiet              no live progress line (it is shown only on a terminal)\n"
      "  --json               one JSON object per step on stdout, for other tools\n"
+     "  --from RUN           a new run of run RUN's recorded configuration (the store\n"
+     "                       alone: its pipeline file may have changed or be gone)\n"
      "  --ranks N            train over N MPI ranks (instead of parallel.data): under\n"
      "                       mpirun -np N or srun -n N, each rank takes its share of\n"
      "                       every batch; rank 0 records the run\n"
@@ -153,6 +156,43 @@ const orch_cmd orch_commands[] = {
      "\n"
      "Exit codes: 0 merged; 2 an OTHER that is missing, not an orch store, of a\n"
      "newer schema, or this store itself (checked before anything is merged).\n"},
+    {"export", orch_cmd_export, "write runs into one bundle file to share them",
+     "usage: orch export RUN... | --sweep ID | --tag T -o FILE [--db PATH]\n"
+     "\n"
+     "Writes the runs into one archive, its format from FILE's suffix: .tar,\n"
+     ".tar.gz, .tar.zst, .tar.xz or .zip. For each run: the pipeline files exactly\n"
+     "as they were run, the resolved configuration, its rows (run, steps, metrics,\n"
+     "NaN events, statistics, artifacts, ...) as CSV, and its checkpoints; plus\n"
+     "MANIFEST.json with every member's size and sha256. Exporting the same runs\n"
+     "twice gives the same bytes. See docs/bundles.md.\n"
+     "\n"
+     "  -o, --output FILE  the bundle to write (replaced when it exists)\n"
+     "  --sweep ID         every run of sweep ID\n"
+     "  --tag T            every run whose pipeline has tag T\n"
+     "\n"
+     "Exit codes: 0 written; 2 an unknown run, sweep or suffix, or a checkpoint that\n"
+     "no longer matches its recorded sha256.\n"},
+    {"import", orch_cmd_import, "add the runs of a bundle to this store",
+     "usage: orch import FILE... [--db PATH]\n"
+     "\n"
+     "Adds every run of the bundle that this store does not have (by run uuid), in\n"
+     "one transaction; its checkpoints land in PATH.runs/RUN/. Importing a bundle\n"
+     "twice adds nothing. A bundle that is truncated or corrupt, of an unknown\n"
+     "format, with a member whose sha256 does not match, a malformed CSV, or a\n"
+     "member that is a link, a device, a FIFO, an absolute path or leaves the\n"
+     "bundle ('..'), or too big, is refused with one line and nothing imported.\n"
+     "\n"
+     "Exit codes: 0 imported; 2 a bundle refused.\n"},
+    {"replay", orch_cmd_replay, "run a bundled or stored run again and compare its losses",
+     "usage: orch replay FILE|RUN [--tolerance X] [--db PATH] [--threads N]\n"
+     "\n"
+     "Runs every run of the bundle FILE (or run RUN of the store) again from its\n"
+     "recorded configuration, records nothing, and compares the new losses with\n"
+     "the recorded ones: bit for bit when the thread count is the one it ran on,\n"
+     "else the largest relative difference, which must be at most X (default\n"
+     "1e-4).\n"
+     "\n"
+     "Exit codes: 0 every run matches; 1 a run differs; 2 invalid input.\n"},
     {"shards", orch_cmd_shards, "write tar shards (WebDataset style) from images or an .npy set",
      "usage: orch shards SRC -o 'out/train-%03d.tar' [--per-shard N] [--labels FILE.csv]\n"
      "                   [--force]\n"
@@ -184,6 +224,7 @@ const orch_cmd orch_commands[] = {
      "existing outputs).\n"},
     {"plan", orch_cmd_plan, "validate a pipeline or sweep and print it resolved, without running",
      "usage: orch plan FILE.lua [--set key.sub=value]... [--json | --dot]\n"
+     "       orch plan --from RUN [--json | --dot] [--db PATH]   (run RUN's recorded config)\n"
      "\n"
      "Loads the pipeline in the sandbox, applies --set overrides, validates every\n"
      "field and the .npy data files (pixel_values by its header; labels against\n"
@@ -233,7 +274,8 @@ const orch_cmd orch_commands[] = {
      "Runs one SQL statement on the store opened read-only. Writes, ATTACH and\n"
      "PRAGMA assignments are refused (exit 2). Tables: runs, steps, metrics,\n"
      "nan_events, frozen_changes, stage_stats, artifacts, run_features, sweeps,\n"
-     "sweep_runs, run_inputs, run_classes; views: run_summary, run_checkpoints.\n"
+     "sweep_runs, run_inputs, run_classes, run_sources, source_files; views:\n"
+     "run_summary, run_checkpoints.\n"
      "See docs/store.md.\n"
      "\n"
      "  --csv    RFC 4180 CSV with a header row\n"

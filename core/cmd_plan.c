@@ -16,7 +16,7 @@
 #include "core/sweep_print.h"
 #include "lua/dsl.h"
 
-enum { OPT_SET = 1, OPT_JSON, OPT_DOT };
+enum { OPT_SET = 1, OPT_JSON, OPT_DOT, OPT_FROM };
 
 /* A Qwen preset names a published checkpoint; without model.weights the
  * run trains from a random tower (seeded init), almost never what is
@@ -104,18 +104,24 @@ static int plan_sweep(const char *path, const char **sets, int n_sets, int json,
 
 int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
 {
-    static const orch_opt opts[] = {
-        {"set", 1, OPT_SET}, {"json", 0, OPT_JSON}, {"dot", 0, OPT_DOT}, {NULL, 0, 0}};
+    static const orch_opt opts[] = {{"set", 1, OPT_SET},
+                                    {"json", 0, OPT_JSON},
+                                    {"dot", 0, OPT_DOT},
+                                    {"from", 1, OPT_FROM},
+                                    {NULL, 0, 0}};
     orch_opt_state st = {argc, argv, 1, NULL, "plan"};
     const char *sets[ORCH_MAX_SETS];
     int n_sets = 0, json = 0, dot = 0;
-    const char *path = NULL;
+    const char *path = NULL, *from = NULL;
     int id, more;
     while ((more = orch_opt_each(&st, opts, globals, &id, err)) > 0) {
         switch (id) {
         case OPT_SET:
             if (orch_opt_add_set(&st, sets, &n_sets, err) != ORCH_OK)
                 return err->code;
+            break;
+        case OPT_FROM:
+            from = st.value;
             break;
         case OPT_JSON:
             json = 1;
@@ -131,20 +137,25 @@ int orch_cmd_plan(int argc, char **argv, orch_cli_globals *globals, orch_err *er
     }
     if (more < 0)
         return err->code;
-    if (path == NULL)
+    if (from != NULL && (path != NULL || n_sets > 0))
+        return orch_seterr(err, ORCH_EINVAL,
+                           "plan: --from RUN plans that run's recorded configuration as it is; "
+                           "give no pipeline file or --set with it");
+    if (path == NULL && from == NULL)
         return orch_seterr(err, ORCH_EINVAL,
                            "plan: missing pipeline file (usage: orch plan FILE.lua)");
 
     orch_pipeline *pipeline = calloc(1, sizeof *pipeline);
     if (pipeline == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "plan: out of memory");
-    int rc = orch_dsl_load(path, sets, n_sets, pipeline, err);
+    int rc = from != NULL ? orch_cli_load_from_run(globals, from, pipeline, NULL, err)
+                          : orch_dsl_load(path, sets, n_sets, pipeline, err);
     /* orch_dsl_load refuses a sweep file: only then is the file probed, so
      * planning a pipeline runs its Lua once, as it always did */
     int is_sweep = 0;
     orch_err probe_err;
-    if (rc == ORCH_EINVAL && orch_dsl_file_is_sweep(path, &is_sweep, &probe_err) == ORCH_OK &&
-        is_sweep) {
+    if (rc == ORCH_EINVAL && from == NULL &&
+        orch_dsl_file_is_sweep(path, &is_sweep, &probe_err) == ORCH_OK && is_sweep) {
         free(pipeline);
         return plan_sweep(path, sets, n_sets, json, dot, err);
     }

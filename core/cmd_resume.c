@@ -145,7 +145,7 @@ int orch_cmd_resume(int argc, char **argv, orch_cli_globals *globals, orch_err *
                                     {NULL, 0, 0}};
     long from_step = -1;
     orch_opt_state st = {argc, argv, 1, NULL, "resume"};
-    orch_cli_train_options opt = {NULL, 0, 0, 0, NULL, NULL, 0};
+    orch_cli_train_options opt = {NULL, 0, 0, 0, NULL, NULL, 0, NULL, 0};
     const char *run_text = NULL;
     int id, more;
     while ((more = orch_opt_each(&st, opts, globals, &id, err)) > 0) {

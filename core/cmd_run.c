@@ -10,11 +10,13 @@
 #include "core/cli.h"
 #include "core/mpi_comm.h"
 #include "core/pipeline.h"
+#include "core/run_sources.h"
 #include "core/train.h"
 #include "lua/dsl.h"
+#include "store/bundle.h"
 #include "store/store.h"
 
-enum { OPT_SET = 1, OPT_NAME, OPT_QUIET, OPT_JSON, OPT_RANKS };
+enum { OPT_SET = 1, OPT_NAME, OPT_QUIET, OPT_JSON, OPT_RANKS, OPT_FROM };
 
 /* A value of the summary line: fixed decimals (fmt), or NaN, Infinity and
  * -Infinity as the store and its queries print them. Returns buf. */
@@ -111,6 +113,8 @@ int orch_cli_train(const orch_pipeline *pipeline, orch_cli_globals *globals,
             .resume_run_id = opt->resume_run_id,
             .resume_checkpoint = opt->resume_checkpoint,
             .comm = opt->comm,
+            .sources = opt->sources,
+            .n_sources = opt->n_sources,
             .stop_at = test_stop_at(),
         };
         struct sigaction old_int, old_term;
@@ -165,15 +169,16 @@ int orch_cli_train(const orch_pipeline *pipeline, orch_cli_globals *globals,
 
 int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err)
 {
-    static const orch_opt opts[] = {{"set", 1, OPT_SET},     {"name", 1, OPT_NAME},
-                                    {"quiet", 0, OPT_QUIET}, {"json", 0, OPT_JSON},
-                                    {"ranks", 1, OPT_RANKS}, {NULL, 0, 0}};
+    static const orch_opt opts[] = {
+        {"set", 1, OPT_SET},   {"name", 1, OPT_NAME},   {"quiet", 0, OPT_QUIET},
+        {"json", 0, OPT_JSON}, {"ranks", 1, OPT_RANKS}, {"from", 1, OPT_FROM},
+        {NULL, 0, 0}};
     orch_opt_state st = {argc, argv, 1, NULL, "run"};
     long ranks = 0;
     const char *sets[ORCH_MAX_SETS];
     int n_sets = 0;
-    const char *path = NULL;
-    orch_cli_train_options opt = {NULL, 0, 0, 0, NULL, NULL, 0};
+    const char *path = NULL, *from = NULL;
+    orch_cli_train_options opt = {NULL, 0, 0, 0, NULL, NULL, 0, NULL, 0};
     int id, more;
     while ((more = orch_opt_each(&st, opts, globals, &id, err)) > 0) {
         switch (id) {
@@ -198,6 +203,9 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
             if (orch_parse_int("ranks", st.value, 1, 1 << 20, &ranks, err) != ORCH_OK)
                 return err->code;
             break;
+        case OPT_FROM:
+            from = st.value;
+            break;
         case ORCH_OPT_POSITIONAL:
             if (orch_opt_pipeline_path(&st, &path, err) != ORCH_OK)
                 return err->code;
@@ -206,7 +214,11 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
     }
     if (more < 0)
         return err->code;
-    if (path == NULL)
+    if (from != NULL && (path != NULL || n_sets > 0))
+        return orch_seterr(err, ORCH_EINVAL,
+                           "run: --from RUN runs that run's recorded configuration as it is; "
+                           "give no pipeline file or --set with it");
+    if (path == NULL && from == NULL)
         return orch_seterr(err, ORCH_EINVAL,
                            "run: missing pipeline file (usage: orch run FILE.lua)");
     /* MPI only under a launcher, started before the threads */
@@ -217,13 +229,26 @@ int orch_cmd_run(int argc, char **argv, orch_cli_globals *globals, orch_err *err
     orch_pipeline *pipeline = rc == ORCH_OK ? calloc(1, sizeof *pipeline) : NULL;
     if (rc == ORCH_OK && pipeline == NULL)
         rc = orch_seterr(err, ORCH_ENOMEM, "run: out of memory");
+    /* the files as they are read now are what the run records */
+    orch_dsl_files files = {0};
+    orch_run_sources sources = {0};
+    orch_stored_sources stored = {0}; /* --from: the files the run recorded */
+    if (rc == ORCH_OK && from != NULL)
+        rc = orch_cli_load_from_run(globals, from, pipeline, &stored, err);
+    else if (rc == ORCH_OK)
+        rc = orch_dsl_load_recorded(path, sets, n_sets, pipeline, &files, err);
     if (rc == ORCH_OK)
-        rc = orch_dsl_load(path, sets, n_sets, pipeline, err);
+        rc = orch_run_sources_make(&files, &sources, err);
+    opt.sources = from != NULL ? stored.files : sources.files;
+    opt.n_sources = from != NULL ? stored.n : sources.n;
     if (rc == ORCH_OK)
         rc = orch_cli_dp_check(&dp, pipeline, (int)ranks, err);
     opt.comm = dp.comm;
     if (rc == ORCH_OK)
         rc = orch_cli_train(pipeline, globals, &opt, err);
+    orch_run_sources_free(&sources);
+    orch_stored_sources_free(&stored);
+    orch_dsl_files_free(&files);
     free(pipeline);
     return orch_cli_dp_end(&dp, rc, opt.failed, err);
 }

@@ -13,6 +13,7 @@
 #include "core/mailbox.h"
 #include "core/mpi_comm.h"
 #include "core/sweep.h"
+#include "core/run_sources.h"
 #include "core/sweep_coord.h"
 #include "core/sweep_dag.h"
 #include "core/sweep_msg.h"
@@ -219,7 +220,13 @@ int orch_cmd_sweep(int argc, char **argv, orch_cli_globals *globals, orch_err *e
     memset(&dag, 0, sizeof dag);
     orch_err load_err;
     orch_err_clear(&load_err);
-    int load_rc = orch_dsl_load_sweep(path, sets, n_sets, &sw, &load_err);
+    /* rank 0 records the files as read now with every run it queues */
+    orch_dsl_files files = {0};
+    orch_run_sources sources = {0};
+    int load_rc =
+        orch_dsl_load_sweep_recorded(path, sets, n_sets, &sw, rank == 0 ? &files : NULL, &load_err);
+    if (load_rc == ORCH_OK)
+        load_rc = orch_run_sources_make(&files, &sources, &load_err);
     if (load_rc == ORCH_OK)
         load_rc = orch_dag_build(&sw, &dag, &load_err);
 
@@ -235,6 +242,8 @@ int orch_cmd_sweep(int argc, char **argv, orch_cli_globals *globals, orch_err *e
             .hosts = hosts,
             .progress = quiet ? NULL : stderr,
             .out = stdout,
+            .sources = sources.files,
+            .n_sources = sources.n,
         };
         rc = hosts == NULL ? orch_seterr(err, ORCH_ENOMEM, "sweep: out of memory") : load_rc;
         if (rc != ORCH_OK && rc == load_rc)
@@ -259,6 +268,8 @@ int orch_cmd_sweep(int argc, char **argv, orch_cli_globals *globals, orch_err *e
     }
     orch_dag_free(&dag);
     orch_sweep_free(&sw);
+    orch_run_sources_free(&sources);
+    orch_dsl_files_free(&files);
     if (mpi)
         orch_mpi_finalize();
     /* a worker rank's failure to expand was reported by rank 0, once */

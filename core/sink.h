@@ -158,6 +158,16 @@ typedef struct orch_run_class {
     const char *name;
 } orch_run_class;
 
+/* One pipeline file of a run exactly as it was run (the main file or a
+ * module it required), recorded when the run begins, so a bundle
+ * (docs/bundles.md) carries the files even after they are edited. */
+typedef struct orch_source_file {
+    const char *path;   /* as the loader opened it */
+    const char *sha256; /* hex SHA-256 of text[0..bytes) */
+    const char *text;   /* the bytes (may hold NULs) */
+    int64_t bytes;
+} orch_source_file;
+
 /* The end of a run. */
 typedef struct orch_run_end {
     orch_run_status status; /* finished, diverged, failed or interrupted */
@@ -187,6 +197,7 @@ typedef enum orch_record_kind {
     ORCH_REC_CACHE_USE,
     ORCH_REC_INPUT,
     ORCH_REC_CLASS,
+    ORCH_REC_SOURCE_FILE,
     ORCH_REC__COUNT
 } orch_record_kind;
 
@@ -209,6 +220,7 @@ typedef struct orch_record {
         orch_cache_use cache_use;
         orch_run_input input;
         orch_run_class run_class;
+        orch_source_file source_file;
     } as;
 } orch_record;
 
@@ -219,12 +231,13 @@ const char *orch_record_kind_name(orch_record_kind kind);
  * run id, then the kind's fields in declaration order; integers and doubles
  * (their IEEE-754 bits) as 8 bytes little-endian, enums and flags as one
  * byte, strings as a 4-byte little-endian length counting a terminating NUL
- * (0 for NULL) followed by the string and its NUL. No padding, no host
+ * (0 for NULL) followed by the string and its NUL; a source file's text
+ * as an 8-byte length and its bytes. No padding, no host
  * layout: any machine reads what any other wrote. */
 #define ORCH_RECORD_VERSION                                                                        \
-    4 /* 2: run info carries kernels, cpu, threads; 3: NaN events their                            \
+    5 /* 2: run info carries kernels, cpu, threads; 3: NaN events their                            \
          rank and host; 4: run info its data hash, run end its reason, and                         \
-         the input and class records */
+         the input and class records; 5: source_file records */
 
 /* The number of bytes orch_record_encode writes for rec. */
 size_t orch_record_encoded_size(const orch_record *rec);
@@ -272,6 +285,10 @@ struct orch_sink {
     int (*input)(void *ctx, int64_t run_id, const orch_run_input *rec, orch_err *err);
     /* A class name of the run's data; may be NULL (none recorded). */
     int (*run_class)(void *ctx, int64_t run_id, const orch_run_class *rec, orch_err *err);
+    /* A pipeline file the run was declared in, sent right after begin_run
+     * or resume_run; may be NULL (nothing recorded). Recording the same
+     * path again replaces it. */
+    int (*source_file)(void *ctx, int64_t run_id, const orch_source_file *rec, orch_err *err);
 };
 
 /* Hands rec to the sink's callback of its kind (what a receiving rank does

@@ -268,6 +268,27 @@ static void rec_fields(cursor *c, orch_record *rec)
         i64_field(c, &rec->as.run_class.id, "id");
         str_field(c, &rec->as.run_class.name, "name");
         break;
+    case ORCH_REC_SOURCE_FILE: {
+        orch_source_file *r = &rec->as.source_file;
+        str_field(c, &r->path, "path");
+        str_field(c, &r->sha256, "sha256");
+        i64_field(c, &r->bytes, "bytes");
+        if (c->ok && r->bytes < 0)
+            fail(c, "bytes");
+        if (c->ok && c->writing) {
+            raw(c, (void *)r->text, (size_t)r->bytes, "text");
+        } else if (c->ok) { /* the text points into the buffer, as strings do */
+            if (c->left < (uint64_t)r->bytes) {
+                fail(c, "text");
+                break;
+            }
+            r->text = (const char *)c->q;
+            c->q += r->bytes;
+            c->left -= (size_t)r->bytes;
+            c->n += (size_t)r->bytes;
+        }
+        break;
+    }
     case ORCH_REC__COUNT:
         ORCH_UNREACHABLE();
     }
@@ -303,8 +324,9 @@ const char *orch_data_role_name(orch_data_role role)
 const char *orch_record_kind_name(orch_record_kind kind)
 {
     static const char *const names[ORCH_REC__COUNT] = {
-        "run_begin",     "step",    "metric",     "nan_event", "stage_stat", "artifact",
-        "frozen_change", "run_end", "run_resume", "cache_use", "input",      "class"};
+        "run_begin", "step",          "metric",     "nan_event",  "stage_stat",
+        "artifact",  "frozen_change", "run_end",    "run_resume", "cache_use",
+        "input",     "class",         "source_file"};
     return (unsigned)kind < ORCH_REC__COUNT ? names[kind] : "?";
 }
 
@@ -365,7 +387,8 @@ int orch_sink_put(orch_sink *sink, const orch_record *rec, int64_t *run_id, orch
         (rec->kind == ORCH_REC_RUN_RESUME && sink->resume_run == NULL) ||
         (rec->kind == ORCH_REC_CACHE_USE && sink->cache_use == NULL) ||
         (rec->kind == ORCH_REC_INPUT && sink->input == NULL) ||
-        (rec->kind == ORCH_REC_CLASS && sink->run_class == NULL))
+        (rec->kind == ORCH_REC_CLASS && sink->run_class == NULL) ||
+        (rec->kind == ORCH_REC_SOURCE_FILE && sink->source_file == NULL))
         return orch_seterr(err, ORCH_EINVAL, "record: this sink takes no %s records",
                            orch_record_kind_name(rec->kind));
     switch (rec->kind) {
@@ -395,6 +418,8 @@ int orch_sink_put(orch_sink *sink, const orch_record *rec, int64_t *run_id, orch
         return sink->input(ctx, id, &rec->as.input, err);
     case ORCH_REC_CLASS:
         return sink->run_class(ctx, id, &rec->as.run_class, err);
+    case ORCH_REC_SOURCE_FILE:
+        return sink->source_file(ctx, id, &rec->as.source_file, err);
     case ORCH_REC__COUNT:
         break;
     }

@@ -11,6 +11,7 @@
 #include "core/checkpoint.h"
 #include "core/mpi_comm.h"
 #include "core/pipeline_json.h"
+#include "store/bundle.h"
 #include "core/sweep_msg.h"
 #include "core/sweep_worker.h"
 #include "kernels/kernels.h"
@@ -175,6 +176,11 @@ static int queue_runs(coord *c, orch_err *err)
                                     &c->state[i], err);
         if (rc == ORCH_OK)
             snprintf(c->checkpoint[i], sizeof c->checkpoint[i], "%s", c->state[i].checkpoint);
+        /* the files as this invocation read them: a continued sweep's runs
+         * that start now run them */
+        if (rc == ORCH_OK && c->opt->n_sources > 0)
+            rc = orch_store_record_sources(c->store, c->state[i].run_id, c->opt->sources,
+                                           c->opt->n_sources, err);
     }
     return rc;
 }

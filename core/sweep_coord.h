@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #include "core/err.h"
+#include "core/sink.h"
 #include "core/mailbox.h"
 #include "core/sweep.h"
 #include "core/sweep_dag.h"
@@ -37,6 +38,11 @@ typedef struct orch_sweep_coord_options {
     orch_mailbox *inbox;    /* and sends its records and DONE here */
     FILE *progress;         /* one line per node's end (stderr), or NULL (--quiet) */
     FILE *out;              /* the summary (stdout) */
+    /* the sweep's pipeline files as read (the sweep file and what it
+     * required), recorded for every run it queues (docs/bundles.md);
+     * borrowed; NULL/0: none */
+    const orch_source_file *sources;
+    int n_sources;
 } orch_sweep_coord_options;
 
 /* Counts of the sweep's runs by status, from the store. */

@@ -1291,6 +1291,10 @@ int orch_train(const orch_pipeline *p, const orch_train_options *options, orch_s
         rc = sink->begin_run(sink->ctx, &info, &result->run_id, err);
     }
     free(config_json);
+    for (int i = 0;
+         rc == ORCH_OK && options != NULL && sink->source_file != NULL && i < options->n_sources;
+         i++)
+        rc = sink->source_file(sink->ctx, result->run_id, &options->sources[i], err);
     if (rc != ORCH_OK) {
         orch_data_identity_free(&data_id);
         run_free(&rs);

@@ -38,6 +38,11 @@ typedef struct orch_train_options {
                         alone. Rank 0's sink records the run; the others pass a sink that
                         drops everything (orch_sink_drop): their NaN events and cache uses
                         reach rank 0 through the communicator. */
+    /* the pipeline files the run was declared in (docs/bundles.md),
+     * recorded through sink->source_file right after the run begins or is
+     * resumed; borrowed; NULL/0: none */
+    const orch_source_file *sources;
+    int n_sources;
     int64_t stop_at; /* > 0: a test hook: a stop request when step stop_at - 1 ends, as
                         SIGTERM would make, on every rank at the same step
                         (ORCH_TEST_STOP_AT=N in `orch run`/`orch resume`) */

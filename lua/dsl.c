@@ -132,8 +132,25 @@ static int load_in_state(lua_State *L, dsl_ctx *ctx, const char *const *sets, in
     return ORCH_OK;
 }
 
+static int load(const char *path, const char *const *sets, int n_sets, orch_pipeline *out,
+                orch_dsl_files *files, orch_err *err);
+
 int orch_dsl_load(const char *path, const char *const *sets, int n_sets, orch_pipeline *out,
                   orch_err *err)
+{
+    return load(path, sets, n_sets, out, NULL, err);
+}
+
+int orch_dsl_load_recorded(const char *path, const char *const *sets, int n_sets,
+                           orch_pipeline *out, orch_dsl_files *files, orch_err *err)
+{
+    if (files != NULL)
+        memset(files, 0, sizeof *files);
+    return load(path, sets, n_sets, out, files, err);
+}
+
+static int load(const char *path, const char *const *sets, int n_sets, orch_pipeline *out,
+                orch_dsl_files *files, orch_err *err)
 {
     orch_err_clear(err);
     if (out != NULL)
@@ -149,6 +166,7 @@ int orch_dsl_load(const char *path, const char *const *sets, int n_sets, orch_pi
     dsl_ctx *ctx = dsl_ctx_new(path);
     if (ctx == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "out of memory");
+    ctx->files = files;
 
     int rc;
     lua_State *L = dsl_state_new(ctx);

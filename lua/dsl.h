@@ -65,6 +65,37 @@ int orch_dsl_load_sweep(const char *path, const char *const *sets, int n_sets, o
  * orch_dsl_load would give). */
 int orch_dsl_file_is_sweep(const char *path, int *is_sweep, orch_err *err);
 
+/* One pipeline file exactly as a load read it: the main file or a module
+ * it required (before the loader blanks a byte order mark or a #! line).
+ * Both buffers are malloc'd and owned by the orch_dsl_files holding it. */
+typedef struct orch_dsl_file {
+    char *path; /* as opened: the main path as given, a module's search dir joined with it */
+    char *text; /* the bytes, NUL-terminated for convenience (len excludes it) */
+    size_t len;
+} orch_dsl_file;
+
+/* The files one load ran, in the order they were first read (the main
+ * file first), each once. Release with orch_dsl_files_free. */
+typedef struct orch_dsl_files {
+    orch_dsl_file *files;
+    int n, cap;
+} orch_dsl_files;
+
+/* orch_dsl_load, and the files it ran into *files (zeroed first; filled
+ * also when loading fails, with what was read until then). So a run can
+ * record its pipeline files as they were, whatever edits come later
+ * (docs/bundles.md). ORCH_ENOMEM when the list cannot grow. */
+int orch_dsl_load_recorded(const char *path, const char *const *sets, int n_sets,
+                           orch_pipeline *out, orch_dsl_files *files, orch_err *err);
+
+/* orch_dsl_load_sweep, and the files it ran (the sweep file, the
+ * pipelines and modules it required) into *files, as above. */
+int orch_dsl_load_sweep_recorded(const char *path, const char *const *sets, int n_sets,
+                                 orch_sweep *out, orch_dsl_files *files, orch_err *err);
+
+/* Frees every file of files and zeroes it; NULL-safe. */
+void orch_dsl_files_free(orch_dsl_files *files);
+
 /* Writes the require search path for the pipeline at path into buf (size
  * n): its directory ("." for the current one), then each directory of
  * $ORCH_PIPELINE_PATH, separated by ':'. Returns 0, or -1 if it was

@@ -41,6 +41,9 @@ typedef struct dsl_ctx {
     /* while a sweep's point is converted: "point NAME (OVERRIDES): ",
      * written between the location and the message of its errors */
     const char *point_prefix;
+    /* where dsl_run_file records each file it reads (lua/dsl.h), or NULL:
+     * record nothing; borrowed from the caller of the load */
+    struct orch_dsl_files *files;
 } dsl_ctx;
 
 /* The dsl_ctx of a state made by dsl_state_new. */
@@ -58,5 +61,10 @@ int dsl_open(lua_State *L, dsl_ctx *ctx, orch_err *err);
 /* Copies the error of a failed protected call (status, message on the top
  * of the stack) into err as one line; returns the orch_status. */
 int dsl_failure(lua_State *L, const dsl_ctx *ctx, int status, orch_err *err);
+
+/* Appends a copy of path and text[0..len) to ctx->files unless a file of
+ * that path is there already (or ctx->files is NULL). Returns 0, or -1 when
+ * memory runs out (nothing appended). require.c. */
+int dsl_files_add(dsl_ctx *ctx, const char *path, const char *text, size_t len);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <lauxlib.h>
 
+#include "lua/dsl.h"
 #include "lua/sandbox.h"
 
 static const char loaded_key = 'L';  /* registry: name -> module value */
@@ -119,6 +120,47 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
+int dsl_files_add(dsl_ctx *ctx, const char *path, const char *text, size_t len)
+{
+    orch_dsl_files *f = ctx->files;
+    if (f == NULL)
+        return 0;
+    for (int i = 0; i < f->n; i++)
+        if (strcmp(f->files[i].path, path) == 0)
+            return 0; /* a module runs once per load; a sweep may read a file again */
+    if (f->n == f->cap) {
+        int cap = f->cap ? 2 * f->cap : 8;
+        orch_dsl_file *grown = realloc(f->files, sizeof *grown * (size_t)cap);
+        if (grown == NULL)
+            return -1;
+        f->files = grown;
+        f->cap = cap;
+    }
+    /* owned by f: freed by orch_dsl_files_free */
+    char *p = strdup(path), *t = malloc(len + 1);
+    if (p == NULL || t == NULL) {
+        free(p);
+        free(t);
+        return -1;
+    }
+    memcpy(t, text, len);
+    t[len] = '\0';
+    f->files[f->n++] = (orch_dsl_file){p, t, len};
+    return 0;
+}
+
+void orch_dsl_files_free(orch_dsl_files *files)
+{
+    if (files == NULL)
+        return;
+    for (int i = 0; i < files->n; i++) {
+        free(files->files[i].path);
+        free(files->files[i].text);
+    }
+    free(files->files);
+    memset(files, 0, sizeof *files);
+}
+
 void dsl_run_file(lua_State *L, const char *path)
 {
     dsl_ctx *ctx = dsl_ctx_get(L);
@@ -139,6 +181,12 @@ void dsl_run_file(lua_State *L, const char *path)
                         "give the Lua source",
                         path);
         lua_error(L);
+        return;
+    }
+    /* recorded as read, before the byte order mark and #! line are blanked */
+    if (dsl_files_add(ctx, path, src, len) != 0) {
+        free(src);
+        luaL_error(L, "%s: out of memory recording the pipeline file", path);
         return;
     }
     size_t skip = 0;

@@ -685,11 +685,12 @@ static int check_args(const char *path, const char *const *sets, int n_sets, orc
     return ORCH_OK;
 }
 
-static int run(const char *path, sw_plan *pl, orch_sweep *out, orch_err *err)
+static int run(const char *path, sw_plan *pl, orch_sweep *out, orch_dsl_files *files, orch_err *err)
 {
     dsl_ctx *ctx = dsl_ctx_new(path);
     if (ctx == NULL)
         return orch_seterr(err, ORCH_ENOMEM, "out of memory");
+    ctx->files = files;
     int rc;
     lua_State *L = dsl_state_new(ctx);
     if (L == NULL) {
@@ -705,6 +706,14 @@ static int run(const char *path, sw_plan *pl, orch_sweep *out, orch_err *err)
 int orch_dsl_load_sweep(const char *path, const char *const *sets, int n_sets, orch_sweep *out,
                         orch_err *err)
 {
+    return orch_dsl_load_sweep_recorded(path, sets, n_sets, out, NULL, err);
+}
+
+int orch_dsl_load_sweep_recorded(const char *path, const char *const *sets, int n_sets,
+                                 orch_sweep *out, orch_dsl_files *files, orch_err *err)
+{
+    if (files != NULL)
+        memset(files, 0, sizeof *files);
     orch_err_clear(err);
     if (out == NULL)
         return orch_seterr(err, ORCH_EINVAL, "no sweep to fill");
@@ -718,7 +727,7 @@ int orch_dsl_load_sweep(const char *path, const char *const *sets, int n_sets, o
     pl->sets = sets;
     pl->n_sets = n_sets;
     snprintf(out->file, sizeof out->file, "%s", path);
-    rc = run(path, pl, out, err);
+    rc = run(path, pl, out, files, err);
     free(pl);
     if (rc != ORCH_OK)
         orch_sweep_free(out);
@@ -741,7 +750,7 @@ int orch_dsl_file_is_sweep(const char *path, int *is_sweep, orch_err *err)
     pl->probe = 1;
     orch_sweep unused;
     memset(&unused, 0, sizeof unused);
-    rc = run(path, pl, &unused, err);
+    rc = run(path, pl, &unused, NULL, err);
     if (rc == ORCH_OK)
         *is_sweep = pl->is_sweep;
     free(pl);

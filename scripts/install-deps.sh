@@ -16,7 +16,8 @@
 # sweep under mpirun/srun: libopenmpi-dev) and its mpirun runs the sweep
 # tests (openmpi-bin). libpng and libjpeg (libjpeg-turbo, the library Debian's
 # Pillow links) decode image data sets; libarchive reads and writes tar
-# shards (core/shards*.c).
+# shards (core/shards*.c) and bundles (orch export, import, replay:
+# store/bundle_*.c).
 set -eu
 
 fuzz=0

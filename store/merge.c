@@ -25,9 +25,11 @@
  * ATTACH is used here only, on a read-write connection; the read-only
  * authorizer of `orch query` is untouched.
  */
+#include "store/bundle_int.h"
 #include "store/store_int.h"
 #include "store/sweeps.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -274,9 +276,18 @@ static void add_ident(sql_buf *b, const char *name)
 
 /* --------------------------------------------------------- statements */
 
+/* An artifact file moved into this store's run folder (import). */
+typedef struct merge_move {
+    char from[STORE_PATH_MAX], to[STORE_PATH_MAX];
+} merge_move;
+
 typedef struct merge_ctx {
     orch_store *s;
     orch_store other; /* only .path is set: what orch_store_resolve_path reads */
+    int place;        /* artifacts of added runs move into PATH.runs/NEW_ID/ (orch import) */
+    merge_move *moves;
+    int n_moves, cap_moves;
+    int n_done; /* moves made so far */
 } merge_ctx;
 
 /* Runs one statement of store/'s own; *changes (when not NULL) receives
@@ -335,6 +346,125 @@ static void merge_path_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_text(ctx, recorded, -1, SQLITE_TRANSIENT);
 }
 
+/* orch_merge_place(path, new_run_id): where an artifact of an imported
+ * run lands, PATH.runs/NEW_ID/BASENAME, recorded for this store; the move
+ * itself is made before the commit (merge_moves). */
+static void merge_place_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    merge_ctx *m = sqlite3_user_data(ctx);
+    char from[STORE_PATH_MAX], dir[STORE_PATH_MAX], recorded[STORE_PATH_MAX];
+    orch_err err = {0};
+    (void)argc;
+    const char *path = (const char *)sqlite3_value_text(argv[0]);
+    if (path == NULL) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    if (orch_store_resolve_path(&m->other, path, from, sizeof from) != 0 ||
+        orch_store_run_dir(m->s, sqlite3_value_int64(argv[1]), dir, sizeof dir) != 0) {
+        sqlite3_result_error(ctx, "an artifact path is too long (or the store is in memory)", -1);
+        return;
+    }
+    if (m->n_moves == m->cap_moves) {
+        int cap = m->cap_moves ? 2 * m->cap_moves : 8;
+        merge_move *g = realloc(m->moves, sizeof *g * (size_t)cap);
+        if (g == NULL) {
+            sqlite3_result_error_nomem(ctx);
+            return;
+        }
+        m->moves = g;
+        m->cap_moves = cap;
+    }
+    merge_move *mv = &m->moves[m->n_moves];
+    const char *base = strrchr(from, '/') != NULL ? strrchr(from, '/') + 1 : from;
+    snprintf(mv->from, sizeof mv->from, "%s", from);
+    if ((size_t)snprintf(mv->to, sizeof mv->to, "%s/%s", dir, base) >= sizeof mv->to ||
+        store_record_path(m->s, mv->to, recorded, sizeof recorded, &err) != ORCH_OK) {
+        sqlite3_result_error(ctx, err.msg[0] ? err.msg : "an artifact path is too long", -1);
+        return;
+    }
+    m->n_moves++;
+    /* the files that belong to it move with it: "STEM.*" beside it (a
+     * checkpoint's optimizer state, core/checkpoint.h) */
+    char stem[STORE_PATH_MAX], from_dir[STORE_PATH_MAX], name[STORE_PATH_MAX];
+    snprintf(name, sizeof name, "%s", base);
+    snprintf(stem, sizeof stem, "%s", base);
+    snprintf(from_dir, sizeof from_dir, "%s", from);
+    char *dot = strrchr(stem, '.'), *slash = strrchr(from_dir, '/');
+    DIR *d = NULL;
+    if (dot != NULL && slash != NULL) {
+        dot[1] = '\0';
+        *slash = '\0';
+        d = opendir(from_dir);
+    }
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, stem, strlen(stem)) != 0 || strcmp(de->d_name, name) == 0 ||
+            strstr(de->d_name, ".tmp-") != NULL)
+            continue;
+        if (m->n_moves == m->cap_moves) {
+            merge_move *g = realloc(m->moves, sizeof *g * (size_t)(2 * m->cap_moves));
+            if (g == NULL) {
+                closedir(d);
+                sqlite3_result_error_nomem(ctx);
+                return;
+            }
+            m->moves = g;
+            m->cap_moves *= 2;
+        }
+        merge_move *side = &m->moves[m->n_moves];
+        if ((size_t)snprintf(side->from, sizeof side->from, "%s/%s", from_dir, de->d_name) <
+                sizeof side->from &&
+            (size_t)snprintf(side->to, sizeof side->to, "%s/%s", dir, de->d_name) < sizeof side->to)
+            m->n_moves++;
+    }
+    if (d != NULL)
+        closedir(d);
+    sqlite3_result_text(ctx, recorded, -1, SQLITE_TRANSIENT);
+}
+
+/* Makes the moves merge_place_fn planned; on failure undoes those made. */
+static int merge_moves(merge_ctx *m, orch_err *err)
+{
+    char runs[STORE_PATH_MAX];
+    snprintf(runs, sizeof runs, "%s.runs", m->s->path);
+    mkdir(runs, 0755);
+    for (; m->n_done < m->n_moves; m->n_done++) {
+        merge_move *mv = &m->moves[m->n_done];
+        char dir[STORE_PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", mv->to);
+        char *slash = strrchr(dir, '/');
+        if (slash != NULL)
+            *slash = '\0';
+        struct stat st;
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return orch_seterr(err, ORCH_EIO, "import: cannot make %s: %s", dir, strerror(errno));
+        if (lstat(mv->to, &st) == 0)
+            return orch_seterr(err, ORCH_EIO, "import: %s exists already; nothing was imported",
+                               mv->to);
+        if (rename(mv->from, mv->to) != 0)
+            return orch_seterr(err, ORCH_EIO, "import: cannot move %s to %s: %s", mv->from, mv->to,
+                               strerror(errno));
+    }
+    return ORCH_OK;
+}
+
+/* Puts back what merge_moves moved (the transaction did not commit). */
+static void merge_unmove(merge_ctx *m)
+{
+    for (int i = m->n_done - 1; i >= 0; i--) {
+        rename(m->moves[i].to, m->moves[i].from);
+        char dir[STORE_PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", m->moves[i].to);
+        char *slash = strrchr(dir, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            rmdir(dir); /* only when empty: a folder that was there keeps its files */
+        }
+    }
+    m->n_done = 0;
+}
+
 /* One column of a table being copied. */
 typedef struct column {
     char name[128];
@@ -388,7 +518,7 @@ static int table_columns(orch_store *s, const char *table, column *cols, int *n,
  * re-based; in the order of the old id when there is one. where, when not
  * NULL, is a further condition on o; *changes gets the rows inserted. */
 static int copy_table(orch_store *s, const char *table, const char *or_what, const char *where,
-                      int64_t *changes, orch_err *err)
+                      int place, int64_t *changes, orch_err *err)
 {
     column cols[MAX_COLUMNS];
     int n = 0;
@@ -415,7 +545,13 @@ static int copy_table(orch_store *s, const char *table, const char *or_what, con
         add(&b, k++ ? ", " : "");
         if (cols[i].maps[0] != '\0')
             add(&b, "m%d.new_id", i);
-        else if (strcmp(table, "artifacts") == 0 && strcmp(cols[i].name, "path") == 0)
+        else if (strcmp(table, "artifacts") == 0 && strcmp(cols[i].name, "path") == 0 && place) {
+            int run_col = -1;
+            for (int j = 0; j < n; j++)
+                if (strcmp(cols[j].maps, "runs") == 0)
+                    run_col = j;
+            add(&b, "orch_merge_place(o.path, m%d.new_id)", run_col);
+        } else if (strcmp(table, "artifacts") == 0 && strcmp(cols[i].name, "path") == 0)
             add(&b, "orch_merge_path(o.path)");
         else {
             add(&b, "o.");
@@ -493,7 +629,7 @@ static const char sql_relink[] =
     "   AND (SELECT status FROM main.runs WHERE id = d.run_id) NOT IN ('finished', 'diverged')";
 
 /* Everything inside the transaction. */
-static int fold(orch_store *s, orch_merge_counts *counts, orch_err *err)
+static int fold(orch_store *s, int place, orch_merge_counts *counts, orch_err *err)
 {
     int64_t changed = 0;
     int rc = ORCH_OK;
@@ -510,7 +646,7 @@ static int fold(orch_store *s, orch_merge_counts *counts, orch_err *err)
                  NULL, err);
     if (rc == ORCH_OK)
         rc = copy_table(s, "runs", "", "o.id IN (SELECT old_id FROM temp.merge_runs WHERE added)",
-                        &counts->runs_added, err);
+                        0, &counts->runs_added, err);
     if (rc == ORCH_OK)
         rc = run(s,
                  "UPDATE temp.merge_runs SET new_id = (SELECT m.id FROM main.runs m JOIN " SRC
@@ -532,7 +668,7 @@ static int fold(orch_store *s, orch_merge_counts *counts, orch_err *err)
                  NULL, err);
     if (rc == ORCH_OK)
         rc = copy_table(s, "sweeps", "",
-                        "o.id IN (SELECT old_id FROM temp.merge_sweeps WHERE added)",
+                        "o.id IN (SELECT old_id FROM temp.merge_sweeps WHERE added)", 0,
                         &counts->sweeps_added, err);
     if (rc == ORCH_OK)
         rc = run(s,
@@ -544,6 +680,15 @@ static int fold(orch_store *s, orch_merge_counts *counts, orch_err *err)
         rc = query_int(s, "SELECT count(*) FROM temp.merge_sweeps WHERE NOT added",
                        &counts->sweeps_present, err);
     /* every table that points at runs or sweeps, for the added runs */
+    /* the pipeline files of the added runs (content-addressed, no run id:
+     * before run_sources, which points at them) */
+    if (rc == ORCH_OK)
+        rc = run(s,
+                 "INSERT OR IGNORE INTO main.source_files (sha256, bytes, content)\n"
+                 "SELECT f.sha256, f.bytes, f.content FROM " SRC ".source_files f\n"
+                 " WHERE f.sha256 IN (SELECT r.sha256 FROM " SRC ".run_sources r\n"
+                 "   JOIN temp.merge_runs m ON m.old_id = r.run_id AND m.added)",
+                 NULL, err);
     char tables[32][128];
     int n_tables = 0;
     if (rc == ORCH_OK)
@@ -555,13 +700,28 @@ static int fold(orch_store *s, orch_merge_counts *counts, orch_err *err)
         /* a point still linked to another run here keeps it; the merged run
          * stays in the store (orch runs), outside the sweep */
         if (rc == ORCH_OK)
-            rc = copy_table(s, tables[t], links ? "OR IGNORE" : "", NULL, &changed, err);
+            rc = copy_table(s, tables[t], links ? "OR IGNORE" : "", NULL, place, &changed, err);
     }
     return rc;
 }
 
+static int merge(orch_store *s, const char *other_path, int place, orch_merge_counts *counts,
+                 int64_t *placed, orch_err *err);
+
 int orch_store_merge(orch_store *s, const char *other_path, orch_merge_counts *counts,
                      orch_err *err)
+{
+    return merge(s, other_path, 0, counts, NULL, err);
+}
+
+int store_merge_placing(orch_store *s, const char *other_path, struct orch_merge_counts *counts,
+                        int64_t *placed, orch_err *err)
+{
+    return merge(s, other_path, 1, counts, placed, err);
+}
+
+static int merge(orch_store *s, const char *other_path, int place, orch_merge_counts *counts,
+                 int64_t *placed, orch_err *err)
 {
     char tmp[STORE_PATH_MAX + 32];
     int attached = 0, in_txn = 0;
@@ -581,9 +741,14 @@ int orch_store_merge(orch_store *s, const char *other_path, orch_merge_counts *c
 
     memset(&m, 0, sizeof m);
     m.s = s;
+    m.place = place;
     m.other.path = (char *)other_path; /* read only by orch_store_resolve_path */
     if (rc == ORCH_OK && sqlite3_create_function_v2(s->db, "orch_merge_path", 1, SQLITE_UTF8, &m,
                                                     merge_path_fn, NULL, NULL, NULL) != SQLITE_OK)
+        rc = store_dberr(s, sqlite3_errcode(s->db), "merge", err);
+    if (rc == ORCH_OK && place &&
+        sqlite3_create_function_v2(s->db, "orch_merge_place", 2, SQLITE_UTF8, &m, merge_place_fn,
+                                   NULL, NULL, NULL) != SQLITE_OK)
         rc = store_dberr(s, sqlite3_errcode(s->db), "merge", err);
     if (rc == ORCH_OK) {
         sqlite3_stmt *st = NULL;
@@ -602,11 +767,19 @@ int orch_store_merge(orch_store *s, const char *other_path, orch_merge_counts *c
     if (rc == ORCH_OK && (rc = store_exec(s, "BEGIN IMMEDIATE", err)) == ORCH_OK)
         in_txn = 1;
     if (rc == ORCH_OK)
-        rc = fold(s, &c, err);
+        rc = fold(s, place, &c, err);
+    /* the files before the commit: a failed move rolls the rows back */
+    if (rc == ORCH_OK && place)
+        rc = merge_moves(&m, err);
     if (rc == ORCH_OK && (rc = store_exec(s, "COMMIT", err)) == ORCH_OK)
         in_txn = 0;
-    if (in_txn)
+    if (in_txn) {
         store_exec(s, "ROLLBACK", NULL);
+        merge_unmove(&m);
+    }
+    if (placed != NULL)
+        *placed = rc == ORCH_OK ? m.n_done : 0;
+    free(m.moves);
     /* the temp tables live on the connection: gone for the next merge */
     store_exec(s, "DROP TABLE IF EXISTS temp.merge_runs; DROP TABLE IF EXISTS temp.merge_sweeps",
                NULL);
@@ -614,6 +787,9 @@ int orch_store_merge(orch_store *s, const char *other_path, orch_merge_counts *c
         store_exec(s, "DETACH " SRC, NULL);
     sqlite3_create_function_v2(s->db, "orch_merge_path", 1, SQLITE_UTF8, NULL, NULL, NULL, NULL,
                                NULL);
+    if (place)
+        sqlite3_create_function_v2(s->db, "orch_merge_place", 2, SQLITE_UTF8, NULL, NULL, NULL,
+                                   NULL, NULL);
     remove_db(tmp);
     if (rc == ORCH_OK && counts != NULL)
         *counts = c;

@@ -254,6 +254,12 @@ static int delete_rows(orch_store *s, rm_run *runs, int n, key_list *unused, orc
                              (long long)runs[i].id);
         sqlite3_reset(del);
     }
+    /* the pipeline files (content-addressed) no remaining run refers to */
+    if (rc == ORCH_OK)
+        rc = store_exec(s,
+                        "DELETE FROM source_files WHERE sha256 NOT IN "
+                        "(SELECT sha256 FROM run_sources)",
+                        err);
     if (rc == ORCH_OK)
         rc = store_exec(s, "COMMIT", err);
     else

@@ -552,8 +552,30 @@ static const char migration_7[] =
     "  LEFT JOIN sweep_runs w ON w.run_id = r.id\n"
     " ORDER BY r.id;\n";
 
+/* Version 8: the pipeline files of each run as they were run (the main
+ * file and every module it required; docs/bundles.md), so a bundle
+ * carries them whatever edits came later. Content-addressed: the runs of
+ * a sweep, or reruns of an unchanged file, share one copy. A file no run
+ * refers to any more is removed by orch rm. */
+static const char migration_8[] =
+    "CREATE TABLE source_files (\n"
+    "    sha256  TEXT PRIMARY KEY CHECK (length(sha256) = 64),\n"
+    "    bytes   INTEGER NOT NULL CHECK (bytes >= 0),\n"
+    "    content BLOB NOT NULL\n"
+    ") WITHOUT ROWID;\n"
+    "\n"
+    "CREATE TABLE run_sources (\n"
+    "    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+    "    ord    INTEGER NOT NULL CHECK (ord >= 0),\n"
+    "    path   TEXT NOT NULL,\n"
+    "    sha256 TEXT NOT NULL REFERENCES source_files (sha256),\n"
+    "    PRIMARY KEY (run_id, path)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX run_sources_sha256 ON run_sources (sha256);\n";
+
 const char *const store_migrations[] = {
-    migration_1, migration_2, migration_3, migration_4, migration_5, migration_6, migration_7,
+    migration_1, migration_2, migration_3, migration_4,
+    migration_5, migration_6, migration_7, migration_8,
 };
 
 const int store_n_migrations = (int)(sizeof store_migrations / sizeof store_migrations[0]);

@@ -30,6 +30,7 @@
  */
 #include "store/store_int.h"
 
+#include "store/bundle.h"
 #include "store/feature_cache.h"
 
 #include <errno.h>
@@ -1160,6 +1161,7 @@ int orch_store_sink(orch_store *s, orch_sink *out, orch_err *err)
     out->cache_use = sink_cache_use;
     out->input = sink_input;
     out->run_class = sink_run_class;
+    out->source_file = orch_store_sink_source_file; /* store/bundle_sources.c */
     return ORCH_OK;
 }
 

@@ -36,7 +36,7 @@
 /* The schema version this binary writes (PRAGMA user_version). A store with
  * a newer version is refused; an older one is migrated forward on a
  * read-write open. */
-#define ORCH_STORE_SCHEMA_VERSION 7
+#define ORCH_STORE_SCHEMA_VERSION 8
 
 /* PRAGMA application_id of an orch store: the bytes "orch". */
 #define ORCH_STORE_APPLICATION_ID 0x6f726368

@@ -84,6 +84,13 @@ static int make_records(orch_record *r)
         .kind = ORCH_REC_INPUT, .run_id = 9, .as.input = {ORCH_ROLE_TRAIN, "pv.npy", sha_a, 0}};
     r[n++] = (orch_record){.kind = ORCH_REC_CLASS, .run_id = 9, .as.run_class = {0, "cat"}};
     r[n++] = (orch_record){.kind = ORCH_REC_CLASS, .run_id = 9, .as.run_class = {INT64_MAX, ""}};
+    /* a pipeline file's text may hold a NUL: it travels as bytes */
+    r[n++] = (orch_record){
+        .kind = ORCH_REC_SOURCE_FILE,
+        .run_id = 9,
+        .as.source_file = {"pipelines/base.lua",
+                           "5a1c0c7d0f6f2b6e0f3b8c0b2a6d7e1f9c4b5a6d7e8f9a0b1c2d3e4f5a6b7c8d",
+                           "return {}\0 -- after a NUL", 26}};
     return n;
 }
 
@@ -191,6 +198,13 @@ static void same_record(const orch_record *a, const orch_record *b)
         assert_int_equal(a->as.run_class.id, b->as.run_class.id);
         same_str(a->as.run_class.name, b->as.run_class.name);
         break;
+    case ORCH_REC_SOURCE_FILE:
+        same_str(a->as.source_file.path, b->as.source_file.path);
+        same_str(a->as.source_file.sha256, b->as.source_file.sha256);
+        assert_int_equal(a->as.source_file.bytes, b->as.source_file.bytes);
+        assert_memory_equal(a->as.source_file.text, b->as.source_file.text,
+                            (size_t)a->as.source_file.bytes);
+        break;
     case ORCH_REC__COUNT:
         fail();
     }
@@ -211,7 +225,7 @@ static unsigned char *encode(const orch_record *r, size_t *len)
 static void test_every_kind_round_trips(void **state)
 {
     (void)state;
-    orch_record recs[16];
+    orch_record recs[24];
     int n = make_records(recs);
     int seen[ORCH_REC__COUNT] = {0};
     for (int i = 0; i < n; i++) {
@@ -258,7 +272,7 @@ static void test_layout_is_portable(void **state)
 static void test_truncations_refused(void **state)
 {
     (void)state;
-    orch_record recs[16];
+    orch_record recs[24];
     int n = make_records(recs);
     for (int i = 0; i < n; i++) {
         size_t len = 0;

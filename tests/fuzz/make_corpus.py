@@ -43,6 +43,35 @@ def npy(header, data=b"", major=1):
     return b"\x93NUMPY" + bytes([major, 0]) + struct.pack("<I", len(text)) + text + data
 
 
+def bundles():
+    """fuzz_bundle: a small valid bundle (MANIFEST.json, a config, two CSVs
+    with every kind of value), as .tar and .tar.gz, written the way orch
+    export writes (pax, fixed time and owner)."""
+    import gzip
+    import hashlib
+    import io
+    import tarfile
+
+    uuid = "0b7c3e9e-2f4a-4d61-9a55-3c0e8f1d2a47"
+    members = [
+        ("runs/%s/config.json" % uuid, b"{}"),
+        ("runs/%s/rows/runs.csv" % uuid, b'id,uuid,name\n1,"%s","a ""q"""\n' % uuid.encode()),
+        ("runs/%s/rows/steps.csv" % uuid, b"run_id,step,loss,blob\n1,0,1.5,X'00ff'\n1,1,-Inf,\n"),
+    ]
+    manifest = {"format": 1, "orch_version": "fuzz", "runs": [uuid],
+                "members": [{"name": n, "bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()}
+                            for n, d in members]}
+    head = (json.dumps(manifest, indent=2) + "\n").encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for n, d in [("MANIFEST.json", head)] + members:
+            info = tarfile.TarInfo(n)
+            info.size, info.mtime, info.uname, info.gname = len(d), 315532800, "orch", "orch"
+            t.addfile(info, io.BytesIO(d))
+    put("bundle", "seed.tar", buf.getvalue())
+    put("bundle", "seed.tar.gz", gzip.compress(buf.getvalue(), mtime=0))
+
+
 def main():
     os.chdir(TOP)
     # safetensors: the fixture, every dtype family, metadata, and each check
@@ -127,3 +156,4 @@ def main():
 
 if __name__ == "__main__":
     main()
+    bundles()
