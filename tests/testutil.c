@@ -5,6 +5,7 @@
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,7 +15,14 @@
 const char *orch_bin(void)
 {
     const char *bin = getenv("ORCH_BIN");
-    return (bin != NULL && bin[0] != '\0') ? bin : "./orch";
+    if (bin != NULL && bin[0] != '\0')
+        return bin;
+    /* absolute, so tests that change directory still find it when run by
+     * hand (make test sets ORCH_BIN) */
+    static char resolved[PATH_MAX];
+    if (resolved[0] == '\0' && realpath("./orch", resolved) == NULL)
+        snprintf(resolved, sizeof resolved, "./orch");
+    return resolved;
 }
 
 static char *slurp_fd(int fd)
