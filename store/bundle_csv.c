@@ -60,26 +60,10 @@ static void add_real(bundle_buf *b, double v)
 
 int bundle_run_tables(orch_store *s, char (*names)[128], int *n, int max, orch_err *err)
 {
-    static const char sql[] = "SELECT DISTINCT m.name FROM main.sqlite_schema m, "
-                              "pragma_foreign_key_list(m.name, 'main') f\n"
-                              " WHERE m.type = 'table' AND f.\"table\" = 'runs'\n"
-                              "   AND m.name NOT IN ('runs', 'sweep_runs', 'run_features')\n"
-                              " ORDER BY m.name";
-    sqlite3_stmt *st = NULL;
-    int src = SQLITE_OK;
-    int rc = store_prepare(s, sql, 0, &st, err);
-    *n = 0;
-    while (rc == ORCH_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == max) {
-            rc = orch_seterr(err, ORCH_EDB, "export: too many tables");
-            break;
-        }
-        snprintf(names[(*n)++], 128, "%s", (const char *)sqlite3_column_text(st, 0));
-    }
-    if (rc == ORCH_OK && src != SQLITE_DONE)
-        rc = store_dberr(s, src, "export: reading the schema", err);
-    sqlite3_finalize(st);
-    return rc;
+    /* a sweep's membership and the detach cache's uses stay with the store
+     * that ran them */
+    return store_child_tables(s, "'runs'", "'runs', 'sweep_runs', 'run_features'", "export", names,
+                              n, max, err);
 }
 
 static void add_ident(bundle_buf *b, const char *name)

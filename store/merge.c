@@ -587,26 +587,33 @@ static int copy_table(orch_store *s, const char *table, const char *or_what, con
 
 /* The tables besides runs and sweeps that point at either. No table points
  * at one of them, so their own ids may be renumbered. */
-static int child_tables(orch_store *s, char (*names)[128], int *n, int max, orch_err *err)
+int store_child_tables(orch_store *s, const char *parents, const char *excluded, const char *what,
+                       char (*names)[128], int *n, int max, orch_err *err)
 {
-    static const char sql[] = "SELECT DISTINCT m.name FROM main.sqlite_schema m, "
-                              "pragma_foreign_key_list(m.name, 'main') f\n"
-                              " WHERE m.type = 'table' AND f.\"table\" IN ('runs', 'sweeps')\n"
-                              "   AND m.name NOT IN ('runs', 'sweeps')\n"
-                              " ORDER BY m.name";
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT DISTINCT m.name FROM main.sqlite_schema m, "
+             "pragma_foreign_key_list(m.name, 'main') f\n"
+             " WHERE m.type = 'table' AND f.\"table\" IN (%s)\n"
+             "   AND m.name NOT IN (%s)\n"
+             " ORDER BY m.name",
+             parents, excluded);
     sqlite3_stmt *st = NULL;
     int src = SQLITE_OK;
     int rc = store_prepare(s, sql, 0, &st, err);
     *n = 0;
     while (rc == ORCH_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
         if (*n == max) {
-            rc = orch_seterr(err, ORCH_EDB, "merge: too many tables");
+            rc = orch_seterr(err, ORCH_EDB, "%s: too many tables", what);
             break;
         }
         snprintf(names[(*n)++], 128, "%s", (const char *)sqlite3_column_text(st, 0));
     }
-    if (rc == ORCH_OK && src != SQLITE_DONE)
-        rc = store_dberr(s, src, "merge: reading the schema", err);
+    if (rc == ORCH_OK && src != SQLITE_DONE) {
+        char context[64];
+        snprintf(context, sizeof context, "%s: reading the schema", what);
+        rc = store_dberr(s, src, context, err);
+    }
     sqlite3_finalize(st);
     return rc;
 }
@@ -692,7 +699,8 @@ static int fold(orch_store *s, int place, orch_merge_counts *counts, orch_err *e
     char tables[32][128];
     int n_tables = 0;
     if (rc == ORCH_OK)
-        rc = child_tables(s, tables, &n_tables, 32, err);
+        rc = store_child_tables(s, "'runs', 'sweeps'", "'runs', 'sweeps'", "merge", tables,
+                                &n_tables, 32, err);
     for (int t = 0; t < n_tables && rc == ORCH_OK; t++) {
         int links = strcmp(tables[t], "sweep_runs") == 0;
         if (links)

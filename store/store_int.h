@@ -218,6 +218,14 @@ int store_prepare(orch_store *s, const char *sql, int persistent, sqlite3_stmt *
 /* Runs SQL text without results (DDL, PRAGMA, BEGIN); store/'s own only. */
 int store_exec(orch_store *s, const char *sql, orch_err *err);
 
+/* The tables of the main schema with a foreign key to one of parents (an
+ * SQL list of quoted names: "'runs', 'sweeps'"), except those in excluded
+ * (the same form), in name order: what `orch merge` and bundles copy row
+ * by row, so a table a later migration adds travels without code. Writes
+ * at most max names into names; what prefixes the messages ("merge"). */
+int store_child_tables(orch_store *s, const char *parents, const char *excluded, const char *what,
+                       char (*names)[128], int *n, int max, orch_err *err);
+
 /* Migrates db forward from its user_version to n_migrations, where
  * migrations[i] takes version i to i+1, inside BEGIN IMMEDIATE; also stamps
  * the application id. Refuses (ORCH_EINVAL) a newer version, a foreign
