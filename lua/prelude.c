@@ -102,17 +102,19 @@ static void push_defaults(lua_State *L, const char *kind)
     }
 }
 
-/* surgery{...} and friends; upvalue 1 is the kind. */
-static int strategy_ctor(lua_State *L)
+/* What the constructors share: leaves at index 2 a copy of the table of
+ * options at index 1 (an empty one when absent) with key set to value,
+ * which the caller may not set to anything else; what completes "expected
+ * a table" in the message. Raises a Lua error on bad input. */
+static void tagged_copy(lua_State *L, const char *key, const char *value, const char *what)
 {
-    const char *kind = lua_tostring(L, lua_upvalueindex(1));
     int type = lua_type(L, 1);
     if (type == LUA_TNONE || type == LUA_TNIL) {
         lua_settop(L, 0);
         lua_newtable(L);
     } else if (type != LUA_TTABLE) {
-        return luaL_error(L, "%s: expected a table of options, as in %s { ... } (got %s)", kind,
-                          kind, luaL_typename(L, 1));
+        luaL_error(L, "%s: expected a table%s, as in %s { ... } (got %s)", value, what, value,
+                   luaL_typename(L, 1));
     }
     lua_settop(L, 1);
     lua_newtable(L);
@@ -122,16 +124,22 @@ static int strategy_ctor(lua_State *L)
         lua_insert(L, -2);
         lua_rawset(L, 2);
     }
-    lua_pushliteral(L, "kind");
+    lua_pushstring(L, key);
     lua_rawget(L, 2);
     if (!lua_isnil(L, -1) &&
-        (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), kind) != 0))
-        return luaL_error(L, "%s: kind is set by the constructor; leave it out (got %s)", kind,
-                          lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
-                                                         : luaL_typename(L, -1));
+        (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), value) != 0))
+        luaL_error(L, "%s: %s is set by the constructor; leave it out (got %s)", value, key,
+                   lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
     lua_pop(L, 1);
-    lua_pushstring(L, kind);
-    lua_setfield(L, 2, "kind");
+    lua_pushstring(L, value);
+    lua_setfield(L, 2, key);
+}
+
+/* surgery{...} and friends; upvalue 1 is the kind. */
+static int strategy_ctor(lua_State *L)
+{
+    const char *kind = lua_tostring(L, lua_upvalueindex(1));
+    tagged_copy(L, "kind", kind, " of options");
     lua_createtable(L, 0, 1);
     push_defaults(L, kind);
     lua_setfield(L, -2, "__index");
@@ -144,33 +152,7 @@ static int strategy_ctor(lua_State *L)
  * where the locator has their lines (the converter reads them). */
 static int data_ctor(lua_State *L)
 {
-    const char *source = lua_tostring(L, lua_upvalueindex(1));
-    int type = lua_type(L, 1);
-    if (type == LUA_TNONE || type == LUA_TNIL) {
-        lua_settop(L, 0);
-        lua_newtable(L);
-    } else if (type != LUA_TTABLE) {
-        return luaL_error(L, "%s: expected a table, as in %s { ... } (got %s)", source, source,
-                          luaL_typename(L, 1));
-    }
-    lua_settop(L, 1);
-    lua_newtable(L);
-    lua_pushnil(L);
-    while (lua_next(L, 1) != 0) {
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, 2);
-    }
-    lua_pushliteral(L, "source");
-    lua_rawget(L, 2);
-    if (!lua_isnil(L, -1) &&
-        (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), source) != 0))
-        return luaL_error(L, "%s: source is set by the constructor; leave it out (got %s)", source,
-                          lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
-                                                         : luaL_typename(L, -1));
-    lua_pop(L, 1);
-    lua_pushstring(L, source);
-    lua_setfield(L, 2, "source");
+    tagged_copy(L, "source", lua_tostring(L, lua_upvalueindex(1)), "");
     return 1;
 }
 
