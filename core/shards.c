@@ -373,8 +373,10 @@ static int index_shard(const orch_shards_config *cfg, int s, index_out *ix, orch
             rc = h;
             break;
         }
+        /* directories and links (hard links too: libarchive gives them no
+         * file type) carry no sample */
         if (ent.type != ORCH_ARCHIVE_FILE)
-            continue; /* directories and links carry no sample */
+            continue;
         const char *name = ent.name;
         snprintf(last, KEY_MAX + 64, "%s", name);
         char key[KEY_MAX], ext[64];

@@ -16,6 +16,7 @@
 struct orch_archive_reader {
     struct archive *ar;        /* owned */
     char *path;                /* owned */
+    unsigned flags;            /* ORCH_ARCHIVE_READ_* */
     struct archive_entry *ent; /* the current member, owned by ar */
     const char *name;          /* its name, owned by ar */
 };
@@ -38,6 +39,7 @@ int orch_archive_reader_open(const char *path, unsigned flags, orch_archive_read
         return orch_seterr(err, ORCH_ENOMEM, "%s: out of memory", path);
     }
     *out = r;
+    r->flags = flags;
     if (flags & ORCH_ARCHIVE_READ_ANY_FILTER) {
         archive_read_support_filter_all(r->ar); /* gzip, zstd, xz, ... by their bytes */
     } else {
@@ -86,7 +88,7 @@ int orch_archive_next(orch_archive_reader *r, orch_archive_member *m, orch_err *
     int h = archive_read_next_header(r->ar, &e);
     if (h == ARCHIVE_EOF)
         return 1;
-    if (h != ARCHIVE_OK && h != ARCHIVE_WARN)
+    if (h != ARCHIVE_OK && (h != ARCHIVE_WARN || (r->flags & ORCH_ARCHIVE_READ_STRICT)))
         return orch_seterr(err, ORCH_EINVAL, "%s: %s", r->path, why(r->ar));
     r->ent = e;
     r->name = archive_entry_pathname(e);

@@ -35,6 +35,9 @@ enum {
     /* every compression libarchive knows (bzip2, lz4, ...); default: only
      * gzip, zstd and xz, the ones orch writes */
     ORCH_ARCHIVE_READ_ANY_FILTER = 2,
+    /* a header libarchive reads only with a warning is refused as corrupt
+     * (bundles); default: used, as tar readers do */
+    ORCH_ARCHIVE_READ_STRICT = 4,
 };
 
 typedef enum orch_archive_type {

@@ -411,7 +411,8 @@ int bundle_stage(const char *path, const orch_bundle_limits *limits, const char 
                  : ORCH_OK;
     if (rc == ORCH_OK) {
         /* tar or zip, compressed as orch export writes them (gzip, zstd, xz) */
-        int o = orch_archive_reader_open(path, ORCH_ARCHIVE_READ_ZIP, &r.a, err);
+        int o = orch_archive_reader_open(path, ORCH_ARCHIVE_READ_ZIP | ORCH_ARCHIVE_READ_STRICT,
+                                         &r.a, err);
         if (o == ORCH_ENOMEM)
             rc = o;
         else if (o != ORCH_OK)
