@@ -30,7 +30,7 @@ NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
 # Linked: what the sources include (Open MPI through core/mpi_comm.c only,
 # libpng through core/image_png.c, libjpeg through core/image_jpeg.c,
-# libarchive through core/shards*.c and store/bundle_*.c).
+# libarchive through store/archive_io.c).
 PKGS      = sqlite3 lua5.4 jansson libxxhash libcrypto ompi-c libpng libjpeg libarchive
 
 WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

@@ -1,9 +1,7 @@
 /* shards.c - the tar-shard data source: index, streaming reader, order
- * hook; see shards.h. One of the few files that include archive.h. */
+ * hook; see shards.h. Archives are read through store/archive_io.h. */
 #include "core/shards.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -15,6 +13,7 @@
 #include "core/image.h"
 #include "core/shards_expand.h"
 #include "core/shards_order.h"
+#include "store/archive_io.h"
 #include "store/npy.h"
 
 /* A member larger than this is refused: a hostile size field must not make
@@ -79,7 +78,7 @@ typedef struct kept {
 /* One shard being read: open at entry next_entry, whose next image is
  * next_image. */
 typedef struct stream {
-    struct archive *ar; /* NULL: unused */
+    orch_archive_reader *ar; /* owned; NULL: unused */
     int shard;
     int64_t next_entry;
     int next_image;
@@ -112,70 +111,34 @@ typedef struct shards_ctx {
 
 /* ------------------------------------------------------------ archives */
 
-static struct archive *open_shard(const char *path, orch_err *err)
+static orch_archive_reader *open_shard(const char *path, orch_err *err)
 {
-    struct archive *ar = archive_read_new();
-    if (ar == NULL) {
-        orch_seterr(err, ORCH_ENOMEM, "%s: out of memory", path);
-        return NULL;
-    }
-    archive_read_support_filter_all(ar); /* gzip, zstd, xz, ... by their bytes */
-    archive_read_support_format_tar(ar);
-    if (archive_read_open_filename(ar, path, 1 << 16) != ARCHIVE_OK) {
-        orch_seterr(err, ORCH_EINVAL, "%s: %s", path, archive_error_string(ar));
-        archive_read_free(ar);
+    orch_archive_reader *ar;
+    /* any compression, detected from the bytes; tar only */
+    if (orch_archive_reader_open(path, ORCH_ARCHIVE_READ_ANY_FILTER, &ar, err) != ORCH_OK) {
+        orch_archive_reader_close(ar);
         return NULL;
     }
     return ar;
 }
 
 /* Reads the current member's data into *buf (grown, capacity *cap). */
-static int read_member(struct archive *ar, struct archive_entry *ent, const char *shard,
-                       unsigned char **buf, size_t *cap, size_t *len, orch_err *err)
+static int read_member(orch_archive_reader *ar, unsigned char **buf, size_t *cap, size_t *len,
+                       orch_err *err)
 {
-    const char *name = archive_entry_pathname(ent);
-    int64_t size = archive_entry_size_is_set(ent) ? archive_entry_size(ent) : 0;
-    if (size < 0 || size > MEMBER_MAX)
-        return orch_seterr(err, ORCH_EINVAL, "%s: %s: %lld bytes (at most %lld per member)", shard,
-                           name, (long long)size, (long long)MEMBER_MAX);
-    size_t want = (size_t)size + 1;
-    if (*cap < want) {
-        unsigned char *p = realloc(*buf, want);
-        if (p == NULL)
-            return orch_seterr(err, ORCH_ENOMEM, "%s: %s: out of memory", shard, name);
-        *buf = p;
-        *cap = want;
-    }
-    size_t got = 0;
-    while (got < (size_t)size) {
-        la_ssize_t n = archive_read_data(ar, *buf + got, (size_t)size - got);
-        if (n < 0)
-            return orch_seterr(err, ORCH_EINVAL, "%s: %s: %s", shard, name,
-                               archive_error_string(ar));
-        if (n == 0)
-            return orch_seterr(err, ORCH_EINVAL, "%s: %s: truncated: %zu of %lld bytes", shard,
-                               name, got, (long long)size);
-        got += (size_t)n;
-    }
-    (*buf)[got] = '\0'; /* labels are parsed as text */
-    *len = got;
-    return ORCH_OK;
+    return orch_archive_read_member(ar, buf, cap, len, MEMBER_MAX, err);
 }
 
-/* The next header; ORCH_OK with *ent, or 1 at the end, or an error naming
+/* The next header; ORCH_OK with *m, or 1 at the end, or an error naming
  * the member after which the archive broke. */
-static int next_header(struct archive *ar, const char *shard, const char *after,
-                       struct archive_entry **ent, orch_err *err)
+static int next_header(orch_archive_reader *ar, const char *shard, const char *after,
+                       orch_archive_member *m, orch_err *err)
 {
-    int r = archive_read_next_header(ar, ent);
-    if (r == ARCHIVE_EOF)
-        return 1;
-    if (r == ARCHIVE_OK || r == ARCHIVE_WARN)
-        return ORCH_OK;
-    if (after[0] != '\0')
-        return orch_seterr(err, ORCH_EINVAL, "%s: after %s: %s", shard, after,
-                           archive_error_string(ar));
-    return orch_seterr(err, ORCH_EINVAL, "%s: %s", shard, archive_error_string(ar));
+    int r = orch_archive_next(ar, m, err);
+    if (r == ORCH_OK || r == 1 || after[0] == '\0')
+        return r;
+    return orch_seterr(err, ORCH_EINVAL, "%s: after %s: %s", shard, after,
+                       orch_archive_reader_error(ar));
 }
 
 /* Splits a member path into key (path up to the first dot of its
@@ -389,7 +352,7 @@ static int cmp_key(const void *a, const void *b)
 static int index_shard(const orch_shards_config *cfg, int s, index_out *ix, orch_err *err)
 {
     const char *shard = cfg->paths[s];
-    struct archive *ar = open_shard(shard, err);
+    orch_archive_reader *ar = open_shard(shard, err);
     if (ar == NULL)
         return err->code;
     unsigned char *buf = NULL;
@@ -402,7 +365,7 @@ static int index_shard(const orch_shards_config *cfg, int s, index_out *ix, orch
                                        : ORCH_OK;
     int open_sample = 0;
     for (int64_t e = 0; rc == ORCH_OK; e++) {
-        struct archive_entry *ent;
+        orch_archive_member ent;
         int h = next_header(ar, shard, last, &ent, err);
         if (h == 1)
             break;
@@ -410,9 +373,11 @@ static int index_shard(const orch_shards_config *cfg, int s, index_out *ix, orch
             rc = h;
             break;
         }
-        if (archive_entry_filetype(ent) != AE_IFREG)
-            continue; /* directories and links carry no sample */
-        const char *name = archive_entry_pathname(ent);
+        /* directories and links (hard links too: libarchive gives them no
+         * file type) carry no sample */
+        if (ent.type != ORCH_ARCHIVE_FILE)
+            continue;
+        const char *name = ent.name;
         snprintf(last, KEY_MAX + 64, "%s", name);
         char key[KEY_MAX], ext[64];
         if (!split_name(name, key, ext)) {
@@ -451,7 +416,7 @@ static int index_shard(const orch_shards_config *cfg, int s, index_out *ix, orch
             }
             n_keys++;
         }
-        rc = read_member(ar, ent, shard, &buf, &cap, &len, err);
+        rc = read_member(ar, &buf, &cap, &len, err);
         if (rc != ORCH_OK)
             break;
         if (is_image(kind)) {
@@ -501,7 +466,7 @@ static int index_shard(const orch_shards_config *cfg, int s, index_out *ix, orch
     free(p);
     free(last);
     free(buf);
-    archive_read_free(ar);
+    orch_archive_reader_close(ar);
     return rc;
 }
 
@@ -509,8 +474,7 @@ static int index_shard(const orch_shards_config *cfg, int s, index_out *ix, orch
 
 static void close_stream(stream *st)
 {
-    if (st->ar != NULL)
-        archive_read_free(st->ar);
+    orch_archive_reader_close(st->ar);
     st->ar = NULL;
 }
 
@@ -602,13 +566,12 @@ static int decode_into(shards_ctx *c, int index, const char *name, const unsigne
 }
 
 /* Keeps the member bytes of image index (streamed past) for later. */
-static int keep(shards_ctx *c, struct archive *ar, int index, const char *name,
-                struct archive_entry *ent, orch_err *err)
+static int keep(shards_ctx *c, orch_archive_reader *ar, int index, const char *name, orch_err *err)
 {
     const char *shard = c->paths[c->samples[index].shard];
     kept k = {.index = index};
     size_t cap = 0;
-    int rc = read_member(ar, ent, shard, &k.bytes, &cap, &k.len, err);
+    int rc = read_member(ar, &k.bytes, &cap, &k.len, err);
     if (rc == ORCH_OK && (k.name = strdup(name)) == NULL)
         rc = orch_seterr(err, ORCH_ENOMEM, "%s: out of memory", shard);
     if (rc != ORCH_OK) {
@@ -664,7 +627,7 @@ static int read_patches(void *ctx, int index, float *dst, orch_err *err)
     }
     st->used = ++c->clock;
     for (;;) {
-        struct archive_entry *ent;
+        orch_archive_member ent;
         int h = next_header(st->ar, shard, "", &ent, err);
         if (h == 1)
             h = orch_seterr(err, ORCH_EINVAL,
@@ -679,18 +642,18 @@ static int read_patches(void *ctx, int index, float *dst, orch_err *err)
         if (j >= c->first_image[sm->shard + 1] || c->samples[j].entry != e)
             continue; /* a label or a grid: its data is skipped */
         st->next_image++;
-        const char *name = archive_entry_pathname(ent);
+        const char *name = ent.name;
         int rc = ORCH_OK;
         if (j == index) {
             size_t len = 0;
-            rc = read_member(st->ar, ent, shard, &c->member, &c->member_cap, &len, err);
+            rc = read_member(st->ar, &c->member, &c->member_cap, &len, err);
             if (rc == ORCH_OK)
                 rc = decode_into(c, index, name, c->member, len, dst, err);
             if (rc != ORCH_OK)
                 close_stream(st);
             return rc;
         }
-        if (c->shuffle > 0 && (rc = keep(c, st->ar, j, name, ent, err)) != ORCH_OK) {
+        if (c->shuffle > 0 && (rc = keep(c, st->ar, j, name, err)) != ORCH_OK) {
             close_stream(st);
             return rc;
         }

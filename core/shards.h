@@ -1,6 +1,7 @@
 /*
  * shards.h - the `shards` data source: WebDataset-style tar shards, read
- * with libarchive without extracting anything (docs/data.md, "Tar shards").
+ * through store/archive_io.h without extracting anything (docs/data.md,
+ * "Tar shards").
  *
  * A shard is a tar file, plain or compressed (gzip, zstd, xz, detected from
  * its bytes). Members are grouped into samples by key: the member path up to
@@ -36,7 +37,7 @@
  *
  * Every image, label and shard error is one line naming the shard and the
  * member: "data/train-001.tar: 000007.cls: label 9 is outside [0, 3)".
- * Only core/shards*.c include archive.h.
+ * Archives are read through store/archive_io.h (libarchive lives in store/).
  */
 #ifndef ORCH_SHARDS_H
 #define ORCH_SHARDS_H

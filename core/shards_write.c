@@ -1,23 +1,24 @@
-/* shards_write.c - writing tar shards with libarchive; see shards_write.h.
- * One of the few files that include archive.h. */
+/* shards_write.c - writing tar shards through store/archive_io.h; see
+ * shards_write.h. */
 #include "core/shards_write.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
+
+#include "store/archive_io.h"
+
+/* ustar members as GNU tar and Python's tarfile lay them out, every
+ * member from the epoch: a shard's bytes depend on its samples only */
+static const orch_archive_layout shard_layout = {.pax = 0, .mtime = 0, .owner = NULL};
 
 struct orch_shard_writer {
     char *pattern; /* owned */
     int per_shard, n_expected;
-    int compression; /* ARCHIVE_FILTER_* */
-    struct archive *ar;
-    int fd;
-    char name[4096], tmp[4200];
+    orch_archive_kind kind;
+    orch_archive_writer *ar; /* the open shard, owned; NULL between shards */
+    char name[4096];
     int shard;    /* index of the open shard, or of the next one */
     int in_shard; /* samples in the open shard */
     int n_done;   /* shards finished */
@@ -68,12 +69,6 @@ int orch_shard_name(const char *pattern, int i, char *buf, size_t n)
     return format_name(pattern, i, buf, n) < 0 ? -1 : 0;
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
 int orch_shard_writer_open(const char *pattern, int per_shard, int n_samples, int force,
                            orch_shard_writer **out, orch_err *err)
 {
@@ -82,16 +77,8 @@ int orch_shard_writer_open(const char *pattern, int per_shard, int n_samples, in
         return orch_seterr(err, ORCH_EINVAL, "--per-shard %d: must be at least 1", per_shard);
     if (n_samples < 1)
         return orch_seterr(err, ORCH_EINVAL, "shards: no samples to write");
-    int compression;
-    if (ends_with(pattern, ".tar"))
-        compression = ARCHIVE_FILTER_NONE;
-    else if (ends_with(pattern, ".tar.gz") || ends_with(pattern, ".tgz"))
-        compression = ARCHIVE_FILTER_GZIP;
-    else if (ends_with(pattern, ".tar.zst"))
-        compression = ARCHIVE_FILTER_ZSTD;
-    else if (ends_with(pattern, ".tar.xz"))
-        compression = ARCHIVE_FILTER_XZ;
-    else
+    orch_archive_kind kind;
+    if (orch_archive_kind_of(pattern, &kind) != 0 || kind == ORCH_ARCHIVE_ZIP)
         return orch_seterr(err, ORCH_EINVAL,
                            "-o %s: the name must end in .tar, .tar.gz, .tgz, .tar.zst or .tar.xz",
                            pattern);
@@ -120,8 +107,7 @@ int orch_shard_writer_open(const char *pattern, int per_shard, int n_samples, in
     }
     w->per_shard = per_shard;
     w->n_expected = n_shards;
-    w->compression = compression;
-    w->fd = -1;
+    w->kind = kind;
     *out = w;
     return ORCH_OK;
 }
@@ -129,48 +115,18 @@ int orch_shard_writer_open(const char *pattern, int per_shard, int n_samples, in
 static int start_shard(orch_shard_writer *w, orch_err *err)
 {
     format_name(w->pattern, w->shard, w->name, sizeof w->name);
-    snprintf(w->tmp, sizeof w->tmp, "%s.tmp-XXXXXX", w->name);
-    w->fd = mkstemp(w->tmp);
-    if (w->fd < 0)
-        return orch_seterr(err, ORCH_EIO, "%s: cannot create a temporary file: %s", w->name,
-                           strerror(errno));
-    if (fchmod(w->fd, 0644) != 0)
-        return orch_seterr(err, ORCH_EIO, "%s: %s", w->tmp, strerror(errno));
-    w->ar = archive_write_new();
-    if (w->ar == NULL)
-        return orch_seterr(err, ORCH_ENOMEM, "%s: out of memory", w->name);
-    int r = archive_write_set_format_ustar(w->ar);
-    if (r == ARCHIVE_OK)
-        r = archive_write_add_filter(w->ar, w->compression);
-    /* gzip stamps the time into its header unless told not to */
-    if (r == ARCHIVE_OK && w->compression == ARCHIVE_FILTER_GZIP)
-        r = archive_write_set_filter_option(w->ar, "gzip", "timestamp", NULL);
-    /* the last block padded like GNU tar and Python's tarfile */
-    if (r == ARCHIVE_OK)
-        r = archive_write_set_bytes_in_last_block(w->ar, 1);
-    if (r == ARCHIVE_OK)
-        r = archive_write_open_fd(w->ar, w->fd);
-    if (r != ARCHIVE_OK)
-        return orch_seterr(err, ORCH_EIO, "%s: %s", w->name, archive_error_string(w->ar));
+    int rc = orch_archive_writer_open(w->name, w->kind, &shard_layout, &w->ar, err);
     w->in_shard = 0;
-    return ORCH_OK;
+    return rc;
 }
 
 /* Closes the open shard: archive end, fsync, rename into place. */
 static int finish_shard(orch_shard_writer *w, orch_err *err)
 {
-    int r = archive_write_close(w->ar);
-    archive_write_free(w->ar);
+    int rc = orch_archive_writer_close(w->ar, 0, err);
     w->ar = NULL;
-    if (r != ARCHIVE_OK)
-        return orch_seterr(err, ORCH_EIO, "%s: cannot finish the archive", w->name);
-    int rc = fsync(w->fd) == 0 ? 0 : -1;
-    rc |= close(w->fd);
-    w->fd = -1;
-    if (rc != 0 || rename(w->tmp, w->name) != 0)
-        return orch_seterr(err, ORCH_EIO, "%s: cannot finish the file: %s", w->name,
-                           strerror(errno));
-    w->tmp[0] = '\0';
+    if (rc != ORCH_OK)
+        return rc;
     w->n_done++;
     w->shard++;
     return ORCH_OK;
@@ -182,34 +138,15 @@ int orch_shard_writer_add(orch_shard_writer *w, const char *key, const orch_shar
     int rc;
     if (w->ar == NULL && (rc = start_shard(w, err)) != ORCH_OK)
         return rc;
-    struct archive_entry *e = archive_entry_new();
-    if (e == NULL)
-        return orch_seterr(err, ORCH_ENOMEM, "%s: out of memory", w->name);
-    rc = ORCH_OK;
-    for (int m = 0; m < n && rc == ORCH_OK; m++) {
+    for (int m = 0; m < n; m++) {
         char path[1024];
         int len = snprintf(path, sizeof path, "%s.%s", key, members[m].ext);
-        if (len < 0 || (size_t)len >= sizeof path) {
-            rc = orch_seterr(err, ORCH_EINVAL, "%s: member name too long", key);
-            break;
-        }
-        archive_entry_clear(e);
-        archive_entry_set_pathname(e, path);
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_perm(e, 0644);
-        archive_entry_set_size(e, (la_int64_t)members[m].len);
-        archive_entry_set_mtime(e, 0, 0);
-        archive_entry_set_uid(e, 0);
-        archive_entry_set_gid(e, 0);
-        if (archive_write_header(w->ar, e) != ARCHIVE_OK ||
-            (members[m].len > 0 && archive_write_data(w->ar, members[m].data, members[m].len) !=
-                                       (la_ssize_t)members[m].len))
-            rc = orch_seterr(err, ORCH_EIO, "%s: %s: %s", w->name, path,
-                             archive_error_string(w->ar));
+        if (len < 0 || (size_t)len >= sizeof path)
+            return orch_seterr(err, ORCH_EINVAL, "%s: member name too long", key);
+        if ((rc = orch_archive_writer_add(w->ar, path, members[m].data, members[m].len, err)) !=
+            ORCH_OK)
+            return rc;
     }
-    archive_entry_free(e);
-    if (rc != ORCH_OK)
-        return rc;
     if (++w->in_shard == w->per_shard)
         return finish_shard(w, err);
     return ORCH_OK;
@@ -220,14 +157,8 @@ int orch_shard_writer_close(orch_shard_writer *w, int abort, int *n_shards, orch
     int rc = ORCH_OK;
     if (w->ar != NULL && !abort)
         rc = finish_shard(w, err);
-    if (w->ar != NULL) {
-        archive_write_free(w->ar);
-        w->ar = NULL;
-    }
-    if (w->fd >= 0)
-        close(w->fd);
-    if (w->tmp[0] != '\0')
-        unlink(w->tmp);
+    if (w->ar != NULL) /* aborted, or failed to finish: no partial shard stays */
+        orch_archive_writer_close(w->ar, 1, NULL);
     if (n_shards != NULL)
         *n_shards = w->n_done;
     free(w->pattern);

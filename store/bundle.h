@@ -1,7 +1,7 @@
 /*
  * bundle.h - sharing runs: a store's runs as one archive, and back
- * (docs/bundles.md). The one door to store/bundle_*.c; only those files
- * include archive.h.
+ * (docs/bundles.md). The one door to store/bundle_*.c; they read and
+ * write archives through store/archive_io.h.
  *
  *   orch_store_record_sources  the pipeline files of a run, as run (the
  *                              source_file record; tables source_files and

@@ -12,8 +12,8 @@
  */
 #include "store/bundle_int.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "store/archive_io.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -459,55 +459,25 @@ static int manifest(const member_list *l, char (*uuids)[40], int n_runs, member 
 
 /* ------------------------------------------------------------ writing */
 
-typedef enum bundle_kind { BK_TAR, BK_TGZ, BK_TZST, BK_TXZ, BK_ZIP } bundle_kind;
+/* restricted pax, every member from ORCH_BUNDLE_MTIME and owned by "orch":
+ * two exports of the same runs give the same bytes */
+static const orch_archive_layout bundle_layout = {
+    .pax = 1, .mtime = ORCH_BUNDLE_MTIME, .owner = "orch"};
 
-static int kind_of(const char *path, bundle_kind *k)
+/* The door's one line, in export's words. */
+static int export_err(int rc, const orch_err *sub, orch_err *err)
 {
-    static const struct {
-        const char *suffix;
-        bundle_kind kind;
-    } table[] = {{".tar.gz", BK_TGZ}, {".tgz", BK_TGZ}, {".tar.zst", BK_TZST},
-                 {".tar.xz", BK_TXZ}, {".tar", BK_TAR}, {".zip", BK_ZIP}};
-    size_t n = strlen(path);
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-        size_t m = strlen(table[i].suffix);
-        if (n > m && strcmp(path + n - m, table[i].suffix) == 0) {
-            *k = table[i].kind;
-            return 0;
-        }
-    }
-    return -1;
+    return orch_seterr(err, rc, "export: %s", sub->msg);
 }
 
-static int arch_err(struct archive *a, const char *path, orch_err *err)
+static int write_member(orch_archive_writer *a, const member *m, orch_err *err)
 {
-    const char *msg = archive_error_string(a);
-    return orch_seterr(err, ORCH_EIO, "export: %s: %s", path, msg != NULL ? msg : "write failed");
-}
-
-static int write_member(struct archive *a, const member *m, const char *path, orch_err *err)
-{
-    struct archive_entry *e = archive_entry_new();
-    if (e == NULL)
-        return orch_seterr(err, ORCH_ENOMEM, "export: out of memory");
-    archive_entry_set_pathname(e, m->name);
-    archive_entry_set_size(e, m->bytes);
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_mtime(e, ORCH_BUNDLE_MTIME, 0);
-    archive_entry_set_uid(e, 0);
-    archive_entry_set_gid(e, 0);
-    archive_entry_set_uname(e, "orch");
-    archive_entry_set_gname(e, "orch");
-    int rc = ORCH_OK;
-    if (archive_write_header(a, e) != ARCHIVE_OK)
-        rc = arch_err(a, path, err);
-    archive_entry_free(e);
-    if (rc != ORCH_OK)
-        return rc;
+    orch_err sub = {0};
+    if (orch_archive_writer_begin(a, m->name, m->bytes, &sub) != ORCH_OK)
+        return export_err(sub.code, &sub, err);
     if (m->file == NULL) {
-        if (m->mem.len > 0 && archive_write_data(a, m->mem.s, m->mem.len) != (la_ssize_t)m->mem.len)
-            return arch_err(a, path, err);
+        if (orch_archive_writer_data(a, m->mem.s, m->mem.len, &sub) != ORCH_OK)
+            return export_err(sub.code, &sub, err);
         return ORCH_OK;
     }
     int fd = open(m->file, O_RDONLY | O_CLOEXEC);
@@ -516,9 +486,10 @@ static int write_member(struct archive *a, const member *m, const char *path, or
     static char buf[1 << 16];
     ssize_t got;
     int64_t total = 0;
+    int rc = ORCH_OK;
     while (rc == ORCH_OK && (got = read(fd, buf, sizeof buf)) > 0) {
-        if (archive_write_data(a, buf, (size_t)got) != got)
-            rc = arch_err(a, path, err);
+        if (orch_archive_writer_data(a, buf, (size_t)got, &sub) != ORCH_OK)
+            rc = export_err(sub.code, &sub, err);
         total += got;
     }
     close(fd);
@@ -527,42 +498,11 @@ static int write_member(struct archive *a, const member *m, const char *path, or
     return rc;
 }
 
-static int write_archive(const member_list *l, bundle_kind kind, int fd, const char *path,
-                         orch_err *err)
-{
-    struct archive *a = archive_write_new();
-    if (a == NULL)
-        return orch_seterr(err, ORCH_ENOMEM, "export: out of memory");
-    int r = kind == BK_ZIP ? archive_write_set_format_zip(a)
-                           : archive_write_set_format_pax_restricted(a);
-    if (r == ARCHIVE_OK && kind == BK_TGZ) {
-        r = archive_write_add_filter_gzip(a);
-        /* no time stamp in the gzip header: two exports give the same bytes */
-        if (r == ARCHIVE_OK)
-            r = archive_write_set_filter_option(a, "gzip", "timestamp", NULL);
-    } else if (r == ARCHIVE_OK && kind == BK_TZST) {
-        r = archive_write_add_filter_zstd(a);
-    } else if (r == ARCHIVE_OK && kind == BK_TXZ) {
-        r = archive_write_add_filter_xz(a);
-    }
-    /* the last block padded as tar readers expect; no padding after a compressed stream
-     * beyond what the filter writes */
-    if (r == ARCHIVE_OK)
-        r = archive_write_open_fd(a, fd);
-    int rc = r == ARCHIVE_OK ? ORCH_OK : arch_err(a, path, err);
-    for (int i = 0; i < l->n && rc == ORCH_OK; i++)
-        rc = write_member(a, &l->m[i], path, err);
-    if (archive_write_close(a) != ARCHIVE_OK && rc == ORCH_OK)
-        rc = arch_err(a, path, err);
-    archive_write_free(a);
-    return rc;
-}
-
 int orch_bundle_export(orch_store *s, const int64_t *run_ids, int n, const char *out_path,
                        orch_err *err)
 {
-    bundle_kind kind;
-    if (out_path == NULL || kind_of(out_path, &kind) != 0)
+    orch_archive_kind kind;
+    if (out_path == NULL || orch_archive_kind_of(out_path, &kind) != 0)
         return orch_seterr(err, ORCH_EINVAL,
                            "export: %s: unknown bundle format; name it .tar, .tar.gz, .tar.zst, "
                            ".tar.xz or .zip",
@@ -597,26 +537,16 @@ int orch_bundle_export(orch_store *s, const int64_t *run_ids, int n, const char 
     }
     free(uuids);
 
-    char tmp[STORE_PATH_MAX + 32];
-    int fd = -1;
-    if (rc == ORCH_OK) {
-        if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", out_path) >= sizeof tmp)
-            rc = orch_seterr(err, ORCH_EINVAL, "export: path too long: %s", out_path);
-        else if ((fd = mkstemp(tmp)) < 0)
-            rc = orch_seterr(err, ORCH_EIO, "export: cannot create %s: %s", tmp, strerror(errno));
-    }
-    if (rc == ORCH_OK)
-        rc = write_archive(&l, kind, fd, out_path, err);
-    if (fd >= 0 && rc == ORCH_OK && fchmod(fd, 0644) != 0)
-        rc = orch_seterr(err, ORCH_EIO, "export: %s: %s", tmp, strerror(errno));
-    if (fd >= 0 && rc == ORCH_OK && fsync(fd) != 0)
-        rc = orch_seterr(err, ORCH_EIO, "export: %s: %s", tmp, strerror(errno));
-    if (fd >= 0 && close(fd) != 0 && rc == ORCH_OK)
-        rc = orch_seterr(err, ORCH_EIO, "export: %s: %s", tmp, strerror(errno));
-    if (fd >= 0 && rc == ORCH_OK && rename(tmp, out_path) != 0)
-        rc = orch_seterr(err, ORCH_EIO, "export: cannot write %s: %s", out_path, strerror(errno));
-    if (fd >= 0 && rc != ORCH_OK)
-        unlink(tmp);
+    /* written under a temporary name, renamed into place once complete */
+    orch_archive_writer *a = NULL;
+    orch_err sub = {0};
+    if (rc == ORCH_OK &&
+        orch_archive_writer_open(out_path, kind, &bundle_layout, &a, &sub) != ORCH_OK)
+        rc = export_err(sub.code, &sub, err);
+    for (int i = 0; i < l.n && rc == ORCH_OK; i++)
+        rc = write_member(a, &l.m[i], err);
+    if (a != NULL && orch_archive_writer_close(a, rc != ORCH_OK, &sub) != ORCH_OK && rc == ORCH_OK)
+        rc = export_err(sub.code, &sub, err);
     members_free(&l);
     return rc;
 }

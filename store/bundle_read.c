@@ -23,8 +23,8 @@
  */
 #include "store/bundle_int.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "store/archive_io.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -92,7 +92,7 @@ typedef struct listed {
 typedef struct reader {
     const char *path; /* the bundle, for messages */
     const orch_bundle_limits *lim;
-    struct archive *a;
+    orch_archive_reader *a; /* owned */
     int dirfd;
     listed *list;
     int n_list;
@@ -118,9 +118,8 @@ static int refuse(reader *r, const char *member, orch_err *err, const char *fmt,
 
 static int corrupt(reader *r, const char *member, orch_err *err)
 {
-    const char *msg = archive_error_string(r->a);
     return refuse(r, member, err, "truncated or corrupt archive (%s)",
-                  msg != NULL ? msg : "unreadable");
+                  orch_archive_reader_error(r->a));
 }
 
 static int parse_manifest(reader *r, const char *text, size_t n, orch_err *err)
@@ -184,7 +183,7 @@ static int read_data(reader *r, const char *name, int64_t limit, int fd, bundle_
     int rc = ORCH_OK;
     *got = 0;
     for (;;) {
-        la_ssize_t n = archive_read_data(r->a, buf, sizeof buf);
+        int64_t n = orch_archive_read(r->a, buf, sizeof buf, NULL);
         if (n == 0)
             break;
         if (n < 0) {
@@ -204,7 +203,7 @@ static int read_data(reader *r, const char *name, int64_t limit, int fd, bundle_
                         (long long)r->lim->max_total_bytes);
             break;
         }
-        int64_t packed = archive_filter_bytes(r->a, -1);
+        int64_t packed = orch_archive_packed_bytes(r->a);
         if (r->total > r->lim->ratio_floor && packed > 0 &&
             (double)r->total > r->lim->max_ratio * (double)packed) {
             rc = refuse(r, name, err,
@@ -220,7 +219,7 @@ static int read_data(reader *r, const char *name, int64_t limit, int fd, bundle_
                 break;
             }
         } else {
-            for (la_ssize_t at = 0; at < n && rc == ORCH_OK;) {
+            for (int64_t at = 0; at < n && rc == ORCH_OK;) {
                 ssize_t w = write(fd, buf + at, (size_t)(n - at));
                 if (w < 0 && errno == EINTR)
                     continue;
@@ -256,7 +255,7 @@ static int add_member(bundle_staged *b, const char *name, int64_t bytes, const c
 }
 
 /* One member after the manifest. */
-static int one_member(reader *r, struct archive_entry *e, const char *name, orch_err *err)
+static int one_member(reader *r, const orch_archive_member *e, const char *name, orch_err *err)
 {
     listed *l = NULL;
     for (int i = 0; i < r->n_list; i++)
@@ -267,15 +266,13 @@ static int one_member(reader *r, struct archive_entry *e, const char *name, orch
     if (l->seen)
         return refuse(r, name, err, "a duplicate member (the name appears twice in the archive)");
     l->seen = 1;
-    if (l->bytes > r->lim->max_member_bytes ||
-        (archive_entry_size_is_set(e) && archive_entry_size(e) > r->lim->max_member_bytes))
-        return refuse(
-            r, name, err, "%lld bytes, more than the limit of %lld for a member",
-            (long long)(l->bytes > r->lim->max_member_bytes ? l->bytes : archive_entry_size(e)),
-            (long long)r->lim->max_member_bytes);
-    if (archive_entry_size_is_set(e) && archive_entry_size(e) != l->bytes)
+    if (l->bytes > r->lim->max_member_bytes || (e->has_size && e->size > r->lim->max_member_bytes))
+        return refuse(r, name, err, "%lld bytes, more than the limit of %lld for a member",
+                      (long long)(l->bytes > r->lim->max_member_bytes ? l->bytes : e->size),
+                      (long long)r->lim->max_member_bytes);
+    if (e->has_size && e->size != l->bytes)
         return refuse(r, name, err, "%lld bytes in the archive, %lld in MANIFEST.json",
-                      (long long)archive_entry_size(e), (long long)l->bytes);
+                      (long long)e->size, (long long)l->bytes);
     bundle_staged *b = r->out;
     if (add_member(b, name, l->bytes, l->sha256) != 0)
         return orch_seterr(err, ORCH_ENOMEM, "%s: out of memory", r->path);
@@ -300,30 +297,26 @@ static int one_member(reader *r, struct archive_entry *e, const char *name, orch
 }
 
 /* Why e is not a regular file, or NULL. */
-static const char *bad_type(struct archive_entry *e, char *why, size_t n)
+static const char *bad_type(const orch_archive_member *e, char *why, size_t n)
 {
-    const char *link = archive_entry_hardlink(e);
-    if (link != NULL) {
-        snprintf(why, n, "a hard link (to %.200s); a bundle holds regular files only", link);
-        return why;
-    }
-    switch (archive_entry_filetype(e)) {
-    case AE_IFREG:
+    switch (e->type) {
+    case ORCH_ARCHIVE_FILE:
         return NULL;
-    case AE_IFLNK: {
-        const char *to = archive_entry_symlink(e);
-        snprintf(why, n, "a symbolic link (to %.200s); a bundle holds regular files only",
-                 to != NULL ? to : "?");
+    case ORCH_ARCHIVE_HARDLINK:
+        snprintf(why, n, "a hard link (to %.200s); a bundle holds regular files only", e->link);
         return why;
-    }
-    case AE_IFCHR:
-    case AE_IFBLK:
+    case ORCH_ARCHIVE_SYMLINK:
+        snprintf(why, n, "a symbolic link (to %.200s); a bundle holds regular files only",
+                 e->link != NULL ? e->link : "?");
+        return why;
+    case ORCH_ARCHIVE_CHARDEV:
+    case ORCH_ARCHIVE_BLOCKDEV:
         return "a device file; a bundle holds regular files only";
-    case AE_IFIFO:
+    case ORCH_ARCHIVE_FIFO:
         return "a FIFO; a bundle holds regular files only";
-    case AE_IFSOCK:
+    case ORCH_ARCHIVE_SOCKET:
         return "a socket; a bundle holds regular files only";
-    case AE_IFDIR:
+    case ORCH_ARCHIVE_DIR:
         return "a directory entry; a bundle holds regular files only";
     default:
         return "not a regular file";
@@ -332,20 +325,20 @@ static const char *bad_type(struct archive_entry *e, char *why, size_t n)
 
 static int read_all(reader *r, orch_err *err)
 {
-    struct archive_entry *e = NULL;
+    orch_archive_member ent;
+    const orch_archive_member *e = &ent;
     int64_t count = 0;
     for (;;) {
-        int h = archive_read_next_header(r->a, &e);
-        if (h == ARCHIVE_EOF)
+        int h = orch_archive_next(r->a, &ent, NULL);
+        if (h == 1)
             break;
-        if (h != ARCHIVE_OK) {
-            const char *msg = archive_error_string(r->a);
+        if (h != ORCH_OK) {
             if (count == 0)
                 return corrupt(r, NULL, err);
             return refuse(r, NULL, err, "truncated or corrupt archive after member %s (%s)",
-                          r->out->members[r->out->n - 1].name, msg != NULL ? msg : "unreadable");
+                          r->out->members[r->out->n - 1].name, orch_archive_reader_error(r->a));
         }
-        const char *name = archive_entry_pathname(e);
+        const char *name = e->name;
         if (++count > r->lim->max_members)
             return refuse(r, NULL, err, "more than %lld members (the limit)",
                           (long long)r->lim->max_members);
@@ -413,23 +406,21 @@ int bundle_stage(const char *path, const orch_bundle_limits *limits, const char 
     }
     reader r = {.path = path, .lim = limits, .dirfd = -1, .out = out};
     r.dirfd = open(out->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    r.a = archive_read_new();
-    int rc = r.dirfd < 0 || r.a == NULL
+    int rc = r.dirfd < 0
                  ? orch_seterr(err, ORCH_EIO, "%s: cannot open the staging folder", out->dir)
                  : ORCH_OK;
     if (rc == ORCH_OK) {
-        archive_read_support_filter_gzip(r.a);
-        archive_read_support_filter_zstd(r.a);
-        archive_read_support_filter_xz(r.a);
-        archive_read_support_format_tar(r.a);
-        archive_read_support_format_zip(r.a);
-        if (archive_read_open_filename(r.a, path, 1 << 16) != ARCHIVE_OK)
+        /* tar or zip, compressed as orch export writes them (gzip, zstd, xz) */
+        int o = orch_archive_reader_open(path, ORCH_ARCHIVE_READ_ZIP | ORCH_ARCHIVE_READ_STRICT,
+                                         &r.a, err);
+        if (o == ORCH_ENOMEM)
+            rc = o;
+        else if (o != ORCH_OK)
             rc = corrupt(&r, NULL, err);
     }
     if (rc == ORCH_OK)
         rc = read_all(&r, err);
-    if (r.a != NULL)
-        archive_read_free(r.a);
+    orch_archive_reader_close(r.a);
     if (r.dirfd >= 0)
         close(r.dirfd);
     for (int i = 0; i < r.n_list; i++)
