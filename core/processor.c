@@ -316,17 +316,65 @@ void orch_processor_patchify(const orch_processor_config *cfg, const float *fram
                     }
 }
 
+/* One patch of one still frame: its P x P pixels looked up in the three
+ * channels' tables, channel c's P*P values at o + c * cstride (the first
+ * temporal slice of that channel). All three channels in one sweep over
+ * the pixels: each RGB triple is read once and the address arithmetic is
+ * shared. */
+static void patch_lookup(const float (*restrict lut)[256], const uint8_t *restrict rgb,
+                         size_t row_bytes, int P, float *restrict o, size_t cstride)
+{
+    float *restrict r = o, *restrict g = o + cstride, *restrict b = o + 2 * cstride;
+    for (int y = 0; y < P; y++) {
+        const uint8_t *restrict px = rgb + (size_t)y * row_bytes;
+        for (int x = 0; x < P; x++) {
+            r[y * P + x] = lut[0][px[3 * x]];
+            g[y * P + x] = lut[1][px[3 * x + 1]];
+            b[y * P + x] = lut[2][px[3 * x + 2]];
+        }
+    }
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HAVE_PATCH14 /* patch_lookup14 below */
+/* patch_lookup for patch 14, the same lookups into the same places: a
+ * patch row's 42 bytes are read as five 8-byte words and a 2-byte one and
+ * taken apart in registers (byte k of a row is word k/8's bits 8(k%8)..,
+ * little-endian), one load per 8 bytes instead of one per byte, which is
+ * what bounded the byte-wise loop; the unrolled loop makes every shift,
+ * channel and column a constant. */
+static void patch_lookup14(const float (*restrict lut)[256], const uint8_t *restrict rgb,
+                           size_t row_bytes, float *restrict o, size_t cstride)
+{
+    for (int y = 0; y < 14; y++) {
+        const uint8_t *restrict px = rgb + (size_t)y * row_bytes;
+        uint64_t word[6];
+        uint16_t tail;
+        memcpy(word, px, 40);
+        memcpy(&tail, px + 40, 2);
+        word[5] = tail;
+#pragma GCC unroll 42
+        for (int k = 0; k < 42; k++) {
+            unsigned v = (unsigned)(word[k >> 3] >> (8 * (k & 7))) & 0xffu;
+            o[(size_t)(k % 3) * cstride + (size_t)y * 14 + (size_t)(k / 3)] = lut[k % 3][v];
+        }
+    }
+}
+#endif
+
 /* normalize + patchify of one still frame in one pass, straight from the
  * RGB bytes (no (3, h, w) float frame in between): every output element is
  * the same lookup orch_processor_normalize makes, placed where
  * orch_processor_patchify puts it; the tp temporal slices of a still
- * frame are copies of the first. */
+ * frame are copies of the first, so each channel's block is computed once
+ * and copied. */
 static void patchify_rgb(const orch_processor_config *cfg, const uint8_t *rgb, int grid_t, int h,
                          int w, float *dst)
 {
     const int P = cfg->patch_size, tp = cfg->temporal_patch_size, m = cfg->merge_size;
     const int gh = h / P, gw = w / P;
     const size_t dim = (size_t)3 * tp * P * P, slice = (size_t)P * P;
+    const size_t row_bytes = (size_t)w * 3;
     float lut[3][256];
     for (int c = 0; c < 3; c++)
         for (int v = 0; v < 256; v++) {
@@ -341,13 +389,17 @@ static void patchify_rgb(const orch_processor_config *cfg, const uint8_t *rgb, i
                     size_t row = ((size_t)(bh * (gw / m) + bw)) * m * m + (size_t)(i * m + j);
                     int ph = bh * m + i, pw = bw * m + j;
                     float *out = dst + row * dim;
+                    const uint8_t *src = rgb + (size_t)ph * P * row_bytes + (size_t)pw * P * 3;
+#ifdef HAVE_PATCH14
+                    if (P == 14)
+                        patch_lookup14((const float(*)[256])lut, src, row_bytes, out,
+                                       (size_t)tp * slice);
+                    else
+#endif
+                        patch_lookup((const float(*)[256])lut, src, row_bytes, P, out,
+                                     (size_t)tp * slice);
                     for (int c = 0; c < 3; c++) {
                         float *o = out + (size_t)c * tp * slice;
-                        for (int y = 0; y < P; y++) {
-                            const uint8_t *src = rgb + ((size_t)(ph * P + y) * w + pw * P) * 3 + c;
-                            for (int x = 0; x < P; x++)
-                                o[y * P + x] = lut[c][src[3 * x]];
-                        }
                         for (int k = 1; k < tp; k++)
                             memcpy(o + k * slice, o, slice * sizeof *o);
                     }

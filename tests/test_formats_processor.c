@@ -182,6 +182,56 @@ static void test_patch_order(void **state)
     assert_true(pv[0 * 24 + 8] == 32.0f); /* channel 1 */
 }
 
+/* orch_processor_run_exact (normalize and patches fused, straight from the
+ * bytes; its own loop for patch 14) equals orch_processor_normalize then
+ * orch_processor_patchify bit for bit, every byte value in every channel. */
+static void check_fused(int P, int tp, int m, int h, int w, int grid_t)
+{
+    orch_processor_config cfg;
+    orch_processor_defaults(&cfg);
+    cfg.patch_size = P;
+    cfg.temporal_patch_size = tp;
+    cfg.merge_size = m;
+    size_t plane = (size_t)h * w, dim = (size_t)orch_processor_patch_dim(&cfg);
+    size_t n = (size_t)grid_t * (h / P) * (w / P) * dim;
+    uint8_t *rgb = malloc(plane * 3);
+    float *chw = malloc(plane * 3 * sizeof *chw);
+    float *want = malloc(n * sizeof *want), *got = malloc(n * sizeof *got);
+    assert_true(rgb != NULL && chw != NULL && want != NULL && got != NULL);
+    uint64_t s = 0x9e3779b97f4a7c15ull * (uint64_t)(P * 131 + h);
+    for (size_t i = 0; i < plane * 3; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        rgb[i] = i < 256 ? (uint8_t)i : (uint8_t)(s >> 56); /* every value at least once */
+    }
+    orch_processor_normalize(&cfg, rgb, h, w, chw);
+    orch_processor_patchify(&cfg, chw, 1, grid_t, h, w, want);
+    memset(got, 0xff, n * sizeof *got);
+    int64_t grid[3];
+    orch_err err;
+    assert_int_equal(orch_processor_run_exact(&cfg, rgb, h, w, grid_t, got, grid, &err), ORCH_OK);
+    assert_true(grid[0] == grid_t && grid[1] == h / P && grid[2] == w / P);
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&got[i], &want[i], sizeof *got) != 0)
+            fail_msg("P=%d tp=%d %dx%d: element %zu (row %zu, col %zu) is %a, two-pass %a", P, tp,
+                     h, w, i, i / dim, i % dim, (double)got[i], (double)want[i]);
+    free(rgb);
+    free(chw);
+    free(want);
+    free(got);
+}
+
+static void test_fused_equals_two_pass(void **state)
+{
+    (void)state;
+    check_fused(14, 2, 2, 56, 84, 1);   /* the real patch size */
+    check_fused(14, 2, 2, 448, 448, 1); /* the bench's image */
+    check_fused(14, 2, 2, 28, 56, 2);   /* a static video */
+    check_fused(14, 1, 2, 28, 28, 1);   /* tp 1 */
+    check_fused(14, 3, 1, 28, 42, 1);   /* tp 3, merge 1 */
+    check_fused(2, 2, 2, 8, 12, 1);     /* the fixtures' size */
+    check_fused(3, 1, 2, 12, 6, 1);     /* odd patch */
+}
+
 /* ------------------------------------------------- numpy/PIL fixtures */
 
 /* Identity resize: normalization + patch order exactly as transformers. */
@@ -451,11 +501,17 @@ static void test_synthetic_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_smart_resize),     cmocka_unit_test(test_patch_order),
-        cmocka_unit_test(test_fixture_identity), cmocka_unit_test(test_fixture_pil_bicubic),
-        cmocka_unit_test(test_fixture_full),     cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_synthetic_pixels), cmocka_unit_test(test_synthetic_render),
-        cmocka_unit_test(test_synthetic_grids),  cmocka_unit_test(test_synthetic_errors),
+        cmocka_unit_test(test_smart_resize),
+        cmocka_unit_test(test_patch_order),
+        cmocka_unit_test(test_fused_equals_two_pass),
+        cmocka_unit_test(test_fixture_identity),
+        cmocka_unit_test(test_fixture_pil_bicubic),
+        cmocka_unit_test(test_fixture_full),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_synthetic_pixels),
+        cmocka_unit_test(test_synthetic_render),
+        cmocka_unit_test(test_synthetic_grids),
+        cmocka_unit_test(test_synthetic_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
