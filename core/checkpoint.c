@@ -11,41 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/regular_file.h"
 #include "store/safetensors.h"
 #include "store/store.h"
-
-/* Opens path for reading only if it is a regular file: O_NONBLOCK so a FIFO
- * put in its place does not block the open, fstat before any read so
- * neither a FIFO nor a device (/dev/zero never ends) is read. *size gets
- * its size. Returns the descriptor, or -1 with err filled (ORCH_EIO). */
-static int open_regular(const char *path, int64_t *size, orch_err *err)
-{
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        orch_seterr(err, ORCH_EIO, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        orch_seterr(err, ORCH_EIO, "%s: cannot stat: %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        orch_seterr(err, ORCH_EIO, "%s: not a regular file (%s)", path,
-                    S_ISFIFO(sb.st_mode)  ? "a FIFO"
-                    : S_ISDIR(sb.st_mode) ? "a directory"
-                    : S_ISCHR(sb.st_mode) ? "a character device"
-                    : S_ISBLK(sb.st_mode) ? "a block device"
-                                          : "a socket or other special file");
-        close(fd);
-        return -1;
-    }
-    /* back to blocking reads for the hashing */
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    *size = (int64_t)sb.st_size;
-    return fd;
-}
 
 /* Hashes the open regular file fd (path for messages) into hex. */
 static int hash_fd(int fd, const char *path, char hex[65], int64_t *bytes, orch_err *err)
@@ -82,7 +50,7 @@ out:
 int orch_file_sha256(const char *path, char hex[65], int64_t *bytes, orch_err *err)
 {
     int64_t size = 0;
-    int fd = open_regular(path, &size, err);
+    int fd = orch_open_regular(path, &size, ORCH_EIO, err);
     if (fd < 0)
         return ORCH_EIO;
     int rc = hash_fd(fd, path, hex, bytes, err);
@@ -112,7 +80,7 @@ int orch_checkpoint_verify_file(const char *path, int64_t bytes, const char *sha
 {
     int64_t size = 0, got = 0;
     char hex[65] = "";
-    int fd = open_regular(path, &size, err);
+    int fd = orch_open_regular(path, &size, ORCH_EIO, err);
     if (fd < 0)
         return ORCH_EINVAL;
     int rc = ORCH_OK;

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/image_codec.h"
+#include "core/regular_file.h"
 
 /* successful decodes, for tests (image.h) */
 static atomic_llong decode_count;
@@ -84,15 +86,17 @@ static int read_prefix(const char *path, size_t max, uint8_t **buf, size_t *n, s
 {
     *buf = NULL;
     *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return orch_seterr(err, ORCH_EINVAL, "%s: cannot read: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return orch_seterr(err, ORCH_EINVAL, "%s: cannot read: not a regular file", path);
+    /* a FIFO named like an image must not block the open */
+    int64_t file_bytes = 0;
+    int fd = orch_open_regular(path, &file_bytes, ORCH_EINVAL, err);
+    if (fd < 0)
+        return err->code;
+    FILE *f = fdopen(fd, "rb");
+    if (f == NULL) {
+        close(fd);
+        return orch_seterr(err, ORCH_ENOMEM, "%s: cannot read: %s", path, strerror(errno));
     }
-    size_t size = (size_t)st.st_size;
+    size_t size = (size_t)file_bytes;
     size_t want = size < max ? size : max;
     uint8_t *data = malloc(want > 0 ? want : 1); /* owned by the caller on success */
     if (data == NULL) {

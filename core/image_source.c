@@ -8,9 +8,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/checkpoint.h"
 #include "core/image.h"
+#include "core/regular_file.h"
 
 /* The in-memory cache's default budget (ORCH_IMAGE_CACHE_MB overrides). */
 #define DEFAULT_CACHE_MB 1024
@@ -105,12 +107,14 @@ static int has_image_suffix(const char *name)
  * ORCH_EINVAL when it cannot be read. */
 static int sniff(const char *path, int *is_image, orch_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return orch_seterr(err, ORCH_EINVAL, "%s: cannot read: %s", path, strerror(errno));
+    /* a FIFO named like an image must not block the open */
+    int fd = orch_open_regular(path, NULL, ORCH_EINVAL, err);
+    if (fd < 0)
+        return err->code;
     uint8_t head[8];
-    size_t n = fread(head, 1, sizeof head, f);
-    fclose(f);
+    ssize_t got = read(fd, head, sizeof head);
+    close(fd);
+    size_t n = got > 0 ? (size_t)got : 0;
     *is_image = orch_image_format_of(head, n) != ORCH_IMAGE_UNKNOWN;
     return ORCH_OK;
 }
@@ -155,6 +159,9 @@ static int walk_class(const char *folder, const char *class, int depth, src_list
                                  "magic bytes)",
                                  path);
             }
+        } else if (has_image_suffix(e->d_name)) { /* a FIFO, a device: never opened */
+            rc = orch_seterr(err, ORCH_EINVAL, "%s: named like an image but not a regular file",
+                             path);
         }
         free(path);
     }
@@ -277,9 +284,14 @@ static int is_class_id(const char *s)
 
 static int read_csv(const char *csv, const char *dir, src_list *l, orch_err *err)
 {
-    FILE *f = fopen(csv, "r");
-    if (f == NULL)
-        return orch_seterr(err, ORCH_EINVAL, "%s: cannot read: %s", csv, strerror(errno));
+    int fd = orch_open_regular(csv, NULL, ORCH_EINVAL, err); /* not a FIFO */
+    if (fd < 0)
+        return err->code;
+    FILE *f = fdopen(fd, "r");
+    if (f == NULL) {
+        close(fd);
+        return orch_seterr(err, ORCH_ENOMEM, "%s: cannot read: %s", csv, strerror(errno));
+    }
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;

@@ -321,13 +321,21 @@ static int open_header(const char *path, orch_npy_dtype want, orch_npy *out, FIL
 {
     memset(out, 0, sizeof *out);
     *fpp = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL)
+    /* O_NONBLOCK: a FIFO put in the file's place must not block the open;
+     * fstat refuses it (and devices) before anything is read */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return orch_seterr(err, ORCH_EINVAL, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(fp);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
         return orch_seterr(err, ORCH_EINVAL, "%s: not a regular file", path);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    FILE *fp = fdopen(fd, "rb");
+    if (fp == NULL) {
+        close(fd);
+        return orch_seterr(err, ORCH_ENOMEM, "%s: cannot open: %s", path, strerror(errno));
     }
     return stream_header(path, fp, (int64_t)st.st_size, want, out, fpp, ftp, err);
 }

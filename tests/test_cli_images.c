@@ -1,6 +1,7 @@
 /* test_cli_images.c - the `images` data source through the orch binary:
  * plan-time refusals (exit 2, one line naming the file, no run in the
- * store, for both `orch plan` and `orch run`), a corrupt image body found
+ * store, for both `orch plan` and `orch run`; FIFOs included, which must
+ * not block), a corrupt image body found
  * during the run (one line naming the file, the run recorded `failed`, the
  * store readable), and the shipped pipelines/images.lua. */
 #include <setjmp.h>
@@ -116,7 +117,7 @@ static void test_plan_time_refusals(void **state)
           "gone.png,1\\n' > '%s/missing.csv'",
           dir, dir);
     expect_refused(write_pipeline("d", "missing.csv"), "missing.csv:3: ");
-    expect_refused(write_pipeline("d", "missing.csv"), "/d/gone.png: cannot read: No such file");
+    expect_refused(write_pipeline("d", "missing.csv"), "/d/gone.png: cannot open: No such file");
     shell("printf 'file,label\\na.png,0\\ncmyk.jpg,1\\n' > '%s/cmyk.csv'%s", dir, "");
     expect_refused(write_pipeline("d", "cmyk.csv"), "cmyk.csv:3: /");
     expect_refused(write_pipeline("d", "cmyk.csv"),
@@ -124,6 +125,18 @@ static void test_plan_time_refusals(void **state)
     shell("printf 'file,label\\na.png,2\\n' > '%s/range.csv'%s", dir, "");
     expect_refused(write_pipeline("d", "range.csv"),
                    "range.csv:2: label 2 is outside [0, 2) (head.classes = 2)");
+    /* a FIFO where an image should be is refused, never opened for a
+     * blocking read (the test would hang): named by the CSV, or in the
+     * folder under an image's name */
+    shell("mkfifo '%s/d/pipe.jpg' && printf 'file,label\na.png,0\npipe.jpg,1\n' > "
+          "'%s/fifo.csv'",
+          dir, dir);
+    expect_refused(write_pipeline("d", "fifo.csv"), "/d/pipe.jpg: not a regular file (a FIFO)");
+    shell("mkdir -p '%s/f/cat' '%s/f/dog'", dir, dir);
+    shell("cp tests/data/images/png_rgb8.png '%s/f/cat/a.png' && mkfifo '%s/f/dog/b.jpg'", dir,
+          dir);
+    expect_refused(write_pipeline("f", ""),
+                   "/f/dog/b.jpg: named like an image but not a regular file");
 }
 
 static void test_corrupt_body_fails_the_run(void **state)

@@ -155,8 +155,8 @@ static void test_hostile_files(void **state)
     expect_load_error("bad_huge.png", "bad_huge.png: image of 20000x20000 pixels (HxW) exceeds "
                                       "the limit of 178956970 pixels");
     expect_load_error("bad_huge.jpg", "bad_huge.jpg: image of 30000x30000 pixels (HxW) exceeds");
-    expect_load_error("no_such_file.png", "no_such_file.png: cannot read: No such file");
-    expect_load_error("", "cannot read: not a regular file"); /* the folder itself */
+    expect_load_error("no_such_file.png", "no_such_file.png: cannot open: No such file");
+    expect_load_error("", "not a regular file (a directory)"); /* the folder itself */
 }
 
 static void expect_size_error(const char *file, const char *needle)

@@ -318,12 +318,12 @@ static void test_plan_time_refusals(void **state)
     expect_refusal("missing", "x.csv", "/missing: cannot open folder: No such file");
     expect_refusal("empty", NULL, "/empty: empty folder: no images");
     expect_refusal("bad", NULL, "/bad: no class sub-folders and no data.labels");
-    expect_refusal("bad", "nope.csv", "/nope.csv: cannot read: No such file or directory");
+    expect_refusal("bad", "nope.csv", "/nope.csv: cannot open: No such file or directory");
     text("l1.csv", "file,label\na.png,0\nb.jpg\n");
     expect_refusal("bad", "l1.csv", "/l1.csv:3: expected 2 columns `file,label`, got 1");
     text("l2.csv", "file,label\na.png,0\nmissing.png,1\n");
     expect_refusal("bad", "l2.csv", "/l2.csv:3: ");
-    expect_refusal("bad", "l2.csv", "/bad/missing.png: cannot read: No such file or directory");
+    expect_refusal("bad", "l2.csv", "/bad/missing.png: cannot open: No such file or directory");
     text("l3.csv", "file,label\na.png,0\nb.jpg,1\na.png,2\n");
     expect_refusal("bad", "l3.csv", "/l3.csv:4: duplicate row for ");
     expect_refusal("bad", "l3.csv", "/bad/a.png (also line 2)");
